@@ -1,0 +1,207 @@
+//! `[integrations.NAME]` and `[authorizers.NAME]`.
+
+use std::time::Duration;
+
+use crate::model::{
+    Authorizer, Csrf, Integration, IntegrationKind, JwtAuthorizer, JwtIssuer, RequestAuthorizer,
+};
+use crate::syntax;
+use crate::walk::{Ctx, Sp, Tbl, index};
+
+const MIN_TIMEOUT: Duration = Duration::from_millis(50);
+const MAX_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A required `http(s)://` URL.
+fn url(ctx: &mut Ctx<'_>, t: &mut Tbl<'_>, key: &'static str) -> Option<String> {
+    let url = t.req_name(ctx, key)?;
+    match syntax::http_url(&url.v) {
+        Ok(_) => Some(url.v),
+        Err(message) => {
+            ctx.error(url.at, &t.path_of(key), message);
+            None
+        }
+    }
+}
+
+pub(super) fn integration(
+    ctx: &mut Ctx<'_>,
+    name: &Sp<String>,
+    mut t: Tbl<'_>,
+) -> Option<Integration> {
+    let kind = t.req_string(ctx, "type").and_then(|k| match k.v.as_str() {
+        "http" => Some(IntegrationKind::Http),
+        "http_proxy" => Some(IntegrationKind::HttpProxy),
+        other => {
+            ctx.error(
+                k.at,
+                &t.path_of("type"),
+                format!("expected \"http\" or \"http_proxy\", got {other:?}"),
+            );
+            None
+        }
+    });
+    let url = url(ctx, &mut t, "url");
+    let timeout = t
+        .duration_in(ctx, "timeout", MIN_TIMEOUT, MAX_TIMEOUT)
+        .map_or(Duration::from_secs(29), |d| d.v);
+    let max_response_bytes = t
+        .size(ctx, "max_response_bytes", 1)
+        .map_or(1_048_576, |s| s.v);
+    t.finish(ctx);
+    Some(Integration {
+        name: name.v.clone(),
+        kind: kind?,
+        url: url?,
+        timeout,
+        max_response_bytes,
+    })
+}
+
+/// Identity sources, each checked; `required` demands at least one.
+fn identity_sources(ctx: &mut Ctx<'_>, t: &mut Tbl<'_>, required: bool) -> Option<Vec<String>> {
+    let path = t.path_of("identity_source");
+    let Some(sources) = t.strings(ctx, "identity_source") else {
+        if required && !t.contains("identity_source") {
+            t.missing(ctx, "identity_source");
+        }
+        return (!required && !t.contains("identity_source")).then(Vec::new);
+    };
+    if required && sources.is_empty() {
+        ctx.error(
+            t.at_of("identity_source"),
+            &path,
+            "needs at least one identity source",
+        );
+    }
+    let mut ok = true;
+    for (i, source) in sources.iter().enumerate() {
+        if let Err(message) = syntax::identity_source(&source.v) {
+            ctx.error(source.at, &index(&path, i), message);
+            ok = false;
+        }
+    }
+    ok.then(|| sources.into_iter().map(|s| s.v).collect())
+}
+
+pub(super) fn authorizer(
+    ctx: &mut Ctx<'_>,
+    name: &Sp<String>,
+    mut t: Tbl<'_>,
+) -> Option<Authorizer> {
+    if name.v == "none" {
+        ctx.error(name.at, &t.path, "the name \"none\" is reserved (a route's authorizer = \"none\" turns authorization off)");
+    }
+    let kind = t.req_string(ctx, "type")?;
+    match kind.v.as_str() {
+        "jwt" => jwt(ctx, name, t).map(Authorizer::Jwt),
+        "request" => request(ctx, name, t).map(Authorizer::Request),
+        other => {
+            // Without a known type the other keys cannot be checked; report only this.
+            ctx.error(
+                kind.at,
+                &t.path_of("type"),
+                format!("expected \"jwt\" or \"request\", got {other:?}"),
+            );
+            None
+        }
+    }
+}
+
+fn jwt(ctx: &mut Ctx<'_>, name: &Sp<String>, mut t: Tbl<'_>) -> Option<JwtAuthorizer> {
+    let identity_source = identity_sources(ctx, &mut t, true);
+    let issuers_path = t.path_of("issuers");
+    if !t.contains("issuers") {
+        t.missing(ctx, "issuers");
+    }
+    let tables = t.tables(ctx, "issuers");
+    if t.contains("issuers") && tables.is_empty() {
+        ctx.error(
+            t.at_of("issuers"),
+            &issuers_path,
+            "needs at least one issuer",
+        );
+    }
+    let mut issuers = Vec::new();
+    let mut ok = true;
+    for mut i in tables {
+        let issuer = url(ctx, &mut i, "issuer");
+        let audience = i.string_list(ctx, "audience");
+        let jwks_uri = i
+            .string(ctx, "jwks_uri")
+            .and_then(|u| match syntax::http_url(&u.v) {
+                Ok(_) => Some(u.v),
+                Err(message) => {
+                    ctx.error(u.at, &i.path_of("jwks_uri"), message);
+                    None
+                }
+            });
+        i.finish(ctx);
+        match issuer {
+            Some(issuer) => issuers.push(JwtIssuer {
+                issuer,
+                audience,
+                jwks_uri,
+            }),
+            None => ok = false,
+        }
+    }
+    let token_use = t.string(ctx, "token_use").and_then(|u| match u.v.as_str() {
+        "access" | "id" => Some(u.v),
+        other => {
+            ctx.error(
+                u.at,
+                &t.path_of("token_use"),
+                format!("expected \"access\" or \"id\", got {other:?}"),
+            );
+            None
+        }
+    });
+    t.finish(ctx);
+    ok.then_some(())?;
+    Some(JwtAuthorizer {
+        name: name.v.clone(),
+        identity_source: identity_source?,
+        issuers,
+        token_use,
+    })
+}
+
+fn request(ctx: &mut Ctx<'_>, name: &Sp<String>, mut t: Tbl<'_>) -> Option<RequestAuthorizer> {
+    let url = url(ctx, &mut t, "url");
+    let identity_source = identity_sources(ctx, &mut t, false);
+    let cache_ttl = t
+        .duration_in(ctx, "cache_ttl", Duration::ZERO, Duration::from_secs(3600))
+        .map_or(Duration::from_secs(300), |d| d.v);
+    let csrf = t.table(ctx, "csrf").and_then(|mut c| {
+        let cookie = c.req_name(ctx, "cookie");
+        let query = c.name(ctx, "query");
+        let header = c.name(ctx, "header");
+        let both_or_neither = c.contains("query") == c.contains("header");
+        if both_or_neither {
+            ctx.error(
+                c.at,
+                &c.path,
+                "set exactly one of query or header (where the token's copy is sent)",
+            );
+        }
+        c.finish(ctx);
+        (!both_or_neither).then_some(())?;
+        Some(Csrf {
+            cookie: cookie?.v,
+            query: query.map(|q| q.v),
+            header: header.map(|h| h.v),
+        })
+    });
+    let timeout = t
+        .duration_in(ctx, "timeout", MIN_TIMEOUT, MAX_TIMEOUT)
+        .map_or(Duration::from_secs(10), |d| d.v);
+    t.finish(ctx);
+    Some(RequestAuthorizer {
+        name: name.v.clone(),
+        url: url?,
+        identity_source: identity_source?,
+        cache_ttl,
+        csrf,
+        timeout,
+    })
+}

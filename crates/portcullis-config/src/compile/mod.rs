@@ -1,0 +1,365 @@
+//! Raw tree → [`Config`]: every section is read with the schema walker, defaults are filled
+//! in, values are validated, and cross references (route → integration, API → authorizer)
+//! are resolved once all sections have been read.
+//!
+//! Decisions worth knowing when reading the output:
+//! - An HTTP route's `authorizer` is the effective one: the route's own, else the API's
+//!   `authorizer`. A route opts out of the API default with `authorizer = "none"` (so no
+//!   authorizer may be named `none`).
+//! - WebSocket paths and non-empty HTTP `base_path`s share one namespace; two HTTP APIs may
+//!   not share a `base_path` (including the empty default). `api_id`s are unique across all
+//!   APIs; derived ones include the API kind, so `[websocket.x]` and `[http.x]` differ.
+
+mod apis;
+mod backends;
+mod pools;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use indexmap::IndexMap;
+
+use crate::model::{Config, Credential, Management, Server, Store, Tls};
+use crate::raw::Node;
+use crate::syntax;
+use crate::walk::{Ctx, Sp, Tbl};
+
+/// What a name in the file refers to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RefKind {
+    Integration,
+    Authorizer,
+}
+
+/// A name used somewhere that must be defined in another section.
+pub(crate) struct Ref {
+    kind: RefKind,
+    name: String,
+    at: usize,
+    path: String,
+}
+
+/// References collected while reading; checked at the end against the declared names.
+#[derive(Default)]
+pub(crate) struct Refs(Vec<Ref>);
+
+impl Refs {
+    pub(crate) fn push(&mut self, kind: RefKind, name: &Sp<String>, path: String) {
+        self.0.push(Ref {
+            kind,
+            name: name.v.clone(),
+            at: name.at,
+            path,
+        });
+    }
+
+    fn check(self, ctx: &mut Ctx<'_>, integrations: &[String], authorizers: &[String]) {
+        for r in self.0 {
+            let (declared, what) = match r.kind {
+                RefKind::Integration => (integrations, "integration"),
+                RefKind::Authorizer => (authorizers, "authorizer"),
+            };
+            if !declared.contains(&r.name) {
+                ctx.error(r.at, &r.path, format!("no {what} named {:?}", r.name));
+            }
+        }
+    }
+}
+
+/// Every entry of a table of user-named tables (`[websocket.NAME]`, `[pools.NAME]`, ...).
+fn named<'n>(
+    ctx: &mut Ctx<'_>,
+    parent: &mut Tbl<'n>,
+    key: &'static str,
+) -> Vec<(Sp<String>, Tbl<'n>)> {
+    let Some(mut table) = parent.table(ctx, key) else {
+        return Vec::new();
+    };
+    let path = table.path.clone();
+    table
+        .entries()
+        .iter()
+        .filter_map(|entry| {
+            let tbl = ctx.table(&entry.node, &crate::walk::join(&path, &entry.key))?;
+            Some((
+                Sp {
+                    v: entry.key.clone(),
+                    at: entry.key_at,
+                },
+                tbl,
+            ))
+        })
+        .collect()
+}
+
+pub(crate) fn compile(root: &Node, ctx: &mut Ctx<'_>) -> Option<Config> {
+    let mut top = ctx.table(root, "")?;
+    let mut refs = Refs::default();
+
+    let server = match top.table(ctx, "server") {
+        Some(t) => server(ctx, t),
+        None => {
+            if !top.contains("server") {
+                ctx.error(
+                    0,
+                    "server",
+                    "missing required table [server] (listen and admin_listen are required)",
+                );
+            }
+            None
+        }
+    };
+    let management = match top.table(ctx, "management") {
+        Some(t) => management(ctx, t),
+        None => Some(Management {
+            credentials: Vec::new(),
+            region: "us-east-1".to_owned(),
+            account_id: "000000000000".to_owned(),
+        }),
+    };
+
+    let mut websocket = IndexMap::new();
+    let mut ws_meta = Vec::new();
+    for (name, t) in named(ctx, &mut top, "websocket") {
+        if let Some((api, meta)) = apis::websocket(ctx, &name, t, &mut refs) {
+            ws_meta.push(meta);
+            websocket.insert(name.v, api);
+        }
+    }
+    let mut http = IndexMap::new();
+    let mut http_meta = Vec::new();
+    for (name, t) in named(ctx, &mut top, "http") {
+        if let Some((api, meta)) = apis::http(ctx, &name, t, &mut refs) {
+            http_meta.push(meta);
+            http.insert(name.v, api);
+        }
+    }
+
+    let mut integrations = IndexMap::new();
+    let mut integration_names = Vec::new();
+    for (name, t) in named(ctx, &mut top, "integrations") {
+        integration_names.push(name.v.clone());
+        if let Some(integration) = backends::integration(ctx, &name, t) {
+            integrations.insert(name.v, integration);
+        }
+    }
+    let mut authorizers = IndexMap::new();
+    let mut authorizer_names = Vec::new();
+    for (name, t) in named(ctx, &mut top, "authorizers") {
+        authorizer_names.push(name.v.clone());
+        if let Some(authorizer) = backends::authorizer(ctx, &name, t) {
+            authorizers.insert(name.v, authorizer);
+        }
+    }
+
+    let store = match top.table(ctx, "store") {
+        Some(t) => store(ctx, t),
+        None => Some(Store {
+            url: DEFAULT_STORE_URL.to_owned(),
+        }),
+    };
+
+    let mut pools_out = IndexMap::new();
+    let mut client_owners = HashMap::new();
+    for (name, t) in named(ctx, &mut top, "pools") {
+        if let Some(pool) = pools::pool(ctx, &name, t, &mut client_owners) {
+            pools_out.insert(name.v, pool);
+        }
+    }
+    top.finish(ctx);
+
+    refs.check(ctx, &integration_names, &authorizer_names);
+    apis::check_unique(ctx, &ws_meta, &http_meta);
+
+    if ctx.has_errors() {
+        return None;
+    }
+    Some(Config {
+        server: server?,
+        management: management?,
+        websocket,
+        http,
+        integrations,
+        authorizers,
+        store: store?,
+        pools: pools_out,
+    })
+}
+
+fn server(ctx: &mut Ctx<'_>, mut t: Tbl<'_>) -> Option<Server> {
+    const ADDR: &str = "a socket address like \"127.0.0.1:8080\"";
+    if !t.contains("listen") {
+        t.missing(ctx, "listen");
+    }
+    let listen = t.parsed::<SocketAddr>(ctx, "listen", ADDR);
+    if !t.contains("admin_listen") {
+        t.missing(ctx, "admin_listen");
+    }
+    let admin_listen = t.parsed::<SocketAddr>(ctx, "admin_listen", ADDR);
+    if let (Some(listen), Some(admin)) = (&listen, &admin_listen)
+        && listen.v == admin.v
+        && listen.v.port() != 0
+    {
+        ctx.error(
+            admin.at,
+            &t.path_of("admin_listen"),
+            "must differ from listen",
+        );
+    }
+    let public_url = t.string(ctx, "public_url");
+    let public = match (&public_url, &listen) {
+        (Some(url), _) => match public_url_parts(&url.v) {
+            Ok(parts) => Some(parts),
+            Err(message) => {
+                ctx.error(url.at, &t.path_of("public_url"), message);
+                None
+            }
+        },
+        (None, Some(listen)) => public_url_parts(&format!("http://{}", listen.v)).ok(),
+        (None, None) => None,
+    };
+    let tls = t.table(ctx, "tls").and_then(|mut tls| {
+        let cert = tls.req_name(ctx, "cert");
+        let key = tls.req_name(ctx, "key");
+        tls.finish(ctx);
+        Some(Tls {
+            cert: cert?.v,
+            key: key?.v,
+        })
+    });
+    let shutdown_grace = t
+        .duration_in(
+            ctx,
+            "shutdown_grace",
+            Duration::ZERO,
+            Duration::from_secs(3600),
+        )
+        .map_or(Duration::from_secs(10), |d| d.v);
+    let max_connections = t.size(ctx, "max_connections", 1).map_or(100_000, |s| s.v);
+    t.finish(ctx);
+    let (public_url, domain_name) = public?;
+    Some(Server {
+        listen: listen?.v,
+        admin_listen: admin_listen?.v,
+        public_url,
+        domain_name,
+        tls,
+        shutdown_grace,
+        max_connections,
+    })
+}
+
+/// `public_url` without trailing slash, and its `host[:port]`.
+fn public_url_parts(text: &str) -> Result<(String, String), String> {
+    let url = syntax::http_url(text)?;
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!(
+            "invalid URL {text:?}: must not have a query or fragment"
+        ));
+    }
+    let host = url.host_str().unwrap_or_default();
+    let domain = match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    };
+    Ok((text.trim_end_matches('/').to_owned(), domain))
+}
+
+fn management(ctx: &mut Ctx<'_>, mut t: Tbl<'_>) -> Option<Management> {
+    let mut credentials = Vec::new();
+    let mut ok = true;
+    let mut seen: Vec<String> = Vec::new();
+    for mut c in t.tables(ctx, "credentials") {
+        let access_key_id = c.req_name(ctx, "access_key_id");
+        let secret = c.secret(ctx, "secret_access_key");
+        if secret.is_none() && !c.contains("secret_access_key") {
+            c.missing(ctx, "secret_access_key");
+        }
+        if let Some(id) = &access_key_id {
+            if seen.contains(&id.v) {
+                ctx.error(
+                    id.at,
+                    &c.path_of("access_key_id"),
+                    format!("duplicate access key id {:?}", id.v),
+                );
+            }
+            seen.push(id.v.clone());
+        }
+        c.finish(ctx);
+        match (access_key_id, secret) {
+            (Some(id), Some(secret)) => {
+                credentials.push(Credential {
+                    access_key_id: id.v,
+                    secret_access_key: secret.v,
+                });
+            }
+            _ => ok = false,
+        }
+    }
+    let region = t.name(ctx, "region").and_then(|r| {
+        if r.v
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
+            Some(r.v)
+        } else {
+            ctx.error(
+                r.at,
+                &t.path_of("region"),
+                format!("invalid region {:?}: expected e.g. \"us-east-1\"", r.v),
+            );
+            None
+        }
+    });
+    let account_id = t.string(ctx, "account_id").and_then(|a| {
+        if a.v.len() == 12 && a.v.chars().all(|c| c.is_ascii_digit()) {
+            Some(a.v)
+        } else {
+            ctx.error(
+                a.at,
+                &t.path_of("account_id"),
+                format!("expected 12 digits, got {:?}", a.v),
+            );
+            None
+        }
+    });
+    t.finish(ctx);
+    ok.then(|| Management {
+        credentials,
+        region: region.unwrap_or_else(|| "us-east-1".to_owned()),
+        account_id: account_id.unwrap_or_else(|| "000000000000".to_owned()),
+    })
+}
+
+const DEFAULT_STORE_URL: &str = "sqlite://portcullis.db";
+
+fn store(ctx: &mut Ctx<'_>, mut t: Tbl<'_>) -> Option<Store> {
+    let url = t.string(ctx, "url");
+    let path = t.path_of("url");
+    t.finish(ctx);
+    match url {
+        None => Some(Store {
+            url: DEFAULT_STORE_URL.to_owned(),
+        }),
+        Some(url) => {
+            let v = &url.v;
+            if v.starts_with("sqlite:")
+                || v.starts_with("postgres://")
+                || v.starts_with("postgresql://")
+            {
+                Some(Store { url: url.v })
+            } else {
+                ctx.error(
+                    url.at,
+                    &path,
+                    format!(
+                        "unsupported store URL {:?}: expected \"sqlite://FILE\", \"sqlite::memory:\" or \"postgres://...\"",
+                        syntax::redact_url(v)
+                    ),
+                );
+                None
+            }
+        }
+    }
+}

@@ -1,0 +1,268 @@
+//! `[pools.NAME]`: the built-in identity provider's user pools and their app clients.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use indexmap::IndexMap;
+
+use crate::model::{AppClient, PasswordPolicy, Pool, ResourceServer};
+use crate::syntax;
+use crate::walk::{Ctx, Sp, Tbl, index};
+
+const MINUTE: u64 = 60;
+const HOUR: u64 = 3600;
+const DAY: u64 = 86_400;
+
+const GRANTS: [&str; 4] = [
+    "authorization_code",
+    "client_credentials",
+    "refresh_token",
+    "password",
+];
+
+/// `client_owners` maps each client id seen so far to its pool (ids are unique across pools).
+pub(super) fn pool(
+    ctx: &mut Ctx<'_>,
+    name: &Sp<String>,
+    mut t: Tbl<'_>,
+    client_owners: &mut HashMap<String, String>,
+) -> Option<Pool> {
+    if let Err(message) = syntax::url_name(&name.v) {
+        ctx.error(
+            name.at,
+            &t.path,
+            format!("{message} (the pool name is part of its issuer URL)"),
+        );
+    }
+    let self_sign_up = t.bool(ctx, "self_sign_up").is_some_and(|b| b.v);
+    let password_policy = match t.table(ctx, "password_policy") {
+        Some(p) => password_policy(ctx, p),
+        None => PasswordPolicy {
+            min_length: 8,
+            require_digits: false,
+            require_lowercase: false,
+            require_uppercase: false,
+            require_symbols: false,
+        },
+    };
+    let ttl = |ctx: &mut Ctx<'_>, t: &mut Tbl<'_>, key, min, max, default| {
+        t.duration_in(ctx, key, Duration::from_secs(min), Duration::from_secs(max))
+            .map_or(Duration::from_secs(default), |d| d.v)
+    };
+    let access_token_ttl = ttl(ctx, &mut t, "access_token_ttl", 5 * MINUTE, DAY, HOUR);
+    let id_token_ttl = ttl(ctx, &mut t, "id_token_ttl", 5 * MINUTE, DAY, HOUR);
+    let refresh_token_ttl = ttl(ctx, &mut t, "refresh_token_ttl", HOUR, 3650 * DAY, 30 * DAY);
+    let groups = unique(ctx, &mut t, "groups", |_| None);
+
+    let mut resource_servers = IndexMap::new();
+    if let Some(mut table) = t.table(ctx, "resource_servers") {
+        for entry in table.entries() {
+            let path = table.path_of(&entry.key);
+            if entry.key.is_empty()
+                || entry.key.contains(char::is_whitespace)
+                || entry.key.contains('/')
+            {
+                ctx.error(
+                    entry.key_at,
+                    &path,
+                    "resource server identifiers must be non-empty without spaces or '/'",
+                );
+            }
+            let Some(mut rs) = ctx.table(&entry.node, &path) else {
+                continue;
+            };
+            let scopes = unique(ctx, &mut rs, "scopes", |scope| {
+                scope
+                    .contains(|c: char| c.is_whitespace() || c == '/')
+                    .then(|| format!("invalid scope name {scope:?}: no spaces or '/'"))
+            });
+            rs.finish(ctx);
+            resource_servers.insert(
+                entry.key.clone(),
+                ResourceServer {
+                    identifier: entry.key.clone(),
+                    scopes,
+                },
+            );
+        }
+        table.finish(ctx);
+    }
+
+    let mut clients = IndexMap::new();
+    if let Some(mut table) = t.table(ctx, "clients") {
+        for entry in table.entries() {
+            let path = table.path_of(&entry.key);
+            if entry.key.is_empty() || entry.key.contains(char::is_whitespace) {
+                ctx.error(
+                    entry.key_at,
+                    &path,
+                    "client ids must be non-empty without spaces",
+                );
+            }
+            match client_owners.get(&entry.key) {
+                Some(owner) => ctx.error(
+                    entry.key_at,
+                    &path,
+                    format!("client id {:?} is already used in pool {owner:?} (client ids are unique across pools)", entry.key),
+                ),
+                None => {
+                    client_owners.insert(entry.key.clone(), name.v.clone());
+                }
+            }
+            let Some(c) = ctx.table(&entry.node, &path) else {
+                continue;
+            };
+            if let Some(client) = client(ctx, &entry.key, c) {
+                clients.insert(entry.key.clone(), client);
+            }
+        }
+        table.finish(ctx);
+    }
+    t.finish(ctx);
+    Some(Pool {
+        name: name.v.clone(),
+        self_sign_up,
+        password_policy,
+        access_token_ttl,
+        id_token_ttl,
+        refresh_token_ttl,
+        groups,
+        resource_servers,
+        clients,
+        extra: BTreeMap::new(),
+    })
+}
+
+/// A list of strings without duplicates, each passing `check`.
+fn unique(
+    ctx: &mut Ctx<'_>,
+    t: &mut Tbl<'_>,
+    key: &'static str,
+    check: fn(&str) -> Option<String>,
+) -> Vec<String> {
+    let path = t.path_of(key);
+    let mut out: Vec<String> = Vec::new();
+    for (i, item) in t
+        .strings(ctx, key)
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+    {
+        if let Some(message) = check(&item.v) {
+            ctx.error(item.at, &index(&path, i), message);
+        } else if out.contains(&item.v) {
+            ctx.error(
+                item.at,
+                &index(&path, i),
+                format!("duplicate entry {:?}", item.v),
+            );
+        } else {
+            out.push(item.v);
+        }
+    }
+    out
+}
+
+fn password_policy(ctx: &mut Ctx<'_>, mut t: Tbl<'_>) -> PasswordPolicy {
+    let min_length = t
+        .int(ctx, "min_length", 6, 99)
+        .and_then(|m| u32::try_from(m.v).ok())
+        .unwrap_or(8);
+    let mut flag = |key| t.bool(ctx, key).is_some_and(|b| b.v);
+    let policy = PasswordPolicy {
+        min_length,
+        require_digits: flag("require_digits"),
+        require_lowercase: flag("require_lowercase"),
+        require_uppercase: flag("require_uppercase"),
+        require_symbols: flag("require_symbols"),
+    };
+    t.finish(ctx);
+    policy
+}
+
+fn client(ctx: &mut Ctx<'_>, client_id: &str, mut t: Tbl<'_>) -> Option<AppClient> {
+    let public = t.bool(ctx, "public").is_some_and(|p| p.v);
+    let secret = t.secret(ctx, "secret");
+    match (&secret, public) {
+        (Some(secret), true) => ctx.error(
+            secret.at,
+            &t.path_of("secret"),
+            "a public client has no secret; remove it or set public = false",
+        ),
+        (None, false) if !t.contains("secret") => ctx.error(
+            t.at,
+            &t.path_of("secret"),
+            "missing required key (confidential clients need a secret; set public = true for a client without one)",
+        ),
+        _ => {}
+    }
+    let grants_path = t.path_of("grants");
+    let grants = match t.strings(ctx, "grants") {
+        Some(grants) => {
+            if grants.is_empty() {
+                ctx.error(t.at_of("grants"), &grants_path, "needs at least one grant");
+            }
+            let mut out: Vec<String> = Vec::new();
+            for (i, grant) in grants.into_iter().enumerate() {
+                let path = index(&grants_path, i);
+                if !GRANTS.contains(&grant.v.as_str()) {
+                    ctx.error(
+                        grant.at,
+                        &path,
+                        format!(
+                            "unknown grant {:?}; expected one of {}",
+                            grant.v,
+                            GRANTS.join(", ")
+                        ),
+                    );
+                } else if public && grant.v == "client_credentials" {
+                    ctx.error(
+                        grant.at,
+                        &path,
+                        "client_credentials needs a client secret; a public client cannot use it",
+                    );
+                } else if !out.contains(&grant.v) {
+                    out.push(grant.v);
+                }
+            }
+            out
+        }
+        None if public => ["authorization_code", "refresh_token", "password"]
+            .map(String::from)
+            .to_vec(),
+        None => vec!["client_credentials".to_owned()],
+    };
+    let mut urls = |t: &mut Tbl<'_>, key: &'static str| -> Vec<String> {
+        let path = t.path_of(key);
+        let mut out = Vec::new();
+        for (i, u) in t
+            .strings(ctx, key)
+            .unwrap_or_default()
+            .into_iter()
+            .enumerate()
+        {
+            match url::Url::parse(&u.v) {
+                Ok(_) => out.push(u.v),
+                Err(e) => ctx.error(
+                    u.at,
+                    &index(&path, i),
+                    format!("invalid URL {:?}: {e}", u.v),
+                ),
+            }
+        }
+        out
+    };
+    let callback_urls = urls(&mut t, "callback_urls");
+    let logout_urls = urls(&mut t, "logout_urls");
+    let allowed_scopes = t.string_list(ctx, "allowed_scopes");
+    t.finish(ctx);
+    Some(AppClient {
+        client_id: client_id.to_owned(),
+        public,
+        secret: secret.map(|s| s.v),
+        grants,
+        callback_urls,
+        logout_urls,
+        allowed_scopes,
+    })
+}

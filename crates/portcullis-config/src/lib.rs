@@ -1,0 +1,134 @@
+//! The configuration compiler: one TOML file in, a validated [`Config`] out.
+//!
+//! Owns parsing (with `${VAR}` / `${VAR:-default}` substitution), the raw → typed compile
+//! step and the diagnostics (file:line:column, key path, message; all problems at once).
+//! It does no I/O beyond reading the file it is given and never touches the network.
+//!
+//! The pipeline: `toml_edit` parses the text (keeping spans) → `raw` flattens it into a
+//! tree of positioned values → `compile` walks that tree with the schema in `walk`,
+//! substituting variables (`env`), parsing durations (`duration`) and checking embedded
+//! syntaxes (`syntax`) → [`Config`]. [`render_redacted`] goes the other way for
+//! `portcullis check`.
+//!
+//! Substitution: only `${` starts one, so `$request.body.action` or `$connect` need no
+//! escaping (and there is no escape for a literal `${`). `${VAR}` is replaced by the
+//! variable's value; `${VAR:-default}` by the default when the variable is unset or empty.
+//! Integer and boolean keys also accept a string that contains a substitution
+//! (`max_connections = "${MAX_CONN:-1000}"`).
+
+// Tests may unwrap: a panic there is a failing test, not a crash reachable from input.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+mod compile;
+mod duration;
+mod env;
+pub mod model;
+mod raw;
+mod render;
+mod syntax;
+mod walk;
+
+pub use model::*;
+
+use std::fmt;
+use std::path::Path;
+
+/// One problem found in a configuration file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub file: String,
+    /// 1-based.
+    pub line: usize,
+    /// 1-based.
+    pub column: usize,
+    /// Dotted key path, e.g. `websocket.chat.routes.sendmessage.integration`.
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: ", self.file, self.line, self.column)?;
+        // Syntax errors and unreadable files have no key path.
+        if !self.path.is_empty() {
+            write!(f, "{}: ", self.path)?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+/// Every problem found, in file order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostics(pub Vec<Diagnostic>);
+
+impl fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, d) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{d}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Diagnostics {}
+
+/// Reads and compiles the file at `path`, substituting variables from the process environment.
+pub fn load_file(path: &Path) -> Result<Config, Diagnostics> {
+    let file_name = path.display().to_string();
+    match std::fs::read_to_string(path) {
+        Ok(source) => load_str(&source, &file_name, &|name| std::env::var(name).ok()),
+        Err(e) => Err(Diagnostics(vec![Diagnostic {
+            file: file_name,
+            line: 1,
+            column: 1,
+            path: String::new(),
+            message: format!("cannot read configuration file: {e}"),
+        }])),
+    }
+}
+
+/// Compiles `source` (named `file_name` in diagnostics), looking variables up with `env`.
+pub fn load_str(
+    source: &str,
+    file_name: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, Diagnostics> {
+    let mut ctx = walk::Ctx::new(file_name, source, env);
+    let document = match toml_edit::Document::parse(source) {
+        Ok(document) => document,
+        Err(e) => {
+            let at = e.span().map_or(0, |s| s.start);
+            ctx.error(at, "", format!("invalid TOML: {}", e.message().trim_end()));
+            return Err(Diagnostics(ctx.into_diagnostics()));
+        }
+    };
+    let root = raw::from_root(document.as_table());
+    match compile::compile(&root, &mut ctx) {
+        Some(config) if !ctx.has_errors() => Ok(config),
+        Some(_) | None => {
+            let diagnostics = ctx.into_diagnostics();
+            if diagnostics.is_empty() {
+                // compile() only gives up after reporting; keep the contract if that changes.
+                return Err(Diagnostics(vec![Diagnostic {
+                    file: file_name.to_owned(),
+                    line: 1,
+                    column: 1,
+                    path: String::new(),
+                    message: "configuration could not be compiled".to_owned(),
+                }]));
+            }
+            Err(Diagnostics(diagnostics))
+        }
+    }
+}
+
+/// The effective configuration as TOML, with every secret shown as `"<redacted>"`.
+pub fn render_redacted(config: &Config) -> String {
+    render::render(config)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,290 @@
+//! The validated, typed configuration: what the rest of the gateway reads.
+//!
+//! Every value here has already been checked; durations are `Duration`, addresses are
+//! `SocketAddr`, cross references (route → integration, API → authorizer) resolve.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use indexmap::IndexMap;
+
+/// A secret value from the configuration. `Debug` and `Display` never show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    /// The secret itself; call only where it is used (signing, comparison).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(\"<redacted>\")")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// The whole gateway configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub server: Server,
+    pub management: Management,
+    /// WebSocket APIs by name, in file order.
+    pub websocket: IndexMap<String, WebSocketApi>,
+    /// HTTP APIs by name, in file order.
+    pub http: IndexMap<String, HttpApi>,
+    pub integrations: IndexMap<String, Integration>,
+    pub authorizers: IndexMap<String, Authorizer>,
+    pub store: Store,
+    pub pools: IndexMap<String, Pool>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Server {
+    /// WebSocket, HTTP APIs, identity endpoints.
+    pub listen: SocketAddr,
+    /// `@connections`, `/metrics`, `/healthz`, admin API.
+    pub admin_listen: SocketAddr,
+    /// Used in issuer URLs and as `domainName` in events; no trailing slash.
+    pub public_url: String,
+    /// Host part of `public_url` (with port if any), used as `domainName`.
+    pub domain_name: String,
+    pub tls: Option<Tls>,
+    /// How long a graceful shutdown waits for `$disconnect` deliveries. Default 10 s.
+    pub shutdown_grace: Duration,
+    /// Maximum simultaneously open client connections (HTTP and WebSocket). Default 100,000.
+    pub max_connections: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Tls {
+    pub cert: String,
+    pub key: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Management {
+    pub credentials: Vec<Credential>,
+    /// Region clients sign for (`us-east-1` default).
+    pub region: String,
+    /// Account id used in ARNs (`000000000000` default).
+    pub account_id: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Credential {
+    pub access_key_id: String,
+    pub secret_access_key: Secret,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinaryFrames {
+    /// Close the connection with 1003 (what API Gateway does).
+    Close,
+    /// Pass the payload on base64-encoded with `isBase64Encoded: true`.
+    Base64,
+}
+
+#[derive(Debug, Clone)]
+pub struct WebSocketApi {
+    pub name: String,
+    /// Path the API is served at, `/<name>` unless set.
+    pub path: String,
+    pub stage: String,
+    /// `apiId` in events and ARNs: `api_id` if set, else derived from the name (10 lower-case
+    /// alphanumerics, stable across restarts).
+    pub api_id: String,
+    pub route_selection_expression: String,
+    /// Authorizer evaluated on `$connect`.
+    pub authorizer: Option<String>,
+    pub idle_timeout: Duration,
+    pub max_duration: Duration,
+    pub max_frame_bytes: usize,
+    pub max_message_bytes: usize,
+    /// Empty = any origin.
+    pub allowed_origins: Vec<String>,
+    pub subprotocols: Vec<String>,
+    pub binary_frames: BinaryFrames,
+    pub message_policy: bool,
+    /// Outbound frames queued per connection before a slow reader is closed. Default 64.
+    pub send_queue: usize,
+    /// Integration calls in flight per connection; further messages wait. Default 8.
+    pub max_inflight: usize,
+    /// Interval of server pings. Default 30 s; 0 disables.
+    pub ping_interval: Duration,
+    /// Routes by route key (`$connect`, `$disconnect`, `$default`, custom).
+    pub routes: IndexMap<String, WsRoute>,
+}
+
+#[derive(Debug, Clone)]
+pub struct WsRoute {
+    pub integration: Option<String>,
+    /// Two-way route: the result's `body` goes back to the client.
+    pub response: bool,
+    pub scopes: Vec<String>,
+    pub groups: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpApi {
+    pub name: String,
+    pub base_path: String,
+    pub stage: String,
+    pub api_id: String,
+    pub authorizer: Option<String>,
+    pub cors: Option<Cors>,
+    pub max_body_bytes: usize,
+    /// Route key (`GET /x/{id}`, `ANY /{proxy+}`, `$default`) → route.
+    pub routes: IndexMap<String, HttpRoute>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Cors {
+    pub allow_origins: Vec<String>,
+    pub allow_methods: Vec<String>,
+    pub allow_headers: Vec<String>,
+    pub expose_headers: Vec<String>,
+    pub allow_credentials: bool,
+    pub max_age: Option<Duration>,
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpRoute {
+    pub integration: String,
+    pub authorizer: Option<String>,
+    pub scopes: Vec<String>,
+    pub groups: Vec<String>,
+    pub throttle: Option<Throttle>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Throttle {
+    pub rate_per_second: f64,
+    pub burst: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntegrationKind {
+    /// POST the AWS-shaped event JSON, read an AWS-shaped result.
+    Http,
+    /// Forward the request itself (HTTP APIs).
+    HttpProxy,
+}
+
+#[derive(Debug, Clone)]
+pub struct Integration {
+    pub name: String,
+    pub kind: IntegrationKind,
+    /// Absolute `http://` or `https://` URL.
+    pub url: String,
+    /// Default 29 s; allowed 50 ms – 29 s for WebSocket use (AWS), up to 30 s.
+    pub timeout: Duration,
+    /// Largest result body read from the backend. Default 1 MiB.
+    pub max_response_bytes: usize,
+}
+
+#[derive(Debug, Clone)]
+pub enum Authorizer {
+    Jwt(JwtAuthorizer),
+    Request(RequestAuthorizer),
+}
+
+#[derive(Debug, Clone)]
+pub struct JwtAuthorizer {
+    pub name: String,
+    pub identity_source: Vec<String>,
+    pub issuers: Vec<JwtIssuer>,
+    pub token_use: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct JwtIssuer {
+    pub issuer: String,
+    pub audience: Vec<String>,
+    pub jwks_uri: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Csrf {
+    pub cookie: String,
+    pub query: Option<String>,
+    pub header: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RequestAuthorizer {
+    pub name: String,
+    pub url: String,
+    pub identity_source: Vec<String>,
+    pub cache_ttl: Duration,
+    pub csrf: Option<Csrf>,
+    pub timeout: Duration,
+}
+
+/// `Debug` hides a password in the URL (`postgres://user:<redacted>@host/db`).
+#[derive(Clone)]
+pub struct Store {
+    /// `sqlite://FILE`, `sqlite::memory:`, or `postgres://...`; default `sqlite://portcullis.db`.
+    pub url: String,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("url", &crate::syntax::redact_url(&self.url))
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Pool {
+    pub name: String,
+    pub self_sign_up: bool,
+    pub password_policy: PasswordPolicy,
+    pub access_token_ttl: Duration,
+    pub id_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    pub groups: Vec<String>,
+    pub resource_servers: IndexMap<String, ResourceServer>,
+    pub clients: IndexMap<String, AppClient>,
+    /// Extra, free-form keys kept for later phases (e.g. webhooks).
+    pub extra: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PasswordPolicy {
+    pub min_length: u32,
+    pub require_digits: bool,
+    pub require_lowercase: bool,
+    pub require_uppercase: bool,
+    pub require_symbols: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct ResourceServer {
+    pub identifier: String,
+    pub scopes: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AppClient {
+    pub client_id: String,
+    pub public: bool,
+    pub secret: Option<Secret>,
+    pub grants: Vec<String>,
+    pub callback_urls: Vec<String>,
+    pub logout_urls: Vec<String>,
+    pub allowed_scopes: Vec<String>,
+}

@@ -1,0 +1,307 @@
+//! The effective configuration back as TOML, secrets shown as `"<redacted>"` (and passwords
+//! inside URLs too). Loading the output again gives the same configuration, with the
+//! placeholder in place of each secret.
+
+use std::time::Duration;
+
+use toml_edit::{Array, DocumentMut, InlineTable, Item, Table, Value};
+
+use crate::duration;
+use crate::model::{Authorizer, BinaryFrames, Config, IntegrationKind, Secret};
+use crate::syntax::redact_url;
+
+const REDACTED: &str = "<redacted>";
+
+fn str(v: &str) -> Value {
+    Value::from(v)
+}
+
+fn int(v: usize) -> Value {
+    Value::from(i64::try_from(v).unwrap_or(i64::MAX))
+}
+
+fn dur(d: Duration) -> Value {
+    Value::from(duration::format(d))
+}
+
+fn list(items: &[String]) -> Value {
+    Value::Array(items.iter().map(String::as_str).collect::<Array>())
+}
+
+fn secret(_: &Secret) -> Value {
+    Value::from(REDACTED)
+}
+
+/// A table whose header is omitted when it only holds sub-tables (`[websocket]`).
+fn implicit() -> Table {
+    let mut t = Table::new();
+    t.set_implicit(true);
+    t
+}
+
+fn inline(pairs: Vec<(&str, Value)>) -> Value {
+    let mut t = InlineTable::new();
+    for (k, v) in pairs {
+        t.insert(k, v);
+    }
+    Value::InlineTable(t)
+}
+
+fn set(t: &mut Table, key: &str, v: Value) {
+    t.insert(key, Item::Value(v));
+}
+
+pub(crate) fn render(config: &Config) -> String {
+    let mut doc = DocumentMut::new();
+
+    let s = &config.server;
+    let mut server = Table::new();
+    set(&mut server, "listen", str(&s.listen.to_string()));
+    set(
+        &mut server,
+        "admin_listen",
+        str(&s.admin_listen.to_string()),
+    );
+    set(&mut server, "public_url", str(&s.public_url));
+    if let Some(tls) = &s.tls {
+        set(
+            &mut server,
+            "tls",
+            inline(vec![("cert", str(&tls.cert)), ("key", str(&tls.key))]),
+        );
+    }
+    set(&mut server, "shutdown_grace", dur(s.shutdown_grace));
+    set(&mut server, "max_connections", int(s.max_connections));
+    doc.insert("server", Item::Table(server));
+
+    let m = &config.management;
+    let mut management = Table::new();
+    let credentials: Array = m
+        .credentials
+        .iter()
+        .map(|c| {
+            inline(vec![
+                ("access_key_id", str(&c.access_key_id)),
+                ("secret_access_key", secret(&c.secret_access_key)),
+            ])
+        })
+        .collect();
+    set(&mut management, "credentials", Value::Array(credentials));
+    set(&mut management, "region", str(&m.region));
+    set(&mut management, "account_id", str(&m.account_id));
+    doc.insert("management", Item::Table(management));
+
+    let mut websocket = implicit();
+    for (name, api) in &config.websocket {
+        let mut t = Table::new();
+        set(&mut t, "path", str(&api.path));
+        set(&mut t, "stage", str(&api.stage));
+        set(&mut t, "api_id", str(&api.api_id));
+        set(
+            &mut t,
+            "route_selection_expression",
+            str(&api.route_selection_expression),
+        );
+        if let Some(a) = &api.authorizer {
+            set(&mut t, "authorizer", str(a));
+        }
+        set(&mut t, "idle_timeout", dur(api.idle_timeout));
+        set(&mut t, "max_duration", dur(api.max_duration));
+        set(&mut t, "max_frame_bytes", int(api.max_frame_bytes));
+        set(&mut t, "max_message_bytes", int(api.max_message_bytes));
+        set(&mut t, "allowed_origins", list(&api.allowed_origins));
+        set(&mut t, "subprotocols", list(&api.subprotocols));
+        let binary = match api.binary_frames {
+            BinaryFrames::Close => "close",
+            BinaryFrames::Base64 => "base64",
+        };
+        set(&mut t, "binary_frames", str(binary));
+        set(&mut t, "message_policy", Value::from(api.message_policy));
+        set(&mut t, "send_queue", int(api.send_queue));
+        set(&mut t, "max_inflight", int(api.max_inflight));
+        set(&mut t, "ping_interval", dur(api.ping_interval));
+        if !api.routes.is_empty() {
+            let mut routes = Table::new();
+            for (key, r) in &api.routes {
+                let mut pairs = Vec::new();
+                if let Some(i) = &r.integration {
+                    pairs.push(("integration", str(i)));
+                }
+                pairs.push(("response", Value::from(r.response)));
+                pairs.push(("scopes", list(&r.scopes)));
+                pairs.push(("groups", list(&r.groups)));
+                set(&mut routes, key, inline(pairs));
+            }
+            t.insert("routes", Item::Table(routes));
+        }
+        websocket.insert(name, Item::Table(t));
+    }
+    doc.insert("websocket", Item::Table(websocket));
+
+    let mut http = implicit();
+    for (name, api) in &config.http {
+        let mut t = Table::new();
+        set(&mut t, "base_path", str(&api.base_path));
+        set(&mut t, "stage", str(&api.stage));
+        set(&mut t, "api_id", str(&api.api_id));
+        if let Some(a) = &api.authorizer {
+            set(&mut t, "authorizer", str(a));
+        }
+        if let Some(c) = &api.cors {
+            let mut pairs = vec![
+                ("allow_origins", list(&c.allow_origins)),
+                ("allow_methods", list(&c.allow_methods)),
+                ("allow_headers", list(&c.allow_headers)),
+                ("expose_headers", list(&c.expose_headers)),
+                ("allow_credentials", Value::from(c.allow_credentials)),
+            ];
+            if let Some(max_age) = c.max_age {
+                pairs.push(("max_age", dur(max_age)));
+            }
+            set(&mut t, "cors", inline(pairs));
+        }
+        set(&mut t, "max_body_bytes", int(api.max_body_bytes));
+        if !api.routes.is_empty() {
+            let mut routes = Table::new();
+            for (key, r) in &api.routes {
+                // The effective authorizer is written out; "none" keeps an opt-out explicit.
+                let authorizer = r.authorizer.as_deref().unwrap_or("none");
+                let mut pairs = vec![
+                    ("integration", str(&r.integration)),
+                    ("authorizer", str(authorizer)),
+                    ("scopes", list(&r.scopes)),
+                    ("groups", list(&r.groups)),
+                ];
+                if let Some(th) = r.throttle {
+                    pairs.push((
+                        "throttle",
+                        inline(vec![
+                            ("rate", Value::from(th.rate_per_second)),
+                            ("burst", Value::from(i64::from(th.burst))),
+                        ]),
+                    ));
+                }
+                set(&mut routes, key, inline(pairs));
+            }
+            t.insert("routes", Item::Table(routes));
+        }
+        http.insert(name, Item::Table(t));
+    }
+    doc.insert("http", Item::Table(http));
+
+    let mut integrations = implicit();
+    for (name, i) in &config.integrations {
+        let mut t = Table::new();
+        let kind = match i.kind {
+            IntegrationKind::Http => "http",
+            IntegrationKind::HttpProxy => "http_proxy",
+        };
+        set(&mut t, "type", str(kind));
+        set(&mut t, "url", str(&redact_url(&i.url)));
+        set(&mut t, "timeout", dur(i.timeout));
+        set(&mut t, "max_response_bytes", int(i.max_response_bytes));
+        integrations.insert(name, Item::Table(t));
+    }
+    doc.insert("integrations", Item::Table(integrations));
+
+    let mut authorizers = implicit();
+    for (name, a) in &config.authorizers {
+        let mut t = Table::new();
+        match a {
+            Authorizer::Jwt(j) => {
+                set(&mut t, "type", str("jwt"));
+                set(&mut t, "identity_source", list(&j.identity_source));
+                let issuers: Array = j
+                    .issuers
+                    .iter()
+                    .map(|i| {
+                        let mut pairs =
+                            vec![("issuer", str(&i.issuer)), ("audience", list(&i.audience))];
+                        if let Some(uri) = &i.jwks_uri {
+                            pairs.push(("jwks_uri", str(&redact_url(uri))));
+                        }
+                        inline(pairs)
+                    })
+                    .collect();
+                set(&mut t, "issuers", Value::Array(issuers));
+                if let Some(u) = &j.token_use {
+                    set(&mut t, "token_use", str(u));
+                }
+            }
+            Authorizer::Request(r) => {
+                set(&mut t, "type", str("request"));
+                set(&mut t, "url", str(&redact_url(&r.url)));
+                set(&mut t, "identity_source", list(&r.identity_source));
+                set(&mut t, "cache_ttl", dur(r.cache_ttl));
+                if let Some(c) = &r.csrf {
+                    let mut pairs = vec![("cookie", str(&c.cookie))];
+                    if let Some(q) = &c.query {
+                        pairs.push(("query", str(q)));
+                    }
+                    if let Some(h) = &c.header {
+                        pairs.push(("header", str(h)));
+                    }
+                    set(&mut t, "csrf", inline(pairs));
+                }
+                set(&mut t, "timeout", dur(r.timeout));
+            }
+        }
+        authorizers.insert(name, Item::Table(t));
+    }
+    doc.insert("authorizers", Item::Table(authorizers));
+
+    let mut store = Table::new();
+    set(&mut store, "url", str(&redact_url(&config.store.url)));
+    doc.insert("store", Item::Table(store));
+
+    let mut pools = implicit();
+    for (name, p) in &config.pools {
+        let mut t = Table::new();
+        set(&mut t, "self_sign_up", Value::from(p.self_sign_up));
+        let pp = &p.password_policy;
+        set(
+            &mut t,
+            "password_policy",
+            inline(vec![
+                ("min_length", Value::from(i64::from(pp.min_length))),
+                ("require_digits", Value::from(pp.require_digits)),
+                ("require_lowercase", Value::from(pp.require_lowercase)),
+                ("require_uppercase", Value::from(pp.require_uppercase)),
+                ("require_symbols", Value::from(pp.require_symbols)),
+            ]),
+        );
+        set(&mut t, "access_token_ttl", dur(p.access_token_ttl));
+        set(&mut t, "id_token_ttl", dur(p.id_token_ttl));
+        set(&mut t, "refresh_token_ttl", dur(p.refresh_token_ttl));
+        set(&mut t, "groups", list(&p.groups));
+        if !p.resource_servers.is_empty() {
+            let mut servers = implicit();
+            for (id, rs) in &p.resource_servers {
+                let mut r = Table::new();
+                set(&mut r, "scopes", list(&rs.scopes));
+                servers.insert(id, Item::Table(r));
+            }
+            t.insert("resource_servers", Item::Table(servers));
+        }
+        if !p.clients.is_empty() {
+            let mut clients = implicit();
+            for (id, c) in &p.clients {
+                let mut ct = Table::new();
+                set(&mut ct, "public", Value::from(c.public));
+                if let Some(s) = &c.secret {
+                    set(&mut ct, "secret", secret(s));
+                }
+                set(&mut ct, "grants", list(&c.grants));
+                set(&mut ct, "callback_urls", list(&c.callback_urls));
+                set(&mut ct, "logout_urls", list(&c.logout_urls));
+                set(&mut ct, "allowed_scopes", list(&c.allowed_scopes));
+                clients.insert(id, Item::Table(ct));
+            }
+            t.insert("clients", Item::Table(clients));
+        }
+        pools.insert(name, Item::Table(t));
+    }
+    doc.insert("pools", Item::Table(pools));
+
+    doc.to_string()
+}

@@ -1,0 +1,1160 @@
+//! Tests of the whole compiler through the public API: the contract example, defaults,
+//! every kind of diagnostic (with exact positions), redaction and rendering.
+
+use std::time::Duration;
+
+use super::*;
+
+/// The example of CONFIG.md, verbatim (its secrets come from the environment).
+const CONTRACT_EXAMPLE: &str = r#"[server]
+listen = "127.0.0.1:8080"          # WebSocket, HTTP APIs, SSE, identity endpoints
+admin_listen = "127.0.0.1:9090"    # @connections management API, /metrics, /healthz, admin API
+public_url = "http://localhost:8080"   # used in issuer URLs and domainName in events
+# tls = { cert = "cert.pem", key = "key.pem" }
+
+[management]                        # who may call the management API
+# SigV4 credentials (what boto3 sends); region/stage are what clients sign for
+credentials = [{ access_key_id = "AKIDLOCAL", secret_access_key = "${PORTCULLIS_ADMIN_SECRET}" }]
+region = "us-east-1"
+
+# ---- WebSocket APIs -------------------------------------------------------------------
+[websocket.chat]                    # served at ws://host/chat (path defaults to "/<name>")
+stage = "prod"                      # appears in events and ARNs
+route_selection_expression = "$request.body.action"
+authorizer = "users"                # evaluated on $connect; see per-route rules below
+idle_timeout = "10m"
+max_duration = "2h"
+max_frame_bytes = 32768
+max_message_bytes = 131072
+allowed_origins = ["http://localhost:8080"]    # empty = any origin (only sensible without cookies)
+subprotocols = ["chat.v1"]          # protocols the server may echo in Sec-WebSocket-Protocol
+binary_frames = "close"             # AWS behaviour: close 1003; "base64": pass on with isBase64Encoded
+message_policy = false              # true: evaluate the authorizer's policy for every message's route
+
+[websocket.chat.routes]
+"$connect"    = { integration = "chat_backend" }
+"$disconnect" = { integration = "chat_backend" }
+"$default"    = { integration = "chat_backend", response = true }   # two-way: reply body goes back
+sendmessage   = { integration = "chat_backend", scopes = ["chat/write"] }   # checked per message
+admin         = { integration = "chat_backend", groups = ["admins"] }
+
+# ---- HTTP APIs ------------------------------------------------------------------------
+[http.content]
+base_path = "/api"
+cors = { allow_origins = ["http://localhost:8080"], allow_headers = ["authorization"] }
+
+[http.content.routes]
+"GET /premium"  = { integration = "content", authorizer = "m2m", scopes = ["premium-content/read"] }
+"POST /premium" = { integration = "content", authorizer = "m2m", scopes = ["premium-content/write"] }
+"ANY /{proxy+}" = { integration = "content_proxy" }
+
+# ---- Integrations (backends) ------------------------------------------------------------
+[integrations.chat_backend]
+type = "http"                       # POST the AWS-shaped event JSON, read an AWS-shaped result
+url = "http://127.0.0.1:9000/events"
+timeout = "29s"
+
+[integrations.content]
+type = "http"                       # for HTTP APIs: payload format 2.0 event
+url = "http://127.0.0.1:9001/lambda"
+
+[integrations.content_proxy]
+type = "http_proxy"                 # forward the request itself
+url = "http://127.0.0.1:9002"
+
+# ---- Authorizers ------------------------------------------------------------------------
+[authorizers.users]
+type = "jwt"
+identity_source = [
+  "route.request.querystring.access_token",
+  "route.request.header.Sec-WebSocket-Protocol",
+  "route.request.cookie.id_token",
+]
+issuers = [
+  { issuer = "http://localhost:8080/pools/main", audience = ["web"] },     # built-in pool
+  { issuer = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbCdEf", jwks_uri = "https://example.invalid/jwks.json" },
+]
+
+[authorizers.m2m]
+type = "jwt"
+identity_source = ["$request.header.Authorization"]
+issuers = [{ issuer = "http://localhost:8080/pools/main" }]   # access tokens: client_id instead of aud
+
+[authorizers.legacy]
+type = "request"                    # webhook speaking the Lambda REQUEST authorizer format
+url = "http://127.0.0.1:9100/authorize"
+identity_source = ["route.request.header.Cookie"]
+cache_ttl = "300s"                  # "0s" disables; key = identity source values
+csrf = { cookie = "CSRF-TOKEN", query = "csrf" }   # double-submit check before the webhook runs
+
+# ---- Built-in identity provider -----------------------------------------------------------
+[store]
+url = "sqlite://portcullis.db"      # or "sqlite::memory:", or "postgres://..."
+
+# The Cognito JSON API subset (what boto3's cognito-idp client and Amplify send) is served at
+# POST / on the public listener when X-Amz-Target starts with AWSCognitoIdentityProviderService.
+# App client ids are unique across pools, so the client id in a call selects its pool.
+
+[pools.main]                        # issuer = <public_url>/pools/main
+self_sign_up = true
+password_policy = { min_length = 8, require_digits = true }
+access_token_ttl = "1h"
+id_token_ttl = "1h"
+refresh_token_ttl = "30d"
+groups = ["admins", "members"]
+
+[pools.main.resource_servers.premium-content]
+scopes = ["read", "write"]          # granted as "premium-content/read" etc.
+
+[pools.main.clients.web]                # the table key is the client_id (unique across pools)
+public = true                       # no secret; authorization code + PKCE, password login
+callback_urls = ["http://localhost:8080/demo/"]
+allowed_scopes = ["openid", "email", "profile", "chat/write"]
+
+[pools.main.clients.reporting-service]
+secret = "${REPORTING_CLIENT_SECRET}"   # stored hashed
+grants = ["client_credentials"]
+allowed_scopes = ["premium-content/read"]
+"#;
+
+const ADMIN_SECRET: &str = "admin-s3cret-value";
+const REPORTING_SECRET: &str = "reporting-s3cret-value";
+
+fn env(name: &str) -> Option<String> {
+    match name {
+        "PORTCULLIS_ADMIN_SECRET" => Some(ADMIN_SECRET.to_owned()),
+        "REPORTING_CLIENT_SECRET" => Some(REPORTING_SECRET.to_owned()),
+        "MAX_CONN" => Some("250".to_owned()),
+        "PG_PASSWORD" => Some("pg-s3cret-value".to_owned()),
+        _ => None,
+    }
+}
+
+fn load(source: &str) -> Result<Config, Diagnostics> {
+    load_str(source, "test.toml", &env)
+}
+
+/// The diagnostics of a file that must fail, rendered as `file:line:col: path: message`.
+fn errors(source: &str) -> Vec<String> {
+    match load(source) {
+        Ok(config) => panic!("expected errors, got {config:#?}"),
+        Err(diagnostics) => diagnostics.0.iter().map(ToString::to_string).collect(),
+    }
+}
+
+/// Asserts that exactly one diagnostic is reported and it is `expected`.
+#[track_caller]
+fn assert_error(source: &str, expected: &str) {
+    assert_eq!(errors(source), vec![expected.to_owned()]);
+}
+
+/// `[server]` with its two required keys: lines 1-3 of every small test file.
+const SERVER: &str = "[server]\nlisten = \"127.0.0.1:8080\"\nadmin_listen = \"127.0.0.1:9090\"\n";
+
+fn with_server(rest: &str) -> String {
+    format!("{SERVER}{rest}")
+}
+
+// ---- the contract example ---------------------------------------------------------------
+
+#[test]
+fn contract_example_compiles_with_every_key_mapped() {
+    let config = load(CONTRACT_EXAMPLE).unwrap();
+
+    let s = &config.server;
+    assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
+    assert_eq!(s.admin_listen.to_string(), "127.0.0.1:9090");
+    assert_eq!(s.public_url, "http://localhost:8080");
+    assert_eq!(s.domain_name, "localhost:8080");
+    assert!(s.tls.is_none());
+
+    let m = &config.management;
+    assert_eq!(m.credentials.len(), 1);
+    assert_eq!(m.credentials[0].access_key_id, "AKIDLOCAL");
+    assert_eq!(m.credentials[0].secret_access_key.expose(), ADMIN_SECRET);
+    assert_eq!(m.region, "us-east-1");
+
+    let chat = &config.websocket["chat"];
+    assert_eq!(chat.name, "chat");
+    assert_eq!(chat.path, "/chat");
+    assert_eq!(chat.stage, "prod");
+    assert_eq!(chat.route_selection_expression, "$request.body.action");
+    assert_eq!(chat.authorizer.as_deref(), Some("users"));
+    assert_eq!(chat.idle_timeout, Duration::from_secs(600));
+    assert_eq!(chat.max_duration, Duration::from_secs(7200));
+    assert_eq!(chat.max_frame_bytes, 32768);
+    assert_eq!(chat.max_message_bytes, 131_072);
+    assert_eq!(chat.allowed_origins, ["http://localhost:8080"]);
+    assert_eq!(chat.subprotocols, ["chat.v1"]);
+    assert_eq!(chat.binary_frames, BinaryFrames::Close);
+    assert!(!chat.message_policy);
+    let keys: Vec<&str> = chat.routes.keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        [
+            "$connect",
+            "$disconnect",
+            "$default",
+            "sendmessage",
+            "admin"
+        ]
+    );
+    assert_eq!(
+        chat.routes["$connect"].integration.as_deref(),
+        Some("chat_backend")
+    );
+    assert!(chat.routes["$default"].response);
+    assert!(!chat.routes["sendmessage"].response);
+    assert_eq!(chat.routes["sendmessage"].scopes, ["chat/write"]);
+    assert_eq!(chat.routes["admin"].groups, ["admins"]);
+
+    let content = &config.http["content"];
+    assert_eq!(content.base_path, "/api");
+    let cors = content.cors.as_ref().unwrap();
+    assert_eq!(cors.allow_origins, ["http://localhost:8080"]);
+    assert_eq!(cors.allow_headers, ["authorization"]);
+    let premium = &content.routes["GET /premium"];
+    assert_eq!(premium.integration, "content");
+    assert_eq!(premium.authorizer.as_deref(), Some("m2m"));
+    assert_eq!(premium.scopes, ["premium-content/read"]);
+    assert_eq!(
+        content.routes["POST /premium"].scopes,
+        ["premium-content/write"]
+    );
+    assert_eq!(content.routes["ANY /{proxy+}"].integration, "content_proxy");
+    assert_eq!(content.routes["ANY /{proxy+}"].authorizer, None);
+
+    let backend = &config.integrations["chat_backend"];
+    assert_eq!(backend.kind, IntegrationKind::Http);
+    assert_eq!(backend.url, "http://127.0.0.1:9000/events");
+    assert_eq!(backend.timeout, Duration::from_secs(29));
+    assert_eq!(
+        config.integrations["content_proxy"].kind,
+        IntegrationKind::HttpProxy
+    );
+
+    let Authorizer::Jwt(users) = &config.authorizers["users"] else {
+        panic!("users is jwt")
+    };
+    assert_eq!(users.identity_source.len(), 3);
+    assert_eq!(users.identity_source[2], "route.request.cookie.id_token");
+    assert_eq!(users.issuers.len(), 2);
+    assert_eq!(users.issuers[0].issuer, "http://localhost:8080/pools/main");
+    assert_eq!(users.issuers[0].audience, ["web"]);
+    assert_eq!(
+        users.issuers[1].jwks_uri.as_deref(),
+        Some("https://example.invalid/jwks.json")
+    );
+    let Authorizer::Jwt(m2m) = &config.authorizers["m2m"] else {
+        panic!("m2m is jwt")
+    };
+    assert_eq!(m2m.identity_source, ["$request.header.Authorization"]);
+    assert!(m2m.issuers[0].audience.is_empty());
+    let Authorizer::Request(legacy) = &config.authorizers["legacy"] else {
+        panic!("legacy is request")
+    };
+    assert_eq!(legacy.url, "http://127.0.0.1:9100/authorize");
+    assert_eq!(legacy.identity_source, ["route.request.header.Cookie"]);
+    assert_eq!(legacy.cache_ttl, Duration::from_secs(300));
+    let csrf = legacy.csrf.as_ref().unwrap();
+    assert_eq!(
+        (
+            csrf.cookie.as_str(),
+            csrf.query.as_deref(),
+            csrf.header.as_deref()
+        ),
+        ("CSRF-TOKEN", Some("csrf"), None)
+    );
+
+    assert_eq!(config.store.url, "sqlite://portcullis.db");
+
+    let pool = &config.pools["main"];
+    assert!(pool.self_sign_up);
+    assert_eq!(pool.password_policy.min_length, 8);
+    assert!(pool.password_policy.require_digits);
+    assert!(!pool.password_policy.require_symbols);
+    assert_eq!(pool.access_token_ttl, Duration::from_secs(3600));
+    assert_eq!(pool.id_token_ttl, Duration::from_secs(3600));
+    assert_eq!(pool.refresh_token_ttl, Duration::from_secs(30 * 86_400));
+    assert_eq!(pool.groups, ["admins", "members"]);
+    let rs = &pool.resource_servers["premium-content"];
+    assert_eq!(rs.identifier, "premium-content");
+    assert_eq!(rs.scopes, ["read", "write"]);
+    let web = &pool.clients["web"];
+    assert_eq!(web.client_id, "web");
+    assert!(web.public);
+    assert!(web.secret.is_none());
+    assert_eq!(
+        web.grants,
+        ["authorization_code", "refresh_token", "password"]
+    );
+    assert_eq!(web.callback_urls, ["http://localhost:8080/demo/"]);
+    assert_eq!(
+        web.allowed_scopes,
+        ["openid", "email", "profile", "chat/write"]
+    );
+    let reporting = &pool.clients["reporting-service"];
+    assert!(!reporting.public);
+    assert_eq!(
+        reporting.secret.as_ref().unwrap().expose(),
+        REPORTING_SECRET
+    );
+    assert_eq!(reporting.grants, ["client_credentials"]);
+    assert!(pool.extra.is_empty());
+}
+
+#[test]
+fn contract_example_without_its_secrets_reports_both_variables() {
+    let diagnostics = load_str(CONTRACT_EXAMPLE, "gw.toml", &|_| None).unwrap_err();
+    let messages: Vec<String> = diagnostics.0.iter().map(ToString::to_string).collect();
+    assert_eq!(messages.len(), 2, "{messages:#?}");
+    assert!(messages[0].starts_with(
+        "gw.toml:9:67: management.credentials[0].secret_access_key: environment variable PORTCULLIS_ADMIN_SECRET is not set"
+    ), "{}", messages[0]);
+    assert!(messages[1].contains(": pools.main.clients.reporting-service.secret: environment variable REPORTING_CLIENT_SECRET is not set"), "{}", messages[1]);
+}
+
+#[test]
+fn every_example_file_loads() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let mut loaded = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            // The examples must load without any environment (defaults for every variable).
+            let source = std::fs::read_to_string(&path).unwrap();
+            if let Err(e) = load_str(&source, &path.display().to_string(), &|_| None) {
+                panic!("{e}");
+            }
+            loaded += 1;
+        }
+    }
+    assert!(loaded >= 1, "no examples found in {}", dir.display());
+}
+
+#[test]
+fn load_file_reads_and_names_the_file() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/full.toml");
+    let config = load_file(&path).unwrap();
+    assert!(config.websocket.contains_key("chat"));
+
+    let missing = std::path::Path::new("/nonexistent/portcullis.toml");
+    let diagnostics = load_file(missing).unwrap_err();
+    assert_eq!(diagnostics.0.len(), 1);
+    let text = diagnostics.to_string();
+    assert!(
+        text.starts_with("/nonexistent/portcullis.toml:1:1: cannot read configuration file:"),
+        "{text}"
+    );
+}
+
+// ---- defaults ---------------------------------------------------------------------------
+
+#[test]
+fn defaults_of_a_minimal_file() {
+    let config = load(SERVER).unwrap();
+    let s = &config.server;
+    assert_eq!(s.public_url, "http://127.0.0.1:8080");
+    assert_eq!(s.domain_name, "127.0.0.1:8080");
+    assert!(s.tls.is_none());
+    assert_eq!(s.shutdown_grace, Duration::from_secs(10));
+    assert_eq!(s.max_connections, 100_000);
+    assert!(config.management.credentials.is_empty());
+    assert_eq!(config.management.region, "us-east-1");
+    assert_eq!(config.management.account_id, "000000000000");
+    assert!(config.websocket.is_empty());
+    assert!(config.http.is_empty());
+    assert!(config.integrations.is_empty());
+    assert!(config.authorizers.is_empty());
+    assert_eq!(config.store.url, "sqlite://portcullis.db");
+    assert!(config.pools.is_empty());
+}
+
+#[test]
+fn defaults_of_apis_integrations_authorizers_and_pools() {
+    let source = with_server(
+        r#"
+[websocket.echo]
+[websocket.echo.routes]
+"$default" = { integration = "backend" }
+
+[http.rest.routes]
+"$default" = { integration = "backend" }
+
+[integrations.backend]
+type = "http"
+url = "http://127.0.0.1:9000"
+
+[authorizers.hook]
+type = "request"
+url = "http://127.0.0.1:9100/authorize"
+
+[pools.p]
+[pools.p.clients.confidential]
+secret = "s"
+[pools.p.clients.spa]
+public = true
+"#,
+    );
+    let config = load(&source).unwrap();
+
+    let ws = &config.websocket["echo"];
+    assert_eq!(ws.path, "/echo");
+    assert_eq!(ws.stage, "prod");
+    assert_eq!(ws.api_id, syntax::derive_api_id("websocket", "echo"));
+    assert_eq!(ws.api_id.len(), 10);
+    assert_eq!(ws.route_selection_expression, "$request.body.action");
+    assert_eq!(ws.authorizer, None);
+    assert_eq!(ws.idle_timeout, Duration::from_secs(600));
+    assert_eq!(ws.max_duration, Duration::from_secs(7200));
+    assert_eq!(ws.max_frame_bytes, 32768);
+    assert_eq!(ws.max_message_bytes, 131_072);
+    assert!(ws.allowed_origins.is_empty());
+    assert!(ws.subprotocols.is_empty());
+    assert_eq!(ws.binary_frames, BinaryFrames::Close);
+    assert!(!ws.message_policy);
+    assert_eq!(ws.send_queue, 64);
+    assert_eq!(ws.max_inflight, 8);
+    assert_eq!(ws.ping_interval, Duration::from_secs(30));
+    let route = &ws.routes["$default"];
+    assert!(!route.response);
+    assert!(route.scopes.is_empty() && route.groups.is_empty());
+
+    let http = &config.http["rest"];
+    assert_eq!(http.base_path, "");
+    assert_eq!(http.stage, "$default");
+    assert_eq!(http.api_id, syntax::derive_api_id("http", "rest"));
+    assert_ne!(http.api_id, ws.api_id);
+    assert_eq!(http.authorizer, None);
+    assert!(http.cors.is_none());
+    assert_eq!(http.max_body_bytes, 10_485_760);
+    let route = &http.routes["$default"];
+    assert_eq!(route.authorizer, None);
+    assert!(route.throttle.is_none());
+
+    let backend = &config.integrations["backend"];
+    assert_eq!(backend.name, "backend");
+    assert_eq!(backend.timeout, Duration::from_secs(29));
+    assert_eq!(backend.max_response_bytes, 1_048_576);
+
+    let Authorizer::Request(hook) = &config.authorizers["hook"] else {
+        panic!("request")
+    };
+    assert!(hook.identity_source.is_empty());
+    assert_eq!(hook.cache_ttl, Duration::from_secs(300));
+    assert!(hook.csrf.is_none());
+    assert_eq!(hook.timeout, Duration::from_secs(10));
+
+    let pool = &config.pools["p"];
+    assert!(!pool.self_sign_up);
+    let pp = &pool.password_policy;
+    assert_eq!(pp.min_length, 8);
+    assert!(
+        !pp.require_digits && !pp.require_lowercase && !pp.require_uppercase && !pp.require_symbols
+    );
+    assert_eq!(pool.access_token_ttl, Duration::from_secs(3600));
+    assert_eq!(pool.id_token_ttl, Duration::from_secs(3600));
+    assert_eq!(pool.refresh_token_ttl, Duration::from_secs(30 * 86_400));
+    assert!(pool.groups.is_empty() && pool.resource_servers.is_empty());
+    let confidential = &pool.clients["confidential"];
+    assert!(!confidential.public);
+    assert_eq!(confidential.grants, ["client_credentials"]);
+    assert!(confidential.callback_urls.is_empty() && confidential.logout_urls.is_empty());
+    assert!(confidential.allowed_scopes.is_empty());
+    assert_eq!(
+        pool.clients["spa"].grants,
+        ["authorization_code", "refresh_token", "password"]
+    );
+}
+
+#[test]
+fn explicit_values_override_defaults() {
+    let source = with_server(
+        r#"public_url = "https://gw.example.com:8443/"
+tls = { cert = "cert.pem", key = "key.pem" }
+shutdown_grace = "50ms"
+max_connections = "${MAX_CONN}"
+
+[management]
+account_id = "123456789012"
+region = "eu-west-1"
+
+[websocket.chat]
+path = "/ws"
+api_id = "abc123"
+binary_frames = "base64"
+ping_interval = "0s"
+send_queue = 1
+max_frame_bytes = 10
+max_message_bytes = 10
+
+[store]
+url = "postgres://app:${PG_PASSWORD}@db/gw"
+"#,
+    );
+    let config = load(&source).unwrap();
+    assert_eq!(config.server.public_url, "https://gw.example.com:8443");
+    assert_eq!(config.server.domain_name, "gw.example.com:8443");
+    assert_eq!(config.server.tls.as_ref().unwrap().cert, "cert.pem");
+    assert_eq!(config.server.shutdown_grace, Duration::from_millis(50));
+    assert_eq!(config.server.max_connections, 250);
+    assert_eq!(config.management.account_id, "123456789012");
+    assert_eq!(config.management.region, "eu-west-1");
+    let ws = &config.websocket["chat"];
+    assert_eq!((ws.path.as_str(), ws.api_id.as_str()), ("/ws", "abc123"));
+    assert_eq!(ws.binary_frames, BinaryFrames::Base64);
+    assert_eq!(ws.ping_interval, Duration::ZERO);
+    assert_eq!(ws.send_queue, 1);
+    assert_eq!(config.store.url, "postgres://app:pg-s3cret-value@db/gw");
+}
+
+#[test]
+fn http_routes_inherit_the_api_authorizer_unless_they_opt_out() {
+    let source = with_server(
+        r#"
+[http.api]
+authorizer = "jwt"
+[http.api.routes]
+"GET /private" = { integration = "b", scopes = ["x/read"] }
+"GET /other" = { integration = "b", authorizer = "hook" }
+"GET /health" = { integration = "b", authorizer = "none" }
+"POST /items/{id}" = { integration = "b", throttle = { rate = 2.5, burst = 5 } }
+
+[integrations.b]
+type = "http_proxy"
+url = "http://127.0.0.1:9000"
+
+[authorizers.jwt]
+type = "jwt"
+identity_source = ["$request.header.Authorization"]
+issuers = [{ issuer = "https://issuer.example" }]
+token_use = "access"
+
+[authorizers.hook]
+type = "request"
+url = "http://127.0.0.1:9100"
+"#,
+    );
+    let config = load(&source).unwrap();
+    let routes = &config.http["api"].routes;
+    assert_eq!(routes["GET /private"].authorizer.as_deref(), Some("jwt"));
+    assert_eq!(routes["GET /other"].authorizer.as_deref(), Some("hook"));
+    assert_eq!(routes["GET /health"].authorizer, None);
+    let throttle = routes["POST /items/{id}"].throttle.unwrap();
+    assert!((throttle.rate_per_second - 2.5).abs() < f64::EPSILON);
+    assert_eq!(throttle.burst, 5);
+}
+
+// ---- diagnostics ------------------------------------------------------------------------
+
+#[test]
+fn display_names_file_line_column_path_and_message() {
+    let d = Diagnostic {
+        file: "gw.toml".to_owned(),
+        line: 3,
+        column: 7,
+        path: "server.listen".to_owned(),
+        message: "bad".to_owned(),
+    };
+    assert_eq!(d.to_string(), "gw.toml:3:7: server.listen: bad");
+    let both = Diagnostics(vec![
+        d.clone(),
+        Diagnostic {
+            path: String::new(),
+            ..d
+        },
+    ]);
+    assert_eq!(
+        both.to_string(),
+        "gw.toml:3:7: server.listen: bad\ngw.toml:3:7: bad"
+    );
+}
+
+#[test]
+fn toml_syntax_error_has_a_position() {
+    let messages = errors("[server]\nlisten = \"127.0.0.1:8080\nadmin_listen = 1\n");
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert!(messages[0].starts_with("test.toml:2:"), "{}", messages[0]);
+    assert!(messages[0].contains("invalid TOML"), "{}", messages[0]);
+}
+
+#[test]
+fn missing_server_section() {
+    assert_error(
+        "",
+        "test.toml:1:1: server: missing required table [server] (listen and admin_listen are required)",
+    );
+}
+
+#[test]
+fn missing_required_keys_are_reported_at_their_table() {
+    let messages = errors("\n[server]\nshutdown_grace = \"1s\"\n");
+    assert_eq!(
+        messages,
+        [
+            "test.toml:2:1: server.listen: missing required key",
+            "test.toml:2:1: server.admin_listen: missing required key",
+        ]
+    );
+}
+
+#[test]
+fn unknown_key_at_the_top_level() {
+    assert_error(
+        &with_server("[servers]\nx = 1\n"),
+        "test.toml:4:2: servers: unknown key \"servers\"; did you mean \"server\"?",
+    );
+}
+
+#[test]
+fn unknown_key_in_a_section() {
+    assert_error(
+        &with_server("listen_addr = \"x\"\n"),
+        "test.toml:4:1: server.listen_addr: unknown key \"listen_addr\"; expected one of: listen, admin_listen, public_url, tls, shutdown_grace, max_connections",
+    );
+}
+
+#[test]
+fn unknown_key_in_an_inline_route_table() {
+    let source = with_server(
+        r#"[websocket.chat.routes]
+sendmessage = { integration = "b", respons = true }
+[integrations.b]
+type = "http"
+url = "http://127.0.0.1:9000"
+"#,
+    );
+    assert_error(
+        &source,
+        "test.toml:5:36: websocket.chat.routes.sendmessage.respons: unknown key \"respons\"; did you mean \"response\"?",
+    );
+}
+
+#[test]
+fn unknown_key_deep_in_a_pool_client_and_in_an_array_of_tables() {
+    let source = with_server(
+        r#"[pools.main.clients.web]
+public = true
+redirect_uris = ["http://localhost/"]
+
+[authorizers.a]
+type = "jwt"
+identity_source = ["$request.header.Authorization"]
+issuers = [{ issuer = "https://i.example", audiences = ["x"] }]
+"#,
+    );
+    let messages = errors(&source);
+    assert_eq!(messages.len(), 2, "{messages:#?}");
+    assert!(messages[0].starts_with(
+        "test.toml:6:1: pools.main.clients.web.redirect_uris: unknown key \"redirect_uris\"; expected one of: public, secret"
+    ), "{}", messages[0]);
+    assert_eq!(
+        messages[1],
+        "test.toml:11:44: authorizers.a.issuers[0].audiences: unknown key \"audiences\"; did you mean \"audience\"?"
+    );
+}
+
+#[test]
+fn wrong_types() {
+    let source = with_server(
+        r#"max_connections = "many"
+[websocket.chat]
+max_frame_bytes = "32k"
+message_policy = "yes"
+allowed_origins = "http://localhost"
+"#,
+    );
+    assert_eq!(
+        errors(&source),
+        [
+            "test.toml:4:19: server.max_connections: expected an integer, found a string",
+            "test.toml:6:19: websocket.chat.max_frame_bytes: expected an integer, found a string",
+            "test.toml:7:18: websocket.chat.message_policy: expected a boolean, found a string",
+            "test.toml:8:19: websocket.chat.allowed_origins: expected an array, found a string",
+        ]
+    );
+    assert_error(
+        "[server]\nlisten = 8080\nadmin_listen = \"127.0.0.1:9090\"\n",
+        "test.toml:2:10: server.listen: expected a string, found an integer",
+    );
+    assert_error(
+        "[server]\nlisten = \"localhost\"\nadmin_listen = \"127.0.0.1:9090\"\n",
+        "test.toml:2:10: server.listen: expected a socket address like \"127.0.0.1:8080\", got \"localhost\"",
+    );
+    assert_error(
+        &with_server("[websocket]\nchat = 1\n"),
+        "test.toml:5:8: websocket.chat: expected a table, found an integer",
+    );
+}
+
+#[test]
+fn bad_durations() {
+    let source = with_server(
+        r#"shutdown_grace = 10
+[websocket.chat]
+idle_timeout = "10 minutes"
+max_duration = "0s"
+"#,
+    );
+    assert_eq!(
+        errors(&source),
+        [
+            "test.toml:4:18: server.shutdown_grace: expected a duration string with a unit (ms, s, m, h, d), e.g. \"30s\"",
+            "test.toml:6:16: websocket.chat.idle_timeout: invalid duration \"10 minutes\": expected a whole number followed by a unit (ms, s, m, h, d), e.g. \"30s\"",
+            "test.toml:7:16: websocket.chat.max_duration: must be between 1ms and 3650d, got 0s",
+        ]
+    );
+}
+
+#[test]
+fn bad_route_keys() {
+    let source = with_server(
+        r#"[websocket.chat.routes]
+"$connected" = { integration = "b" }
+[http.api.routes]
+"GET items" = { integration = "b" }
+"FETCH /x" = { integration = "b" }
+"GET /{proxy+}/x" = { integration = "b" }
+"GET /a/{id}" = { integration = "b" }
+"GET /a/{other}" = { integration = "b" }
+[integrations.b]
+type = "http"
+url = "http://127.0.0.1:9000"
+"#,
+    );
+    let messages = errors(&source);
+    assert_eq!(messages.len(), 5, "{messages:#?}");
+    assert!(
+        messages[0].starts_with(
+            "test.toml:5:1: websocket.chat.routes.\"$connected\": unknown route key \"$connected\""
+        ),
+        "{}",
+        messages[0]
+    );
+    assert!(messages[1].starts_with("test.toml:7:1: http.api.routes.\"GET items\": invalid route key \"GET items\": the path must start with \"/\""), "{}", messages[1]);
+    assert!(messages[2].starts_with("test.toml:8:1: http.api.routes.\"FETCH /x\": invalid route key \"FETCH /x\": unknown method \"FETCH\""), "{}", messages[2]);
+    assert!(
+        messages[3].contains("greedy parameter {proxy+} must be the last segment"),
+        "{}",
+        messages[3]
+    );
+    assert_eq!(
+        messages[4],
+        "test.toml:11:1: http.api.routes.\"GET /a/{other}\": route key \"GET /a/{other}\" matches the same requests as \"GET /a/{id}\""
+    );
+}
+
+#[test]
+fn dangling_references() {
+    let source = with_server(
+        r#"[websocket.chat]
+authorizer = "user"
+[websocket.chat.routes]
+sendmessage = { integration = "backnd" }
+[http.api.routes]
+"GET /x" = { integration = "backend", authorizer = "x" }
+[integrations.backend]
+type = "http"
+url = "http://127.0.0.1:9000"
+[authorizers.users]
+type = "request"
+url = "http://127.0.0.1:9100"
+"#,
+    );
+    assert_eq!(
+        errors(&source),
+        [
+            "test.toml:5:14: websocket.chat.authorizer: no authorizer named \"user\"",
+            "test.toml:7:31: websocket.chat.routes.sendmessage.integration: no integration named \"backnd\"",
+            "test.toml:9:52: http.api.routes.\"GET /x\".authorizer: no authorizer named \"x\"",
+        ]
+    );
+}
+
+#[test]
+fn missing_environment_variable() {
+    let source = with_server(
+        r#"[management]
+credentials = [
+  { access_key_id = "AKID", secret_access_key = "${NOT_SET}" },
+]
+region = "${REGION:-eu-central-1}"
+"#,
+    );
+    assert_error(
+        &source,
+        "test.toml:6:49: management.credentials[0].secret_access_key: environment variable NOT_SET is not set (write \"${NOT_SET:-default}\" to give a default)",
+    );
+    let config = load(&source.replace("${NOT_SET}", "x")).unwrap();
+    assert_eq!(config.management.region, "eu-central-1");
+}
+
+#[test]
+fn many_errors_are_reported_at_once_in_file_order() {
+    let source = r#"[server]
+listen = "127.0.0.1:8080"
+admin_listen = "nope"
+colour = "blue"
+
+[websocket.chat]
+idle_timeout = "ten"
+[websocket.chat.routes]
+"$default" = { integration = "backnd" }
+
+[integrations.backend]
+type = "grpc"
+url = "${BACKEND_URL}"
+"#;
+    assert_eq!(
+        errors(source),
+        [
+            "test.toml:3:16: server.admin_listen: expected a socket address like \"127.0.0.1:8080\", got \"nope\"",
+            "test.toml:4:1: server.colour: unknown key \"colour\"; expected one of: listen, admin_listen, public_url, tls, shutdown_grace, max_connections",
+            "test.toml:7:16: websocket.chat.idle_timeout: invalid duration \"ten\": expected a whole number followed by a unit (ms, s, m, h, d), e.g. \"30s\"",
+            "test.toml:9:30: websocket.chat.routes.\"$default\".integration: no integration named \"backnd\"",
+            "test.toml:12:8: integrations.backend.type: expected \"http\" or \"http_proxy\", got \"grpc\"",
+            "test.toml:13:7: integrations.backend.url: environment variable BACKEND_URL is not set (write \"${BACKEND_URL:-default}\" to give a default)",
+        ]
+    );
+}
+
+#[test]
+fn columns_count_characters_not_bytes() {
+    assert_error(
+        "# é\n[server]\nlisten = \"127.0.0.1:8080\"\nadmin_listen = \"127.0.0.1:9090\"\n\"ключ\" = 1\n",
+        "test.toml:5:1: server.\"ключ\": unknown key \"ключ\"; expected one of: listen, admin_listen, public_url, tls, shutdown_grace, max_connections",
+    );
+}
+
+#[test]
+fn websocket_validation() {
+    let source = with_server(
+        r#"[websocket.chat]
+path = "chat"
+max_frame_bytes = 200000
+binary_frames = "text"
+message_policy = true
+send_queue = 0
+[websocket.chat.routes]
+"$connect" = { integration = "b", response = true }
+"$default" = { response = true }
+admin = { integration = "b", groups = ["admins"] }
+[integrations.b]
+type = "http"
+url = "http://127.0.0.1:9000"
+"#,
+    );
+    assert_eq!(
+        errors(&source),
+        [
+            "test.toml:5:8: websocket.chat.path: invalid path \"chat\": must start with \"/\"",
+            "test.toml:6:19: websocket.chat.max_frame_bytes: max_frame_bytes (200000) must not exceed max_message_bytes (131072)",
+            "test.toml:7:17: websocket.chat.binary_frames: expected \"close\" or \"base64\", got \"text\"",
+            "test.toml:8:18: websocket.chat.message_policy: needs the API to have an authorizer",
+            "test.toml:9:14: websocket.chat.send_queue: must be at least 1, got 0",
+            "test.toml:11:46: websocket.chat.routes.\"$connect\".response: response = true is only allowed on $default and custom routes",
+            "test.toml:12:14: websocket.chat.routes.\"$default\".integration: missing required key",
+            "test.toml:13:9: websocket.chat.routes.admin: scopes and groups need the API to have an authorizer",
+        ]
+    );
+}
+
+#[test]
+fn http_validation() {
+    let source = with_server(
+        r#"[http.a]
+base_path = "/api/"
+cors = { allow_origins = ["*"], allow_credentials = true, allow_methods = ["FETCH"] }
+[http.a.routes]
+"GET /x" = { integration = "b", scopes = ["s"], throttle = { rate = 0 } }
+"GET /y" = { authorizer = "none" }
+[integrations.b]
+type = "http"
+url = "ws://127.0.0.1:9000"
+timeout = "31s"
+"#,
+    );
+    assert_eq!(
+        errors(&source),
+        [
+            "test.toml:5:13: http.a.base_path: invalid base_path \"/api/\": must not end with \"/\"",
+            "test.toml:6:53: http.a.cors.allow_credentials: allow_credentials = true cannot be combined with allow_origins = [\"*\"] (browsers reject it); list the origins",
+            "test.toml:6:76: http.a.cors.allow_methods: unknown method \"FETCH\"; expected *, GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS",
+            "test.toml:8:12: http.a.routes.\"GET /x\": scopes and groups need an authorizer (on the route or the API)",
+            "test.toml:8:60: http.a.routes.\"GET /x\".throttle.burst: missing required key",
+            "test.toml:8:69: http.a.routes.\"GET /x\".throttle.rate: must be a positive number of requests per second",
+            "test.toml:9:12: http.a.routes.\"GET /y\".integration: missing required key",
+            "test.toml:12:7: integrations.b.url: invalid URL \"ws://127.0.0.1:9000\": expected an http:// or https:// URL",
+            "test.toml:13:11: integrations.b.timeout: must be between 50ms and 30s, got 31s",
+        ]
+    );
+}
+
+#[test]
+fn authorizer_validation() {
+    let source = with_server(
+        r#"[authorizers.j]
+type = "jwt"
+identity_source = ["header.Authorization"]
+issuers = []
+token_use = "refresh"
+[authorizers.r]
+type = "request"
+url = "http://127.0.0.1:9100"
+cache_ttl = "2h"
+csrf = { cookie = "c", query = "q", header = "h" }
+[authorizers.x]
+type = "lambda"
+whatever = 1
+"#,
+    );
+    let messages = errors(&source);
+    assert_eq!(messages.len(), 6, "{messages:#?}");
+    assert!(messages[0].starts_with("test.toml:6:20: authorizers.j.identity_source[0]: invalid identity source \"header.Authorization\""), "{}", messages[0]);
+    assert_eq!(
+        messages[1],
+        "test.toml:7:11: authorizers.j.issuers: needs at least one issuer"
+    );
+    assert_eq!(
+        messages[2],
+        "test.toml:8:13: authorizers.j.token_use: expected \"access\" or \"id\", got \"refresh\""
+    );
+    assert_eq!(
+        messages[3],
+        "test.toml:12:13: authorizers.r.cache_ttl: must be between 0s and 1h, got 2h"
+    );
+    assert_eq!(
+        messages[4],
+        "test.toml:13:8: authorizers.r.csrf: set exactly one of query or header (where the token's copy is sent)"
+    );
+    assert_eq!(
+        messages[5],
+        "test.toml:15:8: authorizers.x.type: expected \"jwt\" or \"request\", got \"lambda\""
+    );
+}
+
+#[test]
+fn pool_validation() {
+    let source = with_server(
+        r#"[pools.main]
+password_policy = { min_length = 5 }
+access_token_ttl = "2d"
+groups = ["a", "a"]
+[pools.main.clients.spa]
+public = true
+secret = "oops"
+grants = ["client_credentials", "implicit"]
+[pools.main.clients.svc]
+grants = ["client_credentials"]
+[pools.other.clients.spa]
+public = true
+"#,
+    );
+    assert_eq!(
+        errors(&source),
+        [
+            "test.toml:5:34: pools.main.password_policy.min_length: must be between 6 and 99, got 5",
+            "test.toml:6:20: pools.main.access_token_ttl: must be between 5m and 1d, got 2d",
+            "test.toml:7:16: pools.main.groups[1]: duplicate entry \"a\"",
+            "test.toml:10:10: pools.main.clients.spa.secret: a public client has no secret; remove it or set public = false",
+            "test.toml:11:11: pools.main.clients.spa.grants[0]: client_credentials needs a client secret; a public client cannot use it",
+            "test.toml:11:33: pools.main.clients.spa.grants[1]: unknown grant \"implicit\"; expected one of authorization_code, client_credentials, refresh_token, password",
+            "test.toml:12:1: pools.main.clients.svc.secret: missing required key (confidential clients need a secret; set public = true for a client without one)",
+            "test.toml:14:22: pools.other.clients.spa: client id \"spa\" is already used in pool \"main\" (client ids are unique across pools)",
+        ]
+    );
+}
+
+#[test]
+fn paths_and_api_ids_are_unique_across_apis() {
+    let source = with_server(
+        r#"[websocket.a]
+path = "/same"
+[websocket.b]
+path = "/same"
+api_id = "shared"
+[http.c]
+base_path = "/same"
+api_id = "shared"
+[http.d]
+[http.e]
+"#,
+    );
+    assert_eq!(
+        errors(&source),
+        [
+            "test.toml:7:8: websocket.b.path: path \"/same\" is already used by websocket API \"a\"",
+            "test.toml:10:13: http.c.base_path: base_path \"/same\" is already used by websocket API \"a\"",
+            "test.toml:11:10: http.c.api_id: api_id \"shared\" is already used by websocket API \"b\"",
+            "test.toml:13:1: http.e.base_path: base_path \"\" is already used by http API \"d\"",
+        ]
+    );
+}
+
+#[test]
+fn management_and_store_validation() {
+    let source = with_server(
+        r#"[management]
+credentials = [{ access_key_id = "A", secret_access_key = "s" }, { access_key_id = "A" }]
+account_id = "123"
+[store]
+url = "mysql://app:hunter2@db/gw"
+"#,
+    );
+    let messages = errors(&source);
+    assert_eq!(
+        messages,
+        [
+            "test.toml:5:66: management.credentials[1].secret_access_key: missing required key",
+            "test.toml:5:84: management.credentials[1].access_key_id: duplicate access key id \"A\"",
+            "test.toml:6:14: management.account_id: expected 12 digits, got \"123\"",
+            "test.toml:8:7: store.url: unsupported store URL \"mysql://app:<redacted>@db/gw\": expected \"sqlite://FILE\", \"sqlite::memory:\" or \"postgres://...\"",
+        ]
+    );
+    assert!(!messages.concat().contains("hunter2"));
+}
+
+// ---- secrets and rendering --------------------------------------------------------------
+
+#[test]
+fn secrets_never_appear_in_debug_or_rendered_output() {
+    let source = CONTRACT_EXAMPLE.replace(
+        "url = \"sqlite://portcullis.db\"",
+        "url = \"postgres://app:${PG_PASSWORD}@db/gw?password=${PG_PASSWORD}\"",
+    );
+    let config = load(&source).unwrap();
+    let debug = format!("{config:?} {config:#?}");
+    let rendered = render_redacted(&config);
+    for secret in [ADMIN_SECRET, REPORTING_SECRET, "pg-s3cret-value"] {
+        assert!(!debug.contains(secret), "{secret} leaked into Debug output");
+        assert!(
+            !rendered.contains(secret),
+            "{secret} leaked into render_redacted:\n{rendered}"
+        );
+    }
+    assert!(debug.contains("<redacted>"));
+    assert!(
+        rendered.contains("secret_access_key = \"<redacted>\""),
+        "{rendered}"
+    );
+    assert!(rendered.contains("secret = \"<redacted>\""), "{rendered}");
+    assert!(
+        rendered.contains("postgres://app:<redacted>@db/gw?password=<redacted>"),
+        "{rendered}"
+    );
+}
+
+#[test]
+fn rendered_config_loads_back_to_the_same_config() {
+    let config = load(CONTRACT_EXAMPLE).unwrap();
+    let rendered = render_redacted(&config);
+    let reloaded = load_str(&rendered, "rendered.toml", &|_| None)
+        .unwrap_or_else(|e| panic!("{e}\n{rendered}"));
+    assert_eq!(render_redacted(&reloaded), rendered);
+    assert_eq!(
+        reloaded.websocket["chat"].api_id,
+        config.websocket["chat"].api_id
+    );
+    assert_eq!(reloaded.http["content"].routes.len(), 3);
+    assert_eq!(
+        reloaded.management.credentials[0]
+            .secret_access_key
+            .expose(),
+        "<redacted>"
+    );
+}
+
+#[test]
+fn rendered_config_shows_effective_values() {
+    let config = load(CONTRACT_EXAMPLE).unwrap();
+    let rendered = render_redacted(&config);
+    for line in [
+        "[server]",
+        "shutdown_grace = \"10s\"",
+        "max_connections = 100000",
+        "[websocket.chat]",
+        "idle_timeout = \"10m\"",
+        "ping_interval = \"30s\"",
+        "[websocket.chat.routes]",
+        "\"$default\" = { integration = \"chat_backend\", response = true, scopes = [], groups = [] }",
+        "[http.content.routes]",
+        "[integrations.chat_backend]",
+        "timeout = \"29s\"",
+        "[authorizers.legacy]",
+        "csrf = { cookie = \"CSRF-TOKEN\", query = \"csrf\" }",
+        "[pools.main.resource_servers.premium-content]",
+        "[pools.main.clients.reporting-service]",
+        "refresh_token_ttl = \"30d\"",
+    ] {
+        assert!(
+            rendered.lines().any(|l| l == line),
+            "missing line {line:?} in:\n{rendered}"
+        );
+    }
+    assert!(!rendered.lines().any(|l| l == "[websocket]"), "{rendered}");
+}
+
+#[test]
+fn minimal_config_renders_only_what_exists_and_reloads() {
+    let config = load(SERVER).unwrap();
+    let rendered = render_redacted(&config);
+    assert!(
+        !rendered.contains("websocket") && !rendered.contains("pools"),
+        "{rendered}"
+    );
+    assert!(rendered.contains("credentials = []"), "{rendered}");
+    let reloaded = load_str(&rendered, "rendered.toml", &|_| None).unwrap();
+    assert_eq!(render_redacted(&reloaded), rendered);
+}
+
+#[test]
+fn long_forms_of_tables_and_arrays_of_tables_are_accepted() {
+    let source = with_server(
+        r#"[[management.credentials]]
+access_key_id = "A"
+secret_access_key = "s"
+
+[[management.credentials]]
+access_key_id = "B"
+secret_access_key = "t"
+
+[websocket.chat.routes."$default"]
+integration = "b"
+response = true
+
+[integrations.b]
+type = "http"
+url = "http://127.0.0.1:9000"
+
+[authorizers.j]
+type = "jwt"
+identity_source = ["$request.header.Authorization"]
+[[authorizers.j.issuers]]
+issuer = "https://issuer.example"
+bogus = 1
+"#,
+    );
+    assert_error(
+        &source,
+        "test.toml:25:1: authorizers.j.issuers[0].bogus: unknown key \"bogus\"; expected one of: issuer, audience, jwks_uri",
+    );
+    let config = load(&source.replace("bogus = 1\n", "")).unwrap();
+    let ids: Vec<&str> = config
+        .management
+        .credentials
+        .iter()
+        .map(|c| c.access_key_id.as_str())
+        .collect();
+    assert_eq!(ids, ["A", "B"]);
+    assert!(config.websocket["chat"].routes["$default"].response);
+}
+
+#[test]
+fn url_passwords_are_not_echoed_in_diagnostics() {
+    let source =
+        with_server("[integrations.b]\ntype = \"http\"\nurl = \"ftp://user:hunter2@host/x\"\n");
+    assert_error(
+        &source,
+        "test.toml:6:7: integrations.b.url: invalid URL \"ftp://user:<redacted>@host/x\": expected an http:// or https:// URL",
+    );
+}

@@ -1,0 +1,47 @@
+//! Header-name casing for events.
+//!
+//! API Gateway passes header names in the client's casing. HTTP/1 parsers lower-case names,
+//! so events carry the conventional casing instead: a table for the names whose casing is not
+//! plain title case (`Sec-WebSocket-Key`), title case (`X-Forwarded-For`) for the rest.
+
+const SPECIAL: &[(&str, &str)] = &[
+    ("sec-websocket-key", "Sec-WebSocket-Key"),
+    ("sec-websocket-version", "Sec-WebSocket-Version"),
+    ("sec-websocket-extensions", "Sec-WebSocket-Extensions"),
+    ("sec-websocket-protocol", "Sec-WebSocket-Protocol"),
+    ("x-amzn-trace-id", "X-Amzn-Trace-Id"),
+    ("www-authenticate", "WWW-Authenticate"),
+    ("dnt", "DNT"),
+    ("te", "TE"),
+];
+
+/// Conventional casing of a lower-case header name.
+pub fn canonical_name(lower: &str) -> String {
+    if let Some((_, name)) = SPECIAL.iter().find(|(l, _)| *l == lower) {
+        return (*name).to_owned();
+    }
+    let mut out = String::with_capacity(lower.len());
+    let mut upper = true;
+    for c in lower.chars() {
+        if upper {
+            out.extend(c.to_uppercase());
+        } else {
+            out.push(c);
+        }
+        upper = c == '-';
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn casing() {
+        assert_eq!(canonical_name("host"), "Host");
+        assert_eq!(canonical_name("x-forwarded-for"), "X-Forwarded-For");
+        assert_eq!(canonical_name("sec-websocket-key"), "Sec-WebSocket-Key");
+        assert_eq!(canonical_name("user-agent"), "User-Agent");
+    }
+}

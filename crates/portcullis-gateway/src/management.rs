@@ -1,0 +1,284 @@
+//! The `@connections` management API (ApiGatewayManagementApi, API version 2018-11-29):
+//! `POST`/`GET`/`DELETE /[{stage}/]@connections/{id}` (also `%40connections`), SigV4-verified,
+//! with the status codes and `x-amzn-ErrorType` errors boto3 maps to its exceptions.
+//! `GET /[{stage}/]@connections` (list) is a Portcullis extension.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use portcullis_auth::sigv4::{self, SignableRequest, VerifyParams};
+use portcullis_core::event::iso8601_millis;
+use portcullis_core::id::{ConnectionId, request_id};
+use serde_json::json;
+use tracing::debug;
+
+use crate::metrics::ManagementLabels;
+use crate::registry::{ConnectionRegistry, Outbound, SendError};
+use crate::server::State;
+
+/// Largest `PostToConnection` payload (the service model's limit for `Data`).
+pub const MAX_POST_BYTES: usize = 131_072;
+/// SigV4 clock window.
+const MAX_CLOCK_SKEW: Duration = Duration::from_secs(300);
+
+/// The management API's error answers, one per AWS error code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ManagementError {
+    Gone,
+    Forbidden,
+    PayloadTooLarge,
+    LimitExceeded,
+    BadRequest(&'static str),
+    NotFound,
+}
+
+impl ManagementError {
+    fn status(self) -> StatusCode {
+        match self {
+            ManagementError::Gone => StatusCode::GONE,
+            ManagementError::Forbidden => StatusCode::FORBIDDEN,
+            ManagementError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ManagementError::LimitExceeded => StatusCode::TOO_MANY_REQUESTS,
+            ManagementError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ManagementError::NotFound => StatusCode::NOT_FOUND,
+        }
+    }
+
+    fn code(self) -> &'static str {
+        match self {
+            ManagementError::Gone => "GoneException",
+            ManagementError::Forbidden => "ForbiddenException",
+            ManagementError::PayloadTooLarge => "PayloadTooLargeException",
+            ManagementError::LimitExceeded => "LimitExceededException",
+            ManagementError::BadRequest(_) => "BadRequestException",
+            ManagementError::NotFound => "NotFoundException",
+        }
+    }
+
+    fn body(self) -> String {
+        match self {
+            // boto3 shows an empty message for Gone, as AWS does.
+            ManagementError::Gone => "{}".to_owned(),
+            ManagementError::Forbidden => json!({"message": "Forbidden"}).to_string(),
+            ManagementError::PayloadTooLarge => {
+                json!({"message": format!("Request payload exceeds the maximum of {MAX_POST_BYTES} bytes")}).to_string()
+            }
+            ManagementError::LimitExceeded => json!({"message": "The connection's send buffer is full"}).to_string(),
+            ManagementError::BadRequest(m) => json!({"message": m}).to_string(),
+            ManagementError::NotFound => json!({"message": "Not Found"}).to_string(),
+        }
+    }
+
+    fn response(self, rid: &str) -> Response<Body> {
+        let mut response = Response::new(Body::from(self.body()));
+        *response.status_mut() = self.status();
+        let h = response.headers_mut();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        h.insert("x-amzn-ErrorType", HeaderValue::from_static(self.code()));
+        if let Ok(v) = HeaderValue::from_str(rid) {
+            h.insert("x-amzn-RequestId", v);
+        }
+        response
+    }
+}
+
+/// What the path asks for.
+#[derive(Debug, PartialEq, Eq)]
+enum Target {
+    One(String),
+    List { stage: Option<String> },
+}
+
+/// Parse `/[{stage}/]@connections[/{id}]` (also `%40connections`); the id is percent-decoded.
+fn parse_path(raw_path: &str) -> Option<Target> {
+    let trimmed = raw_path.strip_prefix('/')?;
+    let segments: Vec<&str> = trimmed.split('/').collect();
+    let is_connections = |s: &str| s == "@connections" || s.eq_ignore_ascii_case("%40connections");
+    let (stage, rest) = match segments.as_slice() {
+        [first, rest @ ..] if is_connections(first) => (None, rest),
+        [stage, second, rest @ ..] if is_connections(second) => (Some((*stage).to_owned()), rest),
+        _ => return None,
+    };
+    match rest {
+        [] | [""] => Some(Target::List { stage }),
+        [id] => {
+            let decoded = percent_encoding::percent_decode_str(id).decode_utf8().ok()?;
+            Some(Target::One(decoded.into_owned()))
+        }
+        _ => None,
+    }
+}
+
+/// Handle one management request.
+pub async fn handle(state: Arc<State>, req: Request<Body>) -> Response<Body> {
+    let rid = request_id();
+    let (parts, body) = req.into_parts();
+    let Some(target) = parse_path(parts.uri.path()) else {
+        return ManagementError::NotFound.response(&rid);
+    };
+    let operation = match (&parts.method, &target) {
+        (&Method::POST, Target::One(_)) => "post",
+        (&Method::GET, Target::One(_)) => "get",
+        (&Method::DELETE, Target::One(_)) => "delete",
+        (&Method::GET, Target::List { .. }) => "list",
+        _ => return ManagementError::NotFound.response(&rid),
+    };
+    let response = handle_op(&state, &parts, body, target, &rid).await;
+    state
+        .metrics
+        .management_requests
+        .get_or_create(&ManagementLabels { operation: operation.to_owned(), status: response.status().as_u16().to_string() })
+        .inc();
+    response
+}
+
+async fn handle_op(
+    state: &Arc<State>,
+    parts: &http::request::Parts,
+    body: Body,
+    target: Target,
+    rid: &str,
+) -> Response<Body> {
+    // Bounded read: one byte more than allowed tells "too large" apart.
+    if parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .is_some_and(|n| n > MAX_POST_BYTES)
+    {
+        return ManagementError::PayloadTooLarge.response(rid);
+    }
+    let body: Bytes = match axum::body::to_bytes(body, MAX_POST_BYTES).await {
+        Ok(b) => b,
+        Err(_) => return ManagementError::PayloadTooLarge.response(rid),
+    };
+    if let Err(e) = authenticate(state, parts, &body) {
+        debug!(error = %e, "management request refused");
+        return ManagementError::Forbidden.response(rid);
+    }
+    let registry = state.registry.as_ref();
+    match target {
+        Target::List { stage } => {
+            let mut ids = Vec::new();
+            for api in state.apis.values() {
+                if stage.as_deref().is_none_or(|s| s == api.config.stage) {
+                    ids.extend(registry.list(&api.name).await);
+                }
+            }
+            let list: Vec<_> = ids.iter().map(|id| json!({"connectionId": id.as_str()})).collect();
+            json_response(StatusCode::OK, json!({"connections": list}).to_string(), rid)
+        }
+        Target::One(raw_id) => {
+            let Some(id) = ConnectionId::parse(&raw_id) else {
+                return ManagementError::Gone.response(rid);
+            };
+            match parts.method {
+                Method::POST => {
+                    if body.is_empty() {
+                        return ManagementError::BadRequest("Data is required").response(rid);
+                    }
+                    let message = match String::from_utf8(body.to_vec()) {
+                        Ok(text) => Outbound::Text(text),
+                        Err(e) => Outbound::Binary(Bytes::from(e.into_bytes())),
+                    };
+                    match registry.post(&id, message).await {
+                        Ok(()) => empty_response(StatusCode::OK, rid),
+                        Err(SendError::Gone) => ManagementError::Gone.response(rid),
+                        Err(SendError::Full) => ManagementError::LimitExceeded.response(rid),
+                    }
+                }
+                Method::GET => match registry.info(&id).await {
+                    Some(info) => {
+                        let mut doc = json!({
+                            "connectedAt": iso8601_millis(info.connected_at_ms),
+                            "identity": {"sourceIp": info.source_ip, "userAgent": info.user_agent},
+                            "lastActiveAt": iso8601_millis(info.last_active_ms),
+                        });
+                        if let (Some(principal), Some(obj)) = (info.principal, doc.as_object_mut()) {
+                            obj.insert("principalId".to_owned(), json!(principal));
+                        }
+                        json_response(StatusCode::OK, doc.to_string(), rid)
+                    }
+                    None => ManagementError::Gone.response(rid),
+                },
+                Method::DELETE => match registry.close(&id, 1000, "Connection deleted").await {
+                    Ok(()) => empty_response(StatusCode::NO_CONTENT, rid),
+                    Err(_) => ManagementError::Gone.response(rid),
+                },
+                _ => ManagementError::NotFound.response(rid),
+            }
+        }
+    }
+}
+
+fn authenticate(state: &State, parts: &http::request::Parts, body: &[u8]) -> Result<(), sigv4::SigV4Error> {
+    let management = &state.config.management;
+    let headers: Vec<(&str, &str)> = parts
+        .headers
+        .iter()
+        .filter_map(|(n, v)| v.to_str().ok().map(|v| (n.as_str(), v)))
+        .collect();
+    let request = SignableRequest {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query().unwrap_or(""),
+        headers: &headers,
+        body,
+    };
+    let params = VerifyParams {
+        region: &management.region,
+        service: "execute-api",
+        now: chrono::Utc::now(),
+        max_skew: MAX_CLOCK_SKEW,
+    };
+    let secret_for = |akid: &str| {
+        management
+            .credentials
+            .iter()
+            .find(|c| c.access_key_id == akid)
+            .map(|c| c.secret_access_key.expose().to_owned())
+    };
+    sigv4::verify(&request, &params, &secret_for).map(|_| ())
+}
+
+fn empty_response(status: StatusCode, rid: &str) -> Response<Body> {
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = status;
+    if let Ok(v) = HeaderValue::from_str(rid) {
+        response.headers_mut().insert("x-amzn-RequestId", v);
+    }
+    response
+}
+
+fn json_response(status: StatusCode, body: String, rid: &str) -> Response<Body> {
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if let Ok(v) = HeaderValue::from_str(rid) {
+        h.insert("x-amzn-RequestId", v);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths() {
+        assert_eq!(parse_path("/@connections/abc"), Some(Target::One("abc".into())));
+        assert_eq!(parse_path("/prod/@connections/abc%3D"), Some(Target::One("abc=".into())));
+        assert_eq!(parse_path("/prod/%40connections/abc"), Some(Target::One("abc".into())));
+        assert_eq!(parse_path("/%40connections/abc"), Some(Target::One("abc".into())));
+        assert_eq!(parse_path("/prod/@connections"), Some(Target::List { stage: Some("prod".into()) }));
+        assert_eq!(parse_path("/@connections"), Some(Target::List { stage: None }));
+        assert_eq!(parse_path("/prod/other/abc"), None);
+        assert_eq!(parse_path("/a/b/@connections/x"), None);
+        assert_eq!(parse_path("/@connections/a/b"), None);
+    }
+}

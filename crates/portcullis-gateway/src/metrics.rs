@@ -1,0 +1,137 @@
+//! Every metric family of the gateway, declared in one place and passed explicitly (no global
+//! registry). Names follow `portcullis_<subsystem>_<thing>_<unit>`; labels never carry a
+//! connection id, user id or raw path.
+
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ApiLabel {
+    pub api: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DisconnectLabels {
+    pub api: String,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct IntegrationLabels {
+    pub integration: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ErrorLabels {
+    pub kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ManagementLabels {
+    pub operation: String,
+    pub status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RejectLabels {
+    pub api: String,
+    pub status: String,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub connections_open: Family<ApiLabel, Gauge<i64, std::sync::atomic::AtomicI64>>,
+    pub connects: Family<ApiLabel, Counter<u64, AtomicU64>>,
+    pub connect_rejects: Family<RejectLabels, Counter<u64, AtomicU64>>,
+    pub disconnects: Family<DisconnectLabels, Counter<u64, AtomicU64>>,
+    pub messages_in: Family<ApiLabel, Counter<u64, AtomicU64>>,
+    pub messages_out: Family<ApiLabel, Counter<u64, AtomicU64>>,
+    pub integration_duration: Family<IntegrationLabels, Histogram>,
+    pub errors: Family<ErrorLabels, Counter<u64, AtomicU64>>,
+    pub management_requests: Family<ManagementLabels, Counter<u64, AtomicU64>>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("portcullis");
+        let connections_open = Family::default();
+        registry.register(
+            "ws_connections_open",
+            "Open WebSocket connections",
+            connections_open.clone(),
+        );
+        let connects = Family::default();
+        registry.register("ws_connects", "Accepted WebSocket connections", connects.clone());
+        let connect_rejects = Family::default();
+        registry.register(
+            "ws_connect_rejects",
+            "WebSocket upgrades refused, by HTTP status",
+            connect_rejects.clone(),
+        );
+        let disconnects = Family::default();
+        registry.register(
+            "ws_disconnects",
+            "Closed WebSocket connections by reason",
+            disconnects.clone(),
+        );
+        let messages_in = Family::default();
+        registry.register("ws_messages_in", "Data messages received from clients", messages_in.clone());
+        let messages_out = Family::default();
+        registry.register("ws_messages_out", "Data messages sent to clients", messages_out.clone());
+        let integration_duration = Family::<IntegrationLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new([
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 29.0,
+            ])
+        });
+        registry.register(
+            "integration_duration_seconds",
+            "Latency of integration (backend) calls",
+            integration_duration.clone(),
+        );
+        let errors = Family::default();
+        registry.register("errors", "Errors by kind", errors.clone());
+        let management_requests = Family::default();
+        registry.register(
+            "management_requests",
+            "@connections API requests by operation and status",
+            management_requests.clone(),
+        );
+        Metrics {
+            registry,
+            connections_open,
+            connects,
+            connect_rejects,
+            disconnects,
+            messages_in,
+            messages_out,
+            integration_duration,
+            errors,
+            management_requests,
+        }
+    }
+
+    pub fn error(&self, kind: &str) {
+        self.errors.get_or_create(&ErrorLabels { kind: kind.to_owned() }).inc();
+    }
+
+    /// Prometheus text exposition of every family.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}

@@ -1,0 +1,249 @@
+//! Process wiring: binding the two listeners, the accept loops (connection limit, header
+//! timeouts, HTTP/1 + HTTP/2 with upgrades), request dispatch, and graceful shutdown.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use portcullis_config::Config;
+use portcullis_core::id::NodeId;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
+
+use crate::error::GatewayError;
+use crate::integration::{Integration, Integrations, http_client};
+use crate::metrics::Metrics;
+use crate::registry::{ConnectionRegistry, LocalRegistry};
+use crate::websocket::{WsApi, handle_upgrade};
+use crate::{admin, management};
+
+/// Everything a request handler needs, shared by all tasks.
+pub struct State {
+    pub config: Arc<Config>,
+    pub metrics: Arc<Metrics>,
+    pub registry: Arc<LocalRegistry>,
+    /// WebSocket APIs by path.
+    pub apis: HashMap<String, Arc<WsApi>>,
+    /// Cancelled when the gateway starts draining: every session closes with 1001.
+    pub shutdown: CancellationToken,
+    /// Sessions and `$disconnect` deliveries, awaited (bounded) on shutdown.
+    pub tasks: TaskTracker,
+    pub listen_port: u16,
+    pub scheme: String,
+}
+
+/// A started gateway.
+pub struct RunningGateway {
+    pub listen_addr: SocketAddr,
+    pub admin_addr: SocketAddr,
+    state: Arc<State>,
+    stop_accepting: CancellationToken,
+    accept_tasks: TaskTracker,
+}
+
+impl RunningGateway {
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.state.metrics.clone()
+    }
+
+    pub fn open_connections(&self) -> usize {
+        self.state.registry.local_count()
+    }
+
+    /// Graceful shutdown: stop accepting, close every connection with 1001, deliver each
+    /// `$disconnect`, wait at most `server.shutdown_grace` for all of it.
+    pub async fn shutdown(self) {
+        info!("shutting down: closing listeners and connections");
+        self.stop_accepting.cancel();
+        self.state.shutdown.cancel();
+        self.accept_tasks.close();
+        self.state.tasks.close();
+        let grace = self.state.config.server.shutdown_grace;
+        let drained = tokio::time::timeout(grace, async {
+            self.state.tasks.wait().await;
+            self.accept_tasks.wait().await;
+        })
+        .await;
+        match drained {
+            Ok(()) => info!("shutdown complete"),
+            Err(_) => warn!(remaining = self.state.tasks.len(), "shutdown grace period over; dropping the rest"),
+        }
+    }
+}
+
+/// Start serving `config`: binds both listeners and returns once they accept.
+pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
+    let config = Arc::new(config);
+    let metrics = Arc::new(Metrics::new());
+    let client = http_client()?;
+    let mut integrations: Integrations = HashMap::new();
+    for (name, integration) in &config.integrations {
+        integrations.insert(name.clone(), Arc::new(Integration::new(integration, client.clone(), &metrics)?));
+    }
+    let listener = bind(config.server.listen).await?;
+    let admin_listener = bind(config.server.admin_listen).await?;
+    let listen_addr = listener.local_addr().map_err(|e| GatewayError::Internal(e.to_string()))?;
+    let admin_addr = admin_listener.local_addr().map_err(|e| GatewayError::Internal(e.to_string()))?;
+
+    // Port 0 asks for an ephemeral port: events then name the port actually bound.
+    let domain_name = match config.server.domain_name.strip_suffix(":0") {
+        Some(_) => listen_addr.to_string(),
+        None => config.server.domain_name.clone(),
+    };
+    let mut apis = HashMap::new();
+    for api in config.websocket.values() {
+        apis.insert(api.path.clone(), Arc::new(WsApi::new(api, &domain_name, &integrations, &metrics)?));
+    }
+
+    let state = Arc::new(State {
+        config: config.clone(),
+        metrics,
+        registry: Arc::new(LocalRegistry::new(NodeId(node_id()))),
+        apis,
+        shutdown: CancellationToken::new(),
+        tasks: TaskTracker::new(),
+        listen_port: listen_addr.port(),
+        scheme: if config.server.tls.is_some() { "https".into() } else { "http".into() },
+    });
+    let stop_accepting = CancellationToken::new();
+    let accept_tasks = TaskTracker::new();
+    let connection_limit = Arc::new(Semaphore::new(config.server.max_connections));
+
+    let public_state = state.clone();
+    accept_tasks.spawn(accept_loop(
+        listener,
+        stop_accepting.clone(),
+        connection_limit.clone(),
+        state.shutdown.clone(),
+        move |req, peer| {
+            let state = public_state.clone();
+            async move { public(state, req, peer).await }
+        },
+    ));
+    let admin_state = state.clone();
+    accept_tasks.spawn(accept_loop(
+        admin_listener,
+        stop_accepting.clone(),
+        connection_limit,
+        // The admin listener keeps serving while sessions drain.
+        CancellationToken::new(),
+        move |req, _peer| {
+            let state = admin_state.clone();
+            async move { admin_api(state, req).await }
+        },
+    ));
+    info!(listen = %listen_addr, admin = %admin_addr, apis = state.apis.len(), "portcullis listening");
+    Ok(RunningGateway { listen_addr, admin_addr, state, stop_accepting, accept_tasks })
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, GatewayError> {
+    let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4() } else { tokio::net::TcpSocket::new_v6() }
+        .map_err(|source| GatewayError::Bind { addr, source })?;
+    socket.set_reuseaddr(true).map_err(|source| GatewayError::Bind { addr, source })?;
+    socket.bind(addr).map_err(|source| GatewayError::Bind { addr, source })?;
+    socket.listen(4096).map_err(|source| GatewayError::Bind { addr, source })
+}
+
+/// A node id for connection ids minted here: random per process (a clustered registry will
+/// assign it instead).
+fn node_id() -> u32 {
+    rand::random::<u32>() & 0x00ff_ffff
+}
+
+async fn accept_loop<F, Fut>(
+    listener: TcpListener,
+    stop: CancellationToken,
+    limit: Arc<Semaphore>,
+    drain: CancellationToken,
+    handler: F,
+) where
+    F: Fn(Request<Body>, SocketAddr) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Response<Body>> + Send + 'static,
+{
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(10))
+        .max_buf_size(64 * 1024)
+        .keep_alive(true);
+    builder.http2().timer(TokioTimer::new()).max_header_list_size(64 * 1024);
+    let builder = Arc::new(builder);
+    loop {
+        let permit = tokio::select! {
+            _ = stop.cancelled() => return,
+            p = limit.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
+        };
+        let (stream, peer) = tokio::select! {
+            _ = stop.cancelled() => return,
+            r = listener.accept() => match r {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let handler = handler.clone();
+        let builder = builder.clone();
+        let stop = stop.clone();
+        let drain = drain.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                let handler = handler.clone();
+                async move { Ok::<_, Infallible>(handler(req.map(Body::new), peer).await) }
+            });
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            tokio::pin!(conn);
+            tokio::select! {
+                _ = &mut conn => {}
+                _ = async { stop.cancelled().await; drain.cancelled().await } => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+        });
+    }
+}
+
+/// The public listener: WebSocket APIs (later: HTTP APIs and identity endpoints).
+async fn public(state: Arc<State>, req: Request<Body>, peer: SocketAddr) -> Response<Body> {
+    if let Some(api) = state.apis.get(req.uri().path()).cloned() {
+        if state.shutdown.is_cancelled() {
+            return status(StatusCode::SERVICE_UNAVAILABLE, "{\"message\":\"Service Unavailable\"}");
+        }
+        return handle_upgrade(state, api, req, peer).await;
+    }
+    status(StatusCode::NOT_FOUND, "{\"message\":\"Not Found\"}")
+}
+
+async fn admin_api(state: Arc<State>, req: Request<Body>) -> Response<Body> {
+    match (req.method(), req.uri().path()) {
+        (&http::Method::GET, "/healthz") => admin::healthz(&state),
+        (&http::Method::GET, "/metrics") => admin::metrics(&state),
+        _ => management::handle(state, req).await,
+    }
+}
+
+fn status(code: StatusCode, body: &'static str) -> Response<Body> {
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = code;
+    response
+        .headers_mut()
+        .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    response
+}

@@ -1,0 +1,342 @@
+//! One WebSocket connection, from the 101 to `$disconnect`.
+//!
+//! A single task owns the socket and runs one `select!` loop over: client frames, the bounded
+//! outbound queue (pushes and replies), the idle and max-duration deadlines, server pings and
+//! the shutdown signal. Integration calls run in their own tasks, at most `max_inflight` per
+//! connection; when all are busy the loop stops reading (backpressure on the client).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use futures_util::{SinkExt, StreamExt};
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
+use portcullis_config::BinaryFrames;
+use portcullis_core::event::{self, ErrorFrame, EventType, WsEventContext, disconnect_event, error_frame, message_event};
+use portcullis_core::id::request_id;
+use serde_json::Value;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::time::{Instant, sleep};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::error::ProtocolError;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tracing::{debug, info};
+
+use super::WsApi;
+use crate::error::GatewayError;
+use crate::metrics::DisconnectLabels;
+use crate::registry::{ConnectionHandle, ConnectionRegistry, Outbound};
+use crate::server::State;
+
+type Socket = WebSocketStream<TokioIo<Upgraded>>;
+
+/// How long one outbound frame may take to reach the socket before the client counts as a
+/// reader that never reads and is dropped.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the gateway waits for the client's answer to its close frame.
+const CLOSE_HANDSHAKE: Duration = Duration::from_secs(2);
+
+pub struct Session {
+    pub state: Arc<State>,
+    pub api: Arc<WsApi>,
+    pub handle: Arc<ConnectionHandle>,
+    pub receiver: mpsc::Receiver<Outbound>,
+    /// `requestContext.authorizer` for every event of this connection.
+    pub authorizer: Option<Arc<Value>>,
+}
+
+/// How the connection ended: the close code and reason reported in `$disconnect`, and the
+/// metric label.
+struct Ending {
+    code: u16,
+    reason: String,
+    label: &'static str,
+}
+
+impl Ending {
+    fn new(code: u16, reason: &str, label: &'static str) -> Self {
+        Ending { code, reason: reason.to_owned(), label }
+    }
+}
+
+pub async fn run(mut socket: Socket, session: Session) {
+    let Session { state, api, handle, mut receiver, authorizer } = session;
+    state.registry.register(handle.clone());
+    api.metrics.open.inc();
+    api.metrics.connects.inc();
+
+    let inflight = Arc::new(Semaphore::new(api.config.max_inflight));
+    let mut permit: Option<OwnedSemaphorePermit> = None;
+    let idle_timeout = api.config.idle_timeout;
+    let idle = sleep(idle_timeout);
+    tokio::pin!(idle);
+    let deadline = sleep(api.config.max_duration);
+    tokio::pin!(deadline);
+    let ping_every = api.config.ping_interval;
+    let ping_enabled = !ping_every.is_zero();
+    let next_ping = sleep(if ping_enabled { ping_every } else { Duration::from_secs(86_400) });
+    tokio::pin!(next_ping);
+    let shutdown = state.shutdown.clone();
+
+    let ending: Ending = loop {
+        tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => {
+                break close(&mut socket, 1001, "Going away", "shutdown").await;
+            }
+            _ = handle.kill.cancelled() => {
+                break Ending::new(1006, "Connection closed by the gateway", "killed");
+            }
+            out = receiver.recv() => {
+                let Some(out) = out else { break Ending::new(1006, "Connection closed abnormally", "internal") };
+                let message = match out {
+                    Outbound::Text(text) => Message::text(text),
+                    Outbound::Binary(bytes) => Message::binary(bytes),
+                    Outbound::Close(code, reason) => break close(&mut socket, code, &reason, "deleted").await,
+                };
+                match tokio::time::timeout(SEND_TIMEOUT, socket.send(message)).await {
+                    Ok(Ok(())) => {
+                        api.metrics.messages_out.inc();
+                        let now = event::now_ms();
+                        handle.touch(now);
+                        idle.as_mut().reset(Instant::now() + idle_timeout);
+                    }
+                    Ok(Err(_)) => break Ending::new(1006, "Connection closed abnormally", "error"),
+                    Err(_) => break Ending::new(1008, "Slow reader", "slow_reader"),
+                }
+            }
+            p = inflight.clone().acquire_owned(), if permit.is_none() => {
+                if let Ok(p) = p { permit = Some(p); }
+            }
+            frame = socket.next(), if permit.is_some() => {
+                match frame {
+                    Some(Ok(Message::Text(text))) => {
+                        api.metrics.messages_in.inc();
+                        handle.touch(event::now_ms());
+                        idle.as_mut().reset(Instant::now() + idle_timeout);
+                        let body = text.as_str().to_owned();
+                        if let Some(p) = permit.take()
+                            && let Some(ending) = dispatch(&mut socket, &state, &api, &handle, &authorizer, body, false, p).await
+                        {
+                            break ending;
+                        }
+                    }
+                    Some(Ok(Message::Binary(bytes))) => {
+                        match api.config.binary_frames {
+                            BinaryFrames::Close => {
+                                break close(&mut socket, 1003, "Binary frames are not supported", "binary_frame").await;
+                            }
+                            BinaryFrames::Base64 => {
+                                api.metrics.messages_in.inc();
+                                handle.touch(event::now_ms());
+                                idle.as_mut().reset(Instant::now() + idle_timeout);
+                                let body = base64::engine::general_purpose::STANDARD.encode(&bytes);
+                                if let Some(p) = permit.take()
+                                    && let Some(ending) = dispatch(&mut socket, &state, &api, &handle, &authorizer, body, true, p).await
+                                {
+                                    break ending;
+                                }
+                            }
+                        }
+                    }
+                    Some(Ok(Message::Close(frame))) => {
+                        // The library has queued our answer; the next read flushes it and ends.
+                        let ending = match frame {
+                            Some(f) => Ending::new(u16::from(f.code), f.reason.as_str(), "client"),
+                            None => Ending::new(1005, "Client-side close frame status not set", "client"),
+                        };
+                        let _ = tokio::time::timeout(CLOSE_HANDSHAKE, async { while socket.next().await.is_some() {} }).await;
+                        break ending;
+                    }
+                    Some(Ok(_)) => {} // ping (answered by the library), pong, raw frames
+                    Some(Err(WsError::Capacity(_))) => {
+                        break close(&mut socket, 1009, "Message too big", "too_big").await;
+                    }
+                    Some(Err(
+                        WsError::ConnectionClosed
+                        | WsError::AlreadyClosed
+                        | WsError::Io(_)
+                        | WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake),
+                    ))
+                    | None => {
+                        break Ending::new(1006, "Connection closed abnormally", "abnormal");
+                    }
+                    Some(Err(e)) => {
+                        debug!(connection_id = %handle.id, error = %e, "protocol error");
+                        break close(&mut socket, 1002, "Protocol error", "protocol_error").await;
+                    }
+                }
+            }
+            _ = &mut idle => {
+                break close(&mut socket, 1001, "Idle timeout", "idle_timeout").await;
+            }
+            _ = &mut deadline => {
+                break close(&mut socket, 1001, "Maximum connection duration reached", "max_duration").await;
+            }
+            _ = &mut next_ping, if ping_enabled => {
+                next_ping.as_mut().reset(Instant::now() + ping_every);
+                if tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Ping(Default::default()))).await.is_err() {
+                    break Ending::new(1008, "Slow reader", "slow_reader");
+                }
+            }
+        }
+    };
+
+    state.registry.unregister(&handle.id);
+    api.metrics.open.dec();
+    state
+        .metrics
+        .disconnects
+        .get_or_create(&DisconnectLabels { api: api.name.to_string(), reason: ending.label.to_owned() })
+        .inc();
+    info!(api = %api.name, connection_id = %handle.id, code = ending.code, reason = ending.label, "disconnected");
+    drop(socket);
+    deliver_disconnect(&state, &api, &handle, authorizer.as_deref(), ending.code, &ending.reason).await;
+}
+
+/// Send a close frame and wait (bounded) for the client's answer.
+async fn close(socket: &mut Socket, code: u16, reason: &str, label: &'static str) -> Ending {
+    let frame = CloseFrame { code: CloseCode::from(code), reason: reason.to_owned().into() };
+    let sent = tokio::time::timeout(CLOSE_HANDSHAKE, socket.close(Some(frame))).await;
+    if matches!(sent, Ok(Ok(()))) {
+        let _ = tokio::time::timeout(CLOSE_HANDSHAKE, async { while socket.next().await.is_some() {} }).await;
+    }
+    Ending::new(code, reason, label)
+}
+
+fn context<'a>(
+    api: &'a WsApi,
+    handle: &'a ConnectionHandle,
+    authorizer: Option<&'a Value>,
+    route_key: &'a str,
+    event_type: EventType,
+    request_id: &'a str,
+) -> WsEventContext<'a> {
+    WsEventContext {
+        route_key,
+        event_type,
+        connection_id: handle.id.as_str(),
+        connected_at_ms: handle.connected_at_ms,
+        request_id,
+        message_id: None,
+        request_time_ms: event::now_ms(),
+        stage: &api.config.stage,
+        api_id: &api.config.api_id,
+        domain_name: &api.domain_name,
+        source_ip: &handle.source_ip,
+        user_agent: if handle.user_agent.is_empty() { None } else { Some(&handle.user_agent) },
+        authorizer,
+        disconnect_status_code: None,
+        disconnect_reason: None,
+    }
+}
+
+/// Route one message and start its integration call. Returns an ending when the socket
+/// failed while answering directly.
+#[allow(clippy::too_many_arguments)]
+async fn dispatch(
+    socket: &mut Socket,
+    state: &Arc<State>,
+    api: &Arc<WsApi>,
+    handle: &Arc<ConnectionHandle>,
+    authorizer: &Option<Arc<Value>>,
+    body: String,
+    is_base64: bool,
+    permit: OwnedSemaphorePermit,
+) -> Option<Ending> {
+    let key = if is_base64 { None } else { api.selection.evaluate(&body) };
+    let rid = request_id();
+    let route = api.message_route(key.as_deref());
+    let Some(route) = route else {
+        let frame = error_frame(ErrorFrame::Forbidden, handle.id.as_str(), &rid);
+        return send_direct(socket, api, frame).await;
+    };
+    let Some(integration) = route.integration.clone() else {
+        return None;
+    };
+    let route_key = route.key.clone();
+    let response = route.response;
+    let api = api.clone();
+    let handle = handle.clone();
+    let authorizer = authorizer.clone();
+    let metrics_state = state.clone();
+    tokio::spawn(async move {
+        let _permit = permit;
+        let message_id = request_id();
+        let mut ctx = context(&api, &handle, authorizer.as_deref(), &route_key, EventType::Message, &rid);
+        ctx.message_id = Some(&message_id);
+        let event = message_event(&ctx, &body, is_base64);
+        drop(body);
+        let reply = match integration.invoke(event).await {
+            Ok(result) => {
+                if !response {
+                    return;
+                }
+                match result.body {
+                    Some(body) if result.is_base64_encoded => {
+                        match base64::engine::general_purpose::STANDARD.decode(body.as_bytes()) {
+                            Ok(bytes) => Outbound::Binary(bytes.into()),
+                            Err(_) => {
+                                metrics_state.metrics.error("integration_invalid");
+                                Outbound::Text(error_frame(ErrorFrame::InternalServerError, handle.id.as_str(), &rid))
+                            }
+                        }
+                    }
+                    Some(body) => Outbound::Text(body),
+                    None => return,
+                }
+            }
+            Err(e) => {
+                metrics_state.metrics.error(e.kind());
+                debug!(connection_id = %handle.id, route = %route_key, error = %e, "integration failed");
+                let kind = match e {
+                    GatewayError::IntegrationTimeout(_) => ErrorFrame::EndpointRequestTimedOut,
+                    _ => ErrorFrame::InternalServerError,
+                };
+                Outbound::Text(error_frame(kind, handle.id.as_str(), &rid))
+            }
+        };
+        // Waiting for room is the backpressure: this call keeps its in-flight slot meanwhile.
+        let _ = handle.send(reply).await;
+    });
+    None
+}
+
+async fn send_direct(socket: &mut Socket, api: &WsApi, text: String) -> Option<Ending> {
+    match tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::text(text))).await {
+        Ok(Ok(())) => {
+            api.metrics.messages_out.inc();
+            None
+        }
+        Ok(Err(_)) => Some(Ending::new(1006, "Connection closed abnormally", "error")),
+        Err(_) => Some(Ending::new(1008, "Slow reader", "slow_reader")),
+    }
+}
+
+/// Call the `$disconnect` integration, if any. Best effort, like API Gateway; bounded by the
+/// integration's timeout and tracked so a graceful shutdown waits for it.
+pub async fn deliver_disconnect(
+    state: &Arc<State>,
+    api: &Arc<WsApi>,
+    handle: &Arc<ConnectionHandle>,
+    authorizer: Option<&Value>,
+    code: u16,
+    reason: &str,
+) {
+    let Some(integration) = api.routes.get("$disconnect").and_then(|r| r.integration.clone()) else {
+        return;
+    };
+    let rid = request_id();
+    let mut ctx = context(api, handle, authorizer, "$disconnect", EventType::Disconnect, &rid);
+    ctx.disconnect_status_code = Some(code);
+    ctx.disconnect_reason = Some(reason);
+    let event = disconnect_event(&ctx);
+    if let Err(e) = integration.invoke(event).await {
+        state.metrics.error(e.kind());
+        debug!(connection_id = %handle.id, error = %e, "$disconnect integration failed");
+    }
+}
+

@@ -1,0 +1,216 @@
+//! `portcullis-load`: the client side of the Portcullis benchmarks (see `scripts/bench`).
+
+use std::time::Duration;
+
+use anyhow::{Result, anyhow};
+use clap::{Args, Parser, Subcommand};
+
+use portcullis_load::args::{parse_duration, parse_header};
+use portcullis_load::connect::Target;
+use portcullis_load::source::SourceIps;
+use portcullis_load::{connect_rate, direct, idle, post, roundtrip};
+
+#[derive(Parser)]
+#[command(name = "portcullis-load", about = "Load generator for Portcullis and its baselines (loopback only)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// P1: hold N idle connections and report the server's RSS growth per connection.
+    Idle {
+        #[command(flatten)]
+        ws: WsArgs,
+        #[arg(long, default_value_t = 1000)]
+        connections: usize,
+        /// Process whose RSS is read from /proc/PID/status (the server under test).
+        #[arg(long)]
+        server_pid: u32,
+        /// Upgrade handshakes in flight while opening.
+        #[arg(long, default_value_t = 100)]
+        concurrency: usize,
+        /// Wait after the last connection is up before reading RSS.
+        #[arg(long, default_value = "2s", value_parser = parse_duration)]
+        settle: Duration,
+        /// Keep the connections open this long after measuring.
+        #[arg(long, default_value = "0s", value_parser = parse_duration)]
+        hold: Duration,
+        /// Give up opening connections after this long.
+        #[arg(long, default_value = "120s", value_parser = parse_duration)]
+        open_timeout: Duration,
+    },
+    /// P2: connect, upgrade, close, N times; report connects/s and connect latency.
+    ConnectRate {
+        #[command(flatten)]
+        ws: WsArgs,
+        #[arg(long, default_value_t = 10_000)]
+        total: usize,
+        #[arg(long, default_value_t = 50)]
+        concurrency: usize,
+        /// Stop starting connections after this long.
+        #[arg(long, default_value = "120s", value_parser = parse_duration)]
+        max_time: Duration,
+    },
+    /// P3: send a message and wait for the reply frame, in a loop on each connection.
+    Roundtrip {
+        #[command(flatten)]
+        ws: WsArgs,
+        #[arg(long, default_value_t = 50)]
+        connections: usize,
+        #[arg(long, default_value = "10s", value_parser = parse_duration)]
+        duration: Duration,
+        #[arg(long, default_value = "1s", value_parser = parse_duration)]
+        warmup: Duration,
+        #[arg(long, default_value = r#"{"action":"echo","data":"x"}"#)]
+        message: String,
+        /// Every reply must be exactly this text (counted as mismatches otherwise).
+        #[arg(long)]
+        expect: Option<String>,
+    },
+    /// P4: keep-alive, SigV4-signed `POST /@connections/{id}` from `concurrency` clients.
+    Post {
+        /// Management endpoint with stage path, e.g. http://127.0.0.1:9090/prod
+        #[arg(long)]
+        management_url: String,
+        /// Connection to post to; without it, one is opened on --url and learned via
+        /// `GET /@connections`.
+        #[arg(long)]
+        connection_id: Option<String>,
+        /// WebSocket URL of the receiving connection (it drains what is pushed).
+        #[arg(long)]
+        url: Option<String>,
+        #[arg(long = "header", value_parser = parse_header)]
+        headers: Vec<(String, String)>,
+        #[arg(long)]
+        query: Option<String>,
+        #[arg(long, default_value = "127.0.0.1")]
+        source_ips: String,
+        #[arg(long, default_value = "AKIDLOCAL")]
+        access_key_id: String,
+        #[arg(long, env = "PORTCULLIS_BENCH_SECRET")]
+        secret_access_key: String,
+        #[arg(long, default_value = "us-east-1")]
+        region: String,
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        #[arg(long, default_value = "10s", value_parser = parse_duration)]
+        duration: Duration,
+        #[arg(long, default_value = r#"{"push":"x"}"#)]
+        message: String,
+    },
+    /// Call an HTTP endpoint directly with keep-alive requests (backend ceiling for P3/P7).
+    Http {
+        /// http:// URL on loopback, e.g. http://127.0.0.1:9000/
+        #[arg(long)]
+        url: String,
+        #[arg(long, default_value = "POST")]
+        method: http::Method,
+        #[arg(long, default_value = r#"{"action":"echo","data":"x"}"#)]
+        body: String,
+        #[arg(long, default_value_t = 50)]
+        concurrency: usize,
+        #[arg(long, default_value = "10s", value_parser = parse_duration)]
+        duration: Duration,
+    },
+}
+
+/// Where the WebSocket connections go and from where.
+#[derive(Args)]
+struct WsArgs {
+    /// ws:// URL on loopback, e.g. ws://127.0.0.1:8080/chat
+    #[arg(long)]
+    url: String,
+    /// Local source addresses, e.g. 127.0.1.1-127.0.1.50 (use a fresh range per run).
+    #[arg(long, default_value = "127.0.0.1")]
+    source_ips: String,
+    /// Extra upgrade header, e.g. 'Authorization: Bearer X' (repeatable).
+    #[arg(long = "header", value_parser = parse_header)]
+    headers: Vec<(String, String)>,
+    /// Query string appended to the URL, e.g. 'access_token=X'.
+    #[arg(long)]
+    query: Option<String>,
+    /// Timeout for one TCP connect plus upgrade.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    connect_timeout: Duration,
+}
+
+impl WsArgs {
+    fn resolve(&self) -> Result<(Target, SourceIps)> {
+        let target = Target::new(&self.url, self.query.as_deref(), &self.headers, self.connect_timeout)?;
+        let ips = SourceIps::parse(&self.source_ips).map_err(|e| anyhow!("--source-ips: {e}"))?;
+        Ok((target, ips))
+    }
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() -> Result<()> {
+    match Cli::parse().command {
+        Command::Idle { ws, connections, server_pid, concurrency, settle, hold, open_timeout } => {
+            let (target, source_ips) = ws.resolve()?;
+            idle::run(idle::IdleOptions {
+                target,
+                connections,
+                source_ips,
+                server_pid,
+                concurrency,
+                settle,
+                hold,
+                open_timeout,
+            })
+            .await
+        }
+        Command::ConnectRate { ws, total, concurrency, max_time } => {
+            let (target, source_ips) = ws.resolve()?;
+            connect_rate::run(connect_rate::ConnectRateOptions { target, total, concurrency, source_ips, max_time })
+                .await
+        }
+        Command::Roundtrip { ws, connections, duration, warmup, message, expect } => {
+            let (target, source_ips) = ws.resolve()?;
+            roundtrip::run(roundtrip::RoundtripOptions {
+                target,
+                connections,
+                duration,
+                warmup,
+                message,
+                expect,
+                source_ips,
+            })
+            .await
+        }
+        Command::Post {
+            management_url,
+            connection_id,
+            url,
+            headers,
+            query,
+            source_ips,
+            access_key_id,
+            secret_access_key,
+            region,
+            concurrency,
+            duration,
+            message,
+        } => {
+            let receiver = url
+                .map(|u| Target::new(&u, query.as_deref(), &headers, Duration::from_secs(10)))
+                .transpose()?;
+            let source_ips = SourceIps::parse(&source_ips).map_err(|e| anyhow!("--source-ips: {e}"))?;
+            post::run(post::PostOptions {
+                management_url,
+                connection_id,
+                receiver,
+                source_ips,
+                credentials: post::Credentials { access_key_id, secret_access_key, region },
+                concurrency,
+                duration,
+                message,
+            })
+            .await
+        }
+        Command::Http { url, method, body, concurrency, duration } => {
+            direct::run(direct::DirectOptions { url, method, body, concurrency, duration }).await
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! The `portcullis` binary: command line, logging, signals. Everything else lives in the
+//! library crates (`portcullis-config` compiles the file, `portcullis-gateway` serves it).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use tracing::error;
+
+#[derive(Parser)]
+#[command(name = "portcullis", version, about = "WebSocket and HTTP API gateway with identity built in")]
+struct Cli {
+    /// Log output format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "PORTCULLIS_LOG_FORMAT")]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway described by a configuration file.
+    Serve {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Validate a configuration file and print the effective configuration (secrets redacted).
+    Check {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PORTCULLIS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check { config } => match portcullis_config::load_file(&config) {
+            Ok(cfg) => {
+                println!("{}", portcullis_config::render_redacted(&cfg));
+                eprintln!("{}: configuration is valid", config.display());
+                ExitCode::SUCCESS
+            }
+            Err(diagnostics) => {
+                eprintln!("{diagnostics}");
+                eprintln!("{}: {} error(s)", config.display(), diagnostics.0.len());
+                ExitCode::from(2)
+            }
+        },
+        Command::Serve { config } => {
+            init_logging(cli.log_format);
+            let cfg = match portcullis_config::load_file(&config) {
+                Ok(cfg) => cfg,
+                Err(diagnostics) => {
+                    eprintln!("{diagnostics}");
+                    eprintln!("{}: {} error(s)", config.display(), diagnostics.0.len());
+                    return ExitCode::from(2);
+                }
+            };
+            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("cannot start the runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            runtime.block_on(serve(cfg))
+        }
+    }
+}
+
+async fn serve(cfg: portcullis_config::Config) -> ExitCode {
+    let gateway = match portcullis_gateway::start(cfg).await {
+        Ok(g) => g,
+        Err(e) => {
+            error!(error = %e, "cannot start");
+            return ExitCode::FAILURE;
+        }
+    };
+    wait_for_signal().await;
+    gateway.shutdown().await;
+    ExitCode::SUCCESS
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
