@@ -432,8 +432,8 @@ def stack(request, portcullis_bin, tmp_path, backend):
 
 @pytest.fixture
 def debug_stack(request, portcullis_bin, tmp_path, backend):
-    """Like `stack`, with the most verbose logging the gateway offers."""
-    env = {"RUST_LOG": "debug", "PORTCULLIS_LOG": "debug"}
+    """Like `stack`, with debug logging in JSON (the other log format)."""
+    env = {"PORTCULLIS_LOG": "debug", "PORTCULLIS_LOG_FORMAT": "json"}
     s = _start_stack(request, portcullis_bin, tmp_path, backend, env=env)
     yield s
     _finish_stack(request, s)

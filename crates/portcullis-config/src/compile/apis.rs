@@ -110,9 +110,15 @@ pub(super) fn websocket(
     };
     let stage = stage(ctx, &mut t, "prod");
     let api_id = api_id(ctx, &mut t, "websocket", name);
-    let route_selection_expression = t
-        .name(ctx, "route_selection_expression")
-        .map_or_else(|| "$request.body.action".to_owned(), |e| e.v);
+    let route_selection_expression = match t.name(ctx, "route_selection_expression") {
+        Some(e) => {
+            if let Err(err) = portcullis_core::selection::SelectionExpression::parse(&e.v) {
+                ctx.error(e.at, &t.path_of("route_selection_expression"), &err.to_string());
+            }
+            e.v
+        }
+        None => "$request.body.action".to_owned(),
+    };
     let authorizer = t.name(ctx, "authorizer");
     if let Some(a) = &authorizer {
         refs.push(RefKind::Authorizer, a, t.path_of("authorizer"));

@@ -1,0 +1,17 @@
+//! IAM policies come from request-authorizer webhooks: parsing and evaluation must never
+//! panic, and wildcard matching must stay linear.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+use portcullis_core::policy::{PolicyDocument, evaluate, wildcard_match};
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(value) = serde_json::from_slice::<serde_json::Value>(data)
+        && let Ok(policy) = PolicyDocument::from_value(&value)
+    {
+        let _ = evaluate(&policy, "execute-api:Invoke", "arn:aws:execute-api:us-east-1:000000000000:abc/prod/$connect");
+    }
+    if let Ok(text) = std::str::from_utf8(data) {
+        let (pattern, subject) = text.split_at(text.len() / 2);
+        let _ = wildcard_match(pattern, subject);
+    }
+});
