@@ -85,7 +85,12 @@ mod tests {
 
     #[test]
     fn query_table() {
-        let cases: Vec<(Vec<(&str, &str)>, Vec<(&str, &str)>, Result<(), CsrfError>)> = vec![
+        type Case = (
+            Vec<(&'static str, &'static str)>,
+            Vec<(&'static str, &'static str)>,
+            Result<(), CsrfError>,
+        );
+        let cases: Vec<Case> = vec![
             (
                 vec![("Cookie", "JWT=x; CSRF-TOKEN=t0k")],
                 vec![("csrf", "t0k")],

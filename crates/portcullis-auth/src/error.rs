@@ -46,6 +46,9 @@ mod tests {
         assert_eq!(AuthError::Unauthorized.status(), 401);
         assert_eq!(AuthError::Forbidden.status(), 403);
         assert_eq!(AuthError::Misconfigured("x".into()).status(), 500);
-        assert_eq!(AuthError::from(CsrfError::MissingCookie), AuthError::Forbidden);
+        assert_eq!(
+            AuthError::from(CsrfError::MissingCookie),
+            AuthError::Forbidden
+        );
     }
 }

@@ -109,7 +109,9 @@ pub fn all_present(sources: &[IdentitySource], req: &RequestParts<'_>) -> Option
 pub fn bearer(value: &str) -> &str {
     const PREFIX: &str = "bearer ";
     match value.get(..PREFIX.len()) {
-        Some(p) if p.eq_ignore_ascii_case(PREFIX) => value.get(PREFIX.len()..).map_or("", |rest| rest.trim_start()),
+        Some(p) if p.eq_ignore_ascii_case(PREFIX) => value
+            .get(PREFIX.len()..)
+            .map_or("", |rest| rest.trim_start()),
         _ => value,
     }
 }
@@ -125,7 +127,7 @@ pub struct RequestParts<'a> {
 
 impl<'a> RequestParts<'a> {
     /// All values of header `name` (case-insensitive), in arrival order.
-    pub fn header_values(&self, name: &str) -> impl Iterator<Item = &'a str> + use<'a, '_> {
+    pub fn header_values<'n>(&self, name: &'n str) -> impl Iterator<Item = &'a str> + use<'a, 'n> {
         self.headers
             .iter()
             .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
@@ -175,8 +177,14 @@ mod tests {
     fn parse_table() {
         use IdentitySource::*;
         let ok = [
-            ("route.request.header.Authorization", Header("Authorization".into())),
-            ("route.request.querystring.access_token", Query("access_token".into())),
+            (
+                "route.request.header.Authorization",
+                Header("Authorization".into()),
+            ),
+            (
+                "route.request.querystring.access_token",
+                Query("access_token".into()),
+            ),
             ("route.request.cookie.id_token", Cookie("id_token".into())),
             ("$request.header.X-Token", Header("X-Token".into())),
             ("$request.querystring.t", Query("t".into())),
@@ -235,13 +243,19 @@ mod tests {
             query: &query,
         };
         let cases: Vec<(&str, Option<&str>)> = vec![
-            ("route.request.header.Authorization", Some("Bearer abc.def.ghi")),
+            (
+                "route.request.header.Authorization",
+                Some("Bearer abc.def.ghi"),
+            ),
             ("$request.header.authorization", Some("Bearer abc.def.ghi")),
             ("$request.header.AUTHORIZATION", Some("Bearer abc.def.ghi")),
             ("route.request.header.X-MULTI", Some("a, b")),
             ("route.request.header.X-Empty", None),
             ("route.request.header.Missing", None),
-            ("route.request.header.Cookie", Some("theme=dark; id_token=tok1, id_token=tok2; csrf=c1; blank=")),
+            (
+                "route.request.header.Cookie",
+                Some("theme=dark; id_token=tok1, id_token=tok2; csrf=c1; blank="),
+            ),
             ("route.request.querystring.token", Some("q2")),
             ("route.request.querystring.Token", Some("upper")),
             ("route.request.querystring.TOKEN", None),
@@ -269,7 +283,10 @@ mod tests {
         let s = src("route.request.header.Sec-WebSocket-Protocol");
         assert_eq!(s.extract(&req), None);
         // Entries spread over several headers.
-        let headers = [("Sec-WebSocket-Protocol", "chat.v1"), ("sec-websocket-protocol", JWT)];
+        let headers = [
+            ("Sec-WebSocket-Protocol", "chat.v1"),
+            ("sec-websocket-protocol", JWT),
+        ];
         let req = RequestParts {
             headers: &headers,
             query: &[],

@@ -1,9 +1,18 @@
 //! Portcullis auth: identity and request authentication. Today that is AWS Signature V4
 //! (verifying signed `@connections` calls and presigned `$connect` URLs, and signing for tests and
-//! clients); JWT verification, identity sources and Lambda-style authorizers come later. Pure
-//! functions over request parts and a caller-supplied secret lookup — no I/O, no clocks (the
-//! caller passes `now`), no key storage; it does not decide what an authenticated caller may do
-//! (that is `portcullis_core::policy`).
+//! clients), identity sources, cookies and the double-submit CSRF check, and Lambda-style REQUEST
+//! authorizers (`request`: the webhook client, the only module doing I/O, and `cache`: the
+//! bounded result cache). The rest are pure functions over request parts and a caller-supplied
+//! secret lookup — no I/O, no clocks (the caller passes `now`), no key storage. Policy
+//! evaluation itself lives in `portcullis_core::policy`.
 #![forbid(unsafe_code)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod cache;
+pub mod cookie;
+pub mod csrf;
+pub mod error;
+pub mod identity;
+pub mod jwt;
+pub mod request;
 pub mod sigv4;

@@ -223,9 +223,19 @@ pub struct Csrf {
     pub header: Option<String>,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PayloadFormat {
+    V1,
+    V2,
+}
+
 #[derive(Debug, Clone)]
 pub struct RequestAuthorizer {
     pub name: String,
+    /// Event shape sent to the webhook on HTTP routes: "2.0" (default) or "1.0" (the REST
+    /// shape with `authorizationToken` and `methodArn`). WebSocket `$connect` always uses the
+    /// WebSocket REQUEST shape.
+    pub payload_format: PayloadFormat,
     pub url: String,
     pub identity_source: Vec<String>,
     pub cache_ttl: Duration,

@@ -233,6 +233,11 @@ pub(crate) fn render(config: &Config) -> String {
                 set(&mut t, "url", str(&redact_url(&r.url)));
                 set(&mut t, "identity_source", list(&r.identity_source));
                 set(&mut t, "cache_ttl", dur(r.cache_ttl));
+                let format = match r.payload_format {
+                    crate::model::PayloadFormat::V1 => "1.0",
+                    crate::model::PayloadFormat::V2 => "2.0",
+                };
+                set(&mut t, "payload_format", str(format));
                 if let Some(c) = &r.csrf {
                     let mut pairs = vec![("cookie", str(&c.cookie))];
                     if let Some(q) = &c.query {

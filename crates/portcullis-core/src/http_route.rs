@@ -201,9 +201,9 @@ impl RouteKey {
                 return Err(invalid("empty path segment"));
             }
             let segment = if let Some(inner) = raw.strip_prefix('{') {
-                let inner = inner
-                    .strip_suffix('}')
-                    .ok_or(invalid("a parameter must be a whole {name} or {name+} segment"))?;
+                let inner = inner.strip_suffix('}').ok_or(invalid(
+                    "a parameter must be a whole {name} or {name+} segment",
+                ))?;
                 let (name, greedy) = match inner.strip_suffix('+') {
                     Some(name) => (name, true),
                     None => (inner, false),
@@ -230,7 +230,8 @@ impl RouteKey {
                 } else {
                     Segment::Param(name.to_owned())
                 }
-            } else if raw.contains(|c: char| matches!(c, '{' | '}' | '?' | '#') || c.is_whitespace())
+            } else if raw
+                .contains(|c: char| matches!(c, '{' | '}' | '?' | '#') || c.is_whitespace())
             {
                 return Err(invalid(
                     "a literal segment may not contain braces, '?', '#' or spaces",
@@ -360,13 +361,15 @@ fn cmp_specificity<T>(a: &Route<T>, b: &Route<T>) -> Ordering {
 fn same_pattern<T>(a: &Route<T>, b: &Route<T>) -> bool {
     a.method == b.method
         && a.segments.len() == b.segments.len()
-        && a.segments.iter().zip(&b.segments).all(|(x, y)| match (x, y) {
-            (Segment::Literal(l), Segment::Literal(r)) => l == r,
-            (Segment::Param(_), Segment::Param(_)) | (Segment::Greedy(_), Segment::Greedy(_)) => {
-                true
-            }
-            _ => false,
-        })
+        && a.segments
+            .iter()
+            .zip(&b.segments)
+            .all(|(x, y)| match (x, y) {
+                (Segment::Literal(l), Segment::Literal(r)) => l == r,
+                (Segment::Param(_), Segment::Param(_))
+                | (Segment::Greedy(_), Segment::Greedy(_)) => true,
+                _ => false,
+            })
 }
 
 impl<T> RouteTable<T> {
@@ -701,7 +704,11 @@ mod tests {
             ("/pets/42", "GET /pets/{id}", p(&[("id", "42")])),
             ("/pets/a%20b", "GET /pets/{id}", p(&[("id", "a b")])),
             ("/pets/a+b", "GET /pets/{id}", p(&[("id", "a+b")])),
-            ("/pets/%E2%9C%93", "GET /pets/{id}", p(&[("id", "\u{2713}")])),
+            (
+                "/pets/%E2%9C%93",
+                "GET /pets/{id}",
+                p(&[("id", "\u{2713}")]),
+            ),
             ("/pets/%zz", "GET /pets/{id}", p(&[("id", "%zz")])),
             ("/pets/42?x=1", "GET /pets/{id}", p(&[("id", "42")])),
             ("/files/a", "GET /files/{path+}", p(&[("path", "a")])),

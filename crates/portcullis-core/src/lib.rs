@@ -1,15 +1,20 @@
 //! Portcullis core: the pure, I/O-free heart of the gateway. It owns identifiers (connection and
 //! request ids), WebSocket route selection expressions, the exact AWS Lambda-proxy event and
 //! result shapes and the gateway's error frames, IAM policy evaluation, subprotocol negotiation
-//! and log redaction. Everything here is a plain function over bytes and values — no tokio, no
-//! sockets, no clocks except the explicit `now_ms` helper — so it can be table-tested and fuzzed
-//! in isolation. It does not route traffic, talk to backends, or verify credentials (see
-//! `portcullis-auth` and `portcullis-gateway`).
+//! and log redaction; for HTTP APIs, route keys and route matching, the payload format 2.0 event
+//! and result mapping, CORS answers and token-bucket throttling. Everything here is a plain
+//! function over bytes and values — no tokio, no sockets, no clocks except the explicit `now_ms`
+//! helper — so it can be table-tested and fuzzed in isolation. It does not move traffic, talk to
+//! backends, or verify credentials (see `portcullis-auth` and `portcullis-gateway`).
 #![forbid(unsafe_code)]
 
+pub mod cors;
 pub mod event;
+pub mod http_event;
+pub mod http_route;
 pub mod id;
 pub mod policy;
 pub mod redact;
 pub mod selection;
 pub mod subprotocol;
+pub mod throttle;

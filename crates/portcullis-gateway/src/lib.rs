@@ -9,6 +9,7 @@
 //! in `portcullis-core` and `portcullis-auth`).
 
 mod admin;
+mod auth;
 mod error;
 mod headers;
 mod integration;

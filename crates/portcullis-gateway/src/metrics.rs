@@ -44,8 +44,23 @@ pub struct RejectLabels {
     pub status: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AuthorizerLabels {
+    pub authorizer: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DecisionLabels {
+    pub authorizer: String,
+    pub outcome: String,
+}
+
 pub struct Metrics {
     registry: Registry,
+    pub authorizer_cache_hits: Family<AuthorizerLabels, Counter<u64, AtomicU64>>,
+    pub authorizer_cache_misses: Family<AuthorizerLabels, Counter<u64, AtomicU64>>,
+    pub authorizer_decisions: Family<DecisionLabels, Counter<u64, AtomicU64>>,
+    pub message_denials: Family<ApiLabel, Counter<u64, AtomicU64>>,
     pub connections_open: Family<ApiLabel, Gauge<i64, std::sync::atomic::AtomicI64>>,
     pub connects: Family<ApiLabel, Counter<u64, AtomicU64>>,
     pub connect_rejects: Family<RejectLabels, Counter<u64, AtomicU64>>,
@@ -108,8 +123,36 @@ impl Metrics {
             "@connections API requests by operation and status",
             management_requests.clone(),
         );
+        let authorizer_cache_hits = Family::default();
+        registry.register(
+            "authorizer_cache_hits",
+            "Request-authorizer answers served from the cache",
+            authorizer_cache_hits.clone(),
+        );
+        let authorizer_cache_misses = Family::default();
+        registry.register(
+            "authorizer_cache_misses",
+            "Request-authorizer webhook calls (cache misses)",
+            authorizer_cache_misses.clone(),
+        );
+        let authorizer_decisions = Family::default();
+        registry.register(
+            "authorizer_decisions",
+            "Authorizer decisions by outcome (allow, unauthorized, forbidden, error)",
+            authorizer_decisions.clone(),
+        );
+        let message_denials = Family::default();
+        registry.register(
+            "ws_message_denials",
+            "WebSocket messages refused by a route's scopes, groups or the connection's policy",
+            message_denials.clone(),
+        );
         Metrics {
             registry,
+            authorizer_cache_hits,
+            authorizer_cache_misses,
+            authorizer_decisions,
+            message_denials,
             connections_open,
             connects,
             connect_rejects,

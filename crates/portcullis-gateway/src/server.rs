@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
+use crate::auth::Authorizers;
 use crate::error::GatewayError;
 use crate::integration::{Integration, Integrations, http_client};
 use crate::metrics::Metrics;
@@ -34,6 +35,7 @@ pub struct State {
     pub registry: Arc<LocalRegistry>,
     /// WebSocket APIs by path.
     pub apis: HashMap<String, Arc<WsApi>>,
+    pub authorizers: Authorizers,
     /// Cancelled when the gateway starts draining: every session closes with 1001.
     pub shutdown: CancellationToken,
     /// Sessions and `$disconnect` deliveries, awaited (bounded) on shutdown.
@@ -90,6 +92,7 @@ pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
     for (name, integration) in &config.integrations {
         integrations.insert(name.clone(), Arc::new(Integration::new(integration, client.clone(), &metrics)?));
     }
+    let authorizers = Authorizers::new(&config, &client)?;
     let listener = bind(config.server.listen).await?;
     let admin_listener = bind(config.server.admin_listen).await?;
     let listen_addr = listener.local_addr().map_err(|e| GatewayError::Internal(e.to_string()))?;
@@ -110,6 +113,7 @@ pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
         metrics,
         registry: Arc::new(LocalRegistry::new(NodeId(node_id()))),
         apis,
+        authorizers,
         shutdown: CancellationToken::new(),
         tasks: TaskTracker::new(),
         listen_port: listen_addr.port(),

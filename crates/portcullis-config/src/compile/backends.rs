@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::model::{
+    PayloadFormat,
     Authorizer, Csrf, Integration, IntegrationKind, JwtAuthorizer, JwtIssuer, RequestAuthorizer,
 };
 use crate::syntax;
@@ -195,8 +196,18 @@ fn request(ctx: &mut Ctx<'_>, name: &Sp<String>, mut t: Tbl<'_>) -> Option<Reque
     let timeout = t
         .duration_in(ctx, "timeout", MIN_TIMEOUT, MAX_TIMEOUT)
         .map_or(Duration::from_secs(10), |d| d.v);
+    let payload_format = match t.string(ctx, "payload_format") {
+        None => PayloadFormat::V2,
+        Some(f) if f.v == "2.0" => PayloadFormat::V2,
+        Some(f) if f.v == "1.0" => PayloadFormat::V1,
+        Some(f) => {
+            ctx.error(f.at, &t.path_of("payload_format"), "expected \"1.0\" or \"2.0\"");
+            PayloadFormat::V2
+        }
+    };
     t.finish(ctx);
     Some(RequestAuthorizer {
+        payload_format,
         name: name.v.clone(),
         url: url?,
         identity_source: identity_source?,

@@ -12,7 +12,7 @@ use anyhow::{Context, bail};
 use clap::Parser;
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
+use tokio_tungstenite::tungstenite::http::{self, HeaderName, HeaderValue};
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
@@ -81,11 +81,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .as_str()
         .into_client_request()
         .context("bad WebSocket URL")?;
+    request.headers_mut().insert(
+        http::header::USER_AGENT,
+        HeaderValue::from_static(concat!("portcullis-chat/", env!("CARGO_PKG_VERSION"))),
+    );
     for h in &args.headers {
         let Some((name, value)) = h.split_once(':') else {
             bail!("header {h:?} is not `Name: value`")
         };
-        request.headers_mut().append(
+        request.headers_mut().insert(
             HeaderName::from_bytes(name.trim().as_bytes()).context("bad header name")?,
             HeaderValue::from_str(value.trim()).context("bad header value")?,
         );

@@ -26,6 +26,9 @@ pub struct Route {
     pub integration: Option<Arc<Integration>>,
     /// Two-way: the result's body is sent back to the client.
     pub response: bool,
+    /// Checked for every message (and on `$connect` for the `$connect` route).
+    pub scopes: Vec<String>,
+    pub groups: Vec<String>,
 }
 
 /// Per-API metric handles, resolved once so the hot path does no label lookups.
@@ -70,7 +73,16 @@ impl WsApi {
                 })?),
                 None => None,
             };
-            routes.insert(key.clone(), Route { key: key.clone(), integration, response: route.response });
+            routes.insert(
+                key.clone(),
+                Route {
+                    key: key.clone(),
+                    integration,
+                    response: route.response,
+                    scopes: route.scopes.clone(),
+                    groups: route.groups.clone(),
+                },
+            );
         }
         // Largest outbound frame we may queue: a full message plus framing.
         let max_write_buffer = config.max_message_bytes.saturating_mul(2).max(64 * 1024);

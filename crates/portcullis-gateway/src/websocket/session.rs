@@ -15,6 +15,7 @@ use hyper_util::rt::TokioIo;
 use portcullis_config::BinaryFrames;
 use portcullis_core::event::{self, ErrorFrame, EventType, WsEventContext, disconnect_event, error_frame, message_event};
 use portcullis_core::id::request_id;
+use portcullis_core::policy;
 use serde_json::Value;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::time::{Instant, sleep};
@@ -27,7 +28,8 @@ use tracing::{debug, info};
 
 use super::WsApi;
 use crate::error::GatewayError;
-use crate::metrics::DisconnectLabels;
+use crate::auth::Identity;
+use crate::metrics::{ApiLabel, DisconnectLabels};
 use crate::registry::{ConnectionHandle, ConnectionRegistry, Outbound};
 use crate::server::State;
 
@@ -44,8 +46,9 @@ pub struct Session {
     pub api: Arc<WsApi>,
     pub handle: Arc<ConnectionHandle>,
     pub receiver: mpsc::Receiver<Outbound>,
-    /// `requestContext.authorizer` for every event of this connection.
-    pub authorizer: Option<Arc<Value>>,
+    /// What the authorizer established on `$connect`: `requestContext.authorizer` of every
+    /// event, and what per-message authorization checks.
+    pub identity: Option<Arc<Identity>>,
 }
 
 /// How the connection ended: the close code and reason reported in `$disconnect`, and the
@@ -63,7 +66,7 @@ impl Ending {
 }
 
 pub async fn run(mut socket: Socket, session: Session) {
-    let Session { state, api, handle, mut receiver, authorizer } = session;
+    let Session { state, api, handle, mut receiver, identity } = session;
     state.registry.register(handle.clone());
     api.metrics.open.inc();
     api.metrics.connects.inc();
@@ -119,7 +122,7 @@ pub async fn run(mut socket: Socket, session: Session) {
                         idle.as_mut().reset(Instant::now() + idle_timeout);
                         let body = text.as_str().to_owned();
                         if let Some(p) = permit.take()
-                            && let Some(ending) = dispatch(&mut socket, &state, &api, &handle, &authorizer, body, false, p).await
+                            && let Some(ending) = dispatch(&mut socket, &state, &api, &handle, &identity, body, false, p).await
                         {
                             break ending;
                         }
@@ -135,7 +138,7 @@ pub async fn run(mut socket: Socket, session: Session) {
                                 idle.as_mut().reset(Instant::now() + idle_timeout);
                                 let body = base64::engine::general_purpose::STANDARD.encode(&bytes);
                                 if let Some(p) = permit.take()
-                                    && let Some(ending) = dispatch(&mut socket, &state, &api, &handle, &authorizer, body, true, p).await
+                                    && let Some(ending) = dispatch(&mut socket, &state, &api, &handle, &identity, body, true, p).await
                                 {
                                     break ending;
                                 }
@@ -194,7 +197,7 @@ pub async fn run(mut socket: Socket, session: Session) {
         .inc();
     info!(api = %api.name, connection_id = %handle.id, code = ending.code, reason = ending.label, "disconnected");
     drop(socket);
-    deliver_disconnect(&state, &api, &handle, authorizer.as_deref(), ending.code, &ending.reason).await;
+    deliver_disconnect(&state, &api, &handle, identity.as_ref().map(|i| &i.context), ending.code, &ending.reason).await;
 }
 
 /// Send a close frame and wait (bounded) for the client's answer.
@@ -242,7 +245,7 @@ async fn dispatch(
     state: &Arc<State>,
     api: &Arc<WsApi>,
     handle: &Arc<ConnectionHandle>,
-    authorizer: &Option<Arc<Value>>,
+    identity: &Option<Arc<Identity>>,
     body: String,
     is_base64: bool,
     permit: OwnedSemaphorePermit,
@@ -254,6 +257,23 @@ async fn dispatch(
         let frame = error_frame(ErrorFrame::Forbidden, handle.id.as_str(), &rid);
         return send_direct(socket, api, frame).await;
     };
+    // Beyond API Gateway: every message is authorized for its route, not only the connection.
+    if let Some(identity) = identity {
+        let scoped = identity.allows(&route.scopes, &route.groups);
+        let by_policy = !api.config.message_policy
+            || identity.policy_allows(&policy::websocket_arn(
+                &state.config.management.region,
+                &state.config.management.account_id,
+                &api.config.api_id,
+                &api.config.stage,
+                &route.key,
+            ));
+        if !(scoped && by_policy) {
+            state.metrics.message_denials.get_or_create(&ApiLabel { api: api.name.to_string() }).inc();
+            let frame = error_frame(ErrorFrame::Forbidden, handle.id.as_str(), &rid);
+            return send_direct(socket, api, frame).await;
+        }
+    }
     let Some(integration) = route.integration.clone() else {
         return None;
     };
@@ -261,12 +281,12 @@ async fn dispatch(
     let response = route.response;
     let api = api.clone();
     let handle = handle.clone();
-    let authorizer = authorizer.clone();
+    let identity = identity.clone();
     let metrics_state = state.clone();
     tokio::spawn(async move {
         let _permit = permit;
         let message_id = request_id();
-        let mut ctx = context(&api, &handle, authorizer.as_deref(), &route_key, EventType::Message, &rid);
+        let mut ctx = context(&api, &handle, identity.as_ref().map(|i| &i.context), &route_key, EventType::Message, &rid);
         ctx.message_id = Some(&message_id);
         let event = message_event(&ctx, &body, is_base64);
         drop(body);

@@ -9,7 +9,10 @@ use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header
 use hyper_util::rt::TokioIo;
 use portcullis_core::event::{EventType, WsEventContext, connect_event};
 use portcullis_core::id::{ConnectionId, request_id};
-use portcullis_core::{event, redact, subprotocol};
+use portcullis_auth::error::AuthError;
+use portcullis_auth::identity::RequestParts;
+use portcullis_auth::request::WebSocketAuthorizerRequest;
+use portcullis_core::{event, policy, redact, subprotocol};
 use tokio::sync::mpsc;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
@@ -92,32 +95,73 @@ pub async fn handle_upgrade(state: Arc<State>, api: Arc<WsApi>, mut req: Request
     let source_ip = peer.ip().to_string();
 
     let on_upgrade = hyper::upgrade::on(&mut req);
+    let headers = event_headers(req.headers(), &source_ip, state.listen_port, &state.scheme);
+    let query = query_pairs(req.uri().query());
 
-    // The $connect integration decides (after the authorizer, when one is configured).
+    // The authorizer decides before $connect runs; a refusal never reaches the backend.
+    let identity = match &api.config.authorizer {
+        None => None,
+        Some(name) => {
+            let Some(authorizer) = state.authorizers.get(name) else {
+                return plain(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
+            };
+            let rid = request_id();
+            let header_refs: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+            let arn = policy::websocket_arn(
+                &state.config.management.region,
+                &state.config.management.account_id,
+                &api.config.api_id,
+                &api.config.stage,
+                "$connect",
+            );
+            let input = WebSocketAuthorizerRequest {
+                method_arn: &arn,
+                request: RequestParts { headers: &header_refs, query: &query },
+                context: event_context(&api, &connection_id, connected_at, &rid, &source_ip, user_agent.as_deref(), None),
+                stage_variables: &[],
+            };
+            let decided = authorizer.authorize_connect(&input, &state.metrics).await.and_then(|identity| {
+                // The $connect route's own scopes and groups.
+                match api.routes.get("$connect") {
+                    Some(route) if !identity.allows(&route.scopes, &route.groups) => Err(AuthError::Forbidden),
+                    _ => Ok(identity),
+                }
+            });
+            match decided {
+                Ok(identity) => Some(Arc::new(identity)),
+                Err(e) => {
+                    let status = e.status();
+                    info!(api = %api.name, path = %path_for_log, status, "upgrade refused by the authorizer");
+                    reject_metric(&state, &api, status);
+                    return match e {
+                        AuthError::Unauthorized => plain(StatusCode::UNAUTHORIZED, "Unauthorized"),
+                        AuthError::Forbidden => plain(StatusCode::FORBIDDEN, "Forbidden"),
+                        AuthError::Misconfigured(detail) => {
+                            warn!(api = %api.name, authorizer = %name, error = %detail, "authorizer failed");
+                            state.metrics.error("authorizer");
+                            plain(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+                        }
+                    };
+                }
+            }
+        }
+    };
+
+    // The $connect integration decides next.
     let mut extra_headers: Vec<(String, String)> = Vec::new();
     if let Some(route) = api.routes.get("$connect")
         && let Some(integration) = &route.integration
     {
-        let headers = event_headers(req.headers(), &source_ip, state.listen_port, &state.scheme);
-        let query = query_pairs(req.uri().query());
         let rid = request_id();
-        let ctx = WsEventContext {
-            route_key: "$connect",
-            event_type: EventType::Connect,
-            connection_id: connection_id.as_str(),
-            connected_at_ms: connected_at,
-            request_id: &rid,
-            message_id: None,
-            request_time_ms: event::now_ms(),
-            stage: &api.config.stage,
-            api_id: &api.config.api_id,
-            domain_name: &api.domain_name,
-            source_ip: &source_ip,
-            user_agent: user_agent.as_deref(),
-            authorizer: None,
-            disconnect_status_code: None,
-            disconnect_reason: None,
-        };
+        let ctx = event_context(
+            &api,
+            &connection_id,
+            connected_at,
+            &rid,
+            &source_ip,
+            user_agent.as_deref(),
+            identity.as_ref().map(|i| &i.context),
+        );
         let body = connect_event(&ctx, &headers, &query);
         match integration.invoke(body).await {
             Ok(result) => {
@@ -178,7 +222,7 @@ pub async fn handle_upgrade(state: Arc<State>, api: Arc<WsApi>, mut req: Request
         connected_at,
         source_ip,
         user_agent.unwrap_or_default(),
-        None,
+        identity.as_ref().and_then(|i| i.principal_id.clone()),
         sender,
     ));
     info!(api = %api.name, connection_id = %handle.id, path = %path_for_log, "connected");
@@ -192,15 +236,44 @@ pub async fn handle_upgrade(state: Arc<State>, api: Arc<WsApi>, mut req: Request
                     Some(api.socket_config),
                 )
                 .await;
-                session::run(socket, Session { state, api, handle, receiver, authorizer: None }).await;
+                session::run(socket, Session { state, api, handle, receiver, identity }).await;
             }
             Err(e) => {
                 warn!(api = %api.name, connection_id = %handle.id, error = %e, "upgrade failed after $connect");
-                session::deliver_disconnect(&state, &api, &handle, None, 1006, "Connection closed abnormally").await;
+                let context = identity.as_ref().map(|i| &i.context);
+                session::deliver_disconnect(&state, &api, &handle, context, 1006, "Connection closed abnormally").await;
             }
         }
     });
     response
+}
+
+fn event_context<'a>(
+    api: &'a WsApi,
+    connection_id: &'a ConnectionId,
+    connected_at: i64,
+    request_id: &'a str,
+    source_ip: &'a str,
+    user_agent: Option<&'a str>,
+    authorizer: Option<&'a serde_json::Value>,
+) -> WsEventContext<'a> {
+    WsEventContext {
+        route_key: "$connect",
+        event_type: EventType::Connect,
+        connection_id: connection_id.as_str(),
+        connected_at_ms: connected_at,
+        request_id,
+        message_id: None,
+        request_time_ms: event::now_ms(),
+        stage: &api.config.stage,
+        api_id: &api.config.api_id,
+        domain_name: &api.domain_name,
+        source_ip,
+        user_agent,
+        authorizer,
+        disconnect_status_code: None,
+        disconnect_reason: None,
+    }
 }
 
 fn reject_metric(state: &State, api: &WsApi, status: u16) {

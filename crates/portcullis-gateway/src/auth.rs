@@ -1,0 +1,183 @@
+//! Authorizers as the gateway runs them: building them from the configuration, the decision
+//! on `$connect`, and the per-message checks that go beyond API Gateway (route scopes and
+//! groups, and — with `message_policy = true` — the connection's policy for every route).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use portcullis_auth::error::AuthError;
+use portcullis_auth::identity::{self, IdentitySource, RequestParts};
+use portcullis_auth::jwt::{JwtError, JwtOptions, JwtVerifier};
+use portcullis_auth::request::{
+    AnswerCache, AuthorizerAnswer, INVOKE, RequestAuthorizerClient, WebSocketAuthorizerRequest, decide,
+};
+use portcullis_config::{Authorizer as AuthorizerConfig, Config};
+use serde_json::Value;
+
+use crate::error::GatewayError;
+use crate::metrics::{AuthorizerLabels, Metrics};
+
+/// One configured authorizer, ready to use.
+pub enum Authorizer {
+    Jwt { name: String, verifier: JwtVerifier, sources: Vec<IdentitySource> },
+    Request { name: String, client: RequestAuthorizerClient, cache: AnswerCache },
+}
+
+/// What an authorizer established about a caller; kept for the life of a connection.
+#[derive(Debug, Clone, Default)]
+pub struct Identity {
+    pub principal_id: Option<String>,
+    /// `requestContext.authorizer` of every event.
+    pub context: Value,
+    pub scopes: Vec<String>,
+    pub groups: Vec<String>,
+    /// A request authorizer's answer, re-evaluated per message with `message_policy`.
+    pub answer: Option<Arc<AuthorizerAnswer>>,
+}
+
+impl Identity {
+    /// A route's `scopes` (at least one present, as API Gateway) and `groups` (at least one).
+    pub fn allows(&self, scopes: &[String], groups: &[String]) -> bool {
+        (scopes.is_empty() || scopes.iter().any(|s| self.scopes.contains(s)))
+            && (groups.is_empty() || groups.iter().any(|g| self.groups.contains(g)))
+    }
+
+    /// The connection's policy evaluated for `arn` (true when there is no policy to evaluate).
+    pub fn policy_allows(&self, arn: &str) -> bool {
+        match &self.answer {
+            Some(answer) => decide(answer, INVOKE, arn).is_ok(),
+            None => true,
+        }
+    }
+}
+
+/// Every configured authorizer by name.
+pub struct Authorizers {
+    map: HashMap<String, Arc<Authorizer>>,
+}
+
+impl Authorizers {
+    pub fn new(config: &Config, http: &reqwest::Client) -> Result<Self, GatewayError> {
+        let mut map = HashMap::new();
+        for (name, authorizer) in &config.authorizers {
+            let built = match authorizer {
+                AuthorizerConfig::Jwt(jwt) => {
+                    let sources = jwt
+                        .identity_source
+                        .iter()
+                        .map(|s| IdentitySource::parse(s))
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(|e| GatewayError::Internal(format!("authorizers.{name}: {e}")))?;
+                    let verifier = JwtVerifier::new(jwt, http.clone(), JwtOptions::default())
+                        .map_err(|e| GatewayError::Internal(format!("authorizers.{name}: {e}")))?;
+                    Authorizer::Jwt { name: name.clone(), verifier, sources }
+                }
+                AuthorizerConfig::Request(request) => {
+                    let client = RequestAuthorizerClient::new(request, http.clone())
+                        .map_err(|e| GatewayError::Internal(format!("authorizers.{name}: {e}")))?;
+                    Authorizer::Request {
+                        name: name.clone(),
+                        client,
+                        cache: AnswerCache::new(portcullis_auth::cache::DEFAULT_MAX_ENTRIES),
+                    }
+                }
+            };
+            map.insert(name.clone(), Arc::new(built));
+        }
+        Ok(Authorizers { map })
+    }
+
+    pub fn get(&self, name: &str) -> Option<Arc<Authorizer>> {
+        self.map.get(name).cloned()
+    }
+}
+
+/// Scopes and groups a request authorizer may pass in its context (`scope`/`scopes` as a
+/// space-separated string or a list, `groups`/`cognito:groups` as a comma-separated string or
+/// a list), so route `scopes`/`groups` work with webhook authorizers too.
+fn context_list(context: &serde_json::Map<String, Value>, keys: &[&str], separator: char) -> Vec<String> {
+    for key in keys {
+        match context.get(*key) {
+            Some(Value::String(s)) => {
+                return s.split(separator).map(str::trim).filter(|p| !p.is_empty()).map(str::to_owned).collect();
+            }
+            Some(Value::Array(items)) => {
+                return items.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect();
+            }
+            _ => {}
+        }
+    }
+    Vec::new()
+}
+
+fn jwt_failure(error: &JwtError) -> AuthError {
+    if error.is_client_fault() {
+        AuthError::Unauthorized
+    } else {
+        AuthError::Misconfigured(error.to_string())
+    }
+}
+
+impl Authorizer {
+    pub fn name(&self) -> &str {
+        match self {
+            Authorizer::Jwt { name, .. } | Authorizer::Request { name, .. } => name,
+        }
+    }
+
+    /// Decide a WebSocket `$connect`. `input` carries the upgrade request and the event
+    /// context; its `method_arn` is the `$connect` ARN.
+    pub async fn authorize_connect(
+        &self,
+        input: &WebSocketAuthorizerRequest<'_>,
+        metrics: &Metrics,
+    ) -> Result<Identity, AuthError> {
+        let outcome = match self {
+            Authorizer::Jwt { verifier, sources, .. } => verify_jwt(verifier, sources, &input.request).await,
+            Authorizer::Request { client, cache, .. } => {
+                let result = client.authorize_websocket(input, cache).await;
+                if let Ok(authorized) = &result {
+                    let labels = AuthorizerLabels { authorizer: self.name().to_owned() };
+                    let family = if authorized.from_cache { &metrics.authorizer_cache_hits } else { &metrics.authorizer_cache_misses };
+                    family.get_or_create(&labels).inc();
+                }
+                result.map(|authorized| {
+                    let context = &authorized.granted.context;
+                    Identity {
+                        principal_id: authorized.granted.principal_id.clone(),
+                        scopes: context_list(context, &["scope", "scopes"], ' '),
+                        groups: context_list(context, &["cognito:groups", "groups"], ','),
+                        context: authorized.websocket_authorizer_context(),
+                        answer: Some(authorized.answer.clone()),
+                    }
+                })
+            }
+        };
+        let verdict = match &outcome {
+            Ok(_) => "allow",
+            Err(AuthError::Unauthorized) => "unauthorized",
+            Err(AuthError::Forbidden) => "forbidden",
+            Err(AuthError::Misconfigured(_)) => "error",
+        };
+        metrics
+            .authorizer_decisions
+            .get_or_create(&crate::metrics::DecisionLabels { authorizer: self.name().to_owned(), outcome: verdict.to_owned() })
+            .inc();
+        outcome
+    }
+}
+
+async fn verify_jwt(verifier: &JwtVerifier, sources: &[IdentitySource], request: &RequestParts<'_>) -> Result<Identity, AuthError> {
+    let Some(raw) = identity::first_present(sources, request) else {
+        return Err(AuthError::Unauthorized);
+    };
+    let token = identity::bearer(&raw);
+    let verified = verifier.verify(token).await.map_err(|e| jwt_failure(&e))?;
+    Ok(Identity {
+        principal_id: verified.subject.clone(),
+        context: verified.authorizer_context(),
+        scopes: verified.scopes.clone(),
+        groups: verified.groups.clone(),
+        answer: None,
+    })
+}
