@@ -22,6 +22,8 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 pub use portcullis_auth::sigv4;
 
+pub mod jwt;
+
 pub const ACCESS_KEY_ID: &str = "AKIDTEST";
 pub const SECRET_ACCESS_KEY: &str = "test-secret-key-0123456789";
 pub const REGION: &str = "us-east-1";
