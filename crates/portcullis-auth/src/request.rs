@@ -669,6 +669,7 @@ pub struct RequestAuthorizerClient {
     cache_ttl: Duration,
     csrf: Option<Csrf>,
     timeout: Duration,
+    payload_format: portcullis_config::PayloadFormat,
     http: reqwest::Client,
 }
 
@@ -690,12 +691,18 @@ impl RequestAuthorizerClient {
             cache_ttl: config.cache_ttl,
             csrf: config.csrf.clone(),
             timeout: config.timeout,
+            payload_format: config.payload_format,
             http,
         })
     }
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The configured HTTP payload format (`payload_format`).
+    pub fn payload_format(&self) -> portcullis_config::PayloadFormat {
+        self.payload_format
     }
 
     pub fn identity_sources(&self) -> &[IdentitySource] {

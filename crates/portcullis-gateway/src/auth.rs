@@ -9,7 +9,8 @@ use portcullis_auth::error::AuthError;
 use portcullis_auth::identity::{self, IdentitySource, RequestParts};
 use portcullis_auth::jwt::{JwtError, JwtOptions, JwtVerifier};
 use portcullis_auth::request::{
-    AnswerCache, AuthorizerAnswer, INVOKE, RequestAuthorizerClient, WebSocketAuthorizerRequest, decide,
+    AnswerCache, AuthorizerAnswer, HttpAuthorizerRequest, INVOKE, PayloadFormat, RequestAuthorizerClient,
+    WebSocketAuthorizerRequest, decide,
 };
 use portcullis_config::{Authorizer as AuthorizerConfig, Config};
 use serde_json::Value;
@@ -164,6 +165,82 @@ impl Authorizer {
             .get_or_create(&crate::metrics::DecisionLabels { authorizer: self.name().to_owned(), outcome: verdict.to_owned() })
             .inc();
         outcome
+    }
+}
+
+/// Why an HTTP request was refused, with what `WWW-Authenticate` needs for JWT failures.
+#[derive(Debug)]
+pub struct HttpDenial {
+    pub error: AuthError,
+    /// JWT only: `error_description` of `WWW-Authenticate` (`invalid_token`).
+    pub jwt_description: Option<&'static str>,
+}
+
+impl Authorizer {
+    /// Decide an HTTP API request. JWT: identity sources, then the token; request
+    /// authorizers: the payload-format event to the webhook, its answer evaluated for
+    /// `input.route_arn`.
+    pub async fn authorize_http(
+        &self,
+        input: &HttpAuthorizerRequest<'_>,
+        metrics: &Metrics,
+    ) -> Result<Identity, HttpDenial> {
+        let outcome = match self {
+            Authorizer::Jwt { verifier, sources, .. } => {
+                let Some(raw) = identity::first_present(sources, &input.request) else {
+                    return Err(HttpDenial { error: AuthError::Unauthorized, jwt_description: Some("the token is missing") });
+                };
+                match verifier.verify(identity::bearer(&raw)).await {
+                    Ok(verified) => Ok(Identity {
+                        principal_id: verified.subject.clone(),
+                        context: verified.authorizer_context(),
+                        scopes: verified.scopes.clone(),
+                        groups: verified.groups.clone(),
+                        answer: None,
+                    }),
+                    Err(e) => Err(HttpDenial { error: jwt_failure(&e), jwt_description: Some(e.description()) }),
+                }
+            }
+            Authorizer::Request { client, cache, .. } => {
+                let format = match client.payload_format() {
+                    portcullis_config::PayloadFormat::V1 => PayloadFormat::V1,
+                    portcullis_config::PayloadFormat::V2 => PayloadFormat::V2,
+                };
+                let result = client.authorize_http(input, format, cache).await;
+                if let Ok(authorized) = &result {
+                    let labels = AuthorizerLabels { authorizer: self.name().to_owned() };
+                    let family = if authorized.from_cache { &metrics.authorizer_cache_hits } else { &metrics.authorizer_cache_misses };
+                    family.get_or_create(&labels).inc();
+                }
+                result
+                    .map(|authorized| {
+                        let context = &authorized.granted.context;
+                        Identity {
+                            principal_id: authorized.granted.principal_id.clone(),
+                            scopes: context_list(context, &["scope", "scopes"], ' '),
+                            groups: context_list(context, &["cognito:groups", "groups"], ','),
+                            context: authorized.granted.http_authorizer_context(),
+                            answer: Some(authorized.answer.clone()),
+                        }
+                    })
+                    .map_err(|error| HttpDenial { error, jwt_description: None })
+            }
+        };
+        let verdict = match &outcome {
+            Ok(_) => "allow",
+            Err(HttpDenial { error: AuthError::Unauthorized, .. }) => "unauthorized",
+            Err(HttpDenial { error: AuthError::Forbidden, .. }) => "forbidden",
+            Err(HttpDenial { error: AuthError::Misconfigured(_), .. }) => "error",
+        };
+        metrics
+            .authorizer_decisions
+            .get_or_create(&crate::metrics::DecisionLabels { authorizer: self.name().to_owned(), outcome: verdict.to_owned() })
+            .inc();
+        outcome
+    }
+
+    pub fn is_jwt(&self) -> bool {
+        matches!(self, Authorizer::Jwt { .. })
     }
 }
 

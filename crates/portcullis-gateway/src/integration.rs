@@ -39,8 +39,14 @@ impl Integration {
         })
     }
 
-    /// POST an event and read the Lambda-proxy-shaped result.
+    /// POST an event and read the Lambda-proxy-shaped result (WebSocket routes).
     pub async fn invoke(&self, event: Vec<u8>) -> Result<ProxyResult, GatewayError> {
+        let body = self.invoke_raw(event).await?;
+        parse_proxy_result(&body).map_err(|e| GatewayError::IntegrationInvalid(e.to_string()))
+    }
+
+    /// POST an event and return the raw result body of a 2xx answer.
+    pub async fn invoke_raw(&self, event: Vec<u8>) -> Result<Vec<u8>, GatewayError> {
         let started = Instant::now();
         let outcome = tokio::time::timeout(self.timeout, self.call(event)).await;
         self.latency.observe(started.elapsed().as_secs_f64());
@@ -50,7 +56,24 @@ impl Integration {
         }
     }
 
-    async fn call(&self, event: Vec<u8>) -> Result<ProxyResult, GatewayError> {
+    /// The backend's base URL (`http_proxy` integrations append the request path).
+    pub fn url(&self) -> &reqwest::Url {
+        &self.url
+    }
+
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    pub fn observe(&self, elapsed: Duration) {
+        self.latency.observe(elapsed.as_secs_f64());
+    }
+
+    async fn call(&self, event: Vec<u8>) -> Result<Vec<u8>, GatewayError> {
         let mut response = self
             .client
             .post(self.url.clone())
@@ -79,7 +102,7 @@ impl Integration {
         if !status.is_success() {
             return Err(GatewayError::IntegrationStatus(status.as_u16()));
         }
-        parse_proxy_result(&body).map_err(|e| GatewayError::IntegrationInvalid(e.to_string()))
+        Ok(body)
     }
 }
 
@@ -104,6 +127,8 @@ pub fn http_client() -> Result<reqwest::Client, GatewayError> {
         .connect_timeout(Duration::from_secs(5))
         .tcp_nodelay(true)
         .no_proxy()
+        // A backend or JWKS endpoint must not bounce the gateway elsewhere.
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| GatewayError::Internal(format!("http client: {e}")))
 }

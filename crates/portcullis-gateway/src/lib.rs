@@ -12,6 +12,7 @@ mod admin;
 mod auth;
 mod error;
 mod headers;
+mod http_api;
 mod integration;
 mod management;
 mod metrics;

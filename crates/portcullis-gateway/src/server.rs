@@ -21,6 +21,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 use crate::auth::Authorizers;
+use crate::http_api::{self, HttpApiRt};
 use crate::error::GatewayError;
 use crate::integration::{Integration, Integrations, http_client};
 use crate::metrics::Metrics;
@@ -35,6 +36,8 @@ pub struct State {
     pub registry: Arc<LocalRegistry>,
     /// WebSocket APIs by path.
     pub apis: HashMap<String, Arc<WsApi>>,
+    /// HTTP APIs, longest base path first.
+    pub http_apis: Vec<Arc<HttpApiRt>>,
     pub authorizers: Authorizers,
     /// Cancelled when the gateway starts draining: every session closes with 1001.
     pub shutdown: CancellationToken,
@@ -103,6 +106,12 @@ pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
         Some(_) => listen_addr.to_string(),
         None => config.server.domain_name.clone(),
     };
+    let kinds = config.integrations.iter().map(|(name, i)| (name.clone(), i.kind)).collect();
+    let mut http_apis = Vec::new();
+    for api in config.http.values() {
+        http_apis.push(Arc::new(HttpApiRt::new(api, &domain_name, &integrations, &kinds, &authorizers)?));
+    }
+    http_apis.sort_by_key(|a| std::cmp::Reverse(a.base_path_len()));
     let mut apis = HashMap::new();
     for api in config.websocket.values() {
         apis.insert(api.path.clone(), Arc::new(WsApi::new(api, &domain_name, &integrations, &metrics)?));
@@ -113,6 +122,7 @@ pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
         metrics,
         registry: Arc::new(LocalRegistry::new(NodeId(node_id()))),
         apis,
+        http_apis,
         authorizers,
         shutdown: CancellationToken::new(),
         tasks: TaskTracker::new(),
@@ -231,6 +241,10 @@ async fn public(state: Arc<State>, req: Request<Body>, peer: SocketAddr) -> Resp
             return status(StatusCode::SERVICE_UNAVAILABLE, "{\"message\":\"Service Unavailable\"}");
         }
         return handle_upgrade(state, api, req, peer).await;
+    }
+    let path = req.uri().path();
+    if let Some(api) = state.http_apis.iter().find(|a| a.strip(path).is_some()).cloned() {
+        return http_api::handle(state, api, req, peer).await;
     }
     status(StatusCode::NOT_FOUND, "{\"message\":\"Not Found\"}")
 }

@@ -339,3 +339,20 @@ impl JwtVerifier {
         first_error.map_or(Ok(()), Err)
     }
 }
+
+/// Entry points for the fuzz targets in `fuzz/` (not an API).
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Parse a compact JWS as the verifier does before any key lookup.
+    pub fn parse_token(token: &str) -> bool {
+        super::token::parse(token, 16 * 1024).is_ok()
+    }
+
+    /// Parse a JWKS document and every key in it.
+    pub fn parse_jwks(body: &[u8]) -> usize {
+        match super::keys::parse_jwks(body) {
+            Ok(keys) => keys.iter().filter(|k| super::keys::VerifyingKey::from_jwk(k).is_ok()).count(),
+            Err(_) => 0,
+        }
+    }
+}

@@ -3,6 +3,7 @@
 
 mod authorizers;
 mod config_cli;
+mod http_api;
 mod limits;
 mod management;
 mod operations;
