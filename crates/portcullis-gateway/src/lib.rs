@@ -16,6 +16,7 @@ mod http_api;
 mod integration;
 mod management;
 mod metrics;
+mod queue;
 pub mod registry;
 mod server;
 mod websocket;

@@ -14,8 +14,8 @@ use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
 use portcullis_core::id::{ConnectionId, NodeId};
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
+
+use crate::queue::OutboundQueue;
 
 /// Something to deliver to a client from outside its session task.
 #[derive(Debug)]
@@ -39,9 +39,8 @@ pub struct ConnectionHandle {
     pub last_active_ms: AtomicI64,
     /// The principal the authorizer established, if any.
     pub principal: Option<String>,
-    sender: mpsc::Sender<Outbound>,
-    /// Cancelled to close the session immediately (e.g. a slow reader).
-    pub kill: CancellationToken,
+    /// Frames waiting for the session to write them (bounded by `send_queue`).
+    pub queue: OutboundQueue,
 }
 
 impl ConnectionHandle {
@@ -52,7 +51,7 @@ impl ConnectionHandle {
         source_ip: String,
         user_agent: String,
         principal: Option<String>,
-        sender: mpsc::Sender<Outbound>,
+        send_queue: usize,
     ) -> Self {
         ConnectionHandle {
             id,
@@ -62,8 +61,7 @@ impl ConnectionHandle {
             user_agent,
             last_active_ms: AtomicI64::new(connected_at_ms),
             principal,
-            sender,
-            kill: CancellationToken::new(),
+            queue: OutboundQueue::new(send_queue),
         }
     }
 
@@ -73,15 +71,12 @@ impl ConnectionHandle {
 
     /// Queue a frame for the client without waiting.
     pub fn try_send(&self, message: Outbound) -> Result<(), SendError> {
-        self.sender.try_send(message).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => SendError::Full,
-            mpsc::error::TrySendError::Closed(_) => SendError::Gone,
-        })
+        self.queue.try_push(message)
     }
 
     /// Queue a frame, waiting for room.
     pub async fn send(&self, message: Outbound) -> Result<(), SendError> {
-        self.sender.send(message).await.map_err(|_| SendError::Gone)
+        self.queue.push(message).await
     }
 }
 
@@ -204,7 +199,7 @@ impl ConnectionRegistry for LocalRegistry {
             Some(handle) => match handle.try_send(Outbound::Close(code, reason.to_owned())) {
                 // A full queue must not stop a DELETE: close without the handshake.
                 Err(SendError::Full) => {
-                    handle.kill.cancel();
+                    handle.queue.kill();
                     Ok(())
                 }
                 other => other,

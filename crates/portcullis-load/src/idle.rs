@@ -76,16 +76,18 @@ pub async fn run(opts: IdleOptions) -> Result<()> {
         let (established, dropped, failures) = (established.clone(), dropped.clone(), failures.clone());
         let mut stop = stop_rx.clone();
         tasks.spawn(async move {
-            let ws = target.connect(source).await;
-            drop(permit);
-            let mut ws = match ws {
+            // The permit goes back only once the outcome is counted: all permits back means
+            // every attempt so far is counted.
+            let mut ws = match target.connect(source).await {
                 Ok(ws) => ws,
                 Err(e) => {
                     failures.lock().await.add(e);
+                    drop(permit);
                     return;
                 }
             };
             established.fetch_add(1, Ordering::Relaxed);
+            drop(permit);
             // Idle: only read, so pings get their pongs and a server close is noticed.
             loop {
                 tokio::select! {

@@ -17,7 +17,7 @@ use portcullis_core::event::{self, ErrorFrame, EventType, WsEventContext, discon
 use portcullis_core::id::request_id;
 use portcullis_core::policy;
 use serde_json::Value;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, sleep};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -45,7 +45,6 @@ pub struct Session {
     pub state: Arc<State>,
     pub api: Arc<WsApi>,
     pub handle: Arc<ConnectionHandle>,
-    pub receiver: mpsc::Receiver<Outbound>,
     /// What the authorizer established on `$connect`: `requestContext.authorizer` of every
     /// event, and what per-message authorization checks.
     pub identity: Option<Arc<Identity>>,
@@ -66,7 +65,7 @@ impl Ending {
 }
 
 pub async fn run(mut socket: Socket, session: Session) {
-    let Session { state, api, handle, mut receiver, identity } = session;
+    let Session { state, api, handle, identity } = session;
     state.registry.register(handle.clone());
     api.metrics.open.inc();
     api.metrics.connects.inc();
@@ -90,25 +89,38 @@ pub async fn run(mut socket: Socket, session: Session) {
             _ = shutdown.cancelled() => {
                 break close(&mut socket, 1001, "Going away", "shutdown").await;
             }
-            _ = handle.kill.cancelled() => {
-                break Ending::new(1006, "Connection closed by the gateway", "killed");
-            }
-            out = receiver.recv() => {
-                let Some(out) = out else { break Ending::new(1006, "Connection closed abnormally", "internal") };
-                let message = match out {
-                    Outbound::Text(text) => Message::text(text),
-                    Outbound::Binary(bytes) => Message::binary(bytes),
-                    Outbound::Close(code, reason) => break close(&mut socket, code, &reason, "deleted").await,
-                };
-                match tokio::time::timeout(SEND_TIMEOUT, socket.send(message)).await {
-                    Ok(Ok(())) => {
-                        api.metrics.messages_out.inc();
-                        let now = event::now_ms();
-                        handle.touch(now);
-                        idle.as_mut().reset(Instant::now() + idle_timeout);
+            _ = handle.queue.ready() => {
+                if handle.queue.is_killed() {
+                    break Ending::new(1006, "Connection closed by the gateway", "killed");
+                }
+                let mut ending = None;
+                while let Some(out) = handle.queue.pop() {
+                    let message = match out {
+                        Outbound::Text(text) => Message::text(text),
+                        Outbound::Binary(bytes) => Message::binary(bytes),
+                        Outbound::Close(code, reason) => {
+                            ending = Some(close(&mut socket, code, &reason, "deleted").await);
+                            break;
+                        }
+                    };
+                    match tokio::time::timeout(SEND_TIMEOUT, socket.send(message)).await {
+                        Ok(Ok(())) => {
+                            api.metrics.messages_out.inc();
+                            handle.touch(event::now_ms());
+                            idle.as_mut().reset(Instant::now() + idle_timeout);
+                        }
+                        Ok(Err(_)) => {
+                            ending = Some(Ending::new(1006, "Connection closed abnormally", "error"));
+                            break;
+                        }
+                        Err(_) => {
+                            ending = Some(Ending::new(1008, "Slow reader", "slow_reader"));
+                            break;
+                        }
                     }
-                    Ok(Err(_)) => break Ending::new(1006, "Connection closed abnormally", "error"),
-                    Err(_) => break Ending::new(1008, "Slow reader", "slow_reader"),
+                }
+                if let Some(ending) = ending {
+                    break ending;
                 }
             }
             p = inflight.clone().acquire_owned(), if permit.is_none() => {
@@ -189,6 +201,7 @@ pub async fn run(mut socket: Socket, session: Session) {
     };
 
     state.registry.unregister(&handle.id);
+    handle.queue.close();
     api.metrics.open.dec();
     state
         .metrics

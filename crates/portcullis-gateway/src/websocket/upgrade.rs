@@ -13,7 +13,6 @@ use portcullis_auth::error::AuthError;
 use portcullis_auth::identity::RequestParts;
 use portcullis_auth::request::WebSocketAuthorizerRequest;
 use portcullis_core::{event, policy, redact, subprotocol};
-use tokio::sync::mpsc;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::Role;
@@ -215,7 +214,6 @@ pub async fn handle_upgrade(state: Arc<State>, api: Arc<WsApi>, mut req: Request
         headers.insert(header::SEC_WEBSOCKET_ACCEPT, v);
     }
 
-    let (sender, receiver) = mpsc::channel(api.config.send_queue);
     let handle = Arc::new(ConnectionHandle::new(
         connection_id,
         api.name.clone(),
@@ -223,7 +221,7 @@ pub async fn handle_upgrade(state: Arc<State>, api: Arc<WsApi>, mut req: Request
         source_ip,
         user_agent.unwrap_or_default(),
         identity.as_ref().and_then(|i| i.principal_id.clone()),
-        sender,
+        api.config.send_queue,
     ));
     info!(api = %api.name, connection_id = %handle.id, path = %path_for_log, "connected");
     let tasks = state.tasks.clone();
@@ -236,7 +234,7 @@ pub async fn handle_upgrade(state: Arc<State>, api: Arc<WsApi>, mut req: Request
                     Some(api.socket_config),
                 )
                 .await;
-                session::run(socket, Session { state, api, handle, receiver, identity }).await;
+                session::run(socket, Session { state, api, handle, identity }).await;
             }
             Err(e) => {
                 warn!(api = %api.name, connection_id = %handle.id, error = %e, "upgrade failed after $connect");

@@ -1,0 +1,119 @@
+//! The per-connection outbound queue: bounded, and allocation-free while empty.
+//!
+//! A tokio `mpsc` channel allocates its first block of slots when it is created, which costs
+//! more than a kilobyte per idle connection. This queue holds a `VecDeque` that allocates only
+//! when something is queued and gives the memory back when it drains.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::sync::Notify;
+
+use crate::registry::{Outbound, SendError};
+
+/// Capacity kept after draining; larger buffers are released.
+const KEEP_CAPACITY: usize = 4;
+
+#[derive(Debug)]
+pub struct OutboundQueue {
+    items: Mutex<VecDeque<Outbound>>,
+    capacity: usize,
+    /// Woken when an item is queued or the queue is killed (the session waits on it).
+    ready: Notify,
+    /// Woken when room frees up (senders that wait for room wait on it).
+    room: Notify,
+    closed: AtomicBool,
+    killed: AtomicBool,
+}
+
+impl OutboundQueue {
+    pub fn new(capacity: usize) -> Self {
+        OutboundQueue {
+            items: Mutex::new(VecDeque::new()),
+            capacity: capacity.max(1),
+            ready: Notify::new(),
+            room: Notify::new(),
+            closed: AtomicBool::new(false),
+            killed: AtomicBool::new(false),
+        }
+    }
+
+    /// Queue without waiting: `Full` when `capacity` items wait already.
+    pub fn try_push(&self, item: Outbound) -> Result<(), SendError> {
+        self.offer(item).map_err(|(e, _)| e)
+    }
+
+    /// Queue, waiting for room.
+    pub async fn push(&self, item: Outbound) -> Result<(), SendError> {
+        let mut item = item;
+        loop {
+            let room = self.room.notified();
+            tokio::pin!(room);
+            room.as_mut().enable();
+            match self.offer(item) {
+                Ok(()) => return Ok(()),
+                Err((SendError::Full, Some(back))) => item = back,
+                Err((e, _)) => return Err(e),
+            }
+            room.await;
+        }
+    }
+
+    /// Queue, or give the item back with the reason it was not queued.
+    fn offer(&self, item: Outbound) -> Result<(), (SendError, Option<Outbound>)> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err((SendError::Gone, None));
+        }
+        {
+            let mut items = self.items.lock().unwrap_or_else(|p| p.into_inner());
+            if items.len() >= self.capacity {
+                return Err((SendError::Full, Some(item)));
+            }
+            items.push_back(item);
+        }
+        self.ready.notify_one();
+        Ok(())
+    }
+
+    /// The next item, if any (the session calls this after `ready()` fires).
+    pub fn pop(&self) -> Option<Outbound> {
+        let item = {
+            let mut items = self.items.lock().unwrap_or_else(|p| p.into_inner());
+            let item = items.pop_front();
+            if items.is_empty() && items.capacity() > KEEP_CAPACITY {
+                items.shrink_to(KEEP_CAPACITY);
+            }
+            item
+        };
+        if item.is_some() {
+            self.room.notify_one();
+        }
+        item
+    }
+
+    /// Resolves when something was queued or the queue was killed.
+    pub async fn ready(&self) {
+        self.ready.notified().await;
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.lock().map(|i| i.is_empty()).unwrap_or(true)
+    }
+
+    /// No more pushes are accepted (the session ended).
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.room.notify_waiters();
+    }
+
+    /// Ask the session to drop the connection at once.
+    pub fn kill(&self) {
+        self.killed.store(true, Ordering::Release);
+        self.ready.notify_one();
+    }
+
+    pub fn is_killed(&self) -> bool {
+        self.killed.load(Ordering::Acquire)
+    }
+}
