@@ -11,7 +11,9 @@ fuzz_target!(|data: &[u8]| {
         let _ = evaluate(&policy, "execute-api:Invoke", "arn:aws:execute-api:us-east-1:000000000000:abc/prod/$connect");
     }
     if let Ok(text) = std::str::from_utf8(data) {
-        let (pattern, subject) = text.split_at(text.len() / 2);
+        // Split on a character boundary near the middle.
+        let mid = text.char_indices().map(|(i, _)| i).find(|&i| i >= text.len() / 2).unwrap_or(text.len());
+        let (pattern, subject) = text.split_at(mid);
         let _ = wildcard_match(pattern, subject);
     }
 });

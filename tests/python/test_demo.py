@@ -5,13 +5,24 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import threading
 import time
 
 import pytest
 import requests
 import websockets.sync.client
 
-from conftest import ACCESS_KEY_ID, REPO, STAGE, TIMEOUT, Gateway, cargo_binary, free_port, management_client
+from conftest import (
+    ACCESS_KEY_ID,
+    REPO,
+    STAGE,
+    TIMEOUT,
+    Gateway,
+    cargo_binary,
+    free_port,
+    management_client,
+    wait_until,
+)
 
 
 @pytest.fixture
@@ -95,25 +106,28 @@ def test_chat_client(demo):
             [str(chat_bin), demo.ws_url],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )
+        lines: list[str] = []
+        reader = threading.Thread(
+            target=lambda: lines.extend(line.decode().rstrip("\n") for line in chat.stdout), daemon=True
+        )
+        reader.start()
         try:
-            # The chat client is connected once the other side can see its messages.
             assert chat.stdin is not None
             chat.stdin.write(b"hello from the terminal\n")
             chat.stdin.write(b'/raw {"action":"sendmessage","data":"raw json"}\n')
             chat.stdin.flush()
             assert other.recv(timeout=TIMEOUT) == "hello from the terminal"
             assert other.recv(timeout=TIMEOUT) == "raw json"
-            time.sleep(0.5)  # the same broadcasts reach the chat client at about the same time
-            # communicate() closes stdin: at end of input the client closes and exits.
-            out, err = chat.communicate(timeout=TIMEOUT)
+            # The chat client prints the same broadcasts.
+            wait_until(lambda: "raw json" in lines, what=f"the chat client to print both messages: {lines}")
+            chat.stdin.close()  # end of input: the client closes the connection and exits
+            assert chat.wait(timeout=TIMEOUT) == 0, chat.stderr.read().decode() if chat.stderr else ""
+            reader.join(TIMEOUT)
         finally:
             if chat.poll() is None:
                 chat.kill()
-    text = out.decode()
-    assert "hello from the terminal" in text
-    assert "raw json" in text
-    assert "connection closed: 1000" in text, (text, err.decode())
-    assert chat.returncode == 0
+    assert lines[:2] == ["hello from the terminal", "raw json"]
+    assert lines[-1] == "connection closed: 1000", lines
 
 
 def test_example_config_is_valid_and_redacted(portcullis_bin):

@@ -8,9 +8,10 @@
 //!
 //! This crate owns no gateway logic; it is a client of the gateway like any user's backend.
 //! [`route`] is pure (event in, decision out) so it is unit-tested without sockets;
-//! [`management`] does the HTTP calls.
+//! [`management`] does the HTTP calls and [`backend`] serves `POST /events`.
 
 #![forbid(unsafe_code)]
 
+pub mod backend;
 pub mod management;
 pub mod route;

@@ -7,19 +7,11 @@
 #![forbid(unsafe_code)]
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use anyhow::Context;
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use clap::Parser;
+use portcullis_demo::backend::router;
 use portcullis_demo::management::{Credentials, Management};
-use portcullis_demo::route::{Decision, decide};
-use serde_json::json;
 
 /// The chat demo backend for Portcullis.
 #[derive(Parser, Debug)]
@@ -71,10 +63,7 @@ async fn main() -> anyhow::Result<()> {
             region: args.region,
         },
     )?;
-    let app = Router::new()
-        .route("/events", post(events))
-        .route("/healthz", get(|| async { "ok\n" }))
-        .with_state(Arc::new(management));
+    let app = router(management);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
@@ -86,44 +75,4 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("serving")?;
     Ok(())
-}
-
-fn json_response(status: StatusCode, value: serde_json::Value) -> Response {
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/json")],
-        value.to_string(),
-    )
-        .into_response()
-}
-
-async fn events(State(management): State<Arc<Management>>, body: Bytes) -> Response {
-    match decide(&body) {
-        Err(bad) => {
-            tracing::warn!(error = %bad, "bad event");
-            json_response(
-                StatusCode::BAD_REQUEST,
-                json!({ "message": bad.to_string() }),
-            )
-        }
-        Ok(Decision::Reply(result)) => json_response(StatusCode::OK, result),
-        Ok(Decision::Broadcast { from, data }) => {
-            match management.broadcast(Bytes::from(data)).await {
-                Ok(report) => {
-                    tracing::info!(
-                        from = %from,
-                        delivered = report.delivered,
-                        gone = report.gone,
-                        failed = report.failed,
-                        "broadcast"
-                    );
-                    json_response(StatusCode::OK, json!({ "statusCode": 200 }))
-                }
-                Err(e) => {
-                    tracing::error!(from = %from, error = %format!("{e:#}"), "broadcast failed");
-                    json_response(StatusCode::OK, json!({ "statusCode": 500 }))
-                }
-            }
-        }
-    }
 }

@@ -1,0 +1,64 @@
+//! The backend's HTTP surface: `POST /events` (one AWS WebSocket event in, one Lambda proxy
+//! result out) and `GET /healthz`.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::json;
+
+use crate::management::Management;
+use crate::route::{Decision, decide};
+
+/// The backend's routes, pushing through `management`.
+pub fn router(management: Management) -> Router {
+    Router::new()
+        .route("/events", post(events))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .with_state(Arc::new(management))
+}
+
+fn json_response(status: StatusCode, value: serde_json::Value) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        value.to_string(),
+    )
+        .into_response()
+}
+
+async fn events(State(management): State<Arc<Management>>, body: Bytes) -> Response {
+    match decide(&body) {
+        Err(bad) => {
+            tracing::warn!(error = %bad, "bad event");
+            json_response(
+                StatusCode::BAD_REQUEST,
+                json!({ "message": bad.to_string() }),
+            )
+        }
+        Ok(Decision::Reply(result)) => json_response(StatusCode::OK, result),
+        Ok(Decision::Broadcast { from, data }) => {
+            match management.broadcast(Bytes::from(data)).await {
+                Ok(report) => {
+                    tracing::info!(
+                        from = %from,
+                        delivered = report.delivered,
+                        gone = report.gone,
+                        failed = report.failed,
+                        "broadcast"
+                    );
+                    json_response(StatusCode::OK, json!({ "statusCode": 200 }))
+                }
+                Err(e) => {
+                    // The gateway ignores a one-way route's status; the log says what happened.
+                    tracing::error!(from = %from, error = %format!("{e:#}"), "broadcast failed");
+                    json_response(StatusCode::OK, json!({ "statusCode": 500 }))
+                }
+            }
+        }
+    }
+}
