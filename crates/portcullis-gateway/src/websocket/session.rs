@@ -2,7 +2,7 @@
 //!
 //! A single task owns the socket and runs one `select!` loop over: client frames, the bounded
 //! outbound queue (pushes and replies), the idle and max-duration deadlines, server pings and
-//! the shutdown signal. Integration calls run in their own tasks, at most `max_inflight` per
+//! the shutdown signal. Integration calls run inside the same task, at most `max_inflight` per
 //! connection; when all are busy the loop stops reading (backpressure on the client).
 
 use std::sync::Arc;
@@ -17,7 +17,7 @@ use portcullis_core::event::{self, ErrorFrame, EventType, WsEventContext, discon
 use portcullis_core::id::request_id;
 use portcullis_core::policy;
 use serde_json::Value;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use futures_util::stream::FuturesUnordered;
 use tokio::time::{Instant, sleep};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -70,8 +70,9 @@ pub async fn run(mut socket: Socket, session: Session) {
     api.metrics.open.inc();
     api.metrics.connects.inc();
 
-    let inflight = Arc::new(Semaphore::new(api.config.max_inflight));
-    let mut permit: Option<OwnedSemaphorePermit> = None;
+    // Integration calls of this connection; their replies are written by this task directly.
+    let mut inflight: FuturesUnordered<Call> = FuturesUnordered::new();
+    let max_inflight = api.config.max_inflight;
     let idle_timeout = api.config.idle_timeout;
     let idle = sleep(idle_timeout);
     tokio::pin!(idle);
@@ -123,20 +124,39 @@ pub async fn run(mut socket: Socket, session: Session) {
                     break ending;
                 }
             }
-            p = inflight.clone().acquire_owned(), if permit.is_none() => {
-                if let Ok(p) = p { permit = Some(p); }
+            Some(reply) = inflight.next(), if !inflight.is_empty() => {
+                if let Some(out) = reply {
+                    let message = match out {
+                        Outbound::Text(text) => Message::text(text),
+                        Outbound::Binary(bytes) => Message::binary(bytes),
+                        Outbound::Close(code, reason) => break close(&mut socket, code, &reason, "deleted").await,
+                    };
+                    match tokio::time::timeout(SEND_TIMEOUT, socket.send(message)).await {
+                        Ok(Ok(())) => {
+                            api.metrics.messages_out.inc();
+                            handle.touch(event::now_ms());
+                            idle.as_mut().reset(Instant::now() + idle_timeout);
+                        }
+                        Ok(Err(_)) => break Ending::new(1006, "Connection closed abnormally", "error"),
+                        Err(_) => break Ending::new(1008, "Slow reader", "slow_reader"),
+                    }
+                }
             }
-            frame = socket.next(), if permit.is_some() => {
+            frame = socket.next(), if inflight.len() < max_inflight => {
                 match frame {
                     Some(Ok(Message::Text(text))) => {
                         api.metrics.messages_in.inc();
                         handle.touch(event::now_ms());
                         idle.as_mut().reset(Instant::now() + idle_timeout);
                         let body = text.as_str().to_owned();
-                        if let Some(p) = permit.take()
-                            && let Some(ending) = dispatch(&mut socket, &state, &api, &handle, &identity, body, false, p).await
-                        {
-                            break ending;
+                        match dispatch(&state, &api, &handle, &identity, body, false) {
+                            Dispatch::Call(call) => inflight.push(call),
+                            Dispatch::Answer(frame) => {
+                                if let Some(ending) = send_direct(&mut socket, &api, frame).await {
+                                    break ending;
+                                }
+                            }
+                            Dispatch::Nothing => {}
                         }
                     }
                     Some(Ok(Message::Binary(bytes))) => {
@@ -149,10 +169,14 @@ pub async fn run(mut socket: Socket, session: Session) {
                                 handle.touch(event::now_ms());
                                 idle.as_mut().reset(Instant::now() + idle_timeout);
                                 let body = base64::engine::general_purpose::STANDARD.encode(&bytes);
-                                if let Some(p) = permit.take()
-                                    && let Some(ending) = dispatch(&mut socket, &state, &api, &handle, &identity, body, true, p).await
-                                {
-                                    break ending;
+                                match dispatch(&state, &api, &handle, &identity, body, true) {
+                                    Dispatch::Call(call) => inflight.push(call),
+                                    Dispatch::Answer(frame) => {
+                                        if let Some(ending) = send_direct(&mut socket, &api, frame).await {
+                                            break ending;
+                                        }
+                                    }
+                                    Dispatch::Nothing => {}
                                 }
                             }
                         }
@@ -202,6 +226,10 @@ pub async fn run(mut socket: Socket, session: Session) {
 
     state.registry.unregister(&handle.id);
     handle.queue.close();
+    drop(socket);
+    // Messages already read were acknowledged to the client's TCP stack: their integration
+    // calls finish (each bounded by its timeout) before `$disconnect` is delivered.
+    while inflight.next().await.is_some() {}
     api.metrics.open.dec();
     state
         .metrics
@@ -209,7 +237,6 @@ pub async fn run(mut socket: Socket, session: Session) {
         .get_or_create(&DisconnectLabels { api: api.name.to_string(), reason: ending.label.to_owned() })
         .inc();
     info!(api = %api.name, connection_id = %handle.id, code = ending.code, reason = ending.label, "disconnected");
-    drop(socket);
     deliver_disconnect(&state, &api, &handle, identity.as_ref().map(|i| &i.context), ending.code, &ending.reason).await;
 }
 
@@ -250,25 +277,33 @@ fn context<'a>(
     }
 }
 
-/// Route one message and start its integration call. Returns an ending when the socket
-/// failed while answering directly.
-#[allow(clippy::too_many_arguments)]
-async fn dispatch(
-    socket: &mut Socket,
+/// An integration call in flight; resolves to the reply to send, if any.
+type Call = std::pin::Pin<Box<dyn std::future::Future<Output = Option<Outbound>> + Send>>;
+
+/// What to do with one message.
+enum Dispatch {
+    /// Call the route's integration.
+    Call(Call),
+    /// Answer at once (no route, or not authorized for it).
+    Answer(String),
+    /// A route without integration.
+    Nothing,
+}
+
+/// Route one message, authorize it for its route, and prepare its integration call.
+fn dispatch(
     state: &Arc<State>,
     api: &Arc<WsApi>,
     handle: &Arc<ConnectionHandle>,
     identity: &Option<Arc<Identity>>,
     body: String,
     is_base64: bool,
-    permit: OwnedSemaphorePermit,
-) -> Option<Ending> {
+) -> Dispatch {
     let key = if is_base64 { None } else { api.selection.evaluate(&body) };
     let rid = request_id();
     let route = api.message_route(key.as_deref());
     let Some(route) = route else {
-        let frame = error_frame(ErrorFrame::Forbidden, handle.id.as_str(), &rid);
-        return send_direct(socket, api, frame).await;
+        return Dispatch::Answer(error_frame(ErrorFrame::Forbidden, handle.id.as_str(), &rid));
     };
     // Beyond API Gateway: every message is authorized for its route, not only the connection.
     if let Some(identity) = identity {
@@ -283,59 +318,50 @@ async fn dispatch(
             ));
         if !(scoped && by_policy) {
             state.metrics.message_denials.get_or_create(&ApiLabel { api: api.name.to_string() }).inc();
-            let frame = error_frame(ErrorFrame::Forbidden, handle.id.as_str(), &rid);
-            return send_direct(socket, api, frame).await;
+            return Dispatch::Answer(error_frame(ErrorFrame::Forbidden, handle.id.as_str(), &rid));
         }
     }
     let Some(integration) = route.integration.clone() else {
-        return None;
+        return Dispatch::Nothing;
     };
-    let route_key = route.key.clone();
-    let response = route.response;
-    let api = api.clone();
-    let handle = handle.clone();
-    let identity = identity.clone();
-    let metrics_state = state.clone();
-    tokio::spawn(async move {
-        let _permit = permit;
-        let message_id = request_id();
-        let mut ctx = context(&api, &handle, identity.as_ref().map(|i| &i.context), &route_key, EventType::Message, &rid);
+    let message_id = request_id();
+    let event = {
+        let mut ctx = context(api, handle, identity.as_ref().map(|i| &i.context), &route.key, EventType::Message, &rid);
         ctx.message_id = Some(&message_id);
-        let event = message_event(&ctx, &body, is_base64);
-        drop(body);
-        let reply = match integration.invoke(event).await {
-            Ok(result) => {
-                if !response {
-                    return;
-                }
-                match result.body {
-                    Some(body) if result.is_base64_encoded => {
-                        match base64::engine::general_purpose::STANDARD.decode(body.as_bytes()) {
-                            Ok(bytes) => Outbound::Binary(bytes.into()),
-                            Err(_) => {
-                                metrics_state.metrics.error("integration_invalid");
-                                Outbound::Text(error_frame(ErrorFrame::InternalServerError, handle.id.as_str(), &rid))
-                            }
+        message_event(&ctx, &body, is_base64)
+    };
+    drop(body);
+    let response = route.response;
+    let route_key = route.key.clone();
+    let connection_id = handle.id.clone();
+    let state = state.clone();
+    Dispatch::Call(Box::pin(async move {
+        match integration.invoke(event).await {
+            Ok(result) if response => match result.body {
+                Some(body) if result.is_base64_encoded => {
+                    match base64::engine::general_purpose::STANDARD.decode(body.as_bytes()) {
+                        Ok(bytes) => Some(Outbound::Binary(bytes.into())),
+                        Err(_) => {
+                            state.metrics.error("integration_invalid");
+                            Some(Outbound::Text(error_frame(ErrorFrame::InternalServerError, connection_id.as_str(), &rid)))
                         }
                     }
-                    Some(body) => Outbound::Text(body),
-                    None => return,
                 }
-            }
+                Some(body) => Some(Outbound::Text(body)),
+                None => None,
+            },
+            Ok(_) => None,
             Err(e) => {
-                metrics_state.metrics.error(e.kind());
-                debug!(connection_id = %handle.id, route = %route_key, error = %e, "integration failed");
+                state.metrics.error(e.kind());
+                debug!(connection_id = %connection_id, route = %route_key, error = %e, "integration failed");
                 let kind = match e {
                     GatewayError::IntegrationTimeout(_) => ErrorFrame::EndpointRequestTimedOut,
                     _ => ErrorFrame::InternalServerError,
                 };
-                Outbound::Text(error_frame(kind, handle.id.as_str(), &rid))
+                Some(Outbound::Text(error_frame(kind, connection_id.as_str(), &rid)))
             }
-        };
-        // Waiting for room is the backpressure: this call keeps its in-flight slot meanwhile.
-        let _ = handle.send(reply).await;
-    });
-    None
+        }
+    }))
 }
 
 async fn send_direct(socket: &mut Socket, api: &WsApi, text: String) -> Option<Ending> {

@@ -1,0 +1,1086 @@
+//! The built-in identity provider: Cognito-like user pools for Portcullis.
+//!
+//! This crate owns the identity store ([`store`]: SQLite by default, PostgreSQL for shared
+//! deployments, with their migrations), user passwords ([`password`]: policy and Argon2id),
+//! the pools' RSA signing keys and their rotation ([`keys`]), token minting with Cognito's claim
+//! sets ([`tokens`]), the OAuth2/OIDC endpoints (discovery, JWKS, `/oauth2/token` for
+//! `client_credentials` and `refresh_token`, `/oauth2/revoke`) as an axum [`router`], and the
+//! [`IdentityProvider`] facade the binary and the CLI use. It does not verify tokens for routes
+//! (that is `portcullis-auth`, which reads this crate's keys through [`KeySource`]), and it does
+//! not (yet) do sign-up/sign-in, the Cognito JSON API or the hosted login page.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+pub mod http;
+pub mod keys;
+pub mod password;
+pub mod ratelimit;
+pub mod store;
+pub mod tokens;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_lc_rs::hmac;
+use portcullis_auth::jwt::KeySource;
+use portcullis_config::{Config, Pool, Secret};
+
+pub use http::router;
+pub use password::{PasswordHasher, PolicyViolation};
+pub use store::{ClientRecord, ResourceServerRecord, Store, StoreError, UserRecord, UserStatus};
+
+use keys::{KeyError, KeyRing, PoolKeys};
+use password::HashError;
+use ratelimit::RateLimiter;
+use store::RefreshTokenRecord;
+use tokens::SessionInfo;
+
+/// Seconds since the Unix epoch.
+pub(crate) fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+fn secs(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}
+
+/// Who caused an [`IdpError`]: drives status codes and log levels at the edges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The caller asked for something wrong or impossible (4xx).
+    Client,
+    /// The configuration or the environment (database down, bad store URL).
+    Operator,
+    /// A bug or a failure of a library this crate relies on.
+    Internal,
+}
+
+/// Errors of the identity provider's operations.
+#[derive(Debug, thiserror::Error)]
+pub enum IdpError {
+    #[error("no user pool named {0:?}")]
+    UnknownPool(String),
+    #[error("user not found")]
+    UserNotFound,
+    #[error("user already exists")]
+    UserExists,
+    #[error("group not found")]
+    GroupNotFound,
+    #[error("{0}")]
+    InvalidPassword(#[from] PolicyViolation),
+    #[error("invalid parameter: {0}")]
+    InvalidParameter(String),
+    #[error("identity configuration: {0}")]
+    Config(String),
+    #[error(transparent)]
+    Store(StoreError),
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error(transparent)]
+    Hash(#[from] HashError),
+}
+
+impl From<StoreError> for IdpError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict("user") => IdpError::UserExists,
+            other => IdpError::Store(other),
+        }
+    }
+}
+
+impl IdpError {
+    pub fn fault(&self) -> Fault {
+        match self {
+            IdpError::UnknownPool(_)
+            | IdpError::UserNotFound
+            | IdpError::UserExists
+            | IdpError::GroupNotFound
+            | IdpError::InvalidPassword(_)
+            | IdpError::InvalidParameter(_) => Fault::Client,
+            IdpError::Config(_) => Fault::Operator,
+            IdpError::Store(StoreError::Conflict(_) | StoreError::NotFound(_)) => Fault::Client,
+            IdpError::Store(StoreError::Database(_) | StoreError::UnsupportedUrl) => {
+                Fault::Operator
+            }
+            IdpError::Store(StoreError::Corrupt(_)) | IdpError::Key(_) | IdpError::Hash(_) => {
+                Fault::Internal
+            }
+        }
+    }
+}
+
+/// Tunables that are not (yet) configuration keys.
+#[derive(Debug, Clone)]
+pub struct IdpOptions {
+    /// How long a new signing key is published before it signs. Default 5 minutes.
+    pub key_grace: Duration,
+    /// Token endpoint requests per second per client IP (token bucket). Default 200.
+    pub token_rate_per_ip: f64,
+    /// Bucket size of that limit. Default 400.
+    pub token_burst_per_ip: u32,
+    /// Most client IPs tracked by the limiter. Default 10,000.
+    pub rate_limit_entries: usize,
+    /// Argon2 hashes running at once. Default: one per core.
+    pub hash_concurrency: usize,
+}
+
+impl Default for IdpOptions {
+    fn default() -> Self {
+        IdpOptions {
+            key_grace: Duration::from_secs(300),
+            token_rate_per_ip: 200.0,
+            token_burst_per_ip: 400,
+            rate_limit_entries: 10_000,
+            hash_concurrency: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        }
+    }
+}
+
+/// One configured pool at run time.
+#[derive(Debug)]
+pub(crate) struct PoolState {
+    pub(crate) config: Pool,
+    pub(crate) issuer: String,
+    pub(crate) keys: Arc<PoolKeys>,
+}
+
+/// Tokens of one user session.
+#[derive(Debug, Clone)]
+pub struct SessionTokens {
+    pub access_token: Secret,
+    pub id_token: Secret,
+    /// Absent when refreshing (Cognito returns no new refresh token).
+    pub refresh_token: Option<Secret>,
+    pub expires_in: i64,
+}
+
+/// A user with the groups it belongs to (`show user`).
+#[derive(Debug, Clone)]
+pub struct UserDetails {
+    pub user: UserRecord,
+    pub groups: Vec<String>,
+}
+
+/// How a client authenticated at the token or revocation endpoint.
+#[derive(Clone)]
+pub struct ClientAuth {
+    pub client_id: String,
+    pub secret: Option<Secret>,
+    /// True when the credentials came in an `Authorization: Basic` header.
+    pub basic: bool,
+}
+
+impl std::fmt::Debug for ClientAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientAuth")
+            .field("client_id", &self.client_id)
+            .field("secret", &self.secret)
+            .field("basic", &self.basic)
+            .finish()
+    }
+}
+
+/// RFC 6749 §5.2 errors of the token and revocation endpoints.
+#[derive(Debug, thiserror::Error)]
+pub enum OAuthError {
+    #[error("invalid_request: {0}")]
+    InvalidRequest(&'static str),
+    #[error("invalid_client")]
+    InvalidClient,
+    #[error("invalid_grant")]
+    InvalidGrant,
+    #[error("unauthorized_client")]
+    UnauthorizedClient,
+    #[error("unsupported_grant_type")]
+    UnsupportedGrantType,
+    #[error("invalid_scope")]
+    InvalidScope,
+    #[error("too many requests")]
+    TooManyRequests,
+    #[error("server error: {0}")]
+    Server(#[from] IdpError),
+}
+
+impl From<StoreError> for OAuthError {
+    fn from(e: StoreError) -> Self {
+        OAuthError::Server(e.into())
+    }
+}
+
+impl OAuthError {
+    /// The `error` code of the JSON body.
+    pub fn code(&self) -> &'static str {
+        match self {
+            OAuthError::InvalidRequest(_) => "invalid_request",
+            OAuthError::InvalidClient => "invalid_client",
+            OAuthError::InvalidGrant => "invalid_grant",
+            OAuthError::UnauthorizedClient => "unauthorized_client",
+            OAuthError::UnsupportedGrantType => "unsupported_grant_type",
+            OAuthError::InvalidScope => "invalid_scope",
+            OAuthError::TooManyRequests => "slow_down",
+            OAuthError::Server(_) => "server_error",
+        }
+    }
+}
+
+/// A successful token endpoint answer.
+#[derive(Debug, Clone)]
+pub struct TokenGrant {
+    pub access_token: Secret,
+    pub id_token: Option<Secret>,
+    pub expires_in: i64,
+}
+
+const PEPPER_KEY: &str = "client_secret_pepper";
+/// Longest username accepted (Cognito: 128).
+const MAX_USERNAME: usize = 128;
+const MAX_ATTRIBUTES: usize = 100;
+const MAX_ATTRIBUTE_NAME: usize = 40;
+const MAX_ATTRIBUTE_VALUE: usize = 2048;
+/// Most users returned by one `list_users` call.
+pub const MAX_LIST_USERS: u32 = 1000;
+
+/// The identity provider: pools from the configuration, their store and keys.
+pub struct IdentityProvider {
+    store: Arc<dyn Store>,
+    public_url: String,
+    pools: HashMap<String, PoolState>,
+    hasher: PasswordHasher,
+    /// HMAC key for client secrets (per store, random, created on first start).
+    secret_key: hmac::Key,
+    options: IdpOptions,
+    pub(crate) limiter: RateLimiter,
+}
+
+impl std::fmt::Debug for IdentityProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdentityProvider")
+            .field("store", &self.store)
+            .field("public_url", &self.public_url)
+            .field("pools", &self.pools.keys().collect::<Vec<_>>())
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+fn validate_username(username: &str) -> Result<(), IdpError> {
+    if username.is_empty()
+        || username.chars().count() > MAX_USERNAME
+        || username
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(IdpError::InvalidParameter(
+            "username must be 1-128 characters without whitespace".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn validate_attributes(attributes: &BTreeMap<String, String>) -> Result<(), IdpError> {
+    if attributes.len() > MAX_ATTRIBUTES {
+        return Err(IdpError::InvalidParameter("too many attributes".into()));
+    }
+    for (name, value) in attributes {
+        if name.is_empty()
+            || name.len() > MAX_ATTRIBUTE_NAME
+            || name == "sub"
+            || name.starts_with("cognito:")
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+        {
+            return Err(IdpError::InvalidParameter(format!(
+                "attribute name {name:?} is not allowed"
+            )));
+        }
+        if value.chars().count() > MAX_ATTRIBUTE_VALUE {
+            return Err(IdpError::InvalidParameter(format!(
+                "attribute {name:?} is longer than {MAX_ATTRIBUTE_VALUE} characters"
+            )));
+        }
+    }
+    Ok(())
+}
+
+impl IdentityProvider {
+    /// Opens the store named by `[store].url`, migrates it, upserts the configured pools,
+    /// groups, resource servers and clients, and loads (or creates) every pool's signing key.
+    pub async fn open(config: &Config) -> Result<Arc<Self>, IdpError> {
+        Self::open_with(config, IdpOptions::default()).await
+    }
+
+    /// [`open`](Self::open) with explicit options.
+    pub async fn open_with(config: &Config, options: IdpOptions) -> Result<Arc<Self>, IdpError> {
+        let store = store::open(&config.store.url).await?;
+        Self::with_store(config, store, options).await
+    }
+
+    /// [`open_with`](Self::open_with) over an already opened store.
+    pub async fn with_store(
+        config: &Config,
+        store: Arc<dyn Store>,
+        options: IdpOptions,
+    ) -> Result<Arc<Self>, IdpError> {
+        store.migrate().await?;
+        let mut init = [0u8; 32];
+        aws_lc_rs::rand::fill(&mut init)
+            .map_err(|_| IdpError::Config("no randomness available".into()))?;
+        let pepper = store.meta_get_or_init(PEPPER_KEY, &init).await?;
+        let secret_key = hmac::Key::new(hmac::HMAC_SHA256, &pepper);
+        let public_url = config.server.public_url.trim_end_matches('/').to_owned();
+        let mut pools = HashMap::new();
+        for (name, pool) in &config.pools {
+            let max_ttl = secs(pool.access_token_ttl.max(pool.id_token_ttl));
+            pools.insert(
+                name.clone(),
+                PoolState {
+                    config: pool.clone(),
+                    issuer: format!("{public_url}/pools/{name}"),
+                    keys: Arc::new(PoolKeys::new(KeyRing::default(), max_ttl)),
+                },
+            );
+        }
+        let idp = IdentityProvider {
+            store,
+            public_url,
+            pools,
+            hasher: PasswordHasher::new(options.hash_concurrency),
+            secret_key,
+            limiter: RateLimiter::new(
+                options.token_rate_per_ip,
+                options.token_burst_per_ip,
+                options.rate_limit_entries,
+            ),
+            options,
+        };
+        idp.sync_config(config).await?;
+        for name in config.pools.keys() {
+            idp.ensure_keys(name).await?;
+        }
+        Ok(Arc::new(idp))
+    }
+
+    /// Upserts the configuration's pools, groups, resource servers and clients (secrets
+    /// hashed). Clients and resource servers of a configured pool that the configuration no
+    /// longer lists are deleted (they are configuration-owned); groups are only added, so
+    /// memberships survive.
+    pub async fn sync_config(&self, config: &Config) -> Result<(), IdpError> {
+        let now = unix_now();
+        for (name, pool) in &config.pools {
+            self.store.upsert_pool(name, now).await?;
+            for group in &pool.groups {
+                self.store.upsert_group(name, group, now).await?;
+            }
+            for rs in self.store.list_resource_servers(name).await? {
+                if !pool.resource_servers.contains_key(&rs.identifier) {
+                    self.store
+                        .delete_resource_server(name, &rs.identifier)
+                        .await?;
+                }
+            }
+            for (identifier, rs) in &pool.resource_servers {
+                let id = if rs.identifier.is_empty() {
+                    identifier
+                } else {
+                    &rs.identifier
+                };
+                self.store
+                    .upsert_resource_server(&ResourceServerRecord {
+                        pool: name.clone(),
+                        identifier: id.clone(),
+                        scopes: rs.scopes.clone(),
+                    })
+                    .await?;
+            }
+            for c in self.store.list_clients(name).await? {
+                if !pool.clients.contains_key(&c.client_id) {
+                    self.store.delete_client(&c.client_id).await?;
+                }
+            }
+            for (client_id, c) in &pool.clients {
+                let secret_hash = c
+                    .secret
+                    .as_ref()
+                    .map(|s| store::SecretBytes(self.client_secret_hash(client_id, s)));
+                self.store
+                    .upsert_client(
+                        &ClientRecord {
+                            client_id: client_id.clone(),
+                            pool: name.clone(),
+                            public: c.public || secret_hash.is_none(),
+                            secret_hash,
+                            grants: c.grants.clone(),
+                            callback_urls: c.callback_urls.clone(),
+                            logout_urls: c.logout_urls.clone(),
+                            allowed_scopes: c.allowed_scopes.clone(),
+                        },
+                        now,
+                    )
+                    .await
+                    .map_err(|e| match e {
+                        StoreError::Conflict(_) => IdpError::Config(format!(
+                            "client id {client_id:?} of pool {name:?} belongs to another pool \
+                             in the store"
+                        )),
+                        other => other.into(),
+                    })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// HMAC-SHA256 keyed with the store's pepper over `client_id NUL secret`.
+    fn client_secret_hash(&self, client_id: &str, secret: &Secret) -> Vec<u8> {
+        let mut ctx = hmac::Context::with_key(&self.secret_key);
+        ctx.update(client_id.as_bytes());
+        ctx.update(&[0]);
+        ctx.update(secret.expose().as_bytes());
+        ctx.sign().as_ref().to_vec()
+    }
+
+    fn client_secret_matches(&self, client_id: &str, secret: &Secret, stored: &[u8]) -> bool {
+        let mut msg = Vec::with_capacity(client_id.len() + 1 + secret.expose().len());
+        msg.extend_from_slice(client_id.as_bytes());
+        msg.push(0);
+        msg.extend_from_slice(secret.expose().as_bytes());
+        // constant-time comparison inside aws-lc-rs
+        hmac::verify(&self.secret_key, &msg, stored).is_ok()
+    }
+
+    pub(crate) fn pool(&self, pool: &str) -> Result<&PoolState, IdpError> {
+        self.pools
+            .get(pool)
+            .ok_or_else(|| IdpError::UnknownPool(pool.to_owned()))
+    }
+
+    /// Names of the configured pools.
+    pub fn pool_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.pools.keys().cloned().collect();
+        names.sort();
+        names
+    }
+
+    /// `{public_url}/pools/{pool}` (also for pools that are not configured).
+    pub fn issuer(&self, pool: &str) -> String {
+        match self.pools.get(pool) {
+            Some(p) => p.issuer.clone(),
+            None => format!("{}/pools/{pool}", self.public_url),
+        }
+    }
+
+    /// The pool's published keys, for `JwtVerifier::set_local_keys`. An unknown pool yields a
+    /// source with no keys.
+    pub fn key_source(&self, pool: &str) -> Arc<dyn KeySource> {
+        match self.pools.get(pool) {
+            Some(p) => Arc::clone(&p.keys) as Arc<dyn KeySource>,
+            None => Arc::new(PoolKeys::new(KeyRing::default(), 0)),
+        }
+    }
+
+    /// The store (for later phases and tests).
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The password hasher shared by every pool.
+    pub fn hasher(&self) -> &PasswordHasher {
+        &self.hasher
+    }
+
+    // ---- keys ----
+
+    /// Loads the pool's keys, creating the first one (signing at once) when none can sign, and
+    /// deletes keys that are no longer published.
+    async fn ensure_keys(&self, pool: &str) -> Result<(), IdpError> {
+        let state = self.pool(pool)?;
+        let now = unix_now();
+        self.store
+            .delete_signing_keys_retired_before(pool, now.saturating_sub(state.keys.max_ttl))
+            .await?;
+        let records = self.store.list_signing_keys(pool).await?;
+        if !records.iter().any(|r| r.retired_at.is_none()) {
+            let record = generate_key(pool, now, now).await?;
+            self.store.insert_signing_key(&record).await?;
+            tracing::info!(pool, kid = %record.kid, "created signing key");
+        }
+        self.reload_keys(pool).await
+    }
+
+    /// Re-reads the pool's keys from the store (e.g. after another node rotated them).
+    pub async fn reload_keys(&self, pool: &str) -> Result<(), IdpError> {
+        let state = self.pool(pool)?;
+        let records = self.store.list_signing_keys(pool).await?;
+        state.keys.replace(KeyRing::from_records(&records)?);
+        Ok(())
+    }
+
+    /// Rotates the pool's signing key: the new key is published now and signs after the grace
+    /// period; the current key signs until then and stays published for the pool's longest
+    /// token lifetime after. Returns the new `kid`.
+    pub async fn rotate_keys(&self, pool: &str) -> Result<String, IdpError> {
+        let now = unix_now();
+        let switch = now.saturating_add(secs(self.options.key_grace));
+        self.pool(pool)?;
+        let record = generate_key(pool, now, switch).await?;
+        self.store.retire_signing_keys(pool, switch).await?;
+        self.store.insert_signing_key(&record).await?;
+        tracing::info!(pool, kid = %record.kid, "rotated signing key");
+        self.reload_keys(pool).await?;
+        Ok(record.kid)
+    }
+
+    fn sign(
+        &self,
+        pool: &PoolState,
+        claims: &serde_json::Value,
+        now: i64,
+    ) -> Result<Secret, IdpError> {
+        let ring = pool.keys.ring();
+        let key = ring
+            .signing_key(now)
+            .ok_or(IdpError::Key(KeyError("no signing key")))?;
+        Ok(Secret::new(key.sign_jwt(claims)?))
+    }
+
+    // ---- users (admin) ----
+
+    /// Creates a user. Without a password the user is `UNCONFIRMED`; with one it is
+    /// `CONFIRMED` (permanent) or `FORCE_CHANGE_PASSWORD` (temporary).
+    pub async fn create_user(
+        &self,
+        pool: &str,
+        username: &str,
+        attributes: BTreeMap<String, String>,
+        password: Option<(&Secret, bool)>,
+    ) -> Result<UserRecord, IdpError> {
+        let state = self.pool(pool)?;
+        validate_username(username)?;
+        validate_attributes(&attributes)?;
+        let (password_hash, status) = match password {
+            Some((pw, permanent)) => {
+                password::check_policy(&state.config.password_policy, pw.expose())?;
+                let status = if permanent {
+                    UserStatus::Confirmed
+                } else {
+                    UserStatus::ForceChangePassword
+                };
+                (Some(self.hasher.hash(pw).await?), status)
+            }
+            None => (None, UserStatus::Unconfirmed),
+        };
+        let now = unix_now();
+        let user = UserRecord {
+            pool: pool.to_owned(),
+            username: username.to_owned(),
+            sub: tokens::uuid_v4(),
+            password_hash,
+            status,
+            enabled: true,
+            attributes,
+            failed_attempts: 0,
+            locked_until: None,
+            tokens_valid_after: 0,
+            created_at: now,
+            updated_at: now,
+        };
+        self.store.create_user(&user).await?;
+        Ok(user)
+    }
+
+    /// Users of a pool by username, at most `limit` (capped at [`MAX_LIST_USERS`]) after `after`.
+    pub async fn list_users(
+        &self,
+        pool: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<UserRecord>, IdpError> {
+        self.pool(pool)?;
+        Ok(self
+            .store
+            .list_users(pool, after, limit.min(MAX_LIST_USERS))
+            .await?)
+    }
+
+    async fn user(&self, pool: &str, username: &str) -> Result<UserRecord, IdpError> {
+        self.pool(pool)?;
+        self.store
+            .get_user(pool, username)
+            .await?
+            .ok_or(IdpError::UserNotFound)
+    }
+
+    pub async fn show_user(&self, pool: &str, username: &str) -> Result<UserDetails, IdpError> {
+        let user = self.user(pool, username).await?;
+        let groups = self.store.user_groups(pool, username).await?;
+        Ok(UserDetails { user, groups })
+    }
+
+    /// Deletes a user; its refresh tokens go with it and its tokens count as revoked.
+    pub async fn delete_user(&self, pool: &str, username: &str) -> Result<(), IdpError> {
+        self.pool(pool)?;
+        if self.store.delete_user(pool, username).await? {
+            Ok(())
+        } else {
+            Err(IdpError::UserNotFound)
+        }
+    }
+
+    /// Sets a password (policy checked). Permanent → `CONFIRMED`; temporary →
+    /// `FORCE_CHANGE_PASSWORD`. Clears a lockout.
+    pub async fn set_password(
+        &self,
+        pool: &str,
+        username: &str,
+        password: &Secret,
+        permanent: bool,
+    ) -> Result<(), IdpError> {
+        let state = self.pool(pool)?;
+        password::check_policy(&state.config.password_policy, password.expose())?;
+        let mut user = self.user(pool, username).await?;
+        user.password_hash = Some(self.hasher.hash(password).await?);
+        user.status = if permanent {
+            UserStatus::Confirmed
+        } else {
+            UserStatus::ForceChangePassword
+        };
+        user.failed_attempts = 0;
+        user.locked_until = None;
+        user.updated_at = unix_now();
+        self.store.update_user(&user).await?;
+        Ok(())
+    }
+
+    /// Verifies a user's password (admin checks and tests). Sign-in (later phase) must add
+    /// lockout and hide unknown users from timing; this helper does neither.
+    pub async fn check_password(
+        &self,
+        pool: &str,
+        username: &str,
+        password: &Secret,
+    ) -> Result<bool, IdpError> {
+        let user = self.user(pool, username).await?;
+        match &user.password_hash {
+            Some(phc) => Ok(self.hasher.verify(password, phc).await?),
+            None => Ok(false),
+        }
+    }
+
+    /// `UNCONFIRMED` → `CONFIRMED` (AdminConfirmSignUp). Other statuses are left alone.
+    pub async fn confirm_user(&self, pool: &str, username: &str) -> Result<(), IdpError> {
+        let mut user = self.user(pool, username).await?;
+        if user.status == UserStatus::Unconfirmed {
+            user.status = UserStatus::Confirmed;
+            user.updated_at = unix_now();
+            self.store.update_user(&user).await?;
+        }
+        Ok(())
+    }
+
+    pub async fn add_user_to_group(
+        &self,
+        pool: &str,
+        username: &str,
+        group: &str,
+    ) -> Result<(), IdpError> {
+        self.user(pool, username).await?;
+        if !self
+            .store
+            .list_groups(pool)
+            .await?
+            .iter()
+            .any(|g| g == group)
+        {
+            return Err(IdpError::GroupNotFound);
+        }
+        self.store.add_user_to_group(pool, username, group).await?;
+        Ok(())
+    }
+
+    pub async fn remove_user_from_group(
+        &self,
+        pool: &str,
+        username: &str,
+        group: &str,
+    ) -> Result<(), IdpError> {
+        self.user(pool, username).await?;
+        self.store
+            .remove_user_from_group(pool, username, group)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn list_groups(&self, pool: &str) -> Result<Vec<String>, IdpError> {
+        self.pool(pool)?;
+        Ok(self.store.list_groups(pool).await?)
+    }
+
+    pub async fn list_clients(&self, pool: &str) -> Result<Vec<ClientRecord>, IdpError> {
+        self.pool(pool)?;
+        Ok(self.store.list_clients(pool).await?)
+    }
+
+    /// Disables a user: sign-in and refresh fail, and every token issued so far is revoked.
+    pub async fn disable_user(&self, pool: &str, username: &str) -> Result<(), IdpError> {
+        let mut user = self.user(pool, username).await?;
+        let now = unix_now();
+        user.enabled = false;
+        user.tokens_valid_after = now;
+        user.updated_at = now;
+        self.store.update_user(&user).await?;
+        self.store
+            .revoke_user_refresh_tokens(pool, username)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn enable_user(&self, pool: &str, username: &str) -> Result<(), IdpError> {
+        let mut user = self.user(pool, username).await?;
+        user.enabled = true;
+        user.updated_at = unix_now();
+        self.store.update_user(&user).await?;
+        Ok(())
+    }
+
+    /// Revokes every token of a user issued before now (GlobalSignOut / AdminUserGlobalSignOut).
+    pub async fn global_sign_out(&self, pool: &str, username: &str) -> Result<(), IdpError> {
+        let mut user = self.user(pool, username).await?;
+        let now = unix_now();
+        user.tokens_valid_after = now;
+        user.updated_at = now;
+        self.store.update_user(&user).await?;
+        self.store
+            .revoke_user_refresh_tokens(pool, username)
+            .await?;
+        Ok(())
+    }
+
+    /// True when a verified token must be refused: its session (`origin_jti`) was revoked, its
+    /// user is gone or disabled, or it was issued (`iat`) before the user's last global sign-out.
+    /// Client-credentials tokens (`sub` = a client id) are revoked when the client is gone.
+    /// Fails closed: a store error counts as revoked.
+    pub async fn is_revoked(&self, origin_jti: Option<&str>, sub: &str, iat: i64) -> bool {
+        match self.revocation_check(origin_jti, sub, iat).await {
+            Ok(revoked) => revoked,
+            Err(e) => {
+                tracing::warn!(error = %e, "revocation check failed; treating token as revoked");
+                true
+            }
+        }
+    }
+
+    async fn revocation_check(
+        &self,
+        origin_jti: Option<&str>,
+        sub: &str,
+        iat: i64,
+    ) -> Result<bool, StoreError> {
+        if let Some(jti) = origin_jti
+            && self.store.is_session_revoked(jti).await?
+        {
+            return Ok(true);
+        }
+        if let Some(user) = self.store.get_user_by_sub(sub).await? {
+            return Ok(!user.enabled || iat < user.tokens_valid_after);
+        }
+        Ok(self.store.get_client(sub).await?.is_none())
+    }
+
+    // ---- OAuth ----
+
+    /// Authenticates a client of `pool`: confidential clients need their secret, public ones
+    /// must not send one. Any mismatch is `invalid_client`.
+    pub async fn authenticate_client(
+        &self,
+        pool: &str,
+        auth: &ClientAuth,
+    ) -> Result<ClientRecord, OAuthError> {
+        let client = match self.store.get_client(&auth.client_id).await? {
+            Some(c) if c.pool == pool => c,
+            _ => return Err(OAuthError::InvalidClient),
+        };
+        match (&client.secret_hash, &auth.secret) {
+            (Some(hash), Some(secret))
+                if self.client_secret_matches(&client.client_id, secret, &hash.0) =>
+            {
+                Ok(client)
+            }
+            (None, None) => Ok(client),
+            _ => Err(OAuthError::InvalidClient),
+        }
+    }
+
+    /// The custom scopes (`identifier/name`) that exist in the pool's resource servers.
+    async fn custom_scopes(&self, pool: &str) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .store
+            .list_resource_servers(pool)
+            .await?
+            .into_iter()
+            .flat_map(|rs| {
+                rs.scopes
+                    .iter()
+                    .map(|s| format!("{}/{s}", rs.identifier))
+                    .collect::<Vec<_>>()
+            })
+            .collect())
+    }
+
+    /// `grant_type=client_credentials`.
+    pub async fn client_credentials(
+        &self,
+        pool: &str,
+        auth: &ClientAuth,
+        scope: Option<&str>,
+    ) -> Result<TokenGrant, OAuthError> {
+        let state = self.pool(pool)?;
+        let client = self.authenticate_client(pool, auth).await?;
+        if client.public || !client.grants.iter().any(|g| g == "client_credentials") {
+            return Err(OAuthError::UnauthorizedClient);
+        }
+        let existing = self.custom_scopes(pool).await?;
+        let grantable: Vec<&String> = client
+            .allowed_scopes
+            .iter()
+            .filter(|s| existing.contains(s))
+            .collect();
+        let granted: Vec<String> = match scope.map(str::trim).filter(|s| !s.is_empty()) {
+            Some(requested) => {
+                let mut out: Vec<String> = Vec::new();
+                for s in requested.split(' ').filter(|s| !s.is_empty()) {
+                    if !grantable.iter().any(|g| *g == s) {
+                        return Err(OAuthError::InvalidScope);
+                    }
+                    if !out.iter().any(|o| o == s) {
+                        out.push(s.to_owned());
+                    }
+                }
+                out
+            }
+            None => grantable.into_iter().cloned().collect(),
+        };
+        if granted.is_empty() {
+            return Err(OAuthError::InvalidScope);
+        }
+        let now = unix_now();
+        let ttl = secs(state.config.access_token_ttl);
+        let claims = tokens::client_credentials_claims(
+            &state.issuer,
+            &client.client_id,
+            &granted.join(" "),
+            &tokens::uuid_v4(),
+            now,
+            ttl,
+        );
+        Ok(TokenGrant {
+            access_token: self.sign(state, &claims, now)?,
+            id_token: None,
+            expires_in: ttl,
+        })
+    }
+
+    /// Mints access + ID tokens for a user session (shared by sign-in and refresh).
+    #[allow(clippy::too_many_arguments)] // private; every argument is a distinct claim source
+    fn mint_user_tokens(
+        &self,
+        state: &PoolState,
+        user: &UserRecord,
+        groups: &[String],
+        client_id: &str,
+        scopes: &[String],
+        origin_jti: &str,
+        auth_time: i64,
+        now: i64,
+    ) -> Result<(Secret, Secret, i64), IdpError> {
+        let event_id = tokens::uuid_v4();
+        let session = SessionInfo {
+            issuer: &state.issuer,
+            client_id,
+            sub: &user.sub,
+            username: &user.username,
+            groups,
+            origin_jti,
+            event_id: &event_id,
+            auth_time,
+        };
+        let access_ttl = secs(state.config.access_token_ttl);
+        let access = tokens::access_claims(
+            &session,
+            &scopes.join(" "),
+            &tokens::uuid_v4(),
+            now,
+            access_ttl,
+        );
+        let id = tokens::id_claims(
+            &session,
+            &user.attributes,
+            &tokens::uuid_v4(),
+            now,
+            secs(state.config.id_token_ttl),
+        );
+        Ok((
+            self.sign(state, &access, now)?,
+            self.sign(state, &id, now)?,
+            access_ttl,
+        ))
+    }
+
+    /// Starts a session for an authenticated user: access, ID and refresh token. Used by the
+    /// sign-in flows (later phase) and tests; the caller has checked the password.
+    pub async fn issue_session(
+        &self,
+        pool: &str,
+        client_id: &str,
+        username: &str,
+        scopes: &[String],
+    ) -> Result<SessionTokens, IdpError> {
+        let state = self.pool(pool)?;
+        let client = self
+            .store
+            .get_client(client_id)
+            .await?
+            .filter(|c| c.pool == pool)
+            .ok_or_else(|| IdpError::InvalidParameter("unknown client".into()))?;
+        let user = self.user(pool, username).await?;
+        if !user.enabled {
+            return Err(IdpError::InvalidParameter("user is disabled".into()));
+        }
+        let groups = self.store.user_groups(pool, username).await?;
+        let now = unix_now();
+        let origin_jti = tokens::uuid_v4();
+        let refresh = tokens::random_token()
+            .ok_or(IdpError::Key(KeyError("no randomness for refresh token")))?;
+        self.store
+            .insert_refresh_token(&RefreshTokenRecord {
+                token_hash: store::SecretBytes(tokens::refresh_token_hash(&refresh)),
+                pool: pool.to_owned(),
+                client_id: client.client_id.clone(),
+                username: username.to_owned(),
+                scopes: scopes.to_vec(),
+                origin_jti: origin_jti.clone(),
+                auth_time: now,
+                created_at: now,
+                expires_at: now.saturating_add(secs(state.config.refresh_token_ttl)),
+                revoked: false,
+            })
+            .await?;
+        let (access, id, expires_in) = self.mint_user_tokens(
+            state,
+            &user,
+            &groups,
+            &client.client_id,
+            scopes,
+            &origin_jti,
+            now,
+            now,
+        )?;
+        Ok(SessionTokens {
+            access_token: access,
+            id_token: id,
+            refresh_token: Some(Secret::new(refresh)),
+            expires_in,
+        })
+    }
+
+    /// `grant_type=refresh_token`: new access and ID tokens, same `origin_jti` and `auth_time`.
+    pub async fn refresh(
+        &self,
+        pool: &str,
+        auth: &ClientAuth,
+        refresh_token: &Secret,
+    ) -> Result<TokenGrant, OAuthError> {
+        let state = self.pool(pool)?;
+        let client = self.authenticate_client(pool, auth).await?;
+        if !client.grants.iter().any(|g| g == "refresh_token")
+            && !client
+                .grants
+                .iter()
+                .any(|g| g == "authorization_code" || g == "password")
+        {
+            return Err(OAuthError::UnauthorizedClient);
+        }
+        let now = unix_now();
+        let hash = tokens::refresh_token_hash(refresh_token.expose());
+        let record = match self.store.get_refresh_token(&hash).await? {
+            Some(r)
+                if r.pool == pool
+                    && r.client_id == client.client_id
+                    && !r.revoked
+                    && now < r.expires_at =>
+            {
+                r
+            }
+            _ => return Err(OAuthError::InvalidGrant),
+        };
+        if self.store.is_session_revoked(&record.origin_jti).await? {
+            return Err(OAuthError::InvalidGrant);
+        }
+        let user = match self.store.get_user(pool, &record.username).await? {
+            Some(u) if u.enabled && record.created_at >= u.tokens_valid_after => u,
+            _ => return Err(OAuthError::InvalidGrant),
+        };
+        let groups = self.store.user_groups(pool, &user.username).await?;
+        let (access, id, expires_in) = self.mint_user_tokens(
+            state,
+            &user,
+            &groups,
+            &client.client_id,
+            &record.scopes,
+            &record.origin_jti,
+            record.auth_time,
+            now,
+        )?;
+        Ok(TokenGrant {
+            access_token: access,
+            id_token: Some(id),
+            expires_in,
+        })
+    }
+
+    /// `/oauth2/revoke`: revokes a refresh token of this client and its session. Unknown tokens
+    /// succeed silently (RFC 7009); another client's token is `invalid_grant` and changes nothing.
+    pub async fn revoke(
+        &self,
+        pool: &str,
+        auth: &ClientAuth,
+        token: &Secret,
+    ) -> Result<(), OAuthError> {
+        let state = self.pool(pool)?;
+        let client = self.authenticate_client(pool, auth).await?;
+        let hash = tokens::refresh_token_hash(token.expose());
+        let Some(record) = self.store.get_refresh_token(&hash).await? else {
+            return Ok(());
+        };
+        if record.pool != pool || record.client_id != client.client_id {
+            return Err(OAuthError::InvalidGrant);
+        }
+        self.store.revoke_refresh_token(&hash).await?;
+        let now = unix_now();
+        // keep the session marker as long as any token of it may be alive
+        let keep_until = record
+            .expires_at
+            .max(now.saturating_add(state.keys.max_ttl));
+        self.store
+            .revoke_session(pool, &record.origin_jti, now, keep_until)
+            .await?;
+        Ok(())
+    }
+}
+
+async fn generate_key(
+    pool: &str,
+    now: i64,
+    activates_at: i64,
+) -> Result<store::SigningKeyRecord, IdpError> {
+    let pool = pool.to_owned();
+    tokio::task::spawn_blocking(move || keys::generate(&pool, now, activates_at))
+        .await
+        .map_err(|_| IdpError::Key(KeyError("key generation task failed")))?
+        .map_err(IdpError::Key)
+}

@@ -1,0 +1,289 @@
+//! Persistence: the [`Store`] trait and its SQLite ([`sql::SqliteStore`]) and PostgreSQL
+//! ([`sql::PgStore`]) implementations.
+//!
+//! Both backends share one set of SQL statements (`$N` placeholders work in both) and one set of
+//! row types; only the schema files differ in column types. Times are Unix seconds. The store
+//! knows nothing of HTTP, tokens or hashing: it keeps what it is given (password and secret
+//! *hashes*, refresh token *hashes*, PKCS#8 keys).
+
+mod sql;
+
+#[cfg(test)]
+pub(crate) mod tests;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+pub use sql::{PgStore, SqliteStore};
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A row with the same key exists (the caller's fault, e.g. a duplicate username).
+    #[error("already exists: {0}")]
+    Conflict(&'static str),
+    /// The row the operation needs does not exist.
+    #[error("not found: {0}")]
+    NotFound(&'static str),
+    /// A stored value could not be read back (corrupt JSON, unknown status).
+    #[error("corrupt stored data: {0}")]
+    Corrupt(String),
+    /// The database failed or is unreachable (the operator's problem).
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The store URL is not one this build understands.
+    #[error("unsupported store url (expected sqlite://FILE, sqlite::memory: or postgres://…)")]
+    UnsupportedUrl,
+}
+
+/// `UserStatusType` values this provider produces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserStatus {
+    Unconfirmed,
+    Confirmed,
+    ForceChangePassword,
+}
+
+impl UserStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserStatus::Unconfirmed => "UNCONFIRMED",
+            UserStatus::Confirmed => "CONFIRMED",
+            UserStatus::ForceChangePassword => "FORCE_CHANGE_PASSWORD",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "UNCONFIRMED" => UserStatus::Unconfirmed,
+            "CONFIRMED" => UserStatus::Confirmed,
+            "FORCE_CHANGE_PASSWORD" => UserStatus::ForceChangePassword,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for UserStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Bytes that must never be printed (private keys, hashes). `Debug` redacts.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretBytes(pub Vec<u8>);
+
+impl fmt::Debug for SecretBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretBytes(<{} bytes redacted>)", self.0.len())
+    }
+}
+
+/// One user of a pool.
+#[derive(Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    pub pool: String,
+    pub username: String,
+    /// UUID v4, unique across all pools.
+    pub sub: String,
+    /// Argon2id PHC string; `None` until a password is set.
+    pub password_hash: Option<String>,
+    pub status: UserStatus,
+    pub enabled: bool,
+    /// Attribute name → value, all strings as in Cognito (`email_verified` = `"true"`).
+    pub attributes: BTreeMap<String, String>,
+    pub failed_attempts: i64,
+    pub locked_until: Option<i64>,
+    /// Tokens with `iat` before this time are revoked (GlobalSignOut, disable). 0 = none.
+    pub tokens_valid_after: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl fmt::Debug for UserRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UserRecord")
+            .field("pool", &self.pool)
+            .field("username", &self.username)
+            .field("sub", &self.sub)
+            .field(
+                "password_hash",
+                &self.password_hash.as_ref().map(|_| "<redacted>"),
+            )
+            .field("status", &self.status)
+            .field("enabled", &self.enabled)
+            .field("attributes", &self.attributes)
+            .field("failed_attempts", &self.failed_attempts)
+            .field("locked_until", &self.locked_until)
+            .field("tokens_valid_after", &self.tokens_valid_after)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One app client. `client_id` is unique across pools.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientRecord {
+    pub client_id: String,
+    pub pool: String,
+    /// Keyed hash of the secret (see `crate::secrets`); `None` for public clients.
+    pub secret_hash: Option<SecretBytes>,
+    pub public: bool,
+    pub grants: Vec<String>,
+    pub callback_urls: Vec<String>,
+    pub logout_urls: Vec<String>,
+    pub allowed_scopes: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceServerRecord {
+    pub pool: String,
+    pub identifier: String,
+    /// Scope names without the identifier (`read`, not `premium-content/read`).
+    pub scopes: Vec<String>,
+}
+
+/// A refresh token, known by the SHA-256 of its value only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshTokenRecord {
+    pub token_hash: SecretBytes,
+    pub pool: String,
+    pub client_id: String,
+    pub username: String,
+    pub scopes: Vec<String>,
+    pub origin_jti: String,
+    pub auth_time: i64,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub revoked: bool,
+}
+
+/// An RSA signing key of a pool. It is published from `created_at`, signs from `activates_at`
+/// until `retired_at`, and is published until `retired_at` + the pool's longest token lifetime.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigningKeyRecord {
+    pub kid: String,
+    pub pool: String,
+    pub pkcs8: SecretBytes,
+    pub created_at: i64,
+    pub activates_at: i64,
+    pub retired_at: Option<i64>,
+}
+
+/// Everything the identity provider persists. Implementations must be safe to share between
+/// tasks; every method is one short statement or transaction.
+#[async_trait]
+pub trait Store: Send + Sync + fmt::Debug {
+    /// Creates or upgrades the schema.
+    async fn migrate(&self) -> Result<(), StoreError>;
+
+    /// The value under `key` in the metadata table, inserting `init` first if there is none
+    /// (first writer wins, so concurrent starts agree).
+    async fn meta_get_or_init(&self, key: &str, init: &[u8]) -> Result<Vec<u8>, StoreError>;
+
+    // ---- pools, groups ----
+    async fn upsert_pool(&self, name: &str, now: i64) -> Result<(), StoreError>;
+    async fn upsert_group(&self, pool: &str, name: &str, now: i64) -> Result<(), StoreError>;
+    async fn delete_group(&self, pool: &str, name: &str) -> Result<bool, StoreError>;
+    async fn list_groups(&self, pool: &str) -> Result<Vec<String>, StoreError>;
+
+    // ---- users ----
+    /// Fails with [`StoreError::Conflict`] when the username or sub exists.
+    async fn create_user(&self, user: &UserRecord) -> Result<(), StoreError>;
+    async fn get_user(&self, pool: &str, username: &str) -> Result<Option<UserRecord>, StoreError>;
+    async fn get_user_by_sub(&self, sub: &str) -> Result<Option<UserRecord>, StoreError>;
+    /// Users of a pool ordered by username, at most `limit`, after `after` (paging).
+    async fn list_users(
+        &self,
+        pool: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<UserRecord>, StoreError>;
+    /// Writes every mutable field of an existing user; [`StoreError::NotFound`] if there is none.
+    async fn update_user(&self, user: &UserRecord) -> Result<(), StoreError>;
+    async fn delete_user(&self, pool: &str, username: &str) -> Result<bool, StoreError>;
+    /// [`StoreError::NotFound`] when the user or the group does not exist.
+    async fn add_user_to_group(
+        &self,
+        pool: &str,
+        username: &str,
+        group: &str,
+    ) -> Result<(), StoreError>;
+    async fn remove_user_from_group(
+        &self,
+        pool: &str,
+        username: &str,
+        group: &str,
+    ) -> Result<bool, StoreError>;
+    /// Group names of a user, sorted.
+    async fn user_groups(&self, pool: &str, username: &str) -> Result<Vec<String>, StoreError>;
+
+    // ---- clients, resource servers ----
+    async fn upsert_client(&self, client: &ClientRecord, now: i64) -> Result<(), StoreError>;
+    async fn get_client(&self, client_id: &str) -> Result<Option<ClientRecord>, StoreError>;
+    async fn list_clients(&self, pool: &str) -> Result<Vec<ClientRecord>, StoreError>;
+    async fn delete_client(&self, client_id: &str) -> Result<bool, StoreError>;
+    async fn upsert_resource_server(&self, rs: &ResourceServerRecord) -> Result<(), StoreError>;
+    async fn list_resource_servers(
+        &self,
+        pool: &str,
+    ) -> Result<Vec<ResourceServerRecord>, StoreError>;
+    async fn delete_resource_server(
+        &self,
+        pool: &str,
+        identifier: &str,
+    ) -> Result<bool, StoreError>;
+
+    // ---- refresh tokens ----
+    async fn insert_refresh_token(&self, token: &RefreshTokenRecord) -> Result<(), StoreError>;
+    async fn get_refresh_token(
+        &self,
+        token_hash: &[u8],
+    ) -> Result<Option<RefreshTokenRecord>, StoreError>;
+    async fn revoke_refresh_token(&self, token_hash: &[u8]) -> Result<bool, StoreError>;
+    /// Revokes every refresh token of a user; returns how many changed.
+    async fn revoke_user_refresh_tokens(
+        &self,
+        pool: &str,
+        username: &str,
+    ) -> Result<u64, StoreError>;
+    /// Deletes refresh tokens and revoked sessions that expired before `now`.
+    async fn prune_expired(&self, now: i64) -> Result<u64, StoreError>;
+
+    // ---- signing keys ----
+    async fn insert_signing_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError>;
+    /// Keys of a pool ordered by `activates_at`, then `created_at`.
+    async fn list_signing_keys(&self, pool: &str) -> Result<Vec<SigningKeyRecord>, StoreError>;
+    /// Sets `retired_at` of every key of the pool that has none (used by rotation).
+    async fn retire_signing_keys(&self, pool: &str, at: i64) -> Result<u64, StoreError>;
+    /// Deletes keys retired before `before`.
+    async fn delete_signing_keys_retired_before(
+        &self,
+        pool: &str,
+        before: i64,
+    ) -> Result<u64, StoreError>;
+
+    // ---- revoked sessions ----
+    /// Records that every token with this `origin_jti` is revoked (kept until `expires_at`).
+    async fn revoke_session(
+        &self,
+        pool: &str,
+        origin_jti: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<(), StoreError>;
+    async fn is_session_revoked(&self, origin_jti: &str) -> Result<bool, StoreError>;
+}
+
+/// Opens the store named by a `[store].url` (no migration).
+pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::connect(url).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PgStore::connect(url).await?))
+    } else {
+        Err(StoreError::UnsupportedUrl)
+    }
+}

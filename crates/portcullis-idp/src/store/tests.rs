@@ -1,0 +1,538 @@
+//! One store suite, run against SQLite (memory and file) and a throwaway PostgreSQL server.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use super::*;
+
+fn user(pool: &str, username: &str, sub: &str) -> UserRecord {
+    UserRecord {
+        pool: pool.into(),
+        username: username.into(),
+        sub: sub.into(),
+        password_hash: Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into()),
+        status: UserStatus::Confirmed,
+        enabled: true,
+        attributes: BTreeMap::from([
+            ("email".to_owned(), "a@example.com".to_owned()),
+            ("email_verified".to_owned(), "true".to_owned()),
+            ("custom:tier".to_owned(), "gold".to_owned()),
+        ]),
+        failed_attempts: 0,
+        locked_until: None,
+        tokens_valid_after: 0,
+        created_at: 100,
+        updated_at: 100,
+    }
+}
+
+fn client(pool: &str, id: &str) -> ClientRecord {
+    ClientRecord {
+        client_id: id.into(),
+        pool: pool.into(),
+        secret_hash: Some(SecretBytes(vec![1, 2, 3])),
+        public: false,
+        grants: vec!["client_credentials".into()],
+        callback_urls: vec!["https://app/cb".into()],
+        logout_urls: vec![],
+        allowed_scopes: vec!["premium-content/read".into()],
+    }
+}
+
+/// The suite every backend must pass.
+async fn suite(store: Arc<dyn Store>) {
+    store.migrate().await.unwrap();
+    store.migrate().await.unwrap(); // idempotent
+
+    // meta: first writer wins
+    let a = store.meta_get_or_init("k", b"first").await.unwrap();
+    let b = store.meta_get_or_init("k", b"second").await.unwrap();
+    assert_eq!(a, b"first");
+    assert_eq!(b, b"first");
+
+    // pools and groups
+    store.upsert_pool("main", 1).await.unwrap();
+    store.upsert_pool("main", 2).await.unwrap();
+    store.upsert_pool("other", 1).await.unwrap();
+    store.upsert_group("main", "members", 1).await.unwrap();
+    store.upsert_group("main", "admins", 1).await.unwrap();
+    store.upsert_group("main", "admins", 2).await.unwrap();
+    assert_eq!(
+        store.list_groups("main").await.unwrap(),
+        ["admins", "members"]
+    );
+    assert!(store.list_groups("other").await.unwrap().is_empty());
+    assert!(matches!(
+        store.upsert_group("nopool", "g", 1).await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    // users
+    let alice = user("main", "alice", "11111111-1111-4111-8111-111111111111");
+    store.create_user(&alice).await.unwrap();
+    assert!(matches!(
+        store.create_user(&alice).await,
+        Err(StoreError::Conflict(_))
+    ));
+    // same sub in another pool is refused too (sub is global)
+    assert!(matches!(
+        store.create_user(&user("other", "alice", &alice.sub)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    store
+        .create_user(&user(
+            "other",
+            "alice",
+            "22222222-2222-4222-8222-222222222222",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_user("main", "alice").await.unwrap(),
+        Some(alice.clone())
+    );
+    assert_eq!(
+        store.get_user_by_sub(&alice.sub).await.unwrap(),
+        Some(alice.clone())
+    );
+    assert_eq!(store.get_user("main", "bob").await.unwrap(), None);
+    let mut changed = alice.clone();
+    changed.status = UserStatus::ForceChangePassword;
+    changed.enabled = false;
+    changed.failed_attempts = 3;
+    changed.locked_until = Some(500);
+    changed.tokens_valid_after = 400;
+    changed.attributes.insert("name".into(), "Alice".into());
+    changed.password_hash = None;
+    changed.updated_at = 300;
+    store.update_user(&changed).await.unwrap();
+    assert_eq!(
+        store.get_user("main", "alice").await.unwrap(),
+        Some(changed.clone())
+    );
+    let mut ghost = changed.clone();
+    ghost.username = "ghost".into();
+    assert!(matches!(
+        store.update_user(&ghost).await,
+        Err(StoreError::NotFound(_))
+    ));
+    for name in ["carol", "bob", "dave"] {
+        let sub = format!("{:0>8}-0000-4000-8000-000000000000", name);
+        store.create_user(&user("main", name, &sub)).await.unwrap();
+    }
+    let page: Vec<String> = store
+        .list_users("main", None, 2)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.username)
+        .collect();
+    assert_eq!(page, ["alice", "bob"]);
+    let page: Vec<String> = store
+        .list_users("main", Some("bob"), 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.username)
+        .collect();
+    assert_eq!(page, ["carol", "dave"]);
+
+    // membership
+    store
+        .add_user_to_group("main", "alice", "admins")
+        .await
+        .unwrap();
+    store
+        .add_user_to_group("main", "alice", "admins")
+        .await
+        .unwrap();
+    store
+        .add_user_to_group("main", "alice", "members")
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.add_user_to_group("main", "alice", "nogroup").await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.add_user_to_group("main", "nobody", "admins").await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(
+        store.user_groups("main", "alice").await.unwrap(),
+        ["admins", "members"]
+    );
+    assert!(
+        store
+            .remove_user_from_group("main", "alice", "members")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .remove_user_from_group("main", "alice", "members")
+            .await
+            .unwrap()
+    );
+    assert!(store.delete_group("main", "admins").await.unwrap());
+    assert!(store.user_groups("main", "alice").await.unwrap().is_empty());
+
+    // clients: unique across pools
+    let c = client("main", "reporting");
+    store.upsert_client(&c, 1).await.unwrap();
+    assert_eq!(
+        store.get_client("reporting").await.unwrap(),
+        Some(c.clone())
+    );
+    let mut c2 = c.clone();
+    c2.allowed_scopes.push("premium-content/write".into());
+    c2.secret_hash = None;
+    c2.public = true;
+    store.upsert_client(&c2, 2).await.unwrap();
+    assert_eq!(
+        store.get_client("reporting").await.unwrap(),
+        Some(c2.clone())
+    );
+    assert!(matches!(
+        store.upsert_client(&client("other", "reporting"), 3).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.list_clients("main").await.unwrap(), [c2.clone()]);
+    assert!(store.list_clients("other").await.unwrap().is_empty());
+
+    // resource servers
+    let rs = ResourceServerRecord {
+        pool: "main".into(),
+        identifier: "premium-content".into(),
+        scopes: vec!["read".into(), "write".into()],
+    };
+    store.upsert_resource_server(&rs).await.unwrap();
+    store.upsert_resource_server(&rs).await.unwrap();
+    assert_eq!(
+        store.list_resource_servers("main").await.unwrap(),
+        std::slice::from_ref(&rs)
+    );
+    assert!(
+        store
+            .delete_resource_server("main", "premium-content")
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .list_resource_servers("main")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // refresh tokens
+    let rt = RefreshTokenRecord {
+        token_hash: SecretBytes(vec![9; 32]),
+        pool: "main".into(),
+        client_id: "reporting".into(),
+        username: "bob".into(),
+        scopes: vec!["openid".into()],
+        origin_jti: "o-1".into(),
+        auth_time: 10,
+        created_at: 10,
+        expires_at: 1000,
+        revoked: false,
+    };
+    store.insert_refresh_token(&rt).await.unwrap();
+    assert!(matches!(
+        store.insert_refresh_token(&rt).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let mut orphan = rt.clone();
+    orphan.token_hash = SecretBytes(vec![8; 32]);
+    orphan.client_id = "nope".into();
+    assert!(matches!(
+        store.insert_refresh_token(&orphan).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(
+        store.get_refresh_token(&[9; 32]).await.unwrap(),
+        Some(rt.clone())
+    );
+    assert!(store.revoke_refresh_token(&[9; 32]).await.unwrap());
+    assert!(!store.revoke_refresh_token(&[9; 32]).await.unwrap());
+    assert!(
+        store
+            .get_refresh_token(&[9; 32])
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked
+    );
+    let mut rt2 = rt.clone();
+    rt2.token_hash = SecretBytes(vec![7; 32]);
+    rt2.expires_at = 50;
+    store.insert_refresh_token(&rt2).await.unwrap();
+    assert_eq!(
+        store
+            .revoke_user_refresh_tokens("main", "bob")
+            .await
+            .unwrap(),
+        1
+    );
+    // deleting the user deletes its refresh tokens
+    assert!(store.delete_user("main", "bob").await.unwrap());
+    assert!(!store.delete_user("main", "bob").await.unwrap());
+    assert_eq!(store.get_refresh_token(&[9; 32]).await.unwrap(), None);
+
+    // revoked sessions + pruning
+    store.revoke_session("main", "o-1", 5, 100).await.unwrap();
+    store.revoke_session("main", "o-1", 6, 100).await.unwrap();
+    assert!(store.is_session_revoked("o-1").await.unwrap());
+    assert!(!store.is_session_revoked("o-2").await.unwrap());
+    let mut rt3 = rt.clone();
+    rt3.username = "carol".into();
+    rt3.expires_at = 50;
+    store.insert_refresh_token(&rt3).await.unwrap();
+    assert_eq!(store.prune_expired(60).await.unwrap(), 1);
+    assert!(store.is_session_revoked("o-1").await.unwrap());
+    assert_eq!(store.prune_expired(101).await.unwrap(), 1);
+    assert!(!store.is_session_revoked("o-1").await.unwrap());
+
+    // signing keys
+    let k1 = SigningKeyRecord {
+        kid: "k1".into(),
+        pool: "main".into(),
+        pkcs8: SecretBytes(vec![1; 64]),
+        created_at: 0,
+        activates_at: 0,
+        retired_at: None,
+    };
+    let k2 = SigningKeyRecord {
+        kid: "k2".into(),
+        created_at: 10,
+        activates_at: 20,
+        ..k1.clone()
+    };
+    store.insert_signing_key(&k2).await.unwrap();
+    store.insert_signing_key(&k1).await.unwrap();
+    assert_eq!(
+        store.list_signing_keys("main").await.unwrap(),
+        [k1.clone(), k2.clone()]
+    );
+    assert_eq!(store.retire_signing_keys("main", 20).await.unwrap(), 2);
+    assert_eq!(store.retire_signing_keys("main", 30).await.unwrap(), 0);
+    assert_eq!(
+        store
+            .delete_signing_keys_retired_before("main", 20)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store
+            .delete_signing_keys_retired_before("main", 21)
+            .await
+            .unwrap(),
+        2
+    );
+    assert!(store.list_signing_keys("main").await.unwrap().is_empty());
+
+    // client deletion cascades to its refresh tokens
+    let mut rt4 = rt.clone();
+    rt4.username = "carol".into();
+    store.insert_refresh_token(&rt4).await.unwrap();
+    assert!(store.delete_client("reporting").await.unwrap());
+    assert_eq!(store.get_refresh_token(&[9; 32]).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn sqlite_memory_store() {
+    suite(open("sqlite::memory:").await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn sqlite_file_store_uses_wal_and_persists() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("idp.db").display());
+    suite(open(&url).await.unwrap()).await;
+    // reopened: data is there, migrations not re-applied
+    let store = open(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    assert_eq!(store.list_groups("main").await.unwrap(), ["members"]);
+    assert!(dir.path().join("idp.db-wal").exists());
+}
+
+#[tokio::test]
+async fn unsupported_url() {
+    assert!(matches!(
+        open("mysql://x").await,
+        Err(StoreError::UnsupportedUrl)
+    ));
+}
+
+// ---- throwaway PostgreSQL ------------------------------------------------------------------
+
+fn find_pg_bin(name: &str) -> Option<PathBuf> {
+    if let Ok(dir) = std::env::var("PG_BIN") {
+        let p = Path::new(&dir).join(name);
+        if p.exists() {
+            return Some(p);
+        }
+    }
+    for dir in std::env::var("PATH").unwrap_or_default().split(':') {
+        let p = Path::new(dir).join(name);
+        if p.exists() {
+            return Some(p);
+        }
+    }
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path().join("bin").join(name)))
+        .filter(|p| p.exists())
+        .collect();
+    versions.sort();
+    versions.pop()
+}
+
+/// A PostgreSQL server in a temp dir on 127.0.0.1:port; stopped and deleted on drop.
+pub(crate) struct TempPostgres {
+    dir: tempfile::TempDir,
+    pg_ctl: PathBuf,
+    as_postgres: bool,
+    pub(crate) url: String,
+}
+
+fn run(cmd: &Path, args: &[&str], as_postgres: bool) -> std::io::Result<std::process::Output> {
+    if as_postgres {
+        // initdb refuses to run as root
+        Command::new("runuser")
+            .arg("-u")
+            .arg("postgres")
+            .arg("--")
+            .arg(cmd)
+            .args(args)
+            .output()
+    } else {
+        Command::new(cmd).args(args).output()
+    }
+}
+
+impl TempPostgres {
+    /// Starts a server, or `None` (after printing SKIP) when PostgreSQL is not installed.
+    pub(crate) async fn start(test: &str) -> Option<Self> {
+        let (Some(initdb), Some(pg_ctl)) = (find_pg_bin("initdb"), find_pg_bin("pg_ctl")) else {
+            println!("SKIP {test}: initdb/pg_ctl not found (install postgresql)");
+            return None;
+        };
+        let as_postgres = Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+        let dir = tempfile::Builder::new()
+            .prefix("portcullis-pg-")
+            .tempdir()
+            .unwrap();
+        if as_postgres {
+            let status = Command::new("chown")
+                .arg("-R")
+                .arg("postgres")
+                .arg(dir.path())
+                .status()
+                .unwrap();
+            assert!(status.success());
+        }
+        let data = dir.path().join("data");
+        let out = run(
+            &initdb,
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--no-sync",
+                "-E",
+                "UTF8",
+            ],
+            as_postgres,
+        )
+        .unwrap();
+        assert!(
+            out.status.success(),
+            "initdb: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let opts = format!(
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            dir.path().display()
+        );
+        let log = dir.path().join("log");
+        let out = run(
+            &pg_ctl,
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-o",
+                &opts,
+                "-l",
+                log.to_str().unwrap(),
+                "-w",
+                "start",
+            ],
+            as_postgres,
+        )
+        .unwrap();
+        let server = TempPostgres {
+            dir,
+            pg_ctl,
+            as_postgres,
+            url: format!("postgres://postgres@127.0.0.1:{port}/portcullis_test"),
+        };
+        assert!(
+            out.status.success(),
+            "pg_ctl start: {} {}",
+            String::from_utf8_lossy(&out.stdout),
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        let admin = PgStore::connect(&format!("postgres://postgres@127.0.0.1:{port}/postgres"))
+            .await
+            .unwrap();
+        sqlx::query("CREATE DATABASE portcullis_test")
+            .execute(&admin.pool)
+            .await
+            .unwrap();
+        admin.pool.close().await;
+        Some(server)
+    }
+}
+
+impl Drop for TempPostgres {
+    fn drop(&mut self) {
+        let data = self.dir.path().join("data");
+        let _ = run(
+            &self.pg_ctl,
+            &[
+                "-D",
+                data.to_str().unwrap_or_default(),
+                "-m",
+                "immediate",
+                "stop",
+            ],
+            self.as_postgres,
+        );
+    }
+}
+
+#[tokio::test]
+async fn postgres_store() {
+    let Some(pg) = TempPostgres::start("postgres_store").await else {
+        return;
+    };
+    let store = open(&pg.url).await.unwrap();
+    suite(Arc::clone(&store)).await;
+    drop(store);
+}
