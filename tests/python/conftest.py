@@ -258,7 +258,16 @@ timeout = "5s"
 
 
 class Gateway:
-    def __init__(self, binary: Path, workdir: Path, backend_url: str, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        binary: Path,
+        workdir: Path,
+        backend_url: str,
+        env: dict[str, str] | None = None,
+        template: str = CONFIG_TEMPLATE,
+        **values: Any,
+    ) -> None:
+        """`template` is formatted with the ports, credentials and `backend_url` below plus `values`."""
         self.binary = binary
         self.workdir = workdir
         self.secret = "pytest-" + secrets.token_hex(16)
@@ -266,7 +275,7 @@ class Gateway:
         self.admin_port = free_port()
         self.config_path = workdir / "portcullis.toml"
         self.config_path.write_text(
-            CONFIG_TEMPLATE.format(
+            template.format(
                 ws_port=self.ws_port,
                 admin_port=self.admin_port,
                 akid=ACCESS_KEY_ID,
@@ -274,6 +283,7 @@ class Gateway:
                 region=REGION,
                 stage=STAGE,
                 backend_url=backend_url,
+                **values,
             )
         )
         self.log_path = workdir / "portcullis.log"

@@ -7,12 +7,13 @@ use std::sync::Arc;
 
 use portcullis_auth::error::AuthError;
 use portcullis_auth::identity::{self, IdentitySource, RequestParts};
-use portcullis_auth::jwt::{JwtError, JwtOptions, JwtVerifier};
+use portcullis_auth::jwt::{JwtError, JwtOptions, JwtVerifier, VerifiedToken};
 use portcullis_auth::request::{
     AnswerCache, AuthorizerAnswer, HttpAuthorizerRequest, INVOKE, PayloadFormat, RequestAuthorizerClient,
     WebSocketAuthorizerRequest, decide,
 };
 use portcullis_config::{Authorizer as AuthorizerConfig, Config};
+use portcullis_idp::IdentityProvider;
 use serde_json::Value;
 
 use crate::error::GatewayError;
@@ -20,7 +21,14 @@ use crate::metrics::{AuthorizerLabels, Metrics};
 
 /// One configured authorizer, ready to use.
 pub enum Authorizer {
-    Jwt { name: String, verifier: JwtVerifier, sources: Vec<IdentitySource> },
+    Jwt {
+        name: String,
+        verifier: JwtVerifier,
+        sources: Vec<IdentitySource>,
+        /// The built-in identity provider, when one of the issuers is a built-in pool: its
+        /// tokens are also checked against revocations (sign-out, revoke, disabled users).
+        idp: Option<(Arc<IdentityProvider>, Vec<String>)>,
+    },
     Request { name: String, client: RequestAuthorizerClient, cache: AnswerCache },
 }
 
@@ -58,7 +66,11 @@ pub struct Authorizers {
 }
 
 impl Authorizers {
-    pub fn new(config: &Config, http: &reqwest::Client) -> Result<Self, GatewayError> {
+    pub fn new(
+        config: &Config,
+        http: &reqwest::Client,
+        idp: Option<&Arc<IdentityProvider>>,
+    ) -> Result<Self, GatewayError> {
         let mut map = HashMap::new();
         for (name, authorizer) in &config.authorizers {
             let built = match authorizer {
@@ -71,7 +83,19 @@ impl Authorizers {
                         .map_err(|e| GatewayError::Internal(format!("authorizers.{name}: {e}")))?;
                     let verifier = JwtVerifier::new(jwt, http.clone(), JwtOptions::default())
                         .map_err(|e| GatewayError::Internal(format!("authorizers.{name}: {e}")))?;
-                    Authorizer::Jwt { name: name.clone(), verifier, sources }
+                    // Issuers that are built-in pools verify in-process: no HTTP fetch of our own JWKS.
+                    let mut local = Vec::new();
+                    if let Some(idp) = idp {
+                        for pool in idp.pool_names() {
+                            let issuer = idp.issuer(&pool);
+                            if jwt.issuers.iter().any(|i| i.issuer == issuer) {
+                                verifier.set_local_keys(&issuer, idp.key_source(&pool));
+                                local.push(issuer);
+                            }
+                        }
+                    }
+                    let idp = idp.filter(|_| !local.is_empty()).map(|i| (i.clone(), local));
+                    Authorizer::Jwt { name: name.clone(), verifier, sources, idp }
                 }
                 AuthorizerConfig::Request(request) => {
                     let client = RequestAuthorizerClient::new(request, http.clone())
@@ -134,7 +158,7 @@ impl Authorizer {
         metrics: &Metrics,
     ) -> Result<Identity, AuthError> {
         let outcome = match self {
-            Authorizer::Jwt { verifier, sources, .. } => verify_jwt(verifier, sources, &input.request).await,
+            Authorizer::Jwt { verifier, sources, idp, .. } => verify_jwt(verifier, sources, idp.as_ref(), &input.request).await,
             Authorizer::Request { client, cache, .. } => {
                 let result = client.authorize_websocket(input, cache).await;
                 if let Ok(authorized) = &result {
@@ -186,11 +210,15 @@ impl Authorizer {
         metrics: &Metrics,
     ) -> Result<Identity, HttpDenial> {
         let outcome = match self {
-            Authorizer::Jwt { verifier, sources, .. } => {
+            Authorizer::Jwt { verifier, sources, idp, .. } => {
                 let Some(raw) = identity::first_present(sources, &input.request) else {
                     return Err(HttpDenial { error: AuthError::Unauthorized, jwt_description: Some("the token is missing") });
                 };
-                match verifier.verify(identity::bearer(&raw)).await {
+                let verified = match verifier.verify(identity::bearer(&raw)).await {
+                    Ok(verified) if revoked(idp.as_ref(), &verified).await => Err(JwtError::Expired),
+                    other => other,
+                };
+                match verified {
                     Ok(verified) => Ok(Identity {
                         principal_id: verified.subject.clone(),
                         context: verified.authorizer_context(),
@@ -244,12 +272,33 @@ impl Authorizer {
     }
 }
 
-async fn verify_jwt(verifier: &JwtVerifier, sources: &[IdentitySource], request: &RequestParts<'_>) -> Result<Identity, AuthError> {
+/// A token of a built-in pool that was revoked (sign-out, revoke, disabled user). Checked by
+/// `origin_jti` and user in the provider's store; no network hop.
+async fn revoked(idp: Option<&(Arc<IdentityProvider>, Vec<String>)>, token: &VerifiedToken) -> bool {
+    let Some((idp, issuers)) = idp else { return false };
+    if !issuers.iter().any(|i| *i == token.issuer) {
+        return false;
+    }
+    let origin_jti = token.claims.get("origin_jti").and_then(Value::as_str);
+    let sub = token.subject.as_deref().unwrap_or_default();
+    let iat = token.claims.get("iat").and_then(Value::as_i64).unwrap_or(0);
+    idp.is_revoked(origin_jti, sub, iat).await
+}
+
+async fn verify_jwt(
+    verifier: &JwtVerifier,
+    sources: &[IdentitySource],
+    idp: Option<&(Arc<IdentityProvider>, Vec<String>)>,
+    request: &RequestParts<'_>,
+) -> Result<Identity, AuthError> {
     let Some(raw) = identity::first_present(sources, request) else {
         return Err(AuthError::Unauthorized);
     };
     let token = identity::bearer(&raw);
     let verified = verifier.verify(token).await.map_err(|e| jwt_failure(&e))?;
+    if revoked(idp, &verified).await {
+        return Err(AuthError::Unauthorized);
+    }
     Ok(Identity {
         principal_id: verified.subject.clone(),
         context: verified.authorizer_context(),

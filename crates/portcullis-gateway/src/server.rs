@@ -14,6 +14,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use portcullis_config::Config;
 use portcullis_core::id::NodeId;
+use portcullis_idp::IdentityProvider;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -38,6 +39,8 @@ pub struct State {
     pub apis: HashMap<String, Arc<WsApi>>,
     /// HTTP APIs, longest base path first.
     pub http_apis: Vec<Arc<HttpApiRt>>,
+    /// OAuth2/OIDC endpoints of the built-in pools (`/pools/...`).
+    pub idp_router: Option<axum::Router>,
     pub authorizers: Authorizers,
     /// Cancelled when the gateway starts draining: every session closes with 1001.
     pub shutdown: CancellationToken,
@@ -95,11 +98,23 @@ pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
     for (name, integration) in &config.integrations {
         integrations.insert(name.clone(), Arc::new(Integration::new(integration, client.clone(), &metrics)?));
     }
-    let authorizers = Authorizers::new(&config, &client)?;
     let listener = bind(config.server.listen).await?;
     let admin_listener = bind(config.server.admin_listen).await?;
     let listen_addr = listener.local_addr().map_err(|e| GatewayError::Internal(e.to_string()))?;
     let admin_addr = admin_listener.local_addr().map_err(|e| GatewayError::Internal(e.to_string()))?;
+
+    // The built-in identity provider, when the file defines pools.
+    let idp = if config.pools.is_empty() {
+        None
+    } else {
+        Some(
+            IdentityProvider::open(&config)
+                .await
+                .map_err(|e| GatewayError::Internal(format!("identity provider: {e}")))?,
+        )
+    };
+    let idp_router = idp.as_ref().map(|i| portcullis_idp::router(i.clone()));
+    let authorizers = Authorizers::new(&config, &client, idp.as_ref())?;
 
     // Port 0 asks for an ephemeral port: events then name the port actually bound.
     let domain_name = match config.server.domain_name.strip_suffix(":0") {
@@ -123,6 +138,7 @@ pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
         registry: Arc::new(LocalRegistry::new(NodeId(node_id()))),
         apis,
         http_apis,
+        idp_router,
         authorizers,
         shutdown: CancellationToken::new(),
         tasks: TaskTracker::new(),
@@ -243,6 +259,16 @@ async fn public(state: Arc<State>, req: Request<Body>, peer: SocketAddr) -> Resp
         return handle_upgrade(state, api, req, peer).await;
     }
     let path = req.uri().path();
+    if path.starts_with("/pools/")
+        && let Some(router) = state.idp_router.clone()
+    {
+        let mut req = req;
+        req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+        return match tower::ServiceExt::oneshot(router, req).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        };
+    }
     if let Some(api) = state.http_apis.iter().find(|a| a.strip(path).is_some()).cloned() {
         return http_api::handle(state, api, req, peer).await;
     }

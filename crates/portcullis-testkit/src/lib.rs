@@ -53,6 +53,17 @@ impl TestGateway {
         TestGateway { listen: gateway.listen_addr, admin: gateway.admin_addr, gateway: Some(gateway) }
     }
 
+    /// Start from a complete configuration file (the caller writes `[server]` itself, e.g.
+    /// with a fixed port when issuer URLs must name it).
+    pub async fn start_full(toml: &str) -> TestGateway {
+        let config = match portcullis_config::load_str(toml, "test.toml", &|_| None) {
+            Ok(c) => c,
+            Err(d) => panic!("test config invalid:\n{d}\n---\n{toml}"),
+        };
+        let gateway = portcullis_gateway::start(config).await.expect("gateway starts");
+        TestGateway { listen: gateway.listen_addr, admin: gateway.admin_addr, gateway: Some(gateway) }
+    }
+
     pub fn ws_url(&self, path: &str) -> String {
         format!("ws://{}{}", self.listen, path)
     }
@@ -304,6 +315,11 @@ pub async fn management(
         builder = builder.header(name, value);
     }
     builder.send().await.expect("management request")
+}
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
 }
 
 /// Percent-encode a connection id for a path, as botocore does.

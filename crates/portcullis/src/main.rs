@@ -1,5 +1,8 @@
 //! The `portcullis` binary: command line, logging, signals. Everything else lives in the
-//! library crates (`portcullis-config` compiles the file, `portcullis-gateway` serves it).
+//! library crates (`portcullis-config` compiles the file, `portcullis-gateway` serves it,
+//! `portcullis-idp` runs the admin commands of [`admin`]).
+
+mod admin;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -35,11 +38,13 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    #[command(flatten)]
+    Admin(admin::AdminCommand),
 }
 
-fn init_logging(format: LogFormat) {
+fn init_logging(format: LogFormat, default_filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("PORTCULLIS_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
@@ -63,7 +68,7 @@ fn main() -> ExitCode {
             }
         },
         Command::Serve { config } => {
-            init_logging(cli.log_format);
+            init_logging(cli.log_format, "info");
             let cfg = match portcullis_config::load_file(&config) {
                 Ok(cfg) => cfg,
                 Err(diagnostics) => {
@@ -80,6 +85,11 @@ fn main() -> ExitCode {
                 }
             };
             runtime.block_on(serve(cfg))
+        }
+        Command::Admin(command) => {
+            // admin commands print their results; only warnings and errors are logged
+            init_logging(cli.log_format, "warn");
+            admin::run(command)
         }
     }
 }

@@ -2,8 +2,10 @@
 //! (tokio-tungstenite) and SigV4-signed management calls. One test binary (see Cargo.toml).
 
 mod authorizers;
+mod cli;
 mod config_cli;
 mod http_api;
+mod identity_provider;
 mod limits;
 mod management;
 mod operations;
