@@ -19,6 +19,20 @@ pub struct DirectOptions {
     pub body: String,
     pub concurrency: usize,
     pub duration: Duration,
+    /// Sent with every request (e.g. an Authorization header).
+    pub headers: Vec<(String, String)>,
+}
+
+/// Fixed extra headers, passed through the engine's per-second header hook.
+fn static_headers(headers: &[(String, String)]) -> Result<Option<keepalive::Signer>> {
+    if headers.is_empty() {
+        return Ok(None);
+    }
+    let parsed: Vec<(http::HeaderName, http::HeaderValue)> = headers
+        .iter()
+        .map(|(n, v)| Ok((http::HeaderName::from_bytes(n.as_bytes())?, http::HeaderValue::from_str(v)?)))
+        .collect::<Result<_>>()?;
+    Ok(Some(std::sync::Arc::new(move |_| Ok(parsed.clone()))))
 }
 
 pub async fn run(opts: DirectOptions) -> Result<()> {
@@ -32,7 +46,7 @@ pub async fn run(opts: DirectOptions) -> Result<()> {
         method: opts.method,
         path,
         body: Bytes::from(opts.body),
-        signer: None,
+        signer: static_headers(&opts.headers)?,
         concurrency: opts.concurrency,
         duration: opts.duration,
     })

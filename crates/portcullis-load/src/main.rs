@@ -113,6 +113,9 @@ enum Command {
         concurrency: usize,
         #[arg(long, default_value = "10s", value_parser = parse_duration)]
         duration: Duration,
+        /// Extra request header, e.g. 'Authorization: Bearer X' (repeatable).
+        #[arg(long = "header", value_parser = parse_header)]
+        headers: Vec<(String, String)>,
     },
 }
 
@@ -209,8 +212,8 @@ async fn main() -> Result<()> {
             })
             .await
         }
-        Command::Http { url, method, body, concurrency, duration } => {
-            direct::run(direct::DirectOptions { url, method, body, concurrency, duration }).await
+        Command::Http { url, method, body, concurrency, duration, headers } => {
+            direct::run(direct::DirectOptions { url, method, body, concurrency, duration, headers }).await
         }
     }
 }

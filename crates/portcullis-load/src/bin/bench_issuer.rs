@@ -1,7 +1,8 @@
 //! `bench-issuer`: an OIDC issuer for authorizer benchmarks. It generates an RSA-2048 key,
 //! serves `{issuer}/.well-known/openid-configuration` and `{issuer}/jwks.json`, and writes
 //! RS256 access tokens (valid for `--ttl`) to `--token-file`, one per line (`--tokens N`
-//! distinct subjects), for `portcullis-load --query access_token=...`.
+//! distinct subjects), for `portcullis-load --query access_token=...`. `POST /authorize` is a
+//! request-authorizer webhook that allows everything (for authorizer-cache benchmarks).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -36,6 +37,8 @@ struct Cli {
     #[arg(long, default_value_t = 3600)]
     ttl: i64,
 }
+
+const ALLOW: &[u8] = br#"{"principalId":"bench","policyDocument":{"Version":"2012-10-17","Statement":[{"Action":"execute-api:Invoke","Effect":"Allow","Resource":"*"}]},"context":{"tier":"bench"}}"#;
 
 fn b64(data: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(data)
@@ -82,6 +85,8 @@ async fn main() -> Result<()> {
                     let body = match req.uri().path() {
                         "/.well-known/openid-configuration" => Some(routes.0.clone()),
                         "/jwks.json" => Some(routes.1.clone()),
+                        // A request-authorizer webhook that allows everything (cache benchmarks).
+                        "/authorize" => Some(Bytes::from_static(ALLOW)),
                         _ => None,
                     };
                     let mut response = Response::new(Full::new(body.clone().unwrap_or_default()));
