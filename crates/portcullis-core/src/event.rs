@@ -12,6 +12,7 @@ use std::fmt;
 use chrono::{DateTime, Datelike as _, Timelike as _, Utc};
 use serde::Serialize;
 use serde::ser::{SerializeMap as _, SerializeStruct as _, Serializer};
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 /// Which kind of event an integration receives.
@@ -55,7 +56,8 @@ pub struct WsEventContext<'a> {
     pub domain_name: &'a str,
     pub source_ip: &'a str,
     pub user_agent: Option<&'a str>,
-    pub authorizer: Option<&'a Value>,
+    /// `requestContext.authorizer`, as compact JSON (kept raw so a connection stores it once).
+    pub authorizer: Option<&'a RawValue>,
     pub disconnect_status_code: Option<u16>,
     pub disconnect_reason: Option<&'a str>,
 }
@@ -83,7 +85,7 @@ struct RequestContext<'a> {
     connection_id: &'a str,
     api_id: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    authorizer: Option<&'a Value>,
+    authorizer: Option<&'a RawValue>,
 }
 
 impl<'a> RequestContext<'a> {
@@ -645,7 +647,8 @@ mod tests {
         let mut c = ctx();
         c.user_agent = None;
         let auth = json!({"principalId": "u1", "integrationLatency": 12, "tenant": "acme"});
-        c.authorizer = Some(&auth);
+        let raw = serde_json::value::to_raw_value(&auth).unwrap();
+        c.authorizer = Some(&raw);
         let v: Value = serde_json::from_slice(&connect_event(&c, &headers, &[])).unwrap();
         assert_eq!(
             v["headers"],

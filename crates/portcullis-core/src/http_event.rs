@@ -16,6 +16,7 @@ use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use serde::Serialize;
 use serde::ser::Serializer;
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 use crate::event::ClfTime;
@@ -41,7 +42,7 @@ pub struct HttpEventInput<'a> {
     pub account_id: &'a str,
     pub api_id: &'a str,
     /// `requestContext.authorizer` (e.g. `{"jwt":{...}}` or `{"lambda":{...}}`), omitted if `None`.
-    pub authorizer: Option<&'a Value>,
+    pub authorizer: Option<&'a RawValue>,
     /// `requestContext.domainName`; `domainPrefix` is its first label (without a port).
     pub domain_name: &'a str,
     pub method: &'a str,
@@ -136,7 +137,7 @@ struct RequestContext<'a> {
     account_id: &'a str,
     api_id: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    authorizer: Option<&'a Value>,
+    authorizer: Option<&'a RawValue>,
     domain_name: &'a str,
     domain_prefix: &'a str,
     http: HttpContext<'a>,
@@ -551,7 +552,8 @@ mod tests {
         let params = pairs(&[("id", "42")]);
         let auth = json!({"jwt": {"claims": {"sub": "u-1", "scope": "orders/read"}, "scopes": ["orders/read"]}});
         let mut i = input(&headers, &query, &params);
-        i.authorizer = Some(&auth);
+        let raw = serde_json::value::to_raw_value(&auth).unwrap();
+        i.authorizer = Some(&raw);
         i.body = br#"{"k":"v"}"#;
         let bytes = http_event(&i);
         let want = concat!(

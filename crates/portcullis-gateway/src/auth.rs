@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use portcullis_auth::cache::{AuthCache, CacheKey};
 use portcullis_auth::error::AuthError;
 use portcullis_auth::identity::{self, IdentitySource, RequestParts};
 use portcullis_auth::jwt::{JwtError, JwtOptions, JwtVerifier, VerifiedToken};
@@ -15,29 +16,24 @@ use portcullis_auth::request::{
 use portcullis_config::{Authorizer as AuthorizerConfig, Config};
 use portcullis_idp::IdentityProvider;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::error::GatewayError;
 use crate::metrics::{AuthorizerLabels, Metrics};
 
 /// One configured authorizer, ready to use.
 pub enum Authorizer {
-    Jwt {
-        name: String,
-        verifier: JwtVerifier,
-        sources: Vec<IdentitySource>,
-        /// The built-in identity provider, when one of the issuers is a built-in pool: its
-        /// tokens are also checked against revocations (sign-out, revoke, disabled users).
-        idp: Option<(Arc<IdentityProvider>, Vec<String>)>,
-    },
+    Jwt { name: String, jwt: JwtAuth },
     Request { name: String, client: RequestAuthorizerClient, cache: AnswerCache },
 }
 
 /// What an authorizer established about a caller; kept for the life of a connection.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Identity {
     pub principal_id: Option<String>,
-    /// `requestContext.authorizer` of every event.
-    pub context: Value,
+    /// `requestContext.authorizer` of every event, kept as compact JSON (one allocation per
+    /// connection instead of a tree of claims).
+    pub context: Box<RawValue>,
     pub scopes: Vec<String>,
     pub groups: Vec<String>,
     /// A request authorizer's answer, re-evaluated per message with `message_policy`.
@@ -95,7 +91,10 @@ impl Authorizers {
                         }
                     }
                     let idp = idp.filter(|_| !local.is_empty()).map(|i| (i.clone(), local));
-                    Authorizer::Jwt { name: name.clone(), verifier, sources, idp }
+                    Authorizer::Jwt {
+                        name: name.clone(),
+                        jwt: JwtAuth { name: name.clone(), verifier, sources, idp, verified: AuthCache::new(VERIFIED_CACHE_ENTRIES) },
+                    }
                 }
                 AuthorizerConfig::Request(request) => {
                     let client = RequestAuthorizerClient::new(request, http.clone())
@@ -135,6 +134,12 @@ fn context_list(context: &serde_json::Map<String, Value>, keys: &[&str], separat
     Vec::new()
 }
 
+/// Compact JSON of an authorizer context. Serialising a `Value` cannot fail; `null` is the
+/// fallback that keeps the type total.
+fn compact(value: &Value) -> Box<RawValue> {
+    serde_json::value::to_raw_value(value).unwrap_or_else(|_| RawValue::from_string("null".to_owned()).unwrap_or_default())
+}
+
 fn jwt_failure(error: &JwtError) -> AuthError {
     if error.is_client_fault() {
         AuthError::Unauthorized
@@ -158,7 +163,7 @@ impl Authorizer {
         metrics: &Metrics,
     ) -> Result<Identity, AuthError> {
         let outcome = match self {
-            Authorizer::Jwt { verifier, sources, idp, .. } => verify_jwt(verifier, sources, idp.as_ref(), &input.request).await,
+            Authorizer::Jwt { jwt, .. } => jwt.check(&input.request).await.map_err(|denial| denial.error()),
             Authorizer::Request { client, cache, .. } => {
                 let result = client.authorize_websocket(input, cache).await;
                 if let Ok(authorized) = &result {
@@ -172,7 +177,7 @@ impl Authorizer {
                         principal_id: authorized.granted.principal_id.clone(),
                         scopes: context_list(context, &["scope", "scopes"], ' '),
                         groups: context_list(context, &["cognito:groups", "groups"], ','),
-                        context: authorized.websocket_authorizer_context(),
+                        context: compact(&authorized.websocket_authorizer_context()),
                         answer: Some(authorized.answer.clone()),
                     }
                 })
@@ -210,25 +215,10 @@ impl Authorizer {
         metrics: &Metrics,
     ) -> Result<Identity, HttpDenial> {
         let outcome = match self {
-            Authorizer::Jwt { verifier, sources, idp, .. } => {
-                let Some(raw) = identity::first_present(sources, &input.request) else {
-                    return Err(HttpDenial { error: AuthError::Unauthorized, jwt_description: Some("the token is missing") });
-                };
-                let verified = match verifier.verify(identity::bearer(&raw)).await {
-                    Ok(verified) if revoked(idp.as_ref(), &verified).await => Err(JwtError::Expired),
-                    other => other,
-                };
-                match verified {
-                    Ok(verified) => Ok(Identity {
-                        principal_id: verified.subject.clone(),
-                        context: verified.authorizer_context(),
-                        scopes: verified.scopes.clone(),
-                        groups: verified.groups.clone(),
-                        answer: None,
-                    }),
-                    Err(e) => Err(HttpDenial { error: jwt_failure(&e), jwt_description: Some(e.description()) }),
-                }
-            }
+            Authorizer::Jwt { jwt, .. } => jwt.check(&input.request).await.map_err(|denial| HttpDenial {
+                error: denial.error(),
+                jwt_description: Some(denial.description()),
+            }),
             Authorizer::Request { client, cache, .. } => {
                 let format = match client.payload_format() {
                     portcullis_config::PayloadFormat::V1 => PayloadFormat::V1,
@@ -247,7 +237,7 @@ impl Authorizer {
                             principal_id: authorized.granted.principal_id.clone(),
                             scopes: context_list(context, &["scope", "scopes"], ' '),
                             groups: context_list(context, &["cognito:groups", "groups"], ','),
-                            context: authorized.granted.http_authorizer_context(),
+                            context: compact(&authorized.granted.http_authorizer_context()),
                             answer: Some(authorized.answer.clone()),
                         }
                     })
@@ -285,25 +275,80 @@ async fn revoked(idp: Option<&(Arc<IdentityProvider>, Vec<String>)>, token: &Ver
     idp.is_revoked(origin_jti, sub, iat).await
 }
 
-async fn verify_jwt(
-    verifier: &JwtVerifier,
-    sources: &[IdentitySource],
-    idp: Option<&(Arc<IdentityProvider>, Vec<String>)>,
-    request: &RequestParts<'_>,
-) -> Result<Identity, AuthError> {
-    let Some(raw) = identity::first_present(sources, request) else {
-        return Err(AuthError::Unauthorized);
-    };
-    let token = identity::bearer(&raw);
-    let verified = verifier.verify(token).await.map_err(|e| jwt_failure(&e))?;
-    if revoked(idp, &verified).await {
-        return Err(AuthError::Unauthorized);
+/// A `jwt` authorizer: the verifier, where the token comes from, the built-in identity
+/// provider for revocation checks, and a bounded cache of verified tokens.
+pub struct JwtAuth {
+    name: String,
+    verifier: JwtVerifier,
+    sources: Vec<IdentitySource>,
+    /// The built-in identity provider, when one of the issuers is a built-in pool: its
+    /// tokens are also checked against revocations (sign-out, revoke, disabled users).
+    idp: Option<(Arc<IdentityProvider>, Vec<String>)>,
+    /// Tokens already verified (keyed by their SHA-256), until they expire or for at most
+    /// [`VERIFIED_CACHE_TTL`]: a reconnecting client or a busy HTTP client is not verified
+    /// again. Revocation is still checked on every use.
+    verified: AuthCache<Arc<(VerifiedToken, Identity)>>,
+}
+
+/// Most verified tokens remembered per `jwt` authorizer.
+const VERIFIED_CACHE_ENTRIES: usize = 10_000;
+/// Longest time a verified token is remembered.
+const VERIFIED_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Why a `jwt` authorizer refused.
+pub enum JwtDenial {
+    Missing,
+    Invalid(JwtError),
+    Revoked,
+}
+
+impl JwtDenial {
+    fn error(&self) -> AuthError {
+        match self {
+            JwtDenial::Missing | JwtDenial::Revoked => AuthError::Unauthorized,
+            JwtDenial::Invalid(e) => jwt_failure(e),
+        }
     }
-    Ok(Identity {
-        principal_id: verified.subject.clone(),
-        context: verified.authorizer_context(),
-        scopes: verified.scopes.clone(),
-        groups: verified.groups.clone(),
-        answer: None,
-    })
+
+    /// `error_description` of the `WWW-Authenticate` challenge.
+    fn description(&self) -> &'static str {
+        match self {
+            JwtDenial::Missing => "the token is missing",
+            JwtDenial::Revoked => "the token has been revoked",
+            JwtDenial::Invalid(e) => e.description(),
+        }
+    }
+}
+
+impl JwtAuth {
+    async fn check(&self, request: &RequestParts<'_>) -> Result<Identity, JwtDenial> {
+        let Some(raw) = identity::first_present(&self.sources, request) else {
+            return Err(JwtDenial::Missing);
+        };
+        let token = identity::bearer(&raw);
+        let key = CacheKey::new(&self.name, &[token]);
+        let checked = match self.verified.get(&key) {
+            // Still valid: the cache entry never outlives the token's `exp`.
+            Some(hit) => hit,
+            None => {
+                let verified = self.verifier.verify(token).await.map_err(JwtDenial::Invalid)?;
+                let identity = Identity {
+                    principal_id: verified.subject.clone(),
+                    context: compact(&verified.authorizer_context()),
+                    scopes: verified.scopes.clone(),
+                    groups: verified.groups.clone(),
+                    answer: None,
+                };
+                let remaining = u64::try_from(verified.expires_at - chrono::Utc::now().timestamp()).unwrap_or(0);
+                let ttl = VERIFIED_CACHE_TTL.min(std::time::Duration::from_secs(remaining));
+                let checked = Arc::new((verified, identity));
+                self.verified.insert(key, checked.clone(), ttl);
+                checked
+            }
+        };
+        if revoked(self.idp.as_ref(), &checked.0).await {
+            return Err(JwtDenial::Revoked);
+        }
+        Ok(checked.1.clone())
+    }
 }

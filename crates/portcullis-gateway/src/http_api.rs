@@ -314,7 +314,7 @@ async fn serve(state: &Arc<State>, api: &Arc<HttpApiRt>, req: Request<Body>, pee
                 path_parameters: &path_parameters,
                 account_id: &state.config.management.account_id,
                 api_id: &api.config.api_id,
-                authorizer: identity.as_ref().map(|i| &i.context),
+                authorizer: identity.as_ref().map(|i| &*i.context),
                 domain_name: &api.domain_name,
                 method: &method,
                 protocol,
@@ -447,7 +447,7 @@ async fn proxy(
         {
             headers.insert(PRINCIPAL_HEADER, v);
         }
-        if let Ok(v) = HeaderValue::from_str(&identity.context.to_string()) {
+        if let Ok(v) = HeaderValue::from_str(identity.context.get()) {
             headers.insert(AUTHORIZER_HEADER, v);
         }
     }

@@ -16,7 +16,7 @@ use portcullis_config::BinaryFrames;
 use portcullis_core::event::{self, ErrorFrame, EventType, WsEventContext, disconnect_event, error_frame, message_event};
 use portcullis_core::id::request_id;
 use portcullis_core::policy;
-use serde_json::Value;
+use serde_json::value::RawValue;
 use futures_util::stream::FuturesUnordered;
 use tokio::time::{Instant, sleep};
 use tokio_tungstenite::WebSocketStream;
@@ -237,7 +237,7 @@ pub async fn run(mut socket: Socket, session: Session) {
         .get_or_create(&DisconnectLabels { api: api.name.to_string(), reason: ending.label.to_owned() })
         .inc();
     info!(api = %api.name, connection_id = %handle.id, code = ending.code, reason = ending.label, "disconnected");
-    deliver_disconnect(&state, &api, &handle, identity.as_ref().map(|i| &i.context), ending.code, &ending.reason).await;
+    deliver_disconnect(&state, &api, &handle, identity.as_ref().map(|i| &*i.context), ending.code, &ending.reason).await;
 }
 
 /// Send a close frame and wait (bounded) for the client's answer.
@@ -253,7 +253,7 @@ async fn close(socket: &mut Socket, code: u16, reason: &str, label: &'static str
 fn context<'a>(
     api: &'a WsApi,
     handle: &'a ConnectionHandle,
-    authorizer: Option<&'a Value>,
+    authorizer: Option<&'a RawValue>,
     route_key: &'a str,
     event_type: EventType,
     request_id: &'a str,
@@ -326,7 +326,7 @@ fn dispatch(
     };
     let message_id = request_id();
     let event = {
-        let mut ctx = context(api, handle, identity.as_ref().map(|i| &i.context), &route.key, EventType::Message, &rid);
+        let mut ctx = context(api, handle, identity.as_ref().map(|i| &*i.context), &route.key, EventType::Message, &rid);
         ctx.message_id = Some(&message_id);
         message_event(&ctx, &body, is_base64)
     };
@@ -381,7 +381,7 @@ pub async fn deliver_disconnect(
     state: &Arc<State>,
     api: &Arc<WsApi>,
     handle: &Arc<ConnectionHandle>,
-    authorizer: Option<&Value>,
+    authorizer: Option<&RawValue>,
     code: u16,
     reason: &str,
 ) {

@@ -159,7 +159,7 @@ pub async fn handle_upgrade(state: Arc<State>, api: Arc<WsApi>, mut req: Request
             &rid,
             &source_ip,
             user_agent.as_deref(),
-            identity.as_ref().map(|i| &i.context),
+            identity.as_ref().map(|i| &*i.context),
         );
         let body = connect_event(&ctx, &headers, &query);
         match integration.invoke(body).await {
@@ -238,7 +238,7 @@ pub async fn handle_upgrade(state: Arc<State>, api: Arc<WsApi>, mut req: Request
             }
             Err(e) => {
                 warn!(api = %api.name, connection_id = %handle.id, error = %e, "upgrade failed after $connect");
-                let context = identity.as_ref().map(|i| &i.context);
+                let context = identity.as_ref().map(|i| &*i.context);
                 session::deliver_disconnect(&state, &api, &handle, context, 1006, "Connection closed abnormally").await;
             }
         }
@@ -253,7 +253,7 @@ fn event_context<'a>(
     request_id: &'a str,
     source_ip: &'a str,
     user_agent: Option<&'a str>,
-    authorizer: Option<&'a serde_json::Value>,
+    authorizer: Option<&'a serde_json::value::RawValue>,
 ) -> WsEventContext<'a> {
     WsEventContext {
         route_key: "$connect",
