@@ -204,12 +204,18 @@ async fn serve(state: &Arc<State>, api: &Arc<HttpApiRt>, req: Request<Body>, pee
     let rid = request_id();
     let now = event::now_ms();
     let source_ip = peer.ip().to_string();
-    let query = query_pairs(req.uri().query());
-    let headers: Vec<(String, String)> = req
-        .headers()
-        .iter()
-        .filter_map(|(n, v)| v.to_str().ok().map(|v| (n.as_str().to_owned(), v.to_owned())))
-        .collect();
+    // Decoded query and owned headers feed authorizers and `http` events; a plain proxied
+    // request needs neither.
+    let needs_copies = route.authorizer.is_some() || route.kind == IntegrationKind::Http;
+    let query = if needs_copies { query_pairs(req.uri().query()) } else { Vec::new() };
+    let headers: Vec<(String, String)> = if needs_copies {
+        req.headers()
+            .iter()
+            .filter_map(|(n, v)| v.to_str().ok().map(|v| (n.as_str().to_owned(), v.to_owned())))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let protocol = match req.version() {
         http::Version::HTTP_2 => "HTTP/2.0",
         http::Version::HTTP_10 => "HTTP/1.0",

@@ -18,7 +18,7 @@ use portcullis_core::id::request_id;
 use portcullis_core::policy;
 use serde_json::value::RawValue;
 use futures_util::stream::FuturesUnordered;
-use tokio::time::{Instant, sleep};
+use tokio::time::{Instant, sleep_until};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -71,17 +71,14 @@ pub async fn run(mut socket: Socket, session: Session) {
     api.metrics.connects.inc();
 
     // Integration calls of this connection; their replies are written by this task directly.
-    let mut inflight: FuturesUnordered<Call> = FuturesUnordered::new();
+    let mut inflight = Inflight::default();
     let max_inflight = api.config.max_inflight;
-    let idle_timeout = api.config.idle_timeout;
-    let idle = sleep(idle_timeout);
-    tokio::pin!(idle);
-    let deadline = sleep(api.config.max_duration);
-    tokio::pin!(deadline);
-    let ping_every = api.config.ping_interval;
-    let ping_enabled = !ping_every.is_zero();
-    let next_ping = sleep(if ping_enabled { ping_every } else { Duration::from_secs(86_400) });
-    tokio::pin!(next_ping);
+    // One timer for the idle timeout, the maximum duration and the next ping: it sleeps until
+    // the earliest of them. Activity only moves `timers.idle_at` later, so it never needs to
+    // reset the timer; when the timer fires early, it is set again for what is due next.
+    let mut timers = Timers::new(api.config.idle_timeout, api.config.max_duration, api.config.ping_interval);
+    let timer = sleep_until(timers.next());
+    tokio::pin!(timer);
     let shutdown = state.shutdown.clone();
 
     let ending: Ending = loop {
@@ -108,7 +105,7 @@ pub async fn run(mut socket: Socket, session: Session) {
                         Ok(Ok(())) => {
                             api.metrics.messages_out.inc();
                             handle.touch(event::now_ms());
-                            idle.as_mut().reset(Instant::now() + idle_timeout);
+                            timers.active();
                         }
                         Ok(Err(_)) => {
                             ending = Some(Ending::new(1006, "Connection closed abnormally", "error"));
@@ -135,7 +132,7 @@ pub async fn run(mut socket: Socket, session: Session) {
                         Ok(Ok(())) => {
                             api.metrics.messages_out.inc();
                             handle.touch(event::now_ms());
-                            idle.as_mut().reset(Instant::now() + idle_timeout);
+                            timers.active();
                         }
                         Ok(Err(_)) => break Ending::new(1006, "Connection closed abnormally", "error"),
                         Err(_) => break Ending::new(1008, "Slow reader", "slow_reader"),
@@ -147,7 +144,7 @@ pub async fn run(mut socket: Socket, session: Session) {
                     Some(Ok(Message::Text(text))) => {
                         api.metrics.messages_in.inc();
                         handle.touch(event::now_ms());
-                        idle.as_mut().reset(Instant::now() + idle_timeout);
+                        timers.active();
                         let body = text.as_str().to_owned();
                         match dispatch(&state, &api, &handle, &identity, body, false) {
                             Dispatch::Call(call) => inflight.push(call),
@@ -167,7 +164,7 @@ pub async fn run(mut socket: Socket, session: Session) {
                             BinaryFrames::Base64 => {
                                 api.metrics.messages_in.inc();
                                 handle.touch(event::now_ms());
-                                idle.as_mut().reset(Instant::now() + idle_timeout);
+                                timers.active();
                                 let body = base64::engine::general_purpose::STANDARD.encode(&bytes);
                                 match dispatch(&state, &api, &handle, &identity, body, true) {
                                     Dispatch::Call(call) => inflight.push(call),
@@ -209,17 +206,20 @@ pub async fn run(mut socket: Socket, session: Session) {
                     }
                 }
             }
-            _ = &mut idle => {
-                break close(&mut socket, 1001, "Idle timeout", "idle_timeout").await;
-            }
-            _ = &mut deadline => {
-                break close(&mut socket, 1001, "Maximum connection duration reached", "max_duration").await;
-            }
-            _ = &mut next_ping, if ping_enabled => {
-                next_ping.as_mut().reset(Instant::now() + ping_every);
-                if tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Ping(Default::default()))).await.is_err() {
-                    break Ending::new(1008, "Slow reader", "slow_reader");
+            _ = &mut timer => {
+                match timers.due(Instant::now()) {
+                    Some(Due::MaxDuration) => {
+                        break close(&mut socket, 1001, "Maximum connection duration reached", "max_duration").await;
+                    }
+                    Some(Due::Idle) => break close(&mut socket, 1001, "Idle timeout", "idle_timeout").await,
+                    Some(Due::Ping) => {
+                        if tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Ping(Default::default()))).await.is_err() {
+                            break Ending::new(1008, "Slow reader", "slow_reader");
+                        }
+                    }
+                    None => {}
                 }
+                timer.as_mut().reset(timers.next());
             }
         }
     };
@@ -229,7 +229,9 @@ pub async fn run(mut socket: Socket, session: Session) {
     drop(socket);
     // Messages already read were acknowledged to the client's TCP stack: their integration
     // calls finish (each bounded by its timeout) before `$disconnect` is delivered.
-    while inflight.next().await.is_some() {}
+    if let Some(mut calls) = inflight.calls.take() {
+        while calls.next().await.is_some() {}
+    }
     api.metrics.open.dec();
     state
         .metrics
@@ -238,6 +240,94 @@ pub async fn run(mut socket: Socket, session: Session) {
         .inc();
     info!(api = %api.name, connection_id = %handle.id, code = ending.code, reason = ending.label, "disconnected");
     deliver_disconnect(&state, &api, &handle, identity.as_ref().map(|i| &*i.context), ending.code, &ending.reason).await;
+}
+
+/// The connection's integration calls in flight. The set is allocated on the first message,
+/// so an idle connection does not pay for it.
+#[derive(Default)]
+struct Inflight {
+    calls: Option<FuturesUnordered<Call>>,
+}
+
+impl Inflight {
+    fn len(&self) -> usize {
+        self.calls.as_ref().map_or(0, FuturesUnordered::len)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn push(&mut self, call: Call) {
+        self.calls.get_or_insert_with(FuturesUnordered::new).push(call);
+    }
+
+    /// The next finished call's reply; pending while nothing is in flight.
+    async fn next(&mut self) -> Option<Option<Outbound>> {
+        match self.calls.as_mut() {
+            Some(calls) if !calls.is_empty() => calls.next().await,
+            _ => std::future::pending().await,
+        }
+    }
+}
+
+/// What the connection's single timer is waiting for.
+#[derive(Debug, PartialEq, Eq)]
+enum Due {
+    MaxDuration,
+    Idle,
+    Ping,
+}
+
+/// The deadlines of one connection (pure: times are passed in).
+struct Timers {
+    idle_timeout: Duration,
+    idle_at: Instant,
+    max_at: Instant,
+    ping_every: Option<Duration>,
+    ping_at: Option<Instant>,
+}
+
+impl Timers {
+    fn new(idle_timeout: Duration, max_duration: Duration, ping_every: Duration) -> Self {
+        let now = Instant::now();
+        let ping_every = (!ping_every.is_zero()).then_some(ping_every);
+        Timers {
+            idle_timeout,
+            idle_at: now + idle_timeout,
+            max_at: now + max_duration,
+            ping_every,
+            ping_at: ping_every.map(|p| now + p),
+        }
+    }
+
+    /// A data frame went either way.
+    fn active(&mut self) {
+        self.idle_at = Instant::now() + self.idle_timeout;
+    }
+
+    /// The earliest deadline.
+    fn next(&self) -> Instant {
+        let first = self.idle_at.min(self.max_at);
+        self.ping_at.map_or(first, |p| first.min(p))
+    }
+
+    /// What is due at `now` (the most important first); schedules the next ping.
+    fn due(&mut self, now: Instant) -> Option<Due> {
+        if now >= self.max_at {
+            return Some(Due::MaxDuration);
+        }
+        if now >= self.idle_at {
+            return Some(Due::Idle);
+        }
+        if let (Some(at), Some(every)) = (self.ping_at, self.ping_every)
+            && now >= at
+        {
+            self.ping_at = Some(now + every);
+            return Some(Due::Ping);
+        }
+        None
+    }
 }
 
 /// Send a close frame and wait (bounded) for the client's answer.
@@ -399,3 +489,32 @@ pub async fn deliver_disconnect(
     }
 }
 
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_timer_serves_idle_max_duration_and_pings() {
+        let start = Instant::now();
+        let mut t = Timers::new(Duration::from_secs(10), Duration::from_secs(25), Duration::from_secs(3));
+        assert!(t.next() <= start + Duration::from_secs(3));
+        assert_eq!(t.due(start + Duration::from_secs(1)), None);
+        assert_eq!(t.due(start + Duration::from_secs(3)), Some(Due::Ping));
+        // The next ping is scheduled from when the last one went out.
+        assert!(t.next() >= start + Duration::from_secs(5));
+        assert_eq!(t.due(start + Duration::from_secs(10)), Some(Due::Idle));
+        t.active();
+        assert_eq!(t.due(start + Duration::from_secs(10)), Some(Due::Ping));
+        assert_eq!(t.due(start + Duration::from_secs(26)), Some(Due::MaxDuration));
+    }
+
+    #[test]
+    fn pings_can_be_disabled() {
+        let start = Instant::now();
+        let mut t = Timers::new(Duration::from_secs(10), Duration::from_secs(25), Duration::ZERO);
+        assert_eq!(t.due(start + Duration::from_secs(9)), None);
+        assert!(t.next() >= start + Duration::from_secs(10));
+        assert!(t.next() < start + Duration::from_secs(11));
+    }
+}
