@@ -124,7 +124,10 @@ mod tests {
 
     #[test]
     fn selection_expression_braces_are_not_variables() {
-        assert_eq!(sub("${request.body.service}/${request.body.action}"), replaced("${request.body.service}/${request.body.action}"));
+        assert_eq!(
+            sub("${request.body.service}/${request.body.action}"),
+            replaced("${request.body.service}/${request.body.action}")
+        );
         assert_eq!(sub("${1X}"), replaced("${1X}"));
     }
 }

@@ -1164,5 +1164,8 @@ fn bad_selection_expressions_are_reported_by_check() {
     let src = "[server]\nlisten = \"127.0.0.1:8080\"\nadmin_listen = \"127.0.0.1:9090\"\n\n[websocket.chat]\nroute_selection_expression = \"$context.routeKey\"\n";
     let err = crate::load_str(src, "sel.toml", &|_| None).expect_err("must fail");
     let text = err.to_string();
-    assert!(text.contains("sel.toml:6:30: websocket.chat.route_selection_expression"), "{text}");
+    assert!(
+        text.contains("sel.toml:6:30: websocket.chat.route_selection_expression"),
+        "{text}"
+    );
 }

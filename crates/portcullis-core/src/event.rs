@@ -12,8 +12,8 @@ use std::fmt;
 use chrono::{DateTime, Datelike as _, Timelike as _, Utc};
 use serde::Serialize;
 use serde::ser::{SerializeMap as _, SerializeStruct as _, Serializer};
-use serde_json::value::RawValue;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// Which kind of event an integration receives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -10,15 +10,23 @@ use crate::registry::ConnectionRegistry;
 use crate::server::State;
 
 pub fn healthz(state: &State) -> Response<Body> {
-    let status = if state.shutdown.is_cancelled() { "draining" } else { "ok" };
-    let body = format!("{{\"status\":\"{status}\",\"connections\":{}}}", state.registry.local_count());
+    let status = if state.shutdown.is_cancelled() {
+        "draining"
+    } else {
+        "ok"
+    };
+    let body = format!(
+        "{{\"status\":\"{status}\",\"connections\":{}}}",
+        state.registry.local_count()
+    );
     let mut response = Response::new(Body::from(body));
     if state.shutdown.is_cancelled() {
         *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
     }
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     response
 }
 

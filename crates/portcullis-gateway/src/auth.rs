@@ -10,8 +10,8 @@ use portcullis_auth::error::AuthError;
 use portcullis_auth::identity::{self, IdentitySource, RequestParts};
 use portcullis_auth::jwt::{JwtError, JwtOptions, JwtVerifier, VerifiedToken};
 use portcullis_auth::request::{
-    AnswerCache, AuthorizerAnswer, HttpAuthorizerRequest, INVOKE, PayloadFormat, RequestAuthorizerClient,
-    WebSocketAuthorizerRequest, decide,
+    AnswerCache, AuthorizerAnswer, HttpAuthorizerRequest, INVOKE, PayloadFormat,
+    RequestAuthorizerClient, WebSocketAuthorizerRequest, decide,
 };
 use portcullis_config::{Authorizer as AuthorizerConfig, Config};
 use portcullis_idp::IdentityProvider;
@@ -23,8 +23,15 @@ use crate::metrics::{AuthorizerLabels, Metrics};
 
 /// One configured authorizer, ready to use.
 pub enum Authorizer {
-    Jwt { name: String, jwt: JwtAuth },
-    Request { name: String, client: RequestAuthorizerClient, cache: AnswerCache },
+    Jwt {
+        name: String,
+        jwt: JwtAuth,
+    },
+    Request {
+        name: String,
+        client: RequestAuthorizerClient,
+        cache: AnswerCache,
+    },
 }
 
 /// What an authorizer established about a caller; kept for the life of a connection.
@@ -90,10 +97,18 @@ impl Authorizers {
                             }
                         }
                     }
-                    let idp = idp.filter(|_| !local.is_empty()).map(|i| (i.clone(), local));
+                    let idp = idp
+                        .filter(|_| !local.is_empty())
+                        .map(|i| (i.clone(), local));
                     Authorizer::Jwt {
                         name: name.clone(),
-                        jwt: JwtAuth { name: name.clone(), verifier, sources, idp, verified: AuthCache::new(VERIFIED_CACHE_ENTRIES) },
+                        jwt: JwtAuth {
+                            name: name.clone(),
+                            verifier,
+                            sources,
+                            idp,
+                            verified: AuthCache::new(VERIFIED_CACHE_ENTRIES),
+                        },
                     }
                 }
                 AuthorizerConfig::Request(request) => {
@@ -119,14 +134,26 @@ impl Authorizers {
 /// Scopes and groups a request authorizer may pass in its context (`scope`/`scopes` as a
 /// space-separated string or a list, `groups`/`cognito:groups` as a comma-separated string or
 /// a list), so route `scopes`/`groups` work with webhook authorizers too.
-fn context_list(context: &serde_json::Map<String, Value>, keys: &[&str], separator: char) -> Vec<String> {
+fn context_list(
+    context: &serde_json::Map<String, Value>,
+    keys: &[&str],
+    separator: char,
+) -> Vec<String> {
     for key in keys {
         match context.get(*key) {
             Some(Value::String(s)) => {
-                return s.split(separator).map(str::trim).filter(|p| !p.is_empty()).map(str::to_owned).collect();
+                return s
+                    .split(separator)
+                    .map(str::trim)
+                    .filter(|p| !p.is_empty())
+                    .map(str::to_owned)
+                    .collect();
             }
             Some(Value::Array(items)) => {
-                return items.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect();
+                return items
+                    .iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect();
             }
             _ => {}
         }
@@ -137,7 +164,8 @@ fn context_list(context: &serde_json::Map<String, Value>, keys: &[&str], separat
 /// Compact JSON of an authorizer context. Serialising a `Value` cannot fail; `null` is the
 /// fallback that keeps the type total.
 fn compact(value: &Value) -> Box<RawValue> {
-    serde_json::value::to_raw_value(value).unwrap_or_else(|_| RawValue::from_string("null".to_owned()).unwrap_or_default())
+    serde_json::value::to_raw_value(value)
+        .unwrap_or_else(|_| RawValue::from_string("null".to_owned()).unwrap_or_default())
 }
 
 fn jwt_failure(error: &JwtError) -> AuthError {
@@ -163,12 +191,21 @@ impl Authorizer {
         metrics: &Metrics,
     ) -> Result<Identity, AuthError> {
         let outcome = match self {
-            Authorizer::Jwt { jwt, .. } => jwt.check(&input.request).await.map_err(|denial| denial.error()),
+            Authorizer::Jwt { jwt, .. } => jwt
+                .check(&input.request)
+                .await
+                .map_err(|denial| denial.error()),
             Authorizer::Request { client, cache, .. } => {
                 let result = client.authorize_websocket(input, cache).await;
                 if let Ok(authorized) = &result {
-                    let labels = AuthorizerLabels { authorizer: self.name().to_owned() };
-                    let family = if authorized.from_cache { &metrics.authorizer_cache_hits } else { &metrics.authorizer_cache_misses };
+                    let labels = AuthorizerLabels {
+                        authorizer: self.name().to_owned(),
+                    };
+                    let family = if authorized.from_cache {
+                        &metrics.authorizer_cache_hits
+                    } else {
+                        &metrics.authorizer_cache_misses
+                    };
                     family.get_or_create(&labels).inc();
                 }
                 result.map(|authorized| {
@@ -191,7 +228,10 @@ impl Authorizer {
         };
         metrics
             .authorizer_decisions
-            .get_or_create(&crate::metrics::DecisionLabels { authorizer: self.name().to_owned(), outcome: verdict.to_owned() })
+            .get_or_create(&crate::metrics::DecisionLabels {
+                authorizer: self.name().to_owned(),
+                outcome: verdict.to_owned(),
+            })
             .inc();
         outcome
     }
@@ -215,10 +255,14 @@ impl Authorizer {
         metrics: &Metrics,
     ) -> Result<Identity, HttpDenial> {
         let outcome = match self {
-            Authorizer::Jwt { jwt, .. } => jwt.check(&input.request).await.map_err(|denial| HttpDenial {
-                error: denial.error(),
-                jwt_description: Some(denial.description()),
-            }),
+            Authorizer::Jwt { jwt, .. } => {
+                jwt.check(&input.request)
+                    .await
+                    .map_err(|denial| HttpDenial {
+                        error: denial.error(),
+                        jwt_description: Some(denial.description()),
+                    })
+            }
             Authorizer::Request { client, cache, .. } => {
                 let format = match client.payload_format() {
                     portcullis_config::PayloadFormat::V1 => PayloadFormat::V1,
@@ -226,8 +270,14 @@ impl Authorizer {
                 };
                 let result = client.authorize_http(input, format, cache).await;
                 if let Ok(authorized) = &result {
-                    let labels = AuthorizerLabels { authorizer: self.name().to_owned() };
-                    let family = if authorized.from_cache { &metrics.authorizer_cache_hits } else { &metrics.authorizer_cache_misses };
+                    let labels = AuthorizerLabels {
+                        authorizer: self.name().to_owned(),
+                    };
+                    let family = if authorized.from_cache {
+                        &metrics.authorizer_cache_hits
+                    } else {
+                        &metrics.authorizer_cache_misses
+                    };
                     family.get_or_create(&labels).inc();
                 }
                 result
@@ -241,18 +291,33 @@ impl Authorizer {
                             answer: Some(authorized.answer.clone()),
                         }
                     })
-                    .map_err(|error| HttpDenial { error, jwt_description: None })
+                    .map_err(|error| HttpDenial {
+                        error,
+                        jwt_description: None,
+                    })
             }
         };
         let verdict = match &outcome {
             Ok(_) => "allow",
-            Err(HttpDenial { error: AuthError::Unauthorized, .. }) => "unauthorized",
-            Err(HttpDenial { error: AuthError::Forbidden, .. }) => "forbidden",
-            Err(HttpDenial { error: AuthError::Misconfigured(_), .. }) => "error",
+            Err(HttpDenial {
+                error: AuthError::Unauthorized,
+                ..
+            }) => "unauthorized",
+            Err(HttpDenial {
+                error: AuthError::Forbidden,
+                ..
+            }) => "forbidden",
+            Err(HttpDenial {
+                error: AuthError::Misconfigured(_),
+                ..
+            }) => "error",
         };
         metrics
             .authorizer_decisions
-            .get_or_create(&crate::metrics::DecisionLabels { authorizer: self.name().to_owned(), outcome: verdict.to_owned() })
+            .get_or_create(&crate::metrics::DecisionLabels {
+                authorizer: self.name().to_owned(),
+                outcome: verdict.to_owned(),
+            })
             .inc();
         outcome
     }
@@ -264,9 +329,14 @@ impl Authorizer {
 
 /// A token of a built-in pool that was revoked (sign-out, revoke, disabled user). Checked by
 /// `origin_jti` and user in the provider's store; no network hop.
-async fn revoked(idp: Option<&(Arc<IdentityProvider>, Vec<String>)>, token: &VerifiedToken) -> bool {
-    let Some((idp, issuers)) = idp else { return false };
-    if !issuers.iter().any(|i| *i == token.issuer) {
+async fn revoked(
+    idp: Option<&(Arc<IdentityProvider>, Vec<String>)>,
+    token: &VerifiedToken,
+) -> bool {
+    let Some((idp, issuers)) = idp else {
+        return false;
+    };
+    if !issuers.contains(&token.issuer) {
         return false;
     }
     let origin_jti = token.claims.get("origin_jti").and_then(Value::as_str);
@@ -331,7 +401,11 @@ impl JwtAuth {
             // Still valid: the cache entry never outlives the token's `exp`.
             Some(hit) => hit,
             None => {
-                let verified = self.verifier.verify(token).await.map_err(JwtDenial::Invalid)?;
+                let verified = self
+                    .verifier
+                    .verify(token)
+                    .await
+                    .map_err(JwtDenial::Invalid)?;
                 let identity = Identity {
                     principal_id: verified.subject.clone(),
                     context: compact(&verified.authorizer_context()),
@@ -339,7 +413,8 @@ impl JwtAuth {
                     groups: verified.groups.clone(),
                     answer: None,
                 };
-                let remaining = u64::try_from(verified.expires_at - chrono::Utc::now().timestamp()).unwrap_or(0);
+                let remaining = u64::try_from(verified.expires_at - chrono::Utc::now().timestamp())
+                    .unwrap_or(0);
                 let ttl = VERIFIED_CACHE_TTL.min(std::time::Duration::from_secs(remaining));
                 let checked = Arc::new((verified, identity));
                 self.verified.insert(key, checked.clone(), ttl);

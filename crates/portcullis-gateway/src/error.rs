@@ -17,7 +17,10 @@ pub enum Fault {
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
     #[error("cannot bind {addr}: {source}")]
-    Bind { addr: std::net::SocketAddr, source: std::io::Error },
+    Bind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
     #[error("integration unreachable: {0}")]
     IntegrationUnreachable(String),
     #[error("integration timed out after {0:?}")]

@@ -78,19 +78,35 @@ impl HttpApiRt {
     ) -> Result<Self, GatewayError> {
         let mut routes = Vec::new();
         for (key, route) in &config.routes {
-            let integration = integrations.get(&route.integration).cloned().ok_or_else(|| {
-                GatewayError::Internal(format!("http.{}.routes.{key}: no integration {:?}", config.name, route.integration))
-            })?;
-            let kind = kinds.get(&route.integration).copied().unwrap_or(IntegrationKind::Http);
+            let integration = integrations
+                .get(&route.integration)
+                .cloned()
+                .ok_or_else(|| {
+                    GatewayError::Internal(format!(
+                        "http.{}.routes.{key}: no integration {:?}",
+                        config.name, route.integration
+                    ))
+                })?;
+            let kind = kinds
+                .get(&route.integration)
+                .copied()
+                .unwrap_or(IntegrationKind::Http);
             let authorizer = match &route.authorizer {
                 Some(name) => Some(authorizers.get(name).ok_or_else(|| {
-                    GatewayError::Internal(format!("http.{}.routes.{key}: no authorizer {name:?}", config.name))
+                    GatewayError::Internal(format!(
+                        "http.{}.routes.{key}: no authorizer {name:?}",
+                        config.name
+                    ))
                 })?),
                 None => None,
             };
-            let throttle = route
-                .throttle
-                .map(|t| Mutex::new(KeyedBuckets::new(t.rate_per_second, t.burst, MAX_THROTTLE_KEYS)));
+            let throttle = route.throttle.map(|t| {
+                Mutex::new(KeyedBuckets::new(
+                    t.rate_per_second,
+                    t.burst,
+                    MAX_THROTTLE_KEYS,
+                ))
+            });
             routes.push((
                 key.clone(),
                 HttpRouteRt {
@@ -137,30 +153,51 @@ impl HttpApiRt {
 fn json_error(status: StatusCode, message: &str) -> Response<Body> {
     let mut response = Response::new(Body::from(format!("{{\"message\":\"{message}\"}}")));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     response
 }
 
 fn www_authenticate(scopes: &[String], error: &str, description: &str) -> Option<HeaderValue> {
     let scope = scopes.join(" ");
-    HeaderValue::from_str(&format!("Bearer scope=\"{scope}\" error=\"{error}\" error_description=\"{description}\"")).ok()
+    HeaderValue::from_str(&format!(
+        "Bearer scope=\"{scope}\" error=\"{error}\" error_description=\"{description}\""
+    ))
+    .ok()
 }
 
 /// Serve one request of `api`; `path` is the request path inside the API.
-pub async fn handle(state: Arc<State>, api: Arc<HttpApiRt>, req: Request<Body>, peer: SocketAddr) -> Response<Body> {
-    let origin = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_owned);
+pub async fn handle(
+    state: Arc<State>,
+    api: Arc<HttpApiRt>,
+    req: Request<Body>,
+    peer: SocketAddr,
+) -> Response<Body> {
+    let origin = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     // CORS preflights are answered here and never reach a backend.
     if let Some(cors) = &api.cors {
-        let header = |name: header::HeaderName| req.headers().get(name).and_then(|v| v.to_str().ok());
+        let header =
+            |name: header::HeaderName| req.headers().get(name).and_then(|v| v.to_str().ok());
         let request_method = header(header::ACCESS_CONTROL_REQUEST_METHOD);
         if is_preflight(req.method().as_str(), origin.as_deref(), request_method) {
             let mut response = Response::new(Body::empty());
             *response.status_mut() = StatusCode::NO_CONTENT;
-            if let Some(headers) = cors.preflight(origin.as_deref(), request_method, header(header::ACCESS_CONTROL_REQUEST_HEADERS)) {
+            if let Some(headers) = cors.preflight(
+                origin.as_deref(),
+                request_method,
+                header(header::ACCESS_CONTROL_REQUEST_HEADERS),
+            ) {
                 for (name, value) in headers {
-                    if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(&value)) {
+                    if let (Ok(n), Ok(v)) = (
+                        HeaderName::from_bytes(name.as_bytes()),
+                        HeaderValue::from_str(&value),
+                    ) {
                         response.headers_mut().append(n, v);
                     }
                 }
@@ -181,7 +218,10 @@ pub async fn handle(state: Arc<State>, api: Arc<HttpApiRt>, req: Request<Body>, 
             headers.remove(name);
         }
         for (name, value) in cors.response_headers(origin.as_deref()) {
-            if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(&value)) {
+            if let (Ok(n), Ok(v)) = (
+                HeaderName::from_bytes(name.as_bytes()),
+                HeaderValue::from_str(&value),
+            ) {
                 headers.append(n, v);
             }
         }
@@ -189,7 +229,12 @@ pub async fn handle(state: Arc<State>, api: Arc<HttpApiRt>, req: Request<Body>, 
     response
 }
 
-async fn serve(state: &Arc<State>, api: &Arc<HttpApiRt>, req: Request<Body>, peer: SocketAddr) -> Response<Body> {
+async fn serve(
+    state: &Arc<State>,
+    api: &Arc<HttpApiRt>,
+    req: Request<Body>,
+    peer: SocketAddr,
+) -> Response<Body> {
     let full_path = req.uri().path().to_owned();
     let Some(path) = api.strip(&full_path).map(str::to_owned) else {
         return json_error(StatusCode::NOT_FOUND, "Not Found");
@@ -207,11 +252,19 @@ async fn serve(state: &Arc<State>, api: &Arc<HttpApiRt>, req: Request<Body>, pee
     // Decoded query and owned headers feed authorizers and `http` events; a plain proxied
     // request needs neither.
     let needs_copies = route.authorizer.is_some() || route.kind == IntegrationKind::Http;
-    let query = if needs_copies { query_pairs(req.uri().query()) } else { Vec::new() };
+    let query = if needs_copies {
+        query_pairs(req.uri().query())
+    } else {
+        Vec::new()
+    };
     let headers: Vec<(String, String)> = if needs_copies {
         req.headers()
             .iter()
-            .filter_map(|(n, v)| v.to_str().ok().map(|v| (n.as_str().to_owned(), v.to_owned())))
+            .filter_map(|(n, v)| {
+                v.to_str()
+                    .ok()
+                    .map(|v| (n.as_str().to_owned(), v.to_owned()))
+            })
             .collect()
     } else {
         Vec::new()
@@ -225,7 +278,10 @@ async fn serve(state: &Arc<State>, api: &Arc<HttpApiRt>, req: Request<Body>, pee
     // Authorization.
     let mut identity: Option<Identity> = None;
     if let Some(authorizer) = &route.authorizer {
-        let header_refs: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        let header_refs: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
         let arn = policy::http_arn(
             &state.config.management.region,
             &state.config.management.account_id,
@@ -250,14 +306,21 @@ async fn serve(state: &Arc<State>, api: &Arc<HttpApiRt>, req: Request<Body>, pee
             time_epoch_ms: now,
             path_parameters: &path_parameters,
             stage_variables: &[],
-            request: RequestParts { headers: &header_refs, query: &query },
+            request: RequestParts {
+                headers: &header_refs,
+                query: &query,
+            },
         };
         match authorizer.authorize_http(&input, &state.metrics).await {
             Ok(id) => {
                 if !id.allows(&route.scopes, &[]) {
                     let mut response = json_error(StatusCode::FORBIDDEN, "Forbidden");
                     if authorizer.is_jwt()
-                        && let Some(v) = www_authenticate(&route.scopes, "insufficient_scope", "the token does not have the required scope")
+                        && let Some(v) = www_authenticate(
+                            &route.scopes,
+                            "insufficient_scope",
+                            "the token does not have the required scope",
+                        )
                     {
                         response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
                     }
@@ -268,13 +331,17 @@ async fn serve(state: &Arc<State>, api: &Arc<HttpApiRt>, req: Request<Body>, pee
                 }
                 identity = Some(id);
             }
-            Err(HttpDenial { error, jwt_description }) => {
+            Err(HttpDenial {
+                error,
+                jwt_description,
+            }) => {
                 info!(api = %api.name, route = %route.key, path = %redact::redact_url(&full_path), status = error.status(), "request refused by the authorizer");
                 return match error {
                     AuthError::Unauthorized => {
                         let mut response = json_error(StatusCode::UNAUTHORIZED, "Unauthorized");
                         if let Some(description) = jwt_description
-                            && let Some(v) = www_authenticate(&route.scopes, "invalid_token", description)
+                            && let Some(v) =
+                                www_authenticate(&route.scopes, "invalid_token", description)
                         {
                             response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
                         }
@@ -293,7 +360,10 @@ async fn serve(state: &Arc<State>, api: &Arc<HttpApiRt>, req: Request<Body>, pee
 
     // Throttling per route and principal (the client address when nobody is signed in).
     if let Some(throttle) = &route.throttle {
-        let key = identity.as_ref().and_then(|i| i.principal_id.clone()).unwrap_or_else(|| source_ip.clone());
+        let key = identity
+            .as_ref()
+            .and_then(|i| i.principal_id.clone())
+            .unwrap_or_else(|| source_ip.clone());
         let allowed = throttle
             .lock()
             .map(|mut buckets| buckets.try_take(&key, api.epoch.elapsed().as_secs_f64()))
@@ -334,11 +404,14 @@ async fn serve(state: &Arc<State>, api: &Arc<HttpApiRt>, req: Request<Body>, pee
                 Ok(raw) => match parse_http_result(&raw) {
                     Ok(result) => {
                         let mut response = Response::new(Body::from(result.body));
-                        *response.status_mut() = StatusCode::from_u16(result.status).unwrap_or(StatusCode::OK);
+                        *response.status_mut() =
+                            StatusCode::from_u16(result.status).unwrap_or(StatusCode::OK);
                         let headers = response.headers_mut();
                         for (name, value) in result.headers {
-                            if let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(&value))
-                                && !HOP_BY_HOP.contains(&n.as_str())
+                            if let (Ok(n), Ok(v)) = (
+                                HeaderName::from_bytes(name.as_bytes()),
+                                HeaderValue::from_str(&value),
+                            ) && !HOP_BY_HOP.contains(&n.as_str())
                             {
                                 headers.append(n, v);
                             }
@@ -359,21 +432,34 @@ async fn serve(state: &Arc<State>, api: &Arc<HttpApiRt>, req: Request<Body>, pee
                 Err(e) => integration_failure(state, api, &route.key, &e),
             }
         }
-        IntegrationKind::HttpProxy => proxy(state, api, route, req, &path, &source_ip, identity.as_ref()).await,
+        IntegrationKind::HttpProxy => {
+            proxy(state, api, route, req, &path, &source_ip, identity.as_ref()).await
+        }
     }
 }
 
-fn integration_failure(state: &State, api: &HttpApiRt, route: &str, e: &GatewayError) -> Response<Body> {
+fn integration_failure(
+    state: &State,
+    api: &HttpApiRt,
+    route: &str,
+    e: &GatewayError,
+) -> Response<Body> {
     debug!(api = %api.name, route = %route, error = %e, "integration failed");
     state.metrics.error(e.kind());
     match e {
-        GatewayError::IntegrationTimeout(_) => json_error(StatusCode::GATEWAY_TIMEOUT, "Endpoint request timed out"),
+        GatewayError::IntegrationTimeout(_) => {
+            json_error(StatusCode::GATEWAY_TIMEOUT, "Endpoint request timed out")
+        }
         _ => json_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"),
     }
 }
 
 /// Read a request body up to `limit` bytes; 413 beyond.
-async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Vec<u8>, Response<Body>> {
+async fn read_body(
+    body: Body,
+    headers: &HeaderMap,
+    limit: usize,
+) -> Result<Vec<u8>, Response<Body>> {
     let too_large = || json_error(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
     if headers
         .get(header::CONTENT_LENGTH)
@@ -435,7 +521,11 @@ async fn proxy(
         }
         headers.append(name.clone(), value.clone());
     }
-    let forwarded_for = match parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+    let forwarded_for = match parts
+        .headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+    {
         Some(prior) => format!("{prior}, {source_ip}"),
         None => source_ip.to_owned(),
     };
@@ -443,7 +533,14 @@ async fn proxy(
     if let Ok(v) = HeaderValue::from_str(&forwarded_for) {
         headers.insert("x-forwarded-for", v);
     }
-    headers.insert("x-forwarded-proto", HeaderValue::from_static(if state.scheme == "https" { "https" } else { "http" }));
+    headers.insert(
+        "x-forwarded-proto",
+        HeaderValue::from_static(if state.scheme == "https" {
+            "https"
+        } else {
+            "http"
+        }),
+    );
     if let Some(host) = host {
         headers.insert("x-forwarded-host", host);
     }
@@ -480,7 +577,12 @@ async fn proxy(
         }
         Err(_) => {
             route.integration.observe(started.elapsed());
-            return integration_failure(state, api, &route.key, &GatewayError::IntegrationTimeout(route.integration.timeout()));
+            return integration_failure(
+                state,
+                api,
+                &route.key,
+                &GatewayError::IntegrationTimeout(route.integration.timeout()),
+            );
         }
     };
     route.integration.observe(started.elapsed());
@@ -494,7 +596,10 @@ async fn proxy(
     // The rest of the body streams through; a backend that stalls mid-body is cut off at the
     // integration timeout.
     let deadline = tokio::time::Instant::now() + route.integration.timeout();
-    let body_stream = futures_util::StreamExt::take_until(upstream.bytes_stream(), tokio::time::sleep_until(deadline));
+    let body_stream = futures_util::StreamExt::take_until(
+        upstream.bytes_stream(),
+        tokio::time::sleep_until(deadline),
+    );
     let mut response = Response::new(Body::from_stream(body_stream));
     *response.status_mut() = status;
     *response.headers_mut() = response_headers;
@@ -503,7 +608,9 @@ async fn proxy(
 
 fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
     match query {
-        Some(q) if !q.is_empty() => url::form_urlencoded::parse(q.as_bytes()).into_owned().collect(),
+        Some(q) if !q.is_empty() => url::form_urlencoded::parse(q.as_bytes())
+            .into_owned()
+            .collect(),
         _ => Vec::new(),
     }
 }

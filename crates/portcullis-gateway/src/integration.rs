@@ -23,12 +23,19 @@ pub struct Integration {
 }
 
 impl Integration {
-    pub fn new(config: &IntegrationConfig, client: reqwest::Client, metrics: &Metrics) -> Result<Self, GatewayError> {
-        let url = reqwest::Url::parse(&config.url)
-            .map_err(|e| GatewayError::Internal(format!("integration {}: bad url: {e}", config.name)))?;
+    pub fn new(
+        config: &IntegrationConfig,
+        client: reqwest::Client,
+        metrics: &Metrics,
+    ) -> Result<Self, GatewayError> {
+        let url = reqwest::Url::parse(&config.url).map_err(|e| {
+            GatewayError::Internal(format!("integration {}: bad url: {e}", config.name))
+        })?;
         let latency = metrics
             .integration_duration
-            .get_or_create(&IntegrationLabels { integration: config.name.clone() })
+            .get_or_create(&IntegrationLabels {
+                integration: config.name.clone(),
+            })
             .clone();
         Ok(Integration {
             url,
@@ -89,11 +96,7 @@ impl Integration {
             return Err(GatewayError::IntegrationTooLarge(self.max_response_bytes));
         }
         let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(unreachable)?
-        {
+        while let Some(chunk) = response.chunk().await.map_err(unreachable)? {
             if body.len() + chunk.len() > self.max_response_bytes {
                 return Err(GatewayError::IntegrationTooLarge(self.max_response_bytes));
             }

@@ -76,7 +76,10 @@ impl ManagementError {
         let mut response = Response::new(Body::from(self.body()));
         *response.status_mut() = self.status();
         let h = response.headers_mut();
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         h.insert("x-amzn-ErrorType", HeaderValue::from_static(self.code()));
         if let Ok(v) = HeaderValue::from_str(rid) {
             h.insert("x-amzn-RequestId", v);
@@ -105,7 +108,9 @@ fn parse_path(raw_path: &str) -> Option<Target> {
     match rest {
         [] | [""] => Some(Target::List { stage }),
         [id] => {
-            let decoded = percent_encoding::percent_decode_str(id).decode_utf8().ok()?;
+            let decoded = percent_encoding::percent_decode_str(id)
+                .decode_utf8()
+                .ok()?;
             Some(Target::One(decoded.into_owned()))
         }
         _ => None,
@@ -130,7 +135,10 @@ pub async fn handle(state: Arc<State>, req: Request<Body>) -> Response<Body> {
     state
         .metrics
         .management_requests
-        .get_or_create(&ManagementLabels { operation: operation.to_owned(), status: response.status().as_u16().to_string() })
+        .get_or_create(&ManagementLabels {
+            operation: operation.to_owned(),
+            status: response.status().as_u16().to_string(),
+        })
         .inc();
     response
 }
@@ -169,8 +177,15 @@ async fn handle_op(
                     ids.extend(registry.list(&api.name).await);
                 }
             }
-            let list: Vec<_> = ids.iter().map(|id| json!({"connectionId": id.as_str()})).collect();
-            json_response(StatusCode::OK, json!({"connections": list}).to_string(), rid)
+            let list: Vec<_> = ids
+                .iter()
+                .map(|id| json!({"connectionId": id.as_str()}))
+                .collect();
+            json_response(
+                StatusCode::OK,
+                json!({"connections": list}).to_string(),
+                rid,
+            )
         }
         Target::One(raw_id) => {
             let Some(id) = ConnectionId::parse(&raw_id) else {
@@ -198,7 +213,8 @@ async fn handle_op(
                             "identity": {"sourceIp": info.source_ip, "userAgent": info.user_agent},
                             "lastActiveAt": iso8601_millis(info.last_active_ms),
                         });
-                        if let (Some(principal), Some(obj)) = (info.principal, doc.as_object_mut()) {
+                        if let (Some(principal), Some(obj)) = (info.principal, doc.as_object_mut())
+                        {
                             obj.insert("principalId".to_owned(), json!(principal));
                         }
                         json_response(StatusCode::OK, doc.to_string(), rid)
@@ -215,7 +231,11 @@ async fn handle_op(
     }
 }
 
-fn authenticate(state: &State, parts: &http::request::Parts, body: &[u8]) -> Result<(), sigv4::SigV4Error> {
+fn authenticate(
+    state: &State,
+    parts: &http::request::Parts,
+    body: &[u8],
+) -> Result<(), sigv4::SigV4Error> {
     let management = &state.config.management;
     let headers: Vec<(&str, &str)> = parts
         .headers
@@ -258,7 +278,10 @@ fn json_response(status: StatusCode, body: String, rid: &str) -> Response<Body> 
     let mut response = Response::new(Body::from(body));
     *response.status_mut() = status;
     let h = response.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     if let Ok(v) = HeaderValue::from_str(rid) {
         h.insert("x-amzn-RequestId", v);
     }
@@ -271,12 +294,32 @@ mod tests {
 
     #[test]
     fn paths() {
-        assert_eq!(parse_path("/@connections/abc"), Some(Target::One("abc".into())));
-        assert_eq!(parse_path("/prod/@connections/abc%3D"), Some(Target::One("abc=".into())));
-        assert_eq!(parse_path("/prod/%40connections/abc"), Some(Target::One("abc".into())));
-        assert_eq!(parse_path("/%40connections/abc"), Some(Target::One("abc".into())));
-        assert_eq!(parse_path("/prod/@connections"), Some(Target::List { stage: Some("prod".into()) }));
-        assert_eq!(parse_path("/@connections"), Some(Target::List { stage: None }));
+        assert_eq!(
+            parse_path("/@connections/abc"),
+            Some(Target::One("abc".into()))
+        );
+        assert_eq!(
+            parse_path("/prod/@connections/abc%3D"),
+            Some(Target::One("abc=".into()))
+        );
+        assert_eq!(
+            parse_path("/prod/%40connections/abc"),
+            Some(Target::One("abc".into()))
+        );
+        assert_eq!(
+            parse_path("/%40connections/abc"),
+            Some(Target::One("abc".into()))
+        );
+        assert_eq!(
+            parse_path("/prod/@connections"),
+            Some(Target::List {
+                stage: Some("prod".into())
+            })
+        );
+        assert_eq!(
+            parse_path("/@connections"),
+            Some(Target::List { stage: None })
+        );
         assert_eq!(parse_path("/prod/other/abc"), None);
         assert_eq!(parse_path("/a/b/@connections/x"), None);
         assert_eq!(parse_path("/@connections/a/b"), None);

@@ -88,7 +88,11 @@ impl Metrics {
             connections_open.clone(),
         );
         let connects = Family::default();
-        registry.register("ws_connects", "Accepted WebSocket connections", connects.clone());
+        registry.register(
+            "ws_connects",
+            "Accepted WebSocket connections",
+            connects.clone(),
+        );
         let connect_rejects = Family::default();
         registry.register(
             "ws_connect_rejects",
@@ -102,14 +106,24 @@ impl Metrics {
             disconnects.clone(),
         );
         let messages_in = Family::default();
-        registry.register("ws_messages_in", "Data messages received from clients", messages_in.clone());
+        registry.register(
+            "ws_messages_in",
+            "Data messages received from clients",
+            messages_in.clone(),
+        );
         let messages_out = Family::default();
-        registry.register("ws_messages_out", "Data messages sent to clients", messages_out.clone());
-        let integration_duration = Family::<IntegrationLabels, Histogram>::new_with_constructor(|| {
-            Histogram::new([
-                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 29.0,
-            ])
-        });
+        registry.register(
+            "ws_messages_out",
+            "Data messages sent to clients",
+            messages_out.clone(),
+        );
+        let integration_duration =
+            Family::<IntegrationLabels, Histogram>::new_with_constructor(|| {
+                Histogram::new([
+                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                    10.0, 29.0,
+                ])
+            });
         registry.register(
             "integration_duration_seconds",
             "Latency of integration (backend) calls",
@@ -166,7 +180,11 @@ impl Metrics {
     }
 
     pub fn error(&self, kind: &str) {
-        self.errors.get_or_create(&ErrorLabels { kind: kind.to_owned() }).inc();
+        self.errors
+            .get_or_create(&ErrorLabels {
+                kind: kind.to_owned(),
+            })
+            .inc();
     }
 
     /// Prometheus text exposition of every family.

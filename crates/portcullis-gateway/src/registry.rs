@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -108,10 +108,19 @@ pub trait ConnectionRegistry: Send + Sync + 'static {
     fn register(&self, handle: Arc<ConnectionHandle>);
     fn unregister(&self, id: &ConnectionId);
     /// Deliver a frame to a connection (on whichever node owns it).
-    fn post<'a>(&'a self, id: &'a ConnectionId, message: Outbound) -> BoxFuture<'a, Result<(), SendError>>;
+    fn post<'a>(
+        &'a self,
+        id: &'a ConnectionId,
+        message: Outbound,
+    ) -> BoxFuture<'a, Result<(), SendError>>;
     fn info<'a>(&'a self, id: &'a ConnectionId) -> BoxFuture<'a, Option<ConnectionInfo>>;
     /// Ask the owning node to close the connection; `$disconnect` follows.
-    fn close<'a>(&'a self, id: &'a ConnectionId, code: u16, reason: &'a str) -> BoxFuture<'a, Result<(), SendError>>;
+    fn close<'a>(
+        &'a self,
+        id: &'a ConnectionId,
+        code: u16,
+        reason: &'a str,
+    ) -> BoxFuture<'a, Result<(), SendError>>;
     /// Ids of the open connections of one API.
     fn list<'a>(&'a self, api: &'a str) -> BoxFuture<'a, Vec<ConnectionId>>;
     /// Number of open connections on this node.
@@ -137,9 +146,7 @@ impl LocalRegistry {
     }
 
     fn shard(&self, id: &ConnectionId) -> &RwLock<HashMap<ConnectionId, Arc<ConnectionHandle>>> {
-        let mut h = self.hasher.build_hasher();
-        id.hash(&mut h);
-        let i = (h.finish() as usize) % SHARDS;
+        let i = (self.hasher.hash_one(id) as usize) % SHARDS;
         &self.shards[i]
     }
 
@@ -166,8 +173,11 @@ impl ConnectionRegistry for LocalRegistry {
     }
 
     fn register(&self, handle: Arc<ConnectionHandle>) {
-        let mut shard = self.shard(&handle.id).write().unwrap_or_else(|p| p.into_inner());
-        shard.insert(handle.id.clone(), handle);
+        let mut shard = self
+            .shard(&handle.id)
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
+        shard.insert(handle.id, handle);
     }
 
     fn unregister(&self, id: &ConnectionId) {
@@ -175,7 +185,11 @@ impl ConnectionRegistry for LocalRegistry {
         shard.remove(id);
     }
 
-    fn post<'a>(&'a self, id: &'a ConnectionId, message: Outbound) -> BoxFuture<'a, Result<(), SendError>> {
+    fn post<'a>(
+        &'a self,
+        id: &'a ConnectionId,
+        message: Outbound,
+    ) -> BoxFuture<'a, Result<(), SendError>> {
         let result = match self.get(id) {
             Some(handle) => handle.try_send(message),
             None => Err(SendError::Gone),
@@ -194,7 +208,12 @@ impl ConnectionRegistry for LocalRegistry {
         Box::pin(std::future::ready(info))
     }
 
-    fn close<'a>(&'a self, id: &'a ConnectionId, code: u16, reason: &'a str) -> BoxFuture<'a, Result<(), SendError>> {
+    fn close<'a>(
+        &'a self,
+        id: &'a ConnectionId,
+        code: u16,
+        reason: &'a str,
+    ) -> BoxFuture<'a, Result<(), SendError>> {
         let result = match self.get(id) {
             Some(handle) => match handle.try_send(Outbound::Close(code, reason.to_owned())) {
                 // A full queue must not stop a DELETE: close without the handshake.
@@ -213,7 +232,7 @@ impl ConnectionRegistry for LocalRegistry {
         let mut ids = Vec::new();
         for shard in &self.shards {
             let shard = shard.read().unwrap_or_else(|p| p.into_inner());
-            ids.extend(shard.values().filter(|h| &*h.api == api).map(|h| h.id.clone()));
+            ids.extend(shard.values().filter(|h| &*h.api == api).map(|h| h.id));
         }
         Box::pin(std::future::ready(ids))
     }

@@ -22,8 +22,8 @@ use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 use crate::auth::Authorizers;
-use crate::http_api::{self, HttpApiRt};
 use crate::error::GatewayError;
+use crate::http_api::{self, HttpApiRt};
 use crate::integration::{Integration, Integrations, http_client};
 use crate::metrics::Metrics;
 use crate::registry::{ConnectionRegistry, LocalRegistry};
@@ -84,7 +84,10 @@ impl RunningGateway {
         .await;
         match drained {
             Ok(()) => info!("shutdown complete"),
-            Err(_) => warn!(remaining = self.state.tasks.len(), "shutdown grace period over; dropping the rest"),
+            Err(_) => warn!(
+                remaining = self.state.tasks.len(),
+                "shutdown grace period over; dropping the rest"
+            ),
         }
     }
 }
@@ -96,12 +99,19 @@ pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
     let client = http_client()?;
     let mut integrations: Integrations = HashMap::new();
     for (name, integration) in &config.integrations {
-        integrations.insert(name.clone(), Arc::new(Integration::new(integration, client.clone(), &metrics)?));
+        integrations.insert(
+            name.clone(),
+            Arc::new(Integration::new(integration, client.clone(), &metrics)?),
+        );
     }
     let listener = bind(config.server.listen).await?;
     let admin_listener = bind(config.server.admin_listen).await?;
-    let listen_addr = listener.local_addr().map_err(|e| GatewayError::Internal(e.to_string()))?;
-    let admin_addr = admin_listener.local_addr().map_err(|e| GatewayError::Internal(e.to_string()))?;
+    let listen_addr = listener
+        .local_addr()
+        .map_err(|e| GatewayError::Internal(e.to_string()))?;
+    let admin_addr = admin_listener
+        .local_addr()
+        .map_err(|e| GatewayError::Internal(e.to_string()))?;
 
     // The built-in identity provider, when the file defines pools.
     let idp = if config.pools.is_empty() {
@@ -121,15 +131,28 @@ pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
         Some(_) => listen_addr.to_string(),
         None => config.server.domain_name.clone(),
     };
-    let kinds = config.integrations.iter().map(|(name, i)| (name.clone(), i.kind)).collect();
+    let kinds = config
+        .integrations
+        .iter()
+        .map(|(name, i)| (name.clone(), i.kind))
+        .collect();
     let mut http_apis = Vec::new();
     for api in config.http.values() {
-        http_apis.push(Arc::new(HttpApiRt::new(api, &domain_name, &integrations, &kinds, &authorizers)?));
+        http_apis.push(Arc::new(HttpApiRt::new(
+            api,
+            &domain_name,
+            &integrations,
+            &kinds,
+            &authorizers,
+        )?));
     }
     http_apis.sort_by_key(|a| std::cmp::Reverse(a.base_path_len()));
     let mut apis = HashMap::new();
     for api in config.websocket.values() {
-        apis.insert(api.path.clone(), Arc::new(WsApi::new(api, &domain_name, &integrations, &metrics)?));
+        apis.insert(
+            api.path.clone(),
+            Arc::new(WsApi::new(api, &domain_name, &integrations, &metrics)?),
+        );
     }
 
     let state = Arc::new(State {
@@ -143,7 +166,11 @@ pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
         shutdown: CancellationToken::new(),
         tasks: TaskTracker::new(),
         listen_port: listen_addr.port(),
-        scheme: if config.server.tls.is_some() { "https".into() } else { "http".into() },
+        scheme: if config.server.tls.is_some() {
+            "https".into()
+        } else {
+            "http".into()
+        },
     });
     let stop_accepting = CancellationToken::new();
     let accept_tasks = TaskTracker::new();
@@ -173,15 +200,31 @@ pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
         },
     ));
     info!(listen = %listen_addr, admin = %admin_addr, apis = state.apis.len(), "portcullis listening");
-    Ok(RunningGateway { listen_addr, admin_addr, state, stop_accepting, accept_tasks })
+    Ok(RunningGateway {
+        listen_addr,
+        admin_addr,
+        state,
+        stop_accepting,
+        accept_tasks,
+    })
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener, GatewayError> {
-    let socket = if addr.is_ipv4() { tokio::net::TcpSocket::new_v4() } else { tokio::net::TcpSocket::new_v6() }
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()
+    } else {
+        tokio::net::TcpSocket::new_v6()
+    }
+    .map_err(|source| GatewayError::Bind { addr, source })?;
+    socket
+        .set_reuseaddr(true)
         .map_err(|source| GatewayError::Bind { addr, source })?;
-    socket.set_reuseaddr(true).map_err(|source| GatewayError::Bind { addr, source })?;
-    socket.bind(addr).map_err(|source| GatewayError::Bind { addr, source })?;
-    socket.listen(4096).map_err(|source| GatewayError::Bind { addr, source })
+    socket
+        .bind(addr)
+        .map_err(|source| GatewayError::Bind { addr, source })?;
+    socket
+        .listen(4096)
+        .map_err(|source| GatewayError::Bind { addr, source })
 }
 
 /// A node id for connection ids minted here: random per process (a clustered registry will
@@ -207,7 +250,10 @@ async fn accept_loop<F, Fut>(
         .header_read_timeout(Duration::from_secs(10))
         .max_buf_size(64 * 1024)
         .keep_alive(true);
-    builder.http2().timer(TokioTimer::new()).max_header_list_size(64 * 1024);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(64 * 1024);
     let builder = Arc::new(builder);
     loop {
         let permit = tokio::select! {
@@ -254,7 +300,10 @@ async fn accept_loop<F, Fut>(
 async fn public(state: Arc<State>, req: Request<Body>, peer: SocketAddr) -> Response<Body> {
     if let Some(api) = state.apis.get(req.uri().path()).cloned() {
         if state.shutdown.is_cancelled() {
-            return status(StatusCode::SERVICE_UNAVAILABLE, "{\"message\":\"Service Unavailable\"}");
+            return status(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "{\"message\":\"Service Unavailable\"}",
+            );
         }
         return handle_upgrade(state, api, req, peer).await;
     }
@@ -263,13 +312,19 @@ async fn public(state: Arc<State>, req: Request<Body>, peer: SocketAddr) -> Resp
         && let Some(router) = state.idp_router.clone()
     {
         let mut req = req;
-        req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+        req.extensions_mut()
+            .insert(axum::extract::ConnectInfo(peer));
         return match tower::ServiceExt::oneshot(router, req).await {
             Ok(response) => response,
             Err(never) => match never {},
         };
     }
-    if let Some(api) = state.http_apis.iter().find(|a| a.strip(path).is_some()).cloned() {
+    if let Some(api) = state
+        .http_apis
+        .iter()
+        .find(|a| a.strip(path).is_some())
+        .cloned()
+    {
         return http_api::handle(state, api, req, peer).await;
     }
     status(StatusCode::NOT_FOUND, "{\"message\":\"Not Found\"}")
@@ -286,8 +341,9 @@ async fn admin_api(state: Arc<State>, req: Request<Body>) -> Response<Body> {
 fn status(code: StatusCode, body: &'static str) -> Response<Body> {
     let mut response = Response::new(Body::from(body));
     *response.status_mut() = code;
-    response
-        .headers_mut()
-        .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
     response
 }

@@ -5,7 +5,9 @@ use std::time::Duration;
 /// Parses `"250ms"`, `"10s"`, `"2m"`, `"1h"` or a bare number of seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
     let (number, unit) = s.split_at(split);
     let value: f64 = number.parse().map_err(|_| format!("bad duration {s:?}"))?;
     let seconds = match unit {
@@ -24,7 +26,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 
 /// Parses `"Name: value"` into a header pair.
 pub fn parse_header(s: &str) -> Result<(String, String), String> {
-    let (name, value) = s.split_once(':').ok_or_else(|| format!("header {s:?} is not `Name: value`"))?;
+    let (name, value) = s
+        .split_once(':')
+        .ok_or_else(|| format!("header {s:?} is not `Name: value`"))?;
     let name = name.trim();
     if name.is_empty() {
         return Err(format!("header {s:?} has no name"));

@@ -55,18 +55,28 @@ impl ConnectError {
 impl Target {
     /// `url` must be `ws://` and resolve to a loopback address. `query` (e.g.
     /// `access_token=X`) is appended; `headers` are added to every upgrade request.
-    pub fn new(url: &str, query: Option<&str>, headers: &[(String, String)], timeout: Duration) -> Result<Self> {
+    pub fn new(
+        url: &str,
+        query: Option<&str>,
+        headers: &[(String, String)],
+        timeout: Duration,
+    ) -> Result<Self> {
         let mut url = url.to_string();
         if let Some(q) = query.filter(|q| !q.is_empty()) {
             url.push(if url.contains('?') { '&' } else { '?' });
             url.push_str(q);
         }
-        let request = url.as_str().into_client_request().with_context(|| format!("bad URL {url:?}"))?;
+        let request = url
+            .as_str()
+            .into_client_request()
+            .with_context(|| format!("bad URL {url:?}"))?;
         let uri = request.uri();
         if uri.scheme_str() != Some("ws") {
             bail!("only ws:// URLs are supported (loopback benchmarks), got {url:?}");
         }
-        let host = uri.host().ok_or_else(|| anyhow!("URL {url:?} has no host"))?;
+        let host = uri
+            .host()
+            .ok_or_else(|| anyhow!("URL {url:?} has no host"))?;
         let host = host.trim_start_matches('[').trim_end_matches(']');
         let port = uri.port_u16().unwrap_or(80);
         let addr = (host, port)
@@ -79,8 +89,10 @@ impl Target {
             .iter()
             .map(|(n, v)| {
                 Ok((
-                    HeaderName::from_bytes(n.as_bytes()).with_context(|| format!("bad header name {n:?}"))?,
-                    HeaderValue::from_str(v).with_context(|| format!("bad value for header {n:?}"))?,
+                    HeaderName::from_bytes(n.as_bytes())
+                        .with_context(|| format!("bad header name {n:?}"))?,
+                    HeaderValue::from_str(v)
+                        .with_context(|| format!("bad value for header {n:?}"))?,
                 ))
             })
             .collect::<Result<Vec<_>>>()?;
@@ -89,7 +101,13 @@ impl Target {
             .write_buffer_size(0)
             .max_message_size(Some(16 << 20))
             .max_frame_size(Some(16 << 20));
-        Ok(Target { url, addr, headers, config, timeout })
+        Ok(Target {
+            url,
+            addr,
+            headers,
+            config,
+            timeout,
+        })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -97,7 +115,11 @@ impl Target {
     }
 
     fn request(&self) -> Result<Request, ConnectError> {
-        let mut request = self.url.as_str().into_client_request().map_err(|_| ConnectError::Handshake)?;
+        let mut request = self
+            .url
+            .as_str()
+            .into_client_request()
+            .map_err(|_| ConnectError::Handshake)?;
         for (name, value) in &self.headers {
             request.headers_mut().append(name.clone(), value.clone());
         }
@@ -105,20 +127,32 @@ impl Target {
     }
 
     /// Opens one connection from `source` (port chosen by the kernel) and completes the upgrade.
-    pub async fn connect(&self, source: Ipv4Addr) -> Result<WebSocketStream<TcpStream>, ConnectError> {
+    pub async fn connect(
+        &self,
+        source: Ipv4Addr,
+    ) -> Result<WebSocketStream<TcpStream>, ConnectError> {
         match tokio::time::timeout(self.timeout, self.connect_inner(source)).await {
             Ok(r) => r,
             Err(_) => Err(ConnectError::Timeout),
         }
     }
 
-    async fn connect_inner(&self, source: Ipv4Addr) -> Result<WebSocketStream<TcpStream>, ConnectError> {
+    async fn connect_inner(
+        &self,
+        source: Ipv4Addr,
+    ) -> Result<WebSocketStream<TcpStream>, ConnectError> {
         let socket = TcpSocket::new_v4().map_err(|_| ConnectError::Bind)?;
-        socket.bind(SocketAddr::from((source, 0))).map_err(|_| ConnectError::Bind)?;
-        let stream = socket.connect(self.addr).await.map_err(|_| ConnectError::Tcp)?;
+        socket
+            .bind(SocketAddr::from((source, 0)))
+            .map_err(|_| ConnectError::Bind)?;
+        let stream = socket
+            .connect(self.addr)
+            .await
+            .map_err(|_| ConnectError::Tcp)?;
         stream.set_nodelay(true).map_err(|_| ConnectError::Tcp)?;
         let request = self.request()?;
-        match tokio_tungstenite::client_async_with_config(request, stream, Some(self.config)).await {
+        match tokio_tungstenite::client_async_with_config(request, stream, Some(self.config)).await
+        {
             Ok((ws, _response)) => Ok(ws),
             Err(tokio_tungstenite::tungstenite::Error::Http(_)) => Err(ConnectError::Rejected),
             Err(_) => Err(ConnectError::Handshake),
@@ -146,6 +180,9 @@ impl Failures {
     }
 
     pub fn to_json(&self) -> serde_json::Value {
-        self.0.iter().map(|(k, v)| (k.name().to_string(), serde_json::Value::from(*v))).collect()
+        self.0
+            .iter()
+            .map(|(k, v)| (k.name().to_string(), serde_json::Value::from(*v)))
+            .collect()
     }
 }

@@ -30,7 +30,10 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 pub async fn run(opts: ConnectRateOptions) -> Result<()> {
     let limit = raise_nofile_limit()?;
     if opts.concurrency as u64 * 2 + 100 > limit {
-        bail!("concurrency {} is too high for the open-files limit {limit}", opts.concurrency);
+        bail!(
+            "concurrency {} is too high for the open-files limit {limit}",
+            opts.concurrency
+        );
     }
     println!(
         "connect-rate: {} connects to {} with {} workers from {} source addresses",
@@ -83,7 +86,10 @@ pub async fn run(opts: ConnectRateOptions) -> Result<()> {
     let elapsed = started.elapsed().as_secs_f64();
     let ok = latency.count();
     let rate = ok as f64 / elapsed.max(1e-9);
-    let (p50, p99) = (micros(latency.quantile(0.5)), micros(latency.quantile(0.99)));
+    let (p50, p99) = (
+        micros(latency.quantile(0.5)),
+        micros(latency.quantile(0.99)),
+    );
     println!(
         "connect-rate: {ok} connected, {} failed {} in {elapsed:.2} s = {rate:.0} connects/s; \
          connect latency p50 {p50} µs, p99 {p99} µs, max {} µs",

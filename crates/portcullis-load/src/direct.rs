@@ -30,7 +30,12 @@ fn static_headers(headers: &[(String, String)]) -> Result<Option<keepalive::Sign
     }
     let parsed: Vec<(http::HeaderName, http::HeaderValue)> = headers
         .iter()
-        .map(|(n, v)| Ok((http::HeaderName::from_bytes(n.as_bytes())?, http::HeaderValue::from_str(v)?)))
+        .map(|(n, v)| {
+            Ok((
+                http::HeaderName::from_bytes(n.as_bytes())?,
+                http::HeaderValue::from_str(v)?,
+            ))
+        })
         .collect::<Result<_>>()?;
     Ok(Some(std::sync::Arc::new(move |_| Ok(parsed.clone()))))
 }
@@ -39,8 +44,13 @@ pub async fn run(opts: DirectOptions) -> Result<()> {
     raise_nofile_limit()?;
     let endpoint = Endpoint::parse(&opts.url)?;
     let uri: http::Uri = opts.url.parse()?;
-    let path = uri.path_and_query().map_or("/".to_string(), |p| p.as_str().to_string());
-    println!("http: {} workers, {} http://{}{path} for {:?}", opts.concurrency, opts.method, endpoint.host, opts.duration);
+    let path = uri
+        .path_and_query()
+        .map_or("/".to_string(), |p| p.as_str().to_string());
+    println!(
+        "http: {} workers, {} http://{}{path} for {:?}",
+        opts.concurrency, opts.method, endpoint.host, opts.duration
+    );
     let out = keepalive::run(keepalive::Load {
         endpoint,
         method: opts.method,
@@ -53,7 +63,10 @@ pub async fn run(opts: DirectOptions) -> Result<()> {
     .await?;
     let count = out.latency.count();
     let rate = count as f64 / out.seconds.max(1e-9);
-    let (p50, p99) = (micros(out.latency.quantile(0.5)), micros(out.latency.quantile(0.99)));
+    let (p50, p99) = (
+        micros(out.latency.quantile(0.5)),
+        micros(out.latency.quantile(0.99)),
+    );
     println!(
         "http: {count} requests in {:.2} s = {rate:.0}/s; statuses {}; {} transport errors; p50 {p50} µs, p99 {p99} µs",
         out.seconds,

@@ -23,7 +23,11 @@ impl Default for Histogram {
 
 impl Histogram {
     pub fn new() -> Self {
-        Histogram { counts: vec![0; BUCKETS].into_boxed_slice(), total: 0, max_ns: 0 }
+        Histogram {
+            counts: vec![0; BUCKETS].into_boxed_slice(),
+            total: 0,
+            max_ns: 0,
+        }
     }
 
     fn index(ns: u64) -> usize {
@@ -105,7 +109,10 @@ mod tests {
             assert!(i < BUCKETS);
             last = i;
             let v = Histogram::value(i) as f64;
-            assert!((v - ns as f64).abs() <= ns as f64 * 0.02 + 1.0, "{ns} -> {v}");
+            assert!(
+                (v - ns as f64).abs() <= ns as f64 * 0.02 + 1.0,
+                "{ns} -> {v}"
+            );
         }
     }
 

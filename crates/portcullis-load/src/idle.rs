@@ -68,12 +68,16 @@ pub async fn run(opts: IdleOptions) -> Result<()> {
         let Ok(Ok(permit)) =
             tokio::time::timeout_at(open_deadline.into(), handshakes.clone().acquire_owned()).await
         else {
-            println!("idle: gave up opening connections after {:?}", opts.open_timeout);
+            println!(
+                "idle: gave up opening connections after {:?}",
+                opts.open_timeout
+            );
             break;
         };
         let target = target.clone();
         let source = opts.source_ips.pick(i);
-        let (established, dropped, failures) = (established.clone(), dropped.clone(), failures.clone());
+        let (established, dropped, failures) =
+            (established.clone(), dropped.clone(), failures.clone());
         let mut stop = stop_rx.clone();
         tasks.spawn(async move {
             // The permit goes back only once the outcome is counted: all permits back means
@@ -128,7 +132,11 @@ pub async fn run(opts: IdleOptions) -> Result<()> {
     let fds_after = open_files(pid);
     let held = established.load(Ordering::Relaxed) - dropped.load(Ordering::Relaxed);
     let growth = rss_after.saturating_sub(rss_before);
-    let per_conn = if held > 0 { growth as f64 / held as f64 } else { 0.0 };
+    let per_conn = if held > 0 {
+        growth as f64 / held as f64
+    } else {
+        0.0
+    };
     let own_rss = rss_bytes(std::process::id()).unwrap_or(0);
     println!(
         "idle: server RSS after {:.1} MiB, growth {:.1} MiB over {held} held connections = {:.0} bytes ({:.2} KiB) per connection",
@@ -167,7 +175,10 @@ pub async fn run(opts: IdleOptions) -> Result<()> {
     }
     let _ = stop_tx.send(true);
     let closing = Instant::now();
-    let _ = tokio::time::timeout(Duration::from_secs(30), async { while tasks.join_next().await.is_some() {} }).await;
+    let _ = tokio::time::timeout(Duration::from_secs(30), async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
     tasks.abort_all();
     println!(
         "idle: closed in {:.2} s ({} dropped by the server while idle)",

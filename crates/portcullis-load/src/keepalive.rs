@@ -35,7 +35,9 @@ impl Endpoint {
         if uri.scheme_str() != Some("http") {
             bail!("only http:// URLs are supported (loopback benchmarks), got {url:?}");
         }
-        let authority = uri.authority().ok_or_else(|| anyhow!("URL {url:?} has no host"))?;
+        let authority = uri
+            .authority()
+            .ok_or_else(|| anyhow!("URL {url:?} has no host"))?;
         let port = authority.port_u16().unwrap_or(80);
         let addr = (authority.host(), port)
             .to_socket_addrs()
@@ -53,7 +55,9 @@ impl Endpoint {
 
 /// One keep-alive HTTP/1.1 connection.
 pub async fn open(endpoint: &Endpoint) -> Result<SendRequest<Full<Bytes>>> {
-    let stream = TcpStream::connect(endpoint.addr).await.with_context(|| format!("connecting to {}", endpoint.addr))?;
+    let stream = TcpStream::connect(endpoint.addr)
+        .await
+        .with_context(|| format!("connecting to {}", endpoint.addr))?;
     stream.set_nodelay(true)?;
     let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
     tokio::spawn(async move {
@@ -69,8 +73,10 @@ pub fn build_request(
     extra: &[(HeaderName, HeaderValue)],
     body: Bytes,
 ) -> Result<Request<Full<Bytes>>> {
-    let mut builder =
-        Request::builder().method(method).uri(path).header(http::header::HOST, endpoint.host.as_str());
+    let mut builder = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(http::header::HOST, endpoint.host.as_str());
     for (name, value) in extra {
         builder = builder.header(name, value);
     }
@@ -79,7 +85,9 @@ pub fn build_request(
 
 /// Headers to add for a request made at a given time (a SigV4 signature); the engine calls it
 /// at most once per second per worker, since the signature only changes with the second.
-pub type Signer = Arc<dyn Fn(chrono::DateTime<chrono::Utc>) -> Result<Vec<(HeaderName, HeaderValue)>> + Send + Sync>;
+pub type Signer = Arc<
+    dyn Fn(chrono::DateTime<chrono::Utc>) -> Result<Vec<(HeaderName, HeaderValue)>> + Send + Sync,
+>;
 
 pub struct Load {
     pub endpoint: Endpoint,
@@ -103,7 +111,10 @@ pub struct Outcome {
 
 impl Outcome {
     pub fn statuses_json(&self) -> serde_json::Value {
-        self.statuses.iter().map(|(k, v)| (k.to_string(), serde_json::Value::from(*v))).collect()
+        self.statuses
+            .iter()
+            .map(|(k, v)| (k.to_string(), serde_json::Value::from(*v)))
+            .collect()
     }
 }
 
@@ -116,8 +127,13 @@ pub async fn run(load: Load) -> Result<Outcome> {
     let path: Arc<str> = load.path.into();
     let mut workers = JoinSet::new();
     for _ in 0..load.concurrency.max(1) {
-        let (endpoint, method, path, body, signer) =
-            (load.endpoint.clone(), load.method.clone(), path.clone(), load.body.clone(), load.signer.clone());
+        let (endpoint, method, path, body, signer) = (
+            load.endpoint.clone(),
+            load.method.clone(),
+            path.clone(),
+            load.body.clone(),
+            load.signer.clone(),
+        );
         workers.spawn(async move {
             let mut out = Outcome::default();
             let mut signed: Option<(i64, Vec<(HeaderName, HeaderValue)>)> = None;
@@ -161,7 +177,8 @@ pub async fn run(load: Load) -> Result<Outcome> {
                 *out.statuses.entry(status.as_u16()).or_default() += 1;
                 if !status.is_success() && out.first_error_body.is_none() {
                     let bytes = collected.to_bytes();
-                    out.first_error_body = Some(String::from_utf8_lossy(&bytes[..bytes.len().min(300)]).into_owned());
+                    out.first_error_body =
+                        Some(String::from_utf8_lossy(&bytes[..bytes.len().min(300)]).into_owned());
                 }
                 sender = Some(s);
             }

@@ -11,7 +11,10 @@ use portcullis_load::source::SourceIps;
 use portcullis_load::{connect_rate, direct, idle, post, roundtrip};
 
 #[derive(Parser)]
-#[command(name = "portcullis-load", about = "Load generator for Portcullis and its baselines (loopback only)")]
+#[command(
+    name = "portcullis-load",
+    about = "Load generator for Portcullis and its baselines (loopback only)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -141,7 +144,12 @@ struct WsArgs {
 
 impl WsArgs {
     fn resolve(&self) -> Result<(Target, SourceIps)> {
-        let target = Target::new(&self.url, self.query.as_deref(), &self.headers, self.connect_timeout)?;
+        let target = Target::new(
+            &self.url,
+            self.query.as_deref(),
+            &self.headers,
+            self.connect_timeout,
+        )?;
         let ips = SourceIps::parse(&self.source_ips).map_err(|e| anyhow!("--source-ips: {e}"))?;
         Ok((target, ips))
     }
@@ -150,7 +158,15 @@ impl WsArgs {
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> Result<()> {
     match Cli::parse().command {
-        Command::Idle { ws, connections, server_pid, concurrency, settle, hold, open_timeout } => {
+        Command::Idle {
+            ws,
+            connections,
+            server_pid,
+            concurrency,
+            settle,
+            hold,
+            open_timeout,
+        } => {
             let (target, source_ips) = ws.resolve()?;
             idle::run(idle::IdleOptions {
                 target,
@@ -164,12 +180,30 @@ async fn main() -> Result<()> {
             })
             .await
         }
-        Command::ConnectRate { ws, total, concurrency, max_time } => {
+        Command::ConnectRate {
+            ws,
+            total,
+            concurrency,
+            max_time,
+        } => {
             let (target, source_ips) = ws.resolve()?;
-            connect_rate::run(connect_rate::ConnectRateOptions { target, total, concurrency, source_ips, max_time })
-                .await
+            connect_rate::run(connect_rate::ConnectRateOptions {
+                target,
+                total,
+                concurrency,
+                source_ips,
+                max_time,
+            })
+            .await
         }
-        Command::Roundtrip { ws, connections, duration, warmup, message, expect } => {
+        Command::Roundtrip {
+            ws,
+            connections,
+            duration,
+            warmup,
+            message,
+            expect,
+        } => {
             let (target, source_ips) = ws.resolve()?;
             roundtrip::run(roundtrip::RoundtripOptions {
                 target,
@@ -199,21 +233,41 @@ async fn main() -> Result<()> {
             let receiver = url
                 .map(|u| Target::new(&u, query.as_deref(), &headers, Duration::from_secs(10)))
                 .transpose()?;
-            let source_ips = SourceIps::parse(&source_ips).map_err(|e| anyhow!("--source-ips: {e}"))?;
+            let source_ips =
+                SourceIps::parse(&source_ips).map_err(|e| anyhow!("--source-ips: {e}"))?;
             post::run(post::PostOptions {
                 management_url,
                 connection_id,
                 receiver,
                 source_ips,
-                credentials: post::Credentials { access_key_id, secret_access_key, region },
+                credentials: post::Credentials {
+                    access_key_id,
+                    secret_access_key,
+                    region,
+                },
                 concurrency,
                 duration,
                 message,
             })
             .await
         }
-        Command::Http { url, method, body, concurrency, duration, headers } => {
-            direct::run(direct::DirectOptions { url, method, body, concurrency, duration, headers }).await
+        Command::Http {
+            url,
+            method,
+            body,
+            concurrency,
+            duration,
+            headers,
+        } => {
+            direct::run(direct::DirectOptions {
+                url,
+                method,
+                body,
+                concurrency,
+                duration,
+                headers,
+            })
+            .await
         }
     }
 }

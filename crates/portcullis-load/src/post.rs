@@ -25,7 +25,11 @@ use crate::report::json_line;
 use crate::source::SourceIps;
 
 /// Characters left alone in a connection id on the wire: RFC 3986 unreserved, as AWS SDKs do.
-const ID_ENCODE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+const ID_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 pub struct Credentials {
     pub access_key_id: String,
@@ -47,7 +51,11 @@ pub struct PostOptions {
 }
 
 fn connection_path(endpoint: &Endpoint, id: &str) -> String {
-    format!("{}/@connections/{}", endpoint.base_path, utf8_percent_encode(id, ID_ENCODE))
+    format!(
+        "{}/@connections/{}",
+        endpoint.base_path,
+        utf8_percent_encode(id, ID_ENCODE)
+    )
 }
 
 /// The SigV4 headers (`authorization`, `x-amz-date`, ...) for one request at `now`.
@@ -79,33 +87,49 @@ fn sign(
         .filter(|(name, _)| !name.eq_ignore_ascii_case("host"))
         .map(|(name, value)| {
             Ok((
-                HeaderName::from_bytes(name.as_bytes()).with_context(|| format!("signer gave bad header {name:?}"))?,
-                HeaderValue::from_str(&value).with_context(|| format!("signer gave bad value for {name:?}"))?,
+                HeaderName::from_bytes(name.as_bytes())
+                    .with_context(|| format!("signer gave bad header {name:?}"))?,
+                HeaderValue::from_str(&value)
+                    .with_context(|| format!("signer gave bad value for {name:?}"))?,
             ))
         })
         .collect()
 }
 
 /// `GET /@connections` (a Portcullis extension): the ids of all open connections.
-async fn list_connections(endpoint: &Endpoint, credentials: &Credentials) -> Result<BTreeSet<String>> {
+async fn list_connections(
+    endpoint: &Endpoint,
+    credentials: &Credentials,
+) -> Result<BTreeSet<String>> {
     let mut sender = keepalive::open(endpoint).await?;
     let path = format!("{}/@connections", endpoint.base_path);
     let signed = sign(endpoint, credentials, "GET", &path, b"", chrono::Utc::now())?;
     let request = keepalive::build_request(endpoint, Method::GET, &path, &signed, Bytes::new())?;
-    let response = sender.send_request(request).await.context("GET /@connections")?;
+    let response = sender
+        .send_request(request)
+        .await
+        .context("GET /@connections")?;
     let status = response.status();
     let body = response.into_body().collect().await?.to_bytes();
     if status != StatusCode::OK {
-        bail!("GET {path} answered {status}: {}", String::from_utf8_lossy(&body[..body.len().min(300)]));
+        bail!(
+            "GET {path} answered {status}: {}",
+            String::from_utf8_lossy(&body[..body.len().min(300)])
+        );
     }
-    let value: serde_json::Value = serde_json::from_slice(&body).context("GET /@connections: not JSON")?;
+    let value: serde_json::Value =
+        serde_json::from_slice(&body).context("GET /@connections: not JSON")?;
     let list = value
         .get("connections")
         .and_then(|c| c.as_array())
         .ok_or_else(|| anyhow!("GET /@connections: no \"connections\" array"))?;
     Ok(list
         .iter()
-        .filter_map(|c| c.get("connectionId").and_then(|id| id.as_str()).map(str::to_string))
+        .filter_map(|c| {
+            c.get("connectionId")
+                .and_then(|id| id.as_str())
+                .map(str::to_string)
+        })
         .collect())
 }
 
@@ -123,10 +147,13 @@ pub async fn run(opts: PostOptions) -> Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut receiver_task = None;
     if let Some(target) = &opts.receiver {
-        let mut ws = target
-            .connect(opts.source_ips.pick(0))
-            .await
-            .map_err(|e| anyhow!("receiving connection to {} failed: {}", target.addr(), e.name()))?;
+        let mut ws = target.connect(opts.source_ips.pick(0)).await.map_err(|e| {
+            anyhow!(
+                "receiving connection to {} failed: {}",
+                target.addr(),
+                e.name()
+            )
+        })?;
         let received = received.clone();
         let mut stop = stop_rx.clone();
         receiver_task = Some(tokio::spawn(async move {
@@ -159,10 +186,14 @@ pub async fn run(opts: PostOptions) -> Result<()> {
                         found = Some(id.clone());
                         break;
                     }
-                    (Some(_), Some(_)) => bail!("several connections appeared while learning ours; pass --connection-id"),
+                    (Some(_), Some(_)) => bail!(
+                        "several connections appeared while learning ours; pass --connection-id"
+                    ),
                 }
             }
-            found.ok_or_else(|| anyhow!("the receiving connection never appeared in GET /@connections"))?
+            found.ok_or_else(|| {
+                anyhow!("the receiving connection never appeared in GET /@connections")
+            })?
         }
         (None, None) => bail!("no connection id"),
     };
@@ -176,8 +207,12 @@ pub async fn run(opts: PostOptions) -> Result<()> {
         opts.duration
     );
     let signer: keepalive::Signer = {
-        let (endpoint, credentials, path, body) =
-            (endpoint.clone(), credentials.clone(), path.clone(), opts.message.clone().into_bytes());
+        let (endpoint, credentials, path, body) = (
+            endpoint.clone(),
+            credentials.clone(),
+            path.clone(),
+            opts.message.clone().into_bytes(),
+        );
         Arc::new(move |now| sign(&endpoint, &credentials, "POST", &path, &body, now))
     };
     let out = keepalive::run(keepalive::Load {
@@ -199,7 +234,10 @@ pub async fn run(opts: PostOptions) -> Result<()> {
     let count = out.latency.count();
     let ok = out.statuses.get(&200).copied().unwrap_or(0);
     let rate = count as f64 / out.seconds.max(1e-9);
-    let (p50, p99) = (micros(out.latency.quantile(0.5)), micros(out.latency.quantile(0.99)));
+    let (p50, p99) = (
+        micros(out.latency.quantile(0.5)),
+        micros(out.latency.quantile(0.99)),
+    );
     let frames = received.load(Ordering::Relaxed);
     println!(
         "post: {count} requests in {:.2} s = {rate:.0}/s ({ok} answered 200); statuses {}; \
@@ -234,7 +272,10 @@ mod tests {
     #[test]
     fn connection_paths() {
         let e = Endpoint::parse("http://127.0.0.1:9090/prod/").expect("valid URL");
-        assert_eq!(connection_path(&e, "Yq3jQfP1oAMCJzA="), "/prod/@connections/Yq3jQfP1oAMCJzA%3D");
+        assert_eq!(
+            connection_path(&e, "Yq3jQfP1oAMCJzA="),
+            "/prod/@connections/Yq3jQfP1oAMCJzA%3D"
+        );
         let e = Endpoint::parse("http://localhost:9090").expect("valid URL");
         assert_eq!(connection_path(&e, "a-b_c.d~"), "/@connections/a-b_c.d~");
     }
@@ -252,7 +293,12 @@ mod tests {
         let signed = sign(&endpoint, &credentials, "POST", &path, b"hello", now).expect("signed");
         let values: Vec<(String, String)> = signed
             .iter()
-            .map(|(n, v)| (n.as_str().to_string(), v.to_str().expect("ascii").to_string()))
+            .map(|(n, v)| {
+                (
+                    n.as_str().to_string(),
+                    v.to_str().expect("ascii").to_string(),
+                )
+            })
             .collect();
         let mut headers = vec![("host", endpoint.host.as_str())];
         headers.extend(values.iter().map(|(n, v)| (n.as_str(), v.as_str())));
@@ -270,7 +316,8 @@ mod tests {
             max_skew: Duration::from_secs(900),
         };
         let secret = |id: &str| (id == "AKIDLOCAL").then(|| "local-bench-secret".to_string());
-        let verified = portcullis_auth::sigv4::verify(&request, &params, &secret).expect("verifies");
+        let verified =
+            portcullis_auth::sigv4::verify(&request, &params, &secret).expect("verifies");
         assert_eq!(verified.access_key_id, "AKIDLOCAL");
     }
 }

@@ -4,9 +4,13 @@ use anyhow::{Context, Result};
 
 /// Raises this process's soft `RLIMIT_NOFILE` to its hard limit; returns the new soft limit.
 pub fn raise_nofile_limit() -> Result<u64> {
-    let (soft, hard) = rlimit::Resource::NOFILE.get().context("reading RLIMIT_NOFILE")?;
+    let (soft, hard) = rlimit::Resource::NOFILE
+        .get()
+        .context("reading RLIMIT_NOFILE")?;
     if soft < hard {
-        rlimit::Resource::NOFILE.set(hard, hard).context("raising RLIMIT_NOFILE")?;
+        rlimit::Resource::NOFILE
+            .set(hard, hard)
+            .context("raising RLIMIT_NOFILE")?;
     }
     Ok(hard.max(soft))
 }
@@ -30,7 +34,9 @@ fn parse_vm_rss(status: &str) -> Option<u64> {
 
 /// Number of open file descriptors of process `pid`.
 pub fn open_files(pid: u32) -> Option<usize> {
-    std::fs::read_dir(format!("/proc/{pid}/fd")).ok().map(|d| d.count())
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .ok()
+        .map(|d| d.count())
 }
 
 #[cfg(test)]

@@ -82,7 +82,9 @@ pub async fn run(opts: RoundtripOptions) -> Result<()> {
                         match ws.next().await {
                             Some(Ok(Message::Text(t))) => break Some(t),
                             Some(Ok(Message::Binary(_))) => break None,
-                            Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
+                            Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {
+                                continue;
+                            }
                             Some(Ok(Message::Close(_)) | Err(_)) | None => {
                                 stats.closed = true;
                                 return;
@@ -96,7 +98,9 @@ pub async fn run(opts: RoundtripOptions) -> Result<()> {
                             stats.mismatched += 1;
                             if stats.first_mismatch.is_none() {
                                 stats.first_mismatch =
-                                    Some(reply.map_or("<binary frame>".into(), |t| t.as_str().chars().take(200).collect()));
+                                    Some(reply.map_or("<binary frame>".into(), |t| {
+                                        t.as_str().chars().take(200).collect()
+                                    }));
                             }
                         }
                     }
@@ -105,7 +109,10 @@ pub async fn run(opts: RoundtripOptions) -> Result<()> {
                     }
                 }
             };
-            if tokio::time::timeout_at((end + GRACE).into(), work).await.is_err() {
+            if tokio::time::timeout_at((end + GRACE).into(), work)
+                .await
+                .is_err()
+            {
                 stats.stuck = true;
             }
             let _ = tokio::time::timeout(Duration::from_secs(2), ws.close(None)).await;
@@ -128,7 +135,10 @@ pub async fn run(opts: RoundtripOptions) -> Result<()> {
     let seconds = opts.duration.as_secs_f64();
     let count = latency.count();
     let rate = count as f64 / seconds.max(1e-9);
-    let (p50, p99) = (micros(latency.quantile(0.5)), micros(latency.quantile(0.99)));
+    let (p50, p99) = (
+        micros(latency.quantile(0.5)),
+        micros(latency.quantile(0.99)),
+    );
     println!(
         "roundtrip: {count} round trips in {seconds:.1} s = {rate:.0}/s; p50 {p50} µs, p99 {p99} µs, max {} µs",
         micros(latency.max())

@@ -56,7 +56,10 @@ impl SourceIps {
 }
 
 fn parse_loopback(s: &str) -> Result<Ipv4Addr, String> {
-    let ip: Ipv4Addr = s.trim().parse().map_err(|_| format!("{s:?} is not an IPv4 address"))?;
+    let ip: Ipv4Addr = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not an IPv4 address"))?;
     if !ip.is_loopback() {
         return Err(format!("{ip} is not a loopback address (127.0.0.0/8 only)"));
     }
@@ -68,7 +71,9 @@ pub fn require_loopback(addr: SocketAddr) -> Result<SocketAddr, String> {
     match addr.ip() {
         IpAddr::V4(ip) if ip.is_loopback() => Ok(addr),
         IpAddr::V6(ip) if ip.is_loopback() => Ok(addr),
-        other => Err(format!("{other} is not a loopback address; benchmarks target loopback only")),
+        other => Err(format!(
+            "{other} is not a loopback address; benchmarks target loopback only"
+        )),
     }
 }
 

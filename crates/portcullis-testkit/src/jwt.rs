@@ -27,15 +27,25 @@ pub struct SigningKey {
 
 fn pem(label: &str, der: &[u8]) -> String {
     let body = base64::engine::general_purpose::STANDARD.encode(der);
-    let lines: Vec<String> = body.as_bytes().chunks(64).map(|c| String::from_utf8_lossy(c).into_owned()).collect();
-    format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", lines.join("\n"))
+    let lines: Vec<String> = body
+        .as_bytes()
+        .chunks(64)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect();
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        lines.join("\n")
+    )
 }
 
 impl SigningKey {
     pub fn generate(kid: &str) -> SigningKey {
         let pair = RsaKeyPair::generate(KeySize::Rsa2048).expect("rsa key");
         let private_pem = pem("PRIVATE KEY", pair.as_der().expect("der").as_ref());
-        let public_pem = pem("PUBLIC KEY", pair.public_key().as_der().expect("der").as_ref());
+        let public_pem = pem(
+            "PUBLIC KEY",
+            pair.public_key().as_der().expect("der").as_ref(),
+        );
         let parts = PublicKeyComponents::<Vec<u8>>::from(pair.public_key());
         let jwk = json!({
             "kty": "RSA", "kid": kid, "alg": "RS256", "use": "sig",
@@ -60,7 +70,12 @@ impl SigningKey {
     pub fn mint_hs256_with_public_key(&self, claims: &Value) -> String {
         let mut header = Header::new(jsonwebtoken::Algorithm::HS256);
         header.kid = Some(self.kid.clone());
-        jsonwebtoken::encode(&header, claims, &EncodingKey::from_secret(self.public_pem.as_bytes())).expect("encode")
+        jsonwebtoken::encode(
+            &header,
+            claims,
+            &EncodingKey::from_secret(self.public_pem.as_bytes()),
+        )
+        .expect("encode")
     }
 }
 
@@ -81,13 +96,19 @@ pub struct Issuer {
 
 impl Issuer {
     pub async fn start(kid: &str) -> Issuer {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let issuer = format!("http://{addr}/pool");
         let key = SigningKey::generate(kid);
         let keys = Arc::new(Mutex::new(vec![key.jwk.clone()]));
         let fetches = Arc::new(AtomicUsize::new(0));
-        let state = IssuerState { issuer: issuer.clone(), keys: keys.clone(), fetches: fetches.clone() };
+        let state = IssuerState {
+            issuer: issuer.clone(),
+            keys: keys.clone(),
+            fetches: fetches.clone(),
+        };
         let app = Router::new()
             .route("/pool/.well-known/openid-configuration", get(discovery))
             .route("/pool/jwks.json", get(jwks))
@@ -95,7 +116,12 @@ impl Issuer {
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Issuer { issuer, key, keys, fetches }
+        Issuer {
+            issuer,
+            key,
+            keys,
+            fetches,
+        }
     }
 
     /// Standard claims for this issuer plus `extra` (a `null` value removes a claim).

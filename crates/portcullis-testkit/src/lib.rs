@@ -49,8 +49,14 @@ impl TestGateway {
             Ok(c) => c,
             Err(d) => panic!("test config invalid:\n{d}\n---\n{toml}"),
         };
-        let gateway = portcullis_gateway::start(config).await.expect("gateway starts");
-        TestGateway { listen: gateway.listen_addr, admin: gateway.admin_addr, gateway: Some(gateway) }
+        let gateway = portcullis_gateway::start(config)
+            .await
+            .expect("gateway starts");
+        TestGateway {
+            listen: gateway.listen_addr,
+            admin: gateway.admin_addr,
+            gateway: Some(gateway),
+        }
     }
 
     /// Start from a complete configuration file (the caller writes `[server]` itself, e.g.
@@ -60,8 +66,14 @@ impl TestGateway {
             Ok(c) => c,
             Err(d) => panic!("test config invalid:\n{d}\n---\n{toml}"),
         };
-        let gateway = portcullis_gateway::start(config).await.expect("gateway starts");
-        TestGateway { listen: gateway.listen_addr, admin: gateway.admin_addr, gateway: Some(gateway) }
+        let gateway = portcullis_gateway::start(config)
+            .await
+            .expect("gateway starts");
+        TestGateway {
+            listen: gateway.listen_addr,
+            admin: gateway.admin_addr,
+            gateway: Some(gateway),
+        }
     }
 
     pub fn ws_url(&self, path: &str) -> String {
@@ -73,11 +85,19 @@ impl TestGateway {
     }
 
     pub fn open_connections(&self) -> usize {
-        self.gateway.as_ref().map(|g| g.open_connections()).unwrap_or(0)
+        self.gateway
+            .as_ref()
+            .map(|g| g.open_connections())
+            .unwrap_or(0)
     }
 
     pub async fn metrics_text(&self) -> String {
-        reqwest::get(self.admin_url("/metrics")).await.expect("metrics").text().await.expect("text")
+        reqwest::get(self.admin_url("/metrics"))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text")
     }
 
     /// Graceful shutdown, awaited.
@@ -102,7 +122,10 @@ impl Reply {
         Reply::Json(200, r#"{"statusCode":200}"#.into())
     }
     pub fn body(body: &str) -> Reply {
-        Reply::Json(200, serde_json::json!({"statusCode": 200, "body": body}).to_string())
+        Reply::Json(
+            200,
+            serde_json::json!({"statusCode": 200, "body": body}).to_string(),
+        )
     }
     pub fn status(code: u16) -> Reply {
         Reply::Json(200, serde_json::json!({"statusCode": code}).to_string())
@@ -133,21 +156,31 @@ impl Backend {
             notify: Arc::new(Notify::new()),
             responder: Arc::new(responder),
         };
-        let app = Router::new().fallback(backend_handler).with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind backend");
+        let app = Router::new()
+            .fallback(backend_handler)
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind backend");
         let addr = listener.local_addr().expect("addr");
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Backend { url: format!("http://{addr}/events"), events: state.events, notify: state.notify }
+        Backend {
+            url: format!("http://{addr}/events"),
+            events: state.events,
+            notify: state.notify,
+        }
     }
 
     /// A backend that accepts everything and echoes MESSAGE bodies back.
     pub async fn echo() -> Backend {
-        Backend::start(|event| match event["requestContext"]["eventType"].as_str() {
-            Some("MESSAGE") => Reply::body(event["body"].as_str().unwrap_or_default()),
-            _ => Reply::ok(),
-        })
+        Backend::start(
+            |event| match event["requestContext"]["eventType"].as_str() {
+                Some("MESSAGE") => Reply::body(event["body"].as_str().unwrap_or_default()),
+                _ => Reply::ok(),
+            },
+        )
         .await
     }
 
@@ -172,13 +205,17 @@ impl Backend {
     /// Wait for an event of the given type (`CONNECT`, `MESSAGE`, `DISCONNECT`) for `connection_id`.
     pub async fn wait_event(&self, event_type: &str, connection_id: &str) -> Value {
         self.wait_for(|e| {
-            e["requestContext"]["eventType"] == event_type && e["requestContext"]["connectionId"] == connection_id
+            e["requestContext"]["eventType"] == event_type
+                && e["requestContext"]["connectionId"] == connection_id
         })
         .await
     }
 }
 
-async fn backend_handler(State(state): State<BackendState>, body: Bytes) -> axum::response::Response {
+async fn backend_handler(
+    State(state): State<BackendState>,
+    body: Bytes,
+) -> axum::response::Response {
     let event: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let reply = (state.responder)(&event);
     if let Ok(mut events) = state.events.lock() {
@@ -193,8 +230,14 @@ async fn backend_handler(State(state): State<BackendState>, body: Bytes) -> axum
                 reply = *next;
             }
             Reply::Json(status, body) => {
-                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-                return (status, [(http::header::CONTENT_TYPE, "application/json")], body).into_response();
+                let status =
+                    StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                return (
+                    status,
+                    [(http::header::CONTENT_TYPE, "application/json")],
+                    body,
+                )
+                    .into_response();
             }
         }
     }
@@ -218,7 +261,13 @@ pub async fn try_connect(
 pub async fn try_connect_response(
     url: &str,
     headers: &[(&str, &str)],
-) -> Result<(Client, tokio_tungstenite::tungstenite::handshake::client::Response), tokio_tungstenite::tungstenite::Error> {
+) -> Result<
+    (
+        Client,
+        tokio_tungstenite::tungstenite::handshake::client::Response,
+    ),
+    tokio_tungstenite::tungstenite::Error,
+> {
     let mut request = url.into_client_request()?;
     for (name, value) in headers {
         request.headers_mut().insert(
@@ -233,7 +282,9 @@ pub async fn try_connect_response(
 pub async fn handshake_status(url: &str, headers: &[(&str, &str)]) -> Option<u16> {
     match try_connect(url, headers).await {
         Ok(_) => None,
-        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => Some(response.status().as_u16()),
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            Some(response.status().as_u16())
+        }
         Err(e) => panic!("unexpected handshake error: {e}"),
     }
 }
@@ -273,25 +324,41 @@ pub async fn close_code(client: &mut Client) -> Option<u16> {
 }
 
 pub async fn send_text(client: &mut Client, text: &str) {
-    client.send(Message::text(text.to_owned())).await.expect("send");
+    client
+        .send(Message::text(text.to_owned()))
+        .await
+        .expect("send");
 }
 
 /// Ask the backend-visible connection id: connect, and read it from the CONNECT event.
-pub async fn connect_and_id(gateway: &TestGateway, path: &str, backend: &Backend) -> (Client, String) {
+pub async fn connect_and_id(
+    gateway: &TestGateway,
+    path: &str,
+    backend: &Backend,
+) -> (Client, String) {
     let before: Vec<String> = backend
         .events()
         .iter()
         .filter(|e| e["requestContext"]["eventType"] == "CONNECT")
-        .filter_map(|e| e["requestContext"]["connectionId"].as_str().map(str::to_owned))
+        .filter_map(|e| {
+            e["requestContext"]["connectionId"]
+                .as_str()
+                .map(str::to_owned)
+        })
         .collect();
     let client = connect(&gateway.ws_url(path)).await;
     let event = backend
         .wait_for(|e| {
             e["requestContext"]["eventType"] == "CONNECT"
-                && e["requestContext"]["connectionId"].as_str().is_some_and(|id| !before.iter().any(|b| b == id))
+                && e["requestContext"]["connectionId"]
+                    .as_str()
+                    .is_some_and(|id| !before.iter().any(|b| b == id))
         })
         .await;
-    let id = event["requestContext"]["connectionId"].as_str().expect("id").to_owned();
+    let id = event["requestContext"]["connectionId"]
+        .as_str()
+        .expect("id")
+        .to_owned();
     (client, id)
 }
 
@@ -305,11 +372,27 @@ pub async fn management(
 ) -> reqwest::Response {
     let host = gateway.admin.to_string();
     let headers = [("host", host.as_str())];
-    let request = sigv4::SignableRequest { method, path, query: "", headers: &headers, body };
-    let signed = sigv4::sign(&request, ACCESS_KEY_ID, secret, REGION, "execute-api", chrono::Utc::now());
+    let request = sigv4::SignableRequest {
+        method,
+        path,
+        query: "",
+        headers: &headers,
+        body,
+    };
+    let signed = sigv4::sign(
+        &request,
+        ACCESS_KEY_ID,
+        secret,
+        REGION,
+        "execute-api",
+        chrono::Utc::now(),
+    );
     let client = reqwest::Client::new();
     let mut builder = client
-        .request(http::Method::from_bytes(method.as_bytes()).expect("method"), format!("http://{host}{path}"))
+        .request(
+            http::Method::from_bytes(method.as_bytes()).expect("method"),
+            format!("http://{host}{path}"),
+        )
         .body(body.to_vec());
     for (name, value) in signed {
         builder = builder.header(name, value);
@@ -319,7 +402,10 @@ pub async fn management(
 
 /// A loopback port that was free a moment ago.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }
 
 /// Percent-encode a connection id for a path, as botocore does.

@@ -351,7 +351,10 @@ pub mod fuzzing {
     /// Parse a JWKS document and every key in it.
     pub fn parse_jwks(body: &[u8]) -> usize {
         match super::keys::parse_jwks(body) {
-            Ok(keys) => keys.iter().filter(|k| super::keys::VerifyingKey::from_jwk(k).is_ok()).count(),
+            Ok(keys) => keys
+                .iter()
+                .filter(|k| super::keys::VerifyingKey::from_jwk(k).is_ok())
+                .count(),
             Err(_) => 0,
         }
     }

@@ -113,7 +113,11 @@ pub(super) fn websocket(
     let route_selection_expression = match t.name(ctx, "route_selection_expression") {
         Some(e) => {
             if let Err(err) = portcullis_core::selection::SelectionExpression::parse(&e.v) {
-                ctx.error(e.at, &t.path_of("route_selection_expression"), &err.to_string());
+                ctx.error(
+                    e.at,
+                    &t.path_of("route_selection_expression"),
+                    err.to_string(),
+                );
             }
             e.v
         }

@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use crate::model::{
-    PayloadFormat,
-    Authorizer, Csrf, Integration, IntegrationKind, JwtAuthorizer, JwtIssuer, RequestAuthorizer,
+    Authorizer, Csrf, Integration, IntegrationKind, JwtAuthorizer, JwtIssuer, PayloadFormat,
+    RequestAuthorizer,
 };
 use crate::syntax;
 use crate::walk::{Ctx, Sp, Tbl, index};
@@ -201,7 +201,11 @@ fn request(ctx: &mut Ctx<'_>, name: &Sp<String>, mut t: Tbl<'_>) -> Option<Reque
         Some(f) if f.v == "2.0" => PayloadFormat::V2,
         Some(f) if f.v == "1.0" => PayloadFormat::V1,
         Some(f) => {
-            ctx.error(f.at, &t.path_of("payload_format"), "expected \"1.0\" or \"2.0\"");
+            ctx.error(
+                f.at,
+                &t.path_of("payload_format"),
+                "expected \"1.0\" or \"2.0\"",
+            );
             PayloadFormat::V2
         }
     };

@@ -62,14 +62,21 @@ impl WsApi {
         integrations: &Integrations,
         metrics: &Metrics,
     ) -> Result<Self, GatewayError> {
-        let selection = SelectionExpression::parse(&config.route_selection_expression).map_err(|e| {
-            GatewayError::Internal(format!("websocket.{}.route_selection_expression: {e}", config.name))
-        })?;
+        let selection =
+            SelectionExpression::parse(&config.route_selection_expression).map_err(|e| {
+                GatewayError::Internal(format!(
+                    "websocket.{}.route_selection_expression: {e}",
+                    config.name
+                ))
+            })?;
         let mut routes = HashMap::new();
         for (key, route) in &config.routes {
             let integration = match &route.integration {
                 Some(name) => Some(integrations.get(name).cloned().ok_or_else(|| {
-                    GatewayError::Internal(format!("websocket.{}.routes.{key}: no integration named {name:?}", config.name))
+                    GatewayError::Internal(format!(
+                        "websocket.{}.routes.{key}: no integration named {name:?}",
+                        config.name
+                    ))
                 })?),
                 None => None,
             };
@@ -92,7 +99,9 @@ impl WsApi {
             .max_write_buffer_size(max_write_buffer)
             .max_frame_size(Some(config.max_frame_bytes))
             .max_message_size(Some(config.max_message_bytes));
-        let label = ApiLabel { api: config.name.clone() };
+        let label = ApiLabel {
+            api: config.name.clone(),
+        };
         let api_metrics = ApiMetrics {
             open: metrics.connections_open.get_or_create(&label).clone(),
             connects: metrics.connects.get_or_create(&label).clone(),

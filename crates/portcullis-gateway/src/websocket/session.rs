@@ -9,26 +9,28 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
+use futures_util::stream::FuturesUnordered;
 use futures_util::{SinkExt, StreamExt};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use portcullis_config::BinaryFrames;
-use portcullis_core::event::{self, ErrorFrame, EventType, WsEventContext, disconnect_event, error_frame, message_event};
+use portcullis_core::event::{
+    self, ErrorFrame, EventType, WsEventContext, disconnect_event, error_frame, message_event,
+};
 use portcullis_core::id::request_id;
 use portcullis_core::policy;
 use serde_json::value::RawValue;
-use futures_util::stream::FuturesUnordered;
 use tokio::time::{Instant, sleep_until};
 use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tracing::{debug, info};
 
 use super::WsApi;
-use crate::error::GatewayError;
 use crate::auth::Identity;
+use crate::error::GatewayError;
 use crate::metrics::{ApiLabel, DisconnectLabels};
 use crate::registry::{ConnectionHandle, ConnectionRegistry, Outbound};
 use crate::server::State;
@@ -60,12 +62,21 @@ struct Ending {
 
 impl Ending {
     fn new(code: u16, reason: &str, label: &'static str) -> Self {
-        Ending { code, reason: reason.to_owned(), label }
+        Ending {
+            code,
+            reason: reason.to_owned(),
+            label,
+        }
     }
 }
 
 pub async fn run(mut socket: Socket, session: Session) {
-    let Session { state, api, handle, identity } = session;
+    let Session {
+        state,
+        api,
+        handle,
+        identity,
+    } = session;
     state.registry.register(handle.clone());
     api.metrics.open.inc();
     api.metrics.connects.inc();
@@ -76,7 +87,12 @@ pub async fn run(mut socket: Socket, session: Session) {
     // One timer for the idle timeout, the maximum duration and the next ping: it sleeps until
     // the earliest of them. Activity only moves `timers.idle_at` later, so it never needs to
     // reset the timer; when the timer fires early, it is set again for what is due next.
-    let mut timers = Timers::new(api.config.idle_timeout, api.config.max_duration, api.config.ping_interval);
+    let mut timers = Timers::new(
+        Instant::now(),
+        api.config.idle_timeout,
+        api.config.max_duration,
+        api.config.ping_interval,
+    );
     let timer = sleep_until(timers.next());
     tokio::pin!(timer);
     let shutdown = state.shutdown.clone();
@@ -105,7 +121,7 @@ pub async fn run(mut socket: Socket, session: Session) {
                         Ok(Ok(())) => {
                             api.metrics.messages_out.inc();
                             handle.touch(event::now_ms());
-                            timers.active();
+                            timers.active(Instant::now());
                         }
                         Ok(Err(_)) => {
                             ending = Some(Ending::new(1006, "Connection closed abnormally", "error"));
@@ -132,7 +148,7 @@ pub async fn run(mut socket: Socket, session: Session) {
                         Ok(Ok(())) => {
                             api.metrics.messages_out.inc();
                             handle.touch(event::now_ms());
-                            timers.active();
+                            timers.active(Instant::now());
                         }
                         Ok(Err(_)) => break Ending::new(1006, "Connection closed abnormally", "error"),
                         Err(_) => break Ending::new(1008, "Slow reader", "slow_reader"),
@@ -144,7 +160,7 @@ pub async fn run(mut socket: Socket, session: Session) {
                     Some(Ok(Message::Text(text))) => {
                         api.metrics.messages_in.inc();
                         handle.touch(event::now_ms());
-                        timers.active();
+                        timers.active(Instant::now());
                         let body = text.as_str().to_owned();
                         match dispatch(&state, &api, &handle, &identity, body, false) {
                             Dispatch::Call(call) => inflight.push(call),
@@ -164,7 +180,7 @@ pub async fn run(mut socket: Socket, session: Session) {
                             BinaryFrames::Base64 => {
                                 api.metrics.messages_in.inc();
                                 handle.touch(event::now_ms());
-                                timers.active();
+                                timers.active(Instant::now());
                                 let body = base64::engine::general_purpose::STANDARD.encode(&bytes);
                                 match dispatch(&state, &api, &handle, &identity, body, true) {
                                     Dispatch::Call(call) => inflight.push(call),
@@ -212,11 +228,14 @@ pub async fn run(mut socket: Socket, session: Session) {
                         break close(&mut socket, 1001, "Maximum connection duration reached", "max_duration").await;
                     }
                     Some(Due::Idle) => break close(&mut socket, 1001, "Idle timeout", "idle_timeout").await,
-                    Some(Due::Ping) => {
-                        if tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Ping(Default::default()))).await.is_err() {
-                            break Ending::new(1008, "Slow reader", "slow_reader");
-                        }
+                    Some(Due::Ping)
+                        if tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Ping(Default::default())))
+                            .await
+                            .is_err() =>
+                    {
+                        break Ending::new(1008, "Slow reader", "slow_reader");
                     }
+                    Some(Due::Ping) => {}
                     None => {}
                 }
                 timer.as_mut().reset(timers.next());
@@ -236,10 +255,21 @@ pub async fn run(mut socket: Socket, session: Session) {
     state
         .metrics
         .disconnects
-        .get_or_create(&DisconnectLabels { api: api.name.to_string(), reason: ending.label.to_owned() })
+        .get_or_create(&DisconnectLabels {
+            api: api.name.to_string(),
+            reason: ending.label.to_owned(),
+        })
         .inc();
     info!(api = %api.name, connection_id = %handle.id, code = ending.code, reason = ending.label, "disconnected");
-    deliver_disconnect(&state, &api, &handle, identity.as_ref().map(|i| &*i.context), ending.code, &ending.reason).await;
+    deliver_disconnect(
+        &state,
+        &api,
+        &handle,
+        identity.as_ref().map(|i| &*i.context),
+        ending.code,
+        &ending.reason,
+    )
+    .await;
 }
 
 /// The connection's integration calls in flight. The set is allocated on the first message,
@@ -259,7 +289,9 @@ impl Inflight {
     }
 
     fn push(&mut self, call: Call) {
-        self.calls.get_or_insert_with(FuturesUnordered::new).push(call);
+        self.calls
+            .get_or_insert_with(FuturesUnordered::new)
+            .push(call);
     }
 
     /// The next finished call's reply; pending while nothing is in flight.
@@ -289,8 +321,12 @@ struct Timers {
 }
 
 impl Timers {
-    fn new(idle_timeout: Duration, max_duration: Duration, ping_every: Duration) -> Self {
-        let now = Instant::now();
+    fn new(
+        now: Instant,
+        idle_timeout: Duration,
+        max_duration: Duration,
+        ping_every: Duration,
+    ) -> Self {
         let ping_every = (!ping_every.is_zero()).then_some(ping_every);
         Timers {
             idle_timeout,
@@ -302,8 +338,8 @@ impl Timers {
     }
 
     /// A data frame went either way.
-    fn active(&mut self) {
-        self.idle_at = Instant::now() + self.idle_timeout;
+    fn active(&mut self, now: Instant) {
+        self.idle_at = now + self.idle_timeout;
     }
 
     /// The earliest deadline.
@@ -332,10 +368,16 @@ impl Timers {
 
 /// Send a close frame and wait (bounded) for the client's answer.
 async fn close(socket: &mut Socket, code: u16, reason: &str, label: &'static str) -> Ending {
-    let frame = CloseFrame { code: CloseCode::from(code), reason: reason.to_owned().into() };
+    let frame = CloseFrame {
+        code: CloseCode::from(code),
+        reason: reason.to_owned().into(),
+    };
     let sent = tokio::time::timeout(CLOSE_HANDSHAKE, socket.close(Some(frame))).await;
     if matches!(sent, Ok(Ok(()))) {
-        let _ = tokio::time::timeout(CLOSE_HANDSHAKE, async { while socket.next().await.is_some() {} }).await;
+        let _ = tokio::time::timeout(CLOSE_HANDSHAKE, async {
+            while socket.next().await.is_some() {}
+        })
+        .await;
     }
     Ending::new(code, reason, label)
 }
@@ -360,7 +402,11 @@ fn context<'a>(
         api_id: &api.config.api_id,
         domain_name: &api.domain_name,
         source_ip: &handle.source_ip,
-        user_agent: if handle.user_agent.is_empty() { None } else { Some(&handle.user_agent) },
+        user_agent: if handle.user_agent.is_empty() {
+            None
+        } else {
+            Some(&handle.user_agent)
+        },
         authorizer,
         disconnect_status_code: None,
         disconnect_reason: None,
@@ -389,7 +435,11 @@ fn dispatch(
     body: String,
     is_base64: bool,
 ) -> Dispatch {
-    let key = if is_base64 { None } else { api.selection.evaluate(&body) };
+    let key = if is_base64 {
+        None
+    } else {
+        api.selection.evaluate(&body)
+    };
     let rid = request_id();
     let route = api.message_route(key.as_deref());
     let Some(route) = route else {
@@ -407,7 +457,13 @@ fn dispatch(
                 &route.key,
             ));
         if !(scoped && by_policy) {
-            state.metrics.message_denials.get_or_create(&ApiLabel { api: api.name.to_string() }).inc();
+            state
+                .metrics
+                .message_denials
+                .get_or_create(&ApiLabel {
+                    api: api.name.to_string(),
+                })
+                .inc();
             return Dispatch::Answer(error_frame(ErrorFrame::Forbidden, handle.id.as_str(), &rid));
         }
     }
@@ -416,14 +472,21 @@ fn dispatch(
     };
     let message_id = request_id();
     let event = {
-        let mut ctx = context(api, handle, identity.as_ref().map(|i| &*i.context), &route.key, EventType::Message, &rid);
+        let mut ctx = context(
+            api,
+            handle,
+            identity.as_ref().map(|i| &*i.context),
+            &route.key,
+            EventType::Message,
+            &rid,
+        );
         ctx.message_id = Some(&message_id);
         message_event(&ctx, &body, is_base64)
     };
     drop(body);
     let response = route.response;
     let route_key = route.key.clone();
-    let connection_id = handle.id.clone();
+    let connection_id = handle.id;
     let state = state.clone();
     Dispatch::Call(Box::pin(async move {
         match integration.invoke(event).await {
@@ -433,7 +496,11 @@ fn dispatch(
                         Ok(bytes) => Some(Outbound::Binary(bytes.into())),
                         Err(_) => {
                             state.metrics.error("integration_invalid");
-                            Some(Outbound::Text(error_frame(ErrorFrame::InternalServerError, connection_id.as_str(), &rid)))
+                            Some(Outbound::Text(error_frame(
+                                ErrorFrame::InternalServerError,
+                                connection_id.as_str(),
+                                &rid,
+                            )))
                         }
                     }
                 }
@@ -448,7 +515,11 @@ fn dispatch(
                     GatewayError::IntegrationTimeout(_) => ErrorFrame::EndpointRequestTimedOut,
                     _ => ErrorFrame::InternalServerError,
                 };
-                Some(Outbound::Text(error_frame(kind, connection_id.as_str(), &rid)))
+                Some(Outbound::Text(error_frame(
+                    kind,
+                    connection_id.as_str(),
+                    &rid,
+                )))
             }
         }
     }))
@@ -475,11 +546,22 @@ pub async fn deliver_disconnect(
     code: u16,
     reason: &str,
 ) {
-    let Some(integration) = api.routes.get("$disconnect").and_then(|r| r.integration.clone()) else {
+    let Some(integration) = api
+        .routes
+        .get("$disconnect")
+        .and_then(|r| r.integration.clone())
+    else {
         return;
     };
     let rid = request_id();
-    let mut ctx = context(api, handle, authorizer, "$disconnect", EventType::Disconnect, &rid);
+    let mut ctx = context(
+        api,
+        handle,
+        authorizer,
+        "$disconnect",
+        EventType::Disconnect,
+        &rid,
+    );
     ctx.disconnect_status_code = Some(code);
     ctx.disconnect_reason = Some(reason);
     let event = disconnect_event(&ctx);
@@ -489,7 +571,6 @@ pub async fn deliver_disconnect(
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -497,24 +578,37 @@ mod tests {
     #[test]
     fn one_timer_serves_idle_max_duration_and_pings() {
         let start = Instant::now();
-        let mut t = Timers::new(Duration::from_secs(10), Duration::from_secs(25), Duration::from_secs(3));
-        assert!(t.next() <= start + Duration::from_secs(3));
+        let mut t = Timers::new(
+            start,
+            Duration::from_secs(10),
+            Duration::from_secs(25),
+            Duration::from_secs(3),
+        );
+        assert_eq!(t.next(), start + Duration::from_secs(3));
         assert_eq!(t.due(start + Duration::from_secs(1)), None);
         assert_eq!(t.due(start + Duration::from_secs(3)), Some(Due::Ping));
         // The next ping is scheduled from when the last one went out.
         assert!(t.next() >= start + Duration::from_secs(5));
         assert_eq!(t.due(start + Duration::from_secs(10)), Some(Due::Idle));
-        t.active();
+        t.active(start + Duration::from_secs(10));
         assert_eq!(t.due(start + Duration::from_secs(10)), Some(Due::Ping));
-        assert_eq!(t.due(start + Duration::from_secs(26)), Some(Due::MaxDuration));
+        assert_eq!(t.due(start + Duration::from_secs(11)), None);
+        assert_eq!(
+            t.due(start + Duration::from_secs(26)),
+            Some(Due::MaxDuration)
+        );
     }
 
     #[test]
     fn pings_can_be_disabled() {
         let start = Instant::now();
-        let mut t = Timers::new(Duration::from_secs(10), Duration::from_secs(25), Duration::ZERO);
+        let mut t = Timers::new(
+            start,
+            Duration::from_secs(10),
+            Duration::from_secs(25),
+            Duration::ZERO,
+        );
         assert_eq!(t.due(start + Duration::from_secs(9)), None);
-        assert!(t.next() >= start + Duration::from_secs(10));
-        assert!(t.next() < start + Duration::from_secs(11));
+        assert_eq!(t.next(), start + Duration::from_secs(10));
     }
 }

@@ -7,11 +7,11 @@ use std::sync::Arc;
 use axum::body::Body;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
 use hyper_util::rt::TokioIo;
-use portcullis_core::event::{EventType, WsEventContext, connect_event};
-use portcullis_core::id::{ConnectionId, request_id};
 use portcullis_auth::error::AuthError;
 use portcullis_auth::identity::RequestParts;
 use portcullis_auth::request::WebSocketAuthorizerRequest;
+use portcullis_core::event::{EventType, WsEventContext, connect_event};
+use portcullis_core::id::{ConnectionId, request_id};
 use portcullis_core::{event, policy, redact, subprotocol};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
@@ -27,13 +27,14 @@ use crate::server::State;
 fn plain(status: StatusCode, message: &str) -> Response<Body> {
     let mut response = Response::new(Body::from(format!("{{\"message\":\"{message}\"}}")));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     response
 }
 
-fn header_str<'a>(headers: &'a HeaderMap, name: header::HeaderName) -> Option<&'a str> {
+fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -51,29 +52,53 @@ fn is_upgrade_request(req: &Request<Body>) -> bool {
 }
 
 /// Answer an upgrade request for `api`.
-pub async fn handle_upgrade(state: Arc<State>, api: Arc<WsApi>, mut req: Request<Body>, peer: SocketAddr) -> Response<Body> {
+pub async fn handle_upgrade(
+    state: Arc<State>,
+    api: Arc<WsApi>,
+    mut req: Request<Body>,
+    peer: SocketAddr,
+) -> Response<Body> {
     let path_for_log = redact::redact_url(
-        req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/"),
+        req.uri()
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/"),
     )
     .into_owned();
     if !is_upgrade_request(&req) {
         let mut response = plain(StatusCode::UPGRADE_REQUIRED, "Upgrade Required");
-        response.headers_mut().insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        response
+            .headers_mut()
+            .insert(header::UPGRADE, HeaderValue::from_static("websocket"));
         return response;
     }
     if header_str(req.headers(), header::SEC_WEBSOCKET_VERSION) != Some("13") {
-        let mut response = plain(StatusCode::UPGRADE_REQUIRED, "Unsupported WebSocket version");
-        response.headers_mut().insert(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
+        let mut response = plain(
+            StatusCode::UPGRADE_REQUIRED,
+            "Unsupported WebSocket version",
+        );
+        response.headers_mut().insert(
+            header::SEC_WEBSOCKET_VERSION,
+            HeaderValue::from_static("13"),
+        );
         return response;
     }
-    let Some(key) = req.headers().get(header::SEC_WEBSOCKET_KEY).map(|k| derive_accept_key(k.as_bytes())) else {
+    let Some(key) = req
+        .headers()
+        .get(header::SEC_WEBSOCKET_KEY)
+        .map(|k| derive_accept_key(k.as_bytes()))
+    else {
         return plain(StatusCode::BAD_REQUEST, "Missing Sec-WebSocket-Key");
     };
 
     // Origin allow-list: a browser always sends Origin; non-browser clients may omit it.
     if !api.config.allowed_origins.is_empty()
         && let Some(origin) = req.headers().get(header::ORIGIN)
-        && !api.config.allowed_origins.iter().any(|o| o.as_bytes() == origin.as_bytes())
+        && !api
+            .config
+            .allowed_origins
+            .iter()
+            .any(|o| o.as_bytes() == origin.as_bytes())
     {
         info!(api = %api.name, path = %path_for_log, status = 403, "upgrade refused: origin not allowed");
         reject_metric(&state, &api, 403);
@@ -88,7 +113,9 @@ pub async fn handle_upgrade(state: Arc<State>, api: Arc<WsApi>, mut req: Request
         .collect();
     let negotiated = subprotocol::negotiate(&offered, &api.config.subprotocols);
 
-    let connection_id = ConnectionId::generate(crate::registry::ConnectionRegistry::node(state.registry.as_ref()));
+    let connection_id = ConnectionId::generate(crate::registry::ConnectionRegistry::node(
+        state.registry.as_ref(),
+    ));
     let connected_at = event::now_ms();
     let user_agent = header_str(req.headers(), header::USER_AGENT).map(str::to_owned);
     let source_ip = peer.ip().to_string();
@@ -105,7 +132,10 @@ pub async fn handle_upgrade(state: Arc<State>, api: Arc<WsApi>, mut req: Request
                 return plain(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
             };
             let rid = request_id();
-            let header_refs: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+            let header_refs: Vec<(&str, &str)> = headers
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_str()))
+                .collect();
             let arn = policy::websocket_arn(
                 &state.config.management.region,
                 &state.config.management.account_id,
@@ -115,17 +145,33 @@ pub async fn handle_upgrade(state: Arc<State>, api: Arc<WsApi>, mut req: Request
             );
             let input = WebSocketAuthorizerRequest {
                 method_arn: &arn,
-                request: RequestParts { headers: &header_refs, query: &query },
-                context: event_context(&api, &connection_id, connected_at, &rid, &source_ip, user_agent.as_deref(), None),
+                request: RequestParts {
+                    headers: &header_refs,
+                    query: &query,
+                },
+                context: event_context(
+                    &api,
+                    &connection_id,
+                    connected_at,
+                    &rid,
+                    &source_ip,
+                    user_agent.as_deref(),
+                    None,
+                ),
                 stage_variables: &[],
             };
-            let decided = authorizer.authorize_connect(&input, &state.metrics).await.and_then(|identity| {
-                // The $connect route's own scopes and groups.
-                match api.routes.get("$connect") {
-                    Some(route) if !identity.allows(&route.scopes, &route.groups) => Err(AuthError::Forbidden),
-                    _ => Ok(identity),
-                }
-            });
+            let decided = authorizer
+                .authorize_connect(&input, &state.metrics)
+                .await
+                .and_then(|identity| {
+                    // The $connect route's own scopes and groups.
+                    match api.routes.get("$connect") {
+                        Some(route) if !identity.allows(&route.scopes, &route.groups) => {
+                            Err(AuthError::Forbidden)
+                        }
+                        _ => Ok(identity),
+                    }
+                });
             match decided {
                 Ok(identity) => Some(Arc::new(identity)),
                 Err(e) => {
@@ -190,10 +236,20 @@ pub async fn handle_upgrade(state: Arc<State>, api: Arc<WsApi>, mut req: Request
     for (name, value) in &extra_headers {
         let lower = name.to_ascii_lowercase();
         // The handshake headers are the gateway's, never the backend's.
-        if matches!(lower.as_str(), "connection" | "upgrade" | "sec-websocket-accept" | "content-length" | "transfer-encoding") {
+        if matches!(
+            lower.as_str(),
+            "connection"
+                | "upgrade"
+                | "sec-websocket-accept"
+                | "content-length"
+                | "transfer-encoding"
+        ) {
             continue;
         }
-        if let (Ok(n), Ok(v)) = (header::HeaderName::from_bytes(lower.as_bytes()), HeaderValue::from_str(value)) {
+        if let (Ok(n), Ok(v)) = (
+            header::HeaderName::from_bytes(lower.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
             if n == header::SEC_WEBSOCKET_PROTOCOL {
                 // Never echo the token back, whoever asks.
                 if negotiated.token.as_deref() == Some(value.as_str()) {
@@ -204,8 +260,13 @@ pub async fn handle_upgrade(state: Arc<State>, api: Arc<WsApi>, mut req: Request
             response.headers_mut().append(n, v);
         }
     }
-    if !protocol_set && let Some(echo) = &negotiated.echo && let Ok(v) = HeaderValue::from_str(echo) {
-        response.headers_mut().insert(header::SEC_WEBSOCKET_PROTOCOL, v);
+    if !protocol_set
+        && let Some(echo) = &negotiated.echo
+        && let Ok(v) = HeaderValue::from_str(echo)
+    {
+        response
+            .headers_mut()
+            .insert(header::SEC_WEBSOCKET_PROTOCOL, v);
     }
     let headers = response.headers_mut();
     headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
@@ -278,12 +339,20 @@ fn reject_metric(state: &State, api: &WsApi, status: u16) {
     state
         .metrics
         .connect_rejects
-        .get_or_create(&crate::metrics::RejectLabels { api: api.name.to_string(), status: status.to_string() })
+        .get_or_create(&crate::metrics::RejectLabels {
+            api: api.name.to_string(),
+            status: status.to_string(),
+        })
         .inc();
 }
 
 /// Request headers as API Gateway passes them on CONNECT, with the forwarding headers it adds.
-fn event_headers(headers: &HeaderMap, source_ip: &str, port: u16, scheme: &str) -> Vec<(String, String)> {
+fn event_headers(
+    headers: &HeaderMap,
+    source_ip: &str,
+    port: u16,
+    scheme: &str,
+) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = Vec::with_capacity(headers.len() + 3);
     let mut forwarded_for = None;
     for (name, value) in headers {
@@ -309,7 +378,9 @@ fn event_headers(headers: &HeaderMap, source_ip: &str, port: u16, scheme: &str) 
 
 fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
     match query {
-        Some(q) if !q.is_empty() => url::form_urlencoded::parse(q.as_bytes()).into_owned().collect(),
+        Some(q) if !q.is_empty() => url::form_urlencoded::parse(q.as_bytes())
+            .into_owned()
+            .collect(),
         _ => Vec::new(),
     }
 }

@@ -17,7 +17,10 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
 #[derive(Parser)]
-#[command(name = "backend-baseline", about = "Trivial keep-alive HTTP backend (benchmark baseline)")]
+#[command(
+    name = "backend-baseline",
+    about = "Trivial keep-alive HTTP backend (benchmark baseline)"
+)]
 struct Cli {
     #[arg(long, default_value = "127.0.0.1:9000")]
     listen: SocketAddr,
@@ -30,16 +33,36 @@ const MAX_BODY: usize = 1 << 20;
 async fn handle(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     let method = request.method().clone();
     // Read the whole event, as a real backend would.
-    let body_ok = Limited::new(request.into_body(), MAX_BODY).collect().await.is_ok();
+    let body_ok = Limited::new(request.into_body(), MAX_BODY)
+        .collect()
+        .await
+        .is_ok();
     let (status, content_type, body) = match (method, body_ok) {
-        (_, false) => (StatusCode::PAYLOAD_TOO_LARGE, "text/plain", Bytes::from_static(b"too large")),
-        (Method::POST, true) => (StatusCode::OK, "application/json", Bytes::from_static(RESULT)),
-        (Method::GET | Method::HEAD, true) => (StatusCode::OK, "text/plain", Bytes::from_static(b"ok")),
-        (_, true) => (StatusCode::METHOD_NOT_ALLOWED, "text/plain", Bytes::from_static(b"method not allowed")),
+        (_, false) => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "text/plain",
+            Bytes::from_static(b"too large"),
+        ),
+        (Method::POST, true) => (
+            StatusCode::OK,
+            "application/json",
+            Bytes::from_static(RESULT),
+        ),
+        (Method::GET | Method::HEAD, true) => {
+            (StatusCode::OK, "text/plain", Bytes::from_static(b"ok"))
+        }
+        (_, true) => (
+            StatusCode::METHOD_NOT_ALLOWED,
+            "text/plain",
+            Bytes::from_static(b"method not allowed"),
+        ),
     };
     let mut response = Response::new(Full::new(body));
     *response.status_mut() = status;
-    response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static(content_type));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static(content_type),
+    );
     Ok(response)
 }
 
@@ -47,8 +70,13 @@ async fn handle(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Inf
 async fn main() -> Result<()> {
     let cli = Cli::parse();
     portcullis_load::process::raise_nofile_limit()?;
-    let listener = TcpListener::bind(cli.listen).await.with_context(|| format!("binding {}", cli.listen))?;
-    println!("backend-baseline listening on http://{}", listener.local_addr()?);
+    let listener = TcpListener::bind(cli.listen)
+        .await
+        .with_context(|| format!("binding {}", cli.listen))?;
+    println!(
+        "backend-baseline listening on http://{}",
+        listener.local_addr()?
+    );
     loop {
         let (stream, _peer) = match listener.accept().await {
             Ok(accepted) => accepted,

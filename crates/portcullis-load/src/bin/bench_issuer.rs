@@ -24,7 +24,10 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
 #[derive(Parser)]
-#[command(name = "bench-issuer", about = "OIDC issuer with a generated RSA key, for authorizer benchmarks")]
+#[command(
+    name = "bench-issuer",
+    about = "OIDC issuer with a generated RSA key, for authorizer benchmarks"
+)]
 struct Cli {
     #[arg(long, default_value = "127.0.0.1:7100")]
     listen: SocketAddr,
@@ -51,30 +54,48 @@ fn mint(key: &RsaKeyPair, issuer: &str, subject: &str, ttl: i64) -> Result<Strin
         "iss": issuer, "sub": subject, "client_id": "bench", "token_use": "access",
         "scope": "chat/write", "iat": now, "exp": now + ttl,
     });
-    let signing_input = format!("{}.{}", b64(header.to_string().as_bytes()), b64(claims.to_string().as_bytes()));
+    let signing_input = format!(
+        "{}.{}",
+        b64(header.to_string().as_bytes()),
+        b64(claims.to_string().as_bytes())
+    );
     let mut signature = vec![0u8; key.public_modulus_len()];
-    key.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), signing_input.as_bytes(), &mut signature)
-        .map_err(|_| anyhow!("signing failed"))?;
+    key.sign(
+        &RSA_PKCS1_SHA256,
+        &SystemRandom::new(),
+        signing_input.as_bytes(),
+        &mut signature,
+    )
+    .map_err(|_| anyhow!("signing failed"))?;
     Ok(format!("{signing_input}.{}", b64(&signature)))
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 1)]
 async fn main() -> Result<()> {
     let cli = Cli::parse();
-    let key = RsaKeyPair::generate(KeySize::Rsa2048).map_err(|_| anyhow!("key generation failed"))?;
+    let key =
+        RsaKeyPair::generate(KeySize::Rsa2048).map_err(|_| anyhow!("key generation failed"))?;
     let parts = PublicKeyComponents::<Vec<u8>>::from(key.public_key());
     let issuer = format!("http://{}", cli.listen);
     let jwks = serde_json::json!({"keys": [{"kty": "RSA", "kid": "bench-1", "alg": "RS256", "use": "sig", "n": b64(&parts.n), "e": b64(&parts.e)}]}).to_string();
-    let discovery = serde_json::json!({"issuer": issuer, "jwks_uri": format!("{issuer}/jwks.json")}).to_string();
+    let discovery =
+        serde_json::json!({"issuer": issuer, "jwks_uri": format!("{issuer}/jwks.json")})
+            .to_string();
     let mut lines = String::new();
     for i in 0..cli.tokens.max(1) {
         lines.push_str(&mint(&key, &issuer, &format!("bench-user-{i}"), cli.ttl)?);
         lines.push('\n');
     }
-    std::fs::write(&cli.token_file, lines).with_context(|| format!("writing {}", cli.token_file.display()))?;
+    std::fs::write(&cli.token_file, lines)
+        .with_context(|| format!("writing {}", cli.token_file.display()))?;
     let routes = Arc::new((Bytes::from(discovery), Bytes::from(jwks)));
-    let listener = TcpListener::bind(cli.listen).await.with_context(|| format!("binding {}", cli.listen))?;
-    println!("bench-issuer: issuer {issuer}, tokens in {}", cli.token_file.display());
+    let listener = TcpListener::bind(cli.listen)
+        .await
+        .with_context(|| format!("binding {}", cli.listen))?;
+    println!(
+        "bench-issuer: issuer {issuer}, tokens in {}",
+        cli.token_file.display()
+    );
     loop {
         let (stream, _) = listener.accept().await?;
         let routes = routes.clone();
@@ -93,11 +114,16 @@ async fn main() -> Result<()> {
                     if body.is_none() {
                         *response.status_mut() = StatusCode::NOT_FOUND;
                     }
-                    response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
+                    response.headers_mut().insert(
+                        header::CONTENT_TYPE,
+                        header::HeaderValue::from_static("application/json"),
+                    );
                     Ok::<_, Infallible>(response)
                 }
             });
-            let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
         });
     }
 }

@@ -15,7 +15,10 @@ use clap::Parser;
 use portcullis_auth::jwt::{Algorithm, Jwk, JwtOptions, JwtVerifier, KeySource};
 
 #[derive(Parser)]
-#[command(name = "bench-verify", about = "Cost per JWT verification vs the bare RS256 check")]
+#[command(
+    name = "bench-verify",
+    about = "Cost per JWT verification vs the bare RS256 check"
+)]
 struct Cli {
     #[arg(long, default_value_t = 20_000)]
     iterations: usize,
@@ -41,23 +44,54 @@ async fn main() -> Result<()> {
     let claims = serde_json::json!({"iss": ISSUER, "sub": "u", "client_id": "web", "token_use": "access", "scope": "a b", "iat": now, "exp": now + 3600});
     let input = format!("{header}.{}", URL_SAFE_NO_PAD.encode(claims.to_string()));
     let mut sig = vec![0u8; key.public_modulus_len()];
-    key.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), input.as_bytes(), &mut sig).map_err(|_| anyhow!("sign"))?;
+    key.sign(
+        &RSA_PKCS1_SHA256,
+        &SystemRandom::new(),
+        input.as_bytes(),
+        &mut sig,
+    )
+    .map_err(|_| anyhow!("sign"))?;
     let token = format!("{input}.{}", URL_SAFE_NO_PAD.encode(&sig));
 
     let config = portcullis_config::JwtAuthorizer {
         name: "bench".into(),
         identity_source: vec!["$request.header.Authorization".into()],
-        issuers: vec![portcullis_config::JwtIssuer { issuer: ISSUER.into(), audience: vec![], jwks_uri: None }],
+        issuers: vec![portcullis_config::JwtIssuer {
+            issuer: ISSUER.into(),
+            audience: vec![],
+            jwks_uri: None,
+        }],
         token_use: None,
     };
-    let verifier = JwtVerifier::new(&config, reqwest_client()?, JwtOptions::default()).map_err(|e| anyhow!("{e}"))?;
-    verifier.set_local_keys(ISSUER, Arc::new(Keys(vec![Jwk::rsa("k1", Algorithm::RS256, &parts.n, &parts.e)])));
-    verifier.verify(&token).await.map_err(|e| anyhow!("warm-up verification failed: {e}"))?;
+    let verifier = JwtVerifier::new(&config, reqwest_client()?, JwtOptions::default())
+        .map_err(|e| anyhow!("{e}"))?;
+    verifier.set_local_keys(
+        ISSUER,
+        Arc::new(Keys(vec![Jwk::rsa(
+            "k1",
+            Algorithm::RS256,
+            &parts.n,
+            &parts.e,
+        )])),
+    );
+    verifier
+        .verify(&token)
+        .await
+        .map_err(|e| anyhow!("warm-up verification failed: {e}"))?;
 
-    let public = signature::RsaPublicKeyComponents { n: &parts.n, e: &parts.e };
+    let public = signature::RsaPublicKeyComponents {
+        n: &parts.n,
+        e: &parts.e,
+    };
     let started = Instant::now();
     for _ in 0..cli.iterations {
-        public.verify(&signature::RSA_PKCS1_2048_8192_SHA256, input.as_bytes(), &sig).map_err(|_| anyhow!("bare verify"))?;
+        public
+            .verify(
+                &signature::RSA_PKCS1_2048_8192_SHA256,
+                input.as_bytes(),
+                &sig,
+            )
+            .map_err(|_| anyhow!("bare verify"))?;
     }
     let bare = started.elapsed().as_secs_f64() / cli.iterations as f64;
 

@@ -13,7 +13,10 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 #[derive(Parser)]
-#[command(name = "echo-baseline", about = "Bare tokio-tungstenite echo server (benchmark baseline)")]
+#[command(
+    name = "echo-baseline",
+    about = "Bare tokio-tungstenite echo server (benchmark baseline)"
+)]
 struct Cli {
     #[arg(long, default_value = "127.0.0.1:7000")]
     listen: SocketAddr,
@@ -44,7 +47,9 @@ async fn main() -> Result<()> {
         .max_write_buffer_size(cli.max_write_buffer.max(cli.write_buffer + 1))
         .max_frame_size(Some(cli.max_frame))
         .max_message_size(Some(cli.max_message));
-    let listener = TcpListener::bind(cli.listen).await.with_context(|| format!("binding {}", cli.listen))?;
+    let listener = TcpListener::bind(cli.listen)
+        .await
+        .with_context(|| format!("binding {}", cli.listen))?;
     println!(
         "echo-baseline listening on ws://{} (read buffer {}, write buffer {}, max write buffer {}, open files {limit})",
         listener.local_addr()?,
@@ -64,7 +69,9 @@ async fn main() -> Result<()> {
         };
         let _ = stream.set_nodelay(true);
         tokio::spawn(async move {
-            let Ok(mut ws) = tokio_tungstenite::accept_async_with_config(stream, Some(config)).await else {
+            let Ok(mut ws) =
+                tokio_tungstenite::accept_async_with_config(stream, Some(config)).await
+            else {
                 return;
             };
             while let Some(Ok(message)) = ws.next().await {

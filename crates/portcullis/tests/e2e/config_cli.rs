@@ -9,7 +9,11 @@ fn check(path: &std::path::Path) -> (bool, String, String) {
         .env_remove("PORTCULLIS_ADMIN_SECRET")
         .output()
         .expect("run");
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -42,8 +46,16 @@ fn check_reports_all_errors_with_positions() {
     let (ok, _, stderr) = check(&path);
     assert!(!ok);
     assert!(stderr.contains("bad.toml:4:1: server.lisen"), "{stderr}");
-    assert!(stderr.contains("bad.toml:7:16: websocket.chat.idle_timeout"), "{stderr}");
-    assert!(stderr.contains("websocket.chat.routes.sendmessage.integration: no integration named \"backnd\""), "{stderr}");
+    assert!(
+        stderr.contains("bad.toml:7:16: websocket.chat.idle_timeout"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "websocket.chat.routes.sendmessage.integration: no integration named \"backnd\""
+        ),
+        "{stderr}"
+    );
     assert!(stderr.contains("bad.toml:10:"), "{stderr}");
 }
 

@@ -21,7 +21,10 @@ async fn setup() -> Setup {
     let backend = Backend::start(|e| match e["requestContext"]["eventType"].as_str() {
         Some("CONNECT" | "DISCONNECT") => Reply::ok(),
         Some("MESSAGE") => Reply::body("pong"),
-        _ => Reply::Json(200, json!({"statusCode": 200, "body": "premium"}).to_string()),
+        _ => Reply::Json(
+            200,
+            json!({"statusCode": 200, "body": "premium"}).to_string(),
+        ),
     })
     .await;
     let dir = tempfile::tempdir().expect("tmp");
@@ -47,7 +50,13 @@ async fn setup() -> Setup {
         dir.path().display()
     );
     let gw = TestGateway::start_full(&toml).await;
-    Setup { gw, backend, base, toml, _dir: dir }
+    Setup {
+        gw,
+        backend,
+        base,
+        toml,
+        _dir: dir,
+    }
 }
 
 async fn client_credentials(base: &str, scope: Option<&str>) -> reqwest::Response {
@@ -67,34 +76,68 @@ async fn client_credentials(base: &str, scope: Option<&str>) -> reqwest::Respons
 #[tokio::test]
 async fn seed_004_client_credentials_from_the_built_in_pool() {
     let s = setup().await;
-    let discovery: Value = reqwest::get(format!("{}/pools/main/.well-known/openid-configuration", s.base))
+    let discovery: Value = reqwest::get(format!(
+        "{}/pools/main/.well-known/openid-configuration",
+        s.base
+    ))
+    .await
+    .expect("discovery")
+    .json()
+    .await
+    .expect("json");
+    assert_eq!(discovery["issuer"], format!("{}/pools/main", s.base));
+    let jwks: Value = reqwest::get(discovery["jwks_uri"].as_str().expect("jwks_uri"))
         .await
-        .expect("discovery")
+        .expect("jwks")
         .json()
         .await
         .expect("json");
-    assert_eq!(discovery["issuer"], format!("{}/pools/main", s.base));
-    let jwks: Value = reqwest::get(discovery["jwks_uri"].as_str().expect("jwks_uri")).await.expect("jwks").json().await.expect("json");
     assert_eq!(jwks["keys"][0]["alg"], "RS256");
 
-    let token: Value = client_credentials(&s.base, Some("premium-content/read")).await.json().await.expect("json");
+    let token: Value = client_credentials(&s.base, Some("premium-content/read"))
+        .await
+        .json()
+        .await
+        .expect("json");
     assert_eq!(token["token_type"], "Bearer");
     let access = token["access_token"].as_str().expect("access_token");
     let client = reqwest::Client::new();
     let premium = format!("{}/api/premium", s.base);
-    let get = client.get(&premium).bearer_auth(access).send().await.expect("get");
+    let get = client
+        .get(&premium)
+        .bearer_auth(access)
+        .send()
+        .await
+        .expect("get");
     assert_eq!(get.status().as_u16(), 200);
     assert_eq!(get.text().await.expect("text"), "premium");
-    let event = s.backend.wait_for(|e| e["routeKey"] == "GET /premium").await;
-    assert_eq!(event["requestContext"]["authorizer"]["jwt"]["claims"]["client_id"], "reporting-service");
-    assert_eq!(event["requestContext"]["authorizer"]["jwt"]["claims"]["token_use"], "access");
-    let post = client.post(&premium).bearer_auth(access).send().await.expect("post");
+    let event = s
+        .backend
+        .wait_for(|e| e["routeKey"] == "GET /premium")
+        .await;
+    assert_eq!(
+        event["requestContext"]["authorizer"]["jwt"]["claims"]["client_id"],
+        "reporting-service"
+    );
+    assert_eq!(
+        event["requestContext"]["authorizer"]["jwt"]["claims"]["token_use"],
+        "access"
+    );
+    let post = client
+        .post(&premium)
+        .bearer_auth(access)
+        .send()
+        .await
+        .expect("post");
     assert_eq!(post.status().as_u16(), 403);
 
     // The client may not ask for what it was not allowed; a wrong secret changes nothing.
     let denied = client_credentials(&s.base, Some("premium-content/write")).await;
     assert_eq!(denied.status().as_u16(), 400);
-    assert_eq!(denied.json::<Value>().await.expect("json")["error"], "invalid_scope");
+    assert_eq!(
+        denied.json::<Value>().await.expect("json")["error"],
+        "invalid_scope"
+    );
     let wrong = reqwest::Client::new()
         .post(format!("{}/pools/main/oauth2/token", s.base))
         .basic_auth("reporting-service", Some("guess"))
@@ -103,7 +146,10 @@ async fn seed_004_client_credentials_from_the_built_in_pool() {
         .await
         .expect("send");
     assert_eq!(wrong.status().as_u16(), 401);
-    assert_eq!(wrong.json::<Value>().await.expect("json")["error"], "invalid_client");
+    assert_eq!(
+        wrong.json::<Value>().await.expect("json")["error"],
+        "invalid_client"
+    );
 }
 
 #[tokio::test]
@@ -113,18 +159,34 @@ async fn user_tokens_work_on_websocket_routes_and_revocation_reaches_the_gateway
     let config = portcullis_config::load_str(&s.toml, "test.toml", &|_| None).expect("config");
     let idp = IdentityProvider::open(&config).await.expect("idp");
     let password = Secret::new("Correct-Horse-9");
-    idp.create_user("main", "alice", BTreeMap::from([("email".to_owned(), "alice@example.com".to_owned())]), Some((&password, true)))
-        .await
-        .expect("create");
+    idp.create_user(
+        "main",
+        "alice",
+        BTreeMap::from([("email".to_owned(), "alice@example.com".to_owned())]),
+        Some((&password, true)),
+    )
+    .await
+    .expect("create");
     idp.confirm_user("main", "alice").await.expect("confirm");
-    idp.add_user_to_group("main", "alice", "admins").await.expect("group");
-    let tokens = idp.issue_session("main", "web", "alice", &["openid".to_owned()]).await.expect("session");
+    idp.add_user_to_group("main", "alice", "admins")
+        .await
+        .expect("group");
+    let tokens = idp
+        .issue_session("main", "web", "alice", &["openid".to_owned()])
+        .await
+        .expect("session");
     let access = tokens.access_token.expose().to_owned();
 
     let url = format!("{}?access_token={access}", s.gw.ws_url("/chat"));
     let mut socket = connect(&url).await;
-    let event = s.backend.wait_for(|e| e["requestContext"]["eventType"] == "CONNECT").await;
-    assert_eq!(event["requestContext"]["authorizer"]["jwt"]["claims"]["username"], "alice");
+    let event = s
+        .backend
+        .wait_for(|e| e["requestContext"]["eventType"] == "CONNECT")
+        .await;
+    assert_eq!(
+        event["requestContext"]["authorizer"]["jwt"]["claims"]["username"],
+        "alice"
+    );
     send_text(&mut socket, r#"{"action":"admin"}"#).await;
     assert_eq!(next_text(&mut socket).await, "pong", "alice is in admins");
 

@@ -23,30 +23,72 @@ async fn post_get_delete_in_every_path_form() {
     let gw = TestGateway::start(&api(&backend)).await;
     let (mut client, id) = connect_and_id(&gw, "/chat", &backend).await;
     let enc = encode_id(&id);
-    for (i, prefix) in ["/@connections", "/prod/@connections", "/%40connections", "/prod/%40connections"].iter().enumerate() {
+    for (i, prefix) in [
+        "/@connections",
+        "/prod/@connections",
+        "/%40connections",
+        "/prod/%40connections",
+    ]
+    .iter()
+    .enumerate()
+    {
         let text = format!("push {i}");
-        let response = management(&gw, "POST", &format!("{prefix}/{enc}"), text.as_bytes(), SECRET_ACCESS_KEY).await;
+        let response = management(
+            &gw,
+            "POST",
+            &format!("{prefix}/{enc}"),
+            text.as_bytes(),
+            SECRET_ACCESS_KEY,
+        )
+        .await;
         assert_eq!(response.status().as_u16(), 200, "{prefix}");
         assert_eq!(next_text(&mut client).await, text);
     }
 
-    let response = management(&gw, "GET", &format!("/prod/@connections/{enc}"), b"", SECRET_ACCESS_KEY).await;
+    let response = management(
+        &gw,
+        "GET",
+        &format!("/prod/@connections/{enc}"),
+        b"",
+        SECRET_ACCESS_KEY,
+    )
+    .await;
     assert_eq!(response.status().as_u16(), 200);
     let info: Value = response.json().await.expect("json");
     assert_eq!(info["identity"]["sourceIp"], "127.0.0.1");
     assert!(info["identity"]["userAgent"].is_string());
     let connected = info["connectedAt"].as_str().expect("connectedAt");
-    assert!(connected.ends_with('Z') && connected.contains('T'), "{connected}");
+    assert!(
+        connected.ends_with('Z') && connected.contains('T'),
+        "{connected}"
+    );
     assert!(info["lastActiveAt"].as_str().expect("lastActiveAt") >= connected);
 
-    let response = management(&gw, "DELETE", &format!("/prod/@connections/{enc}"), b"", SECRET_ACCESS_KEY).await;
+    let response = management(
+        &gw,
+        "DELETE",
+        &format!("/prod/@connections/{enc}"),
+        b"",
+        SECRET_ACCESS_KEY,
+    )
+    .await;
     assert_eq!(response.status().as_u16(), 204);
-    assert!(matches!(next_message(&mut client).await, Some(Message::Close(_)) | None));
+    assert!(matches!(
+        next_message(&mut client).await,
+        Some(Message::Close(_)) | None
+    ));
     backend.wait_event("DISCONNECT", &id).await;
 
     // Now gone, for every operation.
     for method in ["POST", "GET", "DELETE"] {
-        let response = management(&gw, method, &format!("/prod/@connections/{enc}"), b"late", SECRET_ACCESS_KEY).await;
+        let response = management(
+            &gw,
+            method,
+            &format!("/prod/@connections/{enc}"),
+            b"late",
+            SECRET_ACCESS_KEY,
+        )
+        .await;
         assert_eq!(response.status().as_u16(), 410, "{method}");
         assert_eq!(response.headers()["x-amzn-errortype"], "GoneException");
     }
@@ -57,7 +99,14 @@ async fn unknown_and_malformed_ids_are_gone() {
     let backend = Backend::echo().await;
     let gw = TestGateway::start(&api(&backend)).await;
     for id in ["AAAAAAAAAAAAAAAAAAAA", "short", "Yq3jQfP1oAMCJzA%3D"] {
-        let response = management(&gw, "POST", &format!("/@connections/{id}"), b"x", SECRET_ACCESS_KEY).await;
+        let response = management(
+            &gw,
+            "POST",
+            &format!("/@connections/{id}"),
+            b"x",
+            SECRET_ACCESS_KEY,
+        )
+        .await;
         assert_eq!(response.status().as_u16(), 410, "{id}");
     }
 }
@@ -73,21 +122,34 @@ async fn unsigned_and_badly_signed_requests_are_forbidden() {
     assert_eq!(response.status().as_u16(), 403);
     assert_eq!(response.headers()["x-amzn-errortype"], "ForbiddenException");
 
-    let unsigned = reqwest::Client::new().post(gw.admin_url(&path)).body("forged").send().await.expect("post");
+    let unsigned = reqwest::Client::new()
+        .post(gw.admin_url(&path))
+        .body("forged")
+        .send()
+        .await
+        .expect("post");
     assert_eq!(unsigned.status().as_u16(), 403);
 
     // A signature for another body does not carry over.
     let host = gw.admin.to_string();
     let headers = [("host", host.as_str())];
     let signed = sigv4::sign(
-        &sigv4::SignableRequest { method: "POST", path: &path, query: "", headers: &headers, body: b"original" },
+        &sigv4::SignableRequest {
+            method: "POST",
+            path: &path,
+            query: "",
+            headers: &headers,
+            body: b"original",
+        },
         ACCESS_KEY_ID,
         SECRET_ACCESS_KEY,
         REGION,
         "execute-api",
         chrono::Utc::now(),
     );
-    let mut request = reqwest::Client::new().post(gw.admin_url(&path)).body("tampered");
+    let mut request = reqwest::Client::new()
+        .post(gw.admin_url(&path))
+        .body("tampered");
     for (n, v) in &signed {
         request = request.header(n, v);
     }
@@ -96,7 +158,13 @@ async fn unsigned_and_badly_signed_requests_are_forbidden() {
     // A signature from 10 minutes ago is outside the clock window.
     let old = chrono::Utc::now() - chrono::Duration::minutes(10);
     let signed = sigv4::sign(
-        &sigv4::SignableRequest { method: "POST", path: &path, query: "", headers: &headers, body: b"old" },
+        &sigv4::SignableRequest {
+            method: "POST",
+            path: &path,
+            query: "",
+            headers: &headers,
+            body: b"old",
+        },
         ACCESS_KEY_ID,
         SECRET_ACCESS_KEY,
         REGION,
@@ -110,7 +178,11 @@ async fn unsigned_and_badly_signed_requests_are_forbidden() {
     assert_eq!(request.send().await.expect("post").status().as_u16(), 403);
 
     // None of it reached the client.
-    assert!(tokio::time::timeout(Duration::from_millis(300), next_text(&mut client)).await.is_err());
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), next_text(&mut client))
+            .await
+            .is_err()
+    );
 }
 
 #[tokio::test]
@@ -123,7 +195,10 @@ async fn oversized_posts_get_413() {
     assert_eq!(ok.status().as_u16(), 200);
     let big = management(&gw, "POST", &path, &vec![b'a'; 131_073], SECRET_ACCESS_KEY).await;
     assert_eq!(big.status().as_u16(), 413);
-    assert_eq!(big.headers()["x-amzn-errortype"], "PayloadTooLargeException");
+    assert_eq!(
+        big.headers()["x-amzn-errortype"],
+        "PayloadTooLargeException"
+    );
 }
 
 #[tokio::test]
@@ -139,8 +214,13 @@ async fn posts_while_connect_runs_are_gone() {
     let gw = TestGateway::start(&api(&backend)).await;
     let url = gw.ws_url("/chat");
     let connecting = tokio::spawn(async move { connect(&url).await });
-    let event = backend.wait_for(|e| e["requestContext"]["eventType"] == "CONNECT").await;
-    let id = event["requestContext"]["connectionId"].as_str().expect("id").to_owned();
+    let event = backend
+        .wait_for(|e| e["requestContext"]["eventType"] == "CONNECT")
+        .await;
+    let id = event["requestContext"]["connectionId"]
+        .as_str()
+        .expect("id")
+        .to_owned();
     let path = format!("/@connections/{}", encode_id(&id));
     let during = management(&gw, "POST", &path, b"too early", SECRET_ACCESS_KEY).await;
     assert_eq!(during.status().as_u16(), 410);
@@ -148,7 +228,10 @@ async fn posts_while_connect_runs_are_gone() {
     // Registration follows the 101 closely; retry briefly.
     let mut status = 0;
     for _ in 0..50 {
-        status = management(&gw, "POST", &path, b"welcome", SECRET_ACCESS_KEY).await.status().as_u16();
+        status = management(&gw, "POST", &path, b"welcome", SECRET_ACCESS_KEY)
+            .await
+            .status()
+            .as_u16();
         if status == 200 {
             break;
         }
@@ -167,8 +250,16 @@ async fn list_extension_returns_open_connections() {
     let response = management(&gw, "GET", "/prod/@connections", b"", SECRET_ACCESS_KEY).await;
     assert_eq!(response.status().as_u16(), 200);
     let list: Value = response.json().await.expect("json");
-    let ids: Vec<&str> = list["connections"].as_array().expect("array").iter().filter_map(|c| c["connectionId"].as_str()).collect();
-    assert!(ids.contains(&id_a.as_str()) && ids.contains(&id_b.as_str()), "{ids:?}");
+    let ids: Vec<&str> = list["connections"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|c| c["connectionId"].as_str())
+        .collect();
+    assert!(
+        ids.contains(&id_a.as_str()) && ids.contains(&id_b.as_str()),
+        "{ids:?}"
+    );
     let other_stage = management(&gw, "GET", "/dev/@connections", b"", SECRET_ACCESS_KEY).await;
     let list: Value = other_stage.json().await.expect("json");
     assert_eq!(list["connections"].as_array().map(Vec::len), Some(0));

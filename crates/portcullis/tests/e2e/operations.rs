@@ -21,7 +21,9 @@ fn api(backend: &Backend) -> String {
 async fn healthz_and_metrics() {
     let backend = Backend::echo().await;
     let gw = TestGateway::start(&api(&backend)).await;
-    let health = reqwest::get(gw.admin_url("/healthz")).await.expect("healthz");
+    let health = reqwest::get(gw.admin_url("/healthz"))
+        .await
+        .expect("healthz");
     assert_eq!(health.status().as_u16(), 200);
 
     let mut client = connect(&gw.ws_url("/chat")).await;
@@ -39,10 +41,18 @@ async fn healthz_and_metrics() {
         assert!(metrics.contains(needle), "missing {needle} in\n{metrics}");
     }
     client.close(None).await.expect("close");
-    backend.wait_for(|e| e["requestContext"]["eventType"] == "DISCONNECT").await;
+    backend
+        .wait_for(|e| e["requestContext"]["eventType"] == "DISCONNECT")
+        .await;
     let metrics = gw.metrics_text().await;
-    assert!(metrics.contains("portcullis_ws_connections_open{api=\"chat\"} 0"), "{metrics}");
-    assert!(metrics.contains("portcullis_ws_disconnects_total{api=\"chat\",reason=\"client\"} 1"), "{metrics}");
+    assert!(
+        metrics.contains("portcullis_ws_connections_open{api=\"chat\"} 0"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("portcullis_ws_disconnects_total{api=\"chat\",reason=\"client\"} 1"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
@@ -57,7 +67,10 @@ async fn graceful_shutdown_closes_every_connection_with_1001_and_delivers_discon
         ids.push(id);
     }
     let listen = gw.listen;
-    let readers: Vec<_> = clients.into_iter().map(|mut c| tokio::spawn(async move { close_code(&mut c).await })).collect();
+    let readers: Vec<_> = clients
+        .into_iter()
+        .map(|mut c| tokio::spawn(async move { close_code(&mut c).await }))
+        .collect();
     gw.shutdown().await;
     for r in readers {
         assert_eq!(r.await.expect("join"), Some(1001));
@@ -105,10 +118,16 @@ async fn secrets_never_reach_the_logs() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(up, "gateway did not start");
-    let url = format!("ws://127.0.0.1:{port}/chat?access_token=QUERYSECRET1&id_token=QUERYSECRET2&token=QUERYSECRET3&room=lobby");
+    let url = format!(
+        "ws://127.0.0.1:{port}/chat?access_token=QUERYSECRET1&id_token=QUERYSECRET2&token=QUERYSECRET3&room=lobby"
+    );
     let mut client = try_connect(
         &url,
-        &[("Authorization", "Bearer HEADERSECRET4"), ("Cookie", "session=COOKIESECRET5"), ("Sec-WebSocket-Protocol", "aaa.bbb.PROTOSECRET6")],
+        &[
+            ("Authorization", "Bearer HEADERSECRET4"),
+            ("Cookie", "session=COOKIESECRET5"),
+            ("Sec-WebSocket-Protocol", "aaa.bbb.PROTOSECRET6"),
+        ],
     )
     .await
     .ok();
@@ -125,17 +144,46 @@ async fn secrets_never_reach_the_logs() {
         .send()
         .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
     let _ = child.wait();
     let mut text = String::new();
-    std::fs::File::open(&log_path).expect("log").read_to_string(&mut text).expect("read");
-    assert!(text.contains("connected"), "log should show the connection:\n{text}");
-    assert!(text.contains("<redacted>"), "the query string is logged redacted:\n{text}");
-    for secret in ["QUERYSECRET1", "QUERYSECRET2", "QUERYSECRET3", "HEADERSECRET4", "COOKIESECRET5", "PROTOSECRET6", "SIGSECRET7", "SIGSECRET8", "very-secret-admin-key"] {
-        assert!(!text.contains(secret), "{secret} leaked into the log:\n{text}");
+    std::fs::File::open(&log_path)
+        .expect("log")
+        .read_to_string(&mut text)
+        .expect("read");
+    assert!(
+        text.contains("connected"),
+        "log should show the connection:\n{text}"
+    );
+    assert!(
+        text.contains("<redacted>"),
+        "the query string is logged redacted:\n{text}"
+    );
+    for secret in [
+        "QUERYSECRET1",
+        "QUERYSECRET2",
+        "QUERYSECRET3",
+        "HEADERSECRET4",
+        "COOKIESECRET5",
+        "PROTOSECRET6",
+        "SIGSECRET7",
+        "SIGSECRET8",
+        "very-secret-admin-key",
+    ] {
+        assert!(
+            !text.contains(secret),
+            "{secret} leaked into the log:\n{text}"
+        );
     }
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
 }

@@ -28,8 +28,12 @@ async fn connect_event_has_the_api_gateway_shape() {
     let backend = Backend::echo().await;
     let gw = TestGateway::start(&api(&backend, "", ALL_ROUTES)).await;
     let url = format!("{}?room=lobby&room=hall&token=abc", gw.ws_url("/chat"));
-    let _client = try_connect(&url, &[("User-Agent", "e2e-test/1.0"), ("X-Custom", "one")]).await.expect("connect");
-    let event = backend.wait_for(|e| e["requestContext"]["eventType"] == "CONNECT").await;
+    let _client = try_connect(&url, &[("User-Agent", "e2e-test/1.0"), ("X-Custom", "one")])
+        .await
+        .expect("connect");
+    let event = backend
+        .wait_for(|e| e["requestContext"]["eventType"] == "CONNECT")
+        .await;
 
     let rc = &event["requestContext"];
     assert_eq!(rc["routeKey"], "$connect");
@@ -42,19 +46,37 @@ async fn connect_event_has_the_api_gateway_shape() {
     let api_id = rc["apiId"].as_str().expect("apiId");
     assert_eq!(api_id.len(), 10, "apiId {api_id}");
     let id = rc["connectionId"].as_str().expect("connectionId");
-    assert!(id.len() >= 16 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'), "url-safe id {id}");
-    assert!(rc["connectedAt"].as_i64().expect("connectedAt") <= rc["requestTimeEpoch"].as_i64().expect("epoch"));
+    assert!(
+        id.len() >= 16
+            && id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+        "url-safe id {id}"
+    );
+    assert!(
+        rc["connectedAt"].as_i64().expect("connectedAt")
+            <= rc["requestTimeEpoch"].as_i64().expect("epoch")
+    );
     let time = rc["requestTime"].as_str().expect("requestTime");
-    assert!(time.ends_with(" +0000") && time.len() == 26, "CLF time {time}");
+    assert!(
+        time.ends_with(" +0000") && time.len() == 26,
+        "CLF time {time}"
+    );
     assert!(rc.get("messageId").is_none());
 
     assert_eq!(event["headers"]["X-Custom"], "one");
     assert_eq!(event["headers"]["Sec-WebSocket-Version"], "13");
     assert_eq!(event["headers"]["Host"], gw.listen.to_string());
     assert_eq!(event["headers"]["X-Forwarded-For"], "127.0.0.1");
-    assert_eq!(event["multiValueHeaders"]["X-Custom"], serde_json::json!(["one"]));
+    assert_eq!(
+        event["multiValueHeaders"]["X-Custom"],
+        serde_json::json!(["one"])
+    );
     assert_eq!(event["queryStringParameters"]["room"], "hall");
-    assert_eq!(event["multiValueQueryStringParameters"]["room"], serde_json::json!(["lobby", "hall"]));
+    assert_eq!(
+        event["multiValueQueryStringParameters"]["room"],
+        serde_json::json!(["lobby", "hall"])
+    );
     assert_eq!(event["isBase64Encoded"], false);
     assert!(event.get("body").is_none());
 }
@@ -64,7 +86,9 @@ async fn connect_without_query_omits_query_maps() {
     let backend = Backend::echo().await;
     let gw = TestGateway::start(&api(&backend, "", ALL_ROUTES)).await;
     let _client = connect(&gw.ws_url("/chat")).await;
-    let event = backend.wait_for(|e| e["requestContext"]["eventType"] == "CONNECT").await;
+    let event = backend
+        .wait_for(|e| e["requestContext"]["eventType"] == "CONNECT")
+        .await;
     assert!(event.get("queryStringParameters").is_none());
     assert!(event.get("multiValueQueryStringParameters").is_none());
 }
@@ -77,7 +101,9 @@ async fn messages_are_routed_by_the_selection_expression() {
 
     let body = r#"{"action":"sendmessage","data":"hi"}"#;
     send_text(&mut client, body).await;
-    let event = backend.wait_for(|e| e["requestContext"]["routeKey"] == "sendmessage").await;
+    let event = backend
+        .wait_for(|e| e["requestContext"]["routeKey"] == "sendmessage")
+        .await;
     let rc = &event["requestContext"];
     assert_eq!(rc["eventType"], "MESSAGE");
     assert_eq!(rc["connectionId"], id.as_str());
@@ -87,7 +113,13 @@ async fn messages_are_routed_by_the_selection_expression() {
     assert!(event.get("headers").is_none());
 
     // Each of these falls back to $default, whose reply (an echo) comes back.
-    for text in ["not json at all", r#"{"data":"no action"}"#, r#"{"action":"unknown"}"#, r#"{"action":"$connect"}"#, r#"{"action":{"nested":1}}"#] {
+    for text in [
+        "not json at all",
+        r#"{"data":"no action"}"#,
+        r#"{"action":"unknown"}"#,
+        r#"{"action":"$connect"}"#,
+        r#"{"action":{"nested":1}}"#,
+    ] {
         send_text(&mut client, text).await;
         assert_eq!(next_text(&mut client).await, text);
         let e = backend.wait_for(|e| e["body"] == text).await;
@@ -103,9 +135,18 @@ async fn two_way_routes_reply_and_one_way_routes_do_not() {
     send_text(&mut client, r#"{"action":"sendmessage","data":"one-way"}"#).await;
     send_text(&mut client, r#"{"action":"echo","data":"two-way"}"#).await;
     // The only frame that arrives is the two-way reply.
-    assert_eq!(next_text(&mut client).await, r#"{"action":"echo","data":"two-way"}"#);
-    backend.wait_for(|e| e["requestContext"]["routeKey"] == "sendmessage").await;
-    assert!(tokio::time::timeout(Duration::from_millis(300), next_text(&mut client)).await.is_err());
+    assert_eq!(
+        next_text(&mut client).await,
+        r#"{"action":"echo","data":"two-way"}"#
+    );
+    backend
+        .wait_for(|e| e["requestContext"]["routeKey"] == "sendmessage")
+        .await;
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), next_text(&mut client))
+            .await
+            .is_err()
+    );
 }
 
 #[tokio::test]
@@ -130,7 +171,10 @@ async fn no_route_and_no_default_answers_forbidden_and_stays_open() {
     let mut client = connect(&gw.ws_url("/chat")).await;
     send_text(&mut client, r#"{"action":"nothing"}"#).await;
     let frame = next_text(&mut client).await;
-    assert!(frame.starts_with(r#"{"message": "Forbidden", "connectionId":""#), "{frame}");
+    assert!(
+        frame.starts_with(r#"{"message": "Forbidden", "connectionId":""#),
+        "{frame}"
+    );
     let v: Value = serde_json::from_str(&frame).expect("json");
     assert!(v["requestId"].as_str().is_some_and(|r| r.len() == 16));
     // Still open: a routed message works.
@@ -143,11 +187,18 @@ async fn connect_status_from_the_backend_decides_the_upgrade() {
     for status in [400u16, 401, 403, 429, 500] {
         let backend = Backend::start(move |_| Reply::status(status)).await;
         let gw = TestGateway::start(&api(&backend, "", ALL_ROUTES)).await;
-        assert_eq!(handshake_status(&gw.ws_url("/chat"), &[]).await, Some(status));
+        assert_eq!(
+            handshake_status(&gw.ws_url("/chat"), &[]).await,
+            Some(status)
+        );
         assert_eq!(gw.open_connections(), 0);
     }
     // 2xx other than 200 accepts; a result without statusCode accepts.
-    for reply in [Reply::status(201), Reply::Json(200, "{}".into()), Reply::Json(200, String::new())] {
+    for reply in [
+        Reply::status(201),
+        Reply::Json(200, "{}".into()),
+        Reply::Json(200, String::new()),
+    ] {
         let backend = Backend::start(move |_| reply.clone()).await;
         let gw = TestGateway::start(&api(&backend, "", ALL_ROUTES)).await;
         assert_eq!(handshake_status(&gw.ws_url("/chat"), &[]).await, None);
@@ -157,7 +208,10 @@ async fn connect_status_from_the_backend_decides_the_upgrade() {
 #[tokio::test]
 async fn failing_connect_integrations_answer_502() {
     // Backend errors, invalid results, and an unreachable backend.
-    for reply in [Reply::Json(500, "oops".into()), Reply::Json(200, "not json".into())] {
+    for reply in [
+        Reply::Json(500, "oops".into()),
+        Reply::Json(200, "not json".into()),
+    ] {
         let backend = Backend::start(move |_| reply.clone()).await;
         let gw = TestGateway::start(&api(&backend, "", ALL_ROUTES)).await;
         assert_eq!(handshake_status(&gw.ws_url("/chat"), &[]).await, Some(502));
@@ -173,14 +227,19 @@ async fn connect_result_headers_go_on_the_101() {
     let backend = Backend::start(|e| match e["requestContext"]["eventType"].as_str() {
         Some("CONNECT") => Reply::Json(
             200,
-            r#"{"statusCode":200,"headers":{"Sec-WebSocket-Protocol":"chat.v2","X-Demo":"yes"}}"#.into(),
+            r#"{"statusCode":200,"headers":{"Sec-WebSocket-Protocol":"chat.v2","X-Demo":"yes"}}"#
+                .into(),
         ),
         _ => Reply::ok(),
     })
     .await;
     let gw = TestGateway::start(&api(&backend, "", ALL_ROUTES)).await;
-    let (_client, response) =
-        try_connect_response(&gw.ws_url("/chat"), &[("Sec-WebSocket-Protocol", "chat.v1, chat.v2")]).await.expect("connect");
+    let (_client, response) = try_connect_response(
+        &gw.ws_url("/chat"),
+        &[("Sec-WebSocket-Protocol", "chat.v1, chat.v2")],
+    )
+    .await
+    .expect("connect");
     assert_eq!(response.headers()["sec-websocket-protocol"], "chat.v2");
     assert_eq!(response.headers()["x-demo"], "yes");
 }
@@ -197,20 +256,41 @@ async fn subprotocol_token_is_never_echoed() {
     .await
     .expect("connect");
     assert_eq!(response.headers()["sec-websocket-protocol"], "chat.v1");
-    assert!(response.headers().get_all("sec-websocket-protocol").iter().all(|v| !v.to_str().unwrap_or("").contains(token)));
+    assert!(
+        response
+            .headers()
+            .get_all("sec-websocket-protocol")
+            .iter()
+            .all(|v| !v.to_str().unwrap_or("").contains(token))
+    );
 }
 
 #[tokio::test]
 async fn origin_allow_list_is_enforced_on_the_upgrade() {
     let backend = Backend::echo().await;
-    let gw = TestGateway::start(&api(&backend, r#"allowed_origins = ["http://app.example"]"#, ALL_ROUTES)).await;
+    let gw = TestGateway::start(&api(
+        &backend,
+        r#"allowed_origins = ["http://app.example"]"#,
+        ALL_ROUTES,
+    ))
+    .await;
     let url = gw.ws_url("/chat");
-    assert_eq!(handshake_status(&url, &[("Origin", "http://evil.example")]).await, Some(403));
-    assert_eq!(handshake_status(&url, &[("Origin", "http://app.example")]).await, None);
+    assert_eq!(
+        handshake_status(&url, &[("Origin", "http://evil.example")]).await,
+        Some(403)
+    );
+    assert_eq!(
+        handshake_status(&url, &[("Origin", "http://app.example")]).await,
+        None
+    );
     // Non-browser clients send no Origin.
     assert_eq!(handshake_status(&url, &[]).await, None);
     // A refused origin never reaches $connect.
-    let connects = backend.events().iter().filter(|e| e["requestContext"]["eventType"] == "CONNECT").count();
+    let connects = backend
+        .events()
+        .iter()
+        .filter(|e| e["requestContext"]["eventType"] == "CONNECT")
+        .count();
     assert_eq!(connects, 2);
 }
 
@@ -233,8 +313,16 @@ async fn message_integration_failures_send_aws_error_frames_and_keep_the_socket(
     .await;
     let gw = TestGateway::start(&api(&backend, "", ALL_ROUTES)).await;
     let (mut client, id) = connect_and_id(&gw, "/chat", &backend).await;
-    for (msg, expected) in [("crash", "Internal server error"), ("garbage", "Internal server error"), ("slow", "Endpoint request timed out")] {
-        send_text(&mut client, &format!(r#"{{"action":"echo","data":"{msg}"}}"#)).await;
+    for (msg, expected) in [
+        ("crash", "Internal server error"),
+        ("garbage", "Internal server error"),
+        ("slow", "Endpoint request timed out"),
+    ] {
+        send_text(
+            &mut client,
+            &format!(r#"{{"action":"echo","data":"{msg}"}}"#),
+        )
+        .await;
         let frame = next_text(&mut client).await;
         let prefix = format!(r#"{{"message": "{expected}", "connectionId":"{id}", "requestId":""#);
         assert!(frame.starts_with(&prefix), "{msg}: {frame}");
@@ -242,20 +330,34 @@ async fn message_integration_failures_send_aws_error_frames_and_keep_the_socket(
     send_text(&mut client, r#"{"action":"echo","data":"ok"}"#).await;
     assert_eq!(next_text(&mut client).await, "fine");
     let metrics = gw.metrics_text().await;
-    assert!(metrics.contains("portcullis_errors_total{kind=\"integration_status\"} 1"), "{metrics}");
-    assert!(metrics.contains("portcullis_errors_total{kind=\"integration_timeout\"} 1"), "{metrics}");
+    assert!(
+        metrics.contains("portcullis_errors_total{kind=\"integration_status\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("portcullis_errors_total{kind=\"integration_timeout\"} 1"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
 async fn one_way_route_failures_also_send_the_error_frame() {
     let backend = Backend::start(|e| {
-        if e["requestContext"]["eventType"] == "MESSAGE" { Reply::Json(502, "bad".into()) } else { Reply::ok() }
+        if e["requestContext"]["eventType"] == "MESSAGE" {
+            Reply::Json(502, "bad".into())
+        } else {
+            Reply::ok()
+        }
     })
     .await;
     let gw = TestGateway::start(&api(&backend, "", ALL_ROUTES)).await;
     let mut client = connect(&gw.ws_url("/chat")).await;
     send_text(&mut client, r#"{"action":"sendmessage"}"#).await;
-    assert!(next_text(&mut client).await.starts_with(r#"{"message": "Internal server error""#));
+    assert!(
+        next_text(&mut client)
+            .await
+            .starts_with(r#"{"message": "Internal server error""#)
+    );
 }
 
 #[tokio::test]
@@ -265,7 +367,10 @@ async fn disconnect_event_reports_the_close_code() {
 
     let (mut client, id) = connect_and_id(&gw, "/chat", &backend).await;
     client
-        .close(Some(CloseFrame { code: 4001u16.into(), reason: "bye now".into() }))
+        .close(Some(CloseFrame {
+            code: 4001u16.into(),
+            reason: "bye now".into(),
+        }))
         .await
         .expect("close");
     let event = backend.wait_event("DISCONNECT", &id).await;
@@ -277,14 +382,20 @@ async fn disconnect_event_reports_the_close_code() {
     assert_eq!(event["headers"]["x-api-key"], "");
     assert_eq!(event["headers"]["X-Forwarded-For"], "");
     assert_eq!(event["headers"]["x-restapi"], "");
-    assert_eq!(event["multiValueHeaders"]["x-restapi"], serde_json::json!([""]));
+    assert_eq!(
+        event["multiValueHeaders"]["x-restapi"],
+        serde_json::json!([""])
+    );
     assert_eq!(event["isBase64Encoded"], false);
 
     let (mut client, id) = connect_and_id(&gw, "/chat", &backend).await;
     client.send(Message::Close(None)).await.expect("close");
     let event = backend.wait_event("DISCONNECT", &id).await;
     assert_eq!(event["requestContext"]["disconnectStatusCode"], 1005);
-    assert_eq!(event["requestContext"]["disconnectReason"], "Client-side close frame status not set");
+    assert_eq!(
+        event["requestContext"]["disconnectReason"],
+        "Client-side close frame status not set"
+    );
 
     // A dropped TCP connection without a close frame.
     let (client, id) = connect_and_id(&gw, "/chat", &backend).await;
@@ -296,11 +407,21 @@ async fn disconnect_event_reports_the_close_code() {
 #[tokio::test]
 async fn connect_without_connect_route_is_accepted() {
     let backend = Backend::echo().await;
-    let gw = TestGateway::start(&api(&backend, "", r#""$default" = { integration = "backend", response = true }"#)).await;
+    let gw = TestGateway::start(&api(
+        &backend,
+        "",
+        r#""$default" = { integration = "backend", response = true }"#,
+    ))
+    .await;
     let mut client = connect(&gw.ws_url("/chat")).await;
     send_text(&mut client, "hello").await;
     assert_eq!(next_text(&mut client).await, "hello");
-    assert!(backend.events().iter().all(|e| e["requestContext"]["eventType"] == "MESSAGE"));
+    assert!(
+        backend
+            .events()
+            .iter()
+            .all(|e| e["requestContext"]["eventType"] == "MESSAGE")
+    );
 }
 
 #[tokio::test]
@@ -308,7 +429,9 @@ async fn unknown_paths_and_plain_http_are_refused() {
     let backend = Backend::echo().await;
     let gw = TestGateway::start(&api(&backend, "", ALL_ROUTES)).await;
     assert_eq!(handshake_status(&gw.ws_url("/nope"), &[]).await, Some(404));
-    let plain = reqwest::get(format!("http://{}/chat", gw.listen)).await.expect("get");
+    let plain = reqwest::get(format!("http://{}/chat", gw.listen))
+        .await
+        .expect("get");
     assert_eq!(plain.status().as_u16(), 426);
 }
 
