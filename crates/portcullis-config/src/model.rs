@@ -207,6 +207,9 @@ pub struct JwtAuthorizer {
     pub identity_source: Vec<String>,
     pub issuers: Vec<JwtIssuer>,
     pub token_use: Option<String>,
+    /// How long a verified token is remembered (never past its `exp`); `0s` verifies every
+    /// use. Default 300 s.
+    pub cache_ttl: Duration,
 }
 
 #[derive(Debug, Clone)]

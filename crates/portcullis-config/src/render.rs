@@ -224,6 +224,7 @@ pub(crate) fn render(config: &Config) -> String {
                     })
                     .collect();
                 set(&mut t, "issuers", Value::Array(issuers));
+                set(&mut t, "cache_ttl", dur(j.cache_ttl));
                 if let Some(u) = &j.token_use {
                     set(&mut t, "token_use", str(u));
                 }

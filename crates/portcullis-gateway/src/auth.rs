@@ -108,6 +108,7 @@ impl Authorizers {
                             sources,
                             idp,
                             verified: AuthCache::new(VERIFIED_CACHE_ENTRIES),
+                            cache_ttl: jwt.cache_ttl,
                         },
                     }
                 }
@@ -355,15 +356,15 @@ pub struct JwtAuth {
     /// tokens are also checked against revocations (sign-out, revoke, disabled users).
     idp: Option<(Arc<IdentityProvider>, Vec<String>)>,
     /// Tokens already verified (keyed by their SHA-256), until they expire or for at most
-    /// [`VERIFIED_CACHE_TTL`]: a reconnecting client or a busy HTTP client is not verified
+    /// `cache_ttl`: a reconnecting client or a busy HTTP client is not verified
     /// again. Revocation is still checked on every use.
     verified: AuthCache<Arc<(VerifiedToken, Identity)>>,
+    /// The authorizer's `cache_ttl`: longest time a verified token is remembered.
+    cache_ttl: std::time::Duration,
 }
 
 /// Most verified tokens remembered per `jwt` authorizer.
 const VERIFIED_CACHE_ENTRIES: usize = 10_000;
-/// Longest time a verified token is remembered.
-const VERIFIED_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// Why a `jwt` authorizer refused.
 pub enum JwtDenial {
@@ -415,7 +416,9 @@ impl JwtAuth {
                 };
                 let remaining = u64::try_from(verified.expires_at - chrono::Utc::now().timestamp())
                     .unwrap_or(0);
-                let ttl = VERIFIED_CACHE_TTL.min(std::time::Duration::from_secs(remaining));
+                let ttl = self
+                    .cache_ttl
+                    .min(std::time::Duration::from_secs(remaining));
                 let checked = Arc::new((verified, identity));
                 self.verified.insert(key, checked.clone(), ttl);
                 checked

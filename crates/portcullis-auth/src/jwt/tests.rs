@@ -256,6 +256,7 @@ fn issuer_config(b: &Backend, pool: &str, audience: &[&str], explicit: bool) -> 
 
 fn verifier(issuers: Vec<JwtIssuer>, token_use: Option<&str>, options: JwtOptions) -> JwtVerifier {
     let config = JwtAuthorizer {
+        cache_ttl: std::time::Duration::from_secs(300),
         name: "users".into(),
         identity_source: vec!["$request.header.Authorization".into()],
         issuers,
@@ -995,6 +996,7 @@ async fn prefetch_loads_every_issuer() {
 #[test]
 fn configuration_errors() {
     let config = |issuers: Vec<JwtIssuer>| JwtAuthorizer {
+        cache_ttl: std::time::Duration::from_secs(300),
         name: "x".into(),
         identity_source: vec![],
         issuers,

@@ -157,6 +157,9 @@ fn jwt(ctx: &mut Ctx<'_>, name: &Sp<String>, mut t: Tbl<'_>) -> Option<JwtAuthor
             None
         }
     });
+    let cache_ttl = t
+        .duration_in(ctx, "cache_ttl", Duration::ZERO, Duration::from_secs(3600))
+        .map_or(Duration::from_secs(300), |d| d.v);
     t.finish(ctx);
     ok.then_some(())?;
     Some(JwtAuthorizer {
@@ -164,6 +167,7 @@ fn jwt(ctx: &mut Ctx<'_>, name: &Sp<String>, mut t: Tbl<'_>) -> Option<JwtAuthor
         identity_source: identity_source?,
         issuers,
         token_use,
+        cache_ttl,
     })
 }
 

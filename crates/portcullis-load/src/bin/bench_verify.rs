@@ -54,6 +54,7 @@ async fn main() -> Result<()> {
     let token = format!("{input}.{}", URL_SAFE_NO_PAD.encode(&sig));
 
     let config = portcullis_config::JwtAuthorizer {
+        cache_ttl: std::time::Duration::from_secs(300),
         name: "bench".into(),
         identity_source: vec!["$request.header.Authorization".into()],
         issuers: vec![portcullis_config::JwtIssuer {
