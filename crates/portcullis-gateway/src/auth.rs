@@ -10,7 +10,7 @@ use portcullis_auth::error::AuthError;
 use portcullis_auth::identity::{self, IdentitySource, RequestParts};
 use portcullis_auth::jwt::{JwtError, JwtOptions, JwtVerifier, VerifiedToken};
 use portcullis_auth::request::{
-    AnswerCache, AuthorizerAnswer, HttpAuthorizerRequest, INVOKE, PayloadFormat,
+    AnswerCache, Authorized, AuthorizerAnswer, HttpAuthorizerRequest, INVOKE, PayloadFormat,
     RequestAuthorizerClient, WebSocketAuthorizerRequest, decide,
 };
 use portcullis_config::{Authorizer as AuthorizerConfig, Config};
@@ -177,7 +177,48 @@ fn jwt_failure(error: &JwtError) -> AuthError {
     }
 }
 
+/// The identity a request authorizer's answer establishes.
+fn webhook_identity(authorized: &Authorized, context: Value) -> Identity {
+    let granted = &authorized.granted.context;
+    Identity {
+        principal_id: authorized.granted.principal_id.clone(),
+        scopes: context_list(granted, &["scope", "scopes"], ' '),
+        groups: context_list(granted, &["cognito:groups", "groups"], ','),
+        context: compact(&context),
+        answer: Some(authorized.answer.clone()),
+    }
+}
+
 impl Authorizer {
+    fn count_cache(&self, metrics: &Metrics, from_cache: bool) {
+        let family = if from_cache {
+            &metrics.authorizer_cache_hits
+        } else {
+            &metrics.authorizer_cache_misses
+        };
+        family
+            .get_or_create(&AuthorizerLabels {
+                authorizer: self.name().to_owned(),
+            })
+            .inc();
+    }
+
+    fn count_decision(&self, metrics: &Metrics, error: Option<&AuthError>) {
+        let outcome = match error {
+            None => "allow",
+            Some(AuthError::Unauthorized) => "unauthorized",
+            Some(AuthError::Forbidden) => "forbidden",
+            Some(AuthError::Misconfigured(_)) => "error",
+        };
+        metrics
+            .authorizer_decisions
+            .get_or_create(&crate::metrics::DecisionLabels {
+                authorizer: self.name().to_owned(),
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+    }
+
     pub fn name(&self) -> &str {
         match self {
             Authorizer::Jwt { name, .. } | Authorizer::Request { name, .. } => name,
@@ -198,42 +239,13 @@ impl Authorizer {
                 .map_err(|denial| denial.error()),
             Authorizer::Request { client, cache, .. } => {
                 let result = client.authorize_websocket(input, cache).await;
-                if let Ok(authorized) = &result {
-                    let labels = AuthorizerLabels {
-                        authorizer: self.name().to_owned(),
-                    };
-                    let family = if authorized.from_cache {
-                        &metrics.authorizer_cache_hits
-                    } else {
-                        &metrics.authorizer_cache_misses
-                    };
-                    family.get_or_create(&labels).inc();
-                }
                 result.map(|authorized| {
-                    let context = &authorized.granted.context;
-                    Identity {
-                        principal_id: authorized.granted.principal_id.clone(),
-                        scopes: context_list(context, &["scope", "scopes"], ' '),
-                        groups: context_list(context, &["cognito:groups", "groups"], ','),
-                        context: compact(&authorized.websocket_authorizer_context()),
-                        answer: Some(authorized.answer.clone()),
-                    }
+                    self.count_cache(metrics, authorized.from_cache);
+                    webhook_identity(&authorized, authorized.websocket_authorizer_context())
                 })
             }
         };
-        let verdict = match &outcome {
-            Ok(_) => "allow",
-            Err(AuthError::Unauthorized) => "unauthorized",
-            Err(AuthError::Forbidden) => "forbidden",
-            Err(AuthError::Misconfigured(_)) => "error",
-        };
-        metrics
-            .authorizer_decisions
-            .get_or_create(&crate::metrics::DecisionLabels {
-                authorizer: self.name().to_owned(),
-                outcome: verdict.to_owned(),
-            })
-            .inc();
+        self.count_decision(metrics, outcome.as_ref().err());
         outcome
     }
 }
@@ -270,27 +282,10 @@ impl Authorizer {
                     portcullis_config::PayloadFormat::V2 => PayloadFormat::V2,
                 };
                 let result = client.authorize_http(input, format, cache).await;
-                if let Ok(authorized) = &result {
-                    let labels = AuthorizerLabels {
-                        authorizer: self.name().to_owned(),
-                    };
-                    let family = if authorized.from_cache {
-                        &metrics.authorizer_cache_hits
-                    } else {
-                        &metrics.authorizer_cache_misses
-                    };
-                    family.get_or_create(&labels).inc();
-                }
                 result
                     .map(|authorized| {
-                        let context = &authorized.granted.context;
-                        Identity {
-                            principal_id: authorized.granted.principal_id.clone(),
-                            scopes: context_list(context, &["scope", "scopes"], ' '),
-                            groups: context_list(context, &["cognito:groups", "groups"], ','),
-                            context: compact(&authorized.granted.http_authorizer_context()),
-                            answer: Some(authorized.answer.clone()),
-                        }
+                        self.count_cache(metrics, authorized.from_cache);
+                        webhook_identity(&authorized, authorized.granted.http_authorizer_context())
                     })
                     .map_err(|error| HttpDenial {
                         error,
@@ -298,28 +293,7 @@ impl Authorizer {
                     })
             }
         };
-        let verdict = match &outcome {
-            Ok(_) => "allow",
-            Err(HttpDenial {
-                error: AuthError::Unauthorized,
-                ..
-            }) => "unauthorized",
-            Err(HttpDenial {
-                error: AuthError::Forbidden,
-                ..
-            }) => "forbidden",
-            Err(HttpDenial {
-                error: AuthError::Misconfigured(_),
-                ..
-            }) => "error",
-        };
-        metrics
-            .authorizer_decisions
-            .get_or_create(&crate::metrics::DecisionLabels {
-                authorizer: self.name().to_owned(),
-                outcome: verdict.to_owned(),
-            })
-            .inc();
+        self.count_decision(metrics, outcome.as_ref().err().map(|d| &d.error));
         outcome
     }
 

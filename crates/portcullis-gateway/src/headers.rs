@@ -1,4 +1,4 @@
-//! Header-name casing for events.
+//! Request details as events carry them: header-name casing and decoded query strings.
 //!
 //! API Gateway passes header names in the client's casing. HTTP/1 parsers lower-case names,
 //! so events carry the conventional casing instead: a table for the names whose casing is not
@@ -31,6 +31,16 @@ pub fn canonical_name(lower: &str) -> String {
         upper = c == '-';
     }
     out
+}
+
+/// A query string decoded into pairs, in order (empty when there is none).
+pub fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
+    match query {
+        Some(q) if !q.is_empty() => url::form_urlencoded::parse(q.as_bytes())
+            .into_owned()
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 #[cfg(test)]

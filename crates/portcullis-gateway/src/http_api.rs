@@ -25,6 +25,7 @@ use tracing::{debug, info, warn};
 
 use crate::auth::{Authorizer, Authorizers, HttpDenial, Identity};
 use crate::error::GatewayError;
+use crate::headers::query_pairs;
 use crate::integration::{Integration, Integrations};
 use crate::server::State;
 
@@ -604,13 +605,4 @@ async fn proxy(
     *response.status_mut() = status;
     *response.headers_mut() = response_headers;
     response
-}
-
-fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
-    match query {
-        Some(q) if !q.is_empty() => url::form_urlencoded::parse(q.as_bytes())
-            .into_owned()
-            .collect(),
-        _ => Vec::new(),
-    }
 }

@@ -20,7 +20,7 @@ use tracing::{info, warn};
 
 use super::WsApi;
 use super::session::{self, Session};
-use crate::headers::canonical_name;
+use crate::headers::{canonical_name, query_pairs};
 use crate::registry::ConnectionHandle;
 use crate::server::State;
 
@@ -374,13 +374,4 @@ fn event_headers(
     out.push(("X-Forwarded-Port".to_owned(), port.to_string()));
     out.push(("X-Forwarded-Proto".to_owned(), scheme.to_owned()));
     out
-}
-
-fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
-    match query {
-        Some(q) if !q.is_empty() => url::form_urlencoded::parse(q.as_bytes())
-            .into_owned()
-            .collect(),
-        _ => Vec::new(),
-    }
 }
