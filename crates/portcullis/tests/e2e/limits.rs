@@ -225,3 +225,39 @@ async fn a_client_that_never_reads_fills_its_queue_and_pushes_get_429() {
     }
     drop(client);
 }
+
+/// Bytes written straight to the socket after the handshake, bypassing the client library.
+async fn send_raw(client: &mut Client, bytes: &[u8]) {
+    use tokio::io::AsyncWriteExt;
+    match client.get_mut() {
+        tokio_tungstenite::MaybeTlsStream::Plain(tcp) => {
+            tcp.write_all(bytes).await.expect("raw write")
+        }
+        _ => panic!("plain TCP expected"),
+    }
+}
+
+#[tokio::test]
+async fn malformed_frames_close_with_1002_and_disconnect() {
+    let backend = Backend::echo().await;
+    let gw = TestGateway::start(&api(&backend, "")).await;
+    // An unmasked client frame, a reserved opcode, and a fragmented control frame.
+    for (name, frame) in [
+        ("unmasked", vec![0x81u8, 0x02, b'h', b'i']),
+        ("reserved opcode", vec![0x83u8, 0x80, 1, 2, 3, 4]),
+        ("fragmented ping", vec![0x09u8, 0x80, 1, 2, 3, 4]),
+    ] {
+        let (mut client, id) = connect_and_id(&gw, "/chat", &backend).await;
+        send_raw(&mut client, &frame).await;
+        assert_eq!(close_code(&mut client).await, Some(1002), "{name}");
+        let event = backend.wait_event("DISCONNECT", &id).await;
+        assert_eq!(
+            event["requestContext"]["disconnectStatusCode"], 1002,
+            "{name}"
+        );
+    }
+    // The gateway is unharmed.
+    let mut client = connect(&gw.ws_url("/chat")).await;
+    send_text(&mut client, "still here").await;
+    assert_eq!(next_text(&mut client).await, "still here");
+}
