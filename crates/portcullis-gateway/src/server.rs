@@ -123,7 +123,11 @@ pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
                 .map_err(|e| GatewayError::Internal(format!("identity provider: {e}")))?,
         )
     };
-    let idp_router = idp.as_ref().map(|i| portcullis_idp::router(i.clone()));
+    // The identity provider's endpoints: OAuth2/OIDC under /pools/, and the Cognito JSON API
+    // at POST / (selected by X-Amz-Target).
+    let idp_router = idp.as_ref().map(|i| {
+        portcullis_idp::router(i.clone()).merge(portcullis_idp::cognito_router(i.clone()))
+    });
     let authorizers = Authorizers::new(&config, &client, idp.as_ref())?;
 
     // Port 0 asks for an ephemeral port: events then name the port actually bound.
@@ -308,7 +312,13 @@ async fn public(state: Arc<State>, req: Request<Body>, peer: SocketAddr) -> Resp
         return handle_upgrade(state, api, req, peer).await;
     }
     let path = req.uri().path();
-    if path.starts_with("/pools/")
+    let cognito = path == "/"
+        && req
+            .headers()
+            .get("x-amz-target")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| t.starts_with("AWSCognitoIdentityProviderService."));
+    if (path.starts_with("/pools/") || cognito)
         && let Some(router) = state.idp_router.clone()
     {
         let mut req = req;

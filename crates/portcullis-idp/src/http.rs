@@ -1,5 +1,6 @@
 //! The pools' OAuth2/OIDC endpoints as an axum [`Router`] (mounted by the binary on the public
-//! listener): discovery, JWKS, token (`client_credentials`, `refresh_token`) and revocation.
+//! listener): discovery, JWKS, token (`authorization_code`, `client_credentials`,
+//! `refresh_token`), revocation, and the hosted UI routes of [`crate::hosted`].
 //!
 //! Every body is read with a bound ([`MAX_BODY_BYTES`]); errors are RFC 6749 JSON; token
 //! responses carry `Cache-Control: no-store`. The token and revocation endpoints are rate limited
@@ -38,6 +39,7 @@ pub fn router(idp: Arc<IdentityProvider>) -> Router {
         .route("/pools/{pool}/.well-known/jwks.json", get(jwks))
         .route("/pools/{pool}/oauth2/token", post(token))
         .route("/pools/{pool}/oauth2/revoke", post(revoke))
+        .merge(crate::hosted::routes())
         .with_state(idp)
 }
 
@@ -277,6 +279,21 @@ async fn token_inner(
                 .get("refresh_token")
                 .ok_or(OAuthError::InvalidRequest("refresh_token is missing"))?;
             idp.refresh(pool, &auth, &Secret::new(refresh)).await?
+        }
+        "authorization_code" => {
+            let auth = client_auth(&parts.headers, &form)?;
+            let granted = idp
+                .code_flow()
+                .redeem(
+                    idp,
+                    pool,
+                    &auth,
+                    form.get("code"),
+                    form.get("redirect_uri"),
+                    form.get("code_verifier"),
+                )
+                .await?;
+            return Ok(no_store(json_response(StatusCode::OK, &granted.body())));
         }
         _ => return Err(OAuthError::UnsupportedGrantType),
     };

@@ -10,8 +10,11 @@
 //! not (yet) do sign-up/sign-in, the Cognito JSON API or the hosted login page.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod cognito;
+pub mod hosted;
 pub mod http;
 pub mod keys;
+pub mod oauth_code;
 pub mod password;
 pub mod ratelimit;
 pub mod store;
@@ -28,6 +31,7 @@ use aws_lc_rs::hmac;
 use portcullis_auth::jwt::KeySource;
 use portcullis_config::{Config, Pool, Secret};
 
+pub use cognito::{CognitoOptions, cognito_router, cognito_router_with};
 pub use http::router;
 pub use password::{PasswordHasher, PolicyViolation};
 pub use store::{ClientRecord, ResourceServerRecord, Store, StoreError, UserRecord, UserStatus};
@@ -256,6 +260,8 @@ pub struct IdentityProvider {
     secret_key: hmac::Key,
     options: IdpOptions,
     pub(crate) limiter: RateLimiter,
+    /// Pending hosted sign-ins and authorization codes (in memory).
+    code_flow: oauth_code::CodeFlow,
 }
 
 impl std::fmt::Debug for IdentityProvider {
@@ -353,6 +359,7 @@ impl IdentityProvider {
             pools,
             hasher: PasswordHasher::new(options.hash_concurrency),
             secret_key,
+            code_flow: oauth_code::CodeFlow::default(),
             limiter: RateLimiter::new(
                 options.token_rate_per_ip,
                 options.token_burst_per_ip,
@@ -487,6 +494,11 @@ impl IdentityProvider {
     /// The store (for later phases and tests).
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// The authorization-code flow's in-memory state.
+    pub fn code_flow(&self) -> &oauth_code::CodeFlow {
+        &self.code_flow
     }
 
     /// The password hasher shared by every pool.
@@ -897,6 +909,7 @@ impl IdentityProvider {
         origin_jti: &str,
         auth_time: i64,
         now: i64,
+        nonce: Option<&str>,
     ) -> Result<(Secret, Secret, i64), IdpError> {
         let event_id = tokens::uuid_v4();
         let session = SessionInfo {
@@ -917,13 +930,16 @@ impl IdentityProvider {
             now,
             access_ttl,
         );
-        let id = tokens::id_claims(
+        let mut id = tokens::id_claims(
             &session,
             &user.attributes,
             &tokens::uuid_v4(),
             now,
             secs(state.config.id_token_ttl),
         );
+        if let (Some(nonce), Some(claims)) = (nonce, id.as_object_mut()) {
+            claims.insert("nonce".into(), serde_json::json!(nonce));
+        }
         Ok((
             self.sign(state, &access, now)?,
             self.sign(state, &id, now)?,
@@ -939,6 +955,19 @@ impl IdentityProvider {
         client_id: &str,
         username: &str,
         scopes: &[String],
+    ) -> Result<SessionTokens, IdpError> {
+        self.issue_session_with_nonce(pool, client_id, username, scopes, None)
+            .await
+    }
+
+    /// [`issue_session`](Self::issue_session) whose ID token carries `nonce` (OIDC, code flow).
+    pub async fn issue_session_with_nonce(
+        &self,
+        pool: &str,
+        client_id: &str,
+        username: &str,
+        scopes: &[String],
+        nonce: Option<&str>,
     ) -> Result<SessionTokens, IdpError> {
         let state = self.pool(pool)?;
         let client = self
@@ -979,6 +1008,7 @@ impl IdentityProvider {
             &origin_jti,
             now,
             now,
+            nonce,
         )?;
         Ok(SessionTokens {
             access_token: access,
@@ -1035,6 +1065,7 @@ impl IdentityProvider {
             &record.origin_jti,
             record.auth_time,
             now,
+            None,
         )?;
         Ok(TokenGrant {
             access_token: access,

@@ -1,0 +1,601 @@
+//! The JSON API over real HTTP (axum::serve on 127.0.0.1:0).
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_lc_rs::hmac;
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use portcullis_config::Secret;
+use serde_json::{Value, json};
+
+use super::*;
+use crate::{IdentityProvider, IdpOptions};
+
+const SECRET: &str = "confidential-secret-0123456789";
+
+fn config() -> portcullis_config::Config {
+    let source = r#"
+[server]
+listen = "127.0.0.1:0"
+admin_listen = "127.0.0.1:0"
+public_url = "http://localhost:8080"
+
+[store]
+url = "sqlite::memory:"
+
+[pools.main]
+self_sign_up = true
+password_policy = { min_length = 8, require_digits = true }
+
+[pools.main.clients.web]
+public = true
+
+[pools.main.clients.confidential]
+secret = "confidential-secret-0123456789"
+grants = ["password", "refresh_token"]
+
+[pools.main.clients.m2m]
+secret = "m2m-secret-0123456789abcdef"
+grants = ["client_credentials"]
+
+[pools.closed]
+
+[pools.closed.clients.closed-web]
+public = true
+"#;
+    portcullis_config::load_str(source, "test.toml", &|_| None).unwrap()
+}
+
+struct Harness {
+    addr: SocketAddr,
+    idp: Arc<IdentityProvider>,
+    codes: Arc<Mutex<Vec<CodeDelivery>>>,
+}
+
+async fn harness() -> Harness {
+    let idp = IdentityProvider::open_with(
+        &config(),
+        IdpOptions {
+            hash_concurrency: 1,
+            ..IdpOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let codes: Arc<Mutex<Vec<CodeDelivery>>> = Arc::default();
+    let sink = codes.clone();
+    let options = CognitoOptions {
+        on_code: Some(Arc::new(move |d: &CodeDelivery| {
+            sink.lock().unwrap().push(d.clone());
+        })),
+        sign_in_rate_per_ip: 0.001,
+        sign_in_burst_per_ip: 60,
+        ..CognitoOptions::default()
+    };
+    let app = cognito_router_with(idp.clone(), options);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    Harness { addr, idp, codes }
+}
+
+impl Harness {
+    async fn raw(
+        &self,
+        target: Option<&str>,
+        body: Vec<u8>,
+    ) -> (u16, reqwest::header::HeaderMap, Value) {
+        let mut req = reqwest::Client::new()
+            .post(format!("http://{}/", self.addr))
+            .header("content-type", "application/x-amz-json-1.1")
+            .body(body);
+        if let Some(t) = target {
+            req = req.header(
+                "x-amz-target",
+                format!("AWSCognitoIdentityProviderService.{t}"),
+            );
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            headers,
+            serde_json::from_str(&text).unwrap_or(Value::Null),
+        )
+    }
+
+    async fn call(&self, op: &str, body: Value) -> Result<Value, (u16, String, String)> {
+        let (status, headers, body) = self.raw(Some(op), body.to_string().into_bytes()).await;
+        if status == 200 {
+            assert_eq!(headers["content-type"], "application/x-amz-json-1.1");
+            Ok(body)
+        } else {
+            let name = body["__type"].as_str().unwrap().to_owned();
+            assert_eq!(
+                headers["x-amzn-errortype"].to_str().unwrap(),
+                format!("{name}:")
+            );
+            Err((status, name, body["message"].as_str().unwrap().to_owned()))
+        }
+    }
+
+    fn last_code(&self, username: &str, purpose: CodePurpose) -> String {
+        let codes = self.codes.lock().unwrap();
+        let d = codes
+            .iter()
+            .rev()
+            .find(|d| d.username == username && d.purpose == purpose)
+            .unwrap();
+        d.code.expose().to_owned()
+    }
+
+    async fn login(
+        &self,
+        client: &str,
+        user: &str,
+        pw: &str,
+    ) -> Result<Value, (u16, String, String)> {
+        self.call(
+            "InitiateAuth",
+            json!({"ClientId": client, "AuthFlow": "USER_PASSWORD_AUTH",
+                   "AuthParameters": {"USERNAME": user, "PASSWORD": pw}}),
+        )
+        .await
+    }
+}
+
+fn claims(token: &str) -> Value {
+    let part = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
+}
+
+fn secret_hash(username: &str, client_id: &str) -> String {
+    let key = hmac::Key::new(hmac::HMAC_SHA256, SECRET.as_bytes());
+    STANDARD.encode(hmac::sign(&key, format!("{username}{client_id}").as_bytes()).as_ref())
+}
+
+fn error_name(r: Result<Value, (u16, String, String)>) -> String {
+    let (status, name, _) = r.unwrap_err();
+    assert_eq!(status, 400, "{name}");
+    name
+}
+
+#[tokio::test]
+async fn sign_up_confirm_sign_in_refresh_change_sign_out() {
+    let h = harness().await;
+    let r = h
+        .call(
+            "SignUp",
+            json!({"ClientId": "web", "Username": "bob", "Password": "password1",
+                   "UserAttributes": [{"Name": "email", "Value": "bob@example.com"}]}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r["UserConfirmed"], false);
+    assert_eq!(r["CodeDeliveryDetails"]["Destination"], "b***@example.com");
+    let sub = r["UserSub"].as_str().unwrap().to_owned();
+    // duplicates, weak passwords
+    let dup = h
+        .call(
+            "SignUp",
+            json!({"ClientId": "web", "Username": "bob", "Password": "password1"}),
+        )
+        .await;
+    assert_eq!(error_name(dup), "UsernameExistsException");
+    let weak = h
+        .call(
+            "SignUp",
+            json!({"ClientId": "web", "Username": "eve", "Password": "short"}),
+        )
+        .await;
+    assert_eq!(error_name(weak), "InvalidPasswordException");
+    // not confirmed yet
+    assert_eq!(
+        error_name(h.login("web", "bob", "password1").await),
+        "UserNotConfirmedException"
+    );
+    let code = h.last_code("bob", CodePurpose::SignUp);
+    assert_eq!(code.len(), 6);
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let bad = h
+        .call(
+            "ConfirmSignUp",
+            json!({"ClientId": "web", "Username": "bob", "ConfirmationCode": wrong}),
+        )
+        .await;
+    assert_eq!(error_name(bad), "CodeMismatchException");
+    h.call(
+        "ConfirmSignUp",
+        json!({"ClientId": "web", "Username": "bob", "ConfirmationCode": code}),
+    )
+    .await
+    .unwrap();
+    // sign in
+    let auth = h.login("web", "bob", "password1").await.unwrap();
+    let result = &auth["AuthenticationResult"];
+    assert_eq!(result["TokenType"], "Bearer");
+    assert_eq!(result["ExpiresIn"], 3600);
+    let access = result["AccessToken"].as_str().unwrap().to_owned();
+    let refresh = result["RefreshToken"].as_str().unwrap().to_owned();
+    let at = claims(&access);
+    assert_eq!(at["token_use"], "access");
+    assert_eq!(at["client_id"], "web");
+    assert_eq!(at["sub"], sub.as_str());
+    assert_eq!(at["scope"], "aws.cognito.signin.user.admin");
+    let it = claims(result["IdToken"].as_str().unwrap());
+    assert_eq!(it["aud"], "web");
+    assert_eq!(it["email"], "bob@example.com");
+    // GetUser
+    let me = h
+        .call("GetUser", json!({"AccessToken": access}))
+        .await
+        .unwrap();
+    assert_eq!(me["Username"], "bob");
+    assert!(
+        me["UserAttributes"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"Name": "sub", "Value": sub}))
+    );
+    // refresh
+    let r = h
+        .call(
+            "InitiateAuth",
+            json!({"ClientId": "web", "AuthFlow": "REFRESH_TOKEN_AUTH",
+                                     "AuthParameters": {"REFRESH_TOKEN": refresh}}),
+        )
+        .await
+        .unwrap();
+    assert!(r["AuthenticationResult"]["RefreshToken"].is_null());
+    assert!(r["AuthenticationResult"]["IdToken"].is_string());
+    // change password
+    let wrong_prev = h
+        .call("ChangePassword", json!({"AccessToken": access, "PreviousPassword": "nope12345", "ProposedPassword": "password2"}))
+        .await;
+    assert_eq!(error_name(wrong_prev), "NotAuthorizedException");
+    h.call("ChangePassword", json!({"AccessToken": access, "PreviousPassword": "password1", "ProposedPassword": "password2"}))
+        .await
+        .unwrap();
+    assert_eq!(
+        error_name(h.login("web", "bob", "password1").await),
+        "NotAuthorizedException"
+    );
+    h.login("web", "bob", "password2").await.unwrap();
+    // global sign out: the access token and the refresh token die
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    h.call("GlobalSignOut", json!({"AccessToken": access}))
+        .await
+        .unwrap();
+    let (_, name, message) = h
+        .call("GetUser", json!({"AccessToken": access}))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (name.as_str(), message.as_str()),
+        ("NotAuthorizedException", "Access Token has been revoked")
+    );
+    let r = h
+        .call(
+            "InitiateAuth",
+            json!({"ClientId": "web", "AuthFlow": "REFRESH_TOKEN_AUTH",
+                                     "AuthParameters": {"REFRESH_TOKEN": refresh}}),
+        )
+        .await;
+    assert_eq!(error_name(r), "NotAuthorizedException");
+    // garbage tokens
+    let r = h.call("GetUser", json!({"AccessToken": "a.b.c"})).await;
+    assert_eq!(error_name(r), "NotAuthorizedException");
+}
+
+#[tokio::test]
+async fn unknown_user_and_wrong_password_look_the_same_and_lockout_applies() {
+    let h = harness().await;
+    h.idp
+        .create_user(
+            "main",
+            "carol",
+            Default::default(),
+            Some((&Secret::new("password1"), true)),
+        )
+        .await
+        .unwrap();
+    let (_, n1, m1) = h.login("web", "nobody", "password1").await.unwrap_err();
+    let (_, n2, m2) = h.login("web", "carol", "wrong-pass1").await.unwrap_err();
+    assert_eq!(
+        (n1.as_str(), m1.as_str()),
+        ("NotAuthorizedException", "Incorrect username or password.")
+    );
+    assert_eq!((n1, m1), (n2, m2));
+    for _ in 0..4 {
+        h.login("web", "carol", "wrong-pass1").await.unwrap_err();
+    }
+    // 5 failures: locked; even the right password is refused while locked
+    let (_, name, message) = h.login("web", "carol", "password1").await.unwrap_err();
+    assert_eq!(name, "NotAuthorizedException");
+    assert_eq!(message, "Password attempts exceeded");
+    let user = h
+        .idp
+        .store()
+        .get_user("main", "carol")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(user.failed_attempts, 5);
+    assert!(user.locked_until.is_some());
+    // after the lock (1 s) the right password works and resets the counter
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    h.login("web", "carol", "password1").await.unwrap();
+    let user = h
+        .idp
+        .store()
+        .get_user("main", "carol")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(user.failed_attempts, 0);
+}
+
+#[tokio::test]
+async fn secret_hash_clients() {
+    let h = harness().await;
+    h.idp
+        .create_user(
+            "main",
+            "dave",
+            Default::default(),
+            Some((&Secret::new("password1"), true)),
+        )
+        .await
+        .unwrap();
+    let missing = h
+        .login("confidential", "dave", "password1")
+        .await
+        .unwrap_err();
+    assert_eq!(missing.1, "NotAuthorizedException");
+    assert!(
+        missing.2.contains("SECRET_HASH was not received"),
+        "{}",
+        missing.2
+    );
+    let wrong = h
+        .call(
+            "InitiateAuth",
+            json!({"ClientId": "confidential", "AuthFlow": "USER_PASSWORD_AUTH",
+            "AuthParameters": {"USERNAME": "dave", "PASSWORD": "password1",
+                               "SECRET_HASH": secret_hash("dave", "web")}}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        wrong.2,
+        "Unable to verify secret hash for client confidential"
+    );
+    let ok = h
+        .call(
+            "InitiateAuth",
+            json!({"ClientId": "confidential", "AuthFlow": "USER_PASSWORD_AUTH",
+            "AuthParameters": {"USERNAME": "dave", "PASSWORD": "password1",
+                               "SECRET_HASH": secret_hash("dave", "confidential")}}),
+        )
+        .await
+        .unwrap();
+    let refresh = ok["AuthenticationResult"]["RefreshToken"].as_str().unwrap();
+    let r = h
+        .call("InitiateAuth", json!({"ClientId": "confidential", "AuthFlow": "REFRESH_TOKEN_AUTH",
+            "AuthParameters": {"REFRESH_TOKEN": refresh, "SECRET_HASH": secret_hash("dave", "confidential")}}))
+        .await
+        .unwrap();
+    assert!(r["AuthenticationResult"]["AccessToken"].is_string());
+    let r = h
+        .call(
+            "InitiateAuth",
+            json!({"ClientId": "confidential", "AuthFlow": "REFRESH_TOKEN_AUTH",
+            "AuthParameters": {"REFRESH_TOKEN": refresh}}),
+        )
+        .await;
+    assert_eq!(error_name(r), "NotAuthorizedException");
+    // RevokeToken needs the client secret
+    let r = h
+        .call(
+            "RevokeToken",
+            json!({"ClientId": "confidential", "Token": refresh}),
+        )
+        .await;
+    assert_eq!(error_name(r), "NotAuthorizedException");
+    h.call(
+        "RevokeToken",
+        json!({"ClientId": "confidential", "Token": refresh, "ClientSecret": SECRET}),
+    )
+    .await
+    .unwrap();
+    let r = h
+        .call("InitiateAuth", json!({"ClientId": "confidential", "AuthFlow": "REFRESH_TOKEN_AUTH",
+            "AuthParameters": {"REFRESH_TOKEN": refresh, "SECRET_HASH": secret_hash("dave", "confidential")}}))
+        .await;
+    assert_eq!(error_name(r), "NotAuthorizedException");
+    // M2M clients cannot sign users in
+    let r = h.login("m2m", "dave", "password1").await;
+    assert_eq!(error_name(r), "InvalidParameterException");
+}
+
+#[tokio::test]
+async fn new_password_required_challenge() {
+    let h = harness().await;
+    let attrs = [("email".to_owned(), "f@example.com".to_owned())]
+        .into_iter()
+        .collect();
+    h.idp
+        .create_user(
+            "main",
+            "frank",
+            attrs,
+            Some((&Secret::new("temporary1"), false)),
+        )
+        .await
+        .unwrap();
+    let r = h.login("web", "frank", "temporary1").await.unwrap();
+    assert_eq!(r["ChallengeName"], "NEW_PASSWORD_REQUIRED");
+    let session = r["Session"].as_str().unwrap().to_owned();
+    let params = &r["ChallengeParameters"];
+    assert_eq!(params["USER_ID_FOR_SRP"], "frank");
+    let ua: Value = serde_json::from_str(params["userAttributes"].as_str().unwrap()).unwrap();
+    assert_eq!(ua["email"], "f@example.com");
+    let ra: Value = serde_json::from_str(params["requiredAttributes"].as_str().unwrap()).unwrap();
+    assert!(ra.as_array().unwrap().is_empty());
+    let answer = |pw: &str, session: &str| {
+        json!({"ClientId": "web", "ChallengeName": "NEW_PASSWORD_REQUIRED", "Session": session,
+               "ChallengeResponses": {"USERNAME": "frank", "NEW_PASSWORD": pw}})
+    };
+    let r = h
+        .call("RespondToAuthChallenge", answer("weak", &session))
+        .await;
+    assert_eq!(error_name(r), "InvalidPasswordException");
+    let r = h
+        .call(
+            "RespondToAuthChallenge",
+            answer("newpassword1", "AYABebogus-session-value"),
+        )
+        .await;
+    assert_eq!(error_name(r), "NotAuthorizedException");
+    let r = h
+        .call("RespondToAuthChallenge", answer("newpassword1", &session))
+        .await
+        .unwrap();
+    assert!(r["AuthenticationResult"]["IdToken"].is_string());
+    assert!(r["AuthenticationResult"]["RefreshToken"].is_string());
+    // single use
+    let r = h
+        .call("RespondToAuthChallenge", answer("newpassword2", &session))
+        .await;
+    assert_eq!(error_name(r), "NotAuthorizedException");
+    h.login("web", "frank", "newpassword1").await.unwrap();
+}
+
+#[tokio::test]
+async fn forgot_password_and_code_rules() {
+    let h = harness().await;
+    h.idp
+        .create_user(
+            "main",
+            "gina",
+            Default::default(),
+            Some((&Secret::new("password1"), true)),
+        )
+        .await
+        .unwrap();
+    // unknown users get a simulated delivery and no code
+    h.call(
+        "ForgotPassword",
+        json!({"ClientId": "web", "Username": "ghost"}),
+    )
+    .await
+    .unwrap();
+    assert!(h.codes.lock().unwrap().is_empty());
+    let r = h
+        .call("ConfirmForgotPassword", json!({"ClientId": "web", "Username": "ghost", "ConfirmationCode": "123456", "Password": "password9"}))
+        .await;
+    assert_eq!(error_name(r), "CodeMismatchException");
+    h.call(
+        "ForgotPassword",
+        json!({"ClientId": "web", "Username": "gina"}),
+    )
+    .await
+    .unwrap();
+    let code = h.last_code("gina", CodePurpose::ForgotPassword);
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    for _ in 0..5 {
+        let r = h
+            .call("ConfirmForgotPassword", json!({"ClientId": "web", "Username": "gina", "ConfirmationCode": wrong, "Password": "password9"}))
+            .await;
+        assert_eq!(error_name(r), "CodeMismatchException");
+    }
+    // attempts exhausted: even the right code is refused
+    let r = h
+        .call("ConfirmForgotPassword", json!({"ClientId": "web", "Username": "gina", "ConfirmationCode": code, "Password": "password9"}))
+        .await;
+    assert_eq!(error_name(r), "LimitExceededException");
+    h.call(
+        "ForgotPassword",
+        json!({"ClientId": "web", "Username": "gina"}),
+    )
+    .await
+    .unwrap();
+    let code = h.last_code("gina", CodePurpose::ForgotPassword);
+    let r = h
+        .call("ConfirmForgotPassword", json!({"ClientId": "web", "Username": "gina", "ConfirmationCode": code, "Password": "weak"}))
+        .await;
+    assert_eq!(error_name(r), "InvalidPasswordException");
+    h.call("ConfirmForgotPassword", json!({"ClientId": "web", "Username": "gina", "ConfirmationCode": code, "Password": "password9"}))
+        .await
+        .unwrap();
+    h.login("web", "gina", "password9").await.unwrap();
+    // a code is single use
+    let r = h
+        .call("ConfirmForgotPassword", json!({"ClientId": "web", "Username": "gina", "ConfirmationCode": code, "Password": "password8"}))
+        .await;
+    assert_eq!(error_name(r), "CodeMismatchException");
+}
+
+#[tokio::test]
+async fn protocol_errors() {
+    let h = harness().await;
+    // unknown client
+    let r = h.login("no-such-client", "x", "y").await;
+    assert_eq!(error_name(r), "ResourceNotFoundException");
+    // sign-up disabled in the pool
+    let r = h
+        .call(
+            "SignUp",
+            json!({"ClientId": "closed-web", "Username": "x", "Password": "password1"}),
+        )
+        .await;
+    assert_eq!(error_name(r), "NotAuthorizedException");
+    // missing parameters
+    let r = h.call("InitiateAuth", json!({"ClientId": "web"})).await;
+    assert_eq!(error_name(r), "InvalidParameterException");
+    // no target, bad JSON, oversized body, unknown operation
+    let (status, _, _) = h.raw(None, b"{}".to_vec()).await;
+    assert_eq!(status, 400);
+    let (status, _, body) = h.raw(Some("InitiateAuth"), b"{not json".to_vec()).await;
+    assert_eq!(
+        (status, body["__type"].as_str()),
+        (400, Some("SerializationException"))
+    );
+    let big = json!({"ClientId": "web", "Username": "x".repeat(20_000)})
+        .to_string()
+        .into_bytes();
+    let (status, _, body) = h.raw(Some("SignUp"), big).await;
+    assert_eq!(
+        (status, body["__type"].as_str()),
+        (400, Some("InvalidParameterException"))
+    );
+    let r = h.call("AdminDeleteUser", json!({})).await;
+    assert_eq!(error_name(r), "UnknownOperationException");
+}
+
+#[tokio::test]
+async fn sign_in_is_rate_limited_per_ip() {
+    let h = harness().await;
+    // burst 60 in the harness, no refill to speak of
+    let mut limited = false;
+    for _ in 0..70 {
+        if let Err((_, name, _)) = h.login("web", "nobody", "x").await
+            && name == "TooManyRequestsException"
+        {
+            limited = true;
+            break;
+        }
+    }
+    assert!(limited);
+}

@@ -1,0 +1,259 @@
+"""The native cognito-idp JSON API with a real boto3 client against the real binary.
+
+Assumes the gateway routes `POST /` with `X-Amz-Target: AWSCognitoIdentityProviderService.*` on
+the public listener to `portcullis_idp::cognito_router`. Sign-up codes are confirmed with the
+admin CLI (`portcullis users confirm`); the password-reset code is read from the gateway's log
+(codes are delivered by an info-level log line). Tokens are verified with PyJWT against the
+pool's JWKS.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import shutil
+import subprocess
+import time
+
+import boto3
+import botocore.config
+import jwt
+import pytest
+
+from conftest import ARTIFACTS, CONFIG_TEMPLATE, TIMEOUT, Backend, Gateway, wait_until
+
+POOL = "main"
+SECRET = "confidential-secret-0123456789abcdef"
+
+CONFIG = CONFIG_TEMPLATE.replace(
+    '[server]\n', '[server]\npublic_url = "http://127.0.0.1:{ws_port}"\n', 1
+) + """
+[pools.main]
+self_sign_up = true
+password_policy = {{ min_length = 8, require_digits = true }}
+access_token_ttl = "1h"
+
+[pools.main.clients.web]
+public = true
+
+[pools.main.clients.confidential]
+secret = "{client_secret}"
+grants = ["password", "refresh_token"]
+"""
+
+
+@pytest.fixture(scope="module")
+def stack(request, portcullis_bin, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("cognito")
+    backend = Backend().start()
+    gateway = Gateway(
+        portcullis_bin,
+        workdir,
+        f"http://127.0.0.1:{backend.port}/events",
+        template=CONFIG,
+        client_secret=SECRET,
+    )
+    failed_before = request.session.testsfailed
+    try:
+        gateway.start()
+        yield gateway
+    finally:
+        if gateway.proc is not None and gateway.proc.poll() is None:
+            try:
+                gateway.terminate()
+            except AssertionError as e:
+                print(e)
+        backend.stop()
+        if request.session.testsfailed > failed_before:
+            dest = ARTIFACTS / "test_cognito"
+            dest.mkdir(parents=True, exist_ok=True)
+            for name in ("portcullis.log", "portcullis.toml"):
+                if (workdir / name).exists():
+                    shutil.copy(workdir / name, dest / name)
+            print(f"\n---- portcullis log (copied to {dest}) ----\n{gateway.log_tail()}")
+
+
+@pytest.fixture(scope="module")
+def idp(stack):
+    return boto3.client(
+        "cognito-idp",
+        endpoint_url=f"http://127.0.0.1:{stack.ws_port}",
+        region_name="us-east-1",
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
+        config=botocore.config.Config(retries={"max_attempts": 1, "mode": "standard"}, read_timeout=TIMEOUT),
+    )
+
+
+def cli(stack: Gateway, *args: str) -> subprocess.CompletedProcess:
+    """`portcullis users ARGS... --config F --pool main` in the gateway's directory (same store)."""
+    return subprocess.run(
+        [str(stack.binary), "users", args[0], "--config", str(stack.config_path), "--pool", POOL, *args[1:]],
+        cwd=stack.workdir,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+
+
+def secret_hash(username: str, client_id: str = "confidential") -> str:
+    mac = hmac.new(SECRET.encode(), (username + client_id).encode(), hashlib.sha256).digest()
+    return base64.b64encode(mac).decode()
+
+
+def error_code(excinfo) -> str:
+    return excinfo.value.response["Error"]["Code"]
+
+
+def verify(stack: Gateway, token: str, token_use: str, client_id: str) -> dict:
+    issuer = f"http://127.0.0.1:{stack.ws_port}/pools/{POOL}"
+    jwks = jwt.PyJWKClient(f"{issuer}/.well-known/jwks.json")
+    key = jwks.get_signing_key_from_jwt(token)
+    assert jwt.get_unverified_header(token)["alg"] == "RS256"
+    if token_use == "id":
+        claims = jwt.decode(token, key.key, algorithms=["RS256"], audience=client_id, issuer=issuer)
+        assert claims["aud"] == client_id
+    else:
+        claims = jwt.decode(
+            token, key.key, algorithms=["RS256"], issuer=issuer, options={"verify_aud": False}
+        )
+        assert "aud" not in claims
+        assert claims["client_id"] == client_id
+    assert claims["token_use"] == token_use
+    return claims
+
+
+def login(idp, username: str, password: str, client_id: str = "web", **extra) -> dict:
+    params = {"USERNAME": username, "PASSWORD": password, **extra}
+    return idp.initiate_auth(ClientId=client_id, AuthFlow="USER_PASSWORD_AUTH", AuthParameters=params)
+
+
+def test_sign_up_confirm_sign_in_refresh_change_and_global_sign_out(stack, idp):
+    r = idp.sign_up(
+        ClientId="web",
+        Username="bob",
+        Password="password1",
+        UserAttributes=[{"Name": "email", "Value": "bob@example.com"}],
+    )
+    assert r["UserConfirmed"] is False
+    sub = r["UserSub"]
+    with pytest.raises(idp.exceptions.UsernameExistsException):
+        idp.sign_up(ClientId="web", Username="bob", Password="password1")
+    with pytest.raises(idp.exceptions.InvalidPasswordException):
+        idp.sign_up(ClientId="web", Username="weak", Password="short")
+    with pytest.raises(idp.exceptions.UserNotConfirmedException):
+        login(idp, "bob", "password1")
+    # the code went to the log only: the password did not
+    assert "password1" not in stack.log_text()
+    cli(stack, "confirm", "bob")
+
+    auth = login(idp, "bob", "password1")["AuthenticationResult"]
+    assert auth["TokenType"] == "Bearer" and auth["ExpiresIn"] == 3600
+    access = verify(stack, auth["AccessToken"], "access", "web")
+    idt = verify(stack, auth["IdToken"], "id", "web")
+    assert access["sub"] == idt["sub"] == sub
+    assert idt["email"] == "bob@example.com"
+    refresh = auth["RefreshToken"]
+    assert refresh.count(".") != 2  # opaque, not a JWT
+
+    me = idp.get_user(AccessToken=auth["AccessToken"])
+    assert me["Username"] == "bob"
+    assert {"Name": "sub", "Value": sub} in me["UserAttributes"]
+
+    r = idp.initiate_auth(ClientId="web", AuthFlow="REFRESH_TOKEN_AUTH", AuthParameters={"REFRESH_TOKEN": refresh})
+    verify(stack, r["AuthenticationResult"]["IdToken"], "id", "web")
+    assert "RefreshToken" not in r["AuthenticationResult"]
+
+    with pytest.raises(idp.exceptions.NotAuthorizedException):
+        idp.change_password(PreviousPassword="wrong-pass1", ProposedPassword="password2", AccessToken=auth["AccessToken"])
+    idp.change_password(PreviousPassword="password1", ProposedPassword="password2", AccessToken=auth["AccessToken"])
+    with pytest.raises(idp.exceptions.NotAuthorizedException):
+        login(idp, "bob", "password1")
+    login(idp, "bob", "password2")
+
+    time.sleep(1.1)  # revocation is by issue time in whole seconds
+    idp.global_sign_out(AccessToken=auth["AccessToken"])
+    with pytest.raises(idp.exceptions.NotAuthorizedException):
+        idp.get_user(AccessToken=auth["AccessToken"])
+    with pytest.raises(idp.exceptions.NotAuthorizedException):
+        idp.initiate_auth(ClientId="web", AuthFlow="REFRESH_TOKEN_AUTH", AuthParameters={"REFRESH_TOKEN": refresh})
+
+
+def test_wrong_password_and_unknown_user_are_both_not_authorized(stack, idp):
+    idp.sign_up(ClientId="web", Username="carol", Password="password1")
+    cli(stack, "confirm", "carol")
+    for username in ("carol", "nobody-here"):
+        with pytest.raises(idp.exceptions.NotAuthorizedException) as e:
+            login(idp, username, "wrong-pass1")
+        assert e.value.response["Error"]["Message"] == "Incorrect username or password."
+        assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+
+def test_brute_force_locks_the_user_out(stack, idp):
+    idp.sign_up(ClientId="web", Username="dave", Password="password1")
+    cli(stack, "confirm", "dave")
+    for _ in range(5):
+        with pytest.raises(idp.exceptions.NotAuthorizedException):
+            login(idp, "dave", "wrong-pass1")
+    # locked: even the right password is refused, with the lockout message
+    with pytest.raises(idp.exceptions.NotAuthorizedException) as e:
+        login(idp, "dave", "password1")
+    assert e.value.response["Error"]["Message"] == "Password attempts exceeded"
+    # the first lock lasts 1 s
+    time.sleep(2.1)
+    login(idp, "dave", "password1")
+
+
+def test_secret_hash_client(stack, idp):
+    idp.sign_up(ClientId="confidential", Username="erin", Password="password1", SecretHash=secret_hash("erin"))
+    with pytest.raises(idp.exceptions.NotAuthorizedException):
+        idp.sign_up(ClientId="confidential", Username="erin2", Password="password1")
+    cli(stack, "confirm", "erin")
+    with pytest.raises(idp.exceptions.NotAuthorizedException) as e:
+        login(idp, "erin", "password1", client_id="confidential")
+    assert "SECRET_HASH" in e.value.response["Error"]["Message"]
+    with pytest.raises(idp.exceptions.NotAuthorizedException):
+        login(idp, "erin", "password1", client_id="confidential", SECRET_HASH=secret_hash("erin", "web"))
+    auth = login(idp, "erin", "password1", client_id="confidential", SECRET_HASH=secret_hash("erin"))["AuthenticationResult"]
+    verify(stack, auth["AccessToken"], "access", "confidential")
+    verify(stack, auth["IdToken"], "id", "confidential")
+    r = idp.initiate_auth(
+        ClientId="confidential",
+        AuthFlow="REFRESH_TOKEN_AUTH",
+        AuthParameters={"REFRESH_TOKEN": auth["RefreshToken"], "SECRET_HASH": secret_hash("erin")},
+    )
+    assert r["AuthenticationResult"]["AccessToken"]
+    idp.revoke_token(Token=auth["RefreshToken"], ClientId="confidential", ClientSecret=SECRET)
+    with pytest.raises(idp.exceptions.NotAuthorizedException):
+        idp.initiate_auth(
+            ClientId="confidential",
+            AuthFlow="REFRESH_TOKEN_AUTH",
+            AuthParameters={"REFRESH_TOKEN": auth["RefreshToken"], "SECRET_HASH": secret_hash("erin")},
+        )
+
+
+def test_unknown_client_and_forgot_password(stack, idp):
+    with pytest.raises(idp.exceptions.ResourceNotFoundException):
+        login(idp, "x", "y", client_id="no-such-client")
+    idp.sign_up(ClientId="web", Username="fred", Password="password1")
+    cli(stack, "confirm", "fred")
+    r = idp.forgot_password(ClientId="web", Username="fred")
+    assert r["CodeDeliveryDetails"]["DeliveryMedium"] == "EMAIL"
+    pattern = re.compile(r'username[=":\s]+"?fred"?.*?purpose[=":\s]+"?forgot_password"?.*?code[=":\s]+"?(\d{6})')
+    ansi = re.compile(r"\x1b\[[0-9;]*m")
+    code = wait_until(
+        lambda: (pattern.findall(ansi.sub("", stack.log_text())) or [None])[-1], what="reset code in the log"
+    )
+    with pytest.raises(idp.exceptions.CodeMismatchException):
+        idp.confirm_forgot_password(
+            ClientId="web", Username="fred", ConfirmationCode="000000" if code != "000000" else "111111", Password="password7"
+        )
+    with pytest.raises(idp.exceptions.InvalidPasswordException):
+        idp.confirm_forgot_password(ClientId="web", Username="fred", ConfirmationCode=code, Password="weak")
+    idp.confirm_forgot_password(ClientId="web", Username="fred", ConfirmationCode=code, Password="password7")
+    login(idp, "fred", "password7")
+    # unknown users get a simulated delivery, not UserNotFoundException
+    idp.forgot_password(ClientId="web", Username="nobody-at-all")
