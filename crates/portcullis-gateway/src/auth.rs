@@ -20,6 +20,7 @@ use serde_json::value::RawValue;
 
 use crate::error::GatewayError;
 use crate::metrics::{AuthorizerLabels, Metrics};
+use crate::registry::SessionRef;
 
 /// One configured authorizer, ready to use.
 pub enum Authorizer {
@@ -45,6 +46,8 @@ pub struct Identity {
     pub groups: Vec<String>,
     /// A request authorizer's answer, re-evaluated per message with `message_policy`.
     pub answer: Option<Arc<AuthorizerAnswer>>,
+    /// The built-in pool session behind the token, if it came from one.
+    pub session: Option<SessionRef>,
 }
 
 impl Identity {
@@ -186,6 +189,7 @@ fn webhook_identity(authorized: &Authorized, context: Value) -> Identity {
         groups: context_list(granted, &["cognito:groups", "groups"], ','),
         context: compact(&context),
         answer: Some(authorized.answer.clone()),
+        session: None,
     }
 }
 
@@ -381,12 +385,31 @@ impl JwtAuth {
                     .verify(token)
                     .await
                     .map_err(JwtDenial::Invalid)?;
+                let session = self
+                    .idp
+                    .as_ref()
+                    .filter(|(_, issuers)| issuers.contains(&verified.issuer))
+                    .map(|_| SessionRef {
+                        issuer: verified.issuer.clone(),
+                        sub: verified.subject.clone().unwrap_or_default(),
+                        origin_jti: verified
+                            .claims
+                            .get("origin_jti")
+                            .and_then(Value::as_str)
+                            .map(str::to_owned),
+                        iat: verified
+                            .claims
+                            .get("iat")
+                            .and_then(Value::as_i64)
+                            .unwrap_or(0),
+                    });
                 let identity = Identity {
                     principal_id: verified.subject.clone(),
                     context: compact(&verified.authorizer_context()),
                     scopes: verified.scopes.clone(),
                     groups: verified.groups.clone(),
                     answer: None,
+                    session,
                 };
                 let remaining = u64::try_from(verified.expires_at - chrono::Utc::now().timestamp())
                     .unwrap_or(0);

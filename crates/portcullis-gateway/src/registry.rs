@@ -26,6 +26,32 @@ pub enum Outbound {
     Close(u16, String),
 }
 
+/// The built-in identity provider's session a connection was admitted with, so a revocation
+/// (sign-out, revoked token, disabled user) can close it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRef {
+    pub issuer: String,
+    pub sub: String,
+    pub origin_jti: Option<String>,
+    pub iat: i64,
+}
+
+impl SessionRef {
+    /// Whether `revocation` covers this session.
+    pub fn revoked_by(&self, revocation: &portcullis_idp::Revocation) -> bool {
+        match revocation {
+            portcullis_idp::Revocation::Session { issuer, origin_jti } => {
+                *issuer == self.issuer && self.origin_jti.as_deref() == Some(origin_jti.as_str())
+            }
+            portcullis_idp::Revocation::User {
+                issuer,
+                sub,
+                before,
+            } => *issuer == self.issuer && *sub == self.sub && self.iat < *before,
+        }
+    }
+}
+
 /// What a node knows about one of its live connections.
 #[derive(Debug)]
 pub struct ConnectionHandle {
@@ -39,6 +65,8 @@ pub struct ConnectionHandle {
     pub last_active_ms: AtomicI64,
     /// The principal the authorizer established, if any.
     pub principal: Option<String>,
+    /// Set when the connection was admitted with a token of a built-in pool.
+    pub session: Option<SessionRef>,
     /// Frames waiting for the session to write them (bounded by `send_queue`).
     pub queue: OutboundQueue,
 }
@@ -61,6 +89,7 @@ impl ConnectionHandle {
             user_agent,
             last_active_ms: AtomicI64::new(connected_at_ms),
             principal,
+            session: None,
             queue: OutboundQueue::new(send_queue),
         }
     }
@@ -242,5 +271,56 @@ impl ConnectionRegistry for LocalRegistry {
             .iter()
             .map(|s| s.read().unwrap_or_else(|p| p.into_inner()).len())
             .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use portcullis_idp::Revocation;
+
+    fn session() -> SessionRef {
+        SessionRef {
+            issuer: "http://idp/pools/main".into(),
+            sub: "u-1".into(),
+            origin_jti: Some("o-1".into()),
+            iat: 100,
+        }
+    }
+
+    #[test]
+    fn revocations_cover_only_their_session_or_user() {
+        let s = session();
+        let issuer = || "http://idp/pools/main".to_owned();
+        assert!(s.revoked_by(&Revocation::Session {
+            issuer: issuer(),
+            origin_jti: "o-1".into()
+        }));
+        assert!(!s.revoked_by(&Revocation::Session {
+            issuer: issuer(),
+            origin_jti: "o-2".into()
+        }));
+        assert!(!s.revoked_by(&Revocation::Session {
+            issuer: "http://other/pools/main".into(),
+            origin_jti: "o-1".into()
+        }));
+        assert!(s.revoked_by(&Revocation::User {
+            issuer: issuer(),
+            sub: "u-1".into(),
+            before: 101
+        }));
+        assert!(
+            !s.revoked_by(&Revocation::User {
+                issuer: issuer(),
+                sub: "u-1".into(),
+                before: 100
+            }),
+            "issued after the sign-out"
+        );
+        assert!(!s.revoked_by(&Revocation::User {
+            issuer: issuer(),
+            sub: "u-2".into(),
+            before: i64::MAX
+        }));
     }
 }

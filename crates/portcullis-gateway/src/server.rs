@@ -176,6 +176,26 @@ pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
             "http".into()
         },
     });
+    // Revocations by the built-in identity provider close the live connections they cover.
+    if let Some(idp) = &idp {
+        let mut revocations = idp.subscribe_revocations();
+        let watcher = state.clone();
+        state.tasks.spawn(async move {
+            loop {
+                let revocation = tokio::select! {
+                    _ = watcher.shutdown.cancelled() => return,
+                    r = revocations.recv() => r,
+                };
+                match revocation {
+                    Ok(revocation) => close_revoked(&watcher, &revocation).await,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                        warn!(missed, "revocation events were missed; affected tokens are refused on their next use");
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
+    }
     let stop_accepting = CancellationToken::new();
     let accept_tasks = TaskTracker::new();
     let connection_limit = Arc::new(Semaphore::new(config.server.max_connections));
@@ -345,6 +365,23 @@ async fn admin_api(state: Arc<State>, req: Request<Body>) -> Response<Body> {
         (&http::Method::GET, "/healthz") => admin::healthz(&state),
         (&http::Method::GET, "/metrics") => admin::metrics(&state),
         _ => management::handle(state, req).await,
+    }
+}
+
+/// Close (1008, then `$disconnect`) every local connection whose session `revocation` covers.
+async fn close_revoked(state: &State, revocation: &portcullis_idp::Revocation) {
+    for handle in state.registry.all() {
+        if handle
+            .session
+            .as_ref()
+            .is_some_and(|s| s.revoked_by(revocation))
+        {
+            info!(connection_id = %handle.id, "closing a connection whose token was revoked");
+            let _ = state
+                .registry
+                .close(&handle.id, 1008, "Token revoked")
+                .await;
+        }
     }
 }
 

@@ -262,7 +262,26 @@ pub struct IdentityProvider {
     pub(crate) limiter: RateLimiter,
     /// Pending hosted sign-ins and authorization codes (in memory).
     code_flow: oauth_code::CodeFlow,
+    /// Revocations made by this process, for the gateway to close live connections.
+    revocations: tokio::sync::broadcast::Sender<Revocation>,
 }
+
+/// A revocation made by this process (sign-out, token revocation, disabled user), announced
+/// so the gateway can close the live connections it covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Revocation {
+    /// One session: every token carrying this `origin_jti`.
+    Session { issuer: String, origin_jti: String },
+    /// Every token of this user (`sub`) issued before `before` (unix seconds).
+    User {
+        issuer: String,
+        sub: String,
+        before: i64,
+    },
+}
+
+/// Revocations buffered for slow subscribers; a lagging subscriber skips the oldest.
+const REVOCATION_BUFFER: usize = 1024;
 
 impl std::fmt::Debug for IdentityProvider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -360,6 +379,7 @@ impl IdentityProvider {
             hasher: PasswordHasher::new(options.hash_concurrency),
             secret_key,
             code_flow: oauth_code::CodeFlow::default(),
+            revocations: tokio::sync::broadcast::channel(REVOCATION_BUFFER).0,
             limiter: RateLimiter::new(
                 options.token_rate_per_ip,
                 options.token_burst_per_ip,
@@ -749,7 +769,23 @@ impl IdentityProvider {
         self.store
             .revoke_user_refresh_tokens(pool, username)
             .await?;
+        // Disabled: every token of the user, whenever it was issued.
+        self.announce(Revocation::User {
+            issuer: self.issuer(pool),
+            sub: user.sub.clone(),
+            before: i64::MAX,
+        });
         Ok(())
+    }
+
+    /// Revocations made from now on by this process.
+    pub fn subscribe_revocations(&self) -> tokio::sync::broadcast::Receiver<Revocation> {
+        self.revocations.subscribe()
+    }
+
+    fn announce(&self, revocation: Revocation) {
+        // No subscriber (e.g. an admin command) is fine.
+        let _ = self.revocations.send(revocation);
     }
 
     pub async fn enable_user(&self, pool: &str, username: &str) -> Result<(), IdpError> {
@@ -770,6 +806,12 @@ impl IdentityProvider {
         self.store
             .revoke_user_refresh_tokens(pool, username)
             .await?;
+        // Live connections close even for tokens issued in this very second.
+        self.announce(Revocation::User {
+            issuer: self.issuer(pool),
+            sub: user.sub.clone(),
+            before: now.saturating_add(1),
+        });
         Ok(())
     }
 
@@ -1100,6 +1142,10 @@ impl IdentityProvider {
         self.store
             .revoke_session(pool, &record.origin_jti, now, keep_until)
             .await?;
+        self.announce(Revocation::Session {
+            issuer: state.issuer.clone(),
+            origin_jti: record.origin_jti.clone(),
+        });
         Ok(())
     }
 }

@@ -275,7 +275,7 @@ pub async fn handle_upgrade(
         headers.insert(header::SEC_WEBSOCKET_ACCEPT, v);
     }
 
-    let handle = Arc::new(ConnectionHandle::new(
+    let mut handle = ConnectionHandle::new(
         connection_id,
         api.name.clone(),
         connected_at,
@@ -283,7 +283,9 @@ pub async fn handle_upgrade(
         user_agent.unwrap_or_default(),
         identity.as_ref().and_then(|i| i.principal_id.clone()),
         api.config.send_queue,
-    ));
+    );
+    handle.session = identity.as_ref().and_then(|i| i.session.clone());
+    let handle = Arc::new(handle);
     info!(api = %api.name, connection_id = %handle.id, path = %path_for_log, "connected");
     let tasks = state.tasks.clone();
     tasks.spawn(async move {

@@ -36,7 +36,7 @@ async fn setup() -> Setup {
          \"GET /premium\" = {{ integration = \"lambda\", authorizer = \"m2m\", scopes = [\"premium-content/read\"] }}\n\
          \"POST /premium\" = {{ integration = \"lambda\", authorizer = \"m2m\", scopes = [\"premium-content/write\"] }}\n\n\
          [websocket.chat]\nauthorizer = \"users\"\n[websocket.chat.routes]\n\
-         \"$connect\" = {{ integration = \"lambda\" }}\n\"$default\" = {{ integration = \"lambda\", response = true }}\n\
+         \"$connect\" = {{ integration = \"lambda\" }}\n\"$disconnect\" = {{ integration = \"lambda\" }}\n\"$default\" = {{ integration = \"lambda\", response = true }}\n\
          admin = {{ integration = \"lambda\", response = true, groups = [\"admins\"] }}\n\n\
          [integrations.lambda]\ntype = \"http\"\nurl = \"{}\"\n\n\
          [authorizers.m2m]\ntype = \"jwt\"\nidentity_source = [\"$request.header.Authorization\"]\nissuers = [{{ issuer = \"{base}/pools/main\" }}]\n\n\
@@ -193,4 +193,94 @@ async fn user_tokens_work_on_websocket_routes_and_revocation_reaches_the_gateway
     // Disabling the user revokes her tokens at once: new connections are refused.
     idp.disable_user("main", "alice").await.expect("disable");
     assert_eq!(handshake_status(&url, &[]).await, Some(401));
+}
+
+/// Sign in through the gateway's own Cognito JSON API (the in-process provider).
+async fn sign_in(base: &str, username: &str, password: &str) -> Value {
+    let response = reqwest::Client::new()
+        .post(format!("{base}/"))
+        .header("X-Amz-Target", "AWSCognitoIdentityProviderService.InitiateAuth")
+        .header("Content-Type", "application/x-amz-json-1.1")
+        .body(
+            json!({"AuthFlow": "USER_PASSWORD_AUTH", "ClientId": "web", "AuthParameters": {"USERNAME": username, "PASSWORD": password}})
+                .to_string(),
+        )
+        .send()
+        .await
+        .expect("InitiateAuth");
+    assert_eq!(response.status().as_u16(), 200);
+    let body: Value = response.json().await.expect("json");
+    body["AuthenticationResult"].clone()
+}
+
+#[tokio::test]
+async fn revocation_closes_live_connections_of_that_session() {
+    let s = setup().await;
+    let config = portcullis_config::load_str(&s.toml, "test.toml", &|_| None).expect("config");
+    let operator = IdentityProvider::open(&config).await.expect("idp");
+    let password = Secret::new("Correct-Horse-9");
+    for user in ["bob", "carol"] {
+        operator
+            .create_user("main", user, BTreeMap::new(), Some((&password, true)))
+            .await
+            .expect("create");
+        operator.confirm_user("main", user).await.expect("confirm");
+    }
+    let bob = sign_in(&s.base, "bob", "Correct-Horse-9").await;
+    let bob_again = sign_in(&s.base, "bob", "Correct-Horse-9").await;
+    let carol = sign_in(&s.base, "carol", "Correct-Horse-9").await;
+    let url = |tokens: &Value| {
+        format!(
+            "{}?access_token={}",
+            s.gw.ws_url("/chat"),
+            tokens["AccessToken"].as_str().expect("token")
+        )
+    };
+    let (mut bob_socket, mut bob_other, mut carol_socket) = (
+        connect(&url(&bob)).await,
+        connect(&url(&bob_again)).await,
+        connect(&url(&carol)).await,
+    );
+
+    // Revoking one refresh token closes that session's sockets, not the user's other session.
+    let revoked = reqwest::Client::new()
+        .post(format!("{}/pools/main/oauth2/revoke", s.base))
+        .form(&[
+            ("token", bob["RefreshToken"].as_str().expect("refresh")),
+            ("client_id", "web"),
+        ])
+        .send()
+        .await
+        .expect("revoke");
+    assert_eq!(revoked.status().as_u16(), 200);
+    assert_eq!(close_code(&mut bob_socket).await, Some(1008));
+    let disconnect = s
+        .backend
+        .wait_for(|e| e["requestContext"]["disconnectStatusCode"] == 1008)
+        .await;
+    assert_eq!(
+        disconnect["requestContext"]["disconnectReason"],
+        "Token revoked"
+    );
+    send_text(&mut bob_other, "still here").await;
+    assert_eq!(next_text(&mut bob_other).await, "pong");
+
+    // GlobalSignOut closes every socket of the user, and only hers.
+    let signed_out = reqwest::Client::new()
+        .post(format!("{}/", s.base))
+        .header(
+            "X-Amz-Target",
+            "AWSCognitoIdentityProviderService.GlobalSignOut",
+        )
+        .header("Content-Type", "application/x-amz-json-1.1")
+        .body(json!({"AccessToken": bob_again["AccessToken"]}).to_string())
+        .send()
+        .await
+        .expect("GlobalSignOut");
+    assert_eq!(signed_out.status().as_u16(), 200);
+    assert_eq!(close_code(&mut bob_other).await, Some(1008));
+    send_text(&mut carol_socket, "carol stays").await;
+    assert_eq!(next_text(&mut carol_socket).await, "pong");
+    // And the revoked tokens cannot reconnect.
+    assert_eq!(handshake_status(&url(&bob_again), &[]).await, Some(401));
 }
