@@ -79,7 +79,17 @@ impl std::error::Error for Diagnostics {}
 pub fn load_file(path: &Path) -> Result<Config, Diagnostics> {
     let file_name = path.display().to_string();
     match std::fs::read_to_string(path) {
-        Ok(source) => load_str(&source, &file_name, &|name| std::env::var(name).ok()),
+        Ok(source) => {
+            let mut config = load_str(&source, &file_name, &|name| std::env::var(name).ok())?;
+            // Relative static directories belong to the file, not to the working directory.
+            let base = path.parent().unwrap_or_else(|| Path::new(""));
+            for site in config.static_sites.values_mut() {
+                if site.dir.is_relative() {
+                    site.dir = base.join(&site.dir);
+                }
+            }
+            Ok(config)
+        }
         Err(e) => Err(Diagnostics(vec![Diagnostic {
             file: file_name,
             line: 1,

@@ -49,6 +49,22 @@ pub struct Config {
     pub authorizers: IndexMap<String, Authorizer>,
     pub store: Store,
     pub pools: IndexMap<String, Pool>,
+    /// Directories of static files served on the public listener, by name, in file order.
+    pub static_sites: IndexMap<String, StaticSite>,
+}
+
+/// `[static.NAME]`: files under `dir` served at `path` (GET and HEAD only).
+#[derive(Debug, Clone)]
+pub struct StaticSite {
+    pub name: String,
+    /// URL prefix, `/` followed by the site's segments, no trailing slash (`/demo`); `/`
+    /// serves the site at the root, after every API and identity endpoint.
+    pub path: String,
+    /// The directory; a relative `dir` is resolved against the configuration file's
+    /// directory by [`crate::load_file`].
+    pub dir: std::path::PathBuf,
+    /// File served for a directory (`index.html`).
+    pub index: String,
 }
 
 #[derive(Debug, Clone)]
@@ -210,6 +226,9 @@ pub struct JwtAuthorizer {
     /// How long a verified token is remembered (never past its `exp`); `0s` verifies every
     /// use. Default 300 s.
     pub cache_ttl: Duration,
+    /// Double-submit CSRF check, applied when the token was taken from a cookie source (the
+    /// only case where a browser sends the credential on its own).
+    pub csrf: Option<Csrf>,
 }
 
 #[derive(Debug, Clone)]

@@ -228,6 +228,7 @@ pub(crate) fn render(config: &Config) -> String {
                 if let Some(u) = &j.token_use {
                     set(&mut t, "token_use", str(u));
                 }
+                render_csrf(&mut t, j.csrf.as_ref());
             }
             Authorizer::Request(r) => {
                 set(&mut t, "type", str("request"));
@@ -239,16 +240,7 @@ pub(crate) fn render(config: &Config) -> String {
                     crate::model::PayloadFormat::V2 => "2.0",
                 };
                 set(&mut t, "payload_format", str(format));
-                if let Some(c) = &r.csrf {
-                    let mut pairs = vec![("cookie", str(&c.cookie))];
-                    if let Some(q) = &c.query {
-                        pairs.push(("query", str(q)));
-                    }
-                    if let Some(h) = &c.header {
-                        pairs.push(("header", str(h)));
-                    }
-                    set(&mut t, "csrf", inline(pairs));
-                }
+                render_csrf(&mut t, r.csrf.as_ref());
                 set(&mut t, "timeout", dur(r.timeout));
             }
         }
@@ -309,5 +301,28 @@ pub(crate) fn render(config: &Config) -> String {
     }
     doc.insert("pools", Item::Table(pools));
 
+    let mut sites = implicit();
+    for (name, site) in &config.static_sites {
+        let mut t = Table::new();
+        set(&mut t, "path", str(&site.path));
+        set(&mut t, "dir", str(&site.dir.display().to_string()));
+        set(&mut t, "index", str(&site.index));
+        sites.insert(name, Item::Table(t));
+    }
+    doc.insert("static", Item::Table(sites));
+
     doc.to_string()
+}
+
+fn render_csrf(t: &mut Table, csrf: Option<&crate::model::Csrf>) {
+    if let Some(c) = csrf {
+        let mut pairs = vec![("cookie", str(&c.cookie))];
+        if let Some(q) = &c.query {
+            pairs.push(("query", str(q)));
+        }
+        if let Some(h) = &c.header {
+            pairs.push(("header", str(h)));
+        }
+        set(t, "csrf", inline(pairs));
+    }
 }

@@ -264,6 +264,7 @@ pub fn cognito_router_with(idp: Arc<IdentityProvider>, options: CognitoOptions) 
             issuers: jwt_issuers,
             token_use: Some("access".into()),
             cache_ttl: Duration::from_secs(0),
+            csrf: None,
         };
         match JwtVerifier::new(&cfg, reqwest::Client::new(), JwtOptions::default()) {
             Ok(v) => {

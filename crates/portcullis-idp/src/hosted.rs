@@ -463,6 +463,7 @@ fn access_verifier(idp: &IdentityProvider, pool: &str) -> Option<JwtVerifier> {
         }],
         token_use: Some("access".into()),
         cache_ttl: Duration::ZERO,
+        csrf: None,
     };
     let http = reqwest::Client::builder().build().ok()?;
     let verifier = JwtVerifier::new(&cfg, http, JwtOptions::default()).ok()?;

@@ -111,6 +111,7 @@ async fn alice(idp: &IdentityProvider) -> UserRecord {
 fn verifier(audience: Vec<String>, jwks_uri: Option<String>) -> JwtVerifier {
     let cfg = JwtAuthorizer {
         cache_ttl: std::time::Duration::from_secs(300),
+        csrf: None,
         name: "t".into(),
         identity_source: vec!["$request.header.Authorization".into()],
         issuers: vec![JwtIssuer {

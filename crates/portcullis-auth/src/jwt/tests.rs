@@ -257,6 +257,7 @@ fn issuer_config(b: &Backend, pool: &str, audience: &[&str], explicit: bool) -> 
 fn verifier(issuers: Vec<JwtIssuer>, token_use: Option<&str>, options: JwtOptions) -> JwtVerifier {
     let config = JwtAuthorizer {
         cache_ttl: std::time::Duration::from_secs(300),
+        csrf: None,
         name: "users".into(),
         identity_source: vec!["$request.header.Authorization".into()],
         issuers,
@@ -997,6 +998,7 @@ async fn prefetch_loads_every_issuer() {
 fn configuration_errors() {
     let config = |issuers: Vec<JwtIssuer>| JwtAuthorizer {
         cache_ttl: std::time::Duration::from_secs(300),
+        csrf: None,
         name: "x".into(),
         identity_source: vec![],
         issuers,

@@ -12,10 +12,10 @@ use crate::walk::{Ctx, Sp, Tbl};
 
 /// Where an API's path and id came from, for the uniqueness checks across APIs.
 pub(super) struct ApiMeta {
-    kind: &'static str,
-    name: String,
+    pub(super) kind: &'static str,
+    pub(super) name: String,
     /// `path` (WebSocket) or `base_path` (HTTP) and the key path to blame.
-    path: Sp<String>,
+    pub(super) path: Sp<String>,
     path_key: String,
     api_id: Sp<String>,
     api_id_key: String,

@@ -160,6 +160,7 @@ fn jwt(ctx: &mut Ctx<'_>, name: &Sp<String>, mut t: Tbl<'_>) -> Option<JwtAuthor
     let cache_ttl = t
         .duration_in(ctx, "cache_ttl", Duration::ZERO, Duration::from_secs(3600))
         .map_or(Duration::from_secs(300), |d| d.v);
+    let csrf = csrf(ctx, &mut t);
     t.finish(ctx);
     ok.then_some(())?;
     Some(JwtAuthorizer {
@@ -168,6 +169,7 @@ fn jwt(ctx: &mut Ctx<'_>, name: &Sp<String>, mut t: Tbl<'_>) -> Option<JwtAuthor
         issuers,
         token_use,
         cache_ttl,
+        csrf,
     })
 }
 
@@ -177,26 +179,7 @@ fn request(ctx: &mut Ctx<'_>, name: &Sp<String>, mut t: Tbl<'_>) -> Option<Reque
     let cache_ttl = t
         .duration_in(ctx, "cache_ttl", Duration::ZERO, Duration::from_secs(3600))
         .map_or(Duration::from_secs(300), |d| d.v);
-    let csrf = t.table(ctx, "csrf").and_then(|mut c| {
-        let cookie = c.req_name(ctx, "cookie");
-        let query = c.name(ctx, "query");
-        let header = c.name(ctx, "header");
-        let both_or_neither = c.contains("query") == c.contains("header");
-        if both_or_neither {
-            ctx.error(
-                c.at,
-                &c.path,
-                "set exactly one of query or header (where the token's copy is sent)",
-            );
-        }
-        c.finish(ctx);
-        (!both_or_neither).then_some(())?;
-        Some(Csrf {
-            cookie: cookie?.v,
-            query: query.map(|q| q.v),
-            header: header.map(|h| h.v),
-        })
-    });
+    let csrf = csrf(ctx, &mut t);
     let timeout = t
         .duration_in(ctx, "timeout", MIN_TIMEOUT, MAX_TIMEOUT)
         .map_or(Duration::from_secs(10), |d| d.v);
@@ -222,5 +205,29 @@ fn request(ctx: &mut Ctx<'_>, name: &Sp<String>, mut t: Tbl<'_>) -> Option<Reque
         cache_ttl,
         csrf,
         timeout,
+    })
+}
+
+/// `csrf = { cookie = "...", query = "..." }` (or `header`): the double-submit check.
+fn csrf(ctx: &mut Ctx<'_>, t: &mut Tbl<'_>) -> Option<Csrf> {
+    t.table(ctx, "csrf").and_then(|mut c| {
+        let cookie = c.req_name(ctx, "cookie");
+        let query = c.name(ctx, "query");
+        let header = c.name(ctx, "header");
+        let both_or_neither = c.contains("query") == c.contains("header");
+        if both_or_neither {
+            ctx.error(
+                c.at,
+                &c.path,
+                "set exactly one of query or header (where the token's copy is sent)",
+            );
+        }
+        c.finish(ctx);
+        (!both_or_neither).then_some(())?;
+        Some(Csrf {
+            cookie: cookie?.v,
+            query: query.map(|q| q.v),
+            header: header.map(|h| h.v),
+        })
     })
 }

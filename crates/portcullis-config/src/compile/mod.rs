@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use indexmap::IndexMap;
 
-use crate::model::{Config, Credential, Management, Server, Store, Tls};
+use crate::model::{Config, Credential, Management, Server, StaticSite, Store, Tls};
 use crate::raw::Node;
 use crate::syntax;
 use crate::walk::{Ctx, Sp, Tbl};
@@ -167,6 +167,12 @@ pub(crate) fn compile(root: &Node, ctx: &mut Ctx<'_>) -> Option<Config> {
             pools_out.insert(name.v, pool);
         }
     }
+    let mut static_sites = IndexMap::new();
+    for (name, t) in named(ctx, &mut top, "static") {
+        if let Some(site) = static_site(ctx, &name, t, &ws_meta, &http_meta) {
+            static_sites.insert(name.v, site);
+        }
+    }
     top.finish(ctx);
 
     refs.check(ctx, &integration_names, &authorizer_names);
@@ -184,6 +190,87 @@ pub(crate) fn compile(root: &Node, ctx: &mut Ctx<'_>) -> Option<Config> {
         authorizers,
         store: store?,
         pools: pools_out,
+        static_sites,
+    })
+}
+
+/// `[static.NAME]`: `dir` (required), `path` (default `/NAME`), `index` (default `index.html`).
+fn static_site(
+    ctx: &mut Ctx<'_>,
+    name: &Sp<String>,
+    mut t: Tbl<'_>,
+    websocket: &[apis::ApiMeta],
+    http: &[apis::ApiMeta],
+) -> Option<StaticSite> {
+    let dir = t.req_string(ctx, "dir");
+    let path = match t.string(ctx, "path") {
+        None => Some(format!("/{}", name.v)),
+        Some(p) => {
+            let trimmed = p.v.trim_end_matches('/');
+            let valid = p.v.starts_with('/')
+                && !p.v.contains("//")
+                && trimmed.split('/').skip(1).all(|s| {
+                    !s.is_empty()
+                        && s != "."
+                        && s != ".."
+                        && s.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c))
+                });
+            if !valid {
+                ctx.error(
+                    p.at,
+                    &t.path_of("path"),
+                    format!("invalid path {:?}: expected \"/\" or segments of letters, digits, '-', '.', '_', '~' like \"/demo\"", p.v),
+                );
+                None
+            } else if trimmed == "/pools" || trimmed.starts_with("/pools/") {
+                ctx.error(
+                    p.at,
+                    &t.path_of("path"),
+                    "/pools is reserved for the identity provider",
+                );
+                None
+            } else if let Some(api) = websocket
+                .iter()
+                .chain(http)
+                .find(|m| !trimmed.is_empty() && m.path.v == trimmed)
+            {
+                ctx.error(
+                    p.at,
+                    &t.path_of("path"),
+                    format!(
+                        "path {:?} is already used by {} API {:?}",
+                        p.v, api.kind, api.name
+                    ),
+                );
+                None
+            } else {
+                Some(if trimmed.is_empty() {
+                    "/".to_owned()
+                } else {
+                    trimmed.to_owned()
+                })
+            }
+        }
+    };
+    let index = t.string(ctx, "index").and_then(|i| {
+        if i.v.is_empty() || i.v.contains('/') || i.v.contains('\\') || i.v == "." || i.v == ".." {
+            ctx.error(
+                i.at,
+                &t.path_of("index"),
+                "expected a file name like \"index.html\"",
+            );
+            None
+        } else {
+            Some(i.v)
+        }
+    });
+    t.finish(ctx);
+    Some(StaticSite {
+        name: name.v.clone(),
+        path: path?,
+        dir: std::path::PathBuf::from(dir?.v),
+        index: index.unwrap_or_else(|| "index.html".to_owned()),
     })
 }
 

@@ -240,6 +240,7 @@ async fn exchange_public(e: &Env, code: &str, redirect: &str, verifier: &str) ->
 fn remote_verifier(e: &Env, audience: &str) -> JwtVerifier {
     let cfg = JwtAuthorizer {
         cache_ttl: Duration::from_secs(0),
+        csrf: None,
         name: "t".into(),
         identity_source: vec!["$request.header.Authorization".into()],
         issuers: vec![JwtIssuer {

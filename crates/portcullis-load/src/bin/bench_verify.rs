@@ -55,6 +55,7 @@ async fn main() -> Result<()> {
 
     let config = portcullis_config::JwtAuthorizer {
         cache_ttl: std::time::Duration::from_secs(300),
+        csrf: None,
         name: "bench".into(),
         identity_source: vec!["$request.header.Authorization".into()],
         issuers: vec![portcullis_config::JwtIssuer {
