@@ -4,7 +4,9 @@ Assumes the gateway routes `POST /` with `X-Amz-Target: AWSCognitoIdentityProvid
 the public listener to `portcullis_idp::cognito_router`. Sign-up codes are confirmed with the
 admin CLI (`portcullis users confirm`); the password-reset code is read from the gateway's log
 (codes are delivered by an info-level log line). Tokens are verified with PyJWT against the
-pool's JWKS.
+pool's JWKS. A second gateway has a pool with `code_webhook`: its codes arrive at a Python HTTP
+listener (and not in the log), and a pool with `rate_limit_per_ip = 1` answers
+TooManyRequestsException.
 """
 
 from __future__ import annotations
@@ -12,10 +14,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 import re
 import shutil
 import subprocess
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import boto3
 import botocore.config
@@ -257,3 +262,188 @@ def test_unknown_client_and_forgot_password(stack, idp):
     login(idp, "fred", "password7")
     # unknown users get a simulated delivery, not UserNotFoundException
     idp.forgot_password(ClientId="web", Username="nobody-at-all")
+
+
+# ---- codes to a webhook, and the per-IP rate limit ---------------------------------------------
+
+HOOK_SECRET = "webhook-secret-0123456789"
+
+HOOK_CONFIG = CONFIG_TEMPLATE.replace(
+    '[server]\n', '[server]\npublic_url = "http://127.0.0.1:{ws_port}"\n', 1
+) + """
+[pools.hooked]
+self_sign_up = true
+code_webhook = "http://127.0.0.1:{hook_port}/codes"
+code_webhook_secret = "{hook_secret}"
+
+[pools.hooked.clients.hooked-web]
+public = true
+
+[pools.tight]
+self_sign_up = true
+rate_limit_per_ip = 1
+
+[pools.tight.clients.tight-web]
+public = true
+"""
+
+
+class CodeWebhook:
+    """Records every POST (headers, raw body) and answers 204."""
+
+    def __init__(self) -> None:
+        self.posts: list[tuple[dict[str, str], bytes]] = []
+        self.cond = threading.Condition()
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:  # noqa: N802 - http.server API
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with hook.cond:
+                    hook.posts.append(({k.lower(): v for k, v in self.headers.items()}, raw))
+                    hook.cond.notify_all()
+                self.send_response(204)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args) -> None:  # noqa: A002
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def wait_for(self, username: str, kind: str) -> tuple[dict[str, str], bytes, dict]:
+        deadline = time.monotonic() + TIMEOUT
+        with self.cond:
+            while True:
+                for headers, raw in self.posts:
+                    body = json.loads(raw)
+                    if body.get("username") == username and body.get("kind") == kind:
+                        return headers, raw, body
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"no {kind} code for {username} reached the webhook; got {self.posts}")
+                self.cond.wait(left)
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def hook_stack(request, portcullis_bin, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("cognito-webhook")
+    backend = Backend().start()
+    hook = CodeWebhook()
+    gateway = Gateway(
+        portcullis_bin,
+        workdir,
+        f"http://127.0.0.1:{backend.port}/events",
+        template=HOOK_CONFIG,
+        hook_port=hook.port,
+        hook_secret=HOOK_SECRET,
+    )
+    failed_before = request.session.testsfailed
+    try:
+        gateway.start()
+        yield gateway, hook
+    finally:
+        if gateway.proc is not None and gateway.proc.poll() is None:
+            try:
+                gateway.terminate()
+            except AssertionError as e:
+                print(e)
+        hook.stop()
+        backend.stop()
+        if request.session.testsfailed > failed_before:
+            dest = ARTIFACTS / "test_cognito_webhook"
+            dest.mkdir(parents=True, exist_ok=True)
+            for name in ("portcullis.log", "portcullis.toml"):
+                if (workdir / name).exists():
+                    shutil.copy(workdir / name, dest / name)
+            print(f"\n---- portcullis log (copied to {dest}) ----\n{gateway.log_tail()}")
+
+
+@pytest.fixture(scope="module")
+def hook_idp(hook_stack):
+    gateway, _ = hook_stack
+    return boto3.client(
+        "cognito-idp",
+        endpoint_url=f"http://127.0.0.1:{gateway.ws_port}",
+        region_name="us-east-1",
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
+        config=botocore.config.Config(retries={"max_attempts": 1, "mode": "standard"}, read_timeout=TIMEOUT),
+    )
+
+
+def test_sign_up_code_goes_to_the_webhook_and_confirms_the_user(hook_stack, hook_idp):
+    gateway, hook = hook_stack
+    r = hook_idp.sign_up(
+        ClientId="hooked-web",
+        Username="gwen",
+        Password="password1",
+        UserAttributes=[{"Name": "email", "Value": "gwen@example.com"}],
+    )
+    assert r["UserConfirmed"] is False
+    headers, raw, body = hook.wait_for("gwen", "SIGN_UP")
+    assert body == {
+        "pool": "hooked",
+        "username": "gwen",
+        "kind": "SIGN_UP",
+        "code": body["code"],
+        "client_id": "hooked-web",
+        "destination": {"email": "gwen@example.com"},
+    }
+    assert re.fullmatch(r"\d{6}", body["code"])
+    assert headers["content-type"] == "application/json"
+    expected = "sha256=" + hmac.new(HOOK_SECRET.encode(), raw, hashlib.sha256).hexdigest()
+    assert hmac.compare_digest(headers["x-portcullis-signature"], expected)
+
+    hook_idp.confirm_sign_up(ClientId="hooked-web", Username="gwen", ConfirmationCode=body["code"])
+    auth = hook_idp.initiate_auth(
+        ClientId="hooked-web",
+        AuthFlow="USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": "gwen", "PASSWORD": "password1"},
+    )["AuthenticationResult"]
+    assert auth["AccessToken"]
+
+    # a reset code takes the same way
+    hook_idp.forgot_password(ClientId="hooked-web", Username="gwen")
+    _, _, reset = hook.wait_for("gwen", "FORGOT_PASSWORD")
+    hook_idp.confirm_forgot_password(
+        ClientId="hooked-web", Username="gwen", ConfirmationCode=reset["code"], Password="password2"
+    )
+    hook_idp.initiate_auth(
+        ClientId="hooked-web",
+        AuthFlow="USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": "gwen", "PASSWORD": "password2"},
+    )
+    # with a webhook, the log does not carry the codes
+    log = gateway.log_text()
+    assert body["code"] not in log and reset["code"] not in log
+    assert "password1" not in log
+
+
+def test_rate_limit_per_ip_answers_too_many_requests(hook_stack, hook_idp):
+    # rate_limit_per_ip = 1: a burst of 2, then one request per second
+    refused = None
+    for _ in range(10):
+        try:
+            login(hook_idp, "nobody", "wrong-pass1", client_id="tight-web")
+        except hook_idp.exceptions.TooManyRequestsException as e:
+            refused = e
+            break
+        except hook_idp.exceptions.NotAuthorizedException:
+            pass
+    assert refused is not None, "no TooManyRequestsException within 10 sign-ins at 1/s"
+    assert refused.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    headers = refused.response["ResponseMetadata"]["HTTPHeaders"]
+    assert headers["x-amzn-errortype"].startswith("TooManyRequestsException")
+    # the other pool's limit (default 200/s) is not touched
+    with pytest.raises(hook_idp.exceptions.NotAuthorizedException):
+        login(hook_idp, "nobody", "wrong-pass1", client_id="hooked-web")

@@ -291,8 +291,24 @@ pub struct Pool {
     pub groups: Vec<String>,
     pub resource_servers: IndexMap<String, ResourceServer>,
     pub clients: IndexMap<String, AppClient>,
-    /// Extra, free-form keys kept for later phases (e.g. webhooks).
+    /// Requests per second per client IP on the pool's token endpoint, hosted login and the
+    /// sign-in-class operations of the Cognito JSON API (burst: twice as many); 0 = no limit.
+    pub rate_limit_per_ip: u32,
+    /// Where confirmation and reset codes are POSTed; `None`: they are written to the log.
+    pub code_webhook: Option<CodeWebhook>,
+    /// Extra, free-form keys kept for later phases.
     pub extra: BTreeMap<String, String>,
+}
+
+/// `code_webhook*` of a pool: an HTTP endpoint that delivers codes to users.
+#[derive(Debug, Clone)]
+pub struct CodeWebhook {
+    /// `http(s)://` URL the JSON delivery is POSTed to.
+    pub url: String,
+    /// Key of the `X-Portcullis-Signature: sha256=<hex HMAC-SHA256 of the body>` header.
+    pub secret: Option<Secret>,
+    /// Time allowed for one delivery (connect + answer).
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Clone)]

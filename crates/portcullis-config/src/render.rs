@@ -272,6 +272,18 @@ pub(crate) fn render(config: &Config) -> String {
         set(&mut t, "id_token_ttl", dur(p.id_token_ttl));
         set(&mut t, "refresh_token_ttl", dur(p.refresh_token_ttl));
         set(&mut t, "groups", list(&p.groups));
+        set(
+            &mut t,
+            "rate_limit_per_ip",
+            Value::from(i64::from(p.rate_limit_per_ip)),
+        );
+        if let Some(w) = &p.code_webhook {
+            set(&mut t, "code_webhook", str(&redact_url(&w.url)));
+            if let Some(s) = &w.secret {
+                set(&mut t, "code_webhook_secret", secret(s));
+            }
+            set(&mut t, "code_webhook_timeout", dur(w.timeout));
+        }
         if !p.resource_servers.is_empty() {
             let mut servers = implicit();
             for (id, rs) in &p.resource_servers {

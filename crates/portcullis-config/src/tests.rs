@@ -333,6 +333,27 @@ fn every_example_file_loads() {
 }
 
 #[test]
+fn every_bench_config_loads() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench");
+    let mut loaded = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let source = std::fs::read_to_string(&path).unwrap();
+            if let Err(e) = load_str(&source, &path.display().to_string(), &|_| None) {
+                panic!("{e}");
+            }
+            loaded += 1;
+        }
+    }
+    assert!(
+        loaded >= 1,
+        "no benchmark configs found in {}",
+        dir.display()
+    );
+}
+
+#[test]
 fn load_file_reads_and_names_the_file() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/full.toml");
     let config = load_file(&path).unwrap();
@@ -456,6 +477,8 @@ public = true
     assert_eq!(pool.id_token_ttl, Duration::from_secs(3600));
     assert_eq!(pool.refresh_token_ttl, Duration::from_secs(30 * 86_400));
     assert!(pool.groups.is_empty() && pool.resource_servers.is_empty());
+    assert_eq!(pool.rate_limit_per_ip, 200);
+    assert!(pool.code_webhook.is_none());
     let confidential = &pool.clients["confidential"];
     assert!(!confidential.public);
     assert_eq!(confidential.grants, ["client_credentials"]);
@@ -966,6 +989,87 @@ public = true
 }
 
 #[test]
+fn pool_rate_limit_and_code_webhook() {
+    let source = with_server(
+        r#"[pools.main]
+rate_limit_per_ip = 0
+code_webhook = "https://codes:${PG_PASSWORD}@mailer.example/codes"
+code_webhook_secret = "${REPORTING_CLIENT_SECRET}"
+code_webhook_timeout = "2s"
+[pools.other]
+rate_limit_per_ip = 1000
+code_webhook = "http://127.0.0.1:9300/codes"
+"#,
+    );
+    let config = load(&source).unwrap();
+    let main = &config.pools["main"];
+    assert_eq!(main.rate_limit_per_ip, 0);
+    let hook = main.code_webhook.as_ref().unwrap();
+    assert_eq!(
+        hook.url,
+        "https://codes:pg-s3cret-value@mailer.example/codes"
+    );
+    assert_eq!(hook.secret.as_ref().unwrap().expose(), REPORTING_SECRET);
+    assert_eq!(hook.timeout, Duration::from_secs(2));
+    let other = &config.pools["other"];
+    assert_eq!(other.rate_limit_per_ip, 1000);
+    let hook = other.code_webhook.as_ref().unwrap();
+    assert!(hook.secret.is_none());
+    assert_eq!(hook.timeout, Duration::from_secs(5));
+
+    let rendered = render_redacted(&config);
+    for line in [
+        "rate_limit_per_ip = 0",
+        "code_webhook = \"https://codes:<redacted>@mailer.example/codes\"",
+        "code_webhook_secret = \"<redacted>\"",
+        "code_webhook_timeout = \"2s\"",
+        "rate_limit_per_ip = 1000",
+        "code_webhook = \"http://127.0.0.1:9300/codes\"",
+        "code_webhook_timeout = \"5s\"",
+    ] {
+        assert!(
+            rendered.lines().any(|l| l == line),
+            "missing line {line:?} in:\n{rendered}"
+        );
+    }
+    assert!(!rendered.contains(REPORTING_SECRET) && !rendered.contains("pg-s3cret-value"));
+    let reloaded = load_str(&rendered, "rendered.toml", &|_| None)
+        .unwrap_or_else(|e| panic!("{e}\n{rendered}"));
+    assert_eq!(render_redacted(&reloaded), rendered);
+}
+
+#[test]
+fn pool_rate_limit_and_code_webhook_validation() {
+    let source = with_server(
+        r#"[pools.a]
+rate_limit_per_ip = -1
+code_webhook = "ftp://mailer.example/codes"
+code_webhook_timeout = "1m"
+[pools.b]
+rate_limit_per_ip = "fast"
+code_webhook_secret = "s"
+code_webhook_timeout = "5s"
+[pools.c]
+code_webhook = ""
+code_webhok_secret = "s"
+"#,
+    );
+    assert_eq!(
+        errors(&source),
+        [
+            "test.toml:5:21: pools.a.rate_limit_per_ip: must be between 0 and 1000000, got -1",
+            "test.toml:6:16: pools.a.code_webhook: invalid URL \"ftp://mailer.example/codes\": expected an http:// or https:// URL",
+            "test.toml:7:24: pools.a.code_webhook_timeout: must be between 50ms and 30s, got 1m",
+            "test.toml:9:21: pools.b.rate_limit_per_ip: expected an integer, found a string",
+            "test.toml:10:23: pools.b.code_webhook_secret: only allowed together with code_webhook",
+            "test.toml:11:24: pools.b.code_webhook_timeout: only allowed together with code_webhook",
+            "test.toml:13:16: pools.c.code_webhook: must not be empty",
+            "test.toml:14:1: pools.c.code_webhok_secret: unknown key \"code_webhok_secret\"; did you mean \"code_webhook_secret\"?",
+        ]
+    );
+}
+
+#[test]
 fn paths_and_api_ids_are_unique_across_apis() {
     let source = with_server(
         r#"[websocket.a]
@@ -1167,5 +1271,98 @@ fn bad_selection_expressions_are_reported_by_check() {
     assert!(
         text.contains("sel.toml:6:30: websocket.chat.route_selection_expression"),
         "{text}"
+    );
+}
+
+#[test]
+fn static_sites_default_and_validate() {
+    let config = load(&with_server(
+        "[static.demo]\ndir = \"web/chat\"\n\n[static.root]\npath = \"/\"\ndir = \"/srv/www\"\nindex = \"home.html\"\n",
+    ))
+    .expect("valid");
+    let demo = &config.static_sites["demo"];
+    assert_eq!(demo.path, "/demo");
+    assert_eq!(demo.dir, std::path::PathBuf::from("web/chat"));
+    assert_eq!(demo.index, "index.html");
+    let root = &config.static_sites["root"];
+    assert_eq!(
+        (root.path.as_str(), root.index.as_str()),
+        ("/", "home.html")
+    );
+
+    assert_error_mentions(
+        &with_server("[static.demo]\npath = \"/demo\"\n"),
+        "static.demo.dir: missing required key",
+    );
+    assert_error_mentions(
+        &with_server("[static.demo]\ndir = \"x\"\npath = \"/a/../b\"\n"),
+        "static.demo.path: invalid path",
+    );
+    assert_error_mentions(
+        &with_server("[static.demo]\ndir = \"x\"\npath = \"/pools/x\"\n"),
+        "static.demo.path: /pools is reserved",
+    );
+    assert_error_mentions(
+        &with_server("[static.demo]\ndir = \"x\"\nindex = \"../index.html\"\n"),
+        "static.demo.index: expected a file name",
+    );
+    assert_error_mentions(
+        &with_server(
+            "[static.demo]\ndir = \"x\"\npath = \"/chat\"\n\n[websocket.chat]\n[websocket.chat.routes]\n\"$default\" = { integration = \"b\" }\n[integrations.b]\ntype = \"http\"\nurl = \"http://127.0.0.1:9000\"\n",
+        ),
+        "static.demo.path: path \"/chat\" is already used by websocket API \"chat\"",
+    );
+    assert_error_mentions(
+        &with_server("[static.demo]\ndir = \"x\"\nspa = true\n"),
+        "static.demo.spa: unknown key",
+    );
+}
+
+#[test]
+fn load_file_resolves_static_dirs_against_the_file() {
+    let dir = std::env::temp_dir().join(format!("portcullis-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let path = dir.join("gateway.toml");
+    std::fs::write(&path, with_server("[static.demo]\ndir = \"../web\"\n")).expect("write");
+    let config = crate::load_file(&path).expect("valid");
+    assert_eq!(config.static_sites["demo"].dir, dir.join("../web"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn jwt_authorizers_take_a_csrf_check() {
+    let config = load(&with_server(
+        "[authorizers.users]\ntype = \"jwt\"\nidentity_source = [\"route.request.cookie.portcullis_access\"]\nissuers = [{ issuer = \"https://issuer.example\" }]\ncsrf = { cookie = \"portcullis_csrf\", query = \"csrf\" }\n",
+    ))
+    .expect("valid");
+    let crate::Authorizer::Jwt(jwt) = &config.authorizers["users"] else {
+        panic!("jwt authorizer expected");
+    };
+    let csrf = jwt.csrf.as_ref().expect("csrf");
+    assert_eq!(
+        (csrf.cookie.as_str(), csrf.query.as_deref()),
+        ("portcullis_csrf", Some("csrf"))
+    );
+    assert!(
+        crate::render_redacted(&config)
+            .contains("csrf = { cookie = \"portcullis_csrf\", query = \"csrf\" }")
+    );
+    assert_error_mentions(
+        &with_server(
+            "[authorizers.users]\ntype = \"jwt\"\nidentity_source = [\"route.request.cookie.a\"]\nissuers = [{ issuer = \"https://issuer.example\" }]\ncsrf = { cookie = \"c\" }\n",
+        ),
+        "authorizers.users.csrf: set exactly one of query or header",
+    );
+}
+
+/// Asserts that exactly one diagnostic is reported and it contains `expected`.
+#[track_caller]
+fn assert_error_mentions(source: &str, expected: &str) {
+    let errors = errors(source);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].contains(expected),
+        "{:?} does not mention {expected:?}",
+        errors[0]
     );
 }

@@ -16,5 +16,6 @@ pub mod id;
 pub mod policy;
 pub mod redact;
 pub mod selection;
+pub mod static_path;
 pub mod subprotocol;
 pub mod throttle;

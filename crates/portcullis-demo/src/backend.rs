@@ -22,6 +22,9 @@ pub fn router(management: Management) -> Router {
         .with_state(Arc::new(management))
 }
 
+/// How long a join/leave notice waits for the gateway to register the new connection.
+const NOTICE_DELAY: std::time::Duration = std::time::Duration::from_millis(250);
+
 fn json_response(status: StatusCode, value: serde_json::Value) -> Response {
     (
         status,
@@ -32,7 +35,8 @@ fn json_response(status: StatusCode, value: serde_json::Value) -> Response {
 }
 
 async fn events(State(management): State<Arc<Management>>, body: Bytes) -> Response {
-    match decide(&body) {
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    match decide(&body, &now) {
         Err(bad) => {
             tracing::warn!(error = %bad, "bad event");
             json_response(
@@ -41,6 +45,18 @@ async fn events(State(management): State<Arc<Management>>, body: Bytes) -> Respo
             )
         }
         Ok(Decision::Reply(result)) => json_response(StatusCode::OK, result),
+        Ok(Decision::ReplyThenBroadcast { reply, data }) => {
+            // After the answer: a connection being accepted is registered only once its
+            // `$connect` has been answered, and should hear its own arrival.
+            let management = management.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(NOTICE_DELAY).await;
+                if let Err(e) = management.broadcast(Bytes::from(data)).await {
+                    tracing::warn!(error = %format!("{e:#}"), "notice broadcast failed");
+                }
+            });
+            json_response(StatusCode::OK, reply)
+        }
         Ok(Decision::Broadcast { from, data }) => {
             match management.broadcast(Bytes::from(data)).await {
                 Ok(report) => {

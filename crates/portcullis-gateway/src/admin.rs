@@ -1,5 +1,5 @@
-//! The admin listener's own endpoints: `/healthz` and `/metrics`. Everything else on that
-//! listener is the management API.
+//! The admin listener's own endpoints: `/healthz` and `/metrics`. `/admin/...` is the identity
+//! admin API (`identity_admin`); everything else on that listener is the management API.
 
 use std::sync::Arc;
 

@@ -112,6 +112,7 @@ impl Authorizers {
                             idp,
                             verified: AuthCache::new(VERIFIED_CACHE_ENTRIES),
                             cache_ttl: jwt.cache_ttl,
+                            csrf: jwt.csrf.clone(),
                         },
                     }
                 }
@@ -339,6 +340,9 @@ pub struct JwtAuth {
     verified: AuthCache<Arc<(VerifiedToken, Identity)>>,
     /// The authorizer's `cache_ttl`: longest time a verified token is remembered.
     cache_ttl: std::time::Duration,
+    /// Double-submit check for tokens taken from a cookie: a browser attaches cookies to
+    /// cross-site requests on its own, so such a token proves nothing without the echo.
+    csrf: Option<portcullis_config::Csrf>,
 }
 
 /// Most verified tokens remembered per `jwt` authorizer.
@@ -347,6 +351,8 @@ const VERIFIED_CACHE_ENTRIES: usize = 10_000;
 /// Why a `jwt` authorizer refused.
 pub enum JwtDenial {
     Missing,
+    /// A cookie-borne token without a matching CSRF echo.
+    Csrf,
     Invalid(JwtError),
     Revoked,
 }
@@ -355,6 +361,7 @@ impl JwtDenial {
     fn error(&self) -> AuthError {
         match self {
             JwtDenial::Missing | JwtDenial::Revoked => AuthError::Unauthorized,
+            JwtDenial::Csrf => AuthError::Forbidden,
             JwtDenial::Invalid(e) => jwt_failure(e),
         }
     }
@@ -363,6 +370,7 @@ impl JwtDenial {
     fn description(&self) -> &'static str {
         match self {
             JwtDenial::Missing => "the token is missing",
+            JwtDenial::Csrf => "the CSRF token does not match its cookie",
             JwtDenial::Revoked => "the token has been revoked",
             JwtDenial::Invalid(e) => e.description(),
         }
@@ -371,9 +379,16 @@ impl JwtDenial {
 
 impl JwtAuth {
     async fn check(&self, request: &RequestParts<'_>) -> Result<Identity, JwtDenial> {
-        let Some(raw) = identity::first_present(&self.sources, request) else {
+        let Some((source, raw)) = self
+            .sources
+            .iter()
+            .find_map(|s| s.extract(request).map(|v| (s, v)))
+        else {
             return Err(JwtDenial::Missing);
         };
+        if let (IdentitySource::Cookie(_), Some(csrf)) = (source, &self.csrf) {
+            portcullis_auth::csrf::check(csrf, request).map_err(|_| JwtDenial::Csrf)?;
+        }
         let token = identity::bearer(&raw);
         let key = CacheKey::new(&self.name, &[token]);
         let checked = match self.verified.get(&key) {

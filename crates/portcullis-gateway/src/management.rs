@@ -231,7 +231,9 @@ async fn handle_op(
     }
 }
 
-fn authenticate(
+/// Verifies the request's SigV4 signature against the `[management] credentials` (service
+/// `execute-api`, the configured region). Also used by the identity admin API.
+pub(crate) fn authenticate(
     state: &State,
     parts: &http::request::Parts,
     body: &[u8],

@@ -28,7 +28,7 @@ use crate::integration::{Integration, Integrations, http_client};
 use crate::metrics::Metrics;
 use crate::registry::{ConnectionRegistry, LocalRegistry};
 use crate::websocket::{WsApi, handle_upgrade};
-use crate::{admin, management};
+use crate::{admin, identity_admin, management};
 
 /// Everything a request handler needs, shared by all tasks.
 pub struct State {
@@ -41,7 +41,11 @@ pub struct State {
     pub http_apis: Vec<Arc<HttpApiRt>>,
     /// OAuth2/OIDC endpoints of the built-in pools (`/pools/...`).
     pub idp_router: Option<axum::Router>,
+    /// The built-in identity provider, for the admin API (`/admin/...`).
+    pub idp: Option<Arc<IdentityProvider>>,
     pub authorizers: Authorizers,
+    /// `[static.*]` sites, longest prefix first (a site at `/` comes last).
+    pub static_sites: Vec<crate::static_files::Site>,
     /// Cancelled when the gateway starts draining: every session closes with 1001.
     pub shutdown: CancellationToken,
     /// Sessions and `$disconnect` deliveries, awaited (bounded) on shutdown.
@@ -159,6 +163,14 @@ pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
         );
     }
 
+    let mut static_sites = config
+        .static_sites
+        .values()
+        .map(|site| Ok((site.path.len(), crate::static_files::Site::new(site)?)))
+        .collect::<Result<Vec<_>, GatewayError>>()?;
+    static_sites.sort_by_key(|(len, _)| std::cmp::Reverse(*len));
+    let static_sites = static_sites.into_iter().map(|(_, site)| site).collect();
+
     let state = Arc::new(State {
         config: config.clone(),
         metrics,
@@ -166,7 +178,9 @@ pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
         apis,
         http_apis,
         idp_router,
+        idp: idp.clone(),
         authorizers,
+        static_sites,
         shutdown: CancellationToken::new(),
         tasks: TaskTracker::new(),
         listen_port: listen_addr.port(),
@@ -195,6 +209,11 @@ pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
                 }
             }
         });
+        // Revocations other processes wrote to the store (the CLI, other nodes) come from its
+        // revocation log; the provider announces them like its own, to the watcher above.
+        state
+            .tasks
+            .spawn(poll_revocations(state.clone(), idp.clone()));
     }
     let stop_accepting = CancellationToken::new();
     let accept_tasks = TaskTracker::new();
@@ -357,6 +376,9 @@ async fn public(state: Arc<State>, req: Request<Body>, peer: SocketAddr) -> Resp
     {
         return http_api::handle(state, api, req, peer).await;
     }
+    if let Some(site) = state.static_sites.iter().position(|s| s.matches(path)) {
+        return state.static_sites[site].serve(req).await;
+    }
     status(StatusCode::NOT_FOUND, "{\"message\":\"Not Found\"}")
 }
 
@@ -364,7 +386,53 @@ async fn admin_api(state: Arc<State>, req: Request<Body>) -> Response<Body> {
     match (req.method(), req.uri().path()) {
         (&http::Method::GET, "/healthz") => admin::healthz(&state),
         (&http::Method::GET, "/metrics") => admin::metrics(&state),
+        (_, path) if identity_admin::owns(path) => identity_admin::handle(state, req).await,
         _ => management::handle(state, req).await,
+    }
+}
+
+/// Reads the identity store's revocation log every `revocation_poll_interval` (at once again
+/// while batches come back full) until the gateway drains.
+async fn poll_revocations(state: Arc<State>, idp: Arc<IdentityProvider>) {
+    let interval = idp.options().revocation_poll_interval;
+    let mut failing = false;
+    loop {
+        let polled = tokio::select! {
+            _ = state.shutdown.cancelled() => return,
+            r = idp.poll_revocation_events() => r,
+        };
+        let more = match polled {
+            Ok(poll) => {
+                if failing {
+                    info!("revocation log readable again");
+                    failing = false;
+                }
+                if poll.announced > 0 {
+                    info!(
+                        revocations = poll.announced,
+                        "revocations made by another process"
+                    );
+                }
+                poll.more
+            }
+            Err(e) => {
+                if !failing {
+                    warn!(
+                        error = %e,
+                        "cannot read the revocation log; revocations made by other processes \
+                         close live connections once it is readable"
+                    );
+                    failing = true;
+                }
+                false
+            }
+        };
+        if !more {
+            tokio::select! {
+                _ = state.shutdown.cancelled() => return,
+                _ = tokio::time::sleep(interval) => {}
+            }
+        }
     }
 }
 

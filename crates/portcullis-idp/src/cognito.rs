@@ -2,7 +2,7 @@
 //! `X-Amz-Target: AWSCognitoIdentityProviderService.<Operation>`, body
 //! `application/x-amz-json-1.1`.
 //!
-//! Operations: `SignUp`, `ConfirmSignUp`, `InitiateAuth` (`USER_PASSWORD_AUTH`,
+//! Operations: `SignUp`, `ConfirmSignUp`, `ResendConfirmationCode`, `InitiateAuth` (`USER_PASSWORD_AUTH`,
 //! `REFRESH_TOKEN_AUTH`/`REFRESH_TOKEN`), `RespondToAuthChallenge` (`NEW_PASSWORD_REQUIRED`),
 //! `GetUser`, `ChangePassword`, `GlobalSignOut`, `RevokeToken`, `ForgotPassword`,
 //! `ConfirmForgotPassword`.
@@ -22,7 +22,10 @@
 //!   attempts; kept in the user's `failed_attempts`/`locked_until` columns.
 //! * Confirmation / reset codes (6 digits) and `NEW_PASSWORD_REQUIRED` sessions live in bounded
 //!   in-memory maps (HMAC of the code, expiry, bounded attempts): they do not survive a restart
-//!   and are per node.
+//!   and are per node. A code goes to the pool's `code_webhook` ([`crate::delivery`]) when it
+//!   has one, else into an info-level log line; [`CognitoOptions::on_code`] sees it either way.
+//! * Rate limit: the pool's `rate_limit_per_ip` (shared with its token endpoint and hosted
+//!   login) covers the operations that check passwords or codes or issue codes.
 #![allow(clippy::result_large_err)]
 
 use std::collections::{BTreeMap, HashMap};
@@ -44,7 +47,7 @@ use portcullis_config::{AppClient, JwtAuthorizer, JwtIssuer, Secret};
 use serde_json::{Map, Value, json};
 use tokio::sync::OnceCell;
 
-use crate::ratelimit::RateLimiter;
+use crate::delivery::CodeWebhooks;
 use crate::store::{StoreError, UserRecord, UserStatus};
 use crate::{ClientAuth, IdentityProvider, IdpError, OAuthError, password, tokens, unix_now};
 
@@ -86,9 +89,16 @@ pub struct CodeDelivery {
     pub username: String,
     pub purpose: CodePurpose,
     pub code: Secret,
+    /// The app client of the call that issued the code.
+    pub client_id: String,
+    /// The user's `email` attribute, if any.
+    pub email: Option<String>,
+    /// The user's `phone_number` attribute, if any.
+    pub phone_number: Option<String>,
 }
 
-/// Called with every generated code (tests, or a future mailer).
+/// Called with every generated code (tests, or an in-process mailer), whether or not the pool
+/// also has a `code_webhook`.
 pub type CodeCallback = Arc<dyn Fn(&CodeDelivery) + Send + Sync>;
 
 /// Tunables of the JSON API.
@@ -103,9 +113,6 @@ pub struct CognitoOptions {
     pub max_code_attempts: u32,
     /// Most pending codes and sessions kept (each). Default 10,000.
     pub max_pending: usize,
-    /// Sign-in-class requests per second per client IP. Default 10, burst 20.
-    pub sign_in_rate_per_ip: f64,
-    pub sign_in_burst_per_ip: u32,
 }
 
 impl Default for CognitoOptions {
@@ -116,8 +123,6 @@ impl Default for CognitoOptions {
             reset_code_ttl: Duration::from_secs(3600),
             max_code_attempts: 5,
             max_pending: 10_000,
-            sign_in_rate_per_ip: 10.0,
-            sign_in_burst_per_ip: 20,
         }
     }
 }
@@ -228,7 +233,8 @@ type CodeKey = (String, String, CodePurpose);
 struct Cognito {
     idp: Arc<IdentityProvider>,
     options: CognitoOptions,
-    limiter: RateLimiter,
+    /// The pools' `code_webhook`s.
+    webhooks: CodeWebhooks,
     verifier: Option<JwtVerifier>,
     /// issuer → pool name.
     issuers: HashMap<String, String>,
@@ -280,11 +286,7 @@ pub fn cognito_router_with(idp: Arc<IdentityProvider>, options: CognitoOptions) 
         }
     };
     let state = Arc::new(Cognito {
-        limiter: RateLimiter::new(
-            options.sign_in_rate_per_ip,
-            options.sign_in_burst_per_ip,
-            idp.options.rate_limit_entries,
-        ),
+        webhooks: CodeWebhooks::new(idp.pools.iter().map(|(name, s)| (name, &s.config))),
         idp,
         options,
         verifier,
@@ -331,26 +333,34 @@ async fn handle_inner(c: &Cognito, request: Request) -> Result<Value, CognitoErr
             "Request body is not a JSON object",
         ));
     };
+    // The pool's rate limit, for the operations that guess passwords or codes, burn Argon2 or
+    // issue codes. The app client selects the pool (ChangePassword: its token, checked there);
+    // an unknown client is answered without costing anything.
     let rate_limited = matches!(
         operation.as_str(),
         "InitiateAuth"
             | "RespondToAuthChallenge"
             | "SignUp"
             | "ConfirmSignUp"
+            | "ResendConfirmationCode"
             | "ForgotPassword"
             | "ConfirmForgotPassword"
-            | "ChangePassword"
     );
-    if rate_limited && let Some(ip) = ip {
-        c.check_rate(ip)?;
+    if rate_limited
+        && let Some(ip) = ip
+        && let Some(Value::String(client_id)) = body.get("ClientId")
+        && let Ok((pool, _)) = c.client(client_id)
+    {
+        c.check_rate(pool, ip)?;
     }
     match operation.as_str() {
         "SignUp" => c.sign_up(&body).await,
         "ConfirmSignUp" => c.confirm_sign_up(&body).await,
+        "ResendConfirmationCode" => c.resend_confirmation_code(&body).await,
         "InitiateAuth" => c.initiate_auth(&body).await,
         "RespondToAuthChallenge" => c.respond_to_auth_challenge(&body).await,
         "GetUser" => c.get_user(&body).await,
-        "ChangePassword" => c.change_password(&body).await,
+        "ChangePassword" => c.change_password(&body, ip).await,
         "GlobalSignOut" => c.global_sign_out(&body).await,
         "RevokeToken" => c.revoke_token(&body).await,
         "ForgotPassword" => c.forgot_password(&body).await,
@@ -454,8 +464,9 @@ fn random_code() -> Result<String, CognitoError> {
 }
 
 impl Cognito {
-    fn check_rate(&self, ip: IpAddr) -> Result<(), CognitoError> {
-        if self.limiter.allow(ip) {
+    /// `pool`'s `rate_limit_per_ip` for the caller's address.
+    fn check_rate(&self, pool: &str, ip: IpAddr) -> Result<(), CognitoError> {
+        if self.idp.allow_request(pool, ip) {
             Ok(())
         } else {
             Err(err("TooManyRequestsException", "Too many requests"))
@@ -530,12 +541,14 @@ impl Cognito {
         ctx.sign().as_ref().to_vec()
     }
 
+    /// Issues a code for `user` and hands it to the pool's webhook, or else to the log.
     fn issue_code(
         &self,
-        pool: &str,
-        username: &str,
+        client_id: &str,
+        user: &UserRecord,
         purpose: CodePurpose,
     ) -> Result<(), CognitoError> {
+        let (pool, username) = (user.pool.as_str(), user.username.as_str());
         let code = random_code()?;
         let key: CodeKey = (pool.to_owned(), username.to_owned(), purpose);
         let ttl = match purpose {
@@ -564,15 +577,23 @@ impl Cognito {
             }
             codes.insert(key, pending);
         }
-        // Delivery: the log line carries the code and whom it is for, nothing else.
-        tracing::info!(pool, username, purpose = purpose.as_str(), code = %code, "verification code");
+        if !self.webhooks.configured(pool) {
+            // Without a webhook the log is the delivery: the line carries the code and whom it
+            // is for, nothing else.
+            tracing::info!(pool, username, purpose = purpose.as_str(), code = %code, "verification code");
+        }
+        let delivery = CodeDelivery {
+            pool: pool.to_owned(),
+            username: username.to_owned(),
+            purpose,
+            code: Secret::new(code),
+            client_id: client_id.to_owned(),
+            email: user.attributes.get("email").cloned(),
+            phone_number: user.attributes.get("phone_number").cloned(),
+        };
+        self.webhooks.send(&delivery);
         if let Some(cb) = &self.options.on_code {
-            cb(&CodeDelivery {
-                pool: pool.to_owned(),
-                username: username.to_owned(),
-                purpose,
-                code: Secret::new(code),
-            });
+            cb(&delivery);
         }
         Ok(())
     }
@@ -848,12 +869,29 @@ impl Cognito {
             updated_at: now,
         };
         self.idp.store.create_user(&user).await?;
-        self.issue_code(pool, username, CodePurpose::SignUp)?;
+        self.issue_code(client_id, &user, CodePurpose::SignUp)?;
         Ok(json!({
             "UserConfirmed": false,
             "UserSub": user.sub,
             "CodeDeliveryDetails": code_delivery(Some(&user)),
         }))
+    }
+
+    /// A new sign-up code for an unconfirmed user (the previous one stops working). Unknown,
+    /// disabled and already confirmed users get a simulated delivery (no existence leak).
+    async fn resend_confirmation_code(&self, body: &Body) -> Result<Value, CognitoError> {
+        let client_id = req_str(body, "ClientId")?;
+        let username = req_str(body, "Username")?;
+        let (pool, client) = self.client(client_id)?;
+        Self::check_secret_hash(client, username, opt_str(body, "SecretHash")?)?;
+        let user = self.idp.store.get_user(pool, username).await?;
+        if let Some(u) = &user
+            && u.enabled
+            && u.status == UserStatus::Unconfirmed
+        {
+            self.issue_code(client_id, u, CodePurpose::SignUp)?;
+        }
+        Ok(json!({"CodeDeliveryDetails": code_delivery(user.as_ref())}))
     }
 
     async fn confirm_sign_up(&self, body: &Body) -> Result<Value, CognitoError> {
@@ -1045,8 +1083,15 @@ impl Cognito {
         Ok(json!({"Username": user.username, "UserAttributes": attrs}))
     }
 
-    async fn change_password(&self, body: &Body) -> Result<Value, CognitoError> {
+    async fn change_password(
+        &self,
+        body: &Body,
+        ip: Option<IpAddr>,
+    ) -> Result<Value, CognitoError> {
         let user = self.token_user(body).await?;
+        if let Some(ip) = ip {
+            self.check_rate(&user.pool, ip)?;
+        }
         let previous = Secret::new(req_str(body, "PreviousPassword")?);
         let proposed = Secret::new(req_str(body, "ProposedPassword")?);
         let state = self.idp.pool(&user.pool)?;
@@ -1099,7 +1144,7 @@ impl Cognito {
         let user = self.idp.store.get_user(pool, username).await?;
         match &user {
             Some(u) if u.enabled && u.status != UserStatus::Unconfirmed => {
-                self.issue_code(pool, username, CodePurpose::ForgotPassword)?;
+                self.issue_code(client_id, u, CodePurpose::ForgotPassword)?;
             }
             // unknown, disabled or unconfirmed users: a simulated delivery (no existence leak)
             _ => {}

@@ -2,7 +2,7 @@
 //! flow, `userInfo` and `logout`, as routes merged into [`crate::router`].
 //!
 //! The page is plain HTML (labels, `autocomplete`, no JavaScript). Its form is protected by a
-//! CSRF token that is both in the `portcullis_csrf` cookie (HttpOnly, SameSite=Lax, scoped to
+//! CSRF token that is both in the `portcullis_signin_csrf` cookie (HttpOnly, SameSite=Lax, scoped to
 //! the pool's path) and in a hidden field, and is bound to the pending request; all three must
 //! match (constant time). The authorization request itself stays server-side
 //! ([`crate::oauth_code`]); the form only carries its random id.
@@ -26,7 +26,7 @@ use crate::oauth_code::{AuthorizeError, PendingRequest, ct_eq, parse_query, rand
 use crate::{IdentityProvider, IdpError, UserStatus};
 
 /// Name of the CSRF cookie (no `__Host-` prefix: plain http on localhost must work).
-pub const CSRF_COOKIE: &str = "portcullis_csrf";
+pub const CSRF_COOKIE: &str = "portcullis_signin_csrf";
 /// Largest sign-in form body.
 const MAX_FORM_BYTES: usize = 8 * 1024;
 const GENERIC_FAILURE: &str = "Incorrect username or password.";
@@ -182,7 +182,7 @@ fn csrf_cookie(pool: &str, value: &str) -> Option<HeaderValue> {
     .ok()
 }
 
-fn request_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(crate) fn request_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     portcullis_auth::cookie::cookie(
         headers
             .get_all(header::COOKIE)
@@ -224,9 +224,10 @@ fn server_error(e: &IdpError) -> Response {
     )
 }
 
-fn rate_limited(idp: &IdentityProvider, request: &Request) -> bool {
+/// True when the client's address has used up `pool`'s `rate_limit_per_ip`.
+fn rate_limited(idp: &IdentityProvider, pool: &str, request: &Request) -> bool {
     match request.extensions().get::<ConnectInfo<SocketAddr>>() {
-        Some(ConnectInfo(addr)) => !idp.limiter.allow(addr.ip()),
+        Some(ConnectInfo(addr)) => !idp.allow_request(pool, addr.ip()),
         None => false,
     }
 }
@@ -303,7 +304,7 @@ async fn login(
     if idp.pool(&pool).is_err() {
         return error_page(StatusCode::NOT_FOUND, "There is no such user pool.");
     }
-    if rate_limited(&idp, &request) {
+    if rate_limited(&idp, &pool, &request) {
         return error_page(
             StatusCode::TOO_MANY_REQUESTS,
             "Too many attempts. Wait a moment and try again.",
@@ -451,7 +452,7 @@ fn invalid_token() -> Response {
     )
 }
 
-fn access_verifier(idp: &IdentityProvider, pool: &str) -> Option<JwtVerifier> {
+pub(crate) fn access_verifier(idp: &IdentityProvider, pool: &str) -> Option<JwtVerifier> {
     let issuer = idp.issuer(pool);
     let cfg = JwtAuthorizer {
         name: format!("userinfo:{pool}"),

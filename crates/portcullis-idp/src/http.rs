@@ -40,10 +40,11 @@ pub fn router(idp: Arc<IdentityProvider>) -> Router {
         .route("/pools/{pool}/oauth2/token", post(token))
         .route("/pools/{pool}/oauth2/revoke", post(revoke))
         .merge(crate::hosted::routes())
+        .merge(crate::web_session::routes())
         .with_state(idp)
 }
 
-fn json_response(status: StatusCode, body: &serde_json::Value) -> Response {
+pub(crate) fn json_response(status: StatusCode, body: &serde_json::Value) -> Response {
     let mut response = (status, body.to_string()).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -52,7 +53,7 @@ fn json_response(status: StatusCode, body: &serde_json::Value) -> Response {
     response
 }
 
-fn not_found() -> Response {
+pub(crate) fn not_found() -> Response {
     json_response(StatusCode::NOT_FOUND, &json!({"error": "not_found"}))
 }
 
@@ -104,7 +105,7 @@ async fn jwks(State(idp): State<Arc<IdentityProvider>>, Path(pool): Path<String>
     response
 }
 
-fn oauth_error(e: &OAuthError) -> Response {
+pub(crate) fn oauth_error(e: &OAuthError) -> Response {
     let status = match e {
         OAuthError::InvalidClient => StatusCode::UNAUTHORIZED,
         OAuthError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
@@ -115,8 +116,12 @@ fn oauth_error(e: &OAuthError) -> Response {
         _ => StatusCode::BAD_REQUEST,
     };
     let mut body = json!({ "error": e.code() });
-    if let OAuthError::InvalidRequest(why) = e {
-        body["error_description"] = json!(why);
+    match e {
+        OAuthError::InvalidRequest(why) => body["error_description"] = json!(why),
+        OAuthError::TooManyRequests => {
+            body["error_description"] = json!("too many requests from this address; retry later");
+        }
+        _ => {}
     }
     let mut response = json_response(status, &body);
     let headers = response.headers_mut();
@@ -137,10 +142,10 @@ fn oauth_error(e: &OAuthError) -> Response {
 }
 
 /// A parsed form: each parameter at most once (RFC 6749 §3.2).
-struct Form(Vec<(String, String)>);
+pub(crate) struct Form(Vec<(String, String)>);
 
 impl Form {
-    fn get(&self, name: &str) -> Option<&str> {
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.0
             .iter()
             .find(|(k, _)| k == name)
@@ -150,7 +155,7 @@ impl Form {
 }
 
 /// Reads and parses the bounded form body; checks the content type.
-async fn read_form(headers: &HeaderMap, body: Body) -> Result<Form, OAuthError> {
+pub(crate) async fn read_form(headers: &HeaderMap, body: Body) -> Result<Form, OAuthError> {
     let form_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -226,14 +231,15 @@ fn client_auth(headers: &HeaderMap, form: &Form) -> Result<ClientAuth, OAuthErro
     }
 }
 
-fn rate_limited(idp: &IdentityProvider, request: &Request) -> bool {
+/// True when the client's address has used up `pool`'s `rate_limit_per_ip`.
+pub(crate) fn rate_limited(idp: &IdentityProvider, pool: &str, request: &Request) -> bool {
     match request.extensions().get::<ConnectInfo<SocketAddr>>() {
-        Some(ConnectInfo(addr)) => !idp.limiter.allow(addr.ip()),
+        Some(ConnectInfo(addr)) => !idp.allow_request(pool, addr.ip()),
         None => false,
     }
 }
 
-fn no_store(mut response: Response) -> Response {
+pub(crate) fn no_store(mut response: Response) -> Response {
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
@@ -259,7 +265,7 @@ async fn token_inner(
     pool: &str,
     request: Request,
 ) -> Result<Response, OAuthError> {
-    if rate_limited(idp, &request) {
+    if rate_limited(idp, pool, &request) {
         return Err(OAuthError::TooManyRequests);
     }
     let (parts, body) = request.into_parts();
@@ -317,7 +323,7 @@ async fn revoke(
         return not_found();
     }
     let result = async {
-        if rate_limited(&idp, &request) {
+        if rate_limited(&idp, &pool, &request) {
             return Err(OAuthError::TooManyRequests);
         }
         let (parts, body) = request.into_parts();

@@ -3,27 +3,36 @@
 //! This crate owns the identity store ([`store`]: SQLite by default, PostgreSQL for shared
 //! deployments, with their migrations), user passwords ([`password`]: policy and Argon2id),
 //! the pools' RSA signing keys and their rotation ([`keys`]), token minting with Cognito's claim
-//! sets ([`tokens`]), the OAuth2/OIDC endpoints (discovery, JWKS, `/oauth2/token` for
-//! `client_credentials` and `refresh_token`, `/oauth2/revoke`) as an axum [`router`], and the
-//! [`IdentityProvider`] facade the binary and the CLI use. It does not verify tokens for routes
-//! (that is `portcullis-auth`, which reads this crate's keys through [`KeySource`]), and it does
-//! not (yet) do sign-up/sign-in, the Cognito JSON API or the hosted login page.
+//! sets ([`tokens`]), the OAuth2/OIDC endpoints (discovery, JWKS, token, revoke, the hosted
+//! sign-in page with authorization code + PKCE ([`hosted`], [`oauth_code`]), userInfo, logout,
+//! and cookie sessions for pages on the gateway's origin ([`web_session`])) as an axum
+//! [`router`], the Cognito JSON API ([`cognito`]), code delivery to webhooks, the
+//! [`IdentityProvider`] facade the binary and the CLI use, the [`admin`] operations shared by
+//! the CLI and the gateway's admin HTTP API, and the store's revocation log ([`revocation`]),
+//! through which revocations made by one process reach the live connections of another. It
+//! does not verify tokens for routes (that is `portcullis-auth`, which reads this crate's keys
+//! through [`KeySource`]).
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod admin;
 pub mod cognito;
+pub mod delivery;
 pub mod hosted;
 pub mod http;
 pub mod keys;
 pub mod oauth_code;
 pub mod password;
 pub mod ratelimit;
+pub mod revocation;
 pub mod store;
 pub mod tokens;
+pub mod web_session;
 
 #[cfg(test)]
 mod tests;
 
 use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -34,11 +43,15 @@ use portcullis_config::{Config, Pool, Secret};
 pub use cognito::{CognitoOptions, cognito_router, cognito_router_with};
 pub use http::router;
 pub use password::{PasswordHasher, PolicyViolation};
-pub use store::{ClientRecord, ResourceServerRecord, Store, StoreError, UserRecord, UserStatus};
+pub use store::{
+    ClientRecord, ResourceServerRecord, RevocationEventRecord, RevokedSubject, Store, StoreError,
+    UserRecord, UserStatus,
+};
 
 use keys::{KeyError, KeyRing, PoolKeys};
 use password::HashError;
 use ratelimit::RateLimiter;
+use revocation::EventCursor;
 use store::RefreshTokenRecord;
 use tokens::SessionInfo;
 
@@ -124,24 +137,26 @@ impl IdpError {
 pub struct IdpOptions {
     /// How long a new signing key is published before it signs. Default 5 minutes.
     pub key_grace: Duration,
-    /// Token endpoint requests per second per client IP (token bucket). Default 200.
-    pub token_rate_per_ip: f64,
-    /// Bucket size of that limit. Default 400.
-    pub token_burst_per_ip: u32,
-    /// Most client IPs tracked by the limiter. Default 10,000.
+    /// Most client IPs tracked by each pool's rate limiter (the rate itself is the pool's
+    /// `rate_limit_per_ip`). Default 10,000.
     pub rate_limit_entries: usize,
     /// Argon2 hashes running at once. Default: one per core.
     pub hash_concurrency: usize,
+    /// How often a serving gateway reads the store's revocation log (see
+    /// [`IdentityProvider::poll_revocation_events`]). Default 1 second.
+    pub revocation_poll_interval: Duration,
+    /// Most revocation events read by one poll. Default 256.
+    pub revocation_poll_batch: u32,
 }
 
 impl Default for IdpOptions {
     fn default() -> Self {
         IdpOptions {
             key_grace: Duration::from_secs(300),
-            token_rate_per_ip: 200.0,
-            token_burst_per_ip: 400,
             rate_limit_entries: 10_000,
             hash_concurrency: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            revocation_poll_interval: Duration::from_secs(1),
+            revocation_poll_batch: 256,
         }
     }
 }
@@ -152,6 +167,9 @@ pub(crate) struct PoolState {
     pub(crate) config: Pool,
     pub(crate) issuer: String,
     pub(crate) keys: Arc<PoolKeys>,
+    /// Per-client-IP limit of the pool's token, sign-in and sign-up requests
+    /// (`rate_limit_per_ip`); `None` when it is 0 (off).
+    pub(crate) limiter: Option<RateLimiter>,
 }
 
 /// Tokens of one user session.
@@ -259,15 +277,40 @@ pub struct IdentityProvider {
     /// HMAC key for client secrets (per store, random, created on first start).
     secret_key: hmac::Key,
     options: IdpOptions,
-    pub(crate) limiter: RateLimiter,
     /// Pending hosted sign-ins and authorization codes (in memory).
     code_flow: oauth_code::CodeFlow,
-    /// Revocations made by this process, for the gateway to close live connections.
+    /// Revocations made by this process, and those of other processes read from the store's
+    /// revocation log, for the gateway to close live connections.
     revocations: tokio::sync::broadcast::Sender<Revocation>,
+    /// Tags the revocation events this process writes, so its poller skips them.
+    writer_id: String,
+    /// Where the poller of the revocation log is.
+    feed: tokio::sync::Mutex<RevocationFeed>,
 }
 
-/// A revocation made by this process (sign-out, token revocation, disabled user), announced
-/// so the gateway can close the live connections it covers.
+/// The reader's state of the store's revocation log.
+#[derive(Debug)]
+struct RevocationFeed {
+    cursor: EventCursor,
+    last_prune: Option<std::time::Instant>,
+}
+
+/// How often the poller deletes old revocation events.
+const REVOCATION_PRUNE_EVERY: Duration = Duration::from_secs(60);
+/// Revocation events are kept at least this long (and at least the longest token lifetime).
+const REVOCATION_KEEP_MIN: i64 = 600;
+
+/// What one [`IdentityProvider::poll_revocation_events`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RevocationPoll {
+    /// Events of other processes turned into [`Revocation`]s.
+    pub announced: usize,
+    /// The batch was full: poll again at once.
+    pub more: bool,
+}
+
+/// A revocation (sign-out, token revocation, disabled or deleted user), announced so the
+/// gateway can close the live connections it covers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Revocation {
     /// One session: every token carrying this `origin_jti`.
@@ -292,6 +335,12 @@ impl std::fmt::Debug for IdentityProvider {
             .field("options", &self.options)
             .finish_non_exhaustive()
     }
+}
+
+/// The rate limiter of a pool: `rate_limit_per_ip` requests per second, bursts of twice that.
+fn pool_limiter(pool: &Pool, max_entries: usize) -> Option<RateLimiter> {
+    let rate = pool.rate_limit_per_ip;
+    (rate > 0).then(|| RateLimiter::new(f64::from(rate), rate.saturating_mul(2), max_entries))
 }
 
 fn validate_username(username: &str) -> Result<(), IdpError> {
@@ -360,6 +409,8 @@ impl IdentityProvider {
         let pepper = store.meta_get_or_init(PEPPER_KEY, &init).await?;
         let secret_key = hmac::Key::new(hmac::HMAC_SHA256, &pepper);
         let public_url = config.server.public_url.trim_end_matches('/').to_owned();
+        // Revocations written before this process started cover no connection of it.
+        let last_event = store.last_revocation_event_id().await?;
         let mut pools = HashMap::new();
         for (name, pool) in &config.pools {
             let max_ttl = secs(pool.access_token_ttl.max(pool.id_token_ttl));
@@ -369,6 +420,7 @@ impl IdentityProvider {
                     config: pool.clone(),
                     issuer: format!("{public_url}/pools/{name}"),
                     keys: Arc::new(PoolKeys::new(KeyRing::default(), max_ttl)),
+                    limiter: pool_limiter(pool, options.rate_limit_entries),
                 },
             );
         }
@@ -380,11 +432,11 @@ impl IdentityProvider {
             secret_key,
             code_flow: oauth_code::CodeFlow::default(),
             revocations: tokio::sync::broadcast::channel(REVOCATION_BUFFER).0,
-            limiter: RateLimiter::new(
-                options.token_rate_per_ip,
-                options.token_burst_per_ip,
-                options.rate_limit_entries,
-            ),
+            writer_id: tokens::uuid_v4(),
+            feed: tokio::sync::Mutex::new(RevocationFeed {
+                cursor: EventCursor::new(last_event),
+                last_prune: None,
+            }),
             options,
         };
         idp.sync_config(config).await?;
@@ -479,6 +531,15 @@ impl IdentityProvider {
         msg.extend_from_slice(secret.expose().as_bytes());
         // constant-time comparison inside aws-lc-rs
         hmac::verify(&self.secret_key, &msg, stored).is_ok()
+    }
+
+    /// Takes one request of `ip` from `pool`'s rate limit; false when it is used up (429).
+    /// Unknown pools and pools without a limit always allow.
+    pub(crate) fn allow_request(&self, pool: &str, ip: IpAddr) -> bool {
+        self.pools
+            .get(pool)
+            .and_then(|p| p.limiter.as_ref())
+            .is_none_or(|l| l.allow(ip))
     }
 
     pub(crate) fn pool(&self, pool: &str) -> Result<&PoolState, IdpError> {
@@ -656,12 +717,18 @@ impl IdentityProvider {
 
     /// Deletes a user; its refresh tokens go with it and its tokens count as revoked.
     pub async fn delete_user(&self, pool: &str, username: &str) -> Result<(), IdpError> {
-        self.pool(pool)?;
-        if self.store.delete_user(pool, username).await? {
-            Ok(())
-        } else {
-            Err(IdpError::UserNotFound)
+        let user = self.user(pool, username).await?;
+        if !self.store.delete_user(pool, username).await? {
+            return Err(IdpError::UserNotFound);
         }
+        self.revoked(
+            pool,
+            RevokedSubject::User {
+                sub: user.sub,
+                before: i64::MAX,
+            },
+        )
+        .await
     }
 
     /// Sets a password (policy checked). Permanent → `CONFIRMED`; temporary →
@@ -770,15 +837,18 @@ impl IdentityProvider {
             .revoke_user_refresh_tokens(pool, username)
             .await?;
         // Disabled: every token of the user, whenever it was issued.
-        self.announce(Revocation::User {
-            issuer: self.issuer(pool),
-            sub: user.sub.clone(),
-            before: i64::MAX,
-        });
-        Ok(())
+        self.revoked(
+            pool,
+            RevokedSubject::User {
+                sub: user.sub,
+                before: i64::MAX,
+            },
+        )
+        .await
     }
 
-    /// Revocations made from now on by this process.
+    /// Revocations from now on: those this process makes, and those of other processes that
+    /// [`poll_revocation_events`](Self::poll_revocation_events) reads from the store.
     pub fn subscribe_revocations(&self) -> tokio::sync::broadcast::Receiver<Revocation> {
         self.revocations.subscribe()
     }
@@ -786,6 +856,120 @@ impl IdentityProvider {
     fn announce(&self, revocation: Revocation) {
         // No subscriber (e.g. an admin command) is fine.
         let _ = self.revocations.send(revocation);
+    }
+
+    fn revocation_of(&self, pool: &str, subject: RevokedSubject) -> Revocation {
+        let issuer = self.issuer(pool);
+        match subject {
+            RevokedSubject::Session { origin_jti } => Revocation::Session { issuer, origin_jti },
+            RevokedSubject::User { sub, before } => Revocation::User {
+                issuer,
+                sub,
+                before,
+            },
+        }
+    }
+
+    /// A revocation was written to the store: announce it here, and append it to the store's
+    /// revocation log for the other processes sharing the store.
+    async fn revoked(&self, pool: &str, subject: RevokedSubject) -> Result<(), IdpError> {
+        self.announce(self.revocation_of(pool, subject.clone()));
+        self.store
+            .insert_revocation_event(&RevocationEventRecord {
+                id: 0,
+                pool: pool.to_owned(),
+                subject,
+                writer: self.writer_id.clone(),
+                created_at: unix_now(),
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Revokes one refresh token and its session (every token carrying its `origin_jti`).
+    pub(crate) async fn revoke_session_of(
+        &self,
+        pool: &str,
+        record: &RefreshTokenRecord,
+    ) -> Result<(), IdpError> {
+        let state = self.pool(pool)?;
+        self.store
+            .revoke_refresh_token(&record.token_hash.0)
+            .await?;
+        let now = unix_now();
+        // keep the session marker as long as any token of it may be alive
+        let keep_until = record
+            .expires_at
+            .max(now.saturating_add(state.keys.max_ttl));
+        self.store
+            .revoke_session(pool, &record.origin_jti, now, keep_until)
+            .await?;
+        self.revoked(
+            pool,
+            RevokedSubject::Session {
+                origin_jti: record.origin_jti.clone(),
+            },
+        )
+        .await
+    }
+
+    /// Reads the store's revocation log once: events written by other processes (the CLI,
+    /// other gateway nodes) since the last poll are announced to
+    /// [`subscribe_revocations`](Self::subscribe_revocations) like this process's own; events of
+    /// pools this configuration lacks are skipped. Reads at most
+    /// [`IdpOptions::revocation_poll_batch`] events, and now and then deletes events older than
+    /// the longest token lifetime (at least 10 minutes). A serving gateway calls this every
+    /// [`IdpOptions::revocation_poll_interval`].
+    pub async fn poll_revocation_events(&self) -> Result<RevocationPoll, IdpError> {
+        let mut feed = self.feed.lock().await;
+        let limit = self.options.revocation_poll_batch.max(1);
+        let events = self
+            .store
+            .revocation_events_after(feed.cursor.after(), limit)
+            .await?;
+        let mut poll = RevocationPoll {
+            announced: 0,
+            more: events.len() >= limit as usize,
+        };
+        for event in events {
+            if !feed.cursor.accept(event.id)
+                || event.writer == self.writer_id
+                || !self.pools.contains_key(&event.pool)
+            {
+                continue;
+            }
+            tracing::debug!(id = event.id, pool = %event.pool, "revocation by another process");
+            self.announce(self.revocation_of(&event.pool, event.subject));
+            poll.announced += 1;
+        }
+        let now = std::time::Instant::now();
+        feed.cursor.settle(now, limit as usize);
+        if feed
+            .last_prune
+            .is_none_or(|t| now.duration_since(t) >= REVOCATION_PRUNE_EVERY)
+        {
+            feed.last_prune = Some(now);
+            let keep = self
+                .pools
+                .values()
+                .map(|p| p.keys.max_ttl)
+                .max()
+                .unwrap_or(0)
+                .max(REVOCATION_KEEP_MIN);
+            let pruned = self
+                .store
+                .prune_revocation_events(unix_now().saturating_sub(keep))
+                .await?;
+            if pruned > 0 {
+                tracing::debug!(pruned, "old revocation events deleted");
+            }
+        }
+        Ok(poll)
+    }
+
+    /// The options this provider runs with.
+    pub fn options(&self) -> &IdpOptions {
+        &self.options
     }
 
     pub async fn enable_user(&self, pool: &str, username: &str) -> Result<(), IdpError> {
@@ -807,12 +991,14 @@ impl IdentityProvider {
             .revoke_user_refresh_tokens(pool, username)
             .await?;
         // Live connections close even for tokens issued in this very second.
-        self.announce(Revocation::User {
-            issuer: self.issuer(pool),
-            sub: user.sub.clone(),
-            before: now.saturating_add(1),
-        });
-        Ok(())
+        self.revoked(
+            pool,
+            RevokedSubject::User {
+                sub: user.sub,
+                before: now.saturating_add(1),
+            },
+        )
+        .await
     }
 
     /// True when a verified token must be refused: its session (`origin_jti`) was revoked, its
@@ -1124,7 +1310,7 @@ impl IdentityProvider {
         auth: &ClientAuth,
         token: &Secret,
     ) -> Result<(), OAuthError> {
-        let state = self.pool(pool)?;
+        self.pool(pool)?;
         let client = self.authenticate_client(pool, auth).await?;
         let hash = tokens::refresh_token_hash(token.expose());
         let Some(record) = self.store.get_refresh_token(&hash).await? else {
@@ -1133,19 +1319,7 @@ impl IdentityProvider {
         if record.pool != pool || record.client_id != client.client_id {
             return Err(OAuthError::InvalidGrant);
         }
-        self.store.revoke_refresh_token(&hash).await?;
-        let now = unix_now();
-        // keep the session marker as long as any token of it may be alive
-        let keep_until = record
-            .expires_at
-            .max(now.saturating_add(state.keys.max_ttl));
-        self.store
-            .revoke_session(pool, &record.origin_jti, now, keep_until)
-            .await?;
-        self.announce(Revocation::Session {
-            issuer: state.issuer.clone(),
-            origin_jti: record.origin_jti.clone(),
-        });
+        self.revoke_session_of(pool, &record).await?;
         Ok(())
     }
 }

@@ -85,7 +85,7 @@ pub struct PendingRequest {
     pub state: Option<String>,
     pub code_challenge: Option<String>,
     pub nonce: Option<String>,
-    /// The CSRF token the form must echo (also in the `portcullis_csrf` cookie).
+    /// The CSRF token the form must echo (also in the `portcullis_signin_csrf` cookie).
     pub csrf: Secret,
     /// Set once the password was right but must be changed (FORCE_CHANGE_PASSWORD).
     pub password_verified_user: Option<String>,
@@ -540,19 +540,10 @@ impl CodeTokens {
 /// Revokes the refresh token (and its session) a replayed code issued.
 async fn revoke_issued(idp: &IdentityProvider, pool: &str, hash: &[u8]) {
     let result = async {
-        let store = idp.store();
-        let Some(record) = store.get_refresh_token(hash).await? else {
+        let Some(record) = idp.store().get_refresh_token(hash).await? else {
             return Ok::<(), IdpError>(());
         };
-        store.revoke_refresh_token(hash).await?;
-        let now = unix_now();
-        let keep_until = record
-            .expires_at
-            .max(now.saturating_add(idp.pool(pool)?.keys.max_ttl));
-        store
-            .revoke_session(pool, &record.origin_jti, now, keep_until)
-            .await?;
-        Ok(())
+        idp.revoke_session_of(pool, &record).await
     }
     .await;
     match result {

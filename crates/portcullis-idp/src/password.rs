@@ -13,12 +13,17 @@ use base64::engine::general_purpose::STANDARD_NO_PAD;
 use portcullis_config::{PasswordPolicy, Secret};
 use tokio::sync::Semaphore;
 
-/// OWASP Password Storage Cheat Sheet parameters for Argon2id.
-const M_COST_KIB: u32 = 19 * 1024;
-const T_COST: u32 = 2;
-const P_COST: u32 = 1;
+// OWASP Password Storage Cheat Sheet parameters for Argon2id (public for benchmarks, which
+// measure the bare cost of one verification next to a sign-in).
+/// Argon2id memory cost of new hashes, in KiB.
+pub const M_COST_KIB: u32 = 19 * 1024;
+/// Argon2id passes (time cost) of new hashes.
+pub const T_COST: u32 = 2;
+/// Argon2id lanes (parallelism) of new hashes.
+pub const P_COST: u32 = 1;
 const SALT_BYTES: usize = 16;
-const HASH_BYTES: usize = 32;
+/// Length of the hash output, in bytes.
+pub const HASH_BYTES: usize = 32;
 /// Longest password accepted (Cognito: 256).
 pub const MAX_PASSWORD_CHARS: usize = 256;
 /// Cognito's special characters (the space is also counted; see cognito.md §6.4).

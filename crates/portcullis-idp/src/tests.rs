@@ -585,32 +585,71 @@ async fn client_credentials_over_http() {
 
 #[tokio::test]
 async fn token_endpoint_rate_limit_per_ip() {
-    let options = IdpOptions {
-        token_rate_per_ip: 0.001,
-        token_burst_per_ip: 2,
-        ..test_options(0)
-    };
-    let idp = IdentityProvider::open_with(&config("sqlite::memory:"), options)
+    // rate_limit_per_ip = 1: bursts of 2, then one request per second
+    let mut limited = config("sqlite::memory:");
+    limited.pools.get_mut("main").unwrap().rate_limit_per_ip = 1;
+    let idp = IdentityProvider::open_with(&limited, test_options(0))
         .await
         .unwrap();
     let addr = serve(idp).await;
+    let token = "/pools/main/oauth2/token";
     let form = [("grant_type", "client_credentials")];
     let basic = Some(("reporting-service", "reporting-secret"));
-    assert_eq!(
-        post_form(addr, "/pools/main/oauth2/token", basic, &form)
-            .await
-            .0,
-        200
-    );
-    assert_eq!(
-        post_form(addr, "/pools/main/oauth2/token", basic, &form)
-            .await
-            .0,
-        200
-    );
-    let (status, headers, _) = post_form(addr, "/pools/main/oauth2/token", basic, &form).await;
-    assert_eq!(status, 429);
+    assert_eq!(post_form(addr, token, basic, &form).await.0, 200);
+    assert_eq!(post_form(addr, token, basic, &form).await.0, 200);
+    // the bucket refills at 1/s: one of the next requests is refused (all of them, unless
+    // this machine stalls for a second between two of them)
+    let mut refused = None;
+    for _ in 0..10 {
+        let (status, headers, body) = post_form(addr, token, basic, &form).await;
+        if status == 429 {
+            refused = Some((headers, body));
+            break;
+        }
+    }
+    let (headers, body) = refused.expect("no 429 within 10 requests at 1 request/s");
     assert_eq!(headers["retry-after"], "1");
+    assert_eq!(headers["cache-control"], "no-store");
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["error"], "slow_down");
+    assert!(body["error_description"].is_string());
+    // the limit is per pool: revocation in the same pool is limited too
+    let (status, _, _) = post_form(
+        addr,
+        "/pools/main/oauth2/revoke",
+        basic,
+        &[("token", "unknown")],
+    )
+    .await;
+    assert_eq!(status, 429);
+    // and so is the hosted login form (an HTML page for the browser)
+    let (status, headers, _) =
+        post_form(addr, "/pools/main/login", None, &[("username", "x")]).await;
+    assert_eq!(status, 429);
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+
+    // rate_limit_per_ip = 0: no limit at all
+    let mut off = config("sqlite::memory:");
+    off.pools.get_mut("main").unwrap().rate_limit_per_ip = 0;
+    let idp = IdentityProvider::open_with(&off, test_options(0))
+        .await
+        .unwrap();
+    assert!(idp.pool("main").unwrap().limiter.is_none());
+    let addr = serve(idp).await;
+    for _ in 0..20 {
+        assert_eq!(post_form(addr, token, basic, &form).await.0, 200);
+    }
 }
 
 #[tokio::test]
@@ -1030,4 +1069,111 @@ async fn identity_provider_on_postgres() {
         .await
         .unwrap();
     assert!(g.id_token.is_some());
+}
+
+#[tokio::test]
+async fn revocations_of_another_process_are_read_from_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("idp.db").display());
+    // the serving gateway's provider and an operator's (the CLI) on the same store
+    let gateway = IdentityProvider::open_with(&config(&url), test_options(0))
+        .await
+        .unwrap();
+    let operator = IdentityProvider::open_with(&config(&url), test_options(0))
+        .await
+        .unwrap();
+    let user = alice(&operator).await;
+    let mut seen = gateway.subscribe_revocations();
+    let mut own = operator.subscribe_revocations();
+    assert_eq!(
+        gateway.poll_revocation_events().await.unwrap(),
+        RevocationPoll::default()
+    );
+
+    operator.disable_user("main", "alice").await.unwrap();
+    let disabled = Revocation::User {
+        issuer: ISSUER.into(),
+        sub: user.sub.clone(),
+        before: i64::MAX,
+    };
+    // announced at once where it was made, and once only
+    assert_eq!(own.try_recv().unwrap(), disabled);
+    assert!(seen.try_recv().is_err(), "not yet read");
+    let poll = gateway.poll_revocation_events().await.unwrap();
+    assert_eq!(poll.announced, 1);
+    assert_eq!(seen.try_recv().unwrap(), disabled);
+    assert_eq!(gateway.poll_revocation_events().await.unwrap().announced, 0);
+    assert_eq!(
+        operator.poll_revocation_events().await.unwrap().announced,
+        0
+    );
+    assert!(own.try_recv().is_err(), "its own events are not repeated");
+
+    // sign-out, a revoked refresh token and deletion are logged too
+    operator.enable_user("main", "alice").await.unwrap();
+    let session = operator
+        .issue_session("main", "webapp", "alice", &["openid".to_owned()])
+        .await
+        .unwrap();
+    let origin = decode_part(session.access_token.expose(), 1)["origin_jti"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    operator.global_sign_out("main", "alice").await.unwrap();
+    operator
+        .revoke(
+            "main",
+            &ClientAuth {
+                client_id: "webapp".into(),
+                secret: Some(Secret::new("webapp-secret")),
+                basic: true,
+            },
+            session.refresh_token.as_ref().unwrap(),
+        )
+        .await
+        .unwrap();
+    operator.delete_user("main", "alice").await.unwrap();
+    assert_eq!(gateway.poll_revocation_events().await.unwrap().announced, 3);
+    assert!(matches!(
+        seen.try_recv().unwrap(),
+        Revocation::User { ref sub, before, .. } if *sub == user.sub && before > unix_now()
+    ));
+    assert_eq!(
+        seen.try_recv().unwrap(),
+        Revocation::Session {
+            issuer: ISSUER.into(),
+            origin_jti: origin,
+        }
+    );
+    assert_eq!(seen.try_recv().unwrap(), disabled);
+
+    // a provider opened later does not replay history
+    let late = IdentityProvider::open_with(&config(&url), test_options(0))
+        .await
+        .unwrap();
+    assert_eq!(late.poll_revocation_events().await.unwrap().announced, 0);
+}
+
+#[tokio::test]
+async fn revocation_polls_are_bounded_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("idp.db").display());
+    let options = IdpOptions {
+        revocation_poll_batch: 2,
+        ..test_options(0)
+    };
+    let gateway = IdentityProvider::open_with(&config(&url), options)
+        .await
+        .unwrap();
+    let operator = IdentityProvider::open_with(&config(&url), test_options(0))
+        .await
+        .unwrap();
+    alice(&operator).await;
+    for _ in 0..3 {
+        operator.global_sign_out("main", "alice").await.unwrap();
+    }
+    let first = gateway.poll_revocation_events().await.unwrap();
+    assert_eq!((first.announced, first.more), (2, true));
+    let second = gateway.poll_revocation_events().await.unwrap();
+    assert_eq!((second.announced, second.more), (1, false));
 }

@@ -57,6 +57,7 @@ pub async fn run(opts: DirectOptions) -> Result<()> {
         path,
         body: Bytes::from(opts.body),
         signer: static_headers(&opts.headers)?,
+        check: None,
         concurrency: opts.concurrency,
         duration: opts.duration,
     })

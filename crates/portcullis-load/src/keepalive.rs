@@ -89,12 +89,17 @@ pub type Signer = Arc<
     dyn Fn(chrono::DateTime<chrono::Utc>) -> Result<Vec<(HeaderName, HeaderValue)>> + Send + Sync,
 >;
 
+/// Checks a 2xx answer's body (e.g. "holds an access token"); false counts it as invalid.
+pub type BodyCheck = Arc<dyn Fn(&[u8]) -> bool + Send + Sync>;
+
 pub struct Load {
     pub endpoint: Endpoint,
     pub method: Method,
     pub path: String,
     pub body: Bytes,
     pub signer: Option<Signer>,
+    /// Applied to every 2xx answer; without it any 2xx is valid.
+    pub check: Option<BodyCheck>,
     pub concurrency: usize,
     pub duration: Duration,
 }
@@ -104,12 +109,25 @@ pub struct Outcome {
     pub latency: Histogram,
     pub statuses: BTreeMap<u16, u64>,
     pub transport_errors: u64,
+    /// 2xx answers whose body failed [`Load::check`].
+    pub invalid: u64,
     pub seconds: f64,
-    /// The first body answered with a non-2xx status, for diagnosis.
+    /// The first body answered with a non-2xx status (or failing the check), for diagnosis.
     pub first_error_body: Option<String>,
 }
 
 impl Outcome {
+    /// 2xx answers that passed the check.
+    pub fn valid(&self) -> u64 {
+        let ok: u64 = self
+            .statuses
+            .iter()
+            .filter(|(s, _)| (200..300).contains(*s))
+            .map(|(_, n)| n)
+            .sum();
+        ok.saturating_sub(self.invalid)
+    }
+
     pub fn statuses_json(&self) -> serde_json::Value {
         self.statuses
             .iter()
@@ -127,12 +145,13 @@ pub async fn run(load: Load) -> Result<Outcome> {
     let path: Arc<str> = load.path.into();
     let mut workers = JoinSet::new();
     for _ in 0..load.concurrency.max(1) {
-        let (endpoint, method, path, body, signer) = (
+        let (endpoint, method, path, body, signer, check) = (
             load.endpoint.clone(),
             load.method.clone(),
             path.clone(),
             load.body.clone(),
             load.signer.clone(),
+            load.check.clone(),
         );
         workers.spawn(async move {
             let mut out = Outcome::default();
@@ -175,8 +194,15 @@ pub async fn run(load: Load) -> Result<Outcome> {
                 };
                 out.latency.record(t0.elapsed());
                 *out.statuses.entry(status.as_u16()).or_default() += 1;
-                if !status.is_success() && out.first_error_body.is_none() {
-                    let bytes = collected.to_bytes();
+                let bytes = collected.to_bytes();
+                let failed = if status.is_success() {
+                    let bad = check.as_ref().is_some_and(|c| !c(&bytes));
+                    out.invalid += u64::from(bad);
+                    bad
+                } else {
+                    true
+                };
+                if failed && out.first_error_body.is_none() {
                     out.first_error_body =
                         Some(String::from_utf8_lossy(&bytes[..bytes.len().min(300)]).into_owned());
                 }
@@ -193,6 +219,7 @@ pub async fn run(load: Load) -> Result<Outcome> {
             *total.statuses.entry(k).or_default() += v;
         }
         total.transport_errors += w.transport_errors;
+        total.invalid += w.invalid;
         if total.first_error_body.is_none() {
             total.first_error_body = w.first_error_body;
         }

@@ -2,8 +2,9 @@
 //!
 //! Owns the client side of every benchmark in TARGETS.md that needs a WebSocket or HTTP client:
 //! holding idle connections while the server's RSS is read (P1), connection churn (P2),
-//! message round trips (P3) and signed `@connections` POSTs (P4). It also owns the two baseline
-//! servers measured in the same run (`echo-baseline`, `backend-baseline`). It knows nothing of
+//! message round trips (P3), signed `@connections` POSTs (P4), and the identity provider's
+//! token and sign-in rates (P6). It also owns the baselines measured in the same run
+//! (`echo-baseline`, `backend-baseline`, `bench-crypto`, `bench-verify`). It knows nothing of
 //! the gateway's internals: it speaks WebSocket and HTTP over loopback only, and every loop it
 //! runs is bounded in count and in time.
 
@@ -12,6 +13,7 @@ pub mod connect;
 pub mod connect_rate;
 pub mod direct;
 pub mod histogram;
+pub mod identity;
 pub mod idle;
 pub mod keepalive;
 pub mod post;

@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use portcullis_load::args::{parse_duration, parse_header};
 use portcullis_load::connect::Target;
 use portcullis_load::source::SourceIps;
-use portcullis_load::{connect_rate, direct, idle, post, roundtrip};
+use portcullis_load::{connect_rate, direct, identity, idle, post, roundtrip};
 
 #[derive(Parser)]
 #[command(
@@ -119,6 +119,41 @@ enum Command {
         /// Extra request header, e.g. 'Authorization: Bearer X' (repeatable).
         #[arg(long = "header", value_parser = parse_header)]
         headers: Vec<(String, String)>,
+    },
+    /// P6: `client_credentials` access tokens from the token endpoint (HTTP Basic), keep-alive
+    /// clients; every answer must be a 200 with an access_token.
+    Tokens {
+        /// Token endpoint, e.g. http://127.0.0.1:8080/pools/bench/oauth2/token
+        #[arg(long)]
+        url: String,
+        #[arg(long)]
+        client_id: String,
+        #[arg(long, env = "PORTCULLIS_BENCH_CLIENT_SECRET", hide_env_values = true)]
+        client_secret: String,
+        /// Scopes to ask for (space-separated); default: all the client may have.
+        #[arg(long)]
+        scope: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        concurrency: usize,
+        #[arg(long, default_value = "10s", value_parser = parse_duration)]
+        duration: Duration,
+    },
+    /// Password sign-ins: Cognito `InitiateAuth` (USER_PASSWORD_AUTH) at POST / for an existing,
+    /// confirmed user; every answer must be a 200 with AuthenticationResult.AccessToken.
+    SignIns {
+        /// Where the Cognito JSON API is served, e.g. http://127.0.0.1:8080/
+        #[arg(long)]
+        url: String,
+        #[arg(long)]
+        client_id: String,
+        #[arg(long)]
+        username: String,
+        #[arg(long, env = "PORTCULLIS_BENCH_PASSWORD", hide_env_values = true)]
+        password: String,
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        #[arg(long, default_value = "10s", value_parser = parse_duration)]
+        duration: Duration,
     },
 }
 
@@ -266,6 +301,42 @@ async fn main() -> Result<()> {
                 concurrency,
                 duration,
                 headers,
+            })
+            .await
+        }
+        Command::Tokens {
+            url,
+            client_id,
+            client_secret,
+            scope,
+            concurrency,
+            duration,
+        } => {
+            identity::tokens(identity::TokensOptions {
+                url,
+                client_id,
+                client_secret,
+                scope,
+                concurrency,
+                duration,
+            })
+            .await
+        }
+        Command::SignIns {
+            url,
+            client_id,
+            username,
+            password,
+            concurrency,
+            duration,
+        } => {
+            identity::sign_ins(identity::SignInOptions {
+                url,
+                client_id,
+                username,
+                password,
+                concurrency,
+                duration,
             })
             .await
         }

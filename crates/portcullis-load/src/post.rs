@@ -221,6 +221,7 @@ pub async fn run(opts: PostOptions) -> Result<()> {
         path,
         body: Bytes::from(opts.message),
         signer: Some(signer),
+        check: None,
         concurrency: opts.concurrency,
         duration: opts.duration,
     })

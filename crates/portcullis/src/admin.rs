@@ -8,18 +8,19 @@
 //! configuration file is invalid (its diagnostics, as `check` prints them). Command-line usage
 //! errors are clap's (exit 2, with usage). Passwords are never printed: not on success, not in
 //! error messages.
+//!
+//! The operations themselves are `portcullis_idp::admin`'s, which the gateway's admin HTTP API
+//! (`/admin/...` on the admin listener) calls too; this module parses arguments and prints.
 
-use std::collections::BTreeMap;
 use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{ArgGroup, Args, Subcommand};
 use portcullis_config::Secret;
-use portcullis_idp::{
-    ClientRecord, Fault, IdentityProvider, IdpError, MAX_LIST_USERS, UserDetails, UserRecord,
-};
-use serde_json::{Value, json};
+use portcullis_idp::admin::{self, AdminError, NewUser, Target, rfc3339};
+use portcullis_idp::{ClientRecord, IdentityProvider, UserDetails};
+use serde_json::Value;
 
 /// The admin commands, flattened into the binary's top-level subcommands.
 #[derive(Subcommand)]
@@ -196,14 +197,6 @@ struct Output {
     json: Value,
 }
 
-/// What an error message names.
-#[derive(Default, Clone, Copy)]
-struct Ctx<'a> {
-    pool: Option<&'a str>,
-    username: Option<&'a str>,
-    group: Option<&'a str>,
-}
-
 impl AdminCommand {
     /// `users confirm`, … (the prefix of error messages).
     fn name(&self) -> &'static str {
@@ -302,99 +295,90 @@ fn execute(config_path: &Path, command: AdminCommand) -> Result<Output, Failure>
     runtime.block_on(async move {
         let idp = IdentityProvider::open(&cfg)
             .await
-            .map_err(|e| failure(e, config_path, Ctx::default()))?;
-        dispatch(&idp, config_path, command, stdin_password).await
+            .map_err(|e| failure(AdminError::from_idp(e, Target::default()), config_path))?;
+        dispatch(&idp, command, stdin_password)
+            .await
+            .map_err(|e| failure(e, config_path))
     })
 }
 
 async fn dispatch(
     idp: &IdentityProvider,
-    config_path: &Path,
     command: AdminCommand,
     stdin_password: Option<Secret>,
-) -> Result<Output, Failure> {
+) -> Result<Output, AdminError> {
     match command {
-        AdminCommand::Pools(PoolsCommand::List(_)) => Ok(pools_list(idp)),
+        AdminCommand::Pools(PoolsCommand::List(_)) => {
+            let pools = admin::pools(idp);
+            Ok(Output {
+                text: pools
+                    .iter()
+                    .map(|p| format!("{}\t{}\n", p.name, p.issuer))
+                    .collect(),
+                json: Value::Array(pools.iter().map(admin::pool_json).collect()),
+            })
+        }
         AdminCommand::Groups(GroupsCommand::List(a)) => {
-            let ctx = pool_ctx(&a.pool);
-            let groups = idp
-                .list_groups(&a.pool)
-                .await
-                .map_err(|e| failure(e, config_path, ctx))?;
+            let groups = admin::groups(idp, &a.pool).await?;
             Ok(Output {
                 text: groups.iter().map(|g| format!("{g}\n")).collect(),
-                json: Value::Array(groups.iter().map(|g| json!({ "name": g })).collect()),
+                json: Value::Array(groups.iter().map(|g| admin::group_json(g)).collect()),
             })
         }
         AdminCommand::Clients(ClientsCommand::List(a)) => {
-            let pools = match &a.pool {
-                Some(p) => vec![p.clone()],
-                None => idp.pool_names(),
-            };
-            let mut clients = Vec::new();
-            for pool in &pools {
-                clients.extend(
-                    idp.list_clients(pool)
-                        .await
-                        .map_err(|e| failure(e, config_path, pool_ctx(pool)))?,
-                );
-            }
+            let clients = admin::clients(idp, a.pool.as_deref()).await?;
             Ok(Output {
                 text: clients.iter().map(client_line).collect(),
-                json: Value::Array(clients.iter().map(client_json).collect()),
+                json: Value::Array(clients.iter().map(admin::client_json).collect()),
             })
         }
         AdminCommand::Keys(KeysCommand::Rotate(a)) => {
-            let ctx = pool_ctx(&a.pool);
-            let fail = |e| failure(e, config_path, ctx);
-            let kid = idp.rotate_keys(&a.pool).await.map_err(fail)?;
-            let activates_at = idp
-                .store()
-                .list_signing_keys(&a.pool)
-                .await
-                .map_err(|e| fail(e.into()))?
-                .into_iter()
-                .find(|k| k.kid == kid)
-                .map(|k| k.activates_at)
-                .ok_or_else(|| Failure::Error(format!("new key {kid:?} is not in the store")))?;
-            let signs_from = rfc3339(activates_at);
+            let key = admin::rotate_keys(idp, &a.pool).await?;
             Ok(Output {
-                text: format!("kid: {kid}\nsigns_from: {signs_from}\n"),
-                json: json!({
-                    "pool": a.pool,
-                    "kid": kid,
-                    "signs_from": signs_from,
-                    "signs_from_unix": activates_at,
-                }),
+                text: format!(
+                    "kid: {}\nsigns_from: {}\n",
+                    key.kid,
+                    rfc3339(key.activates_at)
+                ),
+                json: admin::rotated_json(&key),
             })
         }
-        AdminCommand::Users(c) => users(idp, config_path, c, stdin_password).await,
+        AdminCommand::Users(c) => users(idp, c, stdin_password).await,
     }
 }
 
 async fn users(
     idp: &IdentityProvider,
-    config_path: &Path,
     command: UsersCommand,
     stdin_password: Option<Secret>,
-) -> Result<Output, Failure> {
+) -> Result<Output, AdminError> {
     match command {
-        UsersCommand::Create(a) => create(idp, config_path, a, stdin_password).await,
+        UsersCommand::Create(a) => {
+            let password = match (stdin_password, a.password, a.temporary_password) {
+                (Some(p), _, _) => Some((p, !a.temporary)),
+                (None, Some(p), _) => Some((Secret::new(p), !a.temporary)),
+                (None, None, Some(p)) => Some((Secret::new(p), false)),
+                (None, None, None) => None,
+            };
+            let details = admin::create_user(
+                idp,
+                NewUser {
+                    pool: a.user.target.pool,
+                    username: a.user.username,
+                    attributes: a.attributes,
+                    permanent: password.as_ref().is_none_or(|(_, permanent)| *permanent),
+                    password: password.map(|(p, _)| p),
+                    confirmed: a.confirmed,
+                },
+            )
+            .await?;
+            Ok(Output {
+                text: format!("{}\n", details.user.sub),
+                json: admin::user_details_json(&details),
+            })
+        }
         UsersCommand::List(a) => {
-            let fail = |e| failure(e, config_path, pool_ctx(&a.pool));
-            let mut users: Vec<UserRecord> = Vec::new();
-            loop {
-                let after = users.last().map(|u| u.username.clone());
-                let page = idp
-                    .list_users(&a.pool, after.as_deref(), MAX_LIST_USERS)
-                    .await
-                    .map_err(fail)?;
-                let full = page.len() >= MAX_LIST_USERS as usize;
-                users.extend(page);
-                if !full {
-                    break;
-                }
-            }
+            let users = admin::all_users(idp, &a.pool).await?;
             Ok(Output {
                 text: users
                     .iter()
@@ -408,29 +392,24 @@ async fn users(
                         )
                     })
                     .collect(),
-                json: Value::Array(users.iter().map(|u| user_json(u, None)).collect()),
+                json: Value::Array(users.iter().map(|u| admin::user_json(u, None)).collect()),
             })
         }
         UsersCommand::Show(a) => {
-            let details = idp
-                .show_user(&a.target.pool, &a.username)
-                .await
-                .map_err(|e| failure(e, config_path, user_ctx(&a)))?;
+            let details = admin::show_user(idp, &a.target.pool, &a.username).await?;
             Ok(Output {
                 text: user_block(&details),
-                json: user_json(&details.user, Some(&details.groups)),
+                json: admin::user_details_json(&details),
             })
         }
         UsersCommand::Delete(a) => {
-            idp.delete_user(&a.target.pool, &a.username)
-                .await
-                .map_err(|e| failure(e, config_path, user_ctx(&a)))?;
+            admin::delete_user(idp, &a.target.pool, &a.username).await?;
             Ok(Output {
                 text: format!(
                     "deleted user {:?} from pool {:?}\n",
                     a.username, a.target.pool
                 ),
-                json: json!({ "pool": a.target.pool, "username": a.username, "deleted": true }),
+                json: admin::deleted_json(&a.target.pool, &a.username),
             })
         }
         UsersCommand::SetPassword(a) => {
@@ -438,213 +417,75 @@ async fn users(
             let password = match (stdin_password, a.password) {
                 (Some(p), _) => p,
                 (None, Some(p)) => Secret::new(p),
-                (None, None) => return Err(Failure::Error("no password given".into())),
+                (None, None) => return Err(AdminError::Invalid("no password given".into())),
             };
-            idp.set_password(&u.target.pool, &u.username, &password, !a.temporary)
-                .await
-                .map_err(|e| failure(e, config_path, user_ctx(u)))?;
+            let details =
+                admin::set_password(idp, &u.target.pool, &u.username, &password, !a.temporary)
+                    .await?;
             let kind = if a.temporary {
                 "temporary"
             } else {
                 "permanent"
             };
-            after_change(idp, config_path, u, &format!("{kind} password set")).await
+            Ok(changed(&details, &format!("{kind} password set")))
         }
         UsersCommand::Confirm(a) => {
-            idp.confirm_user(&a.target.pool, &a.username)
-                .await
-                .map_err(|e| failure(e, config_path, user_ctx(&a)))?;
-            after_change(idp, config_path, &a, "confirmed").await
+            let details = admin::confirm_user(idp, &a.target.pool, &a.username).await?;
+            Ok(changed(&details, "confirmed"))
         }
         UsersCommand::Disable(a) => {
-            idp.disable_user(&a.target.pool, &a.username)
-                .await
-                .map_err(|e| failure(e, config_path, user_ctx(&a)))?;
-            after_change(idp, config_path, &a, "disabled; its tokens are revoked").await
+            let details = admin::disable_user(idp, &a.target.pool, &a.username).await?;
+            Ok(changed(&details, "disabled; its tokens are revoked"))
         }
         UsersCommand::Enable(a) => {
-            idp.enable_user(&a.target.pool, &a.username)
-                .await
-                .map_err(|e| failure(e, config_path, user_ctx(&a)))?;
-            after_change(idp, config_path, &a, "enabled").await
+            let details = admin::enable_user(idp, &a.target.pool, &a.username).await?;
+            Ok(changed(&details, "enabled"))
         }
         UsersCommand::SignOut(a) => {
-            idp.global_sign_out(&a.target.pool, &a.username)
-                .await
-                .map_err(|e| failure(e, config_path, user_ctx(&a)))?;
-            after_change(idp, config_path, &a, "signed out; its tokens are revoked").await
+            let details = admin::sign_out(idp, &a.target.pool, &a.username).await?;
+            Ok(changed(&details, "signed out; its tokens are revoked"))
         }
         UsersCommand::AddToGroup(a) => {
             let u = &a.user;
-            let ctx = Ctx {
-                group: Some(&a.group),
-                ..user_ctx(u)
-            };
-            idp.add_user_to_group(&u.target.pool, &u.username, &a.group)
-                .await
-                .map_err(|e| failure(e, config_path, ctx))?;
-            after_change(
-                idp,
-                config_path,
-                u,
-                &format!("added to group {:?}", a.group),
-            )
-            .await
+            let details = admin::add_to_group(idp, &u.target.pool, &u.username, &a.group).await?;
+            Ok(changed(&details, &format!("added to group {:?}", a.group)))
         }
         UsersCommand::RemoveFromGroup(a) => {
             let u = &a.user;
-            let ctx = Ctx {
-                group: Some(&a.group),
-                ..user_ctx(u)
-            };
-            let fail = |e| failure(e, config_path, ctx);
-            // the provider ignores unknown groups here; an operator's typo deserves an error
-            if !idp
-                .list_groups(&u.target.pool)
-                .await
-                .map_err(fail)?
-                .contains(&a.group)
-            {
-                return Err(fail(IdpError::GroupNotFound));
-            }
-            idp.remove_user_from_group(&u.target.pool, &u.username, &a.group)
-                .await
-                .map_err(fail)?;
-            after_change(
-                idp,
-                config_path,
-                u,
+            let details =
+                admin::remove_from_group(idp, &u.target.pool, &u.username, &a.group).await?;
+            Ok(changed(
+                &details,
                 &format!("removed from group {:?}", a.group),
-            )
-            .await
+            ))
         }
     }
-}
-
-async fn create(
-    idp: &IdentityProvider,
-    config_path: &Path,
-    a: CreateArgs,
-    stdin_password: Option<Secret>,
-) -> Result<Output, Failure> {
-    let u = &a.user;
-    let ctx = user_ctx(u);
-    let mut attributes = BTreeMap::new();
-    for (name, value) in a.attributes {
-        if attributes.contains_key(&name) {
-            return Err(Failure::Error(format!("attribute {name:?} given twice")));
-        }
-        attributes.insert(name, value);
-    }
-    let password = match (stdin_password, a.password, a.temporary_password) {
-        (Some(p), _, _) => Some((p, !a.temporary)),
-        (None, Some(p), _) => Some((Secret::new(p), !a.temporary)),
-        (None, None, Some(p)) => Some((Secret::new(p), false)),
-        (None, None, None) => None,
-    };
-    let user = idp
-        .create_user(
-            &u.target.pool,
-            &u.username,
-            attributes,
-            password.as_ref().map(|(p, permanent)| (p, *permanent)),
-        )
-        .await
-        .map_err(|e| failure(e, config_path, ctx))?;
-    let user = if a.confirmed {
-        idp.confirm_user(&u.target.pool, &u.username)
-            .await
-            .map_err(|e| failure(e, config_path, ctx))?;
-        idp.show_user(&u.target.pool, &u.username)
-            .await
-            .map_err(|e| failure(e, config_path, ctx))?
-            .user
-    } else {
-        user
-    };
-    Ok(Output {
-        text: format!("{}\n", user.sub),
-        json: user_json(&user, Some(&[])),
-    })
 }
 
 /// Output of a command that changed a user: a sentence, or the user as `show` gives it.
-async fn after_change(
-    idp: &IdentityProvider,
-    config_path: &Path,
-    a: &UserArgs,
-    what: &str,
-) -> Result<Output, Failure> {
-    let details = idp
-        .show_user(&a.target.pool, &a.username)
-        .await
-        .map_err(|e| failure(e, config_path, user_ctx(a)))?;
+fn changed(details: &UserDetails, what: &str) -> Output {
     let user = &details.user;
-    Ok(Output {
+    Output {
         text: format!(
             "user {:?} {what} (status {}, {})\n",
             user.username,
             user.status,
             if user.enabled { "enabled" } else { "disabled" }
         ),
-        json: user_json(user, Some(&details.groups)),
-    })
-}
-
-fn pools_list(idp: &IdentityProvider) -> Output {
-    let names = idp.pool_names();
-    Output {
-        text: names
-            .iter()
-            .map(|n| format!("{n}\t{}\n", idp.issuer(n)))
-            .collect(),
-        json: Value::Array(
-            names
-                .iter()
-                .map(|n| json!({ "name": n, "issuer": idp.issuer(n) }))
-                .collect(),
-        ),
-    }
-}
-
-fn pool_ctx(pool: &str) -> Ctx<'_> {
-    Ctx {
-        pool: Some(pool),
-        ..Ctx::default()
-    }
-}
-
-fn user_ctx(a: &UserArgs) -> Ctx<'_> {
-    Ctx {
-        pool: Some(&a.target.pool),
-        username: Some(&a.username),
-        group: None,
+        json: admin::user_details_json(details),
     }
 }
 
 /// One line naming what went wrong (never a password: none of these messages holds one).
-fn failure(e: IdpError, config_path: &Path, ctx: Ctx<'_>) -> Failure {
-    let pool = ctx.pool.unwrap_or("?");
-    let username = ctx.username.unwrap_or("?");
-    let message = match &e {
-        IdpError::UnknownPool(p) => {
-            format!("no pool {p:?} in {}", config_path.display())
+fn failure(e: AdminError, config_path: &Path) -> Failure {
+    match e {
+        AdminError::UnknownPool(p) => {
+            Failure::Error(format!("no pool {p:?} in {}", config_path.display()))
         }
-        IdpError::UserNotFound => format!("no user {username:?} in pool {pool:?}"),
-        IdpError::UserExists => format!("user {username:?} already exists in pool {pool:?}"),
-        IdpError::GroupNotFound => {
-            format!("no group {:?} in pool {pool:?}", ctx.group.unwrap_or("?"))
-        }
-        IdpError::InvalidPassword(v) => v.to_string(),
-        IdpError::Config(m) => {
-            return Failure::Config(format!("{}: {m}", config_path.display()));
-        }
-        other => match other.fault() {
-            Fault::Operator => format!("{other} (store of {})", config_path.display()),
-            Fault::Client | Fault::Internal => other.to_string(),
-        },
-    };
-    Failure::Error(message)
+        AdminError::Config(m) => Failure::Config(format!("{}: {m}", config_path.display())),
+        AdminError::Store(m) => Failure::Error(format!("{m} (store of {})", config_path.display())),
+        other => Failure::Error(other.to_string()),
+    }
 }
 
 /// Reads one line (the password) from standard input.
@@ -669,27 +510,6 @@ fn read_password_stdin() -> Result<Secret, Failure> {
         return Err(Failure::Error("no password on stdin".into()));
     }
     Ok(Secret::new(line.to_owned()))
-}
-
-fn user_json(u: &UserRecord, groups: Option<&[String]>) -> Value {
-    let mut v = json!({
-        "pool": u.pool,
-        "username": u.username,
-        "sub": u.sub,
-        "status": u.status.as_str(),
-        "enabled": u.enabled,
-        "password_set": u.password_hash.is_some(),
-        "attributes": u.attributes,
-        "created_at": rfc3339(u.created_at),
-        "updated_at": rfc3339(u.updated_at),
-    });
-    if let Some(groups) = groups {
-        v["groups"] = json!(groups);
-    }
-    if let Some(t) = u.locked_until {
-        v["locked_until"] = json!(rfc3339(t));
-    }
-    v
 }
 
 /// `key: value` lines for `users show` (no password hash, ever).
@@ -745,19 +565,6 @@ fn client_line(c: &ClientRecord) -> String {
     )
 }
 
-fn client_json(c: &ClientRecord) -> Value {
-    json!({
-        "client_id": c.client_id,
-        "pool": c.pool,
-        "public": c.public,
-        "has_secret": c.secret_hash.is_some(),
-        "grants": c.grants,
-        "allowed_scopes": c.allowed_scopes,
-        "callback_urls": c.callback_urls,
-        "logout_urls": c.logout_urls,
-    })
-}
-
 /// Control characters would break the one-value-per-line format: show them escaped.
 fn escape(v: &str) -> String {
     if v.chars().any(char::is_control) {
@@ -775,39 +582,9 @@ fn escape(v: &str) -> String {
     }
 }
 
-/// Unix seconds as RFC 3339 UTC (`2025-01-31T12:00:00Z`).
-fn rfc3339(t: i64) -> String {
-    // days to civil date: Howard Hinnant's algorithm
-    let days = t.div_euclid(86_400);
-    let secs = t.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rfc3339_formats_utc() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(rfc3339(1_735_689_599), "2024-12-31T23:59:59Z");
-        assert_eq!(rfc3339(-1), "1969-12-31T23:59:59Z");
-    }
 
     #[test]
     fn attributes_and_escapes() {

@@ -5,13 +5,21 @@ use std::time::Duration;
 
 use indexmap::IndexMap;
 
-use crate::model::{AppClient, PasswordPolicy, Pool, ResourceServer};
+use crate::model::{AppClient, CodeWebhook, PasswordPolicy, Pool, ResourceServer};
 use crate::syntax;
 use crate::walk::{Ctx, Sp, Tbl, index};
 
 const MINUTE: u64 = 60;
 const HOUR: u64 = 3600;
 const DAY: u64 = 86_400;
+
+/// Default of `rate_limit_per_ip` (requests per second per client IP; burst twice that).
+const DEFAULT_RATE_LIMIT_PER_IP: u32 = 200;
+/// Largest `rate_limit_per_ip` accepted.
+const MAX_RATE_LIMIT_PER_IP: i64 = 1_000_000;
+const DEFAULT_WEBHOOK_TIMEOUT: Duration = Duration::from_secs(5);
+const MIN_WEBHOOK_TIMEOUT: Duration = Duration::from_millis(50);
+const MAX_WEBHOOK_TIMEOUT: Duration = Duration::from_secs(30);
 
 const GRANTS: [&str; 4] = [
     "authorization_code",
@@ -53,6 +61,11 @@ pub(super) fn pool(
     let id_token_ttl = ttl(ctx, &mut t, "id_token_ttl", 5 * MINUTE, DAY, HOUR);
     let refresh_token_ttl = ttl(ctx, &mut t, "refresh_token_ttl", HOUR, 3650 * DAY, 30 * DAY);
     let groups = unique(ctx, &mut t, "groups", |_| None);
+    let rate_limit_per_ip = t
+        .int(ctx, "rate_limit_per_ip", 0, MAX_RATE_LIMIT_PER_IP)
+        .and_then(|r| u32::try_from(r.v).ok())
+        .unwrap_or(DEFAULT_RATE_LIMIT_PER_IP);
+    let code_webhook = code_webhook(ctx, &mut t);
 
     let mut resource_servers = IndexMap::new();
     if let Some(mut table) = t.table(ctx, "resource_servers") {
@@ -129,7 +142,47 @@ pub(super) fn pool(
         groups,
         resource_servers,
         clients,
+        rate_limit_per_ip,
+        code_webhook,
         extra: BTreeMap::new(),
+    })
+}
+
+/// `code_webhook`, `code_webhook_secret`, `code_webhook_timeout`: the last two only with the
+/// first.
+fn code_webhook(ctx: &mut Ctx<'_>, t: &mut Tbl<'_>) -> Option<CodeWebhook> {
+    let url = t
+        .name(ctx, "code_webhook")
+        .and_then(|u| match syntax::http_url(&u.v) {
+            Ok(_) => Some(u.v),
+            Err(message) => {
+                ctx.error(u.at, &t.path_of("code_webhook"), message);
+                None
+            }
+        });
+    let secret = t.secret(ctx, "code_webhook_secret");
+    let timeout = t.duration_in(
+        ctx,
+        "code_webhook_timeout",
+        MIN_WEBHOOK_TIMEOUT,
+        MAX_WEBHOOK_TIMEOUT,
+    );
+    if !t.contains("code_webhook") {
+        for key in ["code_webhook_secret", "code_webhook_timeout"] {
+            if t.contains(key) {
+                ctx.error(
+                    t.at_of(key),
+                    &t.path_of(key),
+                    "only allowed together with code_webhook",
+                );
+            }
+        }
+        return None;
+    }
+    Some(CodeWebhook {
+        url: url?,
+        secret: secret.map(|s| s.v),
+        timeout: timeout.map_or(DEFAULT_WEBHOOK_TIMEOUT, |d| d.v),
     })
 }
 

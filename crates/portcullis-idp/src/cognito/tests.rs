@@ -15,8 +15,7 @@ use crate::{IdentityProvider, IdpOptions};
 
 const SECRET: &str = "confidential-secret-0123456789";
 
-fn config() -> portcullis_config::Config {
-    let source = r#"
+const CONFIG: &str = r#"
 [server]
 listen = "127.0.0.1:0"
 admin_listen = "127.0.0.1:0"
@@ -45,7 +44,11 @@ grants = ["client_credentials"]
 [pools.closed.clients.closed-web]
 public = true
 "#;
-    portcullis_config::load_str(source, "test.toml", &|_| None).unwrap()
+
+/// The test configuration with `extra` added to `[pools.main]`.
+fn config_with(extra: &str) -> portcullis_config::Config {
+    let source = CONFIG.replace("[pools.main]\n", &format!("[pools.main]\n{extra}\n"));
+    portcullis_config::load_str(&source, "test.toml", &|_| None).unwrap()
 }
 
 struct Harness {
@@ -55,8 +58,13 @@ struct Harness {
 }
 
 async fn harness() -> Harness {
+    harness_with("").await
+}
+
+/// A harness whose `[pools.main]` has the extra keys `extra`.
+async fn harness_with(extra: &str) -> Harness {
     let idp = IdentityProvider::open_with(
-        &config(),
+        &config_with(extra),
         IdpOptions {
             hash_concurrency: 1,
             ..IdpOptions::default()
@@ -70,8 +78,6 @@ async fn harness() -> Harness {
         on_code: Some(Arc::new(move |d: &CodeDelivery| {
             sink.lock().unwrap().push(d.clone());
         })),
-        sign_in_rate_per_ip: 0.001,
-        sign_in_burst_per_ip: 60,
         ..CognitoOptions::default()
     };
     let app = cognito_router_with(idp.clone(), options);
@@ -586,16 +592,285 @@ async fn protocol_errors() {
 
 #[tokio::test]
 async fn sign_in_is_rate_limited_per_ip() {
-    let h = harness().await;
-    // burst 60 in the harness, no refill to speak of
-    let mut limited = false;
-    for _ in 0..70 {
-        if let Err((_, name, _)) = h.login("web", "nobody", "x").await
+    // rate_limit_per_ip = 1: bursts of 2, then one request per second
+    let h = harness_with("rate_limit_per_ip = 1").await;
+    let mut refused = None;
+    for _ in 0..10 {
+        let r = h.login("web", "nobody", "x").await;
+        if let Err((status, name, _)) = r
             && name == "TooManyRequestsException"
         {
-            limited = true;
+            refused = Some(status);
             break;
         }
     }
-    assert!(limited);
+    // `call` has checked `__type` against `x-amzn-ErrorType: TooManyRequestsException:`
+    assert_eq!(
+        refused,
+        Some(400),
+        "no TooManyRequestsException within 10 sign-ins"
+    );
+    let (status, headers, body) = h
+        .raw(
+            Some("SignUp"),
+            json!({"ClientId": "web", "Username": "x", "Password": "password1"})
+                .to_string()
+                .into_bytes(),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(body["__type"], "TooManyRequestsException");
+    assert_eq!(headers["x-amzn-errortype"], "TooManyRequestsException:");
+    // other pools have their own limit
+    let r = h
+        .call(
+            "SignUp",
+            json!({"ClientId": "closed-web", "Username": "x", "Password": "password1"}),
+        )
+        .await;
+    assert_eq!(error_name(r), "NotAuthorizedException");
+    // unknown clients are answered without touching any pool's limit
+    assert_eq!(
+        error_name(h.login("no-such-client", "x", "y").await),
+        "ResourceNotFoundException"
+    );
+}
+
+#[tokio::test]
+async fn rate_limit_zero_is_off() {
+    let h = harness_with("rate_limit_per_ip = 0").await;
+    for _ in 0..30 {
+        let r = h
+            .call(
+                "ForgotPassword",
+                json!({"ClientId": "web", "Username": "ghost"}),
+            )
+            .await;
+        assert!(r.is_ok(), "{r:?}");
+    }
+}
+
+/// One POST a webhook listener received: headers, raw body, body as JSON.
+type Post = (http::HeaderMap, Vec<u8>, Value);
+type Received = Arc<Mutex<Vec<Post>>>;
+
+/// A real HTTP listener on 127.0.0.1:0 that records every POST to `/codes` and answers
+/// `status` after `delay`.
+async fn webhook_listener(status: u16, delay: Duration) -> (SocketAddr, Received) {
+    let received: Received = Arc::default();
+    let sink = received.clone();
+    let app = axum::Router::new().route(
+        "/codes",
+        axum::routing::post(move |headers: http::HeaderMap, body: axum::body::Bytes| {
+            let sink = sink.clone();
+            async move {
+                let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                sink.lock().unwrap().push((headers, body.to_vec(), value));
+                tokio::time::sleep(delay).await;
+                http::StatusCode::from_u16(status).unwrap()
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    (addr, received)
+}
+
+/// Waits (up to 10 s) until the listener has received `n` deliveries.
+async fn wait_for_deliveries(received: &Received, n: usize) -> Vec<Post> {
+    for _ in 0..500 {
+        {
+            let got = received.lock().unwrap();
+            if got.len() >= n {
+                return got.clone();
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the webhook did not receive {n} deliveries within 10 s");
+}
+
+#[tokio::test]
+async fn codes_are_posted_to_the_webhook_and_confirm_the_user() {
+    let (hook, received) = webhook_listener(200, Duration::ZERO).await;
+    let h = harness_with(&format!(
+        "code_webhook = \"http://{hook}/codes\"\ncode_webhook_secret = \"hook-secret\""
+    ))
+    .await;
+    h.call(
+        "SignUp",
+        json!({"ClientId": "web", "Username": "hank", "Password": "password1",
+               "UserAttributes": [{"Name": "email", "Value": "hank@example.com"}]}),
+    )
+    .await
+    .unwrap();
+    let got = wait_for_deliveries(&received, 1).await;
+    let (headers, raw, body) = &got[0];
+    let code = body["code"].as_str().unwrap().to_owned();
+    assert_eq!(code.len(), 6);
+    assert_eq!(
+        *body,
+        json!({"pool": "main", "username": "hank", "kind": "SIGN_UP", "code": code,
+               "client_id": "web", "destination": {"email": "hank@example.com"}})
+    );
+    assert_eq!(headers["content-type"], "application/json");
+    // the signature: HMAC-SHA256 of the exact bytes received, in hex
+    let key = hmac::Key::new(hmac::HMAC_SHA256, b"hook-secret");
+    let tag = hmac::sign(&key, raw);
+    let hex: String = tag.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(
+        headers[crate::delivery::SIGNATURE_HEADER].to_str().unwrap(),
+        format!("sha256={hex}")
+    );
+    // the callback saw the same code
+    assert_eq!(h.last_code("hank", CodePurpose::SignUp), code);
+    // the code from the webhook confirms the user
+    h.call(
+        "ConfirmSignUp",
+        json!({"ClientId": "web", "Username": "hank", "ConfirmationCode": code}),
+    )
+    .await
+    .unwrap();
+    h.login("web", "hank", "password1").await.unwrap();
+
+    // a reset code, through the confidential client
+    h.call(
+        "ForgotPassword",
+        json!({"ClientId": "confidential", "Username": "hank",
+               "SecretHash": secret_hash("hank", "confidential")}),
+    )
+    .await
+    .unwrap();
+    let got = wait_for_deliveries(&received, 2).await;
+    let body = &got[1].2;
+    assert_eq!(body["kind"], "FORGOT_PASSWORD");
+    assert_eq!(body["client_id"], "confidential");
+    h.call(
+        "ConfirmForgotPassword",
+        json!({"ClientId": "confidential", "Username": "hank",
+               "SecretHash": secret_hash("hank", "confidential"),
+               "ConfirmationCode": body["code"], "Password": "password9"}),
+    )
+    .await
+    .unwrap();
+    h.login("web", "hank", "password9").await.unwrap();
+    // no code for unknown users: only the two above were sent
+    h.call(
+        "ForgotPassword",
+        json!({"ClientId": "web", "Username": "ghost"}),
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(received.lock().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn resend_confirmation_code_replaces_the_code() {
+    let (hook, received) = webhook_listener(204, Duration::ZERO).await;
+    let h = harness_with(&format!("code_webhook = \"http://{hook}/codes\"")).await;
+    h.call(
+        "SignUp",
+        json!({"ClientId": "web", "Username": "ivy", "Password": "password1"}),
+    )
+    .await
+    .unwrap();
+    let first = wait_for_deliveries(&received, 1).await[0].2.clone();
+    assert!(first.get("destination").is_none(), "{first}");
+    assert!(first["code"].is_string());
+    // no secret configured: no signature
+    assert!(
+        !wait_for_deliveries(&received, 1).await[0]
+            .0
+            .contains_key(crate::delivery::SIGNATURE_HEADER)
+    );
+    let r = h
+        .call(
+            "ResendConfirmationCode",
+            json!({"ClientId": "web", "Username": "ivy"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r["CodeDeliveryDetails"]["DeliveryMedium"], "EMAIL");
+    let second = wait_for_deliveries(&received, 2).await[1].2.clone();
+    assert_eq!(second["kind"], "SIGN_UP");
+    let new_code = second["code"].as_str().unwrap();
+    if first["code"] != second["code"] {
+        let r = h
+            .call(
+                "ConfirmSignUp",
+                json!({"ClientId": "web", "Username": "ivy", "ConfirmationCode": first["code"]}),
+            )
+            .await;
+        assert_eq!(error_name(r), "CodeMismatchException");
+    }
+    h.call(
+        "ConfirmSignUp",
+        json!({"ClientId": "web", "Username": "ivy", "ConfirmationCode": new_code}),
+    )
+    .await
+    .unwrap();
+    // confirmed and unknown users: a simulated delivery, no code
+    for username in ["ivy", "nobody"] {
+        h.call(
+            "ResendConfirmationCode",
+            json!({"ClientId": "web", "Username": username}),
+        )
+        .await
+        .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(received.lock().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_slow_or_dead_webhook_never_delays_or_fails_the_call() {
+    // answers only after a minute (the delivery times out after 200 ms)
+    let (slow, received) = webhook_listener(200, Duration::from_secs(60)).await;
+    let h = harness_with(&format!(
+        "code_webhook = \"http://{slow}/codes\"\ncode_webhook_timeout = \"200ms\""
+    ))
+    .await;
+    let started = std::time::Instant::now();
+    h.call(
+        "SignUp",
+        json!({"ClientId": "web", "Username": "jack", "Password": "password1"}),
+    )
+    .await
+    .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "SignUp waited for the webhook"
+    );
+    wait_for_deliveries(&received, 1).await;
+    // the code is still valid (and still reached the in-process callback)
+    let code = h.last_code("jack", CodePurpose::SignUp);
+    h.call(
+        "ConfirmSignUp",
+        json!({"ClientId": "web", "Username": "jack", "ConfirmationCode": code}),
+    )
+    .await
+    .unwrap();
+
+    // nothing listens at all
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let h = harness_with(&format!("code_webhook = \"http://{closed}/codes\"")).await;
+    h.call(
+        "SignUp",
+        json!({"ClientId": "web", "Username": "kate", "Password": "password1"}),
+    )
+    .await
+    .unwrap();
+    h.call(
+        "ForgotPassword",
+        json!({"ClientId": "web", "Username": "kate"}),
+    )
+    .await
+    .unwrap();
 }

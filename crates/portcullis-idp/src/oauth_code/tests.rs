@@ -163,7 +163,7 @@ async fn open_page(e: &Env, params: &[(&str, &str)]) -> Page {
     assert!(!html.contains("<script"));
     let csrf = hidden(&html, "csrf");
     let request_id = hidden(&html, "request_id");
-    assert_eq!(cookie, format!("portcullis_csrf={csrf}"));
+    assert_eq!(cookie, format!("portcullis_signin_csrf={csrf}"));
     Page {
         html,
         cookie,
@@ -445,7 +445,7 @@ async fn csrf_is_enforced() {
     assert_eq!(r.status(), 403);
     // matching attacker cookie + field, but not the token bound to the request
     let r = send(
-        Some(format!("portcullis_csrf={wrong}")),
+        Some(format!("portcullis_signin_csrf={wrong}")),
         attempt(wrong.clone()),
     )
     .await
@@ -831,7 +831,7 @@ async fn logout_validates_and_clears_cookie() {
     assert_eq!(r.status(), 302);
     assert_eq!(r.headers()["location"], "http://localhost:8080/bye");
     let cookie = r.headers()["set-cookie"].to_str().unwrap();
-    assert!(cookie.starts_with("portcullis_csrf=;"), "{cookie}");
+    assert!(cookie.starts_with("portcullis_signin_csrf=;"), "{cookie}");
     assert!(cookie.contains("Max-Age=0"), "{cookie}");
     for q in [
         "client_id=web&logout_uri=http%3A%2F%2Fevil.example%2F",
@@ -872,3 +872,5 @@ async fn discovery_lists_the_endpoints() {
     let code = sign_in(&e, "web", CALLBACK).await;
     assert_eq!(URL_SAFE_NO_PAD.decode(&code).unwrap().len(), 32);
 }
+
+mod web_session;

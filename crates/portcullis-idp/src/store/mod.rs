@@ -172,6 +172,29 @@ pub struct SigningKeyRecord {
     pub retired_at: Option<i64>,
 }
 
+/// What a revocation covers (see [`RevocationEventRecord`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RevokedSubject {
+    /// Every token of one session (its `origin_jti`).
+    Session { origin_jti: String },
+    /// Every token of a user (`sub`) issued before `before` (unix seconds; `i64::MAX` = all).
+    User { sub: String, before: i64 },
+}
+
+/// One entry of the revocation log. Every revocation (refresh token revoked, global sign-out,
+/// user disabled or deleted) appends one, so a gateway sharing the store can close the live
+/// connections of revocations another process made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevocationEventRecord {
+    /// Assigned by the store on insert (ignored there): increasing, never reused.
+    pub id: i64,
+    pub pool: String,
+    pub subject: RevokedSubject,
+    /// The process that wrote the event (random per process), so it can skip its own.
+    pub writer: String,
+    pub created_at: i64,
+}
+
 /// Everything the identity provider persists. Implementations must be safe to share between
 /// tasks; every method is one short statement or transaction.
 #[async_trait]
@@ -275,6 +298,23 @@ pub trait Store: Send + Sync + fmt::Debug {
         expires_at: i64,
     ) -> Result<(), StoreError>;
     async fn is_session_revoked(&self, origin_jti: &str) -> Result<bool, StoreError>;
+
+    // ---- revocation events ----
+    /// Appends an event and returns its id.
+    async fn insert_revocation_event(
+        &self,
+        event: &RevocationEventRecord,
+    ) -> Result<i64, StoreError>;
+    /// Events with an id above `after`, in id order, at most `limit`.
+    async fn revocation_events_after(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<RevocationEventRecord>, StoreError>;
+    /// The highest event id present (0 when there is none).
+    async fn last_revocation_event_id(&self) -> Result<i64, StoreError>;
+    /// Deletes events created before `before`; returns how many.
+    async fn prune_revocation_events(&self, before: i64) -> Result<u64, StoreError>;
 }
 
 /// Opens the store named by a `[store].url` (no migration).

@@ -12,15 +12,25 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
 use super::{
-    ClientRecord, RefreshTokenRecord, ResourceServerRecord, SecretBytes, SigningKeyRecord, Store,
-    StoreError, UserRecord, UserStatus,
+    ClientRecord, RefreshTokenRecord, ResourceServerRecord, RevocationEventRecord, RevokedSubject,
+    SecretBytes, SigningKeyRecord, Store, StoreError, UserRecord, UserStatus,
 };
 
 /// Embedded migrations, applied in order; a number is never reused.
-const SQLITE_MIGRATIONS: &[(i64, &str)] =
-    &[(1, include_str!("../../migrations/sqlite/0001_init.sql"))];
-const PG_MIGRATIONS: &[(i64, &str)] =
-    &[(1, include_str!("../../migrations/postgres/0001_init.sql"))];
+const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/sqlite/0001_init.sql")),
+    (
+        2,
+        include_str!("../../migrations/sqlite/0002_revocation_events.sql"),
+    ),
+];
+const PG_MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/postgres/0001_init.sql")),
+    (
+        2,
+        include_str!("../../migrations/postgres/0002_revocation_events.sql"),
+    ),
+];
 
 /// How long a SQLite writer waits for the lock before failing.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -652,6 +662,83 @@ macro_rules! sql_store {
                     .fetch_optional(&self.pool)
                     .await?;
                 Ok(row.is_some())
+            }
+
+            async fn insert_revocation_event(
+                &self,
+                e: &RevocationEventRecord,
+            ) -> Result<i64, StoreError> {
+                let (kind, subject, before) = match &e.subject {
+                    RevokedSubject::Session { origin_jti } => ("session", origin_jti, None),
+                    RevokedSubject::User { sub, before } => ("user", sub, Some(*before)),
+                };
+                let row = sqlx::query(
+                    "INSERT INTO revocation_events (pool, kind, subject, issued_before, writer, \
+                     created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                )
+                .bind(&e.pool)
+                .bind(kind)
+                .bind(subject)
+                .bind(before)
+                .bind(&e.writer)
+                .bind(e.created_at)
+                .fetch_one(&self.pool)
+                .await?;
+                Ok(row.try_get("id")?)
+            }
+
+            async fn revocation_events_after(
+                &self,
+                after: i64,
+                limit: u32,
+            ) -> Result<Vec<RevocationEventRecord>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT id, pool, kind, subject, issued_before, writer, created_at \
+                     FROM revocation_events WHERE id > $1 ORDER BY id LIMIT $2",
+                )
+                .bind(after)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        let kind: String = r.try_get("kind")?;
+                        let subject: String = r.try_get("subject")?;
+                        let before: Option<i64> = r.try_get("issued_before")?;
+                        let subject = match (kind.as_str(), before) {
+                            ("session", _) => RevokedSubject::Session { origin_jti: subject },
+                            ("user", Some(before)) => RevokedSubject::User { sub: subject, before },
+                            _ => {
+                                return Err(StoreError::Corrupt(format!(
+                                    "revocation event kind {kind:?}"
+                                )));
+                            }
+                        };
+                        Ok(RevocationEventRecord {
+                            id: r.try_get("id")?,
+                            pool: r.try_get("pool")?,
+                            subject,
+                            writer: r.try_get("writer")?,
+                            created_at: r.try_get("created_at")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn last_revocation_event_id(&self) -> Result<i64, StoreError> {
+                let row = sqlx::query("SELECT MAX(id) AS last FROM revocation_events")
+                    .fetch_one(&self.pool)
+                    .await?;
+                let last: Option<i64> = row.try_get("last")?;
+                Ok(last.unwrap_or(0))
+            }
+
+            async fn prune_revocation_events(&self, before: i64) -> Result<u64, StoreError> {
+                let done = sqlx::query("DELETE FROM revocation_events WHERE created_at < $1")
+                    .bind(before)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected())
             }
         }
     };

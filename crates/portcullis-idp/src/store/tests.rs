@@ -342,6 +342,84 @@ async fn suite(store: Arc<dyn Store>) {
     store.insert_refresh_token(&rt4).await.unwrap();
     assert!(store.delete_client("reporting").await.unwrap());
     assert_eq!(store.get_refresh_token(&[9; 32]).await.unwrap(), None);
+
+    revocation_events(store.as_ref()).await;
+}
+
+/// The revocation log: increasing ids, paging by id, pruning by age, ids never reused.
+async fn revocation_events(store: &dyn Store) {
+    assert_eq!(store.last_revocation_event_id().await.unwrap(), 0);
+    assert!(
+        store
+            .revocation_events_after(0, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let event = |subject: RevokedSubject, writer: &str, created_at: i64| RevocationEventRecord {
+        id: 0,
+        pool: "main".into(),
+        subject,
+        writer: writer.into(),
+        created_at,
+    };
+    let mut written = vec![
+        event(
+            RevokedSubject::Session {
+                origin_jti: "o-9".into(),
+            },
+            "w1",
+            100,
+        ),
+        event(
+            RevokedSubject::User {
+                sub: "11111111-1111-4111-8111-111111111111".into(),
+                before: i64::MAX,
+            },
+            "w2",
+            200,
+        ),
+        event(
+            RevokedSubject::User {
+                sub: "11111111-1111-4111-8111-111111111111".into(),
+                before: 150,
+            },
+            "w1",
+            300,
+        ),
+    ];
+    let mut last = 0;
+    for e in &mut written {
+        e.id = store.insert_revocation_event(e).await.unwrap();
+        assert!(e.id > last, "ids increase");
+        last = e.id;
+    }
+    assert_eq!(store.last_revocation_event_id().await.unwrap(), last);
+    assert_eq!(store.revocation_events_after(0, 10).await.unwrap(), written);
+    assert_eq!(
+        store
+            .revocation_events_after(written[0].id, 1)
+            .await
+            .unwrap(),
+        [written[1].clone()]
+    );
+    assert!(
+        store
+            .revocation_events_after(last, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.prune_revocation_events(200).await.unwrap(), 1);
+    assert_eq!(
+        store.revocation_events_after(0, 10).await.unwrap(),
+        written[1..]
+    );
+    assert_eq!(store.prune_revocation_events(1000).await.unwrap(), 2);
+    assert_eq!(store.last_revocation_event_id().await.unwrap(), 0);
+    // an emptied log does not hand out an id a reader may already have passed
+    let again = store.insert_revocation_event(&written[0]).await.unwrap();
+    assert!(again > last, "{again} > {last}");
 }
 
 #[tokio::test]

@@ -504,3 +504,57 @@ async fn policies_naming_only_connect_keep_working_without_message_policy() {
         .expect("send");
     assert_eq!(next_text(&mut client).await, r#"{"action":"public"}"#);
 }
+
+#[tokio::test]
+async fn cookie_borne_jwts_need_the_csrf_echo_other_sources_do_not() {
+    let issuer = Issuer::start("k1").await;
+    let backend = Backend::echo().await;
+    let toml = format!(
+        "{}csrf = {{ cookie = \"portcullis_csrf\", query = \"csrf\" }}\n",
+        jwt_api(
+            &backend,
+            &[&issuer],
+            r#""route.request.header.Sec-WebSocket-Protocol", "route.request.cookie.portcullis_access""#,
+            "",
+        )
+    );
+    let gw = TestGateway::start(&toml).await;
+    let url = gw.ws_url("/chat");
+    let token = issuer.token(json!({"sub": "alice"}));
+    let session = format!("portcullis_access={token}; portcullis_csrf=s3cret-value");
+
+    // A cross-site page can make the browser send the cookies, but not read the CSRF one.
+    assert_eq!(
+        handshake_status(&url, &[("Cookie", &session)]).await,
+        Some(403)
+    );
+    assert_eq!(
+        handshake_status(&format!("{url}?csrf=guessed"), &[("Cookie", &session)]).await,
+        Some(403)
+    );
+    let no_csrf_cookie = format!("portcullis_access={token}");
+    assert_eq!(
+        handshake_status(
+            &format!("{url}?csrf=s3cret-value"),
+            &[("Cookie", &no_csrf_cookie)]
+        )
+        .await,
+        Some(403)
+    );
+    assert!(
+        backend.events().is_empty(),
+        "no $connect for refused upgrades"
+    );
+
+    // The page that read the cookie echoes it.
+    assert_eq!(
+        handshake_status(&format!("{url}?csrf=s3cret-value"), &[("Cookie", &session)]).await,
+        None
+    );
+    // A token offered in Sec-WebSocket-Protocol is not ambient: no echo needed.
+    let protocols = format!("chat.v1, {token}");
+    assert_eq!(
+        handshake_status(&url, &[("Sec-WebSocket-Protocol", &protocols)]).await,
+        None
+    );
+}
