@@ -60,9 +60,6 @@ const TARGET_PREFIX: &str = "AWSCognitoIdentityProviderService.";
 const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 /// Scope Cognito puts in tokens from the JSON API; GetUser & co. require it.
 const ADMIN_SCOPE: &str = "aws.cognito.signin.user.admin";
-const LOCK_AFTER: i64 = 5;
-const LOCK_CAP_SECS: i64 = 900;
-const LOCK_RESET_SECS: i64 = 900;
 const SESSION_TTL_SECS: i64 = 180;
 const MSG_BAD_CREDENTIALS: &str = "Incorrect username or password.";
 
@@ -715,53 +712,18 @@ impl Cognito {
     /// Verifies a user's password with lockout. `Ok(user)` when it matches (counters reset).
     async fn verify_with_lockout(
         &self,
-        mut user: UserRecord,
+        user: UserRecord,
         password: &Secret,
     ) -> Result<UserRecord, CognitoError> {
-        let now = unix_now();
-        if user.failed_attempts > 0 && now.saturating_sub(user.updated_at) >= LOCK_RESET_SECS {
-            user.failed_attempts = 0;
-            user.locked_until = None;
+        if user.password_hash.is_none() {
+            self.dummy_verify(password).await;
         }
-        if user.locked_until.is_some_and(|t| t > now) {
-            return Err(not_authorized("Password attempts exceeded"));
+        match self.idp.verify_password_with_lockout(user, password).await {
+            Ok(crate::PasswordCheck::Valid(user)) => Ok(user),
+            Ok(crate::PasswordCheck::Locked) => Err(not_authorized("Password attempts exceeded")),
+            Ok(crate::PasswordCheck::Invalid) => Err(bad_credentials()),
+            Err(e) => Err(internal(&e)),
         }
-        let ok = match &user.password_hash {
-            Some(phc) => self
-                .idp
-                .hasher
-                .verify(password, phc)
-                .await
-                .map_err(|e| internal(&e))?,
-            None => {
-                self.dummy_verify(password).await;
-                false
-            }
-        };
-        if ok {
-            if user.failed_attempts != 0 || user.locked_until.is_some() {
-                user.failed_attempts = 0;
-                user.locked_until = None;
-                user.updated_at = now;
-                self.idp.store.update_user(&user).await?;
-            }
-            return Ok(user);
-        }
-        user.failed_attempts = user.failed_attempts.saturating_add(1);
-        if user.failed_attempts >= LOCK_AFTER {
-            let exp = u32::try_from(user.failed_attempts - LOCK_AFTER).unwrap_or(u32::MAX);
-            let lock = 2i64
-                .checked_pow(exp)
-                .unwrap_or(LOCK_CAP_SECS)
-                .min(LOCK_CAP_SECS);
-            user.locked_until = Some(now.saturating_add(lock));
-        }
-        user.updated_at = now;
-        self.idp.store.update_user(&user).await?;
-        if user.failed_attempts > LOCK_AFTER {
-            tracing::info!(pool = %user.pool, username = %user.username, failures = user.failed_attempts, "sign-in lockout");
-        }
-        Err(bad_credentials())
     }
 
     /// A verified access token of this API → the user.

@@ -359,12 +359,13 @@ async fn login(
         let _ = idp.hasher().hash(&password).await;
         return fail(GENERIC_FAILURE);
     };
-    let ok = match idp.check_password(&pool, &user.username, &password).await {
-        Ok(ok) => ok,
-        Err(IdpError::UserNotFound) => false,
+    let user = match idp.verify_password_with_lockout(user, &password).await {
+        Ok(crate::PasswordCheck::Valid(user)) => user,
+        Ok(crate::PasswordCheck::Locked) => return fail(LOCKED_OUT),
+        Ok(crate::PasswordCheck::Invalid) => return fail(GENERIC_FAILURE),
         Err(e) => return server_error(&e),
     };
-    if !ok || !user.enabled {
+    if !user.enabled {
         return fail(GENERIC_FAILURE);
     }
     match user.status {
@@ -376,6 +377,9 @@ async fn login(
         UserStatus::Confirmed => finish(&idp, &pool, id, &user.username),
     }
 }
+
+/// Shown while repeated failures lock the user out (as Cognito's "Password attempts exceeded").
+const LOCKED_OUT: &str = "Too many failed attempts. Wait a moment and try again.";
 
 async fn new_password_step(
     idp: &IdentityProvider,

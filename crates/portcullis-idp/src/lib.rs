@@ -172,6 +172,24 @@ pub(crate) struct PoolState {
     pub(crate) limiter: Option<RateLimiter>,
 }
 
+/// Failures in a row before sign-in locks a user out.
+pub const LOCK_AFTER: i64 = 5;
+/// Longest lockout.
+pub const LOCK_CAP_SECS: i64 = 900;
+/// Quiet time after which earlier failures are forgotten.
+pub const LOCK_RESET_SECS: i64 = 900;
+
+/// The outcome of [`IdentityProvider::verify_password_with_lockout`].
+#[derive(Debug)]
+pub enum PasswordCheck {
+    /// The password matches; failure counters were reset.
+    Valid(UserRecord),
+    /// Locked out: the password was not checked.
+    Locked,
+    /// Wrong password (counted).
+    Invalid,
+}
+
 /// Tokens of one user session.
 #[derive(Debug, Clone)]
 pub struct SessionTokens {
@@ -699,6 +717,54 @@ impl IdentityProvider {
             .store
             .list_users(pool, after, limit.min(MAX_LIST_USERS))
             .await?)
+    }
+
+    /// Verifies a user's password with Cognito's lockout: after [`LOCK_AFTER`] failures in a
+    /// row, each further failure locks the user out for twice as long as the last (1 s, 2 s,
+    /// 4 s … at most [`LOCK_CAP_SECS`]); a quiet [`LOCK_RESET_SECS`] forgets the failures. A
+    /// locked user is refused without a password check. Used by every sign-in path (the
+    /// Cognito JSON API and the hosted page).
+    pub async fn verify_password_with_lockout(
+        &self,
+        mut user: UserRecord,
+        password: &Secret,
+    ) -> Result<PasswordCheck, IdpError> {
+        let now = unix_now();
+        if user.failed_attempts > 0 && now.saturating_sub(user.updated_at) >= LOCK_RESET_SECS {
+            user.failed_attempts = 0;
+            user.locked_until = None;
+        }
+        if user.locked_until.is_some_and(|t| t > now) {
+            return Ok(PasswordCheck::Locked);
+        }
+        let ok = match &user.password_hash {
+            Some(phc) => self.hasher.verify(password, phc).await?,
+            None => false,
+        };
+        if ok {
+            if user.failed_attempts != 0 || user.locked_until.is_some() {
+                user.failed_attempts = 0;
+                user.locked_until = None;
+                user.updated_at = now;
+                self.store.update_user(&user).await?;
+            }
+            return Ok(PasswordCheck::Valid(user));
+        }
+        user.failed_attempts = user.failed_attempts.saturating_add(1);
+        if user.failed_attempts >= LOCK_AFTER {
+            let exp = u32::try_from(user.failed_attempts - LOCK_AFTER).unwrap_or(u32::MAX);
+            let lock = 2i64
+                .checked_pow(exp)
+                .unwrap_or(LOCK_CAP_SECS)
+                .min(LOCK_CAP_SECS);
+            user.locked_until = Some(now.saturating_add(lock));
+        }
+        user.updated_at = now;
+        self.store.update_user(&user).await?;
+        if user.failed_attempts > LOCK_AFTER {
+            tracing::info!(pool = %user.pool, username = %user.username, failures = user.failed_attempts, "sign-in lockout");
+        }
+        Ok(PasswordCheck::Invalid)
     }
 
     async fn user(&self, pool: &str, username: &str) -> Result<UserRecord, IdpError> {

@@ -113,7 +113,7 @@ pub async fn run(mut socket: Socket, session: Session) {
                         Outbound::Text(text) => Message::text(text),
                         Outbound::Binary(bytes) => Message::binary(bytes),
                         Outbound::Close(code, reason) => {
-                            ending = Some(close(&mut socket, code, &reason, "deleted").await);
+                            ending = Some(close(&mut socket, code, &reason, closed_by_gateway(code)).await);
                             break;
                         }
                     };
@@ -142,7 +142,7 @@ pub async fn run(mut socket: Socket, session: Session) {
                     let message = match out {
                         Outbound::Text(text) => Message::text(text),
                         Outbound::Binary(bytes) => Message::binary(bytes),
-                        Outbound::Close(code, reason) => break close(&mut socket, code, &reason, "deleted").await,
+                        Outbound::Close(code, reason) => break close(&mut socket, code, &reason, closed_by_gateway(code)).await,
                     };
                     match tokio::time::timeout(SEND_TIMEOUT, socket.send(message)).await {
                         Ok(Ok(())) => {
@@ -367,6 +367,12 @@ impl Timers {
 }
 
 /// Send a close frame and wait (bounded) for the client's answer.
+/// Why the gateway closed a connection on request: 1008 is a revoked session (sign-out,
+/// revocation, disabled user), anything else a `DELETE @connections/{id}`.
+fn closed_by_gateway(code: u16) -> &'static str {
+    if code == 1008 { "revoked" } else { "deleted" }
+}
+
 async fn close(socket: &mut Socket, code: u16, reason: &str, label: &'static str) -> Ending {
     let frame = CloseFrame {
         code: CloseCode::from(code),

@@ -874,3 +874,35 @@ async fn discovery_lists_the_endpoints() {
 }
 
 mod web_session;
+
+#[tokio::test]
+async fn the_hosted_page_counts_failures_and_honours_lockout() {
+    let e = env().await;
+    let page = open_page(&e, &pkce_params("web", CALLBACK)).await;
+    for _ in 0..crate::LOCK_AFTER {
+        let r = login(&e, &page, "alice", "wrong-password-1").await;
+        assert_eq!(r.status(), 200, "a failure shows the form again");
+    }
+    let user = e
+        .idp
+        .store()
+        .get_user("main", "alice")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(user.failed_attempts, crate::LOCK_AFTER);
+    assert!(
+        user.locked_until.is_some(),
+        "locked after {} failures",
+        crate::LOCK_AFTER
+    );
+
+    // While locked, even the right password is refused, without a code.
+    let mut locked = user;
+    locked.locked_until = Some(unix_now() + 600);
+    e.idp.store().update_user(&locked).await.unwrap();
+    let r = login(&e, &page, "alice", "password1").await;
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().get("location").is_none());
+    assert!(r.text().await.unwrap().contains("Too many failed attempts"));
+}
