@@ -1,0 +1,395 @@
+// The chat page (web/chat) in a real, headless Chromium against a running Portcullis with
+// examples/demo.toml and the demo backend. tests/python/test_browser.py starts all of that and
+// runs this script; it exits 0 when every step passed.
+//
+// Environment:
+//   PORTCULLIS_URL        the gateway's public URL (default http://localhost:8080)
+//   ALICE_USERNAME / ALICE_PASSWORD, BOB_USERNAME / BOB_PASSWORD   existing, confirmed users
+//   CHROMIUM_PATH         the browser (default /usr/bin/chromium)
+//   BROWSER_ARTIFACTS     where screenshots and the console log go (default tests/artifacts/browser)
+//   DOCS_IMAGE            where to copy the "two users chatting" screenshot (unset: not copied)
+//   BROWSER_TIMEOUT_MS    how long any single wait may take (default 30000)
+//
+// No step asserts on timing: every wait is for a condition, with a generous timeout.
+
+import { chromium } from "playwright-core";
+import { mkdir, writeFile, copyFile, readFile } from "node:fs/promises";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const BASE = process.env.PORTCULLIS_URL || "http://localhost:8080";
+const PAGE_URL = new URL("/demo/", BASE).href;
+const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
+const ARTIFACTS = path.resolve(process.env.BROWSER_ARTIFACTS || path.join(here, "..", "artifacts", "browser"));
+const DOCS_IMAGE = process.env.DOCS_IMAGE || "";
+const TIMEOUT = Number(process.env.BROWSER_TIMEOUT_MS || 30_000);
+const VIEWPORT = { width: 760, height: 900 };
+
+const alice = {
+  name: "alice",
+  username: process.env.ALICE_USERNAME || "alice",
+  password: process.env.ALICE_PASSWORD || "",
+};
+const bob = {
+  name: "bob",
+  username: process.env.BOB_USERNAME || "bob",
+  password: process.env.BOB_PASSWORD || "",
+};
+const nonce = Math.random().toString(36).slice(2, 8);
+
+const consoleLines = [];
+const cspViolations = [];
+const pageErrors = [];
+const pages = {};
+
+function log(...args) {
+  console.log(`[${new Date().toISOString().slice(11, 23)}]`, ...args);
+}
+
+let currentStep = "setup";
+async function step(name, fn) {
+  currentStep = name;
+  log(`STEP ${name}`);
+  await fn();
+}
+
+function watch(page, who) {
+  pages[who] = page;
+  page.on("console", (msg) => {
+    const line = `${who} console.${msg.type()}: ${msg.text()}`;
+    consoleLines.push(line);
+    if (/Content Security Policy/i.test(msg.text())) cspViolations.push(line);
+  });
+  page.on("pageerror", (err) => {
+    const line = `${who} page error: ${err.stack || err}`;
+    consoleLines.push(line);
+    pageErrors.push(line);
+  });
+  page.on("requestfailed", (req) => {
+    consoleLines.push(`${who} request failed: ${req.method()} ${req.url()} ${req.failure()?.errorText}`);
+  });
+}
+
+async function shot(page, file) {
+  const dest = path.join(ARTIFACTS, file);
+  await page.screenshot({ path: dest, fullPage: true });
+  log(`screenshot ${dest}`);
+  return dest;
+}
+
+// ---- waiting for the page ------------------------------------------------------------------------
+
+async function waitForStatus(page, state, text = "") {
+  try {
+    await page.waitForFunction(
+      ([s, t]) => {
+        const el = document.querySelector("#status");
+        return el && el.dataset.state === s && el.textContent.includes(t);
+      },
+      [state, text],
+      { timeout: TIMEOUT },
+    );
+  } catch (e) {
+    throw new Error(
+      `#status never became data-state=${state} containing ${JSON.stringify(text)}; ` +
+        `it is ${await describeStatus(page)}`,
+    );
+  }
+}
+
+async function describeStatus(page) {
+  return page
+    .evaluate(() => {
+      const s = document.querySelector("#status");
+      const a = document.querySelector("#alert");
+      return `data-state=${s?.dataset.state} text=${JSON.stringify(s?.textContent)} alert=${JSON.stringify(a?.textContent)}`;
+    })
+    .catch((e) => `(page not readable: ${e.message})`);
+}
+
+async function waitForText(page, selector, text, what) {
+  try {
+    await page.locator(selector, { hasText: text }).first().waitFor({ state: "visible", timeout: TIMEOUT });
+  } catch {
+    const now = await page.locator(selector).allInnerTexts().catch(() => []);
+    throw new Error(`${what}: no ${selector} containing ${JSON.stringify(text)}; there is ${JSON.stringify(now)}`);
+  }
+}
+
+async function countText(page, selector, text) {
+  return page.locator(selector, { hasText: text }).count();
+}
+
+async function waitForCount(page, selector, text, atLeast, what) {
+  try {
+    await page.waitForFunction(
+      ([sel, t, n]) => [...document.querySelectorAll(sel)].filter((e) => e.textContent.includes(t)).length >= n,
+      [selector, text, atLeast],
+      { timeout: TIMEOUT },
+    );
+  } catch {
+    const now = await page.locator(selector).allInnerTexts().catch(() => []);
+    throw new Error(`${what}: expected ${atLeast} × ${selector} containing ${JSON.stringify(text)}; there is ${JSON.stringify(now)}`);
+  }
+}
+
+function check(condition, message) {
+  if (!condition) throw new Error(message);
+}
+
+// ---- the flows -------------------------------------------------------------------------------------
+
+async function signIn(page, user, { mode, announce, screenshot = null }) {
+  await page.locator(mode === "cookie" ? "#mode-cookie" : "#mode-token").check();
+  await page.locator("#scope-announce").setChecked(announce);
+  await page.locator("#sign-in").click();
+  await page.waitForURL((u) => u.pathname.endsWith("/oauth2/authorize"), { timeout: TIMEOUT });
+  const query = new URL(page.url()).searchParams;
+  check(query.get("code_challenge_method") === "S256", `authorize request without S256: ${page.url()}`);
+  check(/^[A-Za-z0-9_-]{43}$/.test(query.get("code_challenge") || ""), "code_challenge is not a base64url SHA-256");
+  check((query.get("state") || "").length >= 22, "state is missing or short");
+  const scope = (query.get("scope") || "").split(" ");
+  for (const s of ["openid", "email", "profile", "chat/write"]) check(scope.includes(s), `scope lacks ${s}: ${scope}`);
+  check(scope.includes("chat/announce") === announce, `scope ${announce ? "lacks" : "has"} chat/announce: ${scope}`);
+  // Only the PKCE verifier, the state and the mode wait in sessionStorage across the redirect.
+  await page.locator("#username").waitFor({ timeout: TIMEOUT });
+  if (screenshot) await shot(page, screenshot);
+  await page.locator("#username").fill(user.username);
+  await page.locator("#password").fill(user.password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await waitForStatus(page, "connected", user.username);
+  check(new URL(page.url()).search === "", `the code stayed in the address bar: ${page.url()}`);
+  const storage = await page.evaluate(() => ({
+    session: Object.keys(sessionStorage),
+    local: Object.keys(localStorage),
+    cookie: document.cookie,
+  }));
+  check(storage.session.length === 0, `sessionStorage is not empty after sign-in: ${storage.session}`);
+  check(storage.local.length === 0, `localStorage is not empty after sign-in: ${storage.local}`);
+  check(!/portcullis_access|portcullis_refresh/.test(storage.cookie), `a token cookie is readable by script: ${storage.cookie}`);
+}
+
+async function send(page, text, button = "#send") {
+  await page.locator("#message-input").fill(text);
+  await page.locator(button).click();
+}
+
+async function whoami(page, user, scopes) {
+  await page.locator("#whoami").click();
+  await waitForText(page, "#whoami-result dd", user.username, `${user.name}'s whoami`);
+  const result = await page.locator("#whoami-result").innerText();
+  for (const [scope, present] of Object.entries(scopes)) {
+    check(result.includes(scope) === present, `${user.name}'s whoami ${present ? "lacks" : "shows"} ${scope}:\n${result}`);
+  }
+  check(/Connection id\s*\S+/.test(result), `${user.name}'s whoami shows no connection id:\n${result}`);
+  check(!/Token expires\s*\(unknown\)/.test(result), `${user.name}'s whoami shows no token expiry:\n${result}`);
+}
+
+/** Both pages side by side in one picture, for the docs. */
+async function composite(browser, left, right, dest) {
+  const context = await browser.newContext({ viewport: { width: 1200, height: 600 }, deviceScaleFactor: 1 });
+  const page = await context.newPage();
+  const img = async (file) => `data:image/png;base64,${(await readFile(file)).toString("base64")}`;
+  const figure = async (file, caption) =>
+    `<figure><figcaption>${caption}</figcaption><img src="${await img(file)}"></figure>`;
+  await page.setContent(`<!doctype html><html><head><style>
+      body{margin:0;padding:12px;display:flex;gap:12px;background:#cfd5dd;font:14px system-ui,sans-serif}
+      figure{margin:0;flex:1} figcaption{padding:4px 2px 6px;color:#1c2330;font-weight:600}
+      img{width:100%;display:block;border:1px solid #9aa4b2;border-radius:6px}
+    </style></head><body>
+    ${await figure(left.file, left.caption)}${await figure(right.file, right.caption)}
+    </body></html>`);
+  await page.waitForFunction(() => [...document.images].every((i) => i.complete && i.naturalWidth > 0));
+  await page.screenshot({ path: dest, fullPage: true });
+  await context.close();
+  log(`screenshot ${dest}`);
+}
+
+async function main() {
+  await mkdir(ARTIFACTS, { recursive: true });
+  check(alice.password && bob.password, "ALICE_PASSWORD and BOB_PASSWORD must be set");
+  log(`page ${PAGE_URL}, browser ${CHROMIUM}`);
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-quic", "--disable-dev-shm-usage"],
+  });
+  try {
+    const newPage = async (who) => {
+      const context = await browser.newContext({ viewport: VIEWPORT, deviceScaleFactor: 1, locale: "en-US" });
+      context.setDefaultTimeout(TIMEOUT);
+      const page = await context.newPage();
+      watch(page, who);
+      return { context, page };
+    };
+    const a = await newPage("alice");
+    const b = await newPage("bob");
+
+    await step("the page loads signed out, with its security headers", async () => {
+      const response = await a.page.goto(PAGE_URL, { waitUntil: "load" });
+      check(response && response.ok(), `GET ${PAGE_URL}: HTTP ${response?.status()}`);
+      const headers = response.headers();
+      check(/default-src 'self'/.test(headers["content-security-policy"] || ""), `no CSP: ${JSON.stringify(headers)}`);
+      check(headers["x-content-type-options"] === "nosniff", "no X-Content-Type-Options: nosniff");
+      check(headers["referrer-policy"] === "no-referrer", "no Referrer-Policy: no-referrer");
+      await waitForStatus(a.page, "signed-out", "Signed out");
+      check(await a.page.locator("#mode-token").isChecked(), "token mode is not the default");
+      check(!(await a.page.locator("#scope-announce").isChecked()), "chat/announce is requested by default");
+      await shot(a.page, "01-signed-out.png");
+    });
+
+    await step("alice signs in: token in memory, with chat/announce", async () => {
+      await signIn(a.page, alice, { mode: "token", announce: true, screenshot: "02-hosted-sign-in.png" });
+      const cookies = await a.context.cookies();
+      check(!cookies.some((c) => c.name === "portcullis_access"), "token mode set an access cookie");
+    });
+
+    await step("bob signs in: HttpOnly cookie session, without chat/announce", async () => {
+      await b.page.goto(PAGE_URL);
+      await waitForStatus(b.page, "signed-out");
+      await signIn(b.page, bob, { mode: "cookie", announce: false });
+      const cookies = Object.fromEntries((await b.context.cookies()).map((c) => [c.name, c]));
+      check(cookies.portcullis_access?.httpOnly, `no HttpOnly portcullis_access cookie: ${JSON.stringify(cookies)}`);
+      check(cookies.portcullis_access?.sameSite === "Strict", "portcullis_access is not SameSite=Strict");
+      check(cookies.portcullis_refresh?.httpOnly, "no HttpOnly portcullis_refresh cookie");
+      check(cookies.portcullis_csrf && !cookies.portcullis_csrf.httpOnly, "no script-readable portcullis_csrf cookie");
+    });
+
+    await step("the backend announces bob to alice", async () => {
+      await waitForText(a.page, "#messages li.system", `${bob.username} joined`, "alice's page");
+    });
+
+    await step("bob reloads: the cookie session resumes", async () => {
+      const left = await countText(a.page, "#messages li.system", `${bob.username} left`);
+      await b.page.reload();
+      await waitForStatus(b.page, "connected", bob.username);
+      check(await b.page.locator("#mode-cookie").isChecked(), "the resumed page does not show cookie mode");
+      // The old socket went away with the old page; the backend tells the others.
+      await waitForCount(a.page, "#messages li.system", `${bob.username} left`, left + 1, "alice's page after bob's reload");
+      await waitForCount(a.page, "#messages li.system", `${bob.username} joined`, 2, "alice's page after bob's reload");
+    });
+
+    const fromAlice = `hello bob, alice here (${nonce})`;
+    const fromBob = `hi alice, bob here (${nonce})`;
+    await step("alice → bob", async () => {
+      await send(a.page, fromAlice);
+      await waitForText(b.page, "#messages li.message", fromAlice, "bob's page");
+      await waitForText(b.page, "#messages li.message", alice.username, "bob's page (sender)");
+      check((await a.page.locator("#message-input").inputValue()) === "", "the input was not cleared after Send");
+    });
+
+    await step("bob → alice", async () => {
+      await send(b.page, fromBob);
+      await waitForText(a.page, "#messages li.message", fromBob, "alice's page");
+    });
+
+    await step("who am I?", async () => {
+      await whoami(a.page, alice, { "chat/write": true, "chat/announce": true });
+      await whoami(b.page, bob, { "chat/write": true, "chat/announce": false });
+    });
+
+    const bobsAnnouncement = `bob would like to announce (${nonce})`;
+    await step("bob's announcement is refused: no chat/announce scope", async () => {
+      await send(b.page, bobsAnnouncement, "#announce");
+      await waitForText(
+        b.page,
+        "#alert",
+        "Not allowed: your sign-in did not grant the chat/announce scope.",
+        "bob's alert",
+      );
+      await waitForStatus(b.page, "connected", bob.username); // the socket stays open
+      await shot(b.page, "04-announce-refused.png");
+    });
+
+    const alicesAnnouncement = `the demo works (${nonce})`;
+    await step("alice's announcement reaches bob", async () => {
+      await send(a.page, alicesAnnouncement, "#announce");
+      await waitForText(b.page, "#messages li.announcement", alicesAnnouncement, "bob's page");
+      // Bob's refused announcement never reached anyone.
+      await waitForText(a.page, "#messages li.announcement", alicesAnnouncement, "alice's page");
+      check((await countText(a.page, "#messages li", bobsAnnouncement)) === 0, "bob's refused announcement reached alice");
+      check((await countText(b.page, "#messages li", bobsAnnouncement)) === 0, "bob's refused announcement came back");
+    });
+
+    await step("screenshot: two users chatting", async () => {
+      const aliceShot = await shot(a.page, "03a-chatting-alice.png");
+      const bobShot = await shot(b.page, "03b-chatting-bob.png");
+      const dest = path.join(ARTIFACTS, "03-chatting.png");
+      await composite(
+        browser,
+        { file: aliceShot, caption: `${alice.username}: token in memory, chat/announce granted` },
+        { file: bobShot, caption: `${bob.username}: HttpOnly cookie session, no chat/announce` },
+        dest,
+      );
+      if (DOCS_IMAGE) {
+        await mkdir(path.dirname(DOCS_IMAGE), { recursive: true });
+        await copyFile(dest, DOCS_IMAGE);
+        log(`copied to ${DOCS_IMAGE}`);
+      }
+    });
+
+    await step("bob signs out: the gateway closes his socket with 1008", async () => {
+      const left = await countText(a.page, "#messages li.system", `${bob.username} left`);
+      await b.page.locator("#sign-out").click();
+      await waitForStatus(b.page, "signed-out", "1008");
+      const status = await b.page.locator("#status").innerText();
+      check(/Token revoked/i.test(status), `bob's status does not say why: ${status}`);
+      check(await b.page.locator("#sign-in").isVisible(), "bob's page does not offer to sign in again");
+      const cookies = (await b.context.cookies()).map((c) => c.name);
+      check(!cookies.includes("portcullis_access"), `the access cookie survived the sign-out: ${cookies}`);
+      const session = await b.page.evaluate(async () => (await fetch("/pools/main/session")).status);
+      check(session === 401, `GET /pools/main/session after sign-out: ${session}, expected 401`);
+      await shot(b.page, "05-signed-out.png");
+      await waitForCount(a.page, "#messages li.system", `${bob.username} left`, left + 1, "alice's page after bob signed out");
+    });
+
+    await step("alice still chats", async () => {
+      const text = `still here (${nonce})`;
+      await send(a.page, text);
+      await waitForText(a.page, "#messages li.message", text, "alice's own page");
+      await waitForStatus(a.page, "connected", alice.username);
+    });
+
+    await step("alice signs out too: the refresh token is revoked, the gateway closes with 1008", async () => {
+      await a.page.locator("#sign-out").click();
+      await waitForStatus(a.page, "signed-out", "1008");
+    });
+
+    await step("alice reloads: token mode does not survive a reload", async () => {
+      await a.page.reload();
+      await waitForStatus(a.page, "signed-out", "Signed out");
+    });
+
+    await step("no CSP violations, no script errors", async () => {
+      check(cspViolations.length === 0, `CSP violations:\n${cspViolations.join("\n")}`);
+      check(pageErrors.length === 0, `uncaught errors:\n${pageErrors.join("\n")}`);
+    });
+  } catch (err) {
+    console.error(`\nFAIL in step "${currentStep}": ${err.message}`);
+    for (const [who, page] of Object.entries(pages)) {
+      if (page.isClosed()) continue;
+      console.error(`  ${who}: ${page.url()} ${await describeStatus(page)}`);
+      const messages = await page.locator("#messages li").allInnerTexts().catch(() => []);
+      if (messages.length) console.error(`  ${who}'s messages: ${JSON.stringify(messages)}`);
+      await shot(page, `failure-${who}.png`).catch(() => {});
+    }
+    if (consoleLines.length) {
+      console.error("\n---- browser console (last 40 lines) ----");
+      console.error(consoleLines.slice(-40).join("\n"));
+    }
+    throw err;
+  } finally {
+    await writeFile(path.join(ARTIFACTS, "console.log"), consoleLines.join("\n") + "\n").catch(() => {});
+    await browser.close().catch(() => {});
+  }
+}
+
+try {
+  await main();
+  log("PASS: all browser steps passed");
+  process.exit(0);
+} catch (err) {
+  if (currentStep === "setup") console.error(`FAIL during setup: ${err.stack || err}`);
+  process.exit(1);
+}
