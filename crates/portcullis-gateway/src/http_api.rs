@@ -47,6 +47,11 @@ const HOP_BY_HOP: &[&str] = &[
 
 /// Headers through which `http_proxy` backends learn who called; a client can never set them.
 pub const PRINCIPAL_HEADER: &str = "x-portcullis-principal";
+/// Cookies set by the identity provider's cookie sessions; never forwarded by `http_proxy`.
+const SESSION_COOKIES: &[&str] = &[
+    portcullis_idp::web_session::ACCESS_COOKIE,
+    portcullis_idp::web_session::REFRESH_COOKIE,
+];
 pub const AUTHORIZER_HEADER: &str = "x-portcullis-authorizer";
 
 struct HttpRouteRt {
@@ -518,6 +523,19 @@ async fn proxy(
             || n.starts_with("x-portcullis-")
             || n.starts_with("x-forwarded-")
         {
+            continue;
+        }
+        if name == header::COOKIE {
+            // The gateway's session cookies hold tokens: they are the gateway's, not the
+            // backend's (the caller's identity goes in X-Portcullis-* instead).
+            if let Some(kept) = value
+                .to_str()
+                .ok()
+                .and_then(|v| crate::headers::without_cookies(v, SESSION_COOKIES))
+                .and_then(|v| HeaderValue::from_str(&v).ok())
+            {
+                headers.append(header::COOKIE, kept);
+            }
             continue;
         }
         headers.append(name.clone(), value.clone());

@@ -248,6 +248,10 @@ async fn http_proxy_forwards_the_request_without_hop_by_hop_headers() {
         .header("x-keep", "end-to-end")
         .header("x-portcullis-principal", "spoofed")
         .header("x-forwarded-for", "10.9.8.7")
+        .header(
+            "cookie",
+            "theme=dark; portcullis_access=eyJ.session.token; portcullis_refresh=r",
+        )
         .body("payload")
         .send()
         .await
@@ -269,6 +273,10 @@ async fn http_proxy_forwards_the_request_without_hop_by_hop_headers() {
     assert!(
         headers.get("x-portcullis-principal").is_none(),
         "a client cannot spoof the principal"
+    );
+    assert_eq!(
+        headers["cookie"], "theme=dark",
+        "the gateway's session cookies stay with the gateway"
     );
     assert_eq!(headers["x-forwarded-for"], "10.9.8.7, 127.0.0.1");
     assert_eq!(headers["x-forwarded-proto"], "http");
