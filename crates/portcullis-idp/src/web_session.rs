@@ -300,7 +300,10 @@ async fn describe(
     let Some(token) = request_cookie(headers, ACCESS_COOKIE) else {
         return no_session();
     };
-    let Some(verifier) = access_verifier(&idp, &pool) else {
+    let Some(verifier) = idp
+        .code_flow()
+        .verifier(&pool, || access_verifier(&idp, &pool))
+    else {
         return refused(
             StatusCode::INTERNAL_SERVER_ERROR,
             "server_error",
