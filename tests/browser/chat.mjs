@@ -9,6 +9,8 @@
 //   BROWSER_ARTIFACTS     where screenshots and the console log go (default tests/artifacts/browser)
 //   DOCS_IMAGE            where to copy the "two users chatting" screenshot (unset: not copied)
 //   BROWSER_TIMEOUT_MS    how long any single wait may take (default 30000)
+//   BACKEND_PID, GATEWAY_PID  when set, the last steps stop the demo backend (SIGTERM), then the
+//                         gateway, and check the page's explanations; unset: those steps are skipped
 //
 // No step asserts on timing: every wait is for a condition, with a generous timeout.
 
@@ -24,7 +26,7 @@ const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
 const ARTIFACTS = path.resolve(process.env.BROWSER_ARTIFACTS || path.join(here, "..", "artifacts", "browser"));
 const DOCS_IMAGE = process.env.DOCS_IMAGE || "";
 const TIMEOUT = Number(process.env.BROWSER_TIMEOUT_MS || 30_000);
-const VIEWPORT = { width: 760, height: 900 };
+const VIEWPORT = { width: 640, height: 800 };
 
 const alice = {
   name: "alice",
@@ -188,15 +190,17 @@ async function whoami(page, user, scopes) {
 
 /** Both pages side by side in one picture, for the docs. */
 async function composite(browser, left, right, dest) {
-  const context = await browser.newContext({ viewport: { width: 1200, height: 600 }, deviceScaleFactor: 1 });
+  // Wide enough for both screenshots at their natural size (scaling only blurs and bloats them).
+  const width = 2 * (VIEWPORT.width + 2) + 36;
+  const context = await browser.newContext({ viewport: { width, height: 600 }, deviceScaleFactor: 1 });
   const page = await context.newPage();
   const img = async (file) => `data:image/png;base64,${(await readFile(file)).toString("base64")}`;
   const figure = async (file, caption) =>
     `<figure><figcaption>${caption}</figcaption><img src="${await img(file)}"></figure>`;
   await page.setContent(`<!doctype html><html><head><style>
       body{margin:0;padding:12px;display:flex;gap:12px;background:#cfd5dd;font:14px system-ui,sans-serif}
-      figure{margin:0;flex:1} figcaption{padding:4px 2px 6px;color:#1c2330;font-weight:600}
-      img{width:100%;display:block;border:1px solid #9aa4b2;border-radius:6px}
+      figure{margin:0;flex:none} figcaption{padding:4px 2px 6px;color:#1c2330;font-weight:600}
+      img{display:block;border:1px solid #9aa4b2;border-radius:6px}
     </style></head><body>
     ${await figure(left.file, left.caption)}${await figure(right.file, right.caption)}
     </body></html>`);
@@ -329,6 +333,26 @@ async function main() {
       }
     });
 
+    await step("the cookie session refreshes (POST /pools/main/session/refresh)", async () => {
+      const result = await b.page.evaluate(async () => {
+        const csrf = document.cookie.match(/(?:^|;\s*)portcullis_csrf=([^;]*)/)?.[1] || "";
+        const r = await fetch("/pools/main/session/refresh", {
+          method: "POST",
+          headers: { "Content-Type": "application/x-www-form-urlencoded", "X-CSRF-Token": decodeURIComponent(csrf) },
+          body: "client_id=web",
+        });
+        const wrong = await fetch("/pools/main/session/refresh", {
+          method: "POST",
+          headers: { "Content-Type": "application/x-www-form-urlencoded", "X-CSRF-Token": "wrong" },
+          body: "client_id=web",
+        });
+        return { status: r.status, body: await r.json().catch(() => null), wrong: wrong.status };
+      });
+      check(result.status === 200 && result.body?.username === bob.username, `refresh: ${JSON.stringify(result)}`);
+      check(!JSON.stringify(result.body).includes("eyJ"), `the refresh answer holds a token: ${JSON.stringify(result.body)}`);
+      check(result.wrong === 403, `refresh with a wrong X-CSRF-Token: HTTP ${result.wrong}, expected 403`);
+    });
+
     await step("bob signs out: the gateway closes his socket with 1008", async () => {
       const left = await countText(a.page, "#messages li.system", `${bob.username} left`);
       await b.page.locator("#sign-out").click();
@@ -360,6 +384,31 @@ async function main() {
       await a.page.reload();
       await waitForStatus(a.page, "signed-out", "Signed out");
     });
+
+    const backendPid = Number(process.env.BACKEND_PID || 0);
+    const gatewayPid = Number(process.env.GATEWAY_PID || 0);
+    if (backendPid && gatewayPid) {
+      await step("alice signs in again", async () => {
+        await signIn(a.page, alice, { mode: "token", announce: false });
+      });
+
+      await step("the backend stops: the page says the backend is not answering", async () => {
+        process.kill(backendPid, "SIGTERM");
+        // The gateway cannot deliver the next message; the page asks /api/health why.
+        await send(a.page, `anyone there? (${nonce})`);
+        await waitForText(a.page, "#alert", "the chat backend is not answering", "alice's alert");
+        await shot(a.page, "06-backend-down.png");
+      });
+
+      await step("the gateway stops: the page says Portcullis is not reachable and retries", async () => {
+        process.kill(gatewayPid, "SIGTERM");
+        await waitForText(a.page, "#alert", "Portcullis is not reachable", "alice's alert");
+        await waitForStatus(a.page, "closed", "Reconnecting in");
+        await shot(a.page, "07-gateway-down.png");
+      });
+    } else {
+      log("BACKEND_PID / GATEWAY_PID not set: the outage steps are skipped");
+    }
 
     await step("no CSP violations, no script errors", async () => {
       check(cspViolations.length === 0, `CSP violations:\n${cspViolations.join("\n")}`);

@@ -80,11 +80,11 @@ async function main() {
     await phase("connected"); // the test stops the gateway
 
     await alertContains(page, "Portcullis is not reachable");
-    await page.screenshot({ path: path.join(ARTIFACTS, "06-gateway-down.png"), fullPage: true });
+    await page.screenshot({ path: path.join(ARTIFACTS, "outage-1-gateway-down.png"), fullPage: true });
     await phase("gateway-down-shown"); // the test stops the backend and starts the gateway again
 
     await alertContains(page, "the chat backend is not answering");
-    await page.screenshot({ path: path.join(ARTIFACTS, "07-backend-down.png"), fullPage: true });
+    await page.screenshot({ path: path.join(ARTIFACTS, "outage-2-backend-down.png"), fullPage: true });
     await phase("backend-down-shown"); // the test starts the backend again
 
     await connected(page);
@@ -95,7 +95,7 @@ async function main() {
     await page.locator("#send").click();
     await waitFor(page, "the message sent after recovery never came back", (t) =>
       [...document.querySelectorAll("#messages li")].some((li) => li.textContent.includes(t)), text);
-    await page.screenshot({ path: path.join(ARTIFACTS, "08-recovered.png"), fullPage: true });
+    await page.screenshot({ path: path.join(ARTIFACTS, "outage-3-recovered.png"), fullPage: true });
     if (errors.length) throw new Error(`uncaught page errors:\n${errors.join("\n")}`);
   } finally {
     await browser.close().catch(() => {});

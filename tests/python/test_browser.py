@@ -126,7 +126,12 @@ def demo_site(request, portcullis_bin, demo_backend_bin, tmp_path):
             )
         )
         _wait_http(f"http://127.0.0.1:{admin_port}/healthz", procs[1], gateway_log, "portcullis")
-        yield {"url": public_url, "env": env, "logs": {"portcullis": gateway_log, "backend": backend_log}}
+        yield {
+            "url": public_url,
+            "env": env,
+            "pids": {"backend": procs[0].pid, "gateway": procs[1].pid},
+            "logs": {"portcullis": gateway_log, "backend": backend_log},
+        }
     finally:
         for proc in reversed(procs):
             _stop(proc)
@@ -178,6 +183,9 @@ def test_chat_page_in_a_real_browser(browser_tools, demo_site, portcullis_bin):
         "BOB_PASSWORD": users["bob"],
         "CHROMIUM_PATH": browser_tools["chromium"],
         "BROWSER_ARTIFACTS": str(BROWSER_ARTIFACTS),
+        # The last steps stop the backend, then the gateway, and check what the page says.
+        "BACKEND_PID": str(demo_site["pids"]["backend"]),
+        "GATEWAY_PID": str(demo_site["pids"]["gateway"]),
     }
     if os.environ.get("PORTCULLIS_UPDATE_DOCS_IMAGES") or not DOCS_IMAGE.exists():
         script_env["DOCS_IMAGE"] = str(DOCS_IMAGE)

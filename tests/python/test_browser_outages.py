@@ -130,5 +130,5 @@ def test_the_page_explains_outages_and_recovers(browser_tools, portcullis_bin, d
             report += f"\n---- {name} log ----\n{_tail(path)}"
     assert seen == ["connected", "gateway-down-shown", "backend-down-shown"], report
     assert code == 0, f"the outage script failed (screenshots in {BROWSER_ARTIFACTS}):\n{report}"
-    for shot in ("06-gateway-down", "07-backend-down", "08-recovered"):
+    for shot in ("outage-1-gateway-down", "outage-2-backend-down", "outage-3-recovered"):
         assert (BROWSER_ARTIFACTS / f"{shot}.png").is_file(), f"{shot}.png was not saved"
