@@ -170,7 +170,8 @@ def test_sign_up_confirm_sign_in_refresh_change_and_global_sign_out(stack, idp):
 
     r = idp.initiate_auth(ClientId="web", AuthFlow="REFRESH_TOKEN_AUTH", AuthParameters={"REFRESH_TOKEN": refresh})
     verify(stack, r["AuthenticationResult"]["IdToken"], "id", "web")
-    assert "RefreshToken" not in r["AuthenticationResult"]
+    # a public client rotates refresh tokens (as Cognito with rotation on): a new one each time
+    assert r["AuthenticationResult"]["RefreshToken"] not in ("", refresh)
 
     with pytest.raises(idp.exceptions.NotAuthorizedException):
         idp.change_password(PreviousPassword="wrong-pass1", ProposedPassword="password2", AccessToken=auth["AccessToken"])
@@ -179,7 +180,7 @@ def test_sign_up_confirm_sign_in_refresh_change_and_global_sign_out(stack, idp):
         login(idp, "bob", "password1")
     login(idp, "bob", "password2")
 
-    time.sleep(1.1)  # revocation is by issue time in whole seconds
+    # in the same second as the sign-in: sign-out still ends the session
     idp.global_sign_out(AccessToken=auth["AccessToken"])
     with pytest.raises(idp.exceptions.NotAuthorizedException):
         idp.get_user(AccessToken=auth["AccessToken"])

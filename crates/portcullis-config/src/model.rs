@@ -335,4 +335,7 @@ pub struct AppClient {
     pub callback_urls: Vec<String>,
     pub logout_urls: Vec<String>,
     pub allowed_scopes: Vec<String>,
+    /// Each refresh returns a new refresh token and the used one stops working; using one
+    /// twice ends the session. Default: on for clients without a secret.
+    pub refresh_token_rotation: bool,
 }

@@ -305,6 +305,11 @@ pub(crate) fn render(config: &Config) -> String {
                 set(&mut ct, "callback_urls", list(&c.callback_urls));
                 set(&mut ct, "logout_urls", list(&c.logout_urls));
                 set(&mut ct, "allowed_scopes", list(&c.allowed_scopes));
+                set(
+                    &mut ct,
+                    "refresh_token_rotation",
+                    Value::from(c.refresh_token_rotation),
+                );
                 clients.insert(id, Item::Table(ct));
             }
             t.insert("clients", Item::Table(clients));

@@ -1366,3 +1366,40 @@ fn assert_error_mentions(source: &str, expected: &str) {
         errors[0]
     );
 }
+
+#[test]
+fn refresh_token_rotation_defaults_on_for_clients_without_a_secret() {
+    let source = with_server(
+        r#"
+[pools.p.clients.spa]
+public = true
+
+[pools.p.clients.spa-kept]
+public = true
+refresh_token_rotation = false
+
+[pools.p.clients.confidential]
+secret = "s"
+grants = ["refresh_token", "password"]
+
+[pools.p.clients.confidential-rotating]
+secret = "s"
+grants = ["refresh_token", "password"]
+refresh_token_rotation = true
+"#,
+    );
+    let config = load(&source).unwrap();
+    let rotation = |c: &str| config.pools["p"].clients[c].refresh_token_rotation;
+    assert!(rotation("spa"));
+    assert!(!rotation("spa-kept"));
+    assert!(!rotation("confidential"));
+    assert!(rotation("confidential-rotating"));
+    let wrong = errors(&with_server(
+        "[pools.p.clients.c]\npublic = true\nrefresh_token_rotation = \"yes\"\n",
+    ));
+    assert_eq!(wrong.len(), 1);
+    assert!(
+        wrong[0].contains(": pools.p.clients.c.refresh_token_rotation: "),
+        "{wrong:?}"
+    );
+}

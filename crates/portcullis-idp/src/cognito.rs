@@ -45,7 +45,6 @@ use http::{HeaderValue, StatusCode, header};
 use portcullis_auth::jwt::{JwtError, JwtOptions, JwtVerifier};
 use portcullis_config::{AppClient, JwtAuthorizer, JwtIssuer, Secret};
 use serde_json::{Map, Value, json};
-use tokio::sync::OnceCell;
 
 use crate::delivery::CodeWebhooks;
 use crate::store::{StoreError, UserRecord, UserStatus};
@@ -238,7 +237,18 @@ struct Cognito {
     codes: Mutex<HashMap<CodeKey, PendingCode>>,
     /// SHA-256 of the session string → challenge state.
     sessions: Mutex<HashMap<Vec<u8>, PendingSession>>,
-    dummy_hash: OnceCell<String>,
+}
+
+/// The answer to a password check: the user, or Cognito's lockout / bad-credentials error.
+fn password_answer(
+    check: Result<crate::PasswordCheck, IdpError>,
+) -> Result<UserRecord, CognitoError> {
+    match check {
+        Ok(crate::PasswordCheck::Valid(user)) => Ok(user),
+        Ok(crate::PasswordCheck::Locked) => Err(not_authorized("Password attempts exceeded")),
+        Ok(crate::PasswordCheck::Invalid) => Err(bad_credentials()),
+        Err(e) => Err(internal(&e)),
+    }
 }
 
 /// The JSON API router (`POST /`), default options.
@@ -290,7 +300,6 @@ pub fn cognito_router_with(idp: Arc<IdentityProvider>, options: CognitoOptions) 
         issuers,
         codes: Mutex::new(HashMap::new()),
         sessions: Mutex::new(HashMap::new()),
-        dummy_hash: OnceCell::new(),
     });
     Router::new().route("/", post(handle)).with_state(state)
 }
@@ -694,40 +703,25 @@ impl Cognito {
 
     // ---- passwords and lockout ----
 
-    async fn dummy_verify(&self, password: &Secret) {
-        let hash = self
-            .dummy_hash
-            .get_or_try_init(|| async {
-                self.idp
-                    .hasher
-                    .hash(&Secret::new("portcullis-dummy-password"))
-                    .await
-            })
-            .await;
-        if let Ok(hash) = hash {
-            let _ = self.idp.hasher.verify(password, hash).await;
-        }
-    }
-
     /// Verifies a user's password with lockout. `Ok(user)` when it matches (counters reset).
     async fn verify_with_lockout(
         &self,
         user: UserRecord,
         password: &Secret,
     ) -> Result<UserRecord, CognitoError> {
-        if user.password_hash.is_none() {
-            self.dummy_verify(password).await;
-        }
-        match self.idp.verify_password_with_lockout(user, password).await {
-            Ok(crate::PasswordCheck::Valid(user)) => Ok(user),
-            Ok(crate::PasswordCheck::Locked) => Err(not_authorized("Password attempts exceeded")),
-            Ok(crate::PasswordCheck::Invalid) => Err(bad_credentials()),
-            Err(e) => Err(internal(&e)),
-        }
+        password_answer(self.idp.verify_password_with_lockout(user, password).await)
     }
 
     /// A verified access token of this API → the user.
     async fn token_user(&self, body: &Body) -> Result<UserRecord, CognitoError> {
+        Ok(self.token_session(body).await?.0)
+    }
+
+    /// A verified access token of this API → the user and the token's session (`origin_jti`).
+    async fn token_session(
+        &self,
+        body: &Body,
+    ) -> Result<(UserRecord, Option<String>), CognitoError> {
         let token = req_str(body, "AccessToken")?;
         let verifier = self
             .verifier
@@ -758,7 +752,7 @@ impl Cognito {
             return Err(not_authorized("Access Token has been revoked"));
         }
         match self.idp.store.get_user_by_sub(sub).await? {
-            Some(u) if u.pool == *pool => Ok(u),
+            Some(u) if u.pool == *pool => Ok((u, origin.map(str::to_owned))),
             _ => Err(err("UserNotFoundException", "User does not exist.")),
         }
     }
@@ -917,8 +911,12 @@ impl Cognito {
         let password = Secret::new(req_str(params, "PASSWORD")?);
         Self::check_secret_hash(client, username, opt_str(params, "SECRET_HASH")?)?;
         let Some(user) = self.idp.store.get_user(pool, username).await? else {
-            self.dummy_verify(&password).await;
-            return Err(bad_credentials());
+            // counted and locked out like a real user, with the same work and answers
+            let check = self
+                .idp
+                .verify_unknown_user_password(pool, username, &password)
+                .await;
+            return Err(password_answer(check).err().unwrap_or_else(bad_credentials));
         };
         if user.password_hash.is_none() && user.status != UserStatus::Unconfirmed {
             return Err(err(
@@ -1001,6 +999,10 @@ impl Cognito {
         if let Some(id) = &grant.id_token {
             result["IdToken"] = json!(id.expose());
         }
+        // with rotation (as Cognito does when it is enabled): the next refresh token
+        if let Some(next) = &grant.refresh_token {
+            result["RefreshToken"] = json!(next.expose());
+        }
         Ok(json!({"ChallengeParameters": {}, "AuthenticationResult": result}))
     }
 
@@ -1050,7 +1052,7 @@ impl Cognito {
         body: &Body,
         ip: Option<IpAddr>,
     ) -> Result<Value, CognitoError> {
-        let user = self.token_user(body).await?;
+        let (user, session) = self.token_session(body).await?;
         if let Some(ip) = ip {
             self.check_rate(&user.pool, ip)?;
         }
@@ -1060,8 +1062,9 @@ impl Cognito {
         password::check_policy(&state.config.password_policy, proposed.expose())
             .map_err(IdpError::from)?;
         let user = self.verify_with_lockout(user, &previous).await?;
+        // every refresh token and every other session of the user end; this token lives on
         self.idp
-            .set_password(&user.pool, &user.username, &proposed, true)
+            .change_password(&user.pool, &user.username, &proposed, session.as_deref())
             .await?;
         Ok(json!({}))
     }

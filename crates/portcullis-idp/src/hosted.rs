@@ -354,12 +354,15 @@ async fn login(
         Ok(u) => u,
         Err(e) => return server_error(&e.into()),
     };
-    let Some(user) = user else {
-        // spend the time a verification would, so unknown users do not answer faster
-        let _ = idp.hasher().hash(&password).await;
-        return fail(GENERIC_FAILURE);
+    let check = match user {
+        Some(user) => idp.verify_password_with_lockout(user, &password).await,
+        // counted and locked out like a real user, with the same work and answers
+        None => {
+            idp.verify_unknown_user_password(&pool, username, &password)
+                .await
+        }
     };
-    let user = match idp.verify_password_with_lockout(user, &password).await {
+    let user = match check {
         Ok(crate::PasswordCheck::Valid(user)) => user,
         Ok(crate::PasswordCheck::Locked) => return fail(LOCKED_OUT),
         Ok(crate::PasswordCheck::Invalid) => return fail(GENERIC_FAILURE),

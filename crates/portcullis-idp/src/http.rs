@@ -311,6 +311,9 @@ async fn token_inner(
     if let Some(id) = &grant.id_token {
         body["id_token"] = json!(id.expose());
     }
+    if let Some(next) = &grant.refresh_token {
+        body["refresh_token"] = json!(next.expose());
+    }
     Ok(no_store(json_response(StatusCode::OK, &body)))
 }
 

@@ -20,6 +20,7 @@ pub mod delivery;
 pub mod hosted;
 pub mod http;
 pub mod keys;
+pub mod lockout;
 pub mod oauth_code;
 pub mod password;
 pub mod ratelimit;
@@ -29,11 +30,14 @@ pub mod tokens;
 pub mod web_session;
 
 #[cfg(test)]
+mod session_tests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::hmac;
@@ -42,6 +46,7 @@ use portcullis_config::{Config, Pool, Secret};
 
 pub use cognito::{CognitoOptions, cognito_router, cognito_router_with};
 pub use http::router;
+pub use lockout::{LOCK_AFTER, LOCK_CAP_SECS, LOCK_RESET_SECS};
 pub use password::{PasswordHasher, PolicyViolation};
 pub use store::{
     ClientRecord, ResourceServerRecord, RevocationEventRecord, RevokedSubject, Store, StoreError,
@@ -147,6 +152,45 @@ pub struct IdpOptions {
     pub revocation_poll_interval: Duration,
     /// Most revocation events read by one poll. Default 256.
     pub revocation_poll_batch: u32,
+    /// Most unknown usernames whose failed sign-ins each pool counts (so they lock out like
+    /// real users); the least recently failed is forgotten first. Default 10,000.
+    pub unknown_name_entries: usize,
+    /// The clock of lockouts, sessions and sign-outs (the system's unless a test fixes it).
+    pub clock: Clock,
+}
+
+/// Unix seconds as the provider sees them: the system clock, or a time a test sets.
+#[derive(Clone, Default)]
+pub struct Clock(Option<Arc<AtomicI64>>);
+
+impl Clock {
+    /// A clock that stands at `now` until [`set`](Self::set).
+    pub fn fixed(now: i64) -> Self {
+        Clock(Some(Arc::new(AtomicI64::new(now))))
+    }
+
+    /// Moves a fixed clock (the system clock ignores this).
+    pub fn set(&self, now: i64) {
+        if let Some(t) = &self.0 {
+            t.store(now, Ordering::SeqCst);
+        }
+    }
+
+    pub fn now(&self) -> i64 {
+        match &self.0 {
+            Some(t) => t.load(Ordering::SeqCst),
+            None => unix_now(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Some(t) => write!(f, "Clock(fixed at {})", t.load(Ordering::SeqCst)),
+            None => f.write_str("Clock(system)"),
+        }
+    }
 }
 
 impl Default for IdpOptions {
@@ -157,6 +201,8 @@ impl Default for IdpOptions {
             hash_concurrency: std::thread::available_parallelism().map_or(1, |n| n.get()),
             revocation_poll_interval: Duration::from_secs(1),
             revocation_poll_batch: 256,
+            unknown_name_entries: lockout::DEFAULT_UNKNOWN_NAMES,
+            clock: Clock::default(),
         }
     }
 }
@@ -170,23 +216,23 @@ pub(crate) struct PoolState {
     /// Per-client-IP limit of the pool's token, sign-in and sign-up requests
     /// (`rate_limit_per_ip`); `None` when it is 0 (off).
     pub(crate) limiter: Option<RateLimiter>,
+    /// Failed sign-ins of usernames the pool does not have.
+    pub(crate) unknown_names: lockout::UnknownNames,
 }
 
-/// Failures in a row before sign-in locks a user out.
-pub const LOCK_AFTER: i64 = 5;
-/// Longest lockout.
-pub const LOCK_CAP_SECS: i64 = 900;
-/// Quiet time after which earlier failures are forgotten.
-pub const LOCK_RESET_SECS: i64 = 900;
+/// Times the lockout compare-and-swap is retried against parallel sign-ins before the guess
+/// is refused as if locked.
+const LOCK_SWAP_TRIES: usize = 8;
 
 /// The outcome of [`IdentityProvider::verify_password_with_lockout`].
 #[derive(Debug)]
 pub enum PasswordCheck {
     /// The password matches; failure counters were reset.
     Valid(UserRecord),
-    /// Locked out: the password was not checked.
+    /// Locked out (or too many checks of this user already running): the password was not
+    /// checked.
     Locked,
-    /// Wrong password (counted).
+    /// Wrong password, or no such user (counted).
     Invalid,
 }
 
@@ -195,7 +241,7 @@ pub enum PasswordCheck {
 pub struct SessionTokens {
     pub access_token: Secret,
     pub id_token: Secret,
-    /// Absent when refreshing (Cognito returns no new refresh token).
+    /// Absent when refreshing without rotation (Cognito returns no new refresh token).
     pub refresh_token: Option<Secret>,
     pub expires_in: i64,
 }
@@ -241,6 +287,9 @@ pub enum OAuthError {
     UnsupportedGrantType,
     #[error("invalid_scope")]
     InvalidScope,
+    /// RFC 7009 §2.2.1: a token the revocation endpoint cannot revoke.
+    #[error("unsupported_token_type")]
+    UnsupportedTokenType,
     #[error("too many requests")]
     TooManyRequests,
     #[error("server error: {0}")]
@@ -263,6 +312,7 @@ impl OAuthError {
             OAuthError::UnauthorizedClient => "unauthorized_client",
             OAuthError::UnsupportedGrantType => "unsupported_grant_type",
             OAuthError::InvalidScope => "invalid_scope",
+            OAuthError::UnsupportedTokenType => "unsupported_token_type",
             OAuthError::TooManyRequests => "slow_down",
             OAuthError::Server(_) => "server_error",
         }
@@ -274,6 +324,8 @@ impl OAuthError {
 pub struct TokenGrant {
     pub access_token: Secret,
     pub id_token: Option<Secret>,
+    /// The next refresh token, when the client rotates them.
+    pub refresh_token: Option<Secret>,
     pub expires_in: i64,
 }
 
@@ -304,6 +356,8 @@ pub struct IdentityProvider {
     writer_id: String,
     /// Where the poller of the revocation log is.
     feed: tokio::sync::Mutex<RevocationFeed>,
+    /// A hash of a password nobody has: what unknown users' passwords are checked against.
+    dummy_hash: tokio::sync::OnceCell<String>,
 }
 
 /// The reader's state of the store's revocation log.
@@ -401,6 +455,15 @@ fn validate_attributes(attributes: &BTreeMap<String, String>) -> Result<(), IdpE
     Ok(())
 }
 
+/// The lockout fields of a user row.
+fn lock_state(user: &UserRecord) -> lockout::LockState {
+    lockout::LockState {
+        failures: user.failed_attempts,
+        locked_until: user.locked_until,
+        changed_at: user.updated_at,
+    }
+}
+
 impl IdentityProvider {
     /// Opens the store named by `[store].url`, migrates it, upserts the configured pools,
     /// groups, resource servers and clients, and loads (or creates) every pool's signing key.
@@ -439,6 +502,7 @@ impl IdentityProvider {
                     issuer: format!("{public_url}/pools/{name}"),
                     keys: Arc::new(PoolKeys::new(KeyRing::default(), max_ttl)),
                     limiter: pool_limiter(pool, options.rate_limit_entries),
+                    unknown_names: lockout::UnknownNames::new(options.unknown_name_entries),
                 },
             );
         }
@@ -455,6 +519,7 @@ impl IdentityProvider {
                 cursor: EventCursor::new(last_event),
                 last_prune: None,
             }),
+            dummy_hash: tokio::sync::OnceCell::new(),
             options,
         };
         idp.sync_config(config).await?;
@@ -719,50 +784,126 @@ impl IdentityProvider {
             .await?)
     }
 
+    /// The provider's clock (unix seconds).
+    pub(crate) fn now(&self) -> i64 {
+        self.options.clock.now()
+    }
+
+    /// Checks `password` against a hash nobody has: the work a real user's check costs.
+    pub(crate) async fn dummy_verify(&self, password: &Secret) -> Result<(), IdpError> {
+        let hash = self
+            .dummy_hash
+            .get_or_try_init(|| async {
+                let mut random = [0u8; 32];
+                aws_lc_rs::rand::fill(&mut random)
+                    .map_err(|_| HashError("no randomness".into()))?;
+                let nobody: String = random.iter().map(|b| format!("{b:02x}")).collect();
+                self.hasher.hash(&Secret::new(nobody)).await
+            })
+            .await?;
+        self.hasher.verify(password, hash).await?;
+        Ok(())
+    }
+
+    /// A sign-in with a username the pool does not have: counted and locked out exactly like
+    /// a real user's wrong password (same answers, and the same hashing work), never valid.
+    pub async fn verify_unknown_user_password(
+        &self,
+        pool: &str,
+        username: &str,
+        password: &Secret,
+    ) -> Result<PasswordCheck, IdpError> {
+        let state = self.pool(pool)?;
+        if !state.unknown_names.reserve(username, self.now()) {
+            return Ok(PasswordCheck::Locked);
+        }
+        self.dummy_verify(password).await?;
+        Ok(PasswordCheck::Invalid)
+    }
+
+    /// Verifies the password of `username`, known or not (see
+    /// [`verify_password_with_lockout`](Self::verify_password_with_lockout) and
+    /// [`verify_unknown_user_password`](Self::verify_unknown_user_password)).
+    pub async fn sign_in_password(
+        &self,
+        pool: &str,
+        username: &str,
+        password: &Secret,
+    ) -> Result<PasswordCheck, IdpError> {
+        self.pool(pool)?;
+        match self.store.get_user(pool, username).await? {
+            Some(user) => self.verify_password_with_lockout(user, password).await,
+            None => {
+                self.verify_unknown_user_password(pool, username, password)
+                    .await
+            }
+        }
+    }
+
     /// Verifies a user's password with Cognito's lockout: after [`LOCK_AFTER`] failures in a
     /// row, each further failure locks the user out for twice as long as the last (1 s, 2 s,
     /// 4 s … at most [`LOCK_CAP_SECS`]); a quiet [`LOCK_RESET_SECS`] forgets the failures. A
     /// locked user is refused without a password check. Used by every sign-in path (the
     /// Cognito JSON API and the hosted page).
+    ///
+    /// Each check is counted in the store *before* it runs (a compare-and-swap of the user's
+    /// row, so parallel guesses and other processes sharing the store see every one), and the
+    /// lock a failure would bring is set with it; a matching password then clears the count.
+    /// So however many guesses arrive at once, at most [`LOCK_AFTER`] are checked before the
+    /// first lock, and one per lock after it. A user without a password costs a dummy check.
     pub async fn verify_password_with_lockout(
         &self,
         mut user: UserRecord,
         password: &Secret,
     ) -> Result<PasswordCheck, IdpError> {
-        let now = unix_now();
-        if user.failed_attempts > 0 && now.saturating_sub(user.updated_at) >= LOCK_RESET_SECS {
-            user.failed_attempts = 0;
-            user.locked_until = None;
+        let now = self.now();
+        let mut reserved = None;
+        for _ in 0..LOCK_SWAP_TRIES {
+            let current = lock_state(&user);
+            let Some(next) = lockout::reserve(current, now) else {
+                return Ok(PasswordCheck::Locked);
+            };
+            if self
+                .store
+                .swap_lock_state(&user.pool, &user.username, &current, &next)
+                .await?
+            {
+                reserved = Some(next);
+                break;
+            }
+            match self.store.get_user(&user.pool, &user.username).await? {
+                Some(fresh) => user = fresh,
+                // deleted meanwhile: an unknown user now
+                None => {
+                    let (pool, username) = (user.pool.clone(), user.username.clone());
+                    return self
+                        .verify_unknown_user_password(&pool, &username, password)
+                        .await;
+                }
+            }
         }
-        if user.locked_until.is_some_and(|t| t > now) {
+        // Still contended after every try: many guesses at once, refused unchecked.
+        let Some(reserved) = reserved else {
             return Ok(PasswordCheck::Locked);
-        }
+        };
         let ok = match &user.password_hash {
             Some(phc) => self.hasher.verify(password, phc).await?,
-            None => false,
+            None => {
+                self.dummy_verify(password).await?;
+                false
+            }
         };
         if ok {
-            if user.failed_attempts != 0 || user.locked_until.is_some() {
-                user.failed_attempts = 0;
-                user.locked_until = None;
-                user.updated_at = now;
-                self.store.update_user(&user).await?;
-            }
+            self.store
+                .clear_lock_state(&user.pool, &user.username, now)
+                .await?;
+            user.failed_attempts = 0;
+            user.locked_until = None;
+            user.updated_at = now;
             return Ok(PasswordCheck::Valid(user));
         }
-        user.failed_attempts = user.failed_attempts.saturating_add(1);
-        if user.failed_attempts >= LOCK_AFTER {
-            let exp = u32::try_from(user.failed_attempts - LOCK_AFTER).unwrap_or(u32::MAX);
-            let lock = 2i64
-                .checked_pow(exp)
-                .unwrap_or(LOCK_CAP_SECS)
-                .min(LOCK_CAP_SECS);
-            user.locked_until = Some(now.saturating_add(lock));
-        }
-        user.updated_at = now;
-        self.store.update_user(&user).await?;
-        if user.failed_attempts > LOCK_AFTER {
-            tracing::info!(pool = %user.pool, username = %user.username, failures = user.failed_attempts, "sign-in lockout");
+        if reserved.failures > LOCK_AFTER {
+            tracing::info!(pool = %user.pool, username = %user.username, failures = reserved.failures, "sign-in lockout");
         }
         Ok(PasswordCheck::Invalid)
     }
@@ -798,8 +939,46 @@ impl IdentityProvider {
     }
 
     /// Sets a password (policy checked). Permanent → `CONFIRMED`; temporary →
-    /// `FORCE_CHANGE_PASSWORD`. Clears a lockout.
+    /// `FORCE_CHANGE_PASSWORD`. Clears a lockout, and ends every session of the user as
+    /// [`global_sign_out`](Self::global_sign_out) does (admin set-password, a reset with a
+    /// code, a first password after a temporary one).
     pub async fn set_password(
+        &self,
+        pool: &str,
+        username: &str,
+        password: &Secret,
+        permanent: bool,
+    ) -> Result<(), IdpError> {
+        self.store_password(pool, username, password, permanent)
+            .await?;
+        self.end_sessions(pool, username).await
+    }
+
+    /// A user changes their own password with a token of session `current` (ChangePassword):
+    /// every refresh token of the user is revoked and every other session ends at once; the
+    /// access and ID tokens of `current` stay valid until they expire, as in Cognito.
+    pub async fn change_password(
+        &self,
+        pool: &str,
+        username: &str,
+        password: &Secret,
+        current: Option<&str>,
+    ) -> Result<(), IdpError> {
+        self.store_password(pool, username, password, true).await?;
+        let state = self.pool(pool)?;
+        let now = self.now();
+        let ended = self
+            .store
+            .revoke_user_sessions(pool, username, current, now, self.session_keep(state, now))
+            .await?;
+        for origin_jti in ended {
+            self.revoked(pool, RevokedSubject::Session { origin_jti })
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn store_password(
         &self,
         pool: &str,
         username: &str,
@@ -808,8 +987,9 @@ impl IdentityProvider {
     ) -> Result<(), IdpError> {
         let state = self.pool(pool)?;
         password::check_policy(&state.config.password_policy, password.expose())?;
+        let hash = self.hasher.hash(password).await?;
         let mut user = self.user(pool, username).await?;
-        user.password_hash = Some(self.hasher.hash(password).await?);
+        user.password_hash = Some(hash);
         user.status = if permanent {
             UserStatus::Confirmed
         } else {
@@ -817,9 +997,18 @@ impl IdentityProvider {
         };
         user.failed_attempts = 0;
         user.locked_until = None;
-        user.updated_at = unix_now();
+        user.updated_at = self.now();
         self.store.update_user(&user).await?;
         Ok(())
+    }
+
+    /// How long a revoked session is remembered: as long as any token of it may be alive.
+    fn session_keep(&self, state: &PoolState, now: i64) -> i64 {
+        now.saturating_add(
+            secs(state.config.refresh_token_ttl)
+                .max(state.keys.max_ttl)
+                .max(REVOCATION_KEEP_MIN),
+        )
     }
 
     /// Verifies a user's password (admin checks and tests). Sign-in (later phase) must add
@@ -959,16 +1148,13 @@ impl IdentityProvider {
         record: &RefreshTokenRecord,
     ) -> Result<(), IdpError> {
         let state = self.pool(pool)?;
-        self.store
-            .revoke_refresh_token(&record.token_hash.0)
-            .await?;
-        let now = unix_now();
+        let now = self.now();
         // keep the session marker as long as any token of it may be alive
         let keep_until = record
             .expires_at
             .max(now.saturating_add(state.keys.max_ttl));
         self.store
-            .revoke_session(pool, &record.origin_jti, now, keep_until)
+            .revoke_session_family(pool, &record.username, &record.origin_jti, now, keep_until)
             .await?;
         self.revoked(
             pool,
@@ -1048,15 +1234,25 @@ impl IdentityProvider {
 
     /// Revokes every token of a user issued before now (GlobalSignOut / AdminUserGlobalSignOut).
     pub async fn global_sign_out(&self, pool: &str, username: &str) -> Result<(), IdpError> {
+        self.end_sessions(pool, username).await
+    }
+
+    /// Ends every session of a user: each one the store knows (`origin_jti`) is marked revoked
+    /// with its refresh tokens, so every token issued before now is refused however close to
+    /// now it was issued, while tokens of sessions started later work; and tokens of a whole
+    /// second before now are refused by `tokens_valid_after` as well.
+    async fn end_sessions(&self, pool: &str, username: &str) -> Result<(), IdpError> {
+        let state = self.pool(pool)?;
         let mut user = self.user(pool, username).await?;
-        let now = unix_now();
+        let now = self.now();
         user.tokens_valid_after = now;
         user.updated_at = now;
         self.store.update_user(&user).await?;
         self.store
-            .revoke_user_refresh_tokens(pool, username)
+            .revoke_user_sessions(pool, username, None, now, self.session_keep(state, now))
             .await?;
-        // Live connections close even for tokens issued in this very second.
+        // Live connections close even for tokens issued in this very second (a connection
+        // opened with a newer token in that second closes too; its token still works).
         self.revoked(
             pool,
             RevokedSubject::User {
@@ -1187,6 +1383,7 @@ impl IdentityProvider {
         Ok(TokenGrant {
             access_token: self.sign(state, &claims, now)?,
             id_token: None,
+            refresh_token: None,
             expires_in: ttl,
         })
     }
@@ -1275,7 +1472,7 @@ impl IdentityProvider {
             return Err(IdpError::InvalidParameter("user is disabled".into()));
         }
         let groups = self.store.user_groups(pool, username).await?;
-        let now = unix_now();
+        let now = self.now();
         let origin_jti = tokens::uuid_v4();
         let refresh = tokens::random_token()
             .ok_or(IdpError::Key(KeyError("no randomness for refresh token")))?;
@@ -1312,7 +1509,20 @@ impl IdentityProvider {
         })
     }
 
+    /// True when refresh tokens of `client_id` rotate (`refresh_token_rotation`).
+    fn rotates(state: &PoolState, client_id: &str) -> bool {
+        state
+            .config
+            .clients
+            .get(client_id)
+            .is_some_and(|c| c.refresh_token_rotation)
+    }
+
     /// `grant_type=refresh_token`: new access and ID tokens, same `origin_jti` and `auth_time`.
+    /// A client with `refresh_token_rotation` also gets a new refresh token, and the one it
+    /// presented stops working; presenting a refresh token that was already used ends the
+    /// whole session (reuse of a stolen token), and of two parallel uses of one token at most
+    /// one succeeds.
     pub async fn refresh(
         &self,
         pool: &str,
@@ -1329,25 +1539,59 @@ impl IdentityProvider {
         {
             return Err(OAuthError::UnauthorizedClient);
         }
-        let now = unix_now();
+        let rotates = Self::rotates(state, &client.client_id);
+        let now = self.now();
         let hash = tokens::refresh_token_hash(refresh_token.expose());
         let record = match self.store.get_refresh_token(&hash).await? {
-            Some(r)
-                if r.pool == pool
-                    && r.client_id == client.client_id
-                    && !r.revoked
-                    && now < r.expires_at =>
-            {
-                r
-            }
+            Some(r) if r.pool == pool && r.client_id == client.client_id => r,
             _ => return Err(OAuthError::InvalidGrant),
         };
-        if self.store.is_session_revoked(&record.origin_jti).await? {
+        if record.revoked {
+            // A used token of a session that still has a live one: it was rotated, and someone
+            // presents it again (a stolen copy, or the thief's): the whole session ends.
+            // (Tokens revoked by sign-out, revocation or a password change have no live
+            // successor, and change nothing.)
+            if rotates
+                && self
+                    .store
+                    .revoke_live_family(pool, &record.username, &record.origin_jti)
+                    .await?
+                    > 0
+            {
+                tracing::warn!(pool, client_id = %client.client_id, "refresh token reused; session revoked");
+                self.revoke_session_of(pool, &record).await?;
+            }
+            return Err(OAuthError::InvalidGrant);
+        }
+        if now >= record.expires_at || self.store.is_session_revoked(&record.origin_jti).await? {
             return Err(OAuthError::InvalidGrant);
         }
         let user = match self.store.get_user(pool, &record.username).await? {
             Some(u) if u.enabled && record.created_at >= u.tokens_valid_after => u,
             _ => return Err(OAuthError::InvalidGrant),
+        };
+        let next_refresh = if rotates {
+            let token = tokens::random_token()
+                .ok_or(IdpError::Key(KeyError("no randomness for refresh token")))?;
+            let next = RefreshTokenRecord {
+                token_hash: store::SecretBytes(tokens::refresh_token_hash(&token)),
+                created_at: now,
+                revoked: false,
+                ..record.clone()
+            };
+            if !self
+                .store
+                .rotate_refresh_token(&hash, &client.client_id, now, &next)
+                .await?
+            {
+                // used at the same time by someone else: the same as a reuse
+                tracing::warn!(pool, client_id = %client.client_id, "refresh token used twice at once; session revoked");
+                self.revoke_session_of(pool, &record).await?;
+                return Err(OAuthError::InvalidGrant);
+            }
+            Some(Secret::new(token))
+        } else {
+            None
         };
         let groups = self.store.user_groups(pool, &user.username).await?;
         let (access, id, expires_in) = self.mint_user_tokens(
@@ -1364,12 +1608,16 @@ impl IdentityProvider {
         Ok(TokenGrant {
             access_token: access,
             id_token: Some(id),
+            refresh_token: next_refresh,
             expires_in,
         })
     }
 
-    /// `/oauth2/revoke`: revokes a refresh token of this client and its session. Unknown tokens
-    /// succeed silently (RFC 7009); another client's token is `invalid_grant` and changes nothing.
+    /// `/oauth2/revoke`: revokes a refresh token of this client and its session, or the
+    /// session of an access token of this client (its refresh tokens, and every token carrying
+    /// its `origin_jti`). Unknown, expired and foreign-issuer tokens succeed silently
+    /// (RFC 7009); another client's token is `invalid_grant` and changes nothing; a
+    /// client-credentials access token, which has no session, is `unsupported_token_type`.
     pub async fn revoke(
         &self,
         pool: &str,
@@ -1380,12 +1628,73 @@ impl IdentityProvider {
         let client = self.authenticate_client(pool, auth).await?;
         let hash = tokens::refresh_token_hash(token.expose());
         let Some(record) = self.store.get_refresh_token(&hash).await? else {
-            return Ok(());
+            return self.revoke_access_token(pool, &client, token).await;
         };
         if record.pool != pool || record.client_id != client.client_id {
             return Err(OAuthError::InvalidGrant);
         }
         self.revoke_session_of(pool, &record).await?;
+        Ok(())
+    }
+
+    async fn revoke_access_token(
+        &self,
+        pool: &str,
+        client: &ClientRecord,
+        token: &Secret,
+    ) -> Result<(), OAuthError> {
+        // Only what looks like a JWT is worth verifying.
+        if token.expose().split('.').count() != 3 {
+            return Ok(());
+        }
+        let Some(verifier) = self
+            .code_flow
+            .verifier(pool, || hosted::access_verifier(self, pool))
+        else {
+            return Err(IdpError::Config("access-token verifier unavailable".into()).into());
+        };
+        let Ok(verified) = verifier.verify(token.expose()).await else {
+            return Ok(());
+        };
+        let claim = |name: &str| {
+            verified
+                .claims
+                .get(name)
+                .and_then(serde_json::Value::as_str)
+        };
+        if claim("client_id") != Some(client.client_id.as_str()) {
+            return Err(OAuthError::InvalidGrant);
+        }
+        let (Some(origin_jti), Some(sub)) = (claim("origin_jti"), verified.subject.as_deref())
+        else {
+            return Err(OAuthError::UnsupportedTokenType);
+        };
+        let Some(user) = self
+            .store
+            .get_user_by_sub(sub)
+            .await?
+            .filter(|u| u.pool == pool)
+        else {
+            return Ok(());
+        };
+        let state = self.pool(pool)?;
+        let now = self.now();
+        self.store
+            .revoke_session_family(
+                pool,
+                &user.username,
+                origin_jti,
+                now,
+                self.session_keep(state, now),
+            )
+            .await?;
+        self.revoked(
+            pool,
+            RevokedSubject::Session {
+                origin_jti: origin_jti.to_owned(),
+            },
+        )
+        .await?;
         Ok(())
     }
 }

@@ -11,6 +11,8 @@ use argon2::{Algorithm, Argon2, Params, Version};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD_NO_PAD;
 use portcullis_config::{PasswordPolicy, Secret};
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use tokio::sync::Semaphore;
 
 // OWASP Password Storage Cheat Sheet parameters for Argon2id (public for benchmarks, which
@@ -79,6 +81,8 @@ pub struct HashError(pub String);
 #[derive(Debug, Clone)]
 pub struct PasswordHasher {
     permits: Arc<Semaphore>,
+    /// Verifications started so far (sign-in guesses cost one each; tests count them).
+    verifications: Arc<AtomicU64>,
 }
 
 impl Default for PasswordHasher {
@@ -161,7 +165,13 @@ impl PasswordHasher {
     pub fn new(concurrency: usize) -> Self {
         PasswordHasher {
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            verifications: Arc::default(),
         }
+    }
+
+    /// How many verifications this hasher has started.
+    pub fn verifications(&self) -> u64 {
+        self.verifications.load(Ordering::Relaxed)
     }
 
     /// Hashes a password into a PHC string.
@@ -179,6 +189,7 @@ impl PasswordHasher {
 
     /// True when `password` matches the stored PHC string. A malformed hash never matches.
     pub async fn verify(&self, password: &Secret, phc: &str) -> Result<bool, HashError> {
+        self.verifications.fetch_add(1, Ordering::Relaxed);
         let _permit = self
             .permits
             .acquire()

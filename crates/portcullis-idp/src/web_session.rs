@@ -388,6 +388,13 @@ async fn refresh(
                 &grant.access_token,
                 grant.expires_in,
             );
+            // a rotating client's next refresh token replaces the used one
+            if let Some(next) = &grant.refresh_token {
+                let ttl = idp.pool(&pool).map_or(0, |p| {
+                    i64::try_from(p.config.refresh_token_ttl.as_secs()).unwrap_or(i64::MAX)
+                });
+                jar.set_refresh(response.headers_mut(), next, ttl);
+            }
             no_store(response)
         }
         Err(OAuthError::InvalidGrant) => ended(&jar),

@@ -308,6 +308,9 @@ fn client(ctx: &mut Ctx<'_>, client_id: &str, mut t: Tbl<'_>) -> Option<AppClien
     let callback_urls = urls(&mut t, "callback_urls");
     let logout_urls = urls(&mut t, "logout_urls");
     let allowed_scopes = t.string_list(ctx, "allowed_scopes");
+    let refresh_token_rotation = t
+        .bool(ctx, "refresh_token_rotation")
+        .map_or(secret.is_none(), |b| b.v);
     t.finish(ctx);
     Some(AppClient {
         client_id: client_id.to_owned(),
@@ -317,5 +320,6 @@ fn client(ctx: &mut Ctx<'_>, client_id: &str, mut t: Tbl<'_>) -> Option<AppClien
         callback_urls,
         logout_urls,
         allowed_scopes,
+        refresh_token_rotation,
     })
 }

@@ -263,7 +263,9 @@ async fn sign_up_confirm_sign_in_refresh_change_sign_out() {
         )
         .await
         .unwrap();
-    assert!(r["AuthenticationResult"]["RefreshToken"].is_null());
+    // a public client rotates its refresh tokens: a new one with every refresh
+    let next = r["AuthenticationResult"]["RefreshToken"].as_str().unwrap();
+    assert_ne!(next, refresh);
     assert!(r["AuthenticationResult"]["IdToken"].is_string());
     // change password
     let wrong_prev = h

@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+pub use crate::lockout::LockState;
 pub use sql::{PgStore, SqliteStore};
 
 /// Why a store operation failed.
@@ -227,6 +228,23 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Writes every mutable field of an existing user; [`StoreError::NotFound`] if there is none.
     async fn update_user(&self, user: &UserRecord) -> Result<(), StoreError>;
     async fn delete_user(&self, pool: &str, username: &str) -> Result<bool, StoreError>;
+    /// Compare-and-swap of a user's lockout fields (`failed_attempts`, `locked_until`,
+    /// `updated_at`): writes `next` only if the row still holds `expected`. False when the user
+    /// changed in between (or is gone); the caller reads it again.
+    async fn swap_lock_state(
+        &self,
+        pool: &str,
+        username: &str,
+        expected: &LockState,
+        next: &LockState,
+    ) -> Result<bool, StoreError>;
+    /// Clears a user's failure count and lock (a matching password).
+    async fn clear_lock_state(
+        &self,
+        pool: &str,
+        username: &str,
+        now: i64,
+    ) -> Result<(), StoreError>;
     /// [`StoreError::NotFound`] when the user or the group does not exist.
     async fn add_user_to_group(
         &self,
@@ -272,6 +290,46 @@ pub trait Store: Send + Sync + fmt::Debug {
         pool: &str,
         username: &str,
     ) -> Result<u64, StoreError>;
+    /// Rotation: revokes the refresh token `old_hash` of `pool`'s `client_id` and inserts
+    /// `next` in its place, atomically, if the old token is still live at `now`. False (and
+    /// nothing written) when it was already used, revoked, expired or another client's: of two
+    /// parallel uses of one token at most one gets true.
+    async fn rotate_refresh_token(
+        &self,
+        old_hash: &[u8],
+        client_id: &str,
+        now: i64,
+        next: &RefreshTokenRecord,
+    ) -> Result<bool, StoreError>;
+    /// Revokes the refresh tokens of one session (a user's `origin_jti`) that are still live;
+    /// returns how many were.
+    async fn revoke_live_family(
+        &self,
+        pool: &str,
+        username: &str,
+        origin_jti: &str,
+    ) -> Result<u64, StoreError>;
+    /// Revokes every refresh token of one session (a user's `origin_jti`) and marks the session
+    /// revoked until `keep_until`.
+    async fn revoke_session_family(
+        &self,
+        pool: &str,
+        username: &str,
+        origin_jti: &str,
+        now: i64,
+        keep_until: i64,
+    ) -> Result<(), StoreError>;
+    /// Revokes every refresh token of a user and marks each of its sessions (`origin_jti`)
+    /// revoked until `keep_until`, except the session `keep` (whose refresh tokens are revoked
+    /// all the same). Returns the sessions newly marked.
+    async fn revoke_user_sessions(
+        &self,
+        pool: &str,
+        username: &str,
+        keep: Option<&str>,
+        now: i64,
+        keep_until: i64,
+    ) -> Result<Vec<String>, StoreError>;
     /// Deletes refresh tokens and revoked sessions that expired before `now`.
     async fn prune_expired(&self, now: i64) -> Result<u64, StoreError>;
 

@@ -12,8 +12,8 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
 use super::{
-    ClientRecord, RefreshTokenRecord, ResourceServerRecord, RevocationEventRecord, RevokedSubject,
-    SecretBytes, SigningKeyRecord, Store, StoreError, UserRecord, UserStatus,
+    ClientRecord, LockState, RefreshTokenRecord, ResourceServerRecord, RevocationEventRecord,
+    RevokedSubject, SecretBytes, SigningKeyRecord, Store, StoreError, UserRecord, UserStatus,
 };
 
 /// Embedded migrations, applied in order; a number is never reused.
@@ -321,6 +321,49 @@ macro_rules! sql_store {
                 Ok(())
             }
 
+            async fn swap_lock_state(
+                &self,
+                pool: &str,
+                username: &str,
+                expected: &LockState,
+                next: &LockState,
+            ) -> Result<bool, StoreError> {
+                let done = sqlx::query(
+                    "UPDATE users SET failed_attempts = $3, locked_until = $4, updated_at = $5 \
+                     WHERE pool = $1 AND username = $2 AND failed_attempts = $6 \
+                     AND COALESCE(locked_until, -1) = $7 AND updated_at = $8",
+                )
+                .bind(pool)
+                .bind(username)
+                .bind(next.failures)
+                .bind(next.locked_until)
+                .bind(next.changed_at)
+                .bind(expected.failures)
+                .bind(expected.locked_until.unwrap_or(-1))
+                .bind(expected.changed_at)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn clear_lock_state(
+                &self,
+                pool: &str,
+                username: &str,
+                now: i64,
+            ) -> Result<(), StoreError> {
+                sqlx::query(
+                    "UPDATE users SET failed_attempts = 0, locked_until = NULL, updated_at = $3 \
+                     WHERE pool = $1 AND username = $2",
+                )
+                .bind(pool)
+                .bind(username)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
             async fn delete_user(&self, pool: &str, username: &str) -> Result<bool, StoreError> {
                 let done = sqlx::query("DELETE FROM users WHERE pool = $1 AND username = $2")
                     .bind(pool)
@@ -553,6 +596,140 @@ macro_rules! sql_store {
                 .execute(&self.pool)
                 .await?;
                 Ok(done.rows_affected())
+            }
+
+            async fn rotate_refresh_token(
+                &self,
+                old_hash: &[u8],
+                client_id: &str,
+                now: i64,
+                next: &RefreshTokenRecord,
+            ) -> Result<bool, StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let done = sqlx::query(
+                    "UPDATE refresh_tokens SET revoked = TRUE WHERE token_hash = $1 \
+                     AND pool = $2 AND client_id = $3 AND username = $4 AND origin_jti = $5 \
+                     AND NOT revoked AND expires_at > $6",
+                )
+                .bind(old_hash)
+                .bind(&next.pool)
+                .bind(client_id)
+                .bind(&next.username)
+                .bind(&next.origin_jti)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                if done.rows_affected() != 1 {
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
+                sqlx::query(
+                    "INSERT INTO refresh_tokens (token_hash, pool, client_id, username, scopes, \
+                     origin_jti, auth_time, created_at, expires_at, revoked) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                )
+                .bind(next.token_hash.0.as_slice())
+                .bind(&next.pool)
+                .bind(&next.client_id)
+                .bind(&next.username)
+                .bind(json_list(&next.scopes))
+                .bind(&next.origin_jti)
+                .bind(next.auth_time)
+                .bind(next.created_at)
+                .bind(next.expires_at)
+                .bind(next.revoked)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| map_insert_error(e, "refresh token, client or user"))?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn revoke_live_family(
+                &self,
+                pool: &str,
+                username: &str,
+                origin_jti: &str,
+            ) -> Result<u64, StoreError> {
+                let done = sqlx::query(
+                    "UPDATE refresh_tokens SET revoked = TRUE \
+                     WHERE pool = $1 AND username = $2 AND origin_jti = $3 AND NOT revoked",
+                )
+                .bind(pool)
+                .bind(username)
+                .bind(origin_jti)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn revoke_session_family(
+                &self,
+                pool: &str,
+                username: &str,
+                origin_jti: &str,
+                now: i64,
+                keep_until: i64,
+            ) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(
+                    "UPDATE refresh_tokens SET revoked = TRUE \
+                     WHERE pool = $1 AND username = $2 AND origin_jti = $3 AND NOT revoked",
+                )
+                .bind(pool)
+                .bind(username)
+                .bind(origin_jti)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO revoked_sessions (origin_jti, pool, revoked_at, expires_at) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (origin_jti) DO NOTHING",
+                )
+                .bind(origin_jti)
+                .bind(pool)
+                .bind(now)
+                .bind(keep_until)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn revoke_user_sessions(
+                &self,
+                pool: &str,
+                username: &str,
+                keep: Option<&str>,
+                now: i64,
+                keep_until: i64,
+            ) -> Result<Vec<String>, StoreError> {
+                let mut tx = self.pool.begin().await?;
+                // The sessions first (their tokens are still listed), then the tokens.
+                let rows = sqlx::query(
+                    "INSERT INTO revoked_sessions (origin_jti, pool, revoked_at, expires_at) \
+                     SELECT DISTINCT origin_jti, pool, $4, $5 FROM refresh_tokens \
+                     WHERE pool = $1 AND username = $2 AND origin_jti <> $3 \
+                     ON CONFLICT (origin_jti) DO NOTHING RETURNING origin_jti",
+                )
+                .bind(pool)
+                .bind(username)
+                .bind(keep.unwrap_or(""))
+                .bind(now)
+                .bind(keep_until)
+                .fetch_all(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "UPDATE refresh_tokens SET revoked = TRUE \
+                     WHERE pool = $1 AND username = $2 AND NOT revoked",
+                )
+                .bind(pool)
+                .bind(username)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                rows.iter()
+                    .map(|r| r.try_get("origin_jti").map_err(StoreError::from))
+                    .collect()
             }
 
             async fn prune_expired(&self, now: i64) -> Result<u64, StoreError> {

@@ -614,3 +614,218 @@ async fn postgres_store() {
     suite(Arc::clone(&store)).await;
     drop(store);
 }
+
+// ---- lockout counters and sessions ------------------------------------------------------------
+
+/// Lockout compare-and-swap, refresh-token rotation and session revocation, on one backend.
+async fn session_suite(store: Arc<dyn Store>) {
+    store.migrate().await.unwrap();
+    store.upsert_pool("main", 1).await.unwrap();
+    store
+        .upsert_client(&client("main", "app"), 1)
+        .await
+        .unwrap();
+    let bob = user("main", "bob", "33333333-3333-4333-8333-333333333333");
+    store.create_user(&bob).await.unwrap();
+
+    // lockout: the swap only lands on the state it expects
+    let fresh = LockState {
+        failures: 0,
+        locked_until: None,
+        changed_at: 100,
+    };
+    let one = LockState {
+        failures: 1,
+        locked_until: None,
+        changed_at: 200,
+    };
+    let locked = LockState {
+        failures: 5,
+        locked_until: Some(201),
+        changed_at: 200,
+    };
+    assert!(
+        store
+            .swap_lock_state("main", "bob", &fresh, &one)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .swap_lock_state("main", "bob", &fresh, &one)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .swap_lock_state("main", "ghost", &fresh, &one)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .swap_lock_state("main", "bob", &one, &locked)
+            .await
+            .unwrap()
+    );
+    let row = store.get_user("main", "bob").await.unwrap().unwrap();
+    assert_eq!(
+        (row.failed_attempts, row.locked_until, row.updated_at),
+        (5, Some(201), 200)
+    );
+    let stale = LockState {
+        locked_until: None,
+        ..locked
+    };
+    assert!(
+        !store
+            .swap_lock_state("main", "bob", &stale, &one)
+            .await
+            .unwrap()
+    );
+    store.clear_lock_state("main", "bob", 300).await.unwrap();
+    let row = store.get_user("main", "bob").await.unwrap().unwrap();
+    assert_eq!((row.failed_attempts, row.locked_until), (0, None));
+
+    // rotation: the old token is swapped for the new one once
+    let token = |hash: u8, origin: &str| RefreshTokenRecord {
+        token_hash: SecretBytes(vec![hash; 32]),
+        pool: "main".into(),
+        client_id: "app".into(),
+        username: "bob".into(),
+        scopes: vec![],
+        origin_jti: origin.into(),
+        auth_time: 10,
+        created_at: 10,
+        expires_at: 1000,
+        revoked: false,
+    };
+    store.insert_refresh_token(&token(1, "s-1")).await.unwrap();
+    assert!(
+        store
+            .rotate_refresh_token(&[1; 32], "app", 20, &token(2, "s-1"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .rotate_refresh_token(&[1; 32], "app", 20, &token(3, "s-1"))
+            .await
+            .unwrap(),
+        "a used token rotates no more"
+    );
+    assert_eq!(store.get_refresh_token(&[3; 32]).await.unwrap(), None);
+    assert!(
+        !store
+            .rotate_refresh_token(&[2; 32], "other", 20, &token(3, "s-1"))
+            .await
+            .unwrap(),
+        "another client's token"
+    );
+    assert!(
+        !store
+            .rotate_refresh_token(&[2; 32], "app", 1000, &token(3, "s-1"))
+            .await
+            .unwrap(),
+        "an expired token"
+    );
+    assert!(
+        store
+            .get_refresh_token(&[1; 32])
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked
+    );
+    assert!(
+        !store
+            .get_refresh_token(&[2; 32])
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked
+    );
+    // the live token of the session is revoked once
+    assert_eq!(
+        store
+            .revoke_live_family("main", "bob", "s-1")
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .revoke_live_family("main", "bob", "s-1")
+            .await
+            .unwrap(),
+        0
+    );
+
+    // a session's family, then every session of the user but one
+    store.insert_refresh_token(&token(4, "s-2")).await.unwrap();
+    store.insert_refresh_token(&token(5, "s-2")).await.unwrap();
+    store.insert_refresh_token(&token(6, "s-3")).await.unwrap();
+    store.insert_refresh_token(&token(7, "s-4")).await.unwrap();
+    store
+        .revoke_session_family("main", "bob", "s-2", 30, 2000)
+        .await
+        .unwrap();
+    assert!(store.is_session_revoked("s-2").await.unwrap());
+    for hash in [4, 5] {
+        assert!(
+            store
+                .get_refresh_token(&[hash; 32])
+                .await
+                .unwrap()
+                .unwrap()
+                .revoked
+        );
+    }
+    assert!(
+        !store
+            .get_refresh_token(&[6; 32])
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked
+    );
+    let mut ended = store
+        .revoke_user_sessions("main", "bob", Some("s-4"), 40, 2000)
+        .await
+        .unwrap();
+    ended.sort();
+    // s-2 was revoked already; s-4 is kept
+    assert_eq!(ended, ["s-1", "s-3"]);
+    assert!(store.is_session_revoked("s-3").await.unwrap());
+    assert!(!store.is_session_revoked("s-4").await.unwrap());
+    for hash in [6, 7] {
+        assert!(
+            store
+                .get_refresh_token(&[hash; 32])
+                .await
+                .unwrap()
+                .unwrap()
+                .revoked
+        );
+    }
+    let ended = store
+        .revoke_user_sessions("main", "bob", None, 50, 2000)
+        .await
+        .unwrap();
+    assert_eq!(ended, ["s-4"]);
+}
+
+#[tokio::test]
+async fn sqlite_session_store() {
+    session_suite(open("sqlite::memory:").await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn postgres_session_store() {
+    let Some(pg) = TempPostgres::start("postgres_session_store").await else {
+        return;
+    };
+    let store = open(&pg.url).await.unwrap();
+    session_suite(Arc::clone(&store)).await;
+    drop(store);
+}

@@ -1,0 +1,241 @@
+//! Sign-in lockout arithmetic, and the failure counts of usernames that do not exist.
+//!
+//! A password check is *reserved* before it runs: the failure is counted first (and, from the
+//! [`LOCK_AFTER`]th on, the lock that would follow it is set at once), so parallel guesses can
+//! never run more checks than the count allows; a matching password then clears the count.
+//! Counting is a compare-and-swap of the user's row in the store (shared by every process);
+//! unknown usernames are counted in a bounded in-memory [`UnknownNames`] table with the same
+//! arithmetic, so they answer exactly like real users. [`reserve`] does no I/O.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+/// Failures in a row before sign-in locks a user out.
+pub const LOCK_AFTER: i64 = 5;
+/// Longest lockout.
+pub const LOCK_CAP_SECS: i64 = 900;
+/// Quiet time after which earlier failures are forgotten.
+pub const LOCK_RESET_SECS: i64 = 900;
+
+/// The lockout state of one username: failures so far, the lock, and when it last changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LockState {
+    pub failures: i64,
+    pub locked_until: Option<i64>,
+    /// When the count last changed (a quiet [`LOCK_RESET_SECS`] after it forgets them).
+    pub changed_at: i64,
+}
+
+/// Seconds a user is locked out after `failures` failures in a row: none before
+/// [`LOCK_AFTER`], then 1 s, 2 s, 4 s … at most [`LOCK_CAP_SECS`].
+pub fn lock_secs(failures: i64) -> Option<i64> {
+    if failures < LOCK_AFTER {
+        return None;
+    }
+    let exp = u32::try_from(failures - LOCK_AFTER).unwrap_or(u32::MAX);
+    Some(
+        2i64.checked_pow(exp)
+            .unwrap_or(LOCK_CAP_SECS)
+            .min(LOCK_CAP_SECS),
+    )
+}
+
+/// Reserves one password check at `now`: `None` while locked (refuse without checking),
+/// otherwise the state to store before checking: one more failure, and the lock that failure
+/// brings. A quiet [`LOCK_RESET_SECS`] since the last change starts the count afresh.
+pub fn reserve(state: LockState, now: i64) -> Option<LockState> {
+    let quiet = now.saturating_sub(state.changed_at) >= LOCK_RESET_SECS;
+    let (failures, locked_until) = if state.failures > 0 && quiet {
+        (0, None)
+    } else {
+        (state.failures, state.locked_until)
+    };
+    if locked_until.is_some_and(|t| t > now) {
+        return None;
+    }
+    let failures = failures.saturating_add(1);
+    Some(LockState {
+        failures,
+        locked_until: lock_secs(failures)
+            .map(|s| now.saturating_add(s))
+            .or(locked_until),
+        changed_at: now,
+    })
+}
+
+/// Most unknown usernames tracked per pool by default (oldest forgotten first).
+pub const DEFAULT_UNKNOWN_NAMES: usize = 10_000;
+
+/// Failure counts of usernames that do not exist, at most `max` (the least recently changed
+/// entry is evicted first).
+#[derive(Debug)]
+pub struct UnknownNames {
+    max: usize,
+    inner: Mutex<Table>,
+}
+
+/// SHA-256 of a username: every name costs the same few bytes, however long it is.
+type NameKey = [u8; 32];
+
+fn key_of(name: &str) -> NameKey {
+    let mut key = [0u8; 32];
+    key.copy_from_slice(
+        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, name.as_bytes()).as_ref(),
+    );
+    key
+}
+
+#[derive(Debug, Default)]
+struct Table {
+    by_name: HashMap<NameKey, (LockState, u64)>,
+    /// Change sequence → name, oldest first.
+    order: BTreeMap<u64, NameKey>,
+    next: u64,
+}
+
+impl UnknownNames {
+    pub fn new(max: usize) -> Self {
+        UnknownNames {
+            max: max.max(1),
+            inner: Mutex::new(Table::default()),
+        }
+    }
+
+    /// [`reserve`] for an unknown `name`, atomically: false while it is locked.
+    pub fn reserve(&self, name: &str, now: i64) -> bool {
+        let mut t = match self.inner.lock() {
+            Ok(t) => t,
+            Err(p) => p.into_inner(),
+        };
+        let key = key_of(name);
+        let current = t.by_name.get(&key).copied();
+        let Some(next) = reserve(current.map(|(s, _)| s).unwrap_or_default(), now) else {
+            return false;
+        };
+        if let Some((_, seq)) = current {
+            t.order.remove(&seq);
+        }
+        while t.by_name.len() >= self.max && current.is_none() {
+            let Some((_, oldest)) = t.order.pop_first() else {
+                break;
+            };
+            t.by_name.remove(&oldest);
+        }
+        let seq = t.next;
+        t.next = t.next.wrapping_add(1);
+        t.order.insert(seq, key);
+        t.by_name.insert(key, (next, seq));
+        true
+    }
+
+    /// Names tracked now.
+    pub fn len(&self) -> usize {
+        match self.inner.lock() {
+            Ok(t) => t.by_name.len(),
+            Err(p) => p.into_inner().by_name.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_lengths() {
+        let table = [
+            (0, None),
+            (4, None),
+            (5, Some(1)),
+            (6, Some(2)),
+            (7, Some(4)),
+            (14, Some(512)),
+            (15, Some(900)),
+            (1000, Some(900)),
+            (i64::MAX, Some(900)),
+        ];
+        for (failures, want) in table {
+            assert_eq!(lock_secs(failures), want, "{failures} failures");
+        }
+    }
+
+    fn st(failures: i64, locked_until: Option<i64>, changed_at: i64) -> LockState {
+        LockState {
+            failures,
+            locked_until,
+            changed_at,
+        }
+    }
+
+    #[test]
+    fn reservations() {
+        let now = 10_000;
+        let table = [
+            // fresh user: counted, no lock
+            (st(0, None, 0), Some(st(1, None, now))),
+            (st(3, None, now - 10), Some(st(4, None, now))),
+            // the 5th reservation locks at once (1 s)
+            (st(4, None, now - 1), Some(st(5, Some(now + 1), now))),
+            // locked: refused, nothing changes
+            (st(5, Some(now + 1), now), None),
+            // lock over: the next one doubles it
+            (st(5, Some(now), now - 1), Some(st(6, Some(now + 2), now))),
+            (
+                st(9, Some(now - 5), now - 20),
+                Some(st(10, Some(now + 32), now)),
+            ),
+            (
+                st(30, Some(now - 1), now - 900 + 1),
+                Some(st(31, Some(now + 900), now)),
+            ),
+            // 15 quiet minutes forget everything, even a lock that would still hold
+            (st(4, None, now - 900), Some(st(1, None, now))),
+            (st(20, Some(now + 100), now - 900), Some(st(1, None, now))),
+        ];
+        for (before, want) in table {
+            assert_eq!(reserve(before, now), want, "{before:?}");
+        }
+    }
+
+    #[test]
+    fn sequence_of_guesses_at_one_instant() {
+        // at one frozen instant: exactly LOCK_AFTER reservations, then refusals
+        let mut s = LockState::default();
+        let mut granted = 0;
+        for _ in 0..40 {
+            if let Some(next) = reserve(s, 500) {
+                s = next;
+                granted += 1;
+            }
+        }
+        assert_eq!(granted, LOCK_AFTER);
+    }
+
+    #[test]
+    fn unknown_names_lock_like_users_and_stay_bounded() {
+        let names = UnknownNames::new(3);
+        let granted = (0..7).filter(|_| names.reserve("ghost", 100)).count();
+        assert_eq!(granted, 5);
+        // the oldest entry goes first when the table is full
+        assert!(names.reserve("a", 100));
+        assert!(names.reserve("b", 100));
+        assert_eq!(names.len(), 3);
+        assert!(names.reserve("c", 100)); // evicts "ghost"
+        assert_eq!(names.len(), 3);
+        assert!(names.reserve("ghost", 100), "evicted: counted afresh");
+        // a name that is touched is not the oldest any more
+        let names = UnknownNames::new(2);
+        assert!(names.reserve("x", 1));
+        assert!(names.reserve("y", 1));
+        assert!(names.reserve("x", 2));
+        assert!(names.reserve("z", 2)); // evicts y
+        for _ in 0..3 {
+            assert!(names.reserve("x", 2));
+        }
+        assert!(!names.reserve("x", 2), "x kept its 5 failures");
+    }
+}
