@@ -540,12 +540,13 @@ fn can_reset(user: &UserRecord) -> bool {
     user.enabled && user.status != UserStatus::Unconfirmed
 }
 
-/// An `UNCONFIRMED` user that a new `SignUp` of the same name may replace: one who signed up
-/// (has a password; administrators create unconfirmed users without one) longer ago than a
-/// sign-up code lives, so the code of that sign-up has expired. The caller also checks that no
-/// code sent later (`ResendConfirmationCode`) is still live.
+/// An `UNCONFIRMED` user that a new `SignUp` of the same name may replace: an enabled one who
+/// signed up (has a password; administrators create unconfirmed users without one) longer ago
+/// than a sign-up code lives, so the code of that sign-up has expired. The caller also checks
+/// that no code sent later (`ResendConfirmationCode`) is still live.
 fn stale_sign_up(user: &UserRecord, code_ttl: i64, now: i64) -> bool {
     user.status == UserStatus::Unconfirmed
+        && user.enabled
         && user.password_hash.is_some()
         && user.created_at.saturating_add(code_ttl) <= now
 }
@@ -685,12 +686,14 @@ impl Cognito {
 
     /// Generates a code for `username` and stores its HMAC (the code is not delivered yet).
     /// The same for every name, known or not: whether to deliver is up to the caller.
+    /// `new_account`: the first code of a sign-up ([`CodeBook::start`]).
     fn reserve_code(
         &self,
         pool: &str,
         username: &str,
         purpose: CodePurpose,
         ip: Option<IpAddr>,
+        new_account: bool,
     ) -> Result<Secret, CognitoError> {
         let code = random_code()?;
         let key: CodeKey = (username.to_owned(), purpose);
@@ -704,17 +707,23 @@ impl Cognito {
         let per_address = self.idp.pool(pool)?.config.rate_limit_per_ip > 0;
         let origin = ip.filter(|_| per_address).map(ClientPrefix::from);
         let now = self.options.clock.now();
-        self.code_book(pool)?
-            .issue(&key, mac, now.saturating_add(crate::secs(ttl)), origin, now)
-            .map_err(|refusal| {
-                let reason = match refusal {
-                    IssueRefusal::TooManyCodes => "codes per window",
-                    IssueRefusal::Locked => "locked after wrong guesses",
-                    IssueRefusal::ClientFull => "codes per client address",
-                };
-                tracing::info!(pool, purpose = purpose.as_str(), reason, "code refused");
-                limit_exceeded()
-            })?;
+        let expires_at = now.saturating_add(crate::secs(ttl));
+        let mut book = self.code_book(pool)?;
+        let issued = if new_account {
+            book.start(&key, mac, expires_at, origin, now)
+        } else {
+            book.issue(&key, mac, expires_at, origin, now)
+        };
+        drop(book);
+        issued.map_err(|refusal| {
+            let reason = match refusal {
+                IssueRefusal::TooManyCodes => "codes per window",
+                IssueRefusal::Locked => "locked after wrong guesses",
+                IssueRefusal::ClientFull => "codes per client address",
+            };
+            tracing::info!(pool, purpose = purpose.as_str(), reason, "code refused");
+            limit_exceeded()
+        })?;
         Ok(Secret::new(code))
     }
 
@@ -758,7 +767,7 @@ impl Cognito {
         ip: Option<IpAddr>,
         deliver_to: Option<(&str, &UserRecord)>,
     ) -> Result<(), CognitoError> {
-        let code = self.reserve_code(pool, username, purpose, ip)?;
+        let code = self.reserve_code(pool, username, purpose, ip, false)?;
         if let Some((client_id, user)) = deliver_to {
             self.deliver_code(client_id, user, purpose, code);
         }
@@ -969,7 +978,7 @@ impl Cognito {
                 return Err(err("UsernameExistsException", "User already exists"));
             }
         }
-        let code = self.reserve_code(pool, username, CodePurpose::SignUp, ip)?;
+        let code = self.reserve_code(pool, username, CodePurpose::SignUp, ip, true)?;
         let user = match self
             .create_signed_up_user(pool, username, &password, attributes, existing.is_some())
             .await

@@ -196,8 +196,35 @@ impl<K: Clone + Eq + Hash> CodeBook<K> {
         origin: Option<ClientPrefix>,
         now: i64,
     ) -> Result<(), IssueRefusal> {
+        self.store(key, mac, expires_at, origin, now, false)
+    }
+
+    /// The first code of a new account: what the name collected before the account existed
+    /// (codes nobody received, guesses at them, a lock) is dropped, so requests about a free
+    /// name cannot keep it from being signed up. Only the client's share applies. Safe because
+    /// an account is created once per name (its `SignUp` is not repeatable).
+    pub(crate) fn start(
+        &mut self,
+        key: &K,
+        mac: Vec<u8>,
+        expires_at: i64,
+        origin: Option<ClientPrefix>,
+        now: i64,
+    ) -> Result<(), IssueRefusal> {
+        self.store(key, mac, expires_at, origin, now, true)
+    }
+
+    fn store(
+        &mut self,
+        key: &K,
+        mac: Vec<u8>,
+        expires_at: i64,
+        origin: Option<ClientPrefix>,
+        now: i64,
+        fresh: bool,
+    ) -> Result<(), IssueRefusal> {
         let limits = self.limits;
-        if let Some(entry) = self.entries.get_mut(key) {
+        if !fresh && let Some(entry) = self.entries.get_mut(key) {
             entry.unlock_if_passed(now);
             if entry.locked(now) {
                 return Err(IssueRefusal::Locked);
@@ -219,6 +246,9 @@ impl<K: Clone + Eq + Hash> CodeBook<K> {
             if held >= limits.codes_per_client {
                 return Err(IssueRefusal::ClientFull);
             }
+        }
+        if fresh {
+            self.entries.remove(key);
         }
         if !self.entries.contains_key(key) {
             self.make_room(now);
@@ -543,6 +573,35 @@ mod tests {
         assert!(book.has_live_code(&"c", 0) && book.has_live_code(&"e", 0));
         assert!(!book.has_live_code(&"b", 0));
         assert_eq!(book.len(), 4);
+    }
+
+    #[test]
+    fn a_new_account_starts_clean() {
+        let mut book = CodeBook::new(LIMITS);
+        // codes nobody received for a free name, guesses at them, a lock
+        for i in 0..5 {
+            book.issue(&"u", mac("x"), 100, None, i).unwrap();
+            for _ in 0..2 {
+                let _ = book.check(&"u", &mac("y"), i);
+            }
+        }
+        assert_eq!(
+            book.issue(&"u", mac("x"), 100, None, 5),
+            Err(IssueRefusal::Locked)
+        );
+        // the account's first code goes through and works
+        assert_eq!(book.start(&"u", mac("1"), 100, None, 5), Ok(()));
+        assert_eq!(book.check(&"u", &mac("1"), 5), Ok(()));
+        // its client's share still applies
+        let mut book = CodeBook::new(Limits {
+            codes_per_client: 1,
+            ..LIMITS
+        });
+        book.start(&"a", mac("1"), 100, ip("10.0.0.1"), 0).unwrap();
+        assert_eq!(
+            book.start(&"b", mac("1"), 100, ip("10.0.0.1"), 0),
+            Err(IssueRefusal::ClientFull)
+        );
     }
 
     #[test]

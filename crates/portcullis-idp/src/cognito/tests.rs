@@ -1340,3 +1340,46 @@ async fn an_unconfirmed_sign_up_whose_code_expired_can_be_signed_up_again() {
         .await;
     assert_eq!(error_name(r), "UsernameExistsException");
 }
+
+#[tokio::test]
+async fn requests_about_a_free_name_do_not_keep_it_from_being_signed_up() {
+    let h = harness().await;
+    // codes nobody receives for a name nobody has, and wrong guesses at them
+    for _ in 0..6 {
+        let _ = h
+            .call(
+                "ResendConfirmationCode",
+                json!({"ClientId": "web", "Username": "rosa"}),
+            )
+            .await;
+        for _ in 0..2 {
+            let _ = h
+                .call(
+                    "ConfirmSignUp",
+                    json!({"ClientId": "web", "Username": "rosa", "ConfirmationCode": "9999999"}),
+                )
+                .await;
+        }
+    }
+    let r = h
+        .call(
+            "ResendConfirmationCode",
+            json!({"ClientId": "web", "Username": "rosa"}),
+        )
+        .await;
+    assert_eq!(error_name(r), "LimitExceededException");
+    // the sign-up of the name goes through, and its code confirms it
+    h.call(
+        "SignUp",
+        json!({"ClientId": "web", "Username": "rosa", "Password": "password1"}),
+    )
+    .await
+    .unwrap();
+    let code = h.last_code("rosa", CodePurpose::SignUp);
+    h.call(
+        "ConfirmSignUp",
+        json!({"ClientId": "web", "Username": "rosa", "ConfirmationCode": code}),
+    )
+    .await
+    .unwrap();
+}
