@@ -24,6 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import boto3
 import botocore.config
+import botocore.exceptions
 import jwt
 import pytest
 
@@ -265,6 +266,51 @@ def test_unknown_client_and_forgot_password(stack, idp):
     idp.forgot_password(ClientId="web", Username="nobody-at-all")
 
 
+def answer(call, **params) -> tuple:
+    """What a caller sees of one operation: the body of a success, or status, code and message."""
+    try:
+        r = call(**params)
+    except botocore.exceptions.ClientError as e:
+        err = e.response["Error"]
+        return ("error", e.response["ResponseMetadata"]["HTTPStatusCode"], err["Code"], err["Message"])
+    return ("ok", {k: v for k, v in r.items() if k != "ResponseMetadata"})
+
+
+def test_code_answers_are_the_same_for_known_and_unknown_names(stack, idp):
+    idp.sign_up(
+        ClientId="web", Username="kim", Password="password1", UserAttributes=[{"Name": "email", "Value": "kim@example.com"}]
+    )
+    cli(stack, "confirm", "kim")
+
+    def script(name: str) -> list[tuple]:
+        seen = []
+        for _ in range(6):  # 5 reset codes an hour, then LimitExceededException
+            seen.append(answer(idp.forgot_password, ClientId="web", Username=name))
+        for _ in range(2):
+            seen.append(answer(idp.resend_confirmation_code, ClientId="web", Username=name))
+        for _ in range(2):  # a confirmed user is told nothing about its status
+            seen.append(answer(idp.confirm_sign_up, ClientId="web", Username=name, ConfirmationCode="1234567"))
+        for _ in range(7):  # 5 wrong guesses per code, then LimitExceededException
+            seen.append(
+                answer(
+                    idp.confirm_forgot_password,
+                    ClientId="web",
+                    Username=name,
+                    ConfirmationCode="1234567",
+                    Password="password7",
+                )
+            )
+        return seen
+
+    known, unknown = script("kim"), script("nobody-kim")
+    assert known == unknown
+    masked = {"Destination": "***", "DeliveryMedium": "EMAIL", "AttributeName": "email"}
+    assert known[0] == ("ok", {"CodeDeliveryDetails": masked})
+    limited = ("error", 400, "LimitExceededException", "Attempt limit exceeded, please try after some time.")
+    assert known[5] == limited and known[-1] == limited
+    assert known[8][2] == "CodeMismatchException"
+
+
 # ---- codes to a webhook, and the per-IP rate limit ---------------------------------------------
 
 HOOK_SECRET = "webhook-secret-0123456789"
@@ -329,6 +375,11 @@ class CodeWebhook:
                 if left <= 0:
                     raise AssertionError(f"no {kind} code for {username} reached the webhook; got {self.posts}")
                 self.cond.wait(left)
+
+    def count(self, username: str, kind: str) -> int:
+        with self.cond:
+            bodies = [json.loads(raw) for _, raw in self.posts]
+        return sum(1 for b in bodies if b.get("username") == username and b.get("kind") == kind)
 
     def stop(self) -> None:
         self.server.shutdown()
@@ -428,6 +479,24 @@ def test_sign_up_code_goes_to_the_webhook_and_confirms_the_user(hook_stack, hook
     log = gateway.log_text()
     assert body["code"] not in log and reset["code"] not in log
     assert "password1" not in log
+
+
+def test_twelve_forgot_passwords_send_at_most_five_codes(hook_stack, hook_idp):
+    _, hook = hook_stack
+    hook_idp.sign_up(ClientId="hooked-web", Username="hal", Password="password1")
+    _, _, body = hook.wait_for("hal", "SIGN_UP")
+    hook_idp.confirm_sign_up(ClientId="hooked-web", Username="hal", ConfirmationCode=body["code"])
+    outcomes = []
+    for _ in range(12):
+        try:
+            hook_idp.forgot_password(ClientId="hooked-web", Username="hal")
+            outcomes.append("sent")
+        except hook_idp.exceptions.LimitExceededException:
+            outcomes.append("LimitExceededException")
+    assert outcomes == ["sent"] * 5 + ["LimitExceededException"] * 7
+    wait_until(lambda: hook.count("hal", "FORGOT_PASSWORD") >= 5, what="5 reset codes at the webhook")
+    time.sleep(0.3)  # deliveries run in the background: give a 6th (there must be none) a chance
+    assert hook.count("hal", "FORGOT_PASSWORD") == 5
 
 
 def test_rate_limit_per_ip_answers_too_many_requests(hook_stack, hook_idp):

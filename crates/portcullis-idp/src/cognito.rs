@@ -15,21 +15,30 @@
 //! * `USER_PASSWORD_AUTH` needs the client's `password` grant (the default of public clients).
 //! * User existence is not revealed (PreventUserExistenceErrors = ENABLED): unknown users and
 //!   wrong passwords both get `NotAuthorizedException` (after a dummy Argon2 verification, so
-//!   timing does not tell either), `ForgotPassword` simulates a delivery, and the confirm
-//!   operations answer `CodeMismatchException`. `UserNotConfirmedException` is only returned
-//!   after a correct password.
+//!   timing does not tell either). `ForgotPassword` and `ResendConfirmationCode` issue a code
+//!   for every name (one nobody receives when the user is unknown, disabled or in the wrong
+//!   state), answer the same masked `CodeDeliveryDetails` for all, and the same limits count
+//!   every name; `ConfirmSignUp` and `ConfirmForgotPassword` answer `CodeMismatchException`
+//!   whatever the user's state. `UserNotConfirmedException` is only returned after a correct
+//!   password.
 //! * Lockout (§6.5): 5 failures, then 2^(n−5) s (cap 15 min), reset after 15 min without
 //!   attempts; kept in the user's `failed_attempts`/`locked_until` columns.
-//! * Confirmation / reset codes (6 digits) and `NEW_PASSWORD_REQUIRED` sessions live in bounded
-//!   in-memory maps (HMAC of the code, expiry, bounded attempts): they do not survive a restart
-//!   and are per node. A code goes to the pool's `code_webhook` ([`crate::delivery`]) when it
-//!   has one, else into an info-level log line; [`CognitoOptions::on_code`] sees it either way.
+//! * Confirmation / reset codes (6 digits) live in a bounded book per pool ([`codes`]: HMAC of
+//!   the code, expiry, attempts per code, codes per hour and wrong guesses per hour across codes
+//!   per user, live codes per client address); `NEW_PASSWORD_REQUIRED` sessions in a bounded
+//!   map. Both are in memory: they do not survive a restart and are per node. A code goes to
+//!   the pool's `code_webhook` ([`crate::delivery`]) when it has one, else into an info-level
+//!   log line; [`CognitoOptions::on_code`] sees it either way.
+//! * `SignUp` issues the code before it creates the user (a refused sign-up leaves no user),
+//!   and replaces an `UNCONFIRMED` self-signed-up user whose code has expired, so a name is not
+//!   held forever by a sign-up nobody confirms.
 //! * Rate limit: the pool's `rate_limit_per_ip` (shared with its token endpoint and hosted
 //!   login) covers the operations that check passwords or codes or issue codes.
 #![allow(clippy::result_large_err)]
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -50,8 +59,11 @@ use crate::delivery::CodeWebhooks;
 use crate::store::{StoreError, UserRecord, UserStatus};
 use crate::{ClientAuth, IdentityProvider, IdpError, OAuthError, password, tokens, unix_now};
 
+mod codes;
 #[cfg(test)]
 mod tests;
+
+use codes::{CheckRefusal, ClientPrefix, CodeBook, IssueRefusal};
 
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -61,6 +73,8 @@ const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 const ADMIN_SCOPE: &str = "aws.cognito.signin.user.admin";
 const SESSION_TTL_SECS: i64 = 180;
 const MSG_BAD_CREDENTIALS: &str = "Incorrect username or password.";
+const MSG_LIMIT_EXCEEDED: &str = "Attempt limit exceeded, please try after some time.";
+const MSG_CODE_MISMATCH: &str = "Invalid verification code provided, please try again.";
 
 /// What a code is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -97,6 +111,40 @@ pub struct CodeDelivery {
 /// also has a `code_webhook`.
 pub type CodeCallback = Arc<dyn Fn(&CodeDelivery) + Send + Sync>;
 
+/// The JSON API's clock for codes: unix seconds. Tests use a [`manual`](Clock::manual) one,
+/// which moves only by [`advance`](Clock::advance). Clones share the time.
+#[derive(Debug, Clone, Default)]
+pub struct Clock {
+    /// Seconds added to the system clock, or (manual clocks) the time itself.
+    offset: Arc<AtomicI64>,
+    manual: bool,
+}
+
+impl Clock {
+    /// A clock stopped at the current time.
+    pub fn manual() -> Self {
+        Clock {
+            offset: Arc::new(AtomicI64::new(unix_now())),
+            manual: true,
+        }
+    }
+
+    /// Unix seconds.
+    pub fn now(&self) -> i64 {
+        let offset = self.offset.load(Ordering::Relaxed);
+        if self.manual {
+            offset
+        } else {
+            unix_now().saturating_add(offset)
+        }
+    }
+
+    /// Moves this clock (and its clones) forward by `secs`.
+    pub fn advance(&self, secs: i64) {
+        self.offset.fetch_add(secs, Ordering::Relaxed);
+    }
+}
+
 /// Tunables of the JSON API.
 #[derive(Clone)]
 pub struct CognitoOptions {
@@ -107,8 +155,28 @@ pub struct CognitoOptions {
     pub reset_code_ttl: Duration,
     /// Wrong guesses allowed per code. Default 5.
     pub max_code_attempts: u32,
-    /// Most pending codes and sessions kept (each). Default 10,000.
+    /// Codes issued per user and purpose (sign-up, reset) within [`code_window`]. Default 5.
+    ///
+    /// [`code_window`]: CognitoOptions::code_window
+    pub codes_per_window: u32,
+    /// Wrong guesses per user and purpose within [`code_window`], across codes, before the
+    /// confirmation or reset of that user is locked for [`code_lock`]. Default 10.
+    ///
+    /// [`code_window`]: CognitoOptions::code_window
+    /// [`code_lock`]: CognitoOptions::code_lock
+    pub code_failures_per_window: u32,
+    /// The window of the two limits above. Default 1 h.
+    pub code_window: Duration,
+    /// How long a confirmation or reset stays locked after too many wrong guesses. Default 1 h.
+    pub code_lock: Duration,
+    /// Live codes issued to one client address (IPv4 address, IPv6 /64) per pool, while the
+    /// pool limits per address (`rate_limit_per_ip` > 0). Default 100.
+    pub max_codes_per_ip: usize,
+    /// Most pending sessions kept, and most users with code state kept per pool. Default
+    /// 10,000.
     pub max_pending: usize,
+    /// The clock of codes and sessions.
+    pub clock: Clock,
 }
 
 impl Default for CognitoOptions {
@@ -118,7 +186,27 @@ impl Default for CognitoOptions {
             sign_up_code_ttl: Duration::from_secs(86_400),
             reset_code_ttl: Duration::from_secs(3600),
             max_code_attempts: 5,
+            codes_per_window: 5,
+            code_failures_per_window: 10,
+            code_window: Duration::from_secs(3600),
+            code_lock: Duration::from_secs(3600),
+            max_codes_per_ip: 100,
             max_pending: 10_000,
+            clock: Clock::default(),
+        }
+    }
+}
+
+impl CognitoOptions {
+    fn code_limits(&self) -> codes::Limits {
+        codes::Limits {
+            attempts_per_code: self.max_code_attempts,
+            codes_per_window: self.codes_per_window,
+            failures_per_window: self.code_failures_per_window.max(1),
+            window_secs: crate::secs(self.code_window),
+            lock_secs: crate::secs(self.code_lock),
+            codes_per_client: self.max_codes_per_ip,
+            max_entries: self.max_pending.max(1),
         }
     }
 }
@@ -128,6 +216,9 @@ impl std::fmt::Debug for CognitoOptions {
         f.debug_struct("CognitoOptions")
             .field("on_code", &self.on_code.is_some())
             .field("max_code_attempts", &self.max_code_attempts)
+            .field("codes_per_window", &self.codes_per_window)
+            .field("code_failures_per_window", &self.code_failures_per_window)
+            .field("max_codes_per_ip", &self.max_codes_per_ip)
             .field("max_pending", &self.max_pending)
             .finish_non_exhaustive()
     }
@@ -154,6 +245,14 @@ fn not_authorized(message: impl Into<String>) -> CognitoError {
 
 fn invalid_parameter(message: impl Into<String>) -> CognitoError {
     err("InvalidParameterException", message)
+}
+
+fn limit_exceeded() -> CognitoError {
+    err("LimitExceededException", MSG_LIMIT_EXCEEDED)
+}
+
+fn code_mismatch() -> CognitoError {
+    err("CodeMismatchException", MSG_CODE_MISMATCH)
 }
 
 fn internal(e: &dyn std::fmt::Display) -> CognitoError {
@@ -208,13 +307,6 @@ fn json_response(status: StatusCode, body: &Value) -> Response {
     response
 }
 
-#[derive(Debug)]
-struct PendingCode {
-    mac: Vec<u8>,
-    expires_at: i64,
-    attempts: u32,
-}
-
 #[derive(Debug, Clone)]
 struct PendingSession {
     pool: String,
@@ -223,7 +315,8 @@ struct PendingSession {
     expires_at: i64,
 }
 
-type CodeKey = (String, String, CodePurpose);
+/// A user's codes of one purpose, within a pool's [`CodeBook`].
+type CodeKey = (String, CodePurpose);
 
 /// State of the JSON API router.
 struct Cognito {
@@ -234,7 +327,8 @@ struct Cognito {
     verifier: Option<JwtVerifier>,
     /// issuer → pool name.
     issuers: HashMap<String, String>,
-    codes: Mutex<HashMap<CodeKey, PendingCode>>,
+    /// pool → its codes.
+    codes: HashMap<String, Mutex<CodeBook<CodeKey>>>,
     /// SHA-256 of the session string → challenge state.
     sessions: Mutex<HashMap<Vec<u8>, PendingSession>>,
 }
@@ -292,13 +386,23 @@ pub fn cognito_router_with(idp: Arc<IdentityProvider>, options: CognitoOptions) 
             }
         }
     };
+    let codes = idp
+        .pools
+        .keys()
+        .map(|name| {
+            (
+                name.clone(),
+                Mutex::new(CodeBook::new(options.code_limits())),
+            )
+        })
+        .collect();
     let state = Arc::new(Cognito {
         webhooks: CodeWebhooks::new(idp.pools.iter().map(|(name, s)| (name, &s.config))),
         idp,
         options,
         verifier,
         issuers,
-        codes: Mutex::new(HashMap::new()),
+        codes,
         sessions: Mutex::new(HashMap::new()),
     });
     Router::new().route("/", post(handle)).with_state(state)
@@ -360,16 +464,16 @@ async fn handle_inner(c: &Cognito, request: Request) -> Result<Value, CognitoErr
         c.check_rate(pool, ip)?;
     }
     match operation.as_str() {
-        "SignUp" => c.sign_up(&body).await,
+        "SignUp" => c.sign_up(&body, ip).await,
         "ConfirmSignUp" => c.confirm_sign_up(&body).await,
-        "ResendConfirmationCode" => c.resend_confirmation_code(&body).await,
+        "ResendConfirmationCode" => c.resend_confirmation_code(&body, ip).await,
         "InitiateAuth" => c.initiate_auth(&body).await,
         "RespondToAuthChallenge" => c.respond_to_auth_challenge(&body).await,
         "GetUser" => c.get_user(&body).await,
         "ChangePassword" => c.change_password(&body, ip).await,
         "GlobalSignOut" => c.global_sign_out(&body).await,
         "RevokeToken" => c.revoke_token(&body).await,
-        "ForgotPassword" => c.forgot_password(&body).await,
+        "ForgotPassword" => c.forgot_password(&body, ip).await,
         "ConfirmForgotPassword" => c.confirm_forgot_password(&body).await,
         _ => Err(err(
             "UnknownOperationException",
@@ -440,20 +544,47 @@ fn attribute_list(obj: &Body, name: &str) -> Result<BTreeMap<String, String>, Co
     Ok(out)
 }
 
+/// Who may reset a password by code: enabled users past sign-up confirmation.
+fn can_reset(user: &UserRecord) -> bool {
+    user.enabled && user.status != UserStatus::Unconfirmed
+}
+
+/// An `UNCONFIRMED` user that a new `SignUp` of the same name may replace: an enabled one who
+/// signed up (has a password; administrators create unconfirmed users without one) longer ago
+/// than a sign-up code lives, so the code of that sign-up has expired. The caller also checks
+/// that no code sent later (`ResendConfirmationCode`) is still live.
+fn stale_sign_up(user: &UserRecord, code_ttl: i64, now: i64) -> bool {
+    user.status == UserStatus::Unconfirmed
+        && user.enabled
+        && user.password_hash.is_some()
+        && user.created_at.saturating_add(code_ttl) <= now
+}
+
 fn bad_credentials() -> CognitoError {
     not_authorized(MSG_BAD_CREDENTIALS)
 }
 
-fn code_delivery(user: Option<&UserRecord>) -> Value {
-    let email = user.and_then(|u| u.attributes.get("email"));
+/// `CodeDeliveryDetails` for a sign-up: the caller gave the address, so it is shown masked.
+fn code_delivery(email: Option<&str>) -> Value {
     let destination = match email.and_then(|e| e.split_once('@')) {
         Some((local, domain)) => {
             let first: String = local.chars().take(1).collect();
             format!("{first}***@{domain}")
         }
-        None => "***".to_owned(),
+        None => MASKED_DESTINATION.to_owned(),
     };
     json!({"Destination": destination, "DeliveryMedium": "EMAIL", "AttributeName": "email"})
+}
+
+/// The destination `ForgotPassword` and `ResendConfirmationCode` show, whoever the user is:
+/// any part of a real address would tell a known name from an unknown one, and the caller of
+/// these operations need not be the user.
+const MASKED_DESTINATION: &str = "***";
+
+/// `CodeDeliveryDetails` of `ForgotPassword` and `ResendConfirmationCode`: the same for every
+/// name.
+fn masked_code_delivery() -> Value {
+    code_delivery(None)
 }
 
 /// A uniformly random 6-digit code.
@@ -538,61 +669,93 @@ impl Cognito {
 
     // ---- codes ----
 
-    fn code_mac(&self, key: &CodeKey, code: &str) -> Vec<u8> {
+    /// HMAC of a code, bound to its pool, user and purpose.
+    fn code_mac(&self, pool: &str, key: &CodeKey, code: &str) -> Vec<u8> {
         let mut ctx = hmac::Context::with_key(&self.idp.secret_key);
-        for part in [key.0.as_str(), key.1.as_str(), key.2.as_str(), code] {
+        for part in [pool, key.0.as_str(), key.1.as_str(), code] {
             ctx.update(part.as_bytes());
             ctx.update(&[0]);
         }
         ctx.sign().as_ref().to_vec()
     }
 
-    /// Issues a code for `user` and hands it to the pool's webhook, or else to the log.
-    fn issue_code(
+    fn code_book(
         &self,
-        client_id: &str,
-        user: &UserRecord,
+        pool: &str,
+    ) -> Result<std::sync::MutexGuard<'_, CodeBook<CodeKey>>, CognitoError> {
+        let book = self
+            .codes
+            .get(pool)
+            .ok_or_else(|| internal(&format_args!("no code book for pool {pool}")))?;
+        Ok(match book.lock() {
+            Ok(b) => b,
+            Err(p) => p.into_inner(),
+        })
+    }
+
+    /// Generates a code for `username` and stores its HMAC (the code is not delivered yet).
+    /// The same for every name, known or not: whether to deliver is up to the caller.
+    /// `new_account`: the first code of a sign-up ([`CodeBook::start`]).
+    fn reserve_code(
+        &self,
+        pool: &str,
+        username: &str,
         purpose: CodePurpose,
-    ) -> Result<(), CognitoError> {
-        let (pool, username) = (user.pool.as_str(), user.username.as_str());
+        ip: Option<IpAddr>,
+        new_account: bool,
+    ) -> Result<Secret, CognitoError> {
         let code = random_code()?;
-        let key: CodeKey = (pool.to_owned(), username.to_owned(), purpose);
+        let key: CodeKey = (username.to_owned(), purpose);
         let ttl = match purpose {
             CodePurpose::SignUp => self.options.sign_up_code_ttl,
             CodePurpose::ForgotPassword => self.options.reset_code_ttl,
         };
-        let now = unix_now();
-        let pending = PendingCode {
-            mac: self.code_mac(&key, &code),
-            expires_at: now.saturating_add(crate::secs(ttl)),
-            attempts: 0,
+        let mac = self.code_mac(pool, &key, &code);
+        // the per-address share applies where the pool limits per address at all (behind a
+        // reverse proxy, `rate_limit_per_ip = 0` turns both off)
+        let per_address = self.idp.pool(pool)?.config.rate_limit_per_ip > 0;
+        let origin = ip.filter(|_| per_address).map(ClientPrefix::from);
+        let now = self.options.clock.now();
+        let expires_at = now.saturating_add(crate::secs(ttl));
+        let mut book = self.code_book(pool)?;
+        let issued = if new_account {
+            book.start(&key, mac, expires_at, origin, now)
+        } else {
+            book.issue(&key, mac, expires_at, origin, now)
         };
-        {
-            let mut codes = match self.codes.lock() {
-                Ok(c) => c,
-                Err(p) => p.into_inner(),
+        drop(book);
+        issued.map_err(|refusal| {
+            let reason = match refusal {
+                IssueRefusal::TooManyCodes => "codes per window",
+                IssueRefusal::Locked => "locked after wrong guesses",
+                IssueRefusal::ClientFull => "codes per client address",
             };
-            if !codes.contains_key(&key) && codes.len() >= self.options.max_pending {
-                codes.retain(|_, p| p.expires_at > now);
-                if codes.len() >= self.options.max_pending {
-                    return Err(err(
-                        "LimitExceededException",
-                        "Attempt limit exceeded, please try after some time.",
-                    ));
-                }
-            }
-            codes.insert(key, pending);
+            tracing::info!(pool, purpose = purpose.as_str(), reason, "code refused");
+            limit_exceeded()
+        })?;
+        Ok(Secret::new(code))
+    }
+
+    /// Drops a reserved code whose user could not be created.
+    fn withdraw_code(&self, pool: &str, username: &str, purpose: CodePurpose) {
+        if let Ok(mut book) = self.code_book(pool) {
+            book.withdraw(&(username.to_owned(), purpose));
         }
+    }
+
+    /// Hands a reserved code for `user` to the pool's webhook, or else to the log.
+    fn deliver_code(&self, client_id: &str, user: &UserRecord, purpose: CodePurpose, code: Secret) {
+        let (pool, username) = (user.pool.as_str(), user.username.as_str());
         if !self.webhooks.configured(pool) {
             // Without a webhook the log is the delivery: the line carries the code and whom it
             // is for, nothing else.
-            tracing::info!(pool, username, purpose = purpose.as_str(), code = %code, "verification code");
+            tracing::info!(pool, username, purpose = purpose.as_str(), code = %code.expose(), "verification code");
         }
         let delivery = CodeDelivery {
             pool: pool.to_owned(),
             username: username.to_owned(),
             purpose,
-            code: Secret::new(code),
+            code,
             client_id: client_id.to_owned(),
             email: user.attributes.get("email").cloned(),
             phone_number: user.attributes.get("phone_number").cloned(),
@@ -600,6 +763,22 @@ impl Cognito {
         self.webhooks.send(&delivery);
         if let Some(cb) = &self.options.on_code {
             cb(&delivery);
+        }
+    }
+
+    /// Issues a code for `username`, delivered only when `deliver_to` is given: the same
+    /// work and limits for every name.
+    fn issue_code(
+        &self,
+        pool: &str,
+        username: &str,
+        purpose: CodePurpose,
+        ip: Option<IpAddr>,
+        deliver_to: Option<(&str, &UserRecord)>,
+    ) -> Result<(), CognitoError> {
+        let code = self.reserve_code(pool, username, purpose, ip, false)?;
+        if let Some((client_id, user)) = deliver_to {
+            self.deliver_code(client_id, user, purpose, code);
         }
         Ok(())
     }
@@ -612,47 +791,29 @@ impl Cognito {
         purpose: CodePurpose,
         code: &str,
     ) -> Result<(), CognitoError> {
-        let mismatch = || {
-            err(
-                "CodeMismatchException",
-                "Invalid verification code provided, please try again.",
-            )
-        };
         if code.len() > 64 {
-            return Err(mismatch());
+            return Err(code_mismatch());
         }
-        let key: CodeKey = (pool.to_owned(), username.to_owned(), purpose);
-        let mac = self.code_mac(&key, code);
-        let now = unix_now();
-        let mut codes = match self.codes.lock() {
-            Ok(c) => c,
-            Err(p) => p.into_inner(),
-        };
-        let Some(pending) = codes.get_mut(&key) else {
-            return Err(mismatch());
-        };
-        if pending.expires_at <= now {
-            codes.remove(&key);
-            return Err(err(
-                "ExpiredCodeException",
-                "Invalid code provided, please request a code again.",
-            ));
-        }
-        if pending.attempts >= self.options.max_code_attempts {
-            return Err(err(
-                "LimitExceededException",
-                "Attempt limit exceeded, please try after some time.",
-            ));
-        }
-        // constant-time comparison of the MACs
-        let ok = aws_lc_rs::constant_time::verify_slices_are_equal(&pending.mac, &mac).is_ok();
-        if ok {
-            codes.remove(&key);
-            Ok(())
-        } else {
-            pending.attempts = pending.attempts.saturating_add(1);
-            Err(mismatch())
-        }
+        let key: CodeKey = (username.to_owned(), purpose);
+        let mac = self.code_mac(pool, &key, code);
+        let now = self.options.clock.now();
+        self.code_book(pool)?
+            .check(&key, &mac, now)
+            .map_err(|refusal| match refusal {
+                CheckRefusal::Mismatch => code_mismatch(),
+                CheckRefusal::Expired => err(
+                    "ExpiredCodeException",
+                    "Invalid code provided, please request a code again.",
+                ),
+                CheckRefusal::LimitExceeded => limit_exceeded(),
+            })
+    }
+
+    /// Whether `username` holds a sign-up code that has not expired.
+    fn has_live_sign_up_code(&self, pool: &str, username: &str) -> Result<bool, CognitoError> {
+        let key: CodeKey = (username.to_owned(), CodePurpose::SignUp);
+        let now = self.options.clock.now();
+        Ok(self.code_book(pool)?.has_live_code(&key, now))
     }
 
     // ---- sessions ----
@@ -785,7 +946,10 @@ impl Cognito {
 
     // ---- operations ----
 
-    async fn sign_up(&self, body: &Body) -> Result<Value, CognitoError> {
+    /// Creates an `UNCONFIRMED` user once its code is issued: a sign-up refused by the code
+    /// limits leaves no user behind. An `UNCONFIRMED` user who signed up earlier and whose code
+    /// has expired is replaced (see [`stale_sign_up`]).
+    async fn sign_up(&self, body: &Body, ip: Option<IpAddr>) -> Result<Value, CognitoError> {
         let client_id = req_str(body, "ClientId")?;
         let username = req_str(body, "Username")?;
         let (pool, client) = self.client(client_id)?;
@@ -800,15 +964,55 @@ impl Cognito {
         crate::validate_attributes(&attributes)?;
         password::check_policy(&state.config.password_policy, password.expose())
             .map_err(IdpError::from)?;
-        if self.idp.store.get_user(pool, username).await?.is_some() {
-            return Err(err("UsernameExistsException", "User already exists"));
+        let existing = self.idp.store.get_user(pool, username).await?;
+        if let Some(old) = &existing {
+            let now = self.options.clock.now();
+            let ttl = crate::secs(self.options.sign_up_code_ttl);
+            if !stale_sign_up(old, ttl, now) || self.has_live_sign_up_code(pool, username)? {
+                return Err(err("UsernameExistsException", "User already exists"));
+            }
         }
+        let code = self.reserve_code(pool, username, CodePurpose::SignUp, ip, true)?;
+        let user = match self
+            .create_signed_up_user(pool, username, &password, attributes, existing.is_some())
+            .await
+        {
+            Ok(user) => user,
+            Err(e) => {
+                self.withdraw_code(pool, username, CodePurpose::SignUp);
+                return Err(e);
+            }
+        };
+        let email = user.attributes.get("email").map(String::as_str);
+        let delivery = code_delivery(email);
+        self.deliver_code(client_id, &user, CodePurpose::SignUp, code);
+        Ok(json!({
+            "UserConfirmed": false,
+            "UserSub": user.sub,
+            "CodeDeliveryDetails": delivery,
+        }))
+    }
+
+    /// The user of a sign-up whose code is reserved; `replace`: an expired sign-up of the same
+    /// name goes first.
+    async fn create_signed_up_user(
+        &self,
+        pool: &str,
+        username: &str,
+        password: &Secret,
+        attributes: BTreeMap<String, String>,
+        replace: bool,
+    ) -> Result<UserRecord, CognitoError> {
         let hash = self
             .idp
             .hasher
-            .hash(&password)
+            .hash(password)
             .await
             .map_err(|e| internal(&e))?;
+        if replace {
+            tracing::info!(pool, username, "replacing an expired, unconfirmed sign-up");
+            self.idp.store.delete_user(pool, username).await?;
+        }
         let now = unix_now();
         let user = UserRecord {
             pool: pool.to_owned(),
@@ -825,29 +1029,33 @@ impl Cognito {
             updated_at: now,
         };
         self.idp.store.create_user(&user).await?;
-        self.issue_code(client_id, &user, CodePurpose::SignUp)?;
-        Ok(json!({
-            "UserConfirmed": false,
-            "UserSub": user.sub,
-            "CodeDeliveryDetails": code_delivery(Some(&user)),
-        }))
+        Ok(user)
     }
 
     /// A new sign-up code for an unconfirmed user (the previous one stops working). Unknown,
-    /// disabled and already confirmed users get a simulated delivery (no existence leak).
-    async fn resend_confirmation_code(&self, body: &Body) -> Result<Value, CognitoError> {
+    /// disabled and already confirmed users get a code nobody receives: the same answer,
+    /// limits and work (no existence leak).
+    async fn resend_confirmation_code(
+        &self,
+        body: &Body,
+        ip: Option<IpAddr>,
+    ) -> Result<Value, CognitoError> {
         let client_id = req_str(body, "ClientId")?;
         let username = req_str(body, "Username")?;
         let (pool, client) = self.client(client_id)?;
         Self::check_secret_hash(client, username, opt_str(body, "SecretHash")?)?;
         let user = self.idp.store.get_user(pool, username).await?;
-        if let Some(u) = &user
-            && u.enabled
-            && u.status == UserStatus::Unconfirmed
-        {
-            self.issue_code(client_id, u, CodePurpose::SignUp)?;
-        }
-        Ok(json!({"CodeDeliveryDetails": code_delivery(user.as_ref())}))
+        let recipient = user
+            .as_ref()
+            .filter(|u| u.enabled && u.status == UserStatus::Unconfirmed);
+        self.issue_code(
+            pool,
+            username,
+            CodePurpose::SignUp,
+            ip,
+            recipient.map(|u| (client_id, u)),
+        )?;
+        Ok(json!({"CodeDeliveryDetails": masked_code_delivery()}))
     }
 
     async fn confirm_sign_up(&self, body: &Body) -> Result<Value, CognitoError> {
@@ -856,23 +1064,18 @@ impl Cognito {
         let code = req_str(body, "ConfirmationCode")?;
         let (pool, client) = self.client(client_id)?;
         Self::check_secret_hash(client, username, opt_str(body, "SecretHash")?)?;
+        // The same calls whatever the user's state: a confirmed or unknown user holds no code
+        // (or one nobody received), so a guess gets what a wrong code gets.
         let user = self.idp.store.get_user(pool, username).await?;
-        if let Some(u) = &user
-            && u.status != UserStatus::Unconfirmed
-        {
-            return Err(not_authorized(format!(
-                "User cannot be confirmed. Current status is {}",
-                u.status
-            )));
-        }
         self.check_code(pool, username, CodePurpose::SignUp, code)?;
-        if user.is_none() {
-            return Err(err(
-                "CodeMismatchException",
-                "Invalid verification code provided, please try again.",
-            ));
+        match user {
+            Some(u) if u.status == UserStatus::Unconfirmed => {
+                self.idp.confirm_user(pool, username).await?;
+            }
+            // confirmed meanwhile (e.g. by an administrator): the code was right, nothing to do
+            Some(_) => {}
+            None => return Err(code_mismatch()),
         }
-        self.idp.confirm_user(pool, username).await?;
         Ok(json!({}))
     }
 
@@ -1101,20 +1304,27 @@ impl Cognito {
         Ok(json!({}))
     }
 
-    async fn forgot_password(&self, body: &Body) -> Result<Value, CognitoError> {
+    /// A reset code. Unknown, disabled and unconfirmed users get a code nobody receives: the
+    /// same answer, limits and work (no existence leak).
+    async fn forgot_password(
+        &self,
+        body: &Body,
+        ip: Option<IpAddr>,
+    ) -> Result<Value, CognitoError> {
         let client_id = req_str(body, "ClientId")?;
         let username = req_str(body, "Username")?;
         let (pool, client) = self.client(client_id)?;
         Self::check_secret_hash(client, username, opt_str(body, "SecretHash")?)?;
         let user = self.idp.store.get_user(pool, username).await?;
-        match &user {
-            Some(u) if u.enabled && u.status != UserStatus::Unconfirmed => {
-                self.issue_code(client_id, u, CodePurpose::ForgotPassword)?;
-            }
-            // unknown, disabled or unconfirmed users: a simulated delivery (no existence leak)
-            _ => {}
-        }
-        Ok(json!({"CodeDeliveryDetails": code_delivery(user.as_ref())}))
+        let recipient = user.as_ref().filter(|u| can_reset(u));
+        self.issue_code(
+            pool,
+            username,
+            CodePurpose::ForgotPassword,
+            ip,
+            recipient.map(|u| (client_id, u)),
+        )?;
+        Ok(json!({"CodeDeliveryDetails": masked_code_delivery()}))
     }
 
     async fn confirm_forgot_password(&self, body: &Body) -> Result<Value, CognitoError> {
@@ -1128,6 +1338,11 @@ impl Cognito {
         password::check_policy(&state.config.password_policy, password.expose())
             .map_err(IdpError::from)?;
         self.check_code(pool, username, CodePurpose::ForgotPassword, code)?;
+        // a code nobody received (unknown, disabled or unconfirmed user) was guessed
+        let user = self.idp.store.get_user(pool, username).await?;
+        if !user.as_ref().is_some_and(can_reset) {
+            return Err(code_mismatch());
+        }
         self.idp
             .set_password(pool, username, &password, true)
             .await?;

@@ -55,6 +55,7 @@ struct Harness {
     addr: SocketAddr,
     idp: Arc<IdentityProvider>,
     codes: Arc<Mutex<Vec<CodeDelivery>>>,
+    clock: Clock,
 }
 
 async fn harness() -> Harness {
@@ -63,6 +64,12 @@ async fn harness() -> Harness {
 
 /// A harness whose `[pools.main]` has the extra keys `extra`.
 async fn harness_with(extra: &str) -> Harness {
+    harness_with_options(extra, CognitoOptions::default()).await
+}
+
+/// A harness with explicit options (their `on_code` is replaced by the harness's sink, their
+/// clock by a manual one).
+async fn harness_with_options(extra: &str, options: CognitoOptions) -> Harness {
     let idp = IdentityProvider::open_with(
         &config_with(extra),
         IdpOptions {
@@ -78,8 +85,10 @@ async fn harness_with(extra: &str) -> Harness {
         on_code: Some(Arc::new(move |d: &CodeDelivery| {
             sink.lock().unwrap().push(d.clone());
         })),
-        ..CognitoOptions::default()
+        clock: Clock::manual(),
+        ..options
     };
+    let clock = options.clock.clone();
     let app = cognito_router_with(idp.clone(), options);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -91,7 +100,12 @@ async fn harness_with(extra: &str) -> Harness {
         .await
         .unwrap();
     });
-    Harness { addr, idp, codes }
+    Harness {
+        addr,
+        idp,
+        codes,
+        clock,
+    }
 }
 
 impl Harness {
@@ -100,7 +114,17 @@ impl Harness {
         target: Option<&str>,
         body: Vec<u8>,
     ) -> (u16, reqwest::header::HeaderMap, Value) {
-        let mut req = reqwest::Client::new()
+        self.raw_from(reqwest::Client::new(), target, body).await
+    }
+
+    /// [`raw`](Self::raw) through `client` (e.g. one bound to another loopback address).
+    async fn raw_from(
+        &self,
+        client: reqwest::Client,
+        target: Option<&str>,
+        body: Vec<u8>,
+    ) -> (u16, reqwest::header::HeaderMap, Value) {
+        let mut req = client
             .post(format!("http://{}/", self.addr))
             .header("content-type", "application/x-amz-json-1.1")
             .body(body);
@@ -134,6 +158,21 @@ impl Harness {
             );
             Err((status, name, body["message"].as_str().unwrap().to_owned()))
         }
+    }
+
+    /// An operation's whole answer: status and body.
+    async fn answer(&self, op: &str, body: Value) -> (u16, Value) {
+        let (status, _, body) = self.raw(Some(op), body.to_string().into_bytes()).await;
+        (status, body)
+    }
+
+    /// Codes delivered to `username` for `purpose`.
+    fn delivered(&self, username: &str, purpose: CodePurpose) -> usize {
+        let codes = self.codes.lock().unwrap();
+        codes
+            .iter()
+            .filter(|d| d.username == username && d.purpose == purpose)
+            .count()
     }
 
     fn last_code(&self, username: &str, purpose: CodePurpose) -> String {
@@ -645,11 +684,12 @@ async fn sign_in_is_rate_limited_per_ip() {
 #[tokio::test]
 async fn rate_limit_zero_is_off() {
     let h = harness_with("rate_limit_per_ip = 0").await;
-    for _ in 0..30 {
+    // one name each (a name gets 5 codes an hour)
+    for i in 0..30 {
         let r = h
             .call(
                 "ForgotPassword",
-                json!({"ClientId": "web", "Username": "ghost"}),
+                json!({"ClientId": "web", "Username": format!("ghost{i}")}),
             )
             .await;
         assert!(r.is_ok(), "{r:?}");
@@ -873,6 +913,474 @@ async fn a_slow_or_dead_webhook_never_fails_the_call() {
     h.call(
         "ForgotPassword",
         json!({"ClientId": "web", "Username": "kate"}),
+    )
+    .await
+    .unwrap();
+}
+
+// ---- limits on codes, and answers that do not tell known names from unknown ones ----
+
+fn forgot(username: &str) -> Value {
+    json!({"ClientId": "web", "Username": username})
+}
+
+fn confirm_forgot(username: &str, code: &str) -> Value {
+    json!({"ClientId": "web", "Username": username, "ConfirmationCode": code,
+           "Password": "password9"})
+}
+
+fn other_code(code: &str) -> &'static str {
+    if code == "000000" { "111111" } else { "000000" }
+}
+
+async fn confirmed_user(h: &Harness, username: &str) {
+    let attrs = [("email".to_owned(), format!("{username}@example.com"))]
+        .into_iter()
+        .collect();
+    h.idp
+        .create_user(
+            "main",
+            username,
+            attrs,
+            Some((&Secret::new("password1"), true)),
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn twelve_forgot_passwords_issue_at_most_five_codes_an_hour() {
+    let h = harness().await;
+    confirmed_user(&h, "lena").await;
+    let mut answers = Vec::new();
+    for _ in 0..12 {
+        answers.push(h.call("ForgotPassword", forgot("lena")).await.map(|_| ()));
+    }
+    assert_eq!(h.delivered("lena", CodePurpose::ForgotPassword), 5);
+    assert!(answers[..5].iter().all(Result::is_ok), "{answers:?}");
+    let (status, name, message) = answers[5].clone().unwrap_err();
+    assert_eq!(
+        (status, name.as_str(), message.as_str()),
+        (
+            400,
+            "LimitExceededException",
+            "Attempt limit exceeded, please try after some time."
+        )
+    );
+    assert_eq!(answers.iter().filter(|a| a.is_err()).count(), 7);
+    // the last code issued still works
+    let code = h.last_code("lena", CodePurpose::ForgotPassword);
+    h.call("ConfirmForgotPassword", confirm_forgot("lena", &code))
+        .await
+        .unwrap();
+    // an hour after the first code, codes are issued again
+    h.clock.advance(3600);
+    h.call("ForgotPassword", forgot("lena")).await.unwrap();
+    assert_eq!(h.delivered("lena", CodePurpose::ForgotPassword), 6);
+}
+
+#[tokio::test]
+async fn wrong_guesses_across_fresh_codes_lock_the_reset() {
+    let h = harness().await;
+    confirmed_user(&h, "mia").await;
+    // 5 fresh codes, 2 wrong guesses at each: 10 wrong guesses across codes
+    let mut code = String::new();
+    for _ in 0..5 {
+        h.call("ForgotPassword", forgot("mia")).await.unwrap();
+        code = h.last_code("mia", CodePurpose::ForgotPassword);
+        for _ in 0..2 {
+            let r = h
+                .call(
+                    "ConfirmForgotPassword",
+                    confirm_forgot("mia", other_code(&code)),
+                )
+                .await;
+            assert_eq!(error_name(r), "CodeMismatchException");
+        }
+    }
+    // locked: the right code is refused, and no new code is issued
+    let r = h
+        .call("ConfirmForgotPassword", confirm_forgot("mia", &code))
+        .await;
+    assert_eq!(error_name(r), "LimitExceededException");
+    let r = h.call("ForgotPassword", forgot("mia")).await;
+    assert_eq!(error_name(r), "LimitExceededException");
+    assert_eq!(h.delivered("mia", CodePurpose::ForgotPassword), 5);
+    // still locked a moment before the hour has passed
+    h.clock.advance(3599);
+    let r = h
+        .call("ConfirmForgotPassword", confirm_forgot("mia", &code))
+        .await;
+    assert_eq!(error_name(r), "LimitExceededException");
+    h.login("web", "mia", "password9").await.unwrap_err();
+    // once it has, a fresh code resets the password
+    h.clock.advance(1);
+    h.call("ForgotPassword", forgot("mia")).await.unwrap();
+    let code = h.last_code("mia", CodePurpose::ForgotPassword);
+    h.call("ConfirmForgotPassword", confirm_forgot("mia", &code))
+        .await
+        .unwrap();
+    h.login("web", "mia", "password9").await.unwrap();
+}
+
+#[tokio::test]
+async fn parallel_wrong_guesses_check_at_most_the_attempts_of_a_code() {
+    let h = Arc::new(harness().await);
+    confirmed_user(&h, "nora").await;
+    h.call("ForgotPassword", forgot("nora")).await.unwrap();
+    let code = h.last_code("nora", CodePurpose::ForgotPassword);
+    let wrong = other_code(&code);
+    let guesses: Vec<_> = (0..40)
+        .map(|_| {
+            let h = h.clone();
+            tokio::spawn(async move {
+                h.call("ConfirmForgotPassword", confirm_forgot("nora", wrong))
+                    .await
+                    .unwrap_err()
+                    .1
+            })
+        })
+        .collect();
+    let mut names = Vec::new();
+    for g in guesses {
+        names.push(g.await.unwrap());
+    }
+    let checked = names
+        .iter()
+        .filter(|n| *n == "CodeMismatchException")
+        .count();
+    assert_eq!(checked, 5, "{names:?}");
+    assert_eq!(
+        names
+            .iter()
+            .filter(|n| *n == "LimitExceededException")
+            .count(),
+        35
+    );
+}
+
+/// The same operations against a known name and an unknown one answer the same, byte for
+/// byte (status and body): with the user confirmed, unconfirmed (created by an
+/// administrator) or disabled.
+#[tokio::test]
+async fn code_answers_do_not_tell_known_from_unknown_names() {
+    let h = harness().await;
+    confirmed_user(&h, "known-confirmed").await;
+    h.idp
+        .create_user("main", "known-unconfirmed", Default::default(), None)
+        .await
+        .unwrap();
+    confirmed_user(&h, "known-disabled").await;
+    let mut disabled = h
+        .idp
+        .store()
+        .get_user("main", "known-disabled")
+        .await
+        .unwrap()
+        .unwrap();
+    disabled.enabled = false;
+    h.idp.store().update_user(&disabled).await.unwrap();
+
+    let script = |name: &str| -> Vec<(&'static str, Value)> {
+        let mut ops = Vec::new();
+        // 6 requests for each kind of code: 5 issued, the 6th refused
+        for _ in 0..6 {
+            ops.push(("ForgotPassword", forgot(name)));
+            ops.push((
+                "ResendConfirmationCode",
+                json!({"ClientId": "web", "Username": name}),
+            ));
+        }
+        // wrong guesses (7 digits: never a code): 5 per code, then refused
+        for _ in 0..7 {
+            ops.push(("ConfirmForgotPassword", confirm_forgot(name, "9999999")));
+            ops.push((
+                "ConfirmSignUp",
+                json!({"ClientId": "web", "Username": name, "ConfirmationCode": "9999999"}),
+            ));
+        }
+        ops
+    };
+    for (known, unknown) in [
+        ("known-confirmed", "unknown-1"),
+        ("known-unconfirmed", "unknown-2"),
+        ("known-disabled", "unknown-3"),
+    ] {
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        for (op, body) in script(known) {
+            a.push((op, h.answer(op, body).await));
+        }
+        for (op, body) in script(unknown) {
+            b.push((op, h.answer(op, body).await));
+        }
+        assert_eq!(a, b, "{known} vs {unknown}");
+        // the answers are the ones a user expects, not errors of another kind
+        assert_eq!(a[0].1.0, 200, "{:?}", a[0]);
+        assert_eq!(
+            a[0].1.1["CodeDeliveryDetails"],
+            json!({"Destination": "***", "DeliveryMedium": "EMAIL", "AttributeName": "email"})
+        );
+        assert!(
+            a.iter()
+                .any(|(_, (_, body))| body["__type"] == "LimitExceededException")
+        );
+        assert!(
+            a.iter()
+                .any(|(_, (_, body))| body["__type"] == "CodeMismatchException")
+        );
+    }
+    // only real, eligible users got codes: the confirmed one a reset code, the unconfirmed
+    // one a sign-up code
+    assert_eq!(
+        h.delivered("known-confirmed", CodePurpose::ForgotPassword),
+        5
+    );
+    assert_eq!(h.delivered("known-confirmed", CodePurpose::SignUp), 0);
+    assert_eq!(h.delivered("known-unconfirmed", CodePurpose::SignUp), 5);
+    assert_eq!(
+        h.delivered("known-unconfirmed", CodePurpose::ForgotPassword),
+        0
+    );
+    assert_eq!(
+        h.delivered("known-disabled", CodePurpose::ForgotPassword),
+        0
+    );
+    assert_eq!(h.codes.lock().unwrap().len(), 10);
+}
+
+#[tokio::test]
+async fn confirm_sign_up_of_a_confirmed_user_answers_like_an_unknown_name() {
+    let h = harness().await;
+    confirmed_user(&h, "olga").await;
+    let ask =
+        |name: &str| json!({"ClientId": "web", "Username": name, "ConfirmationCode": "123456"});
+    let known = h.answer("ConfirmSignUp", ask("olga")).await;
+    let unknown = h.answer("ConfirmSignUp", ask("nobody")).await;
+    assert_eq!(known, unknown);
+    assert_eq!(
+        known,
+        (
+            400,
+            json!({"__type": "CodeMismatchException",
+                   "message": "Invalid verification code provided, please try again."})
+        )
+    );
+}
+
+fn client_from(ip: [u8; 4]) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from(ip))
+        .build()
+        .unwrap()
+}
+
+fn sign_up(username: &str) -> Vec<u8> {
+    json!({"ClientId": "web", "Username": username, "Password": "password1"})
+        .to_string()
+        .into_bytes()
+}
+
+#[tokio::test]
+async fn sign_ups_beyond_the_per_address_share_are_refused_and_leave_no_user() {
+    let h = harness_with_options(
+        "",
+        CognitoOptions {
+            max_codes_per_ip: 3,
+            ..CognitoOptions::default()
+        },
+    )
+    .await;
+    let one = client_from([127, 0, 0, 1]);
+    let mut statuses = Vec::new();
+    for i in 0..5 {
+        let (status, _, body) = h
+            .raw_from(one.clone(), Some("SignUp"), sign_up(&format!("flood{i}")))
+            .await;
+        statuses.push((status, body["__type"].as_str().map(str::to_owned)));
+    }
+    let limited = (400, Some("LimitExceededException".to_owned()));
+    assert_eq!(
+        statuses,
+        [
+            (200, None),
+            (200, None),
+            (200, None),
+            limited.clone(),
+            limited
+        ]
+    );
+    // the refused sign-ups left no user behind, and no code
+    for i in 3..5 {
+        let user = h
+            .idp
+            .store()
+            .get_user("main", &format!("flood{i}"))
+            .await
+            .unwrap();
+        assert!(user.is_none(), "flood{i} was created");
+    }
+    assert_eq!(h.codes.lock().unwrap().len(), 3);
+    // another address still signs up
+    let (status, _, body) = h
+        .raw_from(
+            client_from([127, 0, 0, 2]),
+            Some("SignUp"),
+            sign_up("other"),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    // a confirmed sign-up frees its share
+    let code = h.last_code("flood0", CodePurpose::SignUp);
+    h.call(
+        "ConfirmSignUp",
+        json!({"ClientId": "web", "Username": "flood0", "ConfirmationCode": code}),
+    )
+    .await
+    .unwrap();
+    let (status, _, _) = h.raw_from(one, Some("SignUp"), sign_up("flood3")).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn a_full_code_table_evicts_the_oldest_instead_of_refusing_everyone() {
+    let h = harness_with_options(
+        "",
+        CognitoOptions {
+            max_pending: 4,
+            max_codes_per_ip: 0,
+            ..CognitoOptions::default()
+        },
+    )
+    .await;
+    for i in 0..10 {
+        h.call(
+            "SignUp",
+            json!({"ClientId": "web", "Username": format!("u{i}"), "Password": "password1"}),
+        )
+        .await
+        .unwrap();
+    }
+    // the newest codes work; the oldest was evicted and a new one can be asked for
+    let code = h.last_code("u9", CodePurpose::SignUp);
+    h.call(
+        "ConfirmSignUp",
+        json!({"ClientId": "web", "Username": "u9", "ConfirmationCode": code}),
+    )
+    .await
+    .unwrap();
+    let old = h.last_code("u0", CodePurpose::SignUp);
+    let r = h
+        .call(
+            "ConfirmSignUp",
+            json!({"ClientId": "web", "Username": "u0", "ConfirmationCode": old}),
+        )
+        .await;
+    assert_eq!(error_name(r), "CodeMismatchException");
+    h.call(
+        "ResendConfirmationCode",
+        json!({"ClientId": "web", "Username": "u0"}),
+    )
+    .await
+    .unwrap();
+    let code = h.last_code("u0", CodePurpose::SignUp);
+    h.call(
+        "ConfirmSignUp",
+        json!({"ClientId": "web", "Username": "u0", "ConfirmationCode": code}),
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn an_unconfirmed_sign_up_whose_code_expired_can_be_signed_up_again() {
+    let h = harness().await;
+    let first = h
+        .call(
+            "SignUp",
+            json!({"ClientId": "web", "Username": "pia", "Password": "password1"}),
+        )
+        .await
+        .unwrap();
+    let again = json!({"ClientId": "web", "Username": "pia", "Password": "password2"});
+    // while the code lives, the name is taken
+    let r = h.call("SignUp", again.clone()).await;
+    assert_eq!(error_name(r), "UsernameExistsException");
+    // a resent code keeps it taken after the first code expired
+    h.clock.advance(86_400 - 60);
+    h.call(
+        "ResendConfirmationCode",
+        json!({"ClientId": "web", "Username": "pia"}),
+    )
+    .await
+    .unwrap();
+    h.clock.advance(120);
+    let r = h.call("SignUp", again.clone()).await;
+    assert_eq!(error_name(r), "UsernameExistsException");
+    // once no code lives, a new sign-up replaces the unconfirmed user
+    h.clock.advance(86_400);
+    let second = h.call("SignUp", again).await.unwrap();
+    assert_ne!(second["UserSub"], first["UserSub"]);
+    let code = h.last_code("pia", CodePurpose::SignUp);
+    h.call(
+        "ConfirmSignUp",
+        json!({"ClientId": "web", "Username": "pia", "ConfirmationCode": code}),
+    )
+    .await
+    .unwrap();
+    h.login("web", "pia", "password2").await.unwrap();
+    // an unconfirmed user an administrator created is never replaced
+    h.idp
+        .create_user("main", "quinn", Default::default(), None)
+        .await
+        .unwrap();
+    h.clock.advance(2 * 86_400);
+    let r = h
+        .call(
+            "SignUp",
+            json!({"ClientId": "web", "Username": "quinn", "Password": "password1"}),
+        )
+        .await;
+    assert_eq!(error_name(r), "UsernameExistsException");
+}
+
+#[tokio::test]
+async fn requests_about_a_free_name_do_not_keep_it_from_being_signed_up() {
+    let h = harness().await;
+    // codes nobody receives for a name nobody has, and wrong guesses at them
+    for _ in 0..6 {
+        let _ = h
+            .call(
+                "ResendConfirmationCode",
+                json!({"ClientId": "web", "Username": "rosa"}),
+            )
+            .await;
+        for _ in 0..2 {
+            let _ = h
+                .call(
+                    "ConfirmSignUp",
+                    json!({"ClientId": "web", "Username": "rosa", "ConfirmationCode": "9999999"}),
+                )
+                .await;
+        }
+    }
+    let r = h
+        .call(
+            "ResendConfirmationCode",
+            json!({"ClientId": "web", "Username": "rosa"}),
+        )
+        .await;
+    assert_eq!(error_name(r), "LimitExceededException");
+    // the sign-up of the name goes through, and its code confirms it
+    h.call(
+        "SignUp",
+        json!({"ClientId": "web", "Username": "rosa", "Password": "password1"}),
+    )
+    .await
+    .unwrap();
+    let code = h.last_code("rosa", CodePurpose::SignUp);
+    h.call(
+        "ConfirmSignUp",
+        json!({"ClientId": "web", "Username": "rosa", "ConfirmationCode": code}),
     )
     .await
     .unwrap();
