@@ -17,6 +17,7 @@ from pathlib import Path
 import jwt
 import pytest
 import requests
+import requests.adapters
 from authlib.common.security import generate_token
 from authlib.integrations.requests_client import OAuth2Session
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
@@ -25,6 +26,8 @@ from conftest import TIMEOUT, Gateway, free_port
 
 CONFIDENTIAL_SECRET = "pytest-confidential-secret"
 PASSWORD = "Passw0rd-alice"
+# Pending sign-in requests one client address may hold (the gateway's default).
+PENDING_PER_ADDRESS = 20
 
 TEMPLATE = """\
 [server]
@@ -119,9 +122,29 @@ def jwks_key(meta: dict, token: str):
     return jwt.PyJWKClient(meta["jwks_uri"]).get_signing_key_from_jwt(token).key
 
 
-def sign_in(base: str, authorize_url: str) -> requests.Response:
+class _FromAddress(requests.adapters.HTTPAdapter):
+    """Connects from another loopback address: another client, as the gateway sees it."""
+
+    def __init__(self, address: str) -> None:
+        self._address = address
+        super().__init__()
+
+    def init_poolmanager(self, *args, **kwargs):
+        kwargs["source_address"] = (self._address, 0)
+        super().init_poolmanager(*args, **kwargs)
+
+
+def session_from(address: str) -> requests.Session:
+    s = requests.Session()
+    s.mount("http://", _FromAddress(address))
+    return s
+
+
+def sign_in(
+    base: str, authorize_url: str, browser: requests.Session | None = None
+) -> requests.Response:
     """Opens the hosted page and submits alice's credentials; returns the 302."""
-    browser = requests.Session()
+    browser = browser or requests.Session()
     page = browser.get(authorize_url, timeout=TIMEOUT, allow_redirects=False)
     assert page.status_code == 200, page.text
     action, fields = parse_form(page.text)
@@ -137,6 +160,82 @@ def test_discovery_lists_code_flow_endpoints(idp):
     assert meta["userinfo_endpoint"] == f"{base}/pools/main/oauth2/userInfo"
     assert meta["end_session_endpoint"] == f"{base}/pools/main/logout"
     assert "S256" in meta["code_challenge_methods_supported"]
+
+
+def test_discovery_advertises_exactly_the_accepted_response_types(idp):
+    _, base, meta = idp
+    challenge = create_s256_code_challenge(generate_token(48))
+
+    def authorize(response_type: str) -> requests.Response:
+        return requests.get(
+            meta["authorization_endpoint"],
+            params={
+                "response_type": response_type,
+                "client_id": "spa",
+                "redirect_uri": f"{base}/cb",
+                "code_challenge": challenge,
+                "code_challenge_method": "S256",
+            },
+            allow_redirects=False,
+            timeout=TIMEOUT,
+        )
+
+    advertised = meta["response_types_supported"]
+    assert advertised
+    for response_type in advertised:
+        assert authorize(response_type).status_code == 200, response_type
+    for response_type in ("token", "id_token", "code id_token"):
+        assert response_type not in advertised
+        r = authorize(response_type)
+        assert r.status_code == 302, response_type
+        q = urllib.parse.parse_qs(urllib.parse.urlsplit(r.headers["Location"]).query)
+        assert q["error"] == ["unsupported_response_type"]
+
+
+def test_authorize_flood_from_one_address_is_capped_and_others_still_sign_in(idp):
+    """One address cannot fill the pending sign-in table: beyond its cap it gets 429 pages,
+    while a browser on another address opens the page and completes the code flow."""
+    _, base, meta = idp
+    redirect_uri = f"{base}/cb"
+    client = OAuth2Session(
+        "spa",
+        redirect_uri=redirect_uri,
+        scope="openid",
+        code_challenge_method="S256",
+        token_endpoint_auth_method="none",
+    )
+    verifier = generate_token(48)
+    url, _ = client.create_authorization_url(
+        meta["authorization_endpoint"], code_verifier=verifier
+    )
+    flood = [
+        requests.get(url, allow_redirects=False, timeout=TIMEOUT)
+        for _ in range(PENDING_PER_ADDRESS + 10)
+    ]
+    statuses = [r.status_code for r in flood]
+    assert statuses.count(200) == PENDING_PER_ADDRESS, statuses
+    assert statuses.count(429) == 10, statuses
+    assert "Too many sign-ins are in progress" in flood[-1].text
+
+    browser = session_from("127.0.0.2")
+    r = sign_in(base, url, browser)
+    assert r.status_code == 302, r.text
+    location = r.headers["Location"]
+    assert location.startswith(redirect_uri + "?")
+    code = urllib.parse.parse_qs(urllib.parse.urlsplit(location).query)["code"][0]
+    token = browser.post(
+        meta["token_endpoint"],
+        data={
+            "grant_type": "authorization_code",
+            "client_id": "spa",
+            "code": code,
+            "redirect_uri": redirect_uri,
+            "code_verifier": verifier,
+        },
+        timeout=TIMEOUT,
+    )
+    assert token.status_code == 200, token.text
+    assert token.json()["access_token"]
 
 
 def test_client_credentials_with_authlib(idp):

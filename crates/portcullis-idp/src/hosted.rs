@@ -3,9 +3,12 @@
 //!
 //! The page is plain HTML (labels, `autocomplete`, no JavaScript). Its form is protected by a
 //! CSRF token that is both in the `portcullis_signin_csrf` cookie (HttpOnly, SameSite=Lax, scoped to
-//! the pool's path) and in a hidden field, and is bound to the pending request; all three must
-//! match (constant time). The authorization request itself stays server-side
-//! ([`crate::oauth_code`]); the form only carries its random id.
+//! the pool's path, `Secure` under an https public URL) and in a hidden field, and is bound to
+//! the pending request; all three must match (constant time). The authorization request itself
+//! stays server-side ([`crate::oauth_code`]); the form only carries its random id.
+//!
+//! `GET /oauth2/authorize` takes from the pool's `rate_limit_per_ip` like the login form, and
+//! each client address holds a bounded number of pending requests (429 page beyond it).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -175,11 +178,21 @@ fn new_password_page(pool: &str, id: &str, req: &PendingRequest, error: Option<&
 
 // ---- helpers ----
 
-fn csrf_cookie(pool: &str, value: &str) -> Option<HeaderValue> {
-    HeaderValue::from_str(&format!(
-        "{CSRF_COOKIE}={value}; Path=/pools/{pool}; HttpOnly; SameSite=Lax"
-    ))
-    .ok()
+/// The `portcullis_signin_csrf` cookie; `max_age` 0 clears it.
+fn csrf_cookie(
+    idp: &IdentityProvider,
+    pool: &str,
+    value: &str,
+    max_age: Option<i64>,
+) -> Option<HeaderValue> {
+    let mut text = format!("{CSRF_COOKIE}={value}; Path=/pools/{pool}; HttpOnly; SameSite=Lax");
+    if let Some(age) = max_age {
+        text.push_str(&format!("; Max-Age={age}"));
+    }
+    if crate::web_session::secure_cookies(idp) {
+        text.push_str("; Secure");
+    }
+    HeaderValue::from_str(&text).ok()
 }
 
 pub(crate) fn request_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -224,12 +237,24 @@ fn server_error(e: &IdpError) -> Response {
     )
 }
 
+/// The client's address, when the server provides it.
+fn client_ip(request: &Request) -> Option<std::net::IpAddr> {
+    request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip())
+}
+
 /// True when the client's address has used up `pool`'s `rate_limit_per_ip`.
 fn rate_limited(idp: &IdentityProvider, pool: &str, request: &Request) -> bool {
-    match request.extensions().get::<ConnectInfo<SocketAddr>>() {
-        Some(ConnectInfo(addr)) => !idp.allow_request(pool, addr.ip()),
-        None => false,
-    }
+    client_ip(request).is_some_and(|ip| !idp.allow_request(pool, ip))
+}
+
+fn too_many_attempts() -> Response {
+    error_page(
+        StatusCode::TOO_MANY_REQUESTS,
+        "Too many attempts. Wait a moment and try again.",
+    )
 }
 
 // ---- GET /oauth2/authorize ----
@@ -241,6 +266,9 @@ async fn authorize(
 ) -> Response {
     if idp.pool(&pool).is_err() {
         return error_page(StatusCode::NOT_FOUND, "There is no such user pool.");
+    }
+    if rate_limited(&idp, &pool, &request) {
+        return too_many_attempts();
     }
     let query = match parse_query(request.uri().query().unwrap_or("")) {
         Ok(q) => q,
@@ -254,16 +282,26 @@ async fn authorize(
             Err(e) => return server_error(&e),
         },
     };
-    match idp.code_flow().authorize(&idp, &pool, &query, csrf).await {
+    let client = client_ip(&request);
+    match idp
+        .code_flow()
+        .authorize(&idp, &pool, &query, csrf, client)
+        .await
+    {
         Ok((id, req)) => {
             let mut response =
                 html_response(StatusCode::OK, sign_in_page(&pool, &id, &req, "", None));
-            if let Some(cookie) = csrf_cookie(&pool, req.csrf.expose()) {
+            if let Some(cookie) = csrf_cookie(&idp, &pool, req.csrf.expose(), None) {
                 response.headers_mut().insert(header::SET_COOKIE, cookie);
             }
             response
         }
         Err(AuthorizeError::Page(why)) => error_page(StatusCode::BAD_REQUEST, why),
+        Err(AuthorizeError::TooMany(_)) => error_page(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many sign-ins are in progress from your network. Finish one, or wait a few \
+             minutes and try again.",
+        ),
         Err(AuthorizeError::Server(e)) => server_error(&e),
         Err(e) => match e.location() {
             Some(location) => redirect(&location),
@@ -305,10 +343,7 @@ async fn login(
         return error_page(StatusCode::NOT_FOUND, "There is no such user pool.");
     }
     if rate_limited(&idp, &pool, &request) {
-        return error_page(
-            StatusCode::TOO_MANY_REQUESTS,
-            "Too many attempts. Wait a moment and try again.",
-        );
+        return too_many_attempts();
     }
     let (headers, form) = match read_form(request).await {
         Ok(f) => f,
@@ -374,7 +409,7 @@ async fn login(
     match user.status {
         UserStatus::Unconfirmed => fail("Your account is not confirmed yet."),
         UserStatus::ForceChangePassword => {
-            flow.mark_password_verified(id, &user.username);
+            flow.mark_password_verified(&pool, id, &user.username);
             html_response(StatusCode::OK, new_password_page(&pool, id, &req, None))
         }
         UserStatus::Confirmed => finish(&idp, &pool, id, &user.username),
@@ -600,9 +635,7 @@ async fn logout(
         );
     }
     let mut response = redirect(logout_uri);
-    if let Ok(v) = HeaderValue::from_str(&format!(
-        "{CSRF_COOKIE}=; Path=/pools/{pool}; HttpOnly; SameSite=Lax; Max-Age=0"
-    )) {
+    if let Some(v) = csrf_cookie(&idp, &pool, "", Some(0)) {
         response.headers_mut().append(header::SET_COOKIE, v);
     }
     response

@@ -82,7 +82,7 @@ async fn discovery(State(idp): State<Arc<IdentityProvider>>, Path(pool): Path<St
         "revocation_endpoint": format!("{iss}/oauth2/revoke"),
         "jwks_uri": format!("{iss}/.well-known/jwks.json"),
         "end_session_endpoint": format!("{iss}/logout"),
-        "response_types_supported": ["code", "token"],
+        "response_types_supported": crate::oauth_code::RESPONSE_TYPES,
         "grant_types_supported": ["authorization_code", "client_credentials", "refresh_token"],
         "scopes_supported": scopes,
         "subject_types_supported": ["public"],

@@ -5,10 +5,12 @@
 //! S256 verification, and redeeming a code at the token endpoint.
 //!
 //! Everything here lives in memory (one node): pending requests expire after
-//! [`PENDING_TTL_SECS`], codes after [`CODE_TTL_SECS`]; both maps are bounded. The clock is
+//! [`PENDING_TTL_SECS`], codes after [`CODE_TTL_SECS`]; both maps are bounded, the pending
+//! requests per client address and per pool as well ([`pending`]). The clock is
 //! [`CodeFlow::now`], which tests can move forward ([`CodeFlow::advance_clock`]).
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -19,6 +21,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use portcullis_config::Secret;
 use serde_json::json;
 
+use self::pending::PendingTable;
+pub use self::pending::{
+    PENDING_PER_CLIENT, PENDING_PER_POOL, PENDING_TOTAL, PendingError, PendingLimits,
+};
 use crate::store::ClientRecord;
 use crate::{ClientAuth, IdentityProvider, IdpError, OAuthError, SessionTokens, unix_now};
 
@@ -26,10 +32,10 @@ use crate::{ClientAuth, IdentityProvider, IdpError, OAuthError, SessionTokens, u
 pub const PENDING_TTL_SECS: i64 = 600;
 /// How long an authorization code can be redeemed (Cognito: 5 minutes).
 pub const CODE_TTL_SECS: i64 = 300;
-/// Most pending sign-in requests kept.
-pub const MAX_PENDING: usize = 10_000;
 /// Most authorization codes kept (redeemed ones stay until expiry to detect replays).
 pub const MAX_CODES: usize = 10_000;
+/// The `response_type`s `authorize` accepts (and discovery advertises).
+pub const RESPONSE_TYPES: [&str; 1] = ["code"];
 const MAX_QUERY_PARAMS: usize = 32;
 const MAX_QUERY_BYTES: usize = 8 * 1024;
 const MAX_STATE_CHARS: usize = 2048;
@@ -50,6 +56,9 @@ pub enum AuthorizeError {
         code: &'static str,
         description: &'static str,
     },
+    /// The client's address has too many sign-ins in progress: shown as a page (429).
+    #[error(transparent)]
+    TooMany(#[from] PendingError),
     #[error(transparent)]
     Server(#[from] IdpError),
 }
@@ -124,7 +133,7 @@ struct CodeRecord {
 /// In-memory state of the code flow, one per identity provider.
 #[derive(Debug, Default)]
 pub struct CodeFlow {
-    pending: Mutex<HashMap<String, PendingRequest>>,
+    pending: Mutex<PendingTable<PendingRequest>>,
     codes: Mutex<HashMap<Vec<u8>, CodeRecord>>,
     clock_offset: AtomicI64,
     /// `userInfo` access-token verifiers, one per configured pool.
@@ -215,14 +224,28 @@ impl CodeFlow {
         Some(v)
     }
 
+    /// Changes the bounds of the pending sign-in requests (from the next request on).
+    pub fn set_pending_limits(&self, limits: PendingLimits) {
+        if let Ok(mut pending) = self.pending.lock() {
+            pending.set_limits(limits);
+        }
+    }
+
+    /// Pending sign-in requests held now.
+    pub fn pending_count(&self) -> usize {
+        self.pending.lock().map_or(0, |p| p.len())
+    }
+
     /// Validates `/oauth2/authorize` parameters. `csrf` is the browser's current CSRF token
-    /// (reused so several tabs work) or a fresh one. Returns the pending request's id.
+    /// (reused so several tabs work) or a fresh one; `address` is the browser's (the
+    /// pending requests are bounded per address). Returns the pending request's id.
     pub async fn authorize(
         &self,
         idp: &IdentityProvider,
         pool: &str,
         query: &HashMap<String, String>,
         csrf: Secret,
+        address: Option<IpAddr>,
     ) -> Result<(String, PendingRequest), AuthorizeError> {
         let param = |name: &str| {
             query
@@ -268,7 +291,7 @@ impl CodeFlow {
             return Err(redirect("invalid_request", "state is too long"));
         }
         match param("response_type") {
-            Some("code") => {}
+            Some(t) if RESPONSE_TYPES.contains(&t) => {}
             Some(_) => {
                 return Err(redirect(
                     "unsupported_response_type",
@@ -315,6 +338,7 @@ impl CodeFlow {
             return Err(redirect("invalid_request", "nonce is too long"));
         }
         let now = self.now();
+        let mut pending = self.pending.lock().map_err(|_| poisoned())?;
         let request = PendingRequest {
             pool: pool.to_owned(),
             client_id: client.client_id.clone(),
@@ -325,20 +349,24 @@ impl CodeFlow {
             nonce,
             csrf,
             password_verified_user: None,
-            expires_at: now.saturating_add(PENDING_TTL_SECS),
+            expires_at: pending.expiry(now),
         };
         let id = random_id()?;
-        let mut pending = self.pending.lock().map_err(|_| poisoned())?;
-        if pending.len() >= MAX_PENDING {
-            pending.retain(|_, p| now < p.expires_at);
-            if pending.len() >= MAX_PENDING {
-                return Err(redirect(
-                    "temporarily_unavailable",
-                    "too many sign-ins in progress",
-                ));
-            }
+        // A pool without a per-address rate limit (behind a proxy, addresses mean nothing)
+        // has no per-address cap either.
+        let limited = idp.pool(pool).is_ok_and(|p| p.limiter.is_some());
+        let holder = address
+            .filter(|_| limited)
+            .map(crate::ratelimit::client_key);
+        let evicted = pending.insert(id.clone(), pool, holder, request.clone(), now)?;
+        drop(pending);
+        if evicted > 0 {
+            tracing::warn!(
+                pool,
+                evicted,
+                "pending sign-in requests full; the oldest of the largest holder made room"
+            );
         }
-        pending.insert(id.clone(), request.clone());
         Ok((id, request))
     }
 
@@ -346,20 +374,14 @@ impl CodeFlow {
     pub fn pending(&self, pool: &str, id: &str) -> Option<PendingRequest> {
         let now = self.now();
         let mut pending = self.pending.lock().ok()?;
-        match pending.get(id) {
-            Some(p) if p.pool == pool && now < p.expires_at => Some(p.clone()),
-            Some(_) => {
-                pending.remove(id);
-                None
-            }
-            None => None,
-        }
+        pending.get(pool, id, now).cloned()
     }
 
     /// Remembers that the request's user proved their password but must choose a new one.
-    pub fn mark_password_verified(&self, id: &str, username: &str) {
+    pub fn mark_password_verified(&self, pool: &str, id: &str, username: &str) {
+        let now = self.now();
         if let Ok(mut pending) = self.pending.lock()
-            && let Some(p) = pending.get_mut(id)
+            && let Some(p) = pending.get_mut(pool, id, now)
         {
             p.password_verified_user = Some(username.to_owned());
         }
@@ -368,10 +390,11 @@ impl CodeFlow {
     /// Ends the pending request `id` with a code for `username`; returns the redirect location.
     pub fn complete(&self, pool: &str, id: &str, username: &str) -> Result<String, IdpError> {
         let request = {
+            let now = self.now();
             let mut pending = self.pending.lock().map_err(|_| poisoned_idp())?;
-            match pending.remove(id) {
-                Some(p) if p.pool == pool && self.now() < p.expires_at => p,
-                _ => return Err(IdpError::InvalidParameter("sign-in request expired".into())),
+            match pending.take(pool, id, now) {
+                Some(p) => p,
+                None => return Err(IdpError::InvalidParameter("sign-in request expired".into())),
             }
         };
         let code = random_id()?;
@@ -588,5 +611,6 @@ fn poisoned() -> AuthorizeError {
     AuthorizeError::Server(poisoned_idp())
 }
 
+pub mod pending;
 #[cfg(test)]
 mod tests;

@@ -1,9 +1,30 @@
-//! Per-client-IP token buckets for the token endpoint, in a map of bounded size.
+//! Per-client token buckets for the identity provider's endpoints, in a map of bounded size.
+//!
+//! A client is its address ([`client_key`]): an IPv4 address, or the /64 network of an IPv6
+//! address (one customer's allocation; an attacker holding a /64 would otherwise have 2^64
+//! buckets). When the map is full it drops the buckets that carry no information (refilled
+//! completely) and then the least recently used ones, so an active client keeps its bucket —
+//! a flood of new addresses cannot hand it a fresh burst.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Mutex;
 use std::time::Instant;
+
+/// The key an address is limited under: IPv4 addresses (also IPv4-mapped IPv6 ones) as they
+/// are, IPv6 addresses by their /64 network.
+pub fn client_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let network = u128::from(v6) & !(u128::from(u64::MAX));
+                IpAddr::V6(Ipv6Addr::from(network))
+            }
+        },
+    }
+}
 
 #[derive(Debug, Clone, Copy)]
 struct Bucket {
@@ -11,9 +32,7 @@ struct Bucket {
     last: Instant,
 }
 
-/// A token bucket per IP. When the map is full, buckets that have refilled completely (i.e.
-/// carry no information) are dropped; if that frees nothing, the map is cleared — the limiter
-/// then briefly forgets, which is preferable to refusing every new address.
+/// A token bucket per client ([`client_key`]), at most `max_entries` of them.
 #[derive(Debug)]
 pub struct RateLimiter {
     rate: f64,
@@ -32,26 +51,21 @@ impl RateLimiter {
         }
     }
 
-    /// Takes one token for `ip`; false when its bucket is empty.
+    /// Takes one token for `ip`'s client; false when its bucket is empty.
     pub fn allow(&self, ip: IpAddr) -> bool {
         self.allow_at(ip, Instant::now())
     }
 
     pub(crate) fn allow_at(&self, ip: IpAddr, now: Instant) -> bool {
+        let key = client_key(ip);
         let mut buckets = match self.buckets.lock() {
             Ok(b) => b,
             Err(poisoned) => poisoned.into_inner(),
         };
-        if !buckets.contains_key(&ip) && buckets.len() >= self.max_entries {
-            let (rate, burst) = (self.rate, self.burst);
-            buckets.retain(|_, b| {
-                b.tokens + now.saturating_duration_since(b.last).as_secs_f64() * rate < burst
-            });
-            if buckets.len() >= self.max_entries {
-                buckets.clear();
-            }
+        if !buckets.contains_key(&key) && buckets.len() >= self.max_entries {
+            self.make_room(&mut buckets, now);
         }
-        let bucket = buckets.entry(ip).or_insert(Bucket {
+        let bucket = buckets.entry(key).or_insert(Bucket {
             tokens: self.burst,
             last: now,
         });
@@ -66,8 +80,40 @@ impl RateLimiter {
         }
     }
 
+    /// Frees at least one slot of a full map: first the refilled buckets, then the least
+    /// recently used ones, down to 7/8 of the bound (so a flood does not scan on every call).
+    fn make_room(&self, buckets: &mut HashMap<IpAddr, Bucket>, now: Instant) {
+        let (rate, burst) = (self.rate, self.burst);
+        buckets.retain(|_, b| {
+            b.tokens + now.saturating_duration_since(b.last).as_secs_f64() * rate < burst
+        });
+        if buckets.len() < self.max_entries {
+            return;
+        }
+        let keep = (self.max_entries - self.max_entries / 8).saturating_sub(1);
+        let mut by_age: Vec<(Instant, IpAddr)> =
+            buckets.iter().map(|(k, b)| (b.last, *k)).collect();
+        let drop = by_age.len().saturating_sub(keep);
+        if drop == 0 {
+            return;
+        }
+        if drop < by_age.len() {
+            by_age.select_nth_unstable_by_key(drop - 1, |(last, _)| *last);
+        }
+        for (_, key) in by_age.iter().take(drop) {
+            buckets.remove(key);
+        }
+    }
+
     pub fn tracked(&self) -> usize {
         self.buckets.lock().map_or(0, |b| b.len())
+    }
+
+    #[cfg(test)]
+    fn tracks(&self, ip: IpAddr) -> bool {
+        self.buckets
+            .lock()
+            .is_ok_and(|b| b.contains_key(&client_key(ip)))
     }
 }
 
@@ -76,10 +122,14 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
     #[test]
     fn bucket_empties_and_refills_and_map_is_bounded() {
         let limiter = RateLimiter::new(1.0, 2, 3);
-        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        let ip = ip("10.0.0.1");
         let t0 = Instant::now();
         assert!(limiter.allow_at(ip, t0));
         assert!(limiter.allow_at(ip, t0));
@@ -89,5 +139,68 @@ mod tests {
             limiter.allow_at(IpAddr::from([10, 0, 1, i]), t0);
             assert!(limiter.tracked() <= 3);
         }
+    }
+
+    #[test]
+    fn client_keys() {
+        for (address, key) in [
+            ("192.0.2.7", "192.0.2.7"),
+            ("::ffff:192.0.2.7", "192.0.2.7"),
+            ("2001:db8:1:2:3:4:5:6", "2001:db8:1:2::"),
+            ("2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::"),
+            ("2001:db8:1:3::1", "2001:db8:1:3::"),
+            ("::1", "::"),
+        ] {
+            assert_eq!(client_key(ip(address)), ip(key), "{address}");
+        }
+    }
+
+    #[test]
+    fn addresses_of_one_ipv6_64_share_a_bucket() {
+        let limiter = RateLimiter::new(1.0, 2, 100);
+        let t0 = Instant::now();
+        assert!(limiter.allow_at(ip("2001:db8:0:1::1"), t0));
+        assert!(limiter.allow_at(ip("2001:db8:0:1::2"), t0));
+        // a third address of the same /64: the shared bucket is empty
+        assert!(!limiter.allow_at(ip("2001:db8:0:1:ffff::3"), t0));
+        assert_eq!(limiter.tracked(), 1);
+        // the next /64 is another client
+        assert!(limiter.allow_at(ip("2001:db8:0:2::1"), t0));
+        assert_eq!(limiter.tracked(), 2);
+    }
+
+    #[test]
+    fn a_flood_of_new_addresses_neither_resets_an_active_client_nor_clears_the_table() {
+        let max = 16;
+        let limiter = RateLimiter::new(0.001, 2, max);
+        let t0 = Instant::now();
+        let at = |step: u64| t0 + Duration::from_millis(step);
+        let active = ip("10.9.9.9");
+        assert!(limiter.allow_at(active, at(0)));
+        assert!(limiter.allow_at(active, at(1)));
+        assert!(!limiter.allow_at(active, at(2)), "burst used up");
+        let mut step = 3;
+        for i in 0..1000u32 {
+            let [_, _, a, b] = i.to_be_bytes();
+            assert!(limiter.allow_at(IpAddr::from([10, 1, a, b]), at(step)));
+            step += 1;
+            assert!(limiter.tracked() <= max);
+            if i % 4 == 0 {
+                // the active client keeps trying: never a fresh burst
+                assert!(
+                    !limiter.allow_at(active, at(step)),
+                    "reset after {i} new addresses"
+                );
+                step += 1;
+            }
+        }
+        // the newest entries were kept, not the whole table cleared
+        assert!(limiter.tracked() >= max - max / 8, "{}", limiter.tracked());
+        assert!(
+            limiter.tracks(IpAddr::from([10, 1, 3, 231])),
+            "the newest (999)"
+        );
+        assert!(limiter.tracks(active));
+        assert!(!limiter.tracks(IpAddr::from([10, 1, 0, 0])), "the oldest");
     }
 }

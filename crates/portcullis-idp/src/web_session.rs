@@ -87,6 +87,13 @@ fn cookie(
     HeaderValue::from_str(&text).ok()
 }
 
+/// Whether the identity provider's cookies carry `Secure`: when its public URL is https.
+pub(crate) fn secure_cookies(idp: &IdentityProvider) -> bool {
+    idp.public_url
+        .get(..8)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
+}
+
 struct CookieJar {
     pool: String,
     secure: bool,
@@ -96,7 +103,7 @@ impl CookieJar {
     fn new(idp: &IdentityProvider, pool: &str) -> Self {
         CookieJar {
             pool: pool.to_owned(),
-            secure: idp.public_url.starts_with("https://"),
+            secure: secure_cookies(idp),
         }
     }
 

@@ -21,8 +21,7 @@ const APP_CALLBACK: &str = "http://localhost:8080/app/";
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
-fn config() -> Config {
-    let source = r#"
+const CONFIG: &str = r#"
 [server]
 listen = "127.0.0.1:0"
 admin_listen = "127.0.0.1:0"
@@ -52,6 +51,12 @@ grants = ["refresh_token"]
 callback_urls = ["http://localhost:8080/demo/"]
 allowed_scopes = ["openid"]
 "#;
+
+fn config() -> Config {
+    config_from(CONFIG)
+}
+
+fn config_from(source: &str) -> Config {
     portcullis_config::load_str(source, "test.toml", &|_| None).unwrap()
 }
 
@@ -62,8 +67,12 @@ struct Env {
 }
 
 async fn env() -> Env {
+    env_from(config()).await
+}
+
+async fn env_from(config: Config) -> Env {
     let idp = IdentityProvider::open_with(
-        &config(),
+        &config,
         IdpOptions {
             hash_concurrency: 1,
             ..IdpOptions::default()
@@ -873,6 +882,7 @@ async fn discovery_lists_the_endpoints() {
     assert_eq!(URL_SAFE_NO_PAD.decode(&code).unwrap().len(), 32);
 }
 
+mod flood;
 mod web_session;
 
 #[tokio::test]
