@@ -80,9 +80,33 @@ pub struct Server {
     pub tls: Option<Tls>,
     /// How long a graceful shutdown waits for `$disconnect` deliveries. Default 10 s.
     pub shutdown_grace: Duration,
-    /// Maximum simultaneously open client connections (HTTP and WebSocket). Default 100,000.
+    /// Most connections open at once on the public listener (HTTP and WebSocket).
+    /// Default 100,000.
     pub max_connections: usize,
+    /// Most connections open at once on the admin listener, a budget of its own so that a
+    /// flood on the public listener cannot starve `/healthz` and `@connections`. Default 1,000.
+    pub admin_max_connections: usize,
+    /// Most connections open at once on the public listener from one client address (IPv6:
+    /// one /64). Default 256.
+    pub max_connections_per_ip: usize,
+    /// How long a connection may take to deliver a request head (and, when it is new, its
+    /// first bytes). Default 10 s.
+    pub header_read_timeout: Duration,
+    /// How long a request body may take to arrive once the gateway starts reading it; then
+    /// 408 and the connection is closed. Default 10 s.
+    pub body_read_timeout: Duration,
 }
+
+/// Default of `server.max_connections`.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 100_000;
+/// Default of `server.admin_max_connections`.
+pub const DEFAULT_ADMIN_MAX_CONNECTIONS: usize = 1_000;
+/// Default of `server.max_connections_per_ip`.
+pub const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 256;
+/// Default of `server.header_read_timeout`.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default of `server.body_read_timeout`.
+pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone)]
 pub struct Tls {

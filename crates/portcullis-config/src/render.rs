@@ -72,6 +72,22 @@ pub(crate) fn render(config: &Config) -> String {
     }
     set(&mut server, "shutdown_grace", dur(s.shutdown_grace));
     set(&mut server, "max_connections", int(s.max_connections));
+    set(
+        &mut server,
+        "admin_max_connections",
+        int(s.admin_max_connections),
+    );
+    set(
+        &mut server,
+        "max_connections_per_ip",
+        int(s.max_connections_per_ip),
+    );
+    set(
+        &mut server,
+        "header_read_timeout",
+        dur(s.header_read_timeout),
+    );
+    set(&mut server, "body_read_timeout", dur(s.body_read_timeout));
     doc.insert("server", Item::Table(server));
 
     let m = &config.management;

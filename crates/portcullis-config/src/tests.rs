@@ -380,6 +380,10 @@ fn defaults_of_a_minimal_file() {
     assert!(s.tls.is_none());
     assert_eq!(s.shutdown_grace, Duration::from_secs(10));
     assert_eq!(s.max_connections, 100_000);
+    assert_eq!(s.admin_max_connections, 1_000);
+    assert_eq!(s.max_connections_per_ip, 256);
+    assert_eq!(s.header_read_timeout, Duration::from_secs(10));
+    assert_eq!(s.body_read_timeout, Duration::from_secs(10));
     assert!(config.management.credentials.is_empty());
     assert_eq!(config.management.region, "us-east-1");
     assert_eq!(config.management.account_id, "000000000000");
@@ -497,6 +501,10 @@ fn explicit_values_override_defaults() {
 tls = { cert = "cert.pem", key = "key.pem" }
 shutdown_grace = "50ms"
 max_connections = "${MAX_CONN}"
+admin_max_connections = 20
+max_connections_per_ip = 3
+header_read_timeout = "2s"
+body_read_timeout = "500ms"
 
 [management]
 account_id = "123456789012"
@@ -521,6 +529,10 @@ url = "postgres://app:${PG_PASSWORD}@db/gw"
     assert_eq!(config.server.tls.as_ref().unwrap().cert, "cert.pem");
     assert_eq!(config.server.shutdown_grace, Duration::from_millis(50));
     assert_eq!(config.server.max_connections, 250);
+    assert_eq!(config.server.admin_max_connections, 20);
+    assert_eq!(config.server.max_connections_per_ip, 3);
+    assert_eq!(config.server.header_read_timeout, Duration::from_secs(2));
+    assert_eq!(config.server.body_read_timeout, Duration::from_millis(500));
     assert_eq!(config.management.account_id, "123456789012");
     assert_eq!(config.management.region, "eu-west-1");
     let ws = &config.websocket["chat"];
@@ -633,7 +645,7 @@ fn unknown_key_at_the_top_level() {
 fn unknown_key_in_a_section() {
     assert_error(
         &with_server("listen_addr = \"x\"\n"),
-        "test.toml:4:1: server.listen_addr: unknown key \"listen_addr\"; expected one of: listen, admin_listen, public_url, tls, shutdown_grace, max_connections",
+        "test.toml:4:1: server.listen_addr: unknown key \"listen_addr\"; expected one of: listen, admin_listen, public_url, tls, shutdown_grace, max_connections, admin_max_connections, max_connections_per_ip, header_read_timeout, body_read_timeout",
     );
 }
 
@@ -707,6 +719,26 @@ allowed_origins = "http://localhost"
     assert_error(
         &with_server("[websocket]\nchat = 1\n"),
         "test.toml:5:8: websocket.chat: expected a table, found an integer",
+    );
+}
+
+#[test]
+fn connection_limits_and_read_timeouts_are_bounded() {
+    let source = with_server(
+        r#"admin_max_connections = 0
+max_connections_per_ip = 0
+header_read_timeout = "0s"
+body_read_timeout = "2h"
+"#,
+    );
+    assert_eq!(
+        errors(&source),
+        [
+            "test.toml:4:25: server.admin_max_connections: must be at least 1, got 0",
+            "test.toml:5:26: server.max_connections_per_ip: must be at least 1, got 0",
+            "test.toml:6:23: server.header_read_timeout: must be between 1ms and 10m, got 0s",
+            "test.toml:7:21: server.body_read_timeout: must be between 1ms and 1h, got 2h",
+        ]
     );
 }
 
@@ -832,7 +864,7 @@ url = "${BACKEND_URL}"
         errors(source),
         [
             "test.toml:3:16: server.admin_listen: expected a socket address like \"127.0.0.1:8080\", got \"nope\"",
-            "test.toml:4:1: server.colour: unknown key \"colour\"; expected one of: listen, admin_listen, public_url, tls, shutdown_grace, max_connections",
+            "test.toml:4:1: server.colour: unknown key \"colour\"; expected one of: listen, admin_listen, public_url, tls, shutdown_grace, max_connections, admin_max_connections, max_connections_per_ip, header_read_timeout, body_read_timeout",
             "test.toml:7:16: websocket.chat.idle_timeout: invalid duration \"ten\": expected a whole number followed by a unit (ms, s, m, h, d), e.g. \"30s\"",
             "test.toml:9:30: websocket.chat.routes.\"$default\".integration: no integration named \"backnd\"",
             "test.toml:12:8: integrations.backend.type: expected \"http\" or \"http_proxy\", got \"grpc\"",
@@ -845,7 +877,7 @@ url = "${BACKEND_URL}"
 fn columns_count_characters_not_bytes() {
     assert_error(
         "# é\n[server]\nlisten = \"127.0.0.1:8080\"\nadmin_listen = \"127.0.0.1:9090\"\n\"ключ\" = 1\n",
-        "test.toml:5:1: server.\"ключ\": unknown key \"ключ\"; expected one of: listen, admin_listen, public_url, tls, shutdown_grace, max_connections",
+        "test.toml:5:1: server.\"ключ\": unknown key \"ключ\"; expected one of: listen, admin_listen, public_url, tls, shutdown_grace, max_connections, admin_max_connections, max_connections_per_ip, header_read_timeout, body_read_timeout",
     );
 }
 
@@ -1176,6 +1208,10 @@ fn rendered_config_shows_effective_values() {
         "[server]",
         "shutdown_grace = \"10s\"",
         "max_connections = 100000",
+        "admin_max_connections = 1000",
+        "max_connections_per_ip = 256",
+        "header_read_timeout = \"10s\"",
+        "body_read_timeout = \"10s\"",
         "[websocket.chat]",
         "idle_timeout = \"10m\"",
         "ping_interval = \"30s\"",

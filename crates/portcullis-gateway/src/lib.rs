@@ -15,6 +15,7 @@ mod headers;
 mod http_api;
 mod identity_admin;
 mod integration;
+mod listener;
 mod management;
 mod metrics;
 mod queue;

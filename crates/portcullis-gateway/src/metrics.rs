@@ -45,6 +45,12 @@ pub struct RejectLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RefusedLabels {
+    pub listener: String,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct AuthorizerLabels {
     pub authorizer: String,
 }
@@ -70,6 +76,7 @@ pub struct Metrics {
     pub integration_duration: Family<IntegrationLabels, Histogram>,
     pub errors: Family<ErrorLabels, Counter<u64, AtomicU64>>,
     pub management_requests: Family<ManagementLabels, Counter<u64, AtomicU64>>,
+    pub connections_refused: Family<RefusedLabels, Counter<u64, AtomicU64>>,
 }
 
 impl Default for Metrics {
@@ -161,6 +168,13 @@ impl Metrics {
             "WebSocket messages refused by a route's scopes, groups or the connection's policy",
             message_denials.clone(),
         );
+        let connections_refused = Family::default();
+        registry.register(
+            "connections_refused",
+            "Connections refused on accept, by listener and reason (per_ip: the client address \
+             already had max_connections_per_ip open)",
+            connections_refused.clone(),
+        );
         Metrics {
             registry,
             authorizer_cache_hits,
@@ -176,7 +190,17 @@ impl Metrics {
             integration_duration,
             errors,
             management_requests,
+            connections_refused,
         }
+    }
+
+    pub fn connection_refused(&self, listener: &str, reason: &str) {
+        self.connections_refused
+            .get_or_create(&RefusedLabels {
+                listener: listener.to_owned(),
+                reason: reason.to_owned(),
+            })
+            .inc();
     }
 
     pub fn error(&self, kind: &str) {

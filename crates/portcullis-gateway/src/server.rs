@@ -1,10 +1,12 @@
-//! Process wiring: binding the two listeners, the accept loops (connection limit, header
-//! timeouts, HTTP/1 + HTTP/2 with upgrades), request dispatch, and graceful shutdown.
+//! Process wiring: binding the two listeners, the accept loops (a connection budget per
+//! listener, a cap per client address, header and body deadlines, HTTP/1 + HTTP/2 with
+//! upgrades), request dispatch, and graceful shutdown.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -19,12 +21,13 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::auth::Authorizers;
 use crate::error::GatewayError;
 use crate::http_api::{self, HttpApiRt};
 use crate::integration::{Integration, Integrations, http_client};
+use crate::listener::{ConnectionSlot, PerClient, with_deadline};
 use crate::metrics::Metrics;
 use crate::registry::{ConnectionRegistry, LocalRegistry};
 use crate::websocket::{WsApi, handle_upgrade};
@@ -217,13 +220,30 @@ pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
     }
     let stop_accepting = CancellationToken::new();
     let accept_tasks = TaskTracker::new();
-    let connection_limit = Arc::new(Semaphore::new(config.server.max_connections));
+    let public_rules = ListenerRules {
+        name: "public",
+        budget: Arc::new(Semaphore::new(config.server.max_connections)),
+        per_client: Some(PerClient::new(config.server.max_connections_per_ip)),
+        header_read_timeout: config.server.header_read_timeout,
+        body_read_timeout: config.server.body_read_timeout,
+        metrics: state.metrics.clone(),
+    };
+    // The admin listener has a budget of its own: a flood of public clients cannot keep
+    // health checks and `@connections` out.
+    let admin_rules = ListenerRules {
+        name: "admin",
+        budget: Arc::new(Semaphore::new(config.server.admin_max_connections)),
+        per_client: None,
+        header_read_timeout: config.server.header_read_timeout,
+        body_read_timeout: config.server.body_read_timeout,
+        metrics: state.metrics.clone(),
+    };
 
     let public_state = state.clone();
     accept_tasks.spawn(accept_loop(
         listener,
         stop_accepting.clone(),
-        connection_limit.clone(),
+        public_rules,
         state.shutdown.clone(),
         move |req, peer| {
             let state = public_state.clone();
@@ -234,7 +254,7 @@ pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
     accept_tasks.spawn(accept_loop(
         admin_listener,
         stop_accepting.clone(),
-        connection_limit,
+        admin_rules,
         // The admin listener keeps serving while sessions drain.
         CancellationToken::new(),
         move |req, _peer| {
@@ -276,10 +296,30 @@ fn node_id() -> u32 {
     rand::random::<u32>() & 0x00ff_ffff
 }
 
+/// How one listener treats its connections.
+struct ListenerRules {
+    /// `public` or `admin`, for metrics and logs.
+    name: &'static str,
+    /// Connections open at once; beyond, the listener stops accepting until one closes.
+    budget: Arc<Semaphore>,
+    /// Connections open at once per client address; beyond, 503 and closed at once.
+    per_client: Option<Arc<PerClient>>,
+    /// A request head (and a new connection's first request) must arrive within this.
+    header_read_timeout: Duration,
+    /// A request body must arrive within this once reading starts; then 408.
+    body_read_timeout: Duration,
+    metrics: Arc<Metrics>,
+}
+
+/// The answer to a connection over its address's cap, written without reading the request.
+const TOO_MANY_FROM_CLIENT: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
+content-type: application/json\r\ncontent-length: 33\r\nconnection: close\r\n\r\n\
+{\"message\":\"Service Unavailable\"}";
+
 async fn accept_loop<F, Fut>(
     listener: TcpListener,
     stop: CancellationToken,
-    limit: Arc<Semaphore>,
+    rules: ListenerRules,
     drain: CancellationToken,
     handler: F,
 ) where
@@ -290,7 +330,7 @@ async fn accept_loop<F, Fut>(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(10))
+        .header_read_timeout(rules.header_read_timeout)
         .max_buf_size(64 * 1024)
         .keep_alive(true);
     builder
@@ -298,10 +338,18 @@ async fn accept_loop<F, Fut>(
         .timer(TokioTimer::new())
         .max_header_list_size(64 * 1024);
     let builder = Arc::new(builder);
+    let ListenerRules {
+        name,
+        budget,
+        per_client,
+        header_read_timeout,
+        body_read_timeout,
+        metrics,
+    } = rules;
     loop {
         let permit = tokio::select! {
             _ = stop.cancelled() => return,
-            p = limit.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
+            p = budget.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
         };
         let (stream, peer) = tokio::select! {
             _ = stop.cancelled() => return,
@@ -315,28 +363,91 @@ async fn accept_loop<F, Fut>(
                 }
             },
         };
+        let client = match &per_client {
+            None => None,
+            Some(table) => match table.try_open(peer.ip()) {
+                Some(slot) => Some(slot),
+                None => {
+                    debug!(listener = name, client = %peer.ip(), "connection refused: too many from this address");
+                    metrics.connection_refused(name, "per_ip");
+                    // One write, straight to the fresh socket (its send buffer is empty, so it
+                    // does not block); then it is closed.
+                    if let Ok(mut socket) = stream.into_std() {
+                        let _ = std::io::Write::write(&mut socket, TOO_MANY_FROM_CLIENT);
+                    }
+                    continue;
+                }
+            },
+        };
+        let slot = ConnectionSlot::new(permit, client);
         let _ = stream.set_nodelay(true);
         let handler = handler.clone();
         let builder = builder.clone();
         let stop = stop.clone();
         let drain = drain.clone();
+        let metrics = metrics.clone();
         tokio::spawn(async move {
-            let _permit = permit;
+            let request_seen = CancellationToken::new();
+            let seen = request_seen.clone();
+            let conn_metrics = metrics.clone();
             let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                seen.cancel();
                 let handler = handler.clone();
-                async move { Ok::<_, Infallible>(handler(req.map(Body::new), peer).await) }
+                let metrics = conn_metrics.clone();
+                let version = req.version();
+                let expired = Arc::new(AtomicBool::new(false));
+                let body_expired = expired.clone();
+                let mut req = req.map(|b| with_deadline(b, body_read_timeout, body_expired));
+                req.extensions_mut().insert(slot.clone());
+                async move {
+                    let response = handler(req, peer).await;
+                    if expired.load(Ordering::Acquire) {
+                        debug!(listener = name, client = %peer.ip(), "request body not received in time");
+                        metrics.error("body_read_timeout");
+                        return Ok::<_, Infallible>(request_timeout(version));
+                    }
+                    Ok(response)
+                }
             });
             let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
             tokio::pin!(conn);
+            // Until its first request head arrives, nothing else bounds a new connection (the
+            // protocol sniffing before HTTP/1 or HTTP/2 has no timer of its own).
+            let first_request = async {
+                tokio::time::sleep(header_read_timeout).await;
+                if request_seen.is_cancelled() {
+                    std::future::pending::<()>().await;
+                }
+            };
             tokio::select! {
                 _ = &mut conn => {}
                 _ = async { stop.cancelled().await; drain.cancelled().await } => {
                     conn.as_mut().graceful_shutdown();
                     let _ = conn.await;
                 }
+                _ = first_request => {
+                    debug!(listener = name, client = %peer.ip(), "no request head in time; connection closed");
+                    metrics.error("header_read_timeout");
+                }
             }
         });
     }
+}
+
+/// 408 for a request whose body did not arrive in time; an HTTP/1 connection is closed after
+/// it (the rest of the body would be read as the next request).
+fn request_timeout(version: http::Version) -> Response<Body> {
+    let mut response = status(
+        StatusCode::REQUEST_TIMEOUT,
+        "{\"message\":\"Request Timeout\"}",
+    );
+    if version < http::Version::HTTP_2 {
+        response.headers_mut().insert(
+            http::header::CONNECTION,
+            http::HeaderValue::from_static("close"),
+        );
+    }
+    response
 }
 
 /// The public listener: WebSocket APIs (later: HTTP APIs and identity endpoints).

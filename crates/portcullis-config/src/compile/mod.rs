@@ -21,6 +21,10 @@ use std::time::Duration;
 use indexmap::IndexMap;
 
 use crate::model::{Config, Credential, Management, Server, StaticSite, Store, Tls};
+use crate::model::{
+    DEFAULT_ADMIN_MAX_CONNECTIONS, DEFAULT_BODY_READ_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_IP,
+};
 use crate::raw::Node;
 use crate::syntax;
 use crate::walk::{Ctx, Sp, Tbl};
@@ -323,7 +327,31 @@ fn server(ctx: &mut Ctx<'_>, mut t: Tbl<'_>) -> Option<Server> {
             Duration::from_secs(3600),
         )
         .map_or(Duration::from_secs(10), |d| d.v);
-    let max_connections = t.size(ctx, "max_connections", 1).map_or(100_000, |s| s.v);
+    let max_connections = t
+        .size(ctx, "max_connections", 1)
+        .map_or(DEFAULT_MAX_CONNECTIONS, |s| s.v);
+    let admin_max_connections = t
+        .size(ctx, "admin_max_connections", 1)
+        .map_or(DEFAULT_ADMIN_MAX_CONNECTIONS, |s| s.v);
+    let max_connections_per_ip = t
+        .size(ctx, "max_connections_per_ip", 1)
+        .map_or(DEFAULT_MAX_CONNECTIONS_PER_IP, |s| s.v);
+    let header_read_timeout = t
+        .duration_in(
+            ctx,
+            "header_read_timeout",
+            Duration::from_millis(1),
+            Duration::from_secs(600),
+        )
+        .map_or(DEFAULT_HEADER_READ_TIMEOUT, |d| d.v);
+    let body_read_timeout = t
+        .duration_in(
+            ctx,
+            "body_read_timeout",
+            Duration::from_millis(1),
+            Duration::from_secs(3600),
+        )
+        .map_or(DEFAULT_BODY_READ_TIMEOUT, |d| d.v);
     t.finish(ctx);
     let (public_url, domain_name) = public?;
     Some(Server {
@@ -334,6 +362,10 @@ fn server(ctx: &mut Ctx<'_>, mut t: Tbl<'_>) -> Option<Server> {
         tls,
         shutdown_grace,
         max_connections,
+        admin_max_connections,
+        max_connections_per_ip,
+        header_read_timeout,
+        body_read_timeout,
     })
 }
 

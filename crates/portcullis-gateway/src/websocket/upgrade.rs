@@ -21,6 +21,7 @@ use tracing::{info, warn};
 use super::WsApi;
 use super::session::{self, Session};
 use crate::headers::{canonical_name, query_pairs};
+use crate::listener::ConnectionSlot;
 use crate::registry::ConnectionHandle;
 use crate::server::State;
 
@@ -121,6 +122,8 @@ pub async fn handle_upgrade(
     let source_ip = peer.ip().to_string();
 
     let on_upgrade = hyper::upgrade::on(&mut req);
+    // The session keeps the connection's place in the listener's budgets until it ends.
+    let slot = req.extensions_mut().remove::<ConnectionSlot>();
     let headers = event_headers(req.headers(), &source_ip, state.listen_port, &state.scheme);
     let query = query_pairs(req.uri().query());
 
@@ -289,6 +292,7 @@ pub async fn handle_upgrade(
     info!(api = %api.name, connection_id = %handle.id, path = %path_for_log, "connected");
     let tasks = state.tasks.clone();
     tasks.spawn(async move {
+        let _slot = slot;
         match on_upgrade.await {
             Ok(upgraded) => {
                 let socket = WebSocketStream::from_raw_socket(

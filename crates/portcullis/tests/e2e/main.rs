@@ -10,5 +10,6 @@ mod identity_provider;
 mod limits;
 mod management;
 mod operations;
+mod slow_clients;
 mod static_site;
 mod websocket;
