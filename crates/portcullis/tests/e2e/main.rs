@@ -11,4 +11,5 @@ mod limits;
 mod management;
 mod operations;
 mod static_site;
+mod trust;
 mod websocket;
