@@ -22,6 +22,8 @@ PASSWORD = "Correct-Horse-9"
 
 CONFIG = (
     CONFIG_TEMPLATE.replace('[server]\n', '[server]\npublic_url = "http://127.0.0.1:{ws_port}"\n', 1)
+    # the identity admin API needs the "admin" scope (the default is "connections" only)
+    .replace('secret_access_key = "{secret}" }}]', 'secret_access_key = "{secret}", scopes = ["connections", "admin"] }}]', 1)
     .replace('[websocket.chat]\n', '[websocket.chat]\nauthorizer = "users"\n', 1)
     + """
 [authorizers.users]
@@ -128,3 +130,20 @@ def test_admin_api_with_botocore_sigv4(gateway):
         )
     assert admin(gw, "DELETE", "/admin/pools/main/users/alice").status_code == 200
     assert admin(gw, "GET", "/admin/pools/main/users/alice").status_code == 404
+
+
+def test_a_backend_credential_pushes_but_cannot_administer(stack):
+    # `stack` signs with the default scope ("connections"), as a backend's credential is.
+    ws, cid = stack.connect()
+    stack.client().post_to_connection(ConnectionId=cid, Data=b"still allowed")
+    assert ws.recv(timeout=TIMEOUT) == "still allowed"
+    for method, path, body in [
+        ("GET", "/admin/pools", b""),
+        ("POST", "/admin/pools/main/users", json.dumps({"username": "mallory", "password": PASSWORD}).encode()),
+    ]:
+        url = f"{stack.admin_url}{path}"
+        headers = {**sigv4_headers(method, url, stack.secret, body), "Content-Type": "application/json"}
+        r = requests.request(method, url, data=body, headers=headers, timeout=TIMEOUT)
+        assert r.status_code == 403, r.text
+        assert r.json()["error"] == "AccessDeniedException"
+        assert r.headers["x-amzn-ErrorType"] == "AccessDeniedException"

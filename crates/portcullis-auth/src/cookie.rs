@@ -2,7 +2,10 @@
 //! `;`-separated, whitespace around names and values is trimmed, a pair without `=` or with an
 //! empty name is skipped, a value wrapped in double quotes is unquoted, and names are
 //! case-sensitive. When a name repeats, the first occurrence wins (browsers send the most
-//! specific cookie first). No percent-decoding: values are returned as sent.
+//! specific cookie first) — except for cookies that must be unique ([`unique_cookie`]): a
+//! sibling subdomain can set a second cookie of the same name that the browser sends first
+//! ("cookie tossing"), so a CSRF cookie sent twice is refused rather than guessed at. No
+//! percent-decoding: values are returned as sent.
 //!
 //! Work is bounded: at most [`MAX_PAIRS_PER_HEADER`] pairs of one header are looked at.
 
@@ -29,6 +32,35 @@ pub fn cookie<'a>(headers: impl Iterator<Item = &'a str>, name: &str) -> Option<
     headers
         .flat_map(parse_cookies)
         .find_map(|(n, v)| (n == name).then_some(v))
+}
+
+/// A cookie that must be sent once was not: it came twice or more, or a `Cookie` header had
+/// more than [`MAX_PAIRS_PER_HEADER`] pairs (so a second occurrence could hide past them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("cookie sent more than once")]
+pub struct Ambiguous;
+
+/// The value of cookie `name` across several `Cookie` header values, `None` when absent;
+/// [`Ambiguous`] when it is not sent exactly once.
+pub fn unique_cookie<'a>(
+    headers: impl Iterator<Item = &'a str>,
+    name: &str,
+) -> Result<Option<&'a str>, Ambiguous> {
+    let mut found = None;
+    for header in headers {
+        if header.split(';').nth(MAX_PAIRS_PER_HEADER).is_some() {
+            return Err(Ambiguous);
+        }
+        for (n, v) in parse_cookies(header) {
+            if n == name {
+                if found.is_some() {
+                    return Err(Ambiguous);
+                }
+                found = Some(v);
+            }
+        }
+    }
+    Ok(found)
 }
 
 /// The raw `name=value` entries of a `Cookie` header (trimmed, empty entries dropped), as in the
@@ -88,6 +120,32 @@ mod tests {
         assert_eq!(cookie(headers.iter().copied(), "missing"), None);
         assert_eq!(cookie(std::iter::empty(), "sid"), None);
         assert_eq!(cookie(["sid=; sid=2"].into_iter(), "sid"), Some(""));
+    }
+
+    #[test]
+    fn unique_cookies_refuse_a_second_occurrence() {
+        let unique =
+            |headers: &[&'static str], name: &str| unique_cookie(headers.iter().copied(), name);
+        assert_eq!(unique(&["a=1; csrf=t"], "csrf"), Ok(Some("t")));
+        assert_eq!(unique(&["a=1", "csrf=\"t\""], "csrf"), Ok(Some("t")));
+        assert_eq!(unique(&["a=1"], "csrf"), Ok(None));
+        assert_eq!(unique(&[], "csrf"), Ok(None));
+        assert_eq!(unique(&["csrf=tossed; csrf=real"], "csrf"), Err(Ambiguous));
+        assert_eq!(
+            unique(&["csrf=tossed", "csrf=real"], "csrf"),
+            Err(Ambiguous)
+        );
+        assert_eq!(unique(&["csrf=; csrf=real"], "csrf"), Err(Ambiguous));
+        // Other names may repeat; names are case-sensitive.
+        assert_eq!(unique(&["a=1; a=2; csrf=t; CSRF=u"], "csrf"), Ok(Some("t")));
+        // A second occurrence cannot hide past the pairs a header is read for.
+        let mut padded = "csrf=tossed;".to_owned();
+        padded.push_str(&"x=1;".repeat(MAX_PAIRS_PER_HEADER));
+        padded.push_str("csrf=real");
+        assert_eq!(
+            unique_cookie([padded.as_str()].into_iter(), "csrf"),
+            Err(Ambiguous)
+        );
     }
 
     #[test]

@@ -5,7 +5,9 @@
 //! cannot echo it.
 //!
 //! The two values are compared in constant time over their SHA-256 digests, so neither the
-//! content nor the length of the expected token leaks through timing.
+//! content nor the length of the expected token leaks through timing. A CSRF cookie sent more
+//! than once is refused: a sibling subdomain can add a cookie of the same name, with a value it
+//! knows, that the browser sends first ("cookie tossing").
 
 use portcullis_config::Csrf;
 use sha2::{Digest, Sha256};
@@ -19,6 +21,9 @@ pub enum CsrfError {
     /// The CSRF cookie is absent or empty.
     #[error("CSRF cookie missing")]
     MissingCookie,
+    /// The CSRF cookie was sent more than once (one of them set by another site).
+    #[error("CSRF cookie sent more than once")]
+    DuplicateCookie,
     /// The echoed copy (query parameter or header) is absent or empty, or none is configured.
     #[error("CSRF token missing from the request")]
     MissingToken,
@@ -27,11 +32,13 @@ pub enum CsrfError {
     Mismatch,
 }
 
-/// Checks that cookie `csrf.cookie` is present, non-empty and equal to the query parameter
-/// `csrf.query` (or, when no query parameter is configured, the header `csrf.header`).
+/// Checks that cookie `csrf.cookie` is present once, non-empty and equal to the query
+/// parameter `csrf.query` (or, when no query parameter is configured, the header
+/// `csrf.header`).
 pub fn check(csrf: &Csrf, req: &RequestParts<'_>) -> Result<(), CsrfError> {
     let expected = req
-        .cookie(&csrf.cookie)
+        .unique_cookie(&csrf.cookie)
+        .map_err(|_| CsrfError::DuplicateCookie)?
         .filter(|v| !v.is_empty())
         .ok_or(CsrfError::MissingCookie)?;
     let submitted = match (&csrf.query, &csrf.header) {
@@ -142,6 +149,17 @@ mod tests {
                 vec![("Cookie", "CSRF-TOKEN=t0k")],
                 vec![("csrf", "")],
                 Err(CsrfError::MissingToken),
+            ),
+            // A second CSRF cookie (tossed by a sibling subdomain) is refused, whichever matches.
+            (
+                vec![("Cookie", "CSRF-TOKEN=tossed; CSRF-TOKEN=t0k")],
+                vec![("csrf", "tossed")],
+                Err(CsrfError::DuplicateCookie),
+            ),
+            (
+                vec![("Cookie", "CSRF-TOKEN=t0k"), ("cookie", "CSRF-TOKEN=t0k")],
+                vec![("csrf", "t0k")],
+                Err(CsrfError::DuplicateCookie),
             ),
             // Query names are case-sensitive; a header does not count when a query is configured.
             (

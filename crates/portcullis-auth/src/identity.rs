@@ -164,6 +164,11 @@ impl<'a> RequestParts<'a> {
     pub fn cookie(&self, name: &str) -> Option<&'a str> {
         cookie::cookie(self.header_values("cookie"), name)
     }
+
+    /// Cookie `name` from all `Cookie` headers, refused when it is sent more than once.
+    pub fn unique_cookie(&self, name: &str) -> Result<Option<&'a str>, cookie::Ambiguous> {
+        cookie::unique_cookie(self.header_values("cookie"), name)
+    }
 }
 
 #[cfg(test)]

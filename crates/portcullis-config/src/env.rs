@@ -68,6 +68,31 @@ pub(crate) fn substitute(
     }
 }
 
+/// The variables of `input` whose `${VAR:-default}` fell back to the default (unset or empty),
+/// in order, each once. Secrets taken from such a default are known to anyone who has read
+/// the file, so the gateway warns about them at start.
+pub(crate) fn defaulted_variables(
+    input: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut rest = input;
+    while let Some(start) = rest.find("${") {
+        let after = &rest[start + 2..];
+        let Some(end) = after.find('}') else { break };
+        let inner = &after[..end];
+        rest = &after[end + 1..];
+        if let Some((name, _)) = inner.split_once(":-")
+            && is_variable_name(name)
+            && env(name).is_none_or(|v| v.is_empty())
+            && !out.iter().any(|n| n == name)
+        {
+            out.push(name.to_owned());
+        }
+    }
+    out
+}
+
 fn is_variable_name(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
@@ -120,6 +145,26 @@ mod tests {
         assert!(errors[0].contains("environment variable A is not set"));
         assert!(errors[1].contains("environment variable B is not set"));
         assert!(errors[2].contains("unterminated"));
+    }
+
+    #[test]
+    fn defaults_in_use_are_named() {
+        let defaulted = |s: &str| defaulted_variables(s, &env);
+        assert_eq!(defaulted("${NOPE:-fallback}"), ["NOPE"]);
+        assert_eq!(defaulted("${EMPTY:-d}"), ["EMPTY"]);
+        assert_eq!(
+            defaulted("a${NOPE:-x}b${NOPE:-y}${OTHER:-}"),
+            ["NOPE", "OTHER"]
+        );
+        assert!(defaulted("${HOST:-other}").is_empty());
+        assert!(defaulted("${HOST}").is_empty());
+        assert!(
+            defaulted("${NOPE}").is_empty(),
+            "no default: an error, not a fallback"
+        );
+        assert!(defaulted("plain text").is_empty());
+        assert!(defaulted("${request.body:-x}").is_empty());
+        assert!(defaulted("${NOPE:-x").is_empty());
     }
 
     #[test]

@@ -117,7 +117,10 @@ pub fn load_str(
     };
     let root = raw::from_root(document.as_table());
     match compile::compile(&root, &mut ctx) {
-        Some(config) if !ctx.has_errors() => Ok(config),
+        Some(mut config) if !ctx.has_errors() => {
+            config.warnings = ctx.take_warnings();
+            Ok(config)
+        }
         Some(_) | None => {
             let diagnostics = ctx.into_diagnostics();
             if diagnostics.is_empty() {

@@ -51,6 +51,10 @@ pub struct Config {
     pub pools: IndexMap<String, Pool>,
     /// Directories of static files served on the public listener, by name, in file order.
     pub static_sites: IndexMap<String, StaticSite>,
+    /// Valid but risky choices (a secret from a `${VAR:-default}` fallback, a `jwt`
+    /// authorizer that would accept ID tokens), in file order: `portcullis check` prints them
+    /// and `serve` logs each at `warn` on start.
+    pub warnings: Vec<crate::Diagnostic>,
 }
 
 /// `[static.NAME]`: files under `dir` served at `path` (GET and HEAD only).
@@ -127,6 +131,35 @@ pub struct Management {
 pub struct Credential {
     pub access_key_id: String,
     pub secret_access_key: Secret,
+    /// What the credential may call; never empty. Default `[Connections]`.
+    pub scopes: Vec<CredentialScope>,
+}
+
+impl Credential {
+    pub fn allows(&self, scope: CredentialScope) -> bool {
+        self.scopes.contains(&scope)
+    }
+}
+
+/// What a `[management]` credential may call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialScope {
+    /// `"connections"`: the `@connections` API (and every push API beside it).
+    Connections,
+    /// `"admin"`: the identity admin API (`/admin/...`: users, passwords, groups, keys).
+    Admin,
+}
+
+impl CredentialScope {
+    pub const ALL: [CredentialScope; 2] = [CredentialScope::Connections, CredentialScope::Admin];
+
+    /// The name used in the configuration file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CredentialScope::Connections => "connections",
+            CredentialScope::Admin => "admin",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

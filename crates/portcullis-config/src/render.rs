@@ -99,6 +99,10 @@ pub(crate) fn render(config: &Config) -> String {
             inline(vec![
                 ("access_key_id", str(&c.access_key_id)),
                 ("secret_access_key", secret(&c.secret_access_key)),
+                (
+                    "scopes",
+                    Value::Array(c.scopes.iter().map(|s| s.as_str()).collect::<Array>()),
+                ),
             ])
         })
         .collect();

@@ -1439,3 +1439,127 @@ refresh_token_rotation = true
         "{wrong:?}"
     );
 }
+
+// ---- least privilege and risky choices --------------------------------------------------
+
+#[test]
+fn credentials_may_call_connections_only_unless_they_name_admin() {
+    let config = load(&with_server(
+        r#"[management]
+credentials = [
+  { access_key_id = "BACKEND", secret_access_key = "s1" },
+  { access_key_id = "OPS", secret_access_key = "s2", scopes = ["admin"] },
+  { access_key_id = "BOTH", secret_access_key = "s3", scopes = ["connections", "admin", "admin"] },
+]
+"#,
+    ))
+    .unwrap();
+    let scopes: Vec<(&str, &[CredentialScope])> = config
+        .management
+        .credentials
+        .iter()
+        .map(|c| (c.access_key_id.as_str(), c.scopes.as_slice()))
+        .collect();
+    assert_eq!(
+        scopes,
+        [
+            ("BACKEND", &[CredentialScope::Connections][..]),
+            ("OPS", &[CredentialScope::Admin][..]),
+            (
+                "BOTH",
+                &[CredentialScope::Connections, CredentialScope::Admin][..]
+            ),
+        ]
+    );
+    let backend = &config.management.credentials[0];
+    assert!(backend.allows(CredentialScope::Connections));
+    assert!(!backend.allows(CredentialScope::Admin));
+    let rendered = render_redacted(&config);
+    assert!(
+        rendered.contains(
+            "{ access_key_id = \"BACKEND\", secret_access_key = \"<redacted>\", scopes = [\"connections\"] }"
+        ),
+        "{rendered}"
+    );
+    let reloaded = load_str(&rendered, "rendered.toml", &|_| None).unwrap();
+    assert_eq!(render_redacted(&reloaded), rendered);
+
+    assert_eq!(
+        errors(&with_server(
+            "[management]\ncredentials = [{ access_key_id = \"A\", secret_access_key = \"s\", scopes = [] }, { access_key_id = \"B\", secret_access_key = \"s\", scopes = [\"connections\", \"root\"] }]\n"
+        )),
+        [
+            "test.toml:5:78: management.credentials[0].scopes: needs at least one scope: \"connections\" or \"admin\"",
+            "test.toml:5:166: management.credentials[1].scopes[1]: expected \"connections\" or \"admin\", got \"root\"",
+        ]
+    );
+}
+
+#[test]
+fn secrets_from_a_default_are_warned_about_by_key_and_variable_never_by_value() {
+    let source = with_server(
+        r#"[management]
+credentials = [{ access_key_id = "A", secret_access_key = "${GW_SECRET:-default-s3cret}" }]
+[pools.main.clients.svc]
+secret = "${PORTCULLIS_ADMIN_SECRET:-other-default}"
+grants = ["client_credentials"]
+"#,
+    );
+    let config = load(&source).unwrap();
+    let warnings: Vec<String> = config.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        warnings,
+        [
+            "test.toml:5:59: management.credentials[0].secret_access_key: secret taken from the default written in the file because GW_SECRET is unset or empty: set GW_SECRET to a secret of your own"
+        ]
+    );
+    assert!(!warnings.concat().contains("default-s3cret"));
+    // Set in the environment: no warning.
+    let set = load_str(&source, "test.toml", &|name| match name {
+        "GW_SECRET" => Some("from-env".to_owned()),
+        other => env(other),
+    })
+    .unwrap();
+    assert!(set.warnings.is_empty(), "{:?}", set.warnings);
+    assert!(load(CONTRACT_EXAMPLE).unwrap().warnings.is_empty());
+}
+
+#[test]
+fn token_use_defaults_to_access_for_built_in_pools_and_is_warned_about_for_other_issuers() {
+    let source = with_server(
+        r#"[authorizers.pool]
+type = "jwt"
+identity_source = ["$request.header.Authorization"]
+issuers = [{ issuer = "http://127.0.0.1:8080/pools/main" }]
+
+[authorizers.external]
+type = "jwt"
+identity_source = ["$request.header.Authorization"]
+issuers = [{ issuer = "http://127.0.0.1:8080/pools/main" }, { issuer = "https://issuer.example" }]
+
+[authorizers.chosen]
+type = "jwt"
+identity_source = ["$request.header.Authorization"]
+issuers = [{ issuer = "https://issuer.example" }]
+token_use = "id"
+
+[pools.main]
+"#,
+    );
+    let config = load(&source).unwrap();
+    let token_use = |name: &str| match &config.authorizers[name] {
+        Authorizer::Jwt(jwt) => jwt.token_use.clone(),
+        Authorizer::Request(_) => panic!("jwt authorizer expected"),
+    };
+    assert_eq!(token_use("pool").as_deref(), Some("access"));
+    assert_eq!(token_use("external"), None);
+    assert_eq!(token_use("chosen").as_deref(), Some("id"));
+    let warnings: Vec<String> = config.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        warnings,
+        [
+            "test.toml:9:15: authorizers.external.token_use: not set, so ID tokens are accepted as well as access tokens: set token_use = \"access\" (Cognito and the built-in pools) or \"id\""
+        ]
+    );
+    assert!(render_redacted(&config).contains("token_use = \"access\""));
+}

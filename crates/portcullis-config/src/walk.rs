@@ -29,6 +29,7 @@ pub(crate) struct Ctx<'a> {
     line_starts: Vec<usize>,
     env: &'a dyn Fn(&str) -> Option<String>,
     diags: Vec<Diagnostic>,
+    warnings: Vec<Diagnostic>,
 }
 
 impl<'a> Ctx<'a> {
@@ -46,6 +47,7 @@ impl<'a> Ctx<'a> {
             line_starts,
             env,
             diags: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 
@@ -59,6 +61,25 @@ impl<'a> Ctx<'a> {
             path: path.to_owned(),
             message: message.into(),
         });
+    }
+
+    /// Records something valid but risky at byte offset `at` (the file still compiles).
+    pub(crate) fn warn(&mut self, at: usize, path: &str, message: impl Into<String>) {
+        let (line, column) = self.locate(at);
+        self.warnings.push(Diagnostic {
+            file: self.file.to_owned(),
+            line,
+            column,
+            path: path.to_owned(),
+            message: message.into(),
+        });
+    }
+
+    /// The warnings so far, in file order.
+    pub(crate) fn take_warnings(&mut self) -> Vec<Diagnostic> {
+        let mut warnings = std::mem::take(&mut self.warnings);
+        warnings.sort_by_key(|d| (d.line, d.column));
+        warnings
     }
 
     pub(crate) fn has_errors(&self) -> bool {
@@ -356,8 +377,22 @@ impl<'n> Tbl<'n> {
         self.name(ctx, key)
     }
 
+    /// A non-empty secret. One taken from a `${VAR:-default}` fallback is accepted with a
+    /// warning naming the key and the variable (never the value).
     pub(crate) fn secret(&mut self, ctx: &mut Ctx<'_>, key: &'static str) -> Option<Sp<Secret>> {
         let value = self.name(ctx, key)?;
+        if let Some(RawValue::String(raw)) = self.node(key).map(|n| &n.value) {
+            for variable in env::defaulted_variables(raw, ctx.env) {
+                ctx.warn(
+                    value.at,
+                    &self.path_of(key),
+                    format!(
+                        "secret taken from the default written in the file because \
+                         {variable} is unset or empty: set {variable} to a secret of your own"
+                    ),
+                );
+            }
+        }
         Some(Sp {
             v: Secret::new(value.v),
             at: value.at,

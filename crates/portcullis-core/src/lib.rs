@@ -10,6 +10,7 @@
 
 pub mod cors;
 pub mod event;
+pub mod forward;
 pub mod http_event;
 pub mod http_route;
 pub mod id;

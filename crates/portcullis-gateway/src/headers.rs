@@ -43,22 +43,6 @@ pub fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
     }
 }
 
-/// A `Cookie` header value without the cookies named in `drop` (pairs separated by `;`), or
-/// `None` when nothing is left. Used to keep the gateway's own session cookies (which hold
-/// tokens) away from proxied backends.
-pub fn without_cookies(value: &str, drop: &[&str]) -> Option<String> {
-    let kept: Vec<&str> = value
-        .split(';')
-        .map(str::trim)
-        .filter(|pair| !pair.is_empty())
-        .filter(|pair| {
-            let name = pair.split_once('=').map_or(*pair, |(n, _)| n).trim();
-            !drop.contains(&name)
-        })
-        .collect();
-    (!kept.is_empty()).then(|| kept.join("; "))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,20 +56,10 @@ mod tests {
     }
 
     #[test]
-    fn session_cookies_are_dropped_and_the_rest_kept() {
-        let drop = ["portcullis_access", "portcullis_refresh"];
-        assert_eq!(
-            without_cookies(
-                "theme=dark; portcullis_access=eyJ.x.y; portcullis_csrf=c",
-                &drop
-            ),
-            Some("theme=dark; portcullis_csrf=c".to_owned())
-        );
-        assert_eq!(without_cookies("portcullis_access=eyJ.x.y", &drop), None);
-        assert_eq!(
-            without_cookies(" a=1 ;; b=2 ", &drop),
-            Some("a=1; b=2".to_owned())
-        );
-        assert_eq!(without_cookies("flag", &drop), Some("flag".to_owned()));
+    fn the_cookies_kept_from_backends_are_the_cookie_sessions() {
+        use portcullis_core::forward::SESSION_COOKIES;
+        use portcullis_idp::web_session::{ACCESS_COOKIE, REFRESH_COOKIE};
+        assert!(SESSION_COOKIES.contains(&ACCESS_COOKIE));
+        assert!(SESSION_COOKIES.contains(&REFRESH_COOKIE));
     }
 }

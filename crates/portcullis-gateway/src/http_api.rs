@@ -16,6 +16,7 @@ use portcullis_auth::identity::RequestParts;
 use portcullis_auth::request::HttpAuthorizerRequest;
 use portcullis_config::{HttpApi, IntegrationKind};
 use portcullis_core::cors::{CorsPolicy, is_preflight};
+use portcullis_core::forward::{self, HOP_BY_HOP};
 use portcullis_core::http_event::{HttpEventInput, http_event, parse_http_result};
 use portcullis_core::http_route::{RouteTable, strip_base_path};
 use portcullis_core::id::request_id;
@@ -31,28 +32,6 @@ use crate::server::State;
 
 /// Most distinct principals (or client IPs) tracked per throttled route.
 const MAX_THROTTLE_KEYS: usize = 100_000;
-
-/// Hop-by-hop headers: never forwarded in either direction (RFC 9110 §7.6.1).
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
-
-/// Headers through which `http_proxy` backends learn who called; a client can never set them.
-pub const PRINCIPAL_HEADER: &str = "x-portcullis-principal";
-/// Cookies set by the identity provider's cookie sessions; never forwarded by `http_proxy`.
-const SESSION_COOKIES: &[&str] = &[
-    portcullis_idp::web_session::ACCESS_COOKIE,
-    portcullis_idp::web_session::REFRESH_COOKIE,
-];
-pub const AUTHORIZER_HEADER: &str = "x-portcullis-authorizer";
 
 struct HttpRouteRt {
     key: String,
@@ -387,6 +366,8 @@ async fn serve(
                 Ok(b) => b,
                 Err(response) => return response,
             };
+            // The gateway's session cookies stay with the gateway (the authorizer had them).
+            let headers = forward::event_headers(&headers);
             let event = http_event(&HttpEventInput {
                 route_key: &route.key,
                 raw_path: &full_path,
@@ -481,8 +462,10 @@ async fn read_body(
     }
 }
 
-/// Forward the request itself: hop-by-hop headers removed, `X-Forwarded-*` set, the caller's
-/// identity in `X-Portcullis-*` headers, bodies streamed both ways (the request body bounded).
+/// Forward the request itself: headers as `forward::proxy_headers` rewrites them (hop-by-hop and
+/// gateway-owned ones dropped in any spelling, session cookies stripped, `X-Forwarded-*` and the
+/// caller's identity in `X-Portcullis-*` set), bodies streamed both ways (the request body
+/// bounded).
 async fn proxy(
     state: &Arc<State>,
     api: &Arc<HttpApiRt>,
@@ -507,70 +490,27 @@ async fn proxy(
     url.set_path(&format!("{base}{path}"));
     url.set_query(parts.uri.query());
 
-    let connection_tokens: Vec<String> = parts
+    let received: Vec<(&str, &[u8])> = parts
         .headers
-        .get_all(header::CONNECTION)
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(',').map(|t| t.trim().to_ascii_lowercase()))
+        .map(|(n, v)| (n.as_str(), v.as_bytes()))
         .collect();
-    let mut headers = HeaderMap::new();
-    for (name, value) in &parts.headers {
-        let n = name.as_str();
-        if HOP_BY_HOP.contains(&n)
-            || connection_tokens.iter().any(|t| t == n)
-            || n == "host"
-            || n.starts_with("x-portcullis-")
-            || n.starts_with("x-forwarded-")
-        {
-            continue;
-        }
-        if name == header::COOKIE {
-            // The gateway's session cookies hold tokens: they are the gateway's, not the
-            // backend's (the caller's identity goes in X-Portcullis-* instead).
-            if let Some(kept) = value
-                .to_str()
-                .ok()
-                .and_then(|v| crate::headers::without_cookies(v, SESSION_COOKIES))
-                .and_then(|v| HeaderValue::from_str(&v).ok())
-            {
-                headers.append(header::COOKIE, kept);
-            }
-            continue;
-        }
-        headers.append(name.clone(), value.clone());
-    }
-    let forwarded_for = match parts
-        .headers
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-    {
-        Some(prior) => format!("{prior}, {source_ip}"),
-        None => source_ip.to_owned(),
-    };
-    let host = parts.headers.get(header::HOST).cloned();
-    if let Ok(v) = HeaderValue::from_str(&forwarded_for) {
-        headers.insert("x-forwarded-for", v);
-    }
-    headers.insert(
-        "x-forwarded-proto",
-        HeaderValue::from_static(if state.scheme == "https" {
-            "https"
-        } else {
-            "http"
-        }),
+    let forwarded = forward::proxy_headers(
+        &received,
+        &forward::ProxyContext {
+            source_ip,
+            scheme: &state.scheme,
+            principal: identity.and_then(|i| i.principal_id.as_deref()),
+            authorizer: identity.map(|i| i.context.get()),
+        },
     );
-    if let Some(host) = host {
-        headers.insert("x-forwarded-host", host);
-    }
-    if let Some(identity) = identity {
-        if let Some(principal) = &identity.principal_id
-            && let Ok(v) = HeaderValue::from_str(principal)
-        {
-            headers.insert(PRINCIPAL_HEADER, v);
-        }
-        if let Ok(v) = HeaderValue::from_str(identity.context.get()) {
-            headers.insert(AUTHORIZER_HEADER, v);
+    let mut headers = HeaderMap::with_capacity(forwarded.len());
+    for (name, value) in forwarded {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_bytes(&value),
+        ) {
+            headers.append(n, v);
         }
     }
 

@@ -16,6 +16,10 @@
 //! | `GET /admin/pools/{pool}/clients`, `GET /admin/clients` | clients list |
 //! | `POST /admin/pools/{pool}/keys/rotate` | keys rotate |
 //!
+//! Only credentials with the `admin` scope may call it; any other good signature gets 403
+//! `AccessDeniedException` (a backend's `connections` credential cannot create users or
+//! reset passwords).
+//!
 //! Errors are `{"message": …, "error": …}` with the status saying who is at fault: 400 bad
 //! input, 403 unsigned or badly signed, 404 unknown pool, user, group or path, 405, 409 exists,
 //! 413 body over [`MAX_BODY_BYTES`], 5xx the store or the gateway. Request bodies hold
@@ -27,13 +31,14 @@ use std::sync::Arc;
 use axum::body::Body;
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
-use portcullis_config::Secret;
+use portcullis_config::{CredentialScope, Secret};
 use portcullis_idp::admin::{self, AdminError, NewUser};
 use portcullis_idp::{Fault, IdentityProvider, MAX_LIST_USERS};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tracing::{debug, error, info};
 
+use crate::management::Refusal;
 use crate::metrics::ManagementLabels;
 use crate::server::State;
 
@@ -175,6 +180,8 @@ impl Operation {
 enum ApiError {
     BadRequest(String),
     Forbidden,
+    /// Signed by a credential without the `admin` scope.
+    AccessDenied,
     NotFound(String),
     MethodNotAllowed,
     Conflict(String),
@@ -188,7 +195,7 @@ impl ApiError {
     fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::Forbidden | ApiError::AccessDenied => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
@@ -202,6 +209,7 @@ impl ApiError {
         match self {
             ApiError::BadRequest(_) => "BadRequest",
             ApiError::Forbidden => "Forbidden",
+            ApiError::AccessDenied => "AccessDeniedException",
             ApiError::NotFound(_) => "NotFound",
             ApiError::MethodNotAllowed => "MethodNotAllowed",
             ApiError::Conflict(_) => "Conflict",
@@ -219,6 +227,10 @@ impl ApiError {
             | ApiError::Unavailable(m)
             | ApiError::Internal(m) => m.clone(),
             ApiError::Forbidden => "Forbidden".into(),
+            ApiError::AccessDenied => {
+                "The credential may not call the identity admin API: it lacks the \"admin\" scope"
+                    .into()
+            }
             ApiError::MethodNotAllowed => "Method Not Allowed".into(),
             ApiError::PayloadTooLarge => {
                 format!("Request body exceeds the maximum of {MAX_BODY_BYTES} bytes")
@@ -229,6 +241,12 @@ impl ApiError {
     fn response(&self) -> Response<Body> {
         let body = json!({ "message": self.message(), "error": self.code() });
         let mut response = json_response(self.status(), &body);
+        if *self == ApiError::AccessDenied {
+            response.headers_mut().insert(
+                "x-amzn-ErrorType",
+                HeaderValue::from_static("AccessDeniedException"),
+            );
+        }
         if *self == ApiError::MethodNotAllowed {
             response.headers_mut().insert(
                 header::ALLOW,
@@ -328,9 +346,16 @@ async fn serve(
         .await
         .map_err(|_| ApiError::PayloadTooLarge)?;
     // Nothing, not even whether a path exists, is told to an unsigned caller.
-    if let Err(e) = crate::management::authenticate(state, parts, &body) {
-        debug!(error = %e, "admin API request refused");
-        return Err(ApiError::Forbidden);
+    match crate::management::authenticate(state, parts, &body, CredentialScope::Admin) {
+        Ok(()) => {}
+        Err(Refusal::Unsigned(e)) => {
+            debug!(error = %e, "admin API request refused");
+            return Err(ApiError::Forbidden);
+        }
+        Err(Refusal::OutOfScope { access_key_id }) => {
+            info!(access_key_id = %access_key_id, "admin API request refused: the credential lacks the admin scope");
+            return Err(ApiError::AccessDenied);
+        }
     }
     let operation = operation?;
     let idp = state.idp.as_ref().ok_or_else(|| {

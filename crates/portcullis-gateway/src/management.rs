@@ -10,10 +10,11 @@ use axum::body::Body;
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use portcullis_auth::sigv4::{self, SignableRequest, VerifyParams};
+use portcullis_config::CredentialScope;
 use portcullis_core::event::iso8601_millis;
 use portcullis_core::id::{ConnectionId, request_id};
 use serde_json::json;
-use tracing::debug;
+use tracing::{debug, info};
 
 use crate::metrics::ManagementLabels;
 use crate::registry::{ConnectionRegistry, Outbound, SendError};
@@ -29,6 +30,8 @@ const MAX_CLOCK_SKEW: Duration = Duration::from_secs(300);
 enum ManagementError {
     Gone,
     Forbidden,
+    /// Signed by a credential without the `connections` scope.
+    AccessDenied,
     PayloadTooLarge,
     LimitExceeded,
     BadRequest(&'static str),
@@ -39,7 +42,7 @@ impl ManagementError {
     fn status(self) -> StatusCode {
         match self {
             ManagementError::Gone => StatusCode::GONE,
-            ManagementError::Forbidden => StatusCode::FORBIDDEN,
+            ManagementError::Forbidden | ManagementError::AccessDenied => StatusCode::FORBIDDEN,
             ManagementError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ManagementError::LimitExceeded => StatusCode::TOO_MANY_REQUESTS,
             ManagementError::BadRequest(_) => StatusCode::BAD_REQUEST,
@@ -51,6 +54,7 @@ impl ManagementError {
         match self {
             ManagementError::Gone => "GoneException",
             ManagementError::Forbidden => "ForbiddenException",
+            ManagementError::AccessDenied => "AccessDeniedException",
             ManagementError::PayloadTooLarge => "PayloadTooLargeException",
             ManagementError::LimitExceeded => "LimitExceededException",
             ManagementError::BadRequest(_) => "BadRequestException",
@@ -63,6 +67,7 @@ impl ManagementError {
             // boto3 shows an empty message for Gone, as AWS does.
             ManagementError::Gone => "{}".to_owned(),
             ManagementError::Forbidden => json!({"message": "Forbidden"}).to_string(),
+            ManagementError::AccessDenied => json!({"message": OUT_OF_SCOPE_CONNECTIONS}).to_string(),
             ManagementError::PayloadTooLarge => {
                 json!({"message": format!("Request payload exceeds the maximum of {MAX_POST_BYTES} bytes")}).to_string()
             }
@@ -164,9 +169,16 @@ async fn handle_op(
         Ok(b) => b,
         Err(_) => return ManagementError::PayloadTooLarge.response(rid),
     };
-    if let Err(e) = authenticate(state, parts, &body) {
-        debug!(error = %e, "management request refused");
-        return ManagementError::Forbidden.response(rid);
+    match authenticate(state, parts, &body, CredentialScope::Connections) {
+        Ok(()) => {}
+        Err(Refusal::Unsigned(e)) => {
+            debug!(error = %e, "management request refused");
+            return ManagementError::Forbidden.response(rid);
+        }
+        Err(Refusal::OutOfScope { access_key_id }) => {
+            info!(access_key_id = %access_key_id, "management request refused: the credential lacks the connections scope");
+            return ManagementError::AccessDenied.response(rid);
+        }
     }
     let registry = state.registry.as_ref();
     match target {
@@ -231,13 +243,28 @@ async fn handle_op(
     }
 }
 
+/// Message of the 403 for a credential without the `connections` scope.
+const OUT_OF_SCOPE_CONNECTIONS: &str =
+    "The credential may not call the connections API: it lacks the \"connections\" scope";
+
+/// Why a signed API refused a caller.
+#[derive(Debug)]
+pub(crate) enum Refusal {
+    /// Unsigned, badly signed, unknown key or outside the clock window: told nothing more.
+    Unsigned(sigv4::SigV4Error),
+    /// A good signature by a credential whose `scopes` do not include the one needed.
+    OutOfScope { access_key_id: String },
+}
+
 /// Verifies the request's SigV4 signature against the `[management] credentials` (service
-/// `execute-api`, the configured region). Also used by the identity admin API.
+/// `execute-api`, the configured region), then that the signing credential holds `scope`.
+/// Also used by the identity admin API (scope `admin`).
 pub(crate) fn authenticate(
     state: &State,
     parts: &http::request::Parts,
     body: &[u8],
-) -> Result<(), sigv4::SigV4Error> {
+    scope: CredentialScope,
+) -> Result<(), Refusal> {
     let management = &state.config.management;
     let headers: Vec<(&str, &str)> = parts
         .headers
@@ -264,7 +291,18 @@ pub(crate) fn authenticate(
             .find(|c| c.access_key_id == akid)
             .map(|c| c.secret_access_key.expose().to_owned())
     };
-    sigv4::verify(&request, &params, &secret_for).map(|_| ())
+    let verified = sigv4::verify(&request, &params, &secret_for).map_err(Refusal::Unsigned)?;
+    let allowed = management
+        .credentials
+        .iter()
+        .any(|c| c.access_key_id == verified.access_key_id && c.allows(scope));
+    if allowed {
+        Ok(())
+    } else {
+        Err(Refusal::OutOfScope {
+            access_key_id: verified.access_key_id,
+        })
+    }
 }
 
 fn empty_response(status: StatusCode, rid: &str) -> Response<Body> {

@@ -183,9 +183,17 @@ fn new_csrf() -> Result<String, OAuthError> {
     crate::oauth_code::random_id().map_err(OAuthError::Server)
 }
 
-/// The double-submit check of refresh and logout: header and cookie present and equal.
+/// The double-submit check of refresh and logout: header and cookie present and equal, the
+/// cookie sent once (a second one may have been set by a sibling subdomain).
 fn csrf_ok(headers: &HeaderMap) -> bool {
-    let cookie = request_cookie(headers, CSRF_COOKIE).filter(|v| !v.is_empty());
+    let sent = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    let Ok(cookie) = portcullis_auth::cookie::unique_cookie(sent, CSRF_COOKIE) else {
+        return false;
+    };
+    let cookie = cookie.filter(|v| !v.is_empty());
     let echoed = headers
         .get(CSRF_HEADER)
         .and_then(|v| v.to_str().ok())

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use tracing::error;
+use tracing::{error, warn};
 
 #[derive(Parser)]
 #[command(
@@ -67,6 +67,9 @@ fn main() -> ExitCode {
         Command::Check { config } => match portcullis_config::load_file(&config) {
             Ok(cfg) => {
                 println!("{}", portcullis_config::render_redacted(&cfg));
+                for warning in &cfg.warnings {
+                    eprintln!("warning: {warning}");
+                }
                 eprintln!("{}: configuration is valid", config.display());
                 ExitCode::SUCCESS
             }
@@ -79,7 +82,13 @@ fn main() -> ExitCode {
         Command::Serve { config } => {
             init_logging(cli.log_format, "info");
             let cfg = match portcullis_config::load_file(&config) {
-                Ok(cfg) => cfg,
+                Ok(cfg) => {
+                    for w in &cfg.warnings {
+                        let at = format!("{}:{}:{}", w.file, w.line, w.column);
+                        warn!(key = %w.path, at = %at, "{}", w.message);
+                    }
+                    cfg
+                }
                 Err(diagnostics) => {
                     eprintln!("{diagnostics}");
                     eprintln!("{}: {} error(s)", config.display(), diagnostics.0.len());

@@ -20,7 +20,9 @@ use std::time::Duration;
 
 use indexmap::IndexMap;
 
-use crate::model::{Config, Credential, Management, Server, StaticSite, Store, Tls};
+use crate::model::{
+    Authorizer, Config, Credential, CredentialScope, Management, Server, StaticSite, Store, Tls,
+};
 use crate::model::{
     DEFAULT_ADMIN_MAX_CONNECTIONS, DEFAULT_BODY_READ_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT,
     DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_IP,
@@ -150,8 +152,10 @@ pub(crate) fn compile(root: &Node, ctx: &mut Ctx<'_>) -> Option<Config> {
     }
     let mut authorizers = IndexMap::new();
     let mut authorizer_names = Vec::new();
+    let mut authorizer_at = HashMap::new();
     for (name, t) in named(ctx, &mut top, "authorizers") {
         authorizer_names.push(name.v.clone());
+        authorizer_at.insert(name.v.clone(), name.at);
         if let Some(authorizer) = backends::authorizer(ctx, &name, t) {
             authorizers.insert(name.v, authorizer);
         }
@@ -185,8 +189,19 @@ pub(crate) fn compile(root: &Node, ctx: &mut Ctx<'_>) -> Option<Config> {
     if ctx.has_errors() {
         return None;
     }
+    let server = server?;
+    let pool_issuers: Vec<String> = pools_out
+        .keys()
+        .map(|pool| format!("{}/pools/{pool}", server.public_url))
+        .collect();
+    for (name, authorizer) in authorizers.iter_mut() {
+        if let Authorizer::Jwt(jwt) = authorizer {
+            let at = authorizer_at.get(name).copied().unwrap_or(0);
+            default_token_use(ctx, at, name, jwt, &pool_issuers);
+        }
+    }
     Some(Config {
-        server: server?,
+        server,
         management: management?,
         websocket,
         http,
@@ -195,7 +210,34 @@ pub(crate) fn compile(root: &Node, ctx: &mut Ctx<'_>) -> Option<Config> {
         store: store?,
         pools: pools_out,
         static_sites,
+        warnings: Vec::new(),
     })
+}
+
+/// A `jwt` authorizer without `token_use` would take an ID token where an access token is
+/// meant (both carry the client id as audience). When every issuer is a built-in pool, whose
+/// access tokens say `token_use: "access"`, that is the default; otherwise the authorizer
+/// keeps accepting either and `portcullis check` warns.
+fn default_token_use(
+    ctx: &mut Ctx<'_>,
+    at: usize,
+    name: &str,
+    jwt: &mut crate::model::JwtAuthorizer,
+    pool_issuers: &[String],
+) {
+    if jwt.token_use.is_some() {
+        return;
+    }
+    if jwt.issuers.iter().all(|i| pool_issuers.contains(&i.issuer)) {
+        jwt.token_use = Some("access".to_owned());
+    } else {
+        ctx.warn(
+            at,
+            &format!("authorizers.{name}.token_use"),
+            "not set, so ID tokens are accepted as well as access tokens: set \
+             token_use = \"access\" (Cognito and the built-in pools) or \"id\"",
+        );
+    }
 }
 
 /// `[static.NAME]`: `dir` (required), `path` (default `/NAME`), `index` (default `index.html`).
@@ -392,6 +434,7 @@ fn management(ctx: &mut Ctx<'_>, mut t: Tbl<'_>) -> Option<Management> {
     for mut c in t.tables(ctx, "credentials") {
         let access_key_id = c.req_name(ctx, "access_key_id");
         let secret = c.secret(ctx, "secret_access_key");
+        let scopes = credential_scopes(ctx, &mut c);
         if secret.is_none() && !c.contains("secret_access_key") {
             c.missing(ctx, "secret_access_key");
         }
@@ -406,11 +449,12 @@ fn management(ctx: &mut Ctx<'_>, mut t: Tbl<'_>) -> Option<Management> {
             seen.push(id.v.clone());
         }
         c.finish(ctx);
-        match (access_key_id, secret) {
-            (Some(id), Some(secret)) => {
+        match (access_key_id, secret, scopes) {
+            (Some(id), Some(secret), Some(scopes)) => {
                 credentials.push(Credential {
                     access_key_id: id.v,
                     secret_access_key: secret.v,
+                    scopes,
                 });
             }
             _ => ok = false,
@@ -449,6 +493,42 @@ fn management(ctx: &mut Ctx<'_>, mut t: Tbl<'_>) -> Option<Management> {
         region: region.unwrap_or_else(|| "us-east-1".to_owned()),
         account_id: account_id.unwrap_or_else(|| "000000000000".to_owned()),
     })
+}
+
+/// `scopes` of one credential: names from [`CredentialScope`], at least one; default
+/// `["connections"]`, so a backend's credential cannot administer the identity provider.
+fn credential_scopes(ctx: &mut Ctx<'_>, c: &mut Tbl<'_>) -> Option<Vec<CredentialScope>> {
+    if !c.contains("scopes") {
+        c.node("scopes");
+        return Some(vec![CredentialScope::Connections]);
+    }
+    let path = c.path_of("scopes");
+    let names = c.strings(ctx, "scopes")?;
+    if names.is_empty() {
+        ctx.error(
+            c.at_of("scopes"),
+            &path,
+            "needs at least one scope: \"connections\" or \"admin\"",
+        );
+        return None;
+    }
+    let mut scopes = Vec::new();
+    let mut ok = true;
+    for (i, name) in names.iter().enumerate() {
+        match CredentialScope::ALL.iter().find(|s| s.as_str() == name.v) {
+            Some(scope) if !scopes.contains(scope) => scopes.push(*scope),
+            Some(_) => {}
+            None => {
+                ctx.error(
+                    name.at,
+                    &crate::walk::index(&path, i),
+                    format!("expected \"connections\" or \"admin\", got {:?}", name.v),
+                );
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(scopes)
 }
 
 const DEFAULT_STORE_URL: &str = "sqlite://portcullis.db";

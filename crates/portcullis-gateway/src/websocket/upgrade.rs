@@ -12,7 +12,7 @@ use portcullis_auth::identity::RequestParts;
 use portcullis_auth::request::WebSocketAuthorizerRequest;
 use portcullis_core::event::{EventType, WsEventContext, connect_event};
 use portcullis_core::id::{ConnectionId, request_id};
-use portcullis_core::{event, policy, redact, subprotocol};
+use portcullis_core::{event, forward, policy, redact, subprotocol};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::Role;
@@ -210,7 +210,8 @@ pub async fn handle_upgrade(
             user_agent.as_deref(),
             identity.as_ref().map(|i| &*i.context),
         );
-        let body = connect_event(&ctx, &headers, &query);
+        // The gateway's session cookies stay with the gateway (the authorizer had them).
+        let body = connect_event(&ctx, &forward::event_headers(&headers), &query);
         match integration.invoke(body).await {
             Ok(result) => {
                 let status = result.status_code.unwrap_or(200);

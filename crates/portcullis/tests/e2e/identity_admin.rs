@@ -18,9 +18,14 @@ struct Setup {
     _dir: tempfile::TempDir,
 }
 
+/// A backend's credential: the default scope (`connections`) only.
+const BACKEND_KEY: (&str, &str) = ("AKIDBACKEND", "backend-secret-0123456789");
+/// An operator's credential: `admin` only.
+const OPS_KEY: (&str, &str) = ("AKIDOPS", "ops-secret-0123456789");
+
 /// A gateway with pool `main` on a SQLite file, a WebSocket API whose `$connect` needs one of the
-/// pool's access tokens, and the testkit's management credentials. The configuration is also
-/// written to a file, for the CLI.
+/// pool's access tokens, and three management credentials: the testkit's (both scopes),
+/// [`BACKEND_KEY`] and [`OPS_KEY`]. The configuration is also written to a file, for the CLI.
 async fn setup() -> Setup {
     let backend = Backend::echo().await;
     let dir = tempfile::tempdir().expect("tmp");
@@ -28,7 +33,8 @@ async fn setup() -> Setup {
     let base = format!("http://127.0.0.1:{port}");
     let toml = format!(
         "[server]\nlisten = \"127.0.0.1:{port}\"\nadmin_listen = \"127.0.0.1:0\"\npublic_url = \"{base}\"\nshutdown_grace = \"5s\"\n\n\
-         [management]\nregion = \"{REGION}\"\ncredentials = [{{ access_key_id = \"{ACCESS_KEY_ID}\", secret_access_key = \"{SECRET_ACCESS_KEY}\" }}]\n\n\
+         [management]\nregion = \"{REGION}\"\ncredentials = [{{ access_key_id = \"{ACCESS_KEY_ID}\", secret_access_key = \"{SECRET_ACCESS_KEY}\", scopes = [\"connections\", \"admin\"] }}, \
+         {{ access_key_id = \"{}\", secret_access_key = \"{}\" }}, {{ access_key_id = \"{}\", secret_access_key = \"{}\", scopes = [\"admin\"] }}]\n\n\
          [websocket.chat]\nauthorizer = \"users\"\n[websocket.chat.routes]\n\
          \"$connect\" = {{ integration = \"lambda\" }}\n\"$disconnect\" = {{ integration = \"lambda\" }}\n\"$default\" = {{ integration = \"lambda\", response = true }}\n\n\
          [integrations.lambda]\ntype = \"http\"\nurl = \"{}\"\n\n\
@@ -36,6 +42,10 @@ async fn setup() -> Setup {
          [store]\nurl = \"sqlite://{}/idp.db\"\n\n\
          [pools.main]\ngroups = [\"admins\", \"members\"]\npassword_policy = {{ min_length = 8, require_digits = true }}\n\
          [pools.main.clients.web]\npublic = true\ncallback_urls = [\"{base}/demo/\"]\nallowed_scopes = [\"openid\", \"email\"]\n",
+        BACKEND_KEY.0,
+        BACKEND_KEY.1,
+        OPS_KEY.0,
+        OPS_KEY.1,
         backend.url,
         dir.path().display()
     );
@@ -70,6 +80,18 @@ async fn raw_call(
     body: Vec<u8>,
     secret: Option<&str>,
 ) -> (u16, Value) {
+    raw_call_as(gw, ACCESS_KEY_ID, method, path_and_query, body, secret).await
+}
+
+/// A call signed with the key pair `access_key_id` / `secret`.
+async fn raw_call_as(
+    gw: &TestGateway,
+    access_key_id: &str,
+    method: &str,
+    path_and_query: &str,
+    body: Vec<u8>,
+    secret: Option<&str>,
+) -> (u16, Value) {
     let host = gw.admin.to_string();
     let (path, query) = path_and_query
         .split_once('?')
@@ -94,7 +116,7 @@ async fn raw_call(
         };
         for (name, value) in sigv4::sign(
             &signable,
-            ACCESS_KEY_ID,
+            access_key_id,
             secret,
             REGION,
             "execute-api",
@@ -460,4 +482,110 @@ async fn cli_revocations_close_sockets_of_a_running_gateway() {
     assert_revoked(&s, &mut alice, &alice_id).await;
     send_text(&mut carol, "still here").await;
     assert_eq!(next_text(&mut carol).await, "still here");
+}
+
+/// A call signed by `key` (access key id, secret).
+async fn call_as(
+    gw: &TestGateway,
+    key: (&str, &str),
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let body = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
+    raw_call_as(gw, key.0, method, path, body, Some(key.1)).await
+}
+
+#[tokio::test]
+async fn credentials_reach_only_the_apis_their_scopes_name() {
+    let s = setup().await;
+    let gw = &s.gw;
+
+    // The backend's credential pushes to connections but cannot administer the identity
+    // provider: 403 AccessDeniedException, and nothing is done.
+    assert_eq!(
+        call_as(gw, BACKEND_KEY, "GET", "/prod/@connections", None)
+            .await
+            .0,
+        200
+    );
+    for (method, path, body) in [
+        ("GET", "/admin/pools", None),
+        (
+            "POST",
+            "/admin/pools/main/users",
+            Some(json!({"username": "mallory", "password": PASSWORD})),
+        ),
+        ("PUT", "/admin/pools/main/users/mallory/groups/admins", None),
+        ("POST", "/admin/pools/main/keys/rotate", None),
+        ("GET", "/admin/no/such/path", None),
+    ] {
+        let (status, answer) = call_as(gw, BACKEND_KEY, method, path, body).await;
+        assert_eq!(status, 403, "{method} {path}");
+        assert_eq!(answer["error"], "AccessDeniedException", "{answer}");
+    }
+    let (status, _) = admin(gw, "GET", "/admin/pools/main/users/mallory", None).await;
+    assert_eq!(status, 404, "the refused call created no user");
+    assert_eq!(sign_in(&s.base, "mallory", PASSWORD).await.0, 400);
+
+    // The operator's credential administers, but does not reach connections.
+    let (status, created) = call_as(
+        gw,
+        OPS_KEY,
+        "POST",
+        "/admin/pools/main/users",
+        Some(json!({"username": "olive", "password": PASSWORD})),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let (status, answer) = call_as(gw, OPS_KEY, "GET", "/prod/@connections", None).await;
+    assert_eq!(status, 403);
+    assert_eq!(
+        answer["message"],
+        "The credential may not call the connections API: it lacks the \"connections\" scope"
+    );
+
+    // A credential with both scopes reaches both; a wrong signature still learns nothing.
+    assert_eq!(admin(gw, "GET", "/admin/pools", None).await.0, 200);
+    assert_eq!(
+        call_as(
+            gw,
+            (ACCESS_KEY_ID, SECRET_ACCESS_KEY),
+            "GET",
+            "/prod/@connections",
+            None
+        )
+        .await
+        .0,
+        200
+    );
+    let (status, answer) = call_as(gw, (BACKEND_KEY.0, "wrong"), "GET", "/admin/pools", None).await;
+    assert_eq!((status, answer["error"].as_str()), (403, Some("Forbidden")));
+}
+
+#[tokio::test]
+async fn built_in_pool_authorizers_take_access_tokens_and_refuse_id_tokens() {
+    let s = setup().await;
+    let (status, _) = admin(
+        &s.gw,
+        "POST",
+        "/admin/pools/main/users",
+        Some(json!({"username": "ida", "password": PASSWORD})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (status, tokens) = sign_in(&s.base, "ida", PASSWORD).await;
+    assert_eq!(status, 200);
+    let url = s.gw.ws_url("/chat");
+    let id_token = tokens["IdToken"].as_str().expect("id token");
+    assert_eq!(
+        handshake_status(&format!("{url}?access_token={id_token}"), &[]).await,
+        Some(401),
+        "an ID token is not an access token"
+    );
+    let access_token = tokens["AccessToken"].as_str().expect("access token");
+    assert_eq!(
+        handshake_status(&format!("{url}?access_token={access_token}"), &[]).await,
+        None
+    );
 }

@@ -12,4 +12,5 @@ mod management;
 mod operations;
 mod slow_clients;
 mod static_site;
+mod trust;
 mod websocket;

@@ -154,6 +154,19 @@ async fn refresh_and_logout_need_the_csrf_echo_and_logout_ends_the_session() {
         assert_eq!(post_with(&e, "refresh", &cookie, wrong).await.status(), 403);
         assert_eq!(post_with(&e, "logout", &cookie, wrong).await.status(), 403);
     }
+    // A sibling subdomain can add a CSRF cookie of its own that the browser sends first
+    // ("cookie tossing"): a CSRF cookie sent twice is refused, whichever value is echoed.
+    let tossed = format!("portcullis_csrf=tossed; {cookie}");
+    for echo in ["tossed", csrf.as_str()] {
+        assert_eq!(
+            post_with(&e, "refresh", &tossed, Some(echo)).await.status(),
+            403
+        );
+        assert_eq!(
+            post_with(&e, "logout", &tossed, Some(echo)).await.status(),
+            403
+        );
+    }
     // Still signed in after the refused attempts.
     assert_eq!(describe(&e, &cookie).await.0, 200);
 
