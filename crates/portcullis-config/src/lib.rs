@@ -81,12 +81,18 @@ pub fn load_file(path: &Path) -> Result<Config, Diagnostics> {
     match std::fs::read_to_string(path) {
         Ok(source) => {
             let mut config = load_str(&source, &file_name, &|name| std::env::var(name).ok())?;
-            // Relative static directories belong to the file, not to the working directory.
+            // Relative static directories and key files belong to the file, not to the working
+            // directory.
             let base = path.parent().unwrap_or_else(|| Path::new(""));
             for site in config.static_sites.values_mut() {
                 if site.dir.is_relative() {
                     site.dir = base.join(&site.dir);
                 }
+            }
+            if let Some(KeyEncryptionKey::File(file)) = &mut config.store.key_encryption_key
+                && file.is_relative()
+            {
+                *file = base.join(&*file);
             }
             Ok(config)
         }

@@ -327,14 +327,34 @@ pub struct RequestAuthorizer {
 pub struct Store {
     /// `sqlite://FILE`, `sqlite::memory:`, or `postgres://...`; default `sqlite://portcullis.db`.
     pub url: String,
+    /// Encrypts the signing keys and the client-secret pepper in the store; `None`: they are
+    /// stored unencrypted (and the gateway warns at start).
+    pub key_encryption_key: Option<KeyEncryptionKey>,
 }
 
 impl fmt::Debug for Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Store")
             .field("url", &crate::syntax::redact_url(&self.url))
+            .field("key_encryption_key", &self.key_encryption_key)
             .finish()
     }
+}
+
+/// Fewest bytes of key-encryption key material accepted.
+pub const MIN_KEY_ENCRYPTION_KEY_BYTES: usize = 32;
+
+/// Where the store's key-encryption key comes from (`[store] key_encryption_key` or
+/// `key_encryption_key_file`). The AEAD key is derived from these bytes with HKDF.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyEncryptionKey {
+    /// The key itself, usually `"${PORTCULLIS_KEK}"`; at least
+    /// [`MIN_KEY_ENCRYPTION_KEY_BYTES`] bytes.
+    Value(Secret),
+    /// A file holding the key (one trailing newline is ignored), read when the store is
+    /// opened; a relative path is resolved against the configuration file's directory by
+    /// [`crate::load_file`].
+    File(std::path::PathBuf),
 }
 
 #[derive(Debug, Clone)]

@@ -270,6 +270,19 @@ pub(crate) fn render(config: &Config) -> String {
 
     let mut store = Table::new();
     set(&mut store, "url", str(&redact_url(&config.store.url)));
+    match &config.store.key_encryption_key {
+        Some(crate::model::KeyEncryptionKey::Value(key)) => {
+            set(&mut store, "key_encryption_key", secret(key));
+        }
+        Some(crate::model::KeyEncryptionKey::File(file)) => {
+            set(
+                &mut store,
+                "key_encryption_key_file",
+                str(&file.display().to_string()),
+            );
+        }
+        None => {}
+    }
     doc.insert("store", Item::Table(store));
 
     let mut pools = implicit();

@@ -1150,6 +1150,66 @@ url = "mysql://app:hunter2@db/gw"
     assert!(!messages.concat().contains("hunter2"));
 }
 
+#[test]
+fn store_key_encryption_key_from_the_environment_or_a_file() {
+    let kek = "0123456789abcdef0123456789abcdef-kek".to_owned();
+    let env = |name: &str| (name == "PORTCULLIS_KEK").then(|| kek.clone());
+    let source = with_server("[store]\nkey_encryption_key = \"${PORTCULLIS_KEK}\"\n");
+    let config = load_str(&source, "test.toml", &env).unwrap();
+    assert_eq!(
+        config.store.key_encryption_key,
+        Some(KeyEncryptionKey::Value(Secret::new(kek.clone())))
+    );
+    let rendered = render_redacted(&config);
+    assert!(!format!("{config:?}{rendered}").contains(&kek));
+    assert!(
+        rendered.contains("key_encryption_key = \"<redacted>\""),
+        "{rendered}"
+    );
+
+    let config = load(&with_server(
+        "[store]\nkey_encryption_key_file = \"/run/secrets/kek\"\n",
+    ))
+    .unwrap();
+    assert_eq!(
+        config.store.key_encryption_key,
+        Some(KeyEncryptionKey::File("/run/secrets/kek".into()))
+    );
+    assert!(render_redacted(&config).contains("key_encryption_key_file = \"/run/secrets/kek\""));
+    assert_eq!(load(SERVER).unwrap().store.key_encryption_key, None);
+
+    assert_error(
+        &with_server("[store]\nkey_encryption_key = \"too-short-to-be-a-key\"\n"),
+        "test.toml:5:22: store.key_encryption_key: must be at least 32 bytes, got 21 \
+         (generate one with `openssl rand -base64 32`)",
+    );
+    assert_error(
+        &with_server(&format!(
+            "[store]\nkey_encryption_key = \"{kek}\"\nkey_encryption_key_file = \"kek\"\n"
+        )),
+        "test.toml:6:27: store.key_encryption_key_file: set either key_encryption_key or \
+         key_encryption_key_file, not both",
+    );
+}
+
+#[test]
+fn load_file_resolves_the_key_encryption_key_file_against_the_file() {
+    let dir = std::env::temp_dir().join(format!("portcullis-config-kek-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("gateway.toml");
+    std::fs::write(
+        &path,
+        with_server("[store]\nkey_encryption_key_file = \"secrets/kek\"\n"),
+    )
+    .unwrap();
+    let config = crate::load_file(&path).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(
+        config.store.key_encryption_key,
+        Some(KeyEncryptionKey::File(dir.join("secrets/kek")))
+    );
+}
+
 // ---- secrets and rendering --------------------------------------------------------------
 
 #[test]

@@ -53,7 +53,7 @@ pub use store::{
     UserRecord, UserStatus,
 };
 
-use keys::{KeyError, KeyRing, PoolKeys};
+use keys::{AtRest, KeyError, KeyRing, PoolKeys};
 use password::HashError;
 use ratelimit::RateLimiter;
 use revocation::EventCursor;
@@ -127,9 +127,9 @@ impl IdpError {
             | IdpError::InvalidParameter(_) => Fault::Client,
             IdpError::Config(_) => Fault::Operator,
             IdpError::Store(StoreError::Conflict(_) | StoreError::NotFound(_)) => Fault::Client,
-            IdpError::Store(StoreError::Database(_) | StoreError::UnsupportedUrl) => {
-                Fault::Operator
-            }
+            IdpError::Store(
+                StoreError::Database(_) | StoreError::UnsupportedUrl | StoreError::Permissions(_),
+            ) => Fault::Operator,
             IdpError::Store(StoreError::Corrupt(_)) | IdpError::Key(_) | IdpError::Hash(_) => {
                 Fault::Internal
             }
@@ -329,7 +329,6 @@ pub struct TokenGrant {
     pub expires_in: i64,
 }
 
-const PEPPER_KEY: &str = "client_secret_pepper";
 /// Longest username accepted (Cognito: 128).
 const MAX_USERNAME: usize = 128;
 const MAX_ATTRIBUTES: usize = 100;
@@ -346,6 +345,9 @@ pub struct IdentityProvider {
     hasher: PasswordHasher,
     /// HMAC key for client secrets (per store, random, created on first start).
     secret_key: hmac::Key,
+    /// How signing keys and the pepper are kept in the store (sealed with the
+    /// key-encryption key, or as they are).
+    at_rest: AtRest,
     options: IdpOptions,
     /// Pending hosted sign-ins and authorization codes (in memory).
     code_flow: oauth_code::CodeFlow,
@@ -484,10 +486,8 @@ impl IdentityProvider {
         options: IdpOptions,
     ) -> Result<Arc<Self>, IdpError> {
         store.migrate().await?;
-        let mut init = [0u8; 32];
-        aws_lc_rs::rand::fill(&mut init)
-            .map_err(|_| IdpError::Config("no randomness available".into()))?;
-        let pepper = store.meta_get_or_init(PEPPER_KEY, &init).await?;
+        let at_rest = AtRest::from_config(config.store.key_encryption_key.as_ref())?;
+        let pepper = at_rest.open_store(store.as_ref()).await?;
         let secret_key = hmac::Key::new(hmac::HMAC_SHA256, &pepper);
         let public_url = config.server.public_url.trim_end_matches('/').to_owned();
         // Revocations written before this process started cover no connection of it.
@@ -512,6 +512,7 @@ impl IdentityProvider {
             pools,
             hasher: PasswordHasher::new(options.hash_concurrency),
             secret_key,
+            at_rest,
             code_flow: oauth_code::CodeFlow::default(),
             revocations: tokio::sync::broadcast::channel(REVOCATION_BUFFER).0,
             writer_id: tokens::uuid_v4(),
@@ -682,7 +683,7 @@ impl IdentityProvider {
             .await?;
         let records = self.store.list_signing_keys(pool).await?;
         if !records.iter().any(|r| r.retired_at.is_none()) {
-            let record = generate_key(pool, now, now).await?;
+            let record = self.at_rest.seal_key(generate_key(pool, now, now).await?)?;
             self.store.insert_signing_key(&record).await?;
             tracing::info!(pool, kid = %record.kid, "created signing key");
         }
@@ -692,7 +693,13 @@ impl IdentityProvider {
     /// Re-reads the pool's keys from the store (e.g. after another node rotated them).
     pub async fn reload_keys(&self, pool: &str) -> Result<(), IdpError> {
         let state = self.pool(pool)?;
-        let records = self.store.list_signing_keys(pool).await?;
+        let records = self
+            .store
+            .list_signing_keys(pool)
+            .await?
+            .iter()
+            .map(|r| self.at_rest.open_key(r))
+            .collect::<Result<Vec<_>, _>>()?;
         state.keys.replace(KeyRing::from_records(&records)?);
         Ok(())
     }
@@ -704,7 +711,9 @@ impl IdentityProvider {
         let now = unix_now();
         let switch = now.saturating_add(secs(self.options.key_grace));
         self.pool(pool)?;
-        let record = generate_key(pool, now, switch).await?;
+        let record = self
+            .at_rest
+            .seal_key(generate_key(pool, now, switch).await?)?;
         self.store.retire_signing_keys(pool, switch).await?;
         self.store.insert_signing_key(&record).await?;
         tracing::info!(pool, kid = %record.kid, "rotated signing key");

@@ -116,6 +116,9 @@ fn main() -> ExitCode {
 }
 
 async fn serve(cfg: portcullis_config::Config) -> ExitCode {
+    if let Some(warning) = portcullis_idp::keys::unencrypted_store_warning(&cfg) {
+        tracing::warn!("{warning}");
+    }
     let gateway = match portcullis_gateway::start(cfg).await {
         Ok(g) => g,
         Err(e) => {

@@ -21,7 +21,8 @@ use std::time::Duration;
 use indexmap::IndexMap;
 
 use crate::model::{
-    Authorizer, Config, Credential, CredentialScope, Management, Server, StaticSite, Store, Tls,
+    Authorizer, Config, Credential, CredentialScope, KeyEncryptionKey,
+    MIN_KEY_ENCRYPTION_KEY_BYTES, Management, Server, StaticSite, Store, Tls,
 };
 use crate::model::{
     DEFAULT_ADMIN_MAX_CONNECTIONS, DEFAULT_BODY_READ_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT,
@@ -165,6 +166,7 @@ pub(crate) fn compile(root: &Node, ctx: &mut Ctx<'_>) -> Option<Config> {
         Some(t) => store(ctx, t),
         None => Some(Store {
             url: DEFAULT_STORE_URL.to_owned(),
+            key_encryption_key: None,
         }),
     };
 
@@ -536,18 +538,17 @@ const DEFAULT_STORE_URL: &str = "sqlite://portcullis.db";
 fn store(ctx: &mut Ctx<'_>, mut t: Tbl<'_>) -> Option<Store> {
     let url = t.string(ctx, "url");
     let path = t.path_of("url");
+    let key_encryption_key = store_kek(ctx, &mut t);
     t.finish(ctx);
-    match url {
-        None => Some(Store {
-            url: DEFAULT_STORE_URL.to_owned(),
-        }),
+    let url = match url {
+        None => Some(DEFAULT_STORE_URL.to_owned()),
         Some(url) => {
             let v = &url.v;
             if v.starts_with("sqlite:")
                 || v.starts_with("postgres://")
                 || v.starts_with("postgresql://")
             {
-                Some(Store { url: url.v })
+                Some(url.v)
             } else {
                 ctx.error(
                     url.at,
@@ -559,6 +560,48 @@ fn store(ctx: &mut Ctx<'_>, mut t: Tbl<'_>) -> Option<Store> {
                 );
                 None
             }
+        }
+    };
+    Some(Store {
+        url: url?,
+        key_encryption_key: key_encryption_key?,
+    })
+}
+
+/// `key_encryption_key` (at least 32 bytes) or `key_encryption_key_file`, not both. The outer
+/// `None` means an error was reported.
+fn store_kek(ctx: &mut Ctx<'_>, t: &mut Tbl<'_>) -> Option<Option<KeyEncryptionKey>> {
+    let value = t.secret(ctx, "key_encryption_key");
+    let file = t.name(ctx, "key_encryption_key_file");
+    match (value, file) {
+        (Some(_), Some(file)) => {
+            ctx.error(
+                file.at,
+                &t.path_of("key_encryption_key_file"),
+                "set either key_encryption_key or key_encryption_key_file, not both",
+            );
+            None
+        }
+        (Some(value), None) => {
+            let len = value.v.expose().len();
+            if len < MIN_KEY_ENCRYPTION_KEY_BYTES {
+                ctx.error(
+                    value.at,
+                    &t.path_of("key_encryption_key"),
+                    format!(
+                        "must be at least {MIN_KEY_ENCRYPTION_KEY_BYTES} bytes, got {len} \
+                         (generate one with `openssl rand -base64 32`)"
+                    ),
+                );
+                return None;
+            }
+            Some(Some(KeyEncryptionKey::Value(value.v)))
+        }
+        (None, Some(file)) => Some(Some(KeyEncryptionKey::File(file.v.into()))),
+        (None, None) => {
+            let reported =
+                t.contains("key_encryption_key") || t.contains("key_encryption_key_file");
+            (!reported).then_some(None)
         }
     }
 }

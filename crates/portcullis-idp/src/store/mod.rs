@@ -4,8 +4,11 @@
 //! Both backends share one set of SQL statements (`$N` placeholders work in both) and one set of
 //! row types; only the schema files differ in column types. Times are Unix seconds. The store
 //! knows nothing of HTTP, tokens or hashing: it keeps what it is given (password and secret
-//! *hashes*, refresh token *hashes*, PKCS#8 keys).
+//! *hashes*, refresh token *hashes*, PKCS#8 keys, sealed by `crate::keys::AtRest` when a
+//! key-encryption key is configured). A SQLite database is created readable by its owner only
+//! and refused when other users may read or write it (see [`sql::SqliteStore::connect`]).
 
+mod file_mode;
 mod sql;
 
 #[cfg(test)]
@@ -35,6 +38,9 @@ pub enum StoreError {
     /// The database failed or is unreachable (the operator's problem).
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// A database file can be read or written by other users than its owner.
+    #[error("{0}")]
+    Permissions(String),
     /// The store URL is not one this build understands.
     #[error("unsupported store url (expected sqlite://FILE, sqlite::memory: or postgres://…)")]
     UnsupportedUrl,
@@ -206,6 +212,8 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// The value under `key` in the metadata table, inserting `init` first if there is none
     /// (first writer wins, so concurrent starts agree).
     async fn meta_get_or_init(&self, key: &str, init: &[u8]) -> Result<Vec<u8>, StoreError>;
+    /// Sets the value under `key` to `new` if it is still `old`; false when it was not.
+    async fn meta_replace(&self, key: &str, old: &[u8], new: &[u8]) -> Result<bool, StoreError>;
 
     // ---- pools, groups ----
     async fn upsert_pool(&self, name: &str, now: i64) -> Result<(), StoreError>;
@@ -337,6 +345,15 @@ pub trait Store: Send + Sync + fmt::Debug {
     async fn insert_signing_key(&self, key: &SigningKeyRecord) -> Result<(), StoreError>;
     /// Keys of a pool ordered by `activates_at`, then `created_at`.
     async fn list_signing_keys(&self, pool: &str) -> Result<Vec<SigningKeyRecord>, StoreError>;
+    /// Every key of every pool (to re-encrypt them at rest).
+    async fn all_signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError>;
+    /// Sets a key's stored PKCS#8 to `new` if it is still `old`; false when it was not.
+    async fn replace_signing_key_pkcs8(
+        &self,
+        kid: &str,
+        old: &[u8],
+        new: &[u8],
+    ) -> Result<bool, StoreError>;
     /// Sets `retired_at` of every key of the pool that has none (used by rotation).
     async fn retire_signing_keys(&self, pool: &str, at: i64) -> Result<u64, StoreError>;
     /// Deletes keys retired before `before`.
@@ -345,6 +362,11 @@ pub trait Store: Send + Sync + fmt::Debug {
         pool: &str,
         before: i64,
     ) -> Result<u64, StoreError>;
+
+    /// Rewrites the database so that replaced or deleted values no longer linger in its files
+    /// (SQLite: `VACUUM` and a truncating WAL checkpoint; PostgreSQL keeps old row versions
+    /// out of reach of queries and does nothing here).
+    async fn compact(&self) -> Result<(), StoreError>;
 
     // ---- revoked sessions ----
     /// Records that every token with this `origin_jti` is revoked (kept until `expires_at`).
@@ -373,6 +395,11 @@ pub trait Store: Send + Sync + fmt::Debug {
     async fn last_revocation_event_id(&self) -> Result<i64, StoreError>;
     /// Deletes events created before `before`; returns how many.
     async fn prune_revocation_events(&self, before: i64) -> Result<u64, StoreError>;
+}
+
+/// Whether a `[store].url` names an in-memory SQLite database (nothing at rest).
+pub fn is_in_memory(url: &str) -> bool {
+    url.starts_with("sqlite:") && (url.contains(":memory:") || url.contains("mode=memory"))
 }
 
 /// Opens the store named by a `[store].url` (no migration).

@@ -116,6 +116,17 @@ macro_rules! sql_store {
                 })
             }
 
+            fn signing_key_from_row(row: &$row) -> Result<SigningKeyRecord, StoreError> {
+                Ok(SigningKeyRecord {
+                    kid: row.try_get("kid")?,
+                    pool: row.try_get("pool")?,
+                    pkcs8: SecretBytes(row.try_get("pkcs8")?),
+                    created_at: row.try_get("created_at")?,
+                    activates_at: row.try_get("activates_at")?,
+                    retired_at: row.try_get("retired_at")?,
+                })
+            }
+
             fn refresh_from_row(row: &$row) -> Result<RefreshTokenRecord, StoreError> {
                 Ok(RefreshTokenRecord {
                     token_hash: SecretBytes(row.try_get("token_hash")?),
@@ -187,6 +198,21 @@ macro_rules! sql_store {
                     .fetch_one(&self.pool)
                     .await?;
                 Ok(row.try_get("value")?)
+            }
+
+            async fn meta_replace(
+                &self,
+                key: &str,
+                old: &[u8],
+                new: &[u8],
+            ) -> Result<bool, StoreError> {
+                let done = sqlx::query("UPDATE meta SET value = $3 WHERE key = $1 AND value = $2")
+                    .bind(key)
+                    .bind(old)
+                    .bind(new)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() > 0)
             }
 
             async fn upsert_pool(&self, name: &str, now: i64) -> Result<(), StoreError> {
@@ -772,18 +798,38 @@ macro_rules! sql_store {
                 .bind(pool)
                 .fetch_all(&self.pool)
                 .await?;
-                rows.iter()
-                    .map(|r| {
-                        Ok(SigningKeyRecord {
-                            kid: r.try_get("kid")?,
-                            pool: r.try_get("pool")?,
-                            pkcs8: SecretBytes(r.try_get("pkcs8")?),
-                            created_at: r.try_get("created_at")?,
-                            activates_at: r.try_get("activates_at")?,
-                            retired_at: r.try_get("retired_at")?,
-                        })
-                    })
-                    .collect()
+                rows.iter().map(Self::signing_key_from_row).collect()
+            }
+
+            async fn all_signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT kid, pool, pkcs8, created_at, activates_at, retired_at \
+                     FROM signing_keys ORDER BY pool, activates_at, created_at, kid",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                rows.iter().map(Self::signing_key_from_row).collect()
+            }
+
+            async fn replace_signing_key_pkcs8(
+                &self,
+                kid: &str,
+                old: &[u8],
+                new: &[u8],
+            ) -> Result<bool, StoreError> {
+                let done = sqlx::query(
+                    "UPDATE signing_keys SET pkcs8 = $3 WHERE kid = $1 AND pkcs8 = $2",
+                )
+                .bind(kid)
+                .bind(old)
+                .bind(new)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn compact(&self) -> Result<(), StoreError> {
+                self.compact_files().await
             }
 
             async fn retire_signing_keys(&self, pool: &str, at: i64) -> Result<u64, StoreError> {
@@ -930,9 +976,23 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens `sqlite://FILE` (created if missing) or `sqlite::memory:` (one connection, so every
     /// query sees the same database).
+    ///
+    /// The database holds the signing keys and the client-secret pepper, so a missing file is
+    /// created readable and writable by its owner only (SQLite gives its `-wal` and `-shm` files
+    /// the same mode), and a file, `-wal` or `-shm` that other users may read or write is
+    /// refused with [`StoreError::Permissions`].
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let memory = url.contains(":memory:") || url.contains("mode=memory");
-        let options = SqliteConnectOptions::from_str(url)?
+        let memory = super::is_in_memory(url);
+        let options = SqliteConnectOptions::from_str(url)?;
+        if !memory {
+            let file = options.get_filename().to_owned();
+            tokio::task::spawn_blocking(move || super::file_mode::private_database_file(&file))
+                .await
+                .map_err(|e| {
+                    StoreError::Permissions(format!("checking the database file: {e}"))
+                })??;
+        }
+        let options = options
             .create_if_missing(true)
             .foreign_keys(true)
             .busy_timeout(SQLITE_BUSY_TIMEOUT);
@@ -956,6 +1016,16 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    async fn compact_files(&self) -> Result<(), StoreError> {
+        sqlx::query("VACUUM").execute(&self.pool).await?;
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
 /// The PostgreSQL store (several gateway nodes sharing one identity database).
 #[derive(Debug, Clone)]
 pub struct PgStore {
@@ -972,6 +1042,12 @@ impl PgStore {
                 .connect_with(options)
                 .await?,
         })
+    }
+}
+
+impl PgStore {
+    async fn compact_files(&self) -> Result<(), StoreError> {
+        Ok(())
     }
 }
 

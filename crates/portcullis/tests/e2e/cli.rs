@@ -447,6 +447,65 @@ fn cli_keys_rotate_prints_a_new_kid_each_time() {
     run(c, &["keys", "rotate", "--pool", "other"], 1);
 }
 
+/// Whether the database files hold the DER of the rsaEncryption OID, which starts every
+/// plain PKCS#8 RSA key.
+fn plain_keys_in(db: &Path) -> bool {
+    const RSA_OID: &[u8] = &[
+        0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01,
+    ];
+    ["", "-wal"].iter().any(|suffix| {
+        let mut name = db.as_os_str().to_owned();
+        name.push(suffix);
+        std::fs::read(name)
+            .unwrap_or_default()
+            .windows(RSA_OID.len())
+            .any(|w| w == RSA_OID)
+    })
+}
+
+#[test]
+fn cli_keys_rotate_works_on_a_store_sealed_with_a_key_encryption_key() {
+    let e = env();
+    let c = e.config.as_path();
+    let dir = c.parent().expect("config dir");
+    let db = dir.join("p.db");
+    let first = run(c, &["keys", "rotate", "--pool", "main", "--json"], 0);
+    assert!(
+        plain_keys_in(&db),
+        "without a key-encryption key, keys are stored as they are"
+    );
+
+    // the file names the key relative to itself
+    let text = std::fs::read_to_string(c).expect("read config");
+    let text = text.replacen(
+        "\n[pools.main]",
+        "key_encryption_key_file = \"kek\"\n\n[pools.main]",
+        1,
+    );
+    std::fs::write(c, text).expect("write config");
+    let kek = dir.join("kek");
+    std::fs::write(&kek, "kek-0123456789abcdef0123456789abcdef\n").expect("write kek");
+    let second = run(c, &["keys", "rotate", "--pool", "main", "--json"], 0);
+    assert_ne!(json(&first)["kid"], json(&second)["kid"]);
+    assert!(
+        !plain_keys_in(&db),
+        "the keys were sealed on the first start with the key"
+    );
+    run(c, &["users", "create", "--pool", "main", "kim"], 0);
+
+    std::fs::write(&kek, "kek-fedcba9876543210fedcba9876543210\n").expect("write kek");
+    let out = run(c, &["keys", "rotate", "--pool", "main"], 2);
+    assert!(
+        out.stderr
+            .contains("cannot be decrypted with the configured [store] key-encryption key"),
+        "{}",
+        out.stderr
+    );
+    std::fs::write(&kek, "short\n").expect("write kek");
+    let out = run(c, &["users", "show", "--pool", "main", "kim"], 2);
+    assert!(out.stderr.contains("at least 32"), "{}", out.stderr);
+}
+
 #[test]
 fn cli_lists_pools_and_clients_without_secrets() {
     let e = env();
