@@ -875,3 +875,5 @@ async fn a_slow_or_dead_webhook_never_fails_the_call() {
     .await
     .unwrap();
 }
+
+mod user_input;
