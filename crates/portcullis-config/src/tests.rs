@@ -1398,9 +1398,7 @@ fn pools_declare_custom_attributes_with_mutability_and_length() {
     let reloaded = load_str(&rendered, "rendered.toml", &|_| None).unwrap();
     assert_eq!(reloaded.pools["main"].custom_attributes, *attrs);
     assert!(
-        load(&with_server("[pools.main]\n"))
-            .unwrap()
-            .pools["main"]
+        load(&with_server("[pools.main]\n")).unwrap().pools["main"]
             .custom_attributes
             .is_empty()
     );

@@ -250,6 +250,9 @@ mod tests {
         BTreeMap::from([(name.to_owned(), value.to_owned())])
     }
 
+    /// name, value, and what SignUp, User and Admin get.
+    type Row<'a> = (&'a str, &'a str, [Result<(), AttributeError>; 3]);
+
     #[test]
     fn who_may_write_what() {
         use AttributeError::{Unauthorized as No, Unknown as Schema};
@@ -259,7 +262,7 @@ mod tests {
         let no = |n: &str| Err(No(n.to_owned()));
         let schema = |n: &str| Err(Schema(n.to_owned()));
         #[rustfmt::skip]
-        let table: Vec<(&str, &str, [Result<(), AttributeError>; 3])> = vec![
+        let table: Vec<Row<'_>> = vec![
             // name, value, [SignUp, User, Admin]
             ("email", "a@example.com", [ok.clone(), ok.clone(), ok.clone()]),
             ("name", "Ann", [ok.clone(), ok.clone(), ok.clone()]),
