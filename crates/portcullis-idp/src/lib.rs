@@ -8,7 +8,9 @@
 //! and cookie sessions for pages on the gateway's origin ([`web_session`])) as an axum
 //! [`router`], the Cognito JSON API ([`cognito`]), code delivery to webhooks, the
 //! [`IdentityProvider`] facade the binary and the CLI use, the [`admin`] operations shared by
-//! the CLI and the gateway's admin HTTP API, and the store's revocation log ([`revocation`]),
+//! the CLI and the gateway's admin HTTP API, what users may write ([`attributes`]: the pool's
+//! attribute schema; [`username`]: normalised usernames without look-alikes), and the store's
+//! revocation log ([`revocation`]),
 //! through which revocations made by one process reach the live connections of another. It
 //! does not verify tokens for routes (that is `portcullis-auth`, which reads this crate's keys
 //! through [`KeySource`]).
