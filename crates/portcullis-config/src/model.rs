@@ -373,8 +373,21 @@ pub struct Pool {
     pub rate_limit_per_ip: u32,
     /// Where confirmation and reset codes are POSTed; `None`: they are written to the log.
     pub code_webhook: Option<CodeWebhook>,
+    /// Declared `custom:NAME` attributes, by NAME (without the prefix), in file order. Only
+    /// these custom attributes may be stored for the pool's users.
+    pub custom_attributes: IndexMap<String, CustomAttribute>,
     /// Extra, free-form keys kept for later phases.
     pub extra: BTreeMap<String, String>,
+}
+
+/// `[pools.NAME.custom_attributes.ATTR]`: a declared `custom:ATTR` user attribute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomAttribute {
+    /// Users may change it after sign-up (`UpdateUserAttributes`); false: set at sign-up or by
+    /// an administrator only. Default true.
+    pub mutable: bool,
+    /// Longest value in characters. Default (and most) 2048.
+    pub max_length: u32,
 }
 
 /// `code_webhook*` of a pool: an HTTP endpoint that delivers codes to users.

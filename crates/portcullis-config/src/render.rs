@@ -317,6 +317,16 @@ pub(crate) fn render(config: &Config) -> String {
             }
             set(&mut t, "code_webhook_timeout", dur(w.timeout));
         }
+        if !p.custom_attributes.is_empty() {
+            let mut attrs = implicit();
+            for (name, a) in &p.custom_attributes {
+                let mut at = Table::new();
+                set(&mut at, "mutable", Value::from(a.mutable));
+                set(&mut at, "max_length", Value::from(i64::from(a.max_length)));
+                attrs.insert(name, Item::Table(at));
+            }
+            t.insert("custom_attributes", Item::Table(attrs));
+        }
         if !p.resource_servers.is_empty() {
             let mut servers = implicit();
             for (id, rs) in &p.resource_servers {

@@ -1623,3 +1623,62 @@ token_use = "id"
     );
     assert!(render_redacted(&config).contains("token_use = \"access\""));
 }
+
+#[test]
+fn pools_declare_custom_attributes_with_mutability_and_length() {
+    let config = load(&with_server(
+        "[pools.main.custom_attributes]\ntier = { mutable = false }\nteam = {}\n[pools.main.custom_attributes.bio]\nmax_length = 280\n",
+    ))
+    .unwrap();
+    let attrs = &config.pools["main"].custom_attributes;
+    assert_eq!(
+        attrs.keys().collect::<Vec<_>>(),
+        ["tier", "team", "bio"],
+        "file order"
+    );
+    assert_eq!(
+        attrs["tier"],
+        CustomAttribute {
+            mutable: false,
+            max_length: 2048
+        }
+    );
+    assert_eq!(
+        attrs["team"],
+        CustomAttribute {
+            mutable: true,
+            max_length: 2048
+        }
+    );
+    assert_eq!(attrs["bio"].max_length, 280);
+    let rendered = crate::render_redacted(&config);
+    let reloaded = load_str(&rendered, "rendered.toml", &|_| None).unwrap();
+    assert_eq!(reloaded.pools["main"].custom_attributes, *attrs);
+    assert!(
+        load(&with_server("[pools.main]\n")).unwrap().pools["main"]
+            .custom_attributes
+            .is_empty()
+    );
+
+    assert_error_mentions(
+        &with_server("[pools.main.custom_attributes]\n\"custom:tier\" = {}\n"),
+        "pools.main.custom_attributes.\"custom:tier\": custom attribute names are 1-20 letters, digits",
+    );
+    assert_error_mentions(
+        &with_server("[pools.main.custom_attributes.bio]\nmax_length = 4096\n"),
+        "pools.main.custom_attributes.bio.max_length: must be between 1 and 2048, got 4096",
+    );
+    assert_error_mentions(
+        &with_server("[pools.main.custom_attributes.tier]\nmutable = \"no\"\n"),
+        "pools.main.custom_attributes.tier.mutable: expected a boolean, found a string",
+    );
+    assert_error_mentions(
+        &with_server("[pools.main.custom_attributes.tier]\nreadonly = true\n"),
+        "pools.main.custom_attributes.tier.readonly: unknown key",
+    );
+    let many: String = (0..51).map(|i| format!("a{i} = {{}}\n")).collect();
+    assert_error_mentions(
+        &with_server(&format!("[pools.main.custom_attributes]\n{many}")),
+        "pools.main.custom_attributes.a50: a pool declares at most 50 custom attributes",
+    );
+}

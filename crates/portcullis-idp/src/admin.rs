@@ -229,10 +229,11 @@ pub async fn create_user(idp: &IdentityProvider, new: NewUser) -> Result<UserDet
         .await
         .map_err(fail)?;
     if new.confirmed {
-        idp.confirm_user(&new.pool, &new.username)
+        // the stored (normalised) username
+        idp.confirm_user(&new.pool, &user.username)
             .await
             .map_err(fail)?;
-        return show_user(idp, &new.pool, &new.username).await;
+        return show_user(idp, &new.pool, &user.username).await;
     }
     Ok(UserDetails {
         user,
@@ -246,6 +247,7 @@ pub async fn show_user(
     pool: &str,
     username: &str,
 ) -> Result<UserDetails, AdminError> {
+    let username = &crate::username::lookup(username);
     idp.show_user(pool, username)
         .await
         .map_err(|e| AdminError::from_idp(e, Target::user(pool, username)))
@@ -257,6 +259,7 @@ pub async fn delete_user(
     pool: &str,
     username: &str,
 ) -> Result<(), AdminError> {
+    let username = &crate::username::lookup(username);
     idp.delete_user(pool, username)
         .await
         .map_err(|e| AdminError::from_idp(e, Target::user(pool, username)))
@@ -271,6 +274,7 @@ pub async fn set_password(
     password: &Secret,
     permanent: bool,
 ) -> Result<UserDetails, AdminError> {
+    let username = &crate::username::lookup(username);
     idp.set_password(pool, username, password, permanent)
         .await
         .map_err(|e| AdminError::from_idp(e, Target::user(pool, username)))?;
@@ -283,6 +287,7 @@ pub async fn confirm_user(
     pool: &str,
     username: &str,
 ) -> Result<UserDetails, AdminError> {
+    let username = &crate::username::lookup(username);
     idp.confirm_user(pool, username)
         .await
         .map_err(|e| AdminError::from_idp(e, Target::user(pool, username)))?;
@@ -295,6 +300,7 @@ pub async fn disable_user(
     pool: &str,
     username: &str,
 ) -> Result<UserDetails, AdminError> {
+    let username = &crate::username::lookup(username);
     idp.disable_user(pool, username)
         .await
         .map_err(|e| AdminError::from_idp(e, Target::user(pool, username)))?;
@@ -307,6 +313,7 @@ pub async fn enable_user(
     pool: &str,
     username: &str,
 ) -> Result<UserDetails, AdminError> {
+    let username = &crate::username::lookup(username);
     idp.enable_user(pool, username)
         .await
         .map_err(|e| AdminError::from_idp(e, Target::user(pool, username)))?;
@@ -319,6 +326,7 @@ pub async fn sign_out(
     pool: &str,
     username: &str,
 ) -> Result<UserDetails, AdminError> {
+    let username = &crate::username::lookup(username);
     idp.global_sign_out(pool, username)
         .await
         .map_err(|e| AdminError::from_idp(e, Target::user(pool, username)))?;
@@ -332,6 +340,7 @@ pub async fn add_to_group(
     username: &str,
     group: &str,
 ) -> Result<UserDetails, AdminError> {
+    let username = &crate::username::lookup(username);
     idp.add_user_to_group(pool, username, group)
         .await
         .map_err(|e| AdminError::from_idp(e, Target::member(pool, username, group)))?;
@@ -346,6 +355,7 @@ pub async fn remove_from_group(
     username: &str,
     group: &str,
 ) -> Result<UserDetails, AdminError> {
+    let username = &crate::username::lookup(username);
     let fail = |e| AdminError::from_idp(e, Target::member(pool, username, group));
     if !idp
         .list_groups(pool)

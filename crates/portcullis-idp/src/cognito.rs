@@ -4,8 +4,9 @@
 //!
 //! Operations: `SignUp`, `ConfirmSignUp`, `ResendConfirmationCode`, `InitiateAuth` (`USER_PASSWORD_AUTH`,
 //! `REFRESH_TOKEN_AUTH`/`REFRESH_TOKEN`), `RespondToAuthChallenge` (`NEW_PASSWORD_REQUIRED`),
-//! `GetUser`, `ChangePassword`, `GlobalSignOut`, `RevokeToken`, `ForgotPassword`,
-//! `ConfirmForgotPassword`.
+//! `GetUser`, `UpdateUserAttributes`, `ChangePassword`, `GlobalSignOut`, `RevokeToken`,
+//! `ForgotPassword`, `ConfirmForgotPassword`. Which attributes users may write is
+//! [`crate::attributes`]'s rule.
 //!
 //! Design choices:
 //! * The app client id selects the pool (client ids are unique across pools); clients are looked
@@ -55,6 +56,7 @@ use portcullis_auth::jwt::{JwtError, JwtOptions, JwtVerifier};
 use portcullis_config::{AppClient, JwtAuthorizer, JwtIssuer, Secret};
 use serde_json::{Map, Value, json};
 
+use crate::attributes::{Writer, token_claims};
 use crate::delivery::CodeWebhooks;
 use crate::store::{StoreError, UserRecord, UserStatus};
 use crate::{ClientAuth, IdentityProvider, IdpError, OAuthError, password, tokens, unix_now};
@@ -62,6 +64,7 @@ use crate::{ClientAuth, IdentityProvider, IdpError, OAuthError, password, tokens
 mod codes;
 #[cfg(test)]
 mod tests;
+mod user_attributes;
 
 use codes::{CheckRefusal, ClientPrefix, CodeBook, IssueRefusal};
 
@@ -437,12 +440,14 @@ async fn handle_inner(c: &Cognito, request: Request) -> Result<Value, CognitoErr
         .map_err(|_| invalid_parameter("Request body too large"))?;
     let body: Value = serde_json::from_slice(&bytes)
         .map_err(|_| err("SerializationException", "Request body is not valid JSON"))?;
-    let Value::Object(body) = body else {
+    let Value::Object(mut body) = body else {
         return Err(err(
             "SerializationException",
             "Request body is not a JSON object",
         ));
     };
+    // Every operation finds users under their stored (NFKC) name.
+    crate::username::normalize_request_fields(&mut body);
     // The pool's rate limit, for the operations that guess passwords or codes, burn Argon2 or
     // issue codes. The app client selects the pool (ChangePassword: its token, checked there);
     // an unknown client is answered without costing anything.
@@ -475,6 +480,7 @@ async fn handle_inner(c: &Cognito, request: Request) -> Result<Value, CognitoErr
         "RevokeToken" => c.revoke_token(&body).await,
         "ForgotPassword" => c.forgot_password(&body, ip).await,
         "ConfirmForgotPassword" => c.confirm_forgot_password(&body).await,
+        "UpdateUserAttributes" => c.update_user_attributes(&body).await,
         _ => Err(err(
             "UnknownOperationException",
             "The operation is not supported by this server",
@@ -528,10 +534,9 @@ fn attribute_list(obj: &Body, name: &str) -> Result<BTreeMap<String, String>, Co
                 let Some(name) = name else {
                     return Err(invalid_parameter("Attribute name is missing"));
                 };
-                if name == "sub" {
-                    return Err(invalid_parameter("Attribute sub cannot be set"));
+                if out.insert(name.to_owned(), value.to_owned()).is_some() {
+                    return Err(invalid_parameter(format!("Duplicate attribute {name}")));
                 }
-                out.insert(name.to_owned(), value.to_owned());
             }
         }
         Some(_) => {
@@ -558,6 +563,16 @@ fn stale_sign_up(user: &UserRecord, code_ttl: i64, now: i64) -> bool {
         && user.enabled
         && user.password_hash.is_some()
         && user.created_at.saturating_add(code_ttl) <= now
+}
+
+/// [`crate::attributes::check_write`] with Cognito's error types.
+fn check_attributes(
+    pool: &portcullis_config::Pool,
+    writer: Writer,
+    attributes: &BTreeMap<String, String>,
+) -> Result<(), CognitoError> {
+    crate::attributes::check_write(pool, writer, attributes)
+        .map_err(|e| err(e.cognito_type(), e.to_string()))
 }
 
 fn bad_credentials() -> CognitoError {
@@ -960,8 +975,9 @@ impl Cognito {
         }
         let password = Secret::new(req_str(body, "Password")?);
         let attributes = attribute_list(body, "UserAttributes")?;
-        crate::validate_username(username)?;
-        crate::validate_attributes(&attributes)?;
+        let username =
+            &crate::username::normalize(username).map_err(|e| invalid_parameter(e.to_string()))?;
+        check_attributes(&state.config, Writer::SignUp, &attributes)?;
         password::check_policy(&state.config.password_policy, password.expose())
             .map_err(IdpError::from)?;
         let existing = self.idp.store.get_user(pool, username).await?;
@@ -1070,7 +1086,8 @@ impl Cognito {
         self.check_code(pool, username, CodePurpose::SignUp, code)?;
         match user {
             Some(u) if u.status == UserStatus::Unconfirmed => {
-                self.idp.confirm_user(pool, username).await?;
+                // the code went to the user's address: it is verified too
+                self.idp.confirm_sign_up_by_code(pool, username).await?;
             }
             // confirmed meanwhile (e.g. by an administrator): the code was right, nothing to do
             Some(_) => {}
@@ -1142,9 +1159,7 @@ impl Cognito {
                     username: user.username.clone(),
                     expires_at: unix_now().saturating_add(SESSION_TTL_SECS),
                 })?;
-                let attrs: Map<String, Value> = user
-                    .attributes
-                    .iter()
+                let attrs: Map<String, Value> = token_claims(&user.attributes)
                     .map(|(k, v)| (k.clone(), Value::String(v.clone())))
                     .collect();
                 Ok(json!({
@@ -1242,11 +1257,7 @@ impl Cognito {
     async fn get_user(&self, body: &Body) -> Result<Value, CognitoError> {
         let user = self.token_user(body).await?;
         let mut attrs = vec![json!({"Name": "sub", "Value": user.sub})];
-        attrs.extend(
-            user.attributes
-                .iter()
-                .map(|(k, v)| json!({"Name": k, "Value": v})),
-        );
+        attrs.extend(token_claims(&user.attributes).map(|(k, v)| json!({"Name": k, "Value": v})));
         Ok(json!({"Username": user.username, "UserAttributes": attrs}))
     }
 

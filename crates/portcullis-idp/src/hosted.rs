@@ -385,7 +385,11 @@ async fn login(
     if username.is_empty() || password.expose().is_empty() {
         return fail(GENERIC_FAILURE);
     }
-    let user = match idp.store().get_user(&pool, username).await {
+    let user = match idp
+        .store()
+        .get_user(&pool, &crate::username::lookup(username))
+        .await
+    {
         Ok(u) => u,
         Err(e) => return server_error(&e.into()),
     };
@@ -565,11 +569,10 @@ async fn userinfo(
     };
     let has = |s: &str| verified.scopes.iter().any(|x| x == s);
     let mut body = Map::new();
-    for (name, value) in &user.attributes {
+    for (name, value) in crate::attributes::token_claims(&user.attributes) {
         let allowed = match name.as_str() {
             "email" | "email_verified" => has("email") || has("profile"),
             "phone_number" | "phone_number_verified" => has("phone") || has("profile"),
-            n if n.starts_with("dev:") => false,
             _ => has("profile"),
         };
         if !allowed {

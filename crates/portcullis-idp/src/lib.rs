@@ -8,13 +8,16 @@
 //! and cookie sessions for pages on the gateway's origin ([`web_session`])) as an axum
 //! [`router`], the Cognito JSON API ([`cognito`]), code delivery to webhooks, the
 //! [`IdentityProvider`] facade the binary and the CLI use, the [`admin`] operations shared by
-//! the CLI and the gateway's admin HTTP API, and the store's revocation log ([`revocation`]),
+//! the CLI and the gateway's admin HTTP API, what users may write ([`attributes`]: the pool's
+//! attribute schema; [`username`]: normalised usernames without look-alikes), and the store's
+//! revocation log ([`revocation`]),
 //! through which revocations made by one process reach the live connections of another. It
 //! does not verify tokens for routes (that is `portcullis-auth`, which reads this crate's keys
 //! through [`KeySource`]).
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod admin;
+pub mod attributes;
 pub mod cognito;
 pub mod delivery;
 pub mod hosted;
@@ -27,6 +30,7 @@ pub mod ratelimit;
 pub mod revocation;
 pub mod store;
 pub mod tokens;
+pub mod username;
 pub mod web_session;
 
 #[cfg(test)]
@@ -329,11 +333,6 @@ pub struct TokenGrant {
     pub expires_in: i64,
 }
 
-/// Longest username accepted (Cognito: 128).
-const MAX_USERNAME: usize = 128;
-const MAX_ATTRIBUTES: usize = 100;
-const MAX_ATTRIBUTE_NAME: usize = 40;
-const MAX_ATTRIBUTE_VALUE: usize = 2048;
 /// Most users returned by one `list_users` call.
 pub const MAX_LIST_USERS: u32 = 1000;
 
@@ -415,46 +414,6 @@ impl std::fmt::Debug for IdentityProvider {
 fn pool_limiter(pool: &Pool, max_entries: usize) -> Option<RateLimiter> {
     let rate = pool.rate_limit_per_ip;
     (rate > 0).then(|| RateLimiter::new(f64::from(rate), rate.saturating_mul(2), max_entries))
-}
-
-fn validate_username(username: &str) -> Result<(), IdpError> {
-    if username.is_empty()
-        || username.chars().count() > MAX_USERNAME
-        || username
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control())
-    {
-        return Err(IdpError::InvalidParameter(
-            "username must be 1-128 characters without whitespace".into(),
-        ));
-    }
-    Ok(())
-}
-
-fn validate_attributes(attributes: &BTreeMap<String, String>) -> Result<(), IdpError> {
-    if attributes.len() > MAX_ATTRIBUTES {
-        return Err(IdpError::InvalidParameter("too many attributes".into()));
-    }
-    for (name, value) in attributes {
-        if name.is_empty()
-            || name.len() > MAX_ATTRIBUTE_NAME
-            || name == "sub"
-            || name.starts_with("cognito:")
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
-        {
-            return Err(IdpError::InvalidParameter(format!(
-                "attribute name {name:?} is not allowed"
-            )));
-        }
-        if value.chars().count() > MAX_ATTRIBUTE_VALUE {
-            return Err(IdpError::InvalidParameter(format!(
-                "attribute {name:?} is longer than {MAX_ATTRIBUTE_VALUE} characters"
-            )));
-        }
-    }
-    Ok(())
 }
 
 /// The lockout fields of a user row.
@@ -746,8 +705,14 @@ impl IdentityProvider {
         password: Option<(&Secret, bool)>,
     ) -> Result<UserRecord, IdpError> {
         let state = self.pool(pool)?;
-        validate_username(username)?;
-        validate_attributes(&attributes)?;
+        let username = &crate::username::normalize(username)
+            .map_err(|e| IdpError::InvalidParameter(e.to_string()))?;
+        crate::attributes::check_write(
+            &state.config,
+            crate::attributes::Writer::Admin,
+            &attributes,
+        )
+        .map_err(|e| IdpError::InvalidParameter(e.to_string()))?;
         let (password_hash, status) = match password {
             Some((pw, permanent)) => {
                 password::check_policy(&state.config.password_policy, pw.expose())?;
@@ -1033,6 +998,26 @@ impl IdentityProvider {
             Some(phc) => Ok(self.hasher.verify(password, phc).await?),
             None => Ok(false),
         }
+    }
+
+    /// Confirms a sign-up with the code sent to the user's email address: `UNCONFIRMED` →
+    /// `CONFIRMED`, and the address it reached is verified (`email_verified`).
+    pub(crate) async fn confirm_sign_up_by_code(
+        &self,
+        pool: &str,
+        username: &str,
+    ) -> Result<(), IdpError> {
+        let mut user = self.user(pool, username).await?;
+        if user.status == UserStatus::Unconfirmed {
+            user.status = UserStatus::Confirmed;
+            if user.attributes.contains_key("email") {
+                user.attributes
+                    .insert("email_verified".into(), "true".into());
+            }
+            user.updated_at = unix_now();
+            self.store.update_user(&user).await?;
+        }
+        Ok(())
     }
 
     /// `UNCONFIRMED` → `CONFIRMED` (AdminConfirmSignUp). Other statuses are left alone.

@@ -29,6 +29,7 @@ url = "{store_url}"
 
 [pools.main]
 groups = ["admins", "members"]
+custom_attributes = {{ tier = {{}} }}
 password_policy = {{ min_length = 8, require_digits = true }}
 access_token_ttl = "1h"
 id_token_ttl = "2h"
@@ -1177,3 +1178,5 @@ async fn revocation_polls_are_bounded_batches() {
     let second = gateway.poll_revocation_events().await.unwrap();
     assert_eq!((second.announced, second.more), (1, false));
 }
+
+mod user_input;

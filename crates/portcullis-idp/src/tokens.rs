@@ -81,8 +81,8 @@ pub fn access_claims(s: &SessionInfo<'_>, scope: &str, jti: &str, iat: i64, ttl:
 }
 
 /// Claims of an ID token (§1.3). Attributes become claims: `*_verified` as booleans,
-/// everything else (including `custom:*`) as strings; `sub` and reserved names are never
-/// overridden by an attribute.
+/// everything else (including `custom:*`) as strings; reserved claim names
+/// ([`crate::attributes::is_reserved_claim`]) are never taken from attributes.
 pub fn id_claims(
     s: &SessionInfo<'_>,
     attributes: &BTreeMap<String, String>,
@@ -91,10 +91,7 @@ pub fn id_claims(
     ttl: i64,
 ) -> Value {
     let mut c = Map::new();
-    for (name, value) in attributes {
-        if name.starts_with("dev:") {
-            continue;
-        }
+    for (name, value) in crate::attributes::token_claims(attributes) {
         let v = if name == "email_verified" || name == "phone_number_verified" {
             json!(value == "true")
         } else {

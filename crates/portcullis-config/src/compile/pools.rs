@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use indexmap::IndexMap;
 
-use crate::model::{AppClient, CodeWebhook, PasswordPolicy, Pool, ResourceServer};
+use crate::model::{AppClient, CodeWebhook, CustomAttribute, PasswordPolicy, Pool, ResourceServer};
 use crate::syntax;
 use crate::walk::{Ctx, Sp, Tbl, index};
 
@@ -20,6 +20,13 @@ const MAX_RATE_LIMIT_PER_IP: i64 = 1_000_000;
 const DEFAULT_WEBHOOK_TIMEOUT: Duration = Duration::from_secs(5);
 const MIN_WEBHOOK_TIMEOUT: Duration = Duration::from_millis(50);
 const MAX_WEBHOOK_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Most custom attributes a pool declares (Cognito: 50).
+const MAX_CUSTOM_ATTRIBUTES: usize = 50;
+/// Longest custom attribute name, without the `custom:` prefix (Cognito: 20).
+const MAX_CUSTOM_ATTRIBUTE_NAME: usize = 20;
+/// Longest attribute value, and the default `max_length` (Cognito: 2048).
+const MAX_ATTRIBUTE_VALUE: u32 = 2048;
 
 const GRANTS: [&str; 4] = [
     "authorization_code",
@@ -66,6 +73,7 @@ pub(super) fn pool(
         .and_then(|r| u32::try_from(r.v).ok())
         .unwrap_or(DEFAULT_RATE_LIMIT_PER_IP);
     let code_webhook = code_webhook(ctx, &mut t);
+    let custom_attributes = custom_attributes(ctx, &mut t);
 
     let mut resource_servers = IndexMap::new();
     if let Some(mut table) = t.table(ctx, "resource_servers") {
@@ -144,6 +152,7 @@ pub(super) fn pool(
         clients,
         rate_limit_per_ip,
         code_webhook,
+        custom_attributes,
         extra: BTreeMap::new(),
     })
 }
@@ -184,6 +193,58 @@ fn code_webhook(ctx: &mut Ctx<'_>, t: &mut Tbl<'_>) -> Option<CodeWebhook> {
         secret: secret.map(|s| s.v),
         timeout: timeout.map_or(DEFAULT_WEBHOOK_TIMEOUT, |d| d.v),
     })
+}
+
+/// `custom_attributes`: `NAME = { mutable = BOOL, max_length = INT }` per declared
+/// `custom:NAME` attribute.
+fn custom_attributes(ctx: &mut Ctx<'_>, t: &mut Tbl<'_>) -> IndexMap<String, CustomAttribute> {
+    let mut out = IndexMap::new();
+    let Some(mut table) = t.table(ctx, "custom_attributes") else {
+        return out;
+    };
+    for (i, entry) in table.entries().iter().enumerate() {
+        let path = table.path_of(&entry.key);
+        if entry.key.is_empty()
+            || entry.key.len() > MAX_CUSTOM_ATTRIBUTE_NAME
+            || !entry
+                .key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            ctx.error(
+                entry.key_at,
+                &path,
+                format!(
+                    "custom attribute names are 1-{MAX_CUSTOM_ATTRIBUTE_NAME} letters, digits, '_' or '-' (without the custom: prefix)"
+                ),
+            );
+        }
+        if i == MAX_CUSTOM_ATTRIBUTES {
+            ctx.error(
+                entry.key_at,
+                &path,
+                format!("a pool declares at most {MAX_CUSTOM_ATTRIBUTES} custom attributes"),
+            );
+        }
+        let Some(mut a) = ctx.table(&entry.node, &path) else {
+            continue;
+        };
+        let mutable = a.bool(ctx, "mutable").is_none_or(|b| b.v);
+        let max_length = a
+            .int(ctx, "max_length", 1, i64::from(MAX_ATTRIBUTE_VALUE))
+            .and_then(|m| u32::try_from(m.v).ok())
+            .unwrap_or(MAX_ATTRIBUTE_VALUE);
+        a.finish(ctx);
+        out.insert(
+            entry.key.clone(),
+            CustomAttribute {
+                mutable,
+                max_length,
+            },
+        );
+    }
+    table.finish(ctx);
+    out
 }
 
 /// A list of strings without duplicates, each passing `check`.

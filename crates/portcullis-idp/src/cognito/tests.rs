@@ -1385,3 +1385,5 @@ async fn requests_about_a_free_name_do_not_keep_it_from_being_signed_up() {
     .await
     .unwrap();
 }
+
+mod user_input;
