@@ -358,6 +358,9 @@ fn load_file_reads_and_names_the_file() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/full.toml");
     let config = load_file(&path).unwrap();
     assert!(config.websocket.contains_key("chat"));
+    assert_eq!(config.server.admin_max_connections, 1_000);
+    assert_eq!(config.server.max_connections_per_ip, 256);
+    assert_eq!(config.server.body_read_timeout, Duration::from_secs(10));
 
     let missing = std::path::Path::new("/nonexistent/portcullis.toml");
     let diagnostics = load_file(missing).unwrap_err();
