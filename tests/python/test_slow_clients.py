@@ -14,6 +14,7 @@ import socket
 
 import pytest
 import requests
+from botocore.exceptions import ClientError
 
 from conftest import ARTIFACTS, CONFIG_TEMPLATE, STAGE, TIMEOUT, Backend, Gateway, Stack, management_client
 
@@ -87,15 +88,30 @@ def read_to_close(s: socket.socket) -> bytes:
 
 def test_a_flood_of_slow_bodies_leaves_health_checks_and_connections_answering(make_stack):
     stack = make_stack("max_connections = 20")
-    ws, cid = stack.connect()
-    # More slow connections than the public listener takes: it is full.
-    flood = [slow_body(stack.gateway.ws_port) for _ in range(30)]
+    port = stack.gateway.ws_port
+    # Fill the public listener's budget: each connection waits until the gateway reads its body
+    # (100 Continue), then trickles one byte.
+    flood = []
     try:
+        for _ in range(20):
+            s = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+            flood.append(s)
+            s.sendall(
+                f"POST /api/echo HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\ncontent-length: 1000\r\n"
+                "expect: 100-continue\r\n\r\n".encode()
+            )
+            assert s.recv(1024).startswith(b"HTTP/1.1 100 Continue"), "the gateway is not reading the body"
+            s.sendall(b"{")
+        # Health checks, metrics and @connections still answer.
         health = requests.get(f"{stack.admin_url}/healthz", timeout=TIMEOUT)
         assert health.status_code == 200
         assert health.json()["status"] == "ok"
-        stack.client().post_to_connection(ConnectionId=cid, Data=b"still reachable")
-        assert ws.recv(timeout=TIMEOUT) == "still reachable"
+        assert requests.get(f"{stack.admin_url}/metrics", timeout=TIMEOUT).status_code == 200
+        with pytest.raises(ClientError) as gone:
+            stack.client().post_to_connection(ConnectionId="AAAAAAAAAAAAAAAAAAAA", Data=b"hi")
+        assert gone.value.response["Error"]["Code"] == "GoneException"
+        # The flood is still waiting for its bodies: nothing reached the backend.
+        assert not [e for e in stack.backend.events if e.get("routeKey") == "POST /echo"]
     finally:
         for s in flood:
             s.close()
@@ -109,7 +125,7 @@ def test_a_body_that_does_not_arrive_in_time_gets_408_and_is_closed(make_stack):
     assert answer.startswith("HTTP/1.1 408 "), answer
     assert "connection: close" in answer, answer
     assert answer.endswith('{"message":"Request Timeout"}'), answer
-    assert not [e for e in stack.backend.events if "routeKey" in e and e["routeKey"] == "POST /echo"]
+    assert not [e for e in stack.backend.events if e.get("routeKey") == "POST /echo"]
 
 
 def test_connections_beyond_the_per_address_cap_are_refused(make_stack):
