@@ -326,7 +326,7 @@ mod tests {
         // The client sends nothing more; the deadline passes.
         let reader = tokio::spawn(async move { body.collect().await.map(|_| ()) });
         clock.pass.send(()).unwrap();
-        let error = reader.await.unwrap().err().expect("the read fails");
+        let error = reader.await.unwrap().expect_err("the read fails");
         assert!(
             error.to_string().contains("not received in time"),
             "{error}"

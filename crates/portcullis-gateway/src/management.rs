@@ -1,6 +1,7 @@
 //! The `@connections` management API (ApiGatewayManagementApi, API version 2018-11-29):
 //! `POST`/`GET`/`DELETE /[{stage}/]@connections/{id}` (also `%40connections`), SigV4-verified,
-//! with the status codes and `x-amzn-ErrorType` errors boto3 maps to its exceptions.
+//! with the status codes and `x-amzn-ErrorType` errors boto3 maps to its exceptions. Only
+//! credentials with the `connections` scope may call it (403 `AccessDeniedException` for others).
 //! `GET /[{stage}/]@connections` (list) is a Portcullis extension.
 
 use std::sync::Arc;

@@ -1309,6 +1309,9 @@ impl Cognito {
                     "UnauthorizedException",
                     "Token does not belong to this client",
                 ),
+                OAuthError::UnsupportedTokenType => {
+                    err("UnsupportedTokenTypeException", "Unsupported token type")
+                }
                 OAuthError::Server(inner) => inner.into(),
                 other => invalid_parameter(other.to_string()),
             })?;

@@ -876,6 +876,21 @@ impl IdentityProvider {
             user.updated_at = now;
             return Ok(PasswordCheck::Valid(user));
         }
+        // The lock was set when the check was reserved; it runs from the failure's answer, so
+        // restart it now unless the row changed meanwhile (a success cleared it, or a newer
+        // reservation set its own).
+        if let Some(secs) = lockout::lock_secs(reserved.failures) {
+            let after = self.now();
+            if after > now {
+                let restarted = lockout::LockState {
+                    locked_until: Some(after.saturating_add(secs)),
+                    ..reserved
+                };
+                self.store
+                    .swap_lock_state(&user.pool, &user.username, &reserved, &restarted)
+                    .await?;
+            }
+        }
         if reserved.failures > LOCK_AFTER {
             tracing::info!(pool = %user.pool, username = %user.username, failures = reserved.failures, "sign-in lockout");
         }

@@ -661,4 +661,9 @@ async fn revoking_an_access_token_ends_its_session() {
         h.idp.revoke("main", &m2m, &grant.access_token).await,
         Err(OAuthError::UnsupportedTokenType)
     ));
+    // the JSON API's RevokeToken does the same
+    h.call("RevokeToken", json!({"ClientId": "sticky", "Token": kept}))
+        .await
+        .unwrap();
+    assert!(refused(&h.idp, &kept).await);
 }
