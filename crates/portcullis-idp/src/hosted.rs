@@ -205,6 +205,20 @@ pub(crate) fn request_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&
     )
 }
 
+/// A cookie that must be sent once: `None` when it is absent or sent more than once (a sibling
+/// subdomain can toss in a second cookie of the same name, which the browser may send first).
+pub(crate) fn unique_request_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    portcullis_auth::cookie::unique_cookie(
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+        name,
+    )
+    .ok()
+    .flatten()
+}
+
 /// A CSRF token is 256 bits, base64url (43 characters).
 fn csrf_shaped(s: &str) -> bool {
     s.len() == 43
@@ -275,13 +289,14 @@ async fn authorize(
         Err(why) => return error_page(StatusCode::BAD_REQUEST, why),
     };
     // reuse the browser's CSRF token so several sign-in tabs work
-    let csrf = match request_cookie(request.headers(), CSRF_COOKIE).filter(|c| csrf_shaped(c)) {
-        Some(c) => Secret::new(c),
-        None => match random_id() {
-            Ok(c) => Secret::new(c),
-            Err(e) => return server_error(&e),
-        },
-    };
+    let csrf =
+        match unique_request_cookie(request.headers(), CSRF_COOKIE).filter(|c| csrf_shaped(c)) {
+            Some(c) => Secret::new(c),
+            None => match random_id() {
+                Ok(c) => Secret::new(c),
+                Err(e) => return server_error(&e),
+            },
+        };
     let client = client_ip(&request);
     match idp
         .code_flow()
@@ -360,7 +375,7 @@ async fn login(
         );
     };
     let form_csrf = field("csrf");
-    let cookie_csrf = request_cookie(&headers, CSRF_COOKIE).unwrap_or("");
+    let cookie_csrf = unique_request_cookie(&headers, CSRF_COOKIE).unwrap_or("");
     // evaluate both comparisons (no short-circuit on the first)
     let cookie_ok = ct_eq(form_csrf, cookie_csrf);
     let bound_ok = ct_eq(form_csrf, req.csrf.expose());

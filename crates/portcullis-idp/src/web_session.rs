@@ -31,7 +31,7 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 use portcullis_config::Secret;
 use serde_json::{Value, json};
 
-use crate::hosted::{access_verifier, request_cookie};
+use crate::hosted::{access_verifier, request_cookie, unique_request_cookie};
 use crate::http::{json_response, no_store, not_found, oauth_error, rate_limited, read_form};
 use crate::oauth_code::ct_eq;
 use crate::{ClientAuth, IdentityProvider, OAuthError, unix_now};
@@ -186,14 +186,7 @@ fn new_csrf() -> Result<String, OAuthError> {
 /// The double-submit check of refresh and logout: header and cookie present and equal, the
 /// cookie sent once (a second one may have been set by a sibling subdomain).
 fn csrf_ok(headers: &HeaderMap) -> bool {
-    let sent = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok());
-    let Ok(cookie) = portcullis_auth::cookie::unique_cookie(sent, CSRF_COOKIE) else {
-        return false;
-    };
-    let cookie = cookie.filter(|v| !v.is_empty());
+    let cookie = unique_request_cookie(headers, CSRF_COOKIE).filter(|v| !v.is_empty());
     let echoed = headers
         .get(CSRF_HEADER)
         .and_then(|v| v.to_str().ok())

@@ -473,6 +473,31 @@ async fn csrf_is_enforced() {
     )
     .await;
     assert_eq!(r.status(), 400);
+    // the genuine cookie and field, plus a second cookie of the same name tossed in by a
+    // sibling subdomain: refused rather than guessed at (and the request is not used up)
+    for tossed in [
+        format!("{}; portcullis_signin_csrf={wrong}", page.cookie),
+        format!("portcullis_signin_csrf={wrong}; {}", page.cookie),
+    ] {
+        let r = send(Some(tossed), attempt(page.csrf.clone()))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403);
+    }
+    // authorize does not adopt a tossed token either: the page gets a fresh one
+    let r = e
+        .http
+        .get(authorize_url(&e.base, &pkce_params("web", CALLBACK)))
+        .header(
+            "cookie",
+            format!("portcullis_signin_csrf={wrong}; portcullis_signin_csrf={wrong}"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap();
+    assert_ne!(hidden(&html, "csrf"), wrong);
     // the genuine form still works
     let r = login(&e, &page, "alice", "password1").await;
     code_of(&r, CALLBACK);
