@@ -8,6 +8,7 @@
 //! backends, or verify credentials (see `portcullis-auth` and `portcullis-gateway`).
 #![forbid(unsafe_code)]
 
+pub mod client;
 pub mod cors;
 pub mod event;
 pub mod forward;

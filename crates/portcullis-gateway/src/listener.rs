@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -16,17 +16,7 @@ use bytes::Bytes;
 use hyper::body::{Body as HttpBody, Frame, SizeHint};
 use tokio::sync::OwnedSemaphorePermit;
 
-/// The address a per-client cap counts under: an IPv4 address as it is (an IPv4-mapped IPv6
-/// address counts as its IPv4 address), an IPv6 address by its /64 prefix, since one
-/// subscriber is usually given a whole /64.
-pub fn client_key(ip: IpAddr) -> IpAddr {
-    match ip.to_canonical() {
-        IpAddr::V4(v4) => IpAddr::V4(v4),
-        IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from(
-            u128::from(v6) & 0xffff_ffff_ffff_ffff_0000_0000_0000_0000,
-        )),
-    }
-}
+pub use portcullis_core::client::client_key;
 
 /// Open connections per client address, at most `cap` each. An address is tracked only while
 /// it has a connection open, so the table never holds more entries than the listener has
@@ -221,23 +211,6 @@ where
 mod tests {
     use super::*;
     use http_body_util::BodyExt;
-
-    #[test]
-    fn client_keys() {
-        let cases: &[(&str, &str)] = &[
-            ("192.0.2.7", "192.0.2.7"),
-            ("::ffff:192.0.2.7", "192.0.2.7"),
-            ("2001:db8:1:2:3:4:5:6", "2001:db8:1:2::"),
-            ("2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::"),
-            ("2001:db8:1:3::1", "2001:db8:1:3::"),
-            ("::1", "::"),
-        ];
-        for (ip, key) in cases {
-            let ip: IpAddr = ip.parse().unwrap();
-            let key: IpAddr = key.parse().unwrap();
-            assert_eq!(client_key(ip), key, "{ip}");
-        }
-    }
 
     #[test]
     fn the_cap_counts_per_address_and_slots_free_on_drop() {

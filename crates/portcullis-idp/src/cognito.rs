@@ -66,7 +66,7 @@ mod codes;
 mod tests;
 mod user_attributes;
 
-use codes::{CheckRefusal, ClientPrefix, CodeBook, IssueRefusal};
+use codes::{CheckRefusal, CodeBook, IssueRefusal};
 
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -729,7 +729,9 @@ impl Cognito {
         // the per-address share applies where the pool limits per address at all (behind a
         // reverse proxy, `rate_limit_per_ip = 0` turns both off)
         let per_address = self.idp.pool(pool)?.config.rate_limit_per_ip > 0;
-        let origin = ip.filter(|_| per_address).map(ClientPrefix::from);
+        let origin = ip
+            .filter(|_| per_address)
+            .map(portcullis_core::client::client_key);
         let now = self.options.clock.now();
         let expires_at = now.saturating_add(crate::secs(ttl));
         let mut book = self.code_book(pool)?;

@@ -7,24 +7,11 @@
 //! a flood of new addresses cannot hand it a fresh burst.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::Instant;
 
-/// The key an address is limited under: IPv4 addresses (also IPv4-mapped IPv6 ones) as they
-/// are, IPv6 addresses by their /64 network.
-pub fn client_key(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(v4) => IpAddr::V4(v4),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let network = u128::from(v6) & !(u128::from(u64::MAX));
-                IpAddr::V6(Ipv6Addr::from(network))
-            }
-        },
-    }
-}
+pub use portcullis_core::client::client_key;
 
 #[derive(Debug, Clone, Copy)]
 struct Bucket {
@@ -138,20 +125,6 @@ mod tests {
         for i in 0..10u8 {
             limiter.allow_at(IpAddr::from([10, 0, 1, i]), t0);
             assert!(limiter.tracked() <= 3);
-        }
-    }
-
-    #[test]
-    fn client_keys() {
-        for (address, key) in [
-            ("192.0.2.7", "192.0.2.7"),
-            ("::ffff:192.0.2.7", "192.0.2.7"),
-            ("2001:db8:1:2:3:4:5:6", "2001:db8:1:2::"),
-            ("2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::"),
-            ("2001:db8:1:3::1", "2001:db8:1:3::"),
-            ("::1", "::"),
-        ] {
-            assert_eq!(client_key(ip(address)), ip(key), "{address}");
         }
     }
 

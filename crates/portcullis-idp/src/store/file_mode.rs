@@ -130,7 +130,8 @@ mod permission_tests {
         let url = format!("sqlite://{}", db.display());
         let store = SqliteStore::connect(&url).await.unwrap();
         store.migrate().await.unwrap();
-        drop(store);
+        // closed for good before the files are changed under it
+        store.close().await;
         std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
         match SqliteStore::connect(&url).await {
             Err(StoreError::Permissions(message)) => {

@@ -974,6 +974,12 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
+    /// Closes every connection and waits until they are closed (the last one checkpoints and
+    /// removes the `-wal` file).
+    pub async fn close(self) {
+        self.pool.close().await;
+    }
+
     /// Opens `sqlite://FILE` (created if missing) or `sqlite::memory:` (one connection, so every
     /// query sees the same database).
     ///
