@@ -82,6 +82,35 @@ macro_rules! client_select {
 macro_rules! sql_store {
     ($name:ident, $row:ty, $migrations:expr, $lock:expr) => {
         impl $name {
+            /// Inserts a refresh token on the pool or inside a transaction.
+            async fn insert_refresh_token_on<'e, E>(
+                executor: E,
+                t: &RefreshTokenRecord,
+            ) -> Result<(), StoreError>
+            where
+                E: sqlx::Executor<'e, Database = <$row as sqlx::Row>::Database>,
+            {
+                sqlx::query(
+                    "INSERT INTO refresh_tokens (token_hash, pool, client_id, username, scopes, \
+                     origin_jti, auth_time, created_at, expires_at, revoked) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                )
+                .bind(t.token_hash.0.as_slice())
+                .bind(&t.pool)
+                .bind(&t.client_id)
+                .bind(&t.username)
+                .bind(json_list(&t.scopes))
+                .bind(&t.origin_jti)
+                .bind(t.auth_time)
+                .bind(t.created_at)
+                .bind(t.expires_at)
+                .bind(t.revoked)
+                .execute(executor)
+                .await
+                .map_err(|e| map_insert_error(e, "refresh token, client or user"))?;
+                Ok(())
+            }
+
             fn user_from_row(row: &$row) -> Result<UserRecord, StoreError> {
                 let status: String = row.try_get("status")?;
                 let attributes: String = row.try_get("attributes")?;
@@ -563,25 +592,7 @@ macro_rules! sql_store {
             }
 
             async fn insert_refresh_token(&self, t: &RefreshTokenRecord) -> Result<(), StoreError> {
-                sqlx::query(
-                    "INSERT INTO refresh_tokens (token_hash, pool, client_id, username, scopes, \
-                     origin_jti, auth_time, created_at, expires_at, revoked) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                )
-                .bind(t.token_hash.0.as_slice())
-                .bind(&t.pool)
-                .bind(&t.client_id)
-                .bind(&t.username)
-                .bind(json_list(&t.scopes))
-                .bind(&t.origin_jti)
-                .bind(t.auth_time)
-                .bind(t.created_at)
-                .bind(t.expires_at)
-                .bind(t.revoked)
-                .execute(&self.pool)
-                .await
-                .map_err(|e| map_insert_error(e, "refresh token, client or user"))?;
-                Ok(())
+                Self::insert_refresh_token_on(&self.pool, t).await
             }
 
             async fn get_refresh_token(
@@ -649,24 +660,7 @@ macro_rules! sql_store {
                     tx.rollback().await?;
                     return Ok(false);
                 }
-                sqlx::query(
-                    "INSERT INTO refresh_tokens (token_hash, pool, client_id, username, scopes, \
-                     origin_jti, auth_time, created_at, expires_at, revoked) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                )
-                .bind(next.token_hash.0.as_slice())
-                .bind(&next.pool)
-                .bind(&next.client_id)
-                .bind(&next.username)
-                .bind(json_list(&next.scopes))
-                .bind(&next.origin_jti)
-                .bind(next.auth_time)
-                .bind(next.created_at)
-                .bind(next.expires_at)
-                .bind(next.revoked)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| map_insert_error(e, "refresh token, client or user"))?;
+                Self::insert_refresh_token_on(&mut *tx, next).await?;
                 tx.commit().await?;
                 Ok(true)
             }
