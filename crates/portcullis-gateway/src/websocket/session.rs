@@ -77,7 +77,7 @@ pub async fn run(mut socket: Socket, session: Session) {
         handle,
         identity,
     } = session;
-    state.registry.register(handle.clone());
+    // The upgrade registered the connection before answering 101.
     api.metrics.open.inc();
     api.metrics.connects.inc();
 

@@ -22,7 +22,7 @@ use super::WsApi;
 use super::session::{self, Session};
 use crate::headers::{canonical_name, query_pairs};
 use crate::listener::ConnectionSlot;
-use crate::registry::ConnectionHandle;
+use crate::registry::{ConnectionHandle, ConnectionRegistry};
 use crate::server::State;
 
 fn plain(status: StatusCode, message: &str) -> Response<Body> {
@@ -291,6 +291,10 @@ pub async fn handle_upgrade(
     handle.session = identity.as_ref().and_then(|i| i.session.clone());
     let handle = Arc::new(handle);
     info!(api = %api.name, connection_id = %handle.id, path = %path_for_log, "connected");
+    // Registered before the 101 is sent: a client that has its answer (and a backend told by
+    // that client) can reach the connection through `@connections` at once; pushes made before
+    // the session task runs wait in the connection's queue.
+    state.registry.register(handle.clone());
     let tasks = state.tasks.clone();
     tasks.spawn(async move {
         let _slot = slot;
@@ -306,6 +310,8 @@ pub async fn handle_upgrade(
             }
             Err(e) => {
                 warn!(api = %api.name, connection_id = %handle.id, error = %e, "upgrade failed after $connect");
+                state.registry.unregister(&handle.id);
+                handle.queue.close();
                 let context = identity.as_ref().map(|i| &*i.context);
                 session::deliver_disconnect(&state, &api, &handle, context, 1006, "Connection closed abnormally").await;
             }
