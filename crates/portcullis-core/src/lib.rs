@@ -11,6 +11,7 @@
 pub mod client;
 pub mod cors;
 pub mod event;
+pub mod fault;
 pub mod forward;
 pub mod http_event;
 pub mod http_route;
