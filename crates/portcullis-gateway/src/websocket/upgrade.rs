@@ -23,16 +23,10 @@ use super::session::{self, Session};
 use crate::headers::{canonical_name, query_pairs};
 use crate::listener::ConnectionSlot;
 use crate::registry::{ConnectionHandle, ConnectionRegistry};
-use crate::server::State;
+use crate::state::State;
 
 fn plain(status: StatusCode, message: &str) -> Response<Body> {
-    let mut response = Response::new(Body::from(format!("{{\"message\":\"{message}\"}}")));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    response
+    crate::reply::message(status, message)
 }
 
 fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
@@ -140,8 +134,8 @@ pub async fn handle_upgrade(
                 .map(|(n, v)| (n.as_str(), v.as_str()))
                 .collect();
             let arn = policy::websocket_arn(
-                &state.config.management.region,
-                &state.config.management.account_id,
+                &state.management.region,
+                &state.management.account_id,
                 &api.config.api_id,
                 &api.config.stage,
                 "$connect",
