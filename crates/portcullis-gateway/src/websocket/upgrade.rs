@@ -20,6 +20,7 @@ use tracing::{info, warn};
 
 use super::WsApi;
 use super::session::{self, Session};
+use crate::authorizers::refusal;
 use crate::headers::{canonical_name, query_pairs};
 use crate::listener::ConnectionSlot;
 use crate::registry::{ConnectionHandle, ConnectionRegistry};
@@ -175,15 +176,7 @@ pub async fn handle_upgrade(
                     let status = e.status();
                     info!(api = %api.name, path = %path_for_log, status, "upgrade refused by the authorizer");
                     reject_metric(&state, &api, status);
-                    return match e {
-                        AuthError::Unauthorized => plain(StatusCode::UNAUTHORIZED, "Unauthorized"),
-                        AuthError::Forbidden => plain(StatusCode::FORBIDDEN, "Forbidden"),
-                        AuthError::Misconfigured(detail) => {
-                            warn!(api = %api.name, authorizer = %name, error = %detail, "authorizer failed");
-                            state.metrics.error("authorizer");
-                            plain(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
-                        }
-                    };
+                    return refusal(&e, &api.name, name, &state.metrics);
                 }
             }
         }
