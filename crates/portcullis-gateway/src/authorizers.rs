@@ -92,6 +92,7 @@ impl Identity {
 }
 
 /// Every configured authorizer by name.
+#[derive(Default)]
 pub struct Authorizers {
     map: HashMap<String, Arc<Authorizer>>,
 }
