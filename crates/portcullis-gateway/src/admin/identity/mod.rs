@@ -32,10 +32,11 @@ use axum::body::Body;
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use portcullis_config::CredentialScope;
+use portcullis_core::fault::{Fault as CoreFault, HasFault};
 use portcullis_idp::admin::AdminError;
 use portcullis_idp::{Fault, IdentityProvider};
 use serde_json::json;
-use tracing::{debug, error, info};
+use tracing::{debug, info};
 
 pub use routes::owns;
 
@@ -132,6 +133,16 @@ impl ApiError {
     }
 }
 
+impl HasFault for ApiError {
+    fn fault(&self) -> CoreFault {
+        match self {
+            ApiError::Unavailable(_) => CoreFault::Operator,
+            ApiError::Internal(_) => CoreFault::Internal,
+            _ => CoreFault::Client,
+        }
+    }
+}
+
 impl From<AdminError> for ApiError {
     fn from(e: AdminError) -> Self {
         match e.fault() {
@@ -176,17 +187,15 @@ pub async fn handle(
     match result {
         Ok(response) => response,
         Err(e) => {
-            match &e {
-                ApiError::Unavailable(m) | ApiError::Internal(m) => {
-                    error!(operation = label, error = %m, "admin API call failed");
-                }
-                _ => debug!(
-                    operation = label,
-                    status = e.status().as_u16(),
-                    message = %e.message(),
-                    "admin API call refused"
-                ),
-            }
+            let fault = e.fault();
+            log_fault!(
+                fault,
+                operation = label,
+                status = e.status().as_u16(),
+                message = %e.message(),
+                %fault,
+                "admin API call refused or failed"
+            );
             e.response()
         }
     }

@@ -150,3 +150,22 @@ fn admin_errors_map_to_statuses() {
     assert_eq!(status(AdminError::Config("x".into())), 500);
     assert_eq!(status(AdminError::Internal("x".into())), 500);
 }
+
+#[test]
+fn only_store_and_internal_failures_are_not_the_callers() {
+    use portcullis_core::fault::{Fault, HasFault};
+    let fault = |e: AdminError| ApiError::from(e).fault();
+    assert_eq!(fault(AdminError::Store("x".into())), Fault::Operator);
+    assert_eq!(fault(AdminError::Config("x".into())), Fault::Internal);
+    assert_eq!(fault(AdminError::Internal("x".into())), Fault::Internal);
+    for caller in [
+        AdminError::UnknownPool("x".into()),
+        AdminError::NotFound("x".into()),
+        AdminError::Conflict("x".into()),
+        AdminError::Invalid("x".into()),
+    ] {
+        assert_eq!(fault(caller), Fault::Client);
+    }
+    assert_eq!(ApiError::Forbidden.fault(), Fault::Client);
+    assert_eq!(ApiError::PayloadTooLarge.fault(), Fault::Client);
+}
