@@ -1,18 +1,10 @@
-//! The gateway's error type: every failure says who is at fault, which drives the status
-//! code, the error frame and the metric label in one place per edge.
+//! The gateway's error type. Every failure says who is at fault through
+//! [`portcullis_core::fault::HasFault`], which each edge asks once to decide how loudly to log
+//! it; [`GatewayError::kind`] names it in the `errors` metric.
 
 use std::time::Duration;
 
-/// Who caused a failure.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fault {
-    /// The client sent something invalid or not allowed.
-    Client,
-    /// The backend (integration) failed, was unreachable or answered badly.
-    Backend,
-    /// Something inside the gateway went wrong.
-    Internal,
-}
+use portcullis_core::fault::{Fault, HasFault};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
@@ -35,10 +27,11 @@ pub enum GatewayError {
     Internal(String),
 }
 
-impl GatewayError {
-    pub fn fault(&self) -> Fault {
+impl HasFault for GatewayError {
+    fn fault(&self) -> Fault {
         match self {
-            GatewayError::Bind { .. } | GatewayError::Internal(_) => Fault::Internal,
+            GatewayError::Bind { .. } => Fault::Operator,
+            GatewayError::Internal(_) => Fault::Internal,
             GatewayError::IntegrationUnreachable(_)
             | GatewayError::IntegrationTimeout(_)
             | GatewayError::IntegrationStatus(_)
@@ -46,7 +39,9 @@ impl GatewayError {
             | GatewayError::IntegrationInvalid(_) => Fault::Backend,
         }
     }
+}
 
+impl GatewayError {
     /// Stable, low-cardinality name used as the `kind` label of the error metric.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -57,6 +52,45 @@ impl GatewayError {
             GatewayError::IntegrationTooLarge(_) => "integration_too_large",
             GatewayError::IntegrationInvalid(_) => "integration_invalid",
             GatewayError::Internal(_) => "internal",
+        }
+    }
+}
+
+/// Logs an event at the level the fault of an error calls for
+/// ([`portcullis_core::fault::Fault::log_level`]): a client's mistakes at debug, a backend's
+/// failures as warnings, the operator's and Portcullis's own as errors. Used by every edge, so
+/// a failure is as loud on the WebSocket side as on the HTTP side.
+macro_rules! log_fault {
+    ($fault:expr, $($event:tt)+) => {
+        match portcullis_core::fault::Fault::log_level($fault) {
+            portcullis_core::fault::LogLevel::Debug => tracing::debug!($($event)+),
+            portcullis_core::fault::LogLevel::Warn => tracing::warn!($($event)+),
+            portcullis_core::fault::LogLevel::Error => tracing::error!($($event)+),
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn faults() {
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 1));
+        let bind = GatewayError::Bind {
+            addr,
+            source: std::io::Error::other("in use"),
+        };
+        assert_eq!(bind.fault(), Fault::Operator);
+        assert_eq!(GatewayError::Internal("x".into()).fault(), Fault::Internal);
+        for backend in [
+            GatewayError::IntegrationUnreachable("x".into()),
+            GatewayError::IntegrationTimeout(Duration::from_secs(1)),
+            GatewayError::IntegrationStatus(500),
+            GatewayError::IntegrationTooLarge(1),
+            GatewayError::IntegrationInvalid("x".into()),
+        ] {
+            assert_eq!(backend.fault(), Fault::Backend, "{backend}");
         }
     }
 }

@@ -1,29 +1,42 @@
-//! The gateway runtime: listeners, WebSocket sessions, integrations, the connection registry
-//! and the management API.
+//! The gateway runtime: it owns every socket and every outbound call. It accepts client
+//! connections, upgrades them to WebSocket sessions, serves HTTP APIs and static sites, calls
+//! backends with the AWS-shaped events built by `portcullis-core`, and serves the admin
+//! listener. It does not parse configuration files (that is `portcullis-config`) and holds no
+//! pure protocol logic of its own (route selection, event shapes and SigV4 live in
+//! `portcullis-core` and `portcullis-auth`).
 //!
-//! It owns every socket and every outbound call: it accepts client connections, upgrades them
-//! to WebSocket sessions, calls HTTP backends with the AWS-shaped events built by
-//! `portcullis-core`, and serves `@connections`, `/metrics`, `/healthz` and the identity admin
-//! API (`/admin/...`) on the admin listener. It does not parse configuration files (that is `portcullis-config`) and holds no
-//! pure protocol logic of its own beyond wiring (route selection, event shapes and SigV4 live
-//! in `portcullis-core` and `portcullis-auth`).
+//! The modules follow a request:
+//! - [`listener`]: binding, the accept loop and what protects it (connection budgets, a cap per
+//!   client address, header and body deadlines);
+//! - `router`: the one place saying which app answers a request, on either listener;
+//! - the public apps: `websocket` (upgrade and sessions), `http_api` (routing, `http` events,
+//!   `http_proxy` forwarding), `static_site`, and the identity provider's own router;
+//! - `admin`: the admin listener's apps (`/healthz`, `/metrics`, `@connections`, the identity
+//!   admin API);
+//! - shared below them: `state` (what every task shares), [`registry`] (live connections),
+//!   `authorizers`, `integration` (calls to backends), [`metrics`](Metrics), `reply` (the
+//!   gateway's own answers) and `error` (the gateway's failures and who caused them);
+//! - `server`: building it all from the configuration, starting, shutting down.
+
+#[macro_use]
+mod error;
 
 mod admin;
-mod auth;
-mod error;
+mod authorizers;
 mod headers;
 mod http_api;
-mod identity_admin;
 mod integration;
 mod listener;
-mod management;
 mod metrics;
 mod queue;
 pub mod registry;
+mod reply;
+mod router;
 mod server;
-mod static_files;
+mod state;
+mod static_site;
 mod websocket;
 
-pub use error::{Fault, GatewayError};
+pub use error::GatewayError;
 pub use metrics::Metrics;
 pub use server::{RunningGateway, start};

@@ -1,67 +1,38 @@
-//! Process wiring: binding the two listeners, the accept loops (a connection budget per
-//! listener, a cap per client address, header and body deadlines, HTTP/1 + HTTP/2 with
-//! upgrades), request dispatch, and graceful shutdown.
+//! Process wiring: building the apps from the configuration, starting the two listeners with
+//! their routers, and graceful shutdown.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use axum::body::Body;
-use http::{Request, Response, StatusCode};
-use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
 use portcullis_config::Config;
 use portcullis_core::id::NodeId;
 use portcullis_idp::IdentityProvider;
-use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
-use crate::auth::Authorizers;
+use crate::authorizers::Authorizers;
 use crate::error::GatewayError;
-use crate::http_api::{self, HttpApiRt};
+use crate::http_api::HttpApi;
 use crate::integration::{Integration, Integrations, http_client};
-use crate::listener::{ConnectionSlot, PerClient, with_deadline};
+use crate::listener::{ListenerRules, PerClient, accept_loop, bind};
 use crate::metrics::Metrics;
 use crate::registry::{ConnectionRegistry, LocalRegistry};
-use crate::websocket::{WsApi, handle_upgrade};
-use crate::{admin, identity_admin, management};
-
-/// Everything a request handler needs, shared by all tasks.
-pub struct State {
-    pub config: Arc<Config>,
-    pub metrics: Arc<Metrics>,
-    pub registry: Arc<LocalRegistry>,
-    /// WebSocket APIs by path.
-    pub apis: HashMap<String, Arc<WsApi>>,
-    /// HTTP APIs, longest base path first.
-    pub http_apis: Vec<Arc<HttpApiRt>>,
-    /// OAuth2/OIDC endpoints of the built-in pools (`/pools/...`).
-    pub idp_router: Option<axum::Router>,
-    /// The built-in identity provider, for the admin API (`/admin/...`).
-    pub idp: Option<Arc<IdentityProvider>>,
-    pub authorizers: Authorizers,
-    /// `[static.*]` sites, longest prefix first (a site at `/` comes last).
-    pub static_sites: Vec<crate::static_files::Site>,
-    /// Cancelled when the gateway starts draining: every session closes with 1001.
-    pub shutdown: CancellationToken,
-    /// Sessions and `$disconnect` deliveries, awaited (bounded) on shutdown.
-    pub tasks: TaskTracker,
-    pub listen_port: u16,
-    pub scheme: String,
-}
+use crate::router;
+use crate::state::State;
+use crate::static_site::Site;
+use crate::websocket::WsApi;
 
 /// A started gateway.
 pub struct RunningGateway {
     pub listen_addr: SocketAddr,
     pub admin_addr: SocketAddr,
     state: Arc<State>,
+    /// `server.shutdown_grace`: the longest a shutdown waits for sessions to close.
+    shutdown_grace: Duration,
     stop_accepting: CancellationToken,
     accept_tasks: TaskTracker,
 }
@@ -83,8 +54,7 @@ impl RunningGateway {
         self.state.shutdown.cancel();
         self.accept_tasks.close();
         self.state.tasks.close();
-        let grace = self.state.config.server.shutdown_grace;
-        let drained = tokio::time::timeout(grace, async {
+        let drained = tokio::time::timeout(self.shutdown_grace, async {
             self.state.tasks.wait().await;
             self.accept_tasks.wait().await;
         })
@@ -101,7 +71,6 @@ impl RunningGateway {
 
 /// Start serving `config`: binds both listeners and returns once they accept.
 pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
-    let config = Arc::new(config);
     let metrics = Arc::new(Metrics::new());
     let client = http_client()?;
     let mut integrations: Integrations = HashMap::new();
@@ -132,7 +101,7 @@ pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
     };
     // The identity provider's endpoints: OAuth2/OIDC under /pools/, and the Cognito JSON API
     // at POST / (selected by X-Amz-Target).
-    let idp_router = idp.as_ref().map(|i| {
+    let identity = idp.as_ref().map(|i| {
         portcullis_idp::router(i.clone()).merge(portcullis_idp::cognito_router(i.clone()))
     });
     let authorizers = Authorizers::new(&config, &client, idp.as_ref())?;
@@ -149,7 +118,7 @@ pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
         .collect();
     let mut http_apis = Vec::new();
     for api in config.http.values() {
-        http_apis.push(Arc::new(HttpApiRt::new(
+        http_apis.push(Arc::new(HttpApi::new(
             api,
             &domain_name,
             &integrations,
@@ -158,9 +127,9 @@ pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
         )?));
     }
     http_apis.sort_by_key(|a| std::cmp::Reverse(a.base_path_len()));
-    let mut apis = HashMap::new();
+    let mut websocket = HashMap::new();
     for api in config.websocket.values() {
-        apis.insert(
+        websocket.insert(
             api.path.clone(),
             Arc::new(WsApi::new(api, &domain_name, &integrations, &metrics)?),
         );
@@ -169,21 +138,16 @@ pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
     let mut static_sites = config
         .static_sites
         .values()
-        .map(|site| Ok((site.path.len(), crate::static_files::Site::new(site)?)))
+        .map(|site| Ok((site.path.len(), Site::new(site)?)))
         .collect::<Result<Vec<_>, GatewayError>>()?;
     static_sites.sort_by_key(|(len, _)| std::cmp::Reverse(*len));
     let static_sites = static_sites.into_iter().map(|(_, site)| site).collect();
 
     let state = Arc::new(State {
-        config: config.clone(),
+        management: Arc::new(config.management.clone()),
         metrics,
         registry: Arc::new(LocalRegistry::new(NodeId(node_id()))),
-        apis,
-        http_apis,
-        idp_router,
-        idp: idp.clone(),
         authorizers,
-        static_sites,
         shutdown: CancellationToken::new(),
         tasks: TaskTracker::new(),
         listen_port: listen_addr.port(),
@@ -218,6 +182,19 @@ pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
             .tasks
             .spawn(poll_revocations(state.clone(), idp.clone()));
     }
+    let public = Arc::new(router::Public {
+        state: state.clone(),
+        websocket: websocket.clone(),
+        identity,
+        http_apis,
+        static_sites,
+    });
+    let admin = Arc::new(router::Admin {
+        state: state.clone(),
+        idp,
+        websocket: websocket.into_values().collect(),
+    });
+
     let stop_accepting = CancellationToken::new();
     let accept_tasks = TaskTracker::new();
     let public_rules = ListenerRules {
@@ -239,18 +216,17 @@ pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
         metrics: state.metrics.clone(),
     };
 
-    let public_state = state.clone();
+    let apis = public.websocket.len();
     accept_tasks.spawn(accept_loop(
         listener,
         stop_accepting.clone(),
         public_rules,
         state.shutdown.clone(),
         move |req, peer| {
-            let state = public_state.clone();
-            async move { public(state, req, peer).await }
+            let public = public.clone();
+            async move { public.serve(req, peer).await }
         },
     ));
-    let admin_state = state.clone();
     accept_tasks.spawn(accept_loop(
         admin_listener,
         stop_accepting.clone(),
@@ -258,248 +234,25 @@ pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
         // The admin listener keeps serving while sessions drain.
         CancellationToken::new(),
         move |req, _peer| {
-            let state = admin_state.clone();
-            async move { admin_api(state, req).await }
+            let admin = admin.clone();
+            async move { admin.serve(req).await }
         },
     ));
-    info!(listen = %listen_addr, admin = %admin_addr, apis = state.apis.len(), "portcullis listening");
+    info!(listen = %listen_addr, admin = %admin_addr, apis, "portcullis listening");
     Ok(RunningGateway {
         listen_addr,
         admin_addr,
         state,
+        shutdown_grace: config.server.shutdown_grace,
         stop_accepting,
         accept_tasks,
     })
-}
-
-async fn bind(addr: SocketAddr) -> Result<TcpListener, GatewayError> {
-    let socket = if addr.is_ipv4() {
-        tokio::net::TcpSocket::new_v4()
-    } else {
-        tokio::net::TcpSocket::new_v6()
-    }
-    .map_err(|source| GatewayError::Bind { addr, source })?;
-    socket
-        .set_reuseaddr(true)
-        .map_err(|source| GatewayError::Bind { addr, source })?;
-    socket
-        .bind(addr)
-        .map_err(|source| GatewayError::Bind { addr, source })?;
-    socket
-        .listen(4096)
-        .map_err(|source| GatewayError::Bind { addr, source })
 }
 
 /// A node id for connection ids minted here: random per process (a clustered registry will
 /// assign it instead).
 fn node_id() -> u32 {
     rand::random::<u32>() & 0x00ff_ffff
-}
-
-/// How one listener treats its connections.
-struct ListenerRules {
-    /// `public` or `admin`, for metrics and logs.
-    name: &'static str,
-    /// Connections open at once; beyond, the listener stops accepting until one closes.
-    budget: Arc<Semaphore>,
-    /// Connections open at once per client address; beyond, 503 and closed at once.
-    per_client: Option<Arc<PerClient>>,
-    /// A request head (and a new connection's first request) must arrive within this.
-    header_read_timeout: Duration,
-    /// A request body must arrive within this once reading starts; then 408.
-    body_read_timeout: Duration,
-    metrics: Arc<Metrics>,
-}
-
-/// The answer to a connection over its address's cap, written without reading the request.
-const TOO_MANY_FROM_CLIENT: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
-content-type: application/json\r\ncontent-length: 33\r\nconnection: close\r\n\r\n\
-{\"message\":\"Service Unavailable\"}";
-
-async fn accept_loop<F, Fut>(
-    listener: TcpListener,
-    stop: CancellationToken,
-    rules: ListenerRules,
-    drain: CancellationToken,
-    handler: F,
-) where
-    F: Fn(Request<Body>, SocketAddr) -> Fut + Clone + Send + Sync + 'static,
-    Fut: std::future::Future<Output = Response<Body>> + Send + 'static,
-{
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(rules.header_read_timeout)
-        .max_buf_size(64 * 1024)
-        .keep_alive(true);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_header_list_size(64 * 1024);
-    let builder = Arc::new(builder);
-    let ListenerRules {
-        name,
-        budget,
-        per_client,
-        header_read_timeout,
-        body_read_timeout,
-        metrics,
-    } = rules;
-    loop {
-        let permit = tokio::select! {
-            _ = stop.cancelled() => return,
-            p = budget.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
-        };
-        let (stream, peer) = tokio::select! {
-            _ = stop.cancelled() => return,
-            r = listener.accept() => match r {
-                Ok(pair) => pair,
-                Err(e) => {
-                    // EMFILE and friends: back off instead of spinning.
-                    warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
-        let client = match &per_client {
-            None => None,
-            Some(table) => match table.try_open(peer.ip()) {
-                Some(slot) => Some(slot),
-                None => {
-                    debug!(listener = name, client = %peer.ip(), "connection refused: too many from this address");
-                    metrics.connection_refused(name, "per_ip");
-                    // One write, straight to the fresh socket (its send buffer is empty, so it
-                    // does not block); then it is closed.
-                    if let Ok(mut socket) = stream.into_std() {
-                        let _ = std::io::Write::write(&mut socket, TOO_MANY_FROM_CLIENT);
-                    }
-                    continue;
-                }
-            },
-        };
-        let slot = ConnectionSlot::new(permit, client);
-        let _ = stream.set_nodelay(true);
-        let handler = handler.clone();
-        let builder = builder.clone();
-        let stop = stop.clone();
-        let drain = drain.clone();
-        let metrics = metrics.clone();
-        tokio::spawn(async move {
-            let request_seen = CancellationToken::new();
-            let seen = request_seen.clone();
-            let conn_metrics = metrics.clone();
-            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                seen.cancel();
-                let handler = handler.clone();
-                let metrics = conn_metrics.clone();
-                let version = req.version();
-                let expired = Arc::new(AtomicBool::new(false));
-                let body_expired = expired.clone();
-                let mut req = req.map(|b| with_deadline(b, body_read_timeout, body_expired));
-                req.extensions_mut().insert(slot.clone());
-                async move {
-                    let response = handler(req, peer).await;
-                    if expired.load(Ordering::Acquire) {
-                        debug!(listener = name, client = %peer.ip(), "request body not received in time");
-                        metrics.error("body_read_timeout");
-                        return Ok::<_, Infallible>(request_timeout(version));
-                    }
-                    Ok(response)
-                }
-            });
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-            tokio::pin!(conn);
-            // Until its first request head arrives, nothing else bounds a new connection (the
-            // protocol sniffing before HTTP/1 or HTTP/2 has no timer of its own).
-            let first_request = async {
-                tokio::time::sleep(header_read_timeout).await;
-                if request_seen.is_cancelled() {
-                    std::future::pending::<()>().await;
-                }
-            };
-            tokio::select! {
-                _ = &mut conn => {}
-                _ = async { stop.cancelled().await; drain.cancelled().await } => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
-                }
-                _ = first_request => {
-                    debug!(listener = name, client = %peer.ip(), "no request head in time; connection closed");
-                    metrics.error("header_read_timeout");
-                }
-            }
-        });
-    }
-}
-
-/// 408 for a request whose body did not arrive in time; an HTTP/1 connection is closed after
-/// it (the rest of the body would be read as the next request).
-fn request_timeout(version: http::Version) -> Response<Body> {
-    let mut response = status(
-        StatusCode::REQUEST_TIMEOUT,
-        "{\"message\":\"Request Timeout\"}",
-    );
-    if version < http::Version::HTTP_2 {
-        response.headers_mut().insert(
-            http::header::CONNECTION,
-            http::HeaderValue::from_static("close"),
-        );
-    }
-    response
-}
-
-/// The public listener: WebSocket APIs (later: HTTP APIs and identity endpoints).
-async fn public(state: Arc<State>, req: Request<Body>, peer: SocketAddr) -> Response<Body> {
-    if let Some(api) = state.apis.get(req.uri().path()).cloned() {
-        if state.shutdown.is_cancelled() {
-            return status(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "{\"message\":\"Service Unavailable\"}",
-            );
-        }
-        return handle_upgrade(state, api, req, peer).await;
-    }
-    let path = req.uri().path();
-    let cognito = path == "/"
-        && req
-            .headers()
-            .get("x-amz-target")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|t| t.starts_with("AWSCognitoIdentityProviderService."));
-    if (path.starts_with("/pools/") || cognito)
-        && let Some(router) = state.idp_router.clone()
-    {
-        let mut req = req;
-        req.extensions_mut()
-            .insert(axum::extract::ConnectInfo(peer));
-        return match tower::ServiceExt::oneshot(router, req).await {
-            Ok(response) => response,
-            Err(never) => match never {},
-        };
-    }
-    if let Some(api) = state
-        .http_apis
-        .iter()
-        .find(|a| a.strip(path).is_some())
-        .cloned()
-    {
-        return http_api::handle(state, api, req, peer).await;
-    }
-    if let Some(site) = state.static_sites.iter().position(|s| s.matches(path)) {
-        return state.static_sites[site].serve(req).await;
-    }
-    status(StatusCode::NOT_FOUND, "{\"message\":\"Not Found\"}")
-}
-
-async fn admin_api(state: Arc<State>, req: Request<Body>) -> Response<Body> {
-    match (req.method(), req.uri().path()) {
-        (&http::Method::GET, "/healthz") => admin::healthz(&state),
-        (&http::Method::GET, "/metrics") => admin::metrics(&state),
-        (_, path) if identity_admin::owns(path) => identity_admin::handle(state, req).await,
-        _ => management::handle(state, req).await,
-    }
 }
 
 /// Reads the identity store's revocation log every `revocation_poll_interval` (at once again
@@ -562,14 +315,4 @@ async fn close_revoked(state: &State, revocation: &portcullis_idp::Revocation) {
                 .await;
         }
     }
-}
-
-fn status(code: StatusCode, body: &'static str) -> Response<Body> {
-    let mut response = Response::new(Body::from(body));
-    *response.status_mut() = code;
-    response.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/json"),
-    );
-    response
 }

@@ -29,11 +29,11 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tracing::{debug, info};
 
 use super::WsApi;
-use crate::auth::Identity;
+use crate::authorizers::Identity;
 use crate::error::GatewayError;
 use crate::metrics::{ApiLabel, DisconnectLabels};
 use crate::registry::{ConnectionHandle, ConnectionRegistry, Outbound};
-use crate::server::State;
+use crate::state::State;
 
 type Socket = WebSocketStream<TokioIo<Upgraded>>;
 
@@ -456,8 +456,8 @@ fn dispatch(
         let scoped = identity.allows(&route.scopes, &route.groups);
         let by_policy = !api.config.message_policy
             || identity.policy_allows(&policy::websocket_arn(
-                &state.config.management.region,
-                &state.config.management.account_id,
+                &state.management.region,
+                &state.management.account_id,
                 &api.config.api_id,
                 &api.config.stage,
                 &route.key,

@@ -20,19 +20,14 @@ use tracing::{info, warn};
 
 use super::WsApi;
 use super::session::{self, Session};
+use crate::authorizers::refusal;
 use crate::headers::{canonical_name, query_pairs};
 use crate::listener::ConnectionSlot;
 use crate::registry::{ConnectionHandle, ConnectionRegistry};
-use crate::server::State;
+use crate::state::State;
 
 fn plain(status: StatusCode, message: &str) -> Response<Body> {
-    let mut response = Response::new(Body::from(format!("{{\"message\":\"{message}\"}}")));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    response
+    crate::reply::message(status, message)
 }
 
 fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
@@ -140,8 +135,8 @@ pub async fn handle_upgrade(
                 .map(|(n, v)| (n.as_str(), v.as_str()))
                 .collect();
             let arn = policy::websocket_arn(
-                &state.config.management.region,
-                &state.config.management.account_id,
+                &state.management.region,
+                &state.management.account_id,
                 &api.config.api_id,
                 &api.config.stage,
                 "$connect",
@@ -181,15 +176,7 @@ pub async fn handle_upgrade(
                     let status = e.status();
                     info!(api = %api.name, path = %path_for_log, status, "upgrade refused by the authorizer");
                     reject_metric(&state, &api, status);
-                    return match e {
-                        AuthError::Unauthorized => plain(StatusCode::UNAUTHORIZED, "Unauthorized"),
-                        AuthError::Forbidden => plain(StatusCode::FORBIDDEN, "Forbidden"),
-                        AuthError::Misconfigured(detail) => {
-                            warn!(api = %api.name, authorizer = %name, error = %detail, "authorizer failed");
-                            state.metrics.error("authorizer");
-                            plain(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
-                        }
-                    };
+                    return refusal(&e, &api.name, name, &state.metrics);
                 }
             }
         }

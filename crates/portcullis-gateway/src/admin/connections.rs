@@ -5,26 +5,25 @@
 //! `GET /[{stage}/]@connections` (list) is a Portcullis extension.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Body;
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
-use portcullis_auth::sigv4::{self, SignableRequest, VerifyParams};
 use portcullis_config::CredentialScope;
 use portcullis_core::event::iso8601_millis;
 use portcullis_core::id::{ConnectionId, request_id};
 use serde_json::json;
 use tracing::{debug, info};
 
+use super::signature::{Refusal, authenticate};
 use crate::metrics::ManagementLabels;
 use crate::registry::{ConnectionRegistry, Outbound, SendError};
-use crate::server::State;
+use crate::reply;
+use crate::state::State;
+use crate::websocket::WsApi;
 
 /// Largest `PostToConnection` payload (the service model's limit for `Data`).
 pub const MAX_POST_BYTES: usize = 131_072;
-/// SigV4 clock window.
-const MAX_CLOCK_SKEW: Duration = Duration::from_secs(300);
 
 /// The management API's error answers, one per AWS error code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,30 +66,25 @@ impl ManagementError {
         match self {
             // boto3 shows an empty message for Gone, as AWS does.
             ManagementError::Gone => "{}".to_owned(),
-            ManagementError::Forbidden => json!({"message": "Forbidden"}).to_string(),
-            ManagementError::AccessDenied => json!({"message": OUT_OF_SCOPE_CONNECTIONS}).to_string(),
-            ManagementError::PayloadTooLarge => {
-                json!({"message": format!("Request payload exceeds the maximum of {MAX_POST_BYTES} bytes")}).to_string()
+            ManagementError::Forbidden => reply::message_body("Forbidden"),
+            ManagementError::AccessDenied => reply::message_body(OUT_OF_SCOPE_CONNECTIONS),
+            ManagementError::PayloadTooLarge => reply::message_body(&format!(
+                "Request payload exceeds the maximum of {MAX_POST_BYTES} bytes"
+            )),
+            ManagementError::LimitExceeded => {
+                reply::message_body("The connection's send buffer is full")
             }
-            ManagementError::LimitExceeded => json!({"message": "The connection's send buffer is full"}).to_string(),
-            ManagementError::BadRequest(m) => json!({"message": m}).to_string(),
-            ManagementError::NotFound => json!({"message": "Not Found"}).to_string(),
+            ManagementError::BadRequest(m) => reply::message_body(m),
+            ManagementError::NotFound => reply::message_body("Not Found"),
         }
     }
 
     fn response(self, rid: &str) -> Response<Body> {
-        let mut response = Response::new(Body::from(self.body()));
-        *response.status_mut() = self.status();
-        let h = response.headers_mut();
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        h.insert("x-amzn-ErrorType", HeaderValue::from_static(self.code()));
-        if let Ok(v) = HeaderValue::from_str(rid) {
-            h.insert("x-amzn-RequestId", v);
-        }
+        let mut response = reply::json(self.status(), self.body());
         response
+            .headers_mut()
+            .insert("x-amzn-ErrorType", HeaderValue::from_static(self.code()));
+        with_request_id(response, rid)
     }
 }
 
@@ -124,7 +118,7 @@ fn parse_path(raw_path: &str) -> Option<Target> {
 }
 
 /// Handle one management request.
-pub async fn handle(state: Arc<State>, req: Request<Body>) -> Response<Body> {
+pub async fn handle(state: &State, apis: &[Arc<WsApi>], req: Request<Body>) -> Response<Body> {
     let rid = request_id();
     let (parts, body) = req.into_parts();
     let Some(target) = parse_path(parts.uri.path()) else {
@@ -137,7 +131,7 @@ pub async fn handle(state: Arc<State>, req: Request<Body>) -> Response<Body> {
         (&Method::GET, Target::List { .. }) => "list",
         _ => return ManagementError::NotFound.response(&rid),
     };
-    let response = handle_op(&state, &parts, body, target, &rid).await;
+    let response = handle_op(state, apis, &parts, body, target, &rid).await;
     state
         .metrics
         .management_requests
@@ -150,7 +144,8 @@ pub async fn handle(state: Arc<State>, req: Request<Body>) -> Response<Body> {
 }
 
 async fn handle_op(
-    state: &Arc<State>,
+    state: &State,
+    apis: &[Arc<WsApi>],
     parts: &http::request::Parts,
     body: Body,
     target: Target,
@@ -170,7 +165,12 @@ async fn handle_op(
         Ok(b) => b,
         Err(_) => return ManagementError::PayloadTooLarge.response(rid),
     };
-    match authenticate(state, parts, &body, CredentialScope::Connections) {
+    match authenticate(
+        &state.management,
+        parts,
+        &body,
+        CredentialScope::Connections,
+    ) {
         Ok(()) => {}
         Err(Refusal::Unsigned(e)) => {
             debug!(error = %e, "management request refused");
@@ -185,7 +185,7 @@ async fn handle_op(
     match target {
         Target::List { stage } => {
             let mut ids = Vec::new();
-            for api in state.apis.values() {
+            for api in apis {
                 if stage.as_deref().is_none_or(|s| s == api.config.stage) {
                     ids.extend(registry.list(&api.name).await);
                 }
@@ -248,121 +248,21 @@ async fn handle_op(
 const OUT_OF_SCOPE_CONNECTIONS: &str =
     "The credential may not call the connections API: it lacks the \"connections\" scope";
 
-/// Why a signed API refused a caller.
-#[derive(Debug)]
-pub(crate) enum Refusal {
-    /// Unsigned, badly signed, unknown key or outside the clock window: told nothing more.
-    Unsigned(sigv4::SigV4Error),
-    /// A good signature by a credential whose `scopes` do not include the one needed.
-    OutOfScope { access_key_id: String },
-}
-
-/// Verifies the request's SigV4 signature against the `[management] credentials` (service
-/// `execute-api`, the configured region), then that the signing credential holds `scope`.
-/// Also used by the identity admin API (scope `admin`).
-pub(crate) fn authenticate(
-    state: &State,
-    parts: &http::request::Parts,
-    body: &[u8],
-    scope: CredentialScope,
-) -> Result<(), Refusal> {
-    let management = &state.config.management;
-    let headers: Vec<(&str, &str)> = parts
-        .headers
-        .iter()
-        .filter_map(|(n, v)| v.to_str().ok().map(|v| (n.as_str(), v)))
-        .collect();
-    let request = SignableRequest {
-        method: parts.method.as_str(),
-        path: parts.uri.path(),
-        query: parts.uri.query().unwrap_or(""),
-        headers: &headers,
-        body,
-    };
-    let params = VerifyParams {
-        region: &management.region,
-        service: "execute-api",
-        now: chrono::Utc::now(),
-        max_skew: MAX_CLOCK_SKEW,
-    };
-    let secret_for = |akid: &str| {
-        management
-            .credentials
-            .iter()
-            .find(|c| c.access_key_id == akid)
-            .map(|c| c.secret_access_key.expose().to_owned())
-    };
-    let verified = sigv4::verify(&request, &params, &secret_for).map_err(Refusal::Unsigned)?;
-    let allowed = management
-        .credentials
-        .iter()
-        .any(|c| c.access_key_id == verified.access_key_id && c.allows(scope));
-    if allowed {
-        Ok(())
-    } else {
-        Err(Refusal::OutOfScope {
-            access_key_id: verified.access_key_id,
-        })
-    }
-}
-
-fn empty_response(status: StatusCode, rid: &str) -> Response<Body> {
-    let mut response = Response::new(Body::empty());
-    *response.status_mut() = status;
+/// Every answer names its request, as AWS does.
+fn with_request_id(mut response: Response<Body>, rid: &str) -> Response<Body> {
     if let Ok(v) = HeaderValue::from_str(rid) {
         response.headers_mut().insert("x-amzn-RequestId", v);
     }
     response
 }
 
+fn empty_response(status: StatusCode, rid: &str) -> Response<Body> {
+    with_request_id(reply::empty(status), rid)
+}
+
 fn json_response(status: StatusCode, body: String, rid: &str) -> Response<Body> {
-    let mut response = Response::new(Body::from(body));
-    *response.status_mut() = status;
-    let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    if let Ok(v) = HeaderValue::from_str(rid) {
-        h.insert("x-amzn-RequestId", v);
-    }
-    response
+    with_request_id(reply::json(status, body), rid)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn paths() {
-        assert_eq!(
-            parse_path("/@connections/abc"),
-            Some(Target::One("abc".into()))
-        );
-        assert_eq!(
-            parse_path("/prod/@connections/abc%3D"),
-            Some(Target::One("abc=".into()))
-        );
-        assert_eq!(
-            parse_path("/prod/%40connections/abc"),
-            Some(Target::One("abc".into()))
-        );
-        assert_eq!(
-            parse_path("/%40connections/abc"),
-            Some(Target::One("abc".into()))
-        );
-        assert_eq!(
-            parse_path("/prod/@connections"),
-            Some(Target::List {
-                stage: Some("prod".into())
-            })
-        );
-        assert_eq!(
-            parse_path("/@connections"),
-            Some(Target::List { stage: None })
-        );
-        assert_eq!(parse_path("/prod/other/abc"), None);
-        assert_eq!(parse_path("/a/b/@connections/x"), None);
-        assert_eq!(parse_path("/@connections/a/b"), None);
-    }
-}
+mod tests;

@@ -1,10 +1,13 @@
 //! Authorizers as the gateway runs them: building them from the configuration, the decision
 //! on `$connect`, and the per-message checks that go beyond API Gateway (route scopes and
-//! groups, and — with `message_policy = true` — the connection's policy for every route).
+//! groups, and — with `message_policy = true` — the connection's policy for every route),
+//! and the one answer every edge gives when an authorizer refuses ([`refusal`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use axum::body::Body;
+use http::{Response, StatusCode};
 use portcullis_auth::cache::{AuthCache, CacheKey};
 use portcullis_auth::error::AuthError;
 use portcullis_auth::identity::{self, IdentitySource, RequestParts};
@@ -17,10 +20,32 @@ use portcullis_config::{Authorizer as AuthorizerConfig, Config};
 use portcullis_idp::IdentityProvider;
 use serde_json::Value;
 use serde_json::value::RawValue;
+use tracing::warn;
 
 use crate::error::GatewayError;
 use crate::metrics::{AuthorizerLabels, Metrics};
 use crate::registry::SessionRef;
+use crate::reply;
+
+/// The answer to a request (an HTTP API request or a WebSocket upgrade) that `authorizer`
+/// refused: 401 `Unauthorized`, 403 `Forbidden`, or 500 when the authorizer itself failed (a
+/// configuration or webhook problem the caller is not told about; logged and counted).
+pub fn refusal(
+    error: &AuthError,
+    api: &str,
+    authorizer: &str,
+    metrics: &Metrics,
+) -> Response<Body> {
+    match error {
+        AuthError::Unauthorized => reply::message(StatusCode::UNAUTHORIZED, "Unauthorized"),
+        AuthError::Forbidden => reply::message(StatusCode::FORBIDDEN, "Forbidden"),
+        AuthError::Misconfigured(detail) => {
+            warn!(api = %api, authorizer = %authorizer, error = %detail, "authorizer failed");
+            metrics.error("authorizer");
+            reply::message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+        }
+    }
+}
 
 /// One configured authorizer, ready to use.
 pub enum Authorizer {
@@ -67,6 +92,7 @@ impl Identity {
 }
 
 /// Every configured authorizer by name.
+#[derive(Default)]
 pub struct Authorizers {
     map: HashMap<String, Arc<Authorizer>>,
 }
@@ -442,3 +468,7 @@ impl JwtAuth {
         Ok(checked.1.clone())
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests;

@@ -13,6 +13,7 @@ use portcullis_core::static_path::{self, StaticTarget};
 use tracing::warn;
 
 use crate::error::GatewayError;
+use crate::reply;
 
 /// A site ready to serve: its prefix and the canonical directory every file must stay in.
 pub struct Site {
@@ -227,14 +228,8 @@ fn httpdate(t: SystemTime) -> String {
 }
 
 fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
-    let mut response = Response::new(Body::from(text));
-    *response.status_mut() = status;
-    let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    security_headers(h);
+    let mut response = reply::text(status, text);
+    security_headers(response.headers_mut());
     response
 }
 

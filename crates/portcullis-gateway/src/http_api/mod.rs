@@ -1,7 +1,11 @@
 //! HTTP APIs: route matching with API Gateway's priority, per-route authorization (JWT with
 //! scopes and groups, request authorizers), CORS preflights answered by the gateway,
 //! throttling per route and principal, and the two integration types: `http` (payload format
-//! 2.0 event and result) and `http_proxy` (the request itself, streamed both ways).
+//! 2.0 event and result) and `http_proxy` (the request itself, streamed both ways, in
+//! [`proxy`]). Request bodies are read within the API's limit by [`body`].
+
+mod body;
+mod proxy;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -9,31 +13,35 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use axum::body::Body;
-use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode, header};
-use http_body_util::BodyExt;
+use http::{HeaderName, HeaderValue, Request, Response, StatusCode, header};
 use portcullis_auth::error::AuthError;
 use portcullis_auth::identity::RequestParts;
 use portcullis_auth::request::HttpAuthorizerRequest;
-use portcullis_config::{HttpApi, IntegrationKind};
+use portcullis_config::IntegrationKind;
 use portcullis_core::cors::{CorsPolicy, is_preflight};
+use portcullis_core::fault::HasFault;
 use portcullis_core::forward::{self, HOP_BY_HOP};
 use portcullis_core::http_event::{HttpEventInput, http_event, parse_http_result};
 use portcullis_core::http_route::{RouteTable, strip_base_path};
 use portcullis_core::id::request_id;
 use portcullis_core::throttle::KeyedBuckets;
 use portcullis_core::{event, policy, redact};
-use tracing::{debug, info, warn};
+use tracing::info;
 
-use crate::auth::{Authorizer, Authorizers, HttpDenial, Identity};
+use crate::authorizers::{self, Authorizer, Authorizers, HttpDenial, Identity};
 use crate::error::GatewayError;
 use crate::headers::query_pairs;
 use crate::integration::{Integration, Integrations};
-use crate::server::State;
+use crate::reply;
+use crate::state::State;
+use body::read_body;
+use proxy::proxy;
 
 /// Most distinct principals (or client IPs) tracked per throttled route.
 const MAX_THROTTLE_KEYS: usize = 100_000;
 
-struct HttpRouteRt {
+/// A route of an HTTP API, resolved.
+struct HttpRoute {
     key: String,
     integration: Arc<Integration>,
     kind: IntegrationKind,
@@ -44,18 +52,18 @@ struct HttpRouteRt {
 }
 
 /// An HTTP API ready to serve.
-pub struct HttpApiRt {
+pub struct HttpApi {
     pub name: String,
-    config: HttpApi,
-    routes: RouteTable<HttpRouteRt>,
+    config: portcullis_config::HttpApi,
+    routes: RouteTable<HttpRoute>,
     cors: Option<CorsPolicy>,
     domain_name: String,
     epoch: Instant,
 }
 
-impl HttpApiRt {
+impl HttpApi {
     pub fn new(
-        config: &HttpApi,
+        config: &portcullis_config::HttpApi,
         domain_name: &str,
         integrations: &Integrations,
         kinds: &HashMap<String, IntegrationKind>,
@@ -94,7 +102,7 @@ impl HttpApiRt {
             });
             routes.push((
                 key.clone(),
-                HttpRouteRt {
+                HttpRoute {
                     key: key.clone(),
                     integration,
                     kind,
@@ -115,7 +123,7 @@ impl HttpApiRt {
             allow_credentials: c.allow_credentials,
             max_age_secs: c.max_age.map(|d| d.as_secs()),
         });
-        Ok(HttpApiRt {
+        Ok(HttpApi {
             name: config.name.clone(),
             config: config.clone(),
             routes,
@@ -135,16 +143,6 @@ impl HttpApiRt {
     }
 }
 
-fn json_error(status: StatusCode, message: &str) -> Response<Body> {
-    let mut response = Response::new(Body::from(format!("{{\"message\":\"{message}\"}}")));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    response
-}
-
 fn www_authenticate(scopes: &[String], error: &str, description: &str) -> Option<HeaderValue> {
     let scope = scopes.join(" ");
     HeaderValue::from_str(&format!(
@@ -156,7 +154,7 @@ fn www_authenticate(scopes: &[String], error: &str, description: &str) -> Option
 /// Serve one request of `api`; `path` is the request path inside the API.
 pub async fn handle(
     state: Arc<State>,
-    api: Arc<HttpApiRt>,
+    api: Arc<HttpApi>,
     req: Request<Body>,
     peer: SocketAddr,
 ) -> Response<Body> {
@@ -215,19 +213,19 @@ pub async fn handle(
 }
 
 async fn serve(
-    state: &Arc<State>,
-    api: &Arc<HttpApiRt>,
+    state: &State,
+    api: &HttpApi,
     req: Request<Body>,
     peer: SocketAddr,
 ) -> Response<Body> {
     let full_path = req.uri().path().to_owned();
     let Some(path) = api.strip(&full_path).map(str::to_owned) else {
-        return json_error(StatusCode::NOT_FOUND, "Not Found");
+        return reply::message(StatusCode::NOT_FOUND, "Not Found");
     };
     let method = req.method().as_str().to_owned();
 
     let Some(found) = api.routes.find(&method, &path) else {
-        return json_error(StatusCode::NOT_FOUND, "Not Found");
+        return reply::message(StatusCode::NOT_FOUND, "Not Found");
     };
     let route = found.value;
     let path_parameters = found.path_parameters;
@@ -268,8 +266,8 @@ async fn serve(
             .map(|(n, v)| (n.as_str(), v.as_str()))
             .collect();
         let arn = policy::http_arn(
-            &state.config.management.region,
-            &state.config.management.account_id,
+            &state.management.region,
+            &state.management.account_id,
             &api.config.api_id,
             &api.config.stage,
             &method,
@@ -284,7 +282,7 @@ async fn serve(
             protocol,
             source_ip: &source_ip,
             request_id: &rid,
-            account_id: &state.config.management.account_id,
+            account_id: &state.management.account_id,
             api_id: &api.config.api_id,
             domain_name: &api.domain_name,
             stage: &api.config.stage,
@@ -299,7 +297,7 @@ async fn serve(
         match authorizer.authorize_http(&input, &state.metrics).await {
             Ok(id) => {
                 if !id.allows(&route.scopes, &[]) {
-                    let mut response = json_error(StatusCode::FORBIDDEN, "Forbidden");
+                    let mut response = reply::message(StatusCode::FORBIDDEN, "Forbidden");
                     if authorizer.is_jwt()
                         && let Some(v) = www_authenticate(
                             &route.scopes,
@@ -312,7 +310,7 @@ async fn serve(
                     return response;
                 }
                 if !id.allows(&[], &route.groups) {
-                    return json_error(StatusCode::FORBIDDEN, "Forbidden");
+                    return reply::message(StatusCode::FORBIDDEN, "Forbidden");
                 }
                 identity = Some(id);
             }
@@ -321,24 +319,15 @@ async fn serve(
                 jwt_description,
             }) => {
                 info!(api = %api.name, route = %route.key, path = %redact::redact_url(&full_path), status = error.status(), "request refused by the authorizer");
-                return match error {
-                    AuthError::Unauthorized => {
-                        let mut response = json_error(StatusCode::UNAUTHORIZED, "Unauthorized");
-                        if let Some(description) = jwt_description
-                            && let Some(v) =
-                                www_authenticate(&route.scopes, "invalid_token", description)
-                        {
-                            response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
-                        }
-                        response
-                    }
-                    AuthError::Forbidden => json_error(StatusCode::FORBIDDEN, "Forbidden"),
-                    AuthError::Misconfigured(detail) => {
-                        warn!(api = %api.name, route = %route.key, error = %detail, "authorizer failed");
-                        state.metrics.error("authorizer");
-                        json_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
-                    }
-                };
+                let mut response =
+                    authorizers::refusal(&error, &api.name, authorizer.name(), &state.metrics);
+                if error == AuthError::Unauthorized
+                    && let Some(description) = jwt_description
+                    && let Some(v) = www_authenticate(&route.scopes, "invalid_token", description)
+                {
+                    response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+                }
+                return response;
             }
         }
     }
@@ -355,7 +344,7 @@ async fn serve(
             .unwrap_or(false);
         if !allowed {
             state.metrics.error("throttled");
-            return json_error(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests");
+            return reply::message(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests");
         }
     }
 
@@ -375,7 +364,7 @@ async fn serve(
                 headers: &headers,
                 query: &query,
                 path_parameters: &path_parameters,
-                account_id: &state.config.management.account_id,
+                account_id: &state.management.account_id,
                 api_id: &api.config.api_id,
                 authorizer: identity.as_ref().map(|i| &*i.context),
                 domain_name: &api.domain_name,
@@ -411,9 +400,8 @@ async fn serve(
                         response
                     }
                     Err(e) => {
-                        debug!(api = %api.name, route = %route.key, error = %e, "invalid integration result");
-                        state.metrics.error("integration_invalid");
-                        json_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+                        let e = GatewayError::IntegrationInvalid(e.to_string());
+                        integration_failure(state, api, &route.key, &e)
                     }
                 },
                 Err(e) => integration_failure(state, api, &route.key, &e),
@@ -425,142 +413,21 @@ async fn serve(
     }
 }
 
+/// The answer when the integration failed: 504 when it timed out, else 500 (API Gateway's
+/// answers), logged as loudly as its fault calls for and counted by kind.
 fn integration_failure(
     state: &State,
-    api: &HttpApiRt,
+    api: &HttpApi,
     route: &str,
     e: &GatewayError,
 ) -> Response<Body> {
-    debug!(api = %api.name, route = %route, error = %e, "integration failed");
+    let fault = e.fault();
+    log_fault!(fault, api = %api.name, route = %route, error = %e, %fault, "integration failed");
     state.metrics.error(e.kind());
     match e {
         GatewayError::IntegrationTimeout(_) => {
-            json_error(StatusCode::GATEWAY_TIMEOUT, "Endpoint request timed out")
+            reply::message(StatusCode::GATEWAY_TIMEOUT, "Endpoint request timed out")
         }
-        _ => json_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"),
+        _ => reply::message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"),
     }
-}
-
-/// Read a request body up to `limit` bytes; 413 beyond.
-async fn read_body(
-    body: Body,
-    headers: &HeaderMap,
-    limit: usize,
-) -> Result<Vec<u8>, Response<Body>> {
-    let too_large = || json_error(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
-    if headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok())
-        .is_some_and(|n| n > limit)
-    {
-        return Err(too_large());
-    }
-    match http_body_util::Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes().to_vec()),
-        Err(_) => Err(too_large()),
-    }
-}
-
-/// Forward the request itself: headers as `forward::proxy_headers` rewrites them (hop-by-hop and
-/// gateway-owned ones dropped in any spelling, session cookies stripped, `X-Forwarded-*` and the
-/// caller's identity in `X-Portcullis-*` set), bodies streamed both ways (the request body
-/// bounded).
-async fn proxy(
-    state: &Arc<State>,
-    api: &Arc<HttpApiRt>,
-    route: &HttpRouteRt,
-    req: Request<Body>,
-    path: &str,
-    source_ip: &str,
-    identity: Option<&Identity>,
-) -> Response<Body> {
-    let (parts, body) = req.into_parts();
-    if parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok())
-        .is_some_and(|n| n > api.config.max_body_bytes)
-    {
-        return json_error(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
-    }
-    let mut url = route.integration.url().clone();
-    let base = url.path().trim_end_matches('/').to_owned();
-    url.set_path(&format!("{base}{path}"));
-    url.set_query(parts.uri.query());
-
-    let received: Vec<(&str, &[u8])> = parts
-        .headers
-        .iter()
-        .map(|(n, v)| (n.as_str(), v.as_bytes()))
-        .collect();
-    let forwarded = forward::proxy_headers(
-        &received,
-        &forward::ProxyContext {
-            source_ip,
-            scheme: &state.scheme,
-            principal: identity.and_then(|i| i.principal_id.as_deref()),
-            authorizer: identity.map(|i| i.context.get()),
-        },
-    );
-    let mut headers = HeaderMap::with_capacity(forwarded.len());
-    for (name, value) in forwarded {
-        if let (Ok(n), Ok(v)) = (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_bytes(&value),
-        ) {
-            headers.append(n, v);
-        }
-    }
-
-    let limit = api.config.max_body_bytes;
-    let stream = http_body_util::Limited::new(body, limit).into_data_stream();
-    let started = Instant::now();
-    let sent = route
-        .integration
-        .client()
-        .request(parts.method.clone(), url)
-        .headers(headers)
-        .body(reqwest::Body::wrap_stream(stream))
-        .send();
-    let upstream = match tokio::time::timeout(route.integration.timeout(), sent).await {
-        Ok(Ok(r)) => r,
-        Ok(Err(e)) => {
-            route.integration.observe(started.elapsed());
-            if e.is_body() || e.is_request() && format!("{e:?}").contains("length limit") {
-                return json_error(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
-            }
-            let error = GatewayError::IntegrationUnreachable(e.without_url().to_string());
-            return integration_failure(state, api, &route.key, &error);
-        }
-        Err(_) => {
-            route.integration.observe(started.elapsed());
-            return integration_failure(
-                state,
-                api,
-                &route.key,
-                &GatewayError::IntegrationTimeout(route.integration.timeout()),
-            );
-        }
-    };
-    route.integration.observe(started.elapsed());
-    let status = upstream.status();
-    let mut response_headers = HeaderMap::new();
-    for (name, value) in upstream.headers() {
-        if !HOP_BY_HOP.contains(&name.as_str()) {
-            response_headers.append(name.clone(), value.clone());
-        }
-    }
-    // The rest of the body streams through; a backend that stalls mid-body is cut off at the
-    // integration timeout.
-    let deadline = tokio::time::Instant::now() + route.integration.timeout();
-    let body_stream = futures_util::StreamExt::take_until(
-        upstream.bytes_stream(),
-        tokio::time::sleep_until(deadline),
-    );
-    let mut response = Response::new(Body::from_stream(body_stream));
-    *response.status_mut() = status;
-    *response.headers_mut() = response_headers;
-    response
 }

@@ -1,0 +1,197 @@
+//! The two listeners: binding, the accept loop (a connection budget per listener, a cap per
+//! client address, header and body deadlines, HTTP/1 + HTTP/2 with upgrades) and the answers a
+//! listener writes itself before any app sees the request.
+
+mod limits;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use axum::body::Body;
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, warn};
+
+pub use limits::{ConnectionSlot, PerClient};
+
+use crate::error::GatewayError;
+use crate::metrics::Metrics;
+use crate::reply;
+use limits::with_deadline;
+
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, GatewayError> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()
+    } else {
+        tokio::net::TcpSocket::new_v6()
+    }
+    .map_err(|source| GatewayError::Bind { addr, source })?;
+    socket
+        .set_reuseaddr(true)
+        .map_err(|source| GatewayError::Bind { addr, source })?;
+    socket
+        .bind(addr)
+        .map_err(|source| GatewayError::Bind { addr, source })?;
+    socket
+        .listen(4096)
+        .map_err(|source| GatewayError::Bind { addr, source })
+}
+
+/// How one listener treats its connections.
+pub struct ListenerRules {
+    /// `public` or `admin`, for metrics and logs.
+    pub name: &'static str,
+    /// Connections open at once; beyond, the listener stops accepting until one closes.
+    pub budget: Arc<Semaphore>,
+    /// Connections open at once per client address; beyond, 503 and closed at once.
+    pub per_client: Option<Arc<PerClient>>,
+    /// A request head (and a new connection's first request) must arrive within this.
+    pub header_read_timeout: Duration,
+    /// A request body must arrive within this once reading starts; then 408.
+    pub body_read_timeout: Duration,
+    pub metrics: Arc<Metrics>,
+}
+
+/// The answer to a connection over its address's cap, written without reading the request.
+const TOO_MANY_FROM_CLIENT: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
+content-type: application/json\r\ncontent-length: 33\r\nconnection: close\r\n\r\n\
+{\"message\":\"Service Unavailable\"}";
+
+pub async fn accept_loop<F, Fut>(
+    listener: TcpListener,
+    stop: CancellationToken,
+    rules: ListenerRules,
+    drain: CancellationToken,
+    handler: F,
+) where
+    F: Fn(Request<Body>, SocketAddr) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Response<Body>> + Send + 'static,
+{
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(rules.header_read_timeout)
+        .max_buf_size(64 * 1024)
+        .keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(64 * 1024);
+    let builder = Arc::new(builder);
+    let ListenerRules {
+        name,
+        budget,
+        per_client,
+        header_read_timeout,
+        body_read_timeout,
+        metrics,
+    } = rules;
+    loop {
+        let permit = tokio::select! {
+            _ = stop.cancelled() => return,
+            p = budget.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
+        };
+        let (stream, peer) = tokio::select! {
+            _ = stop.cancelled() => return,
+            r = listener.accept() => match r {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let client = match &per_client {
+            None => None,
+            Some(table) => match table.try_open(peer.ip()) {
+                Some(slot) => Some(slot),
+                None => {
+                    debug!(listener = name, client = %peer.ip(), "connection refused: too many from this address");
+                    metrics.connection_refused(name, "per_ip");
+                    // One write, straight to the fresh socket (its send buffer is empty, so it
+                    // does not block); then it is closed.
+                    if let Ok(mut socket) = stream.into_std() {
+                        let _ = std::io::Write::write(&mut socket, TOO_MANY_FROM_CLIENT);
+                    }
+                    continue;
+                }
+            },
+        };
+        let slot = ConnectionSlot::new(permit, client);
+        let _ = stream.set_nodelay(true);
+        let handler = handler.clone();
+        let builder = builder.clone();
+        let stop = stop.clone();
+        let drain = drain.clone();
+        let metrics = metrics.clone();
+        tokio::spawn(async move {
+            let request_seen = CancellationToken::new();
+            let seen = request_seen.clone();
+            let conn_metrics = metrics.clone();
+            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                seen.cancel();
+                let handler = handler.clone();
+                let metrics = conn_metrics.clone();
+                let version = req.version();
+                let expired = Arc::new(AtomicBool::new(false));
+                let body_expired = expired.clone();
+                let mut req = req.map(|b| with_deadline(b, body_read_timeout, body_expired));
+                req.extensions_mut().insert(slot.clone());
+                async move {
+                    let response = handler(req, peer).await;
+                    if expired.load(Ordering::Acquire) {
+                        debug!(listener = name, client = %peer.ip(), "request body not received in time");
+                        metrics.error("body_read_timeout");
+                        return Ok::<_, Infallible>(request_timeout(version));
+                    }
+                    Ok(response)
+                }
+            });
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            tokio::pin!(conn);
+            // Until its first request head arrives, nothing else bounds a new connection (the
+            // protocol sniffing before HTTP/1 or HTTP/2 has no timer of its own).
+            let first_request = async {
+                tokio::time::sleep(header_read_timeout).await;
+                if request_seen.is_cancelled() {
+                    std::future::pending::<()>().await;
+                }
+            };
+            tokio::select! {
+                _ = &mut conn => {}
+                _ = async { stop.cancelled().await; drain.cancelled().await } => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+                _ = first_request => {
+                    debug!(listener = name, client = %peer.ip(), "no request head in time; connection closed");
+                    metrics.error("header_read_timeout");
+                }
+            }
+        });
+    }
+}
+
+/// 408 for a request whose body did not arrive in time; an HTTP/1 connection is closed after
+/// it (the rest of the body would be read as the next request).
+fn request_timeout(version: http::Version) -> Response<Body> {
+    let mut response = reply::message(StatusCode::REQUEST_TIMEOUT, "Request Timeout");
+    if version < http::Version::HTTP_2 {
+        response.headers_mut().insert(
+            http::header::CONNECTION,
+            http::HeaderValue::from_static("close"),
+        );
+    }
+    response
+}

@@ -1,0 +1,143 @@
+//! Where a request goes: the one place that says which app answers it, for each listener.
+//!
+//! Public listener, in this order:
+//! 1. a WebSocket API's path: the upgrade (503 while the gateway drains);
+//! 2. the identity provider's endpoints: `/pools/...` (OAuth2/OIDC, hosted pages) and the
+//!    Cognito JSON API (`POST /` with an `X-Amz-Target: AWSCognitoIdentityProviderService.*`);
+//! 3. an HTTP API whose base path holds the path (longest base path first);
+//! 4. a static site whose prefix holds the path (longest prefix first);
+//! 5. otherwise 404.
+//!
+//! Admin listener: `GET /healthz`, `GET /metrics`, `/admin/...` (the identity admin API),
+//! everything else the `@connections` management API.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Body;
+use http::{Method, Request, Response, StatusCode};
+use portcullis_idp::IdentityProvider;
+
+use crate::admin;
+use crate::http_api::{self, HttpApi};
+use crate::reply;
+use crate::state::State;
+use crate::static_site::Site;
+use crate::websocket::{WsApi, handle_upgrade};
+
+/// The apps of the public listener.
+pub struct Public {
+    pub state: Arc<State>,
+    /// WebSocket APIs by path.
+    pub websocket: HashMap<String, Arc<WsApi>>,
+    /// The built-in identity provider's endpoints (OAuth2/OIDC under `/pools/`, the Cognito
+    /// JSON API at `POST /`), when the configuration defines pools.
+    pub identity: Option<axum::Router>,
+    /// HTTP APIs, longest base path first.
+    pub http_apis: Vec<Arc<HttpApi>>,
+    /// `[static.*]` sites, longest prefix first (a site at `/` comes last).
+    pub static_sites: Vec<Site>,
+}
+
+/// Which public app a request goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PublicApp {
+    WebSocket,
+    Identity,
+    HttpApi(usize),
+    StaticSite(usize),
+    NotFound,
+}
+
+impl Public {
+    /// Answer one request of the public listener.
+    pub async fn serve(&self, req: Request<Body>, peer: SocketAddr) -> Response<Body> {
+        match self.select(&req) {
+            PublicApp::WebSocket => {
+                if self.state.shutdown.is_cancelled() {
+                    return reply::message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable");
+                }
+                match self.websocket.get(req.uri().path()).cloned() {
+                    Some(api) => handle_upgrade(self.state.clone(), api, req, peer).await,
+                    None => reply::message(StatusCode::NOT_FOUND, "Not Found"),
+                }
+            }
+            PublicApp::Identity => match self.identity.clone() {
+                Some(router) => {
+                    let mut req = req;
+                    req.extensions_mut()
+                        .insert(axum::extract::ConnectInfo(peer));
+                    match tower::ServiceExt::oneshot(router, req).await {
+                        Ok(response) => response,
+                        Err(never) => match never {},
+                    }
+                }
+                None => reply::message(StatusCode::NOT_FOUND, "Not Found"),
+            },
+            PublicApp::HttpApi(i) => {
+                let api = self.http_apis[i].clone();
+                http_api::handle(self.state.clone(), api, req, peer).await
+            }
+            PublicApp::StaticSite(i) => self.static_sites[i].serve(req).await,
+            PublicApp::NotFound => reply::message(StatusCode::NOT_FOUND, "Not Found"),
+        }
+    }
+
+    fn select(&self, req: &Request<Body>) -> PublicApp {
+        let path = req.uri().path();
+        if self.websocket.contains_key(path) {
+            return PublicApp::WebSocket;
+        }
+        if self.identity.is_some() && is_identity_request(req) {
+            return PublicApp::Identity;
+        }
+        if let Some(i) = self.http_apis.iter().position(|a| a.strip(path).is_some()) {
+            return PublicApp::HttpApi(i);
+        }
+        if let Some(i) = self.static_sites.iter().position(|s| s.matches(path)) {
+            return PublicApp::StaticSite(i);
+        }
+        PublicApp::NotFound
+    }
+}
+
+/// Whether a request is for the identity provider: a path under `/pools/`, or the Cognito JSON
+/// API (`/` with a Cognito `X-Amz-Target`).
+fn is_identity_request(req: &Request<Body>) -> bool {
+    let path = req.uri().path();
+    let cognito = path == "/"
+        && req
+            .headers()
+            .get("x-amz-target")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| t.starts_with("AWSCognitoIdentityProviderService."));
+    path.starts_with("/pools/") || cognito
+}
+
+/// The apps of the admin listener.
+pub struct Admin {
+    pub state: Arc<State>,
+    /// The built-in identity provider, for the identity admin API (`/admin/...`).
+    pub idp: Option<Arc<IdentityProvider>>,
+    /// Every WebSocket API, for listing connections by stage.
+    pub websocket: Vec<Arc<WsApi>>,
+}
+
+impl Admin {
+    /// Answer one request of the admin listener.
+    pub async fn serve(&self, req: Request<Body>) -> Response<Body> {
+        match (req.method(), req.uri().path()) {
+            (&Method::GET, "/healthz") => admin::health::healthz(&self.state),
+            (&Method::GET, "/metrics") => admin::scrape::metrics(&self.state.metrics),
+            (_, path) if admin::identity::owns(path) => {
+                admin::identity::handle(&self.state, self.idp.as_deref(), req).await
+            }
+            _ => admin::connections::handle(&self.state, &self.websocket, req).await,
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests;

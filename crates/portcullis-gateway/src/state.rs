@@ -1,0 +1,33 @@
+//! What every part of the gateway shares while it runs: the connection registry, the metrics,
+//! the shutdown signal and the few configuration values the handlers read. The apps (WebSocket
+//! APIs, HTTP APIs, static sites, the identity endpoints, the admin API) keep their own state
+//! with the router that serves them; nothing here knows about them.
+
+use std::sync::Arc;
+
+use portcullis_config::Management;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::authorizers::Authorizers;
+use crate::metrics::Metrics;
+use crate::registry::LocalRegistry;
+
+/// Shared by all tasks of one gateway.
+pub struct State {
+    /// `[management]`: the region and account id events and ARNs name, and the credentials
+    /// the signed admin APIs accept.
+    pub management: Arc<Management>,
+    pub metrics: Arc<Metrics>,
+    pub registry: Arc<LocalRegistry>,
+    /// Every configured authorizer by name (a WebSocket API names its own at `$connect`).
+    pub authorizers: Authorizers,
+    /// Cancelled when the gateway starts draining: every session closes with 1001.
+    pub shutdown: CancellationToken,
+    /// Sessions and `$disconnect` deliveries, awaited (bounded) on shutdown.
+    pub tasks: TaskTracker,
+    /// The public listener's port, for the `X-Forwarded-Port` of events.
+    pub listen_port: u16,
+    /// `https` when the public listener has TLS, else `http`.
+    pub scheme: String,
+}
