@@ -20,7 +20,7 @@ use serde_json::value::RawValue;
 
 use crate::error::GatewayError;
 use crate::metrics::{AuthorizerLabels, Metrics};
-use crate::registry::SessionRef;
+use crate::session_ref::SessionRef;
 
 /// One configured authorizer, ready to use.
 pub enum Authorizer {

@@ -18,9 +18,11 @@ mod integration;
 mod listener;
 mod management;
 mod metrics;
-mod queue;
+mod outbound;
 pub mod registry;
+mod revocation;
 mod server;
+mod session_ref;
 mod static_files;
 mod websocket;
 
