@@ -22,7 +22,7 @@ mod outbound;
 pub mod registry;
 mod revocation;
 mod server;
-mod session_ref;
+pub mod session_ref;
 mod static_files;
 mod websocket;
 
