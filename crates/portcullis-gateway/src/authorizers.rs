@@ -24,7 +24,7 @@ use tracing::warn;
 
 use crate::error::GatewayError;
 use crate::metrics::{AuthorizerLabels, Metrics};
-use crate::registry::SessionRef;
+use crate::session_ref::SessionRef;
 use crate::reply;
 
 /// The answer to a request (an HTTP API request or a WebSocket upgrade) that `authorizer`

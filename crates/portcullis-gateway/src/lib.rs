@@ -13,7 +13,9 @@
 //!   `http_proxy` forwarding), `static_site`, and the identity provider's own router;
 //! - `admin`: the admin listener's apps (`/healthz`, `/metrics`, `@connections`, the identity
 //!   admin API);
-//! - shared below them: `state` (what every task shares), [`registry`] (live connections),
+//! - shared below them: `state` (what every task shares), [`registry`] (live connections,
+//!   indexed by id, principal and identity-provider session), `outbound` (each connection's
+//!   bounded send queue), `revocation` (closing the connections a revocation covers),
 //!   `authorizers`, `integration` (calls to backends), [`metrics`](Metrics), `reply` (the
 //!   gateway's own answers) and `error` (the gateway's failures and who caused them);
 //! - `server`: building it all from the configuration, starting, shutting down.
@@ -28,11 +30,13 @@ mod http_api;
 mod integration;
 mod listener;
 mod metrics;
-mod queue;
+mod outbound;
 pub mod registry;
 mod reply;
+mod revocation;
 mod router;
 mod server;
+pub mod session_ref;
 mod state;
 mod static_site;
 mod websocket;

@@ -21,6 +21,7 @@ use crate::integration::{Integration, Integrations, http_client};
 use crate::listener::{ListenerRules, PerClient, accept_loop, bind};
 use crate::metrics::Metrics;
 use crate::registry::{ConnectionRegistry, LocalRegistry};
+use crate::revocation;
 use crate::router;
 use crate::state::State;
 use crate::static_site::Site;
@@ -159,28 +160,12 @@ pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
     });
     // Revocations by the built-in identity provider close the live connections they cover.
     if let Some(idp) = &idp {
-        let mut revocations = idp.subscribe_revocations();
-        let watcher = state.clone();
-        state.tasks.spawn(async move {
-            loop {
-                let revocation = tokio::select! {
-                    _ = watcher.shutdown.cancelled() => return,
-                    r = revocations.recv() => r,
-                };
-                match revocation {
-                    Ok(revocation) => close_revoked(&watcher, &revocation).await,
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
-                        warn!(missed, "revocation events were missed; affected tokens are refused on their next use");
-                    }
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-                }
-            }
-        });
-        // Revocations other processes wrote to the store (the CLI, other nodes) come from its
-        // revocation log; the provider announces them like its own, to the watcher above.
-        state
-            .tasks
-            .spawn(poll_revocations(state.clone(), idp.clone()));
+        revocation::spawn(
+            &state.tasks,
+            idp,
+            state.registry.clone(),
+            state.shutdown.clone(),
+        );
     }
     let public = Arc::new(router::Public {
         state: state.clone(),
@@ -255,64 +240,3 @@ fn node_id() -> u32 {
     rand::random::<u32>() & 0x00ff_ffff
 }
 
-/// Reads the identity store's revocation log every `revocation_poll_interval` (at once again
-/// while batches come back full) until the gateway drains.
-async fn poll_revocations(state: Arc<State>, idp: Arc<IdentityProvider>) {
-    let interval = idp.options().revocation_poll_interval;
-    let mut failing = false;
-    loop {
-        let polled = tokio::select! {
-            _ = state.shutdown.cancelled() => return,
-            r = idp.poll_revocation_events() => r,
-        };
-        let more = match polled {
-            Ok(poll) => {
-                if failing {
-                    info!("revocation log readable again");
-                    failing = false;
-                }
-                if poll.announced > 0 {
-                    info!(
-                        revocations = poll.announced,
-                        "revocations made by another process"
-                    );
-                }
-                poll.more
-            }
-            Err(e) => {
-                if !failing {
-                    warn!(
-                        error = %e,
-                        "cannot read the revocation log; revocations made by other processes \
-                         close live connections once it is readable"
-                    );
-                    failing = true;
-                }
-                false
-            }
-        };
-        if !more {
-            tokio::select! {
-                _ = state.shutdown.cancelled() => return,
-                _ = tokio::time::sleep(interval) => {}
-            }
-        }
-    }
-}
-
-/// Close (1008, then `$disconnect`) every local connection whose session `revocation` covers.
-async fn close_revoked(state: &State, revocation: &portcullis_idp::Revocation) {
-    for handle in state.registry.all() {
-        if handle
-            .session
-            .as_ref()
-            .is_some_and(|s| s.revoked_by(revocation))
-        {
-            info!(connection_id = %handle.id, "closing a connection whose token was revoked");
-            let _ = state
-                .registry
-                .close(&handle.id, 1008, "Token revoked")
-                .await;
-        }
-    }
-}

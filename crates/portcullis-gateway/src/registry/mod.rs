@@ -1,9 +1,12 @@
 //! The connection registry: which connections exist and how to reach them.
 //!
-//! The management API and every later push path go through the [`ConnectionRegistry`] trait,
-//! never through a concrete map, so a Redis-backed, multi-node registry can replace the
-//! in-process [`LocalRegistry`]. A [`ConnectionId`] carries the id of the node that owns the
-//! socket, so any node can tell where to forward a push without a lookup.
+//! The management API, revocation and every later push path go through the
+//! [`ConnectionRegistry`] trait, never through a concrete map, so a Redis-backed, multi-node
+//! registry can replace the in-process [`LocalRegistry`]. A [`ConnectionId`] carries the id of
+//! the node that owns the socket, so any node can tell where to forward a push without a
+//! lookup. Besides ids, the trait finds connections by principal, by topic and by
+//! identity-provider session ([`SessionKey`]); the local registry keeps an index for each,
+//! updated with the connection map, so none of these lookups scans every socket.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -12,45 +15,15 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use bytes::Bytes;
 use portcullis_core::id::{ConnectionId, NodeId};
 
-use crate::queue::OutboundQueue;
+use crate::outbound::OutboundQueue;
+pub use crate::outbound::{Outbound, SendError};
+use crate::session_ref::{SessionKey, SessionRef};
 
-/// Something to deliver to a client from outside its session task.
-#[derive(Debug)]
-pub enum Outbound {
-    Text(String),
-    Binary(Bytes),
-    /// Close the connection with this code and reason (e.g. `DELETE @connections`).
-    Close(u16, String),
-}
+mod index;
 
-/// The built-in identity provider's session a connection was admitted with, so a revocation
-/// (sign-out, revoked token, disabled user) can close it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionRef {
-    pub issuer: String,
-    pub sub: String,
-    pub origin_jti: Option<String>,
-    pub iat: i64,
-}
-
-impl SessionRef {
-    /// Whether `revocation` covers this session.
-    pub fn revoked_by(&self, revocation: &portcullis_idp::Revocation) -> bool {
-        match revocation {
-            portcullis_idp::Revocation::Session { issuer, origin_jti } => {
-                *issuer == self.issuer && self.origin_jti.as_deref() == Some(origin_jti.as_str())
-            }
-            portcullis_idp::Revocation::User {
-                issuer,
-                sub,
-                before,
-            } => *issuer == self.issuer && *sub == self.sub && self.iat < *before,
-        }
-    }
-}
+use index::Index;
 
 /// What a node knows about one of its live connections.
 #[derive(Debug)]
@@ -63,9 +36,11 @@ pub struct ConnectionHandle {
     pub user_agent: String,
     /// Last data frame in either direction (ms since epoch).
     pub last_active_ms: AtomicI64,
-    /// The principal the authorizer established, if any.
+    /// The principal the authorizer established, if any (indexed: see
+    /// [`ConnectionRegistry::by_principal`]).
     pub principal: Option<String>,
-    /// Set when the connection was admitted with a token of a built-in pool.
+    /// Set when the connection was admitted with a token of a built-in pool (indexed: see
+    /// [`ConnectionRegistry::by_session`]). Set before the handle is registered.
     pub session: Option<SessionRef>,
     /// Frames waiting for the session to write them (bounded by `send_queue`).
     pub queue: OutboundQueue,
@@ -119,22 +94,23 @@ pub struct ConnectionInfo {
     pub principal: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum SendError {
-    #[error("connection is gone")]
-    Gone,
-    #[error("connection send queue is full")]
-    Full,
-}
-
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A connection admitted with an identity-provider session, as a session lookup finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionConnection {
+    pub id: ConnectionId,
+    pub session: SessionRef,
+}
 
 /// Where connections are found. Implementations: [`LocalRegistry`] (one node); a Redis one
 /// can forward to the owning node given by [`ConnectionId::node`].
 pub trait ConnectionRegistry: Send + Sync + 'static {
     /// This node's id: minted into every connection id created here.
     fn node(&self) -> NodeId;
+    /// Add a connection, filed under its principal and session.
     fn register(&self, handle: Arc<ConnectionHandle>);
+    /// Remove a connection and every index entry of it.
     fn unregister(&self, id: &ConnectionId);
     /// Deliver a frame to a connection (on whichever node owns it).
     fn post<'a>(
@@ -152,17 +128,34 @@ pub trait ConnectionRegistry: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<(), SendError>>;
     /// Ids of the open connections of one API.
     fn list<'a>(&'a self, api: &'a str) -> BoxFuture<'a, Vec<ConnectionId>>;
+    /// Ids of the open connections whose authorizer established `principal` (of any API).
+    fn by_principal<'a>(&'a self, principal: &'a str) -> BoxFuture<'a, Vec<ConnectionId>>;
+    /// Ids of the open connections subscribed to `topic`. Connections cannot subscribe to
+    /// topics yet, so this finds none.
+    fn by_topic<'a>(&'a self, topic: &'a str) -> BoxFuture<'a, Vec<ConnectionId>>;
+    /// The open connections whose identity-provider session is filed under `key`: the only
+    /// candidates a revocation naming that key can cover.
+    fn by_session<'a>(&'a self, key: &'a SessionKey) -> BoxFuture<'a, Vec<SessionConnection>>;
     /// Number of open connections on this node.
     fn local_count(&self) -> usize;
 }
 
 const SHARDS: usize = 32;
 
-/// The in-process registry: a sharded map of live sessions.
+type Shard = RwLock<HashMap<ConnectionId, Arc<ConnectionHandle>>>;
+
+/// The in-process registry: a sharded map of live sessions and an index by principal and by
+/// identity-provider session.
+///
+/// The indexes are updated while the connection's shard is write-locked (shard first, then
+/// index, never the other way), so a register and an unregister of the same id cannot leave
+/// an index entry behind; an entry lives exactly as long as its connection.
 pub struct LocalRegistry {
     node: NodeId,
-    shards: Vec<RwLock<HashMap<ConnectionId, Arc<ConnectionHandle>>>>,
+    shards: Vec<Shard>,
     hasher: std::collections::hash_map::RandomState,
+    principals: Index<String>,
+    sessions: Index<SessionKey>,
 }
 
 impl LocalRegistry {
@@ -171,10 +164,12 @@ impl LocalRegistry {
             node,
             shards: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
             hasher: std::collections::hash_map::RandomState::new(),
+            principals: Index::new(),
+            sessions: Index::new(),
         }
     }
 
-    fn shard(&self, id: &ConnectionId) -> &RwLock<HashMap<ConnectionId, Arc<ConnectionHandle>>> {
+    fn shard(&self, id: &ConnectionId) -> &Shard {
         let i = (self.hasher.hash_one(id) as usize) % SHARDS;
         &self.shards[i]
     }
@@ -185,14 +180,22 @@ impl LocalRegistry {
         shard.get(id).cloned()
     }
 
-    /// Every local handle (used by graceful shutdown).
-    pub fn all(&self) -> Vec<Arc<ConnectionHandle>> {
-        let mut out = Vec::new();
-        for shard in &self.shards {
-            let shard = shard.read().unwrap_or_else(|p| p.into_inner());
-            out.extend(shard.values().cloned());
+    fn index(&self, handle: &ConnectionHandle) {
+        if let Some(principal) = &handle.principal {
+            self.principals.insert(principal.clone(), handle.id);
         }
-        out
+        for key in handle.session.iter().flat_map(SessionRef::keys) {
+            self.sessions.insert(key, handle.id);
+        }
+    }
+
+    fn unindex(&self, handle: &ConnectionHandle) {
+        if let Some(principal) = &handle.principal {
+            self.principals.remove(principal.as_str(), &handle.id);
+        }
+        for key in handle.session.iter().flat_map(SessionRef::keys) {
+            self.sessions.remove(&key, &handle.id);
+        }
     }
 }
 
@@ -206,12 +209,17 @@ impl ConnectionRegistry for LocalRegistry {
             .shard(&handle.id)
             .write()
             .unwrap_or_else(|p| p.into_inner());
-        shard.insert(handle.id, handle);
+        if let Some(replaced) = shard.insert(handle.id, handle.clone()) {
+            self.unindex(&replaced);
+        }
+        self.index(&handle);
     }
 
     fn unregister(&self, id: &ConnectionId) {
         let mut shard = self.shard(id).write().unwrap_or_else(|p| p.into_inner());
-        shard.remove(id);
+        if let Some(handle) = shard.remove(id) {
+            self.unindex(&handle);
+        }
     }
 
     fn post<'a>(
@@ -266,6 +274,28 @@ impl ConnectionRegistry for LocalRegistry {
         Box::pin(std::future::ready(ids))
     }
 
+    fn by_principal<'a>(&'a self, principal: &'a str) -> BoxFuture<'a, Vec<ConnectionId>> {
+        Box::pin(std::future::ready(self.principals.get(principal)))
+    }
+
+    fn by_topic<'a>(&'a self, _topic: &'a str) -> BoxFuture<'a, Vec<ConnectionId>> {
+        Box::pin(std::future::ready(Vec::new()))
+    }
+
+    fn by_session<'a>(&'a self, key: &'a SessionKey) -> BoxFuture<'a, Vec<SessionConnection>> {
+        let found = self
+            .sessions
+            .get(key)
+            .into_iter()
+            .filter_map(|id| {
+                let handle = self.get(&id)?;
+                let session = handle.session.clone()?;
+                Some(SessionConnection { id, session })
+            })
+            .collect();
+        Box::pin(std::future::ready(found))
+    }
+
     fn local_count(&self) -> usize {
         self.shards
             .iter()
@@ -275,52 +305,4 @@ impl ConnectionRegistry for LocalRegistry {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use portcullis_idp::Revocation;
-
-    fn session() -> SessionRef {
-        SessionRef {
-            issuer: "http://idp/pools/main".into(),
-            sub: "u-1".into(),
-            origin_jti: Some("o-1".into()),
-            iat: 100,
-        }
-    }
-
-    #[test]
-    fn revocations_cover_only_their_session_or_user() {
-        let s = session();
-        let issuer = || "http://idp/pools/main".to_owned();
-        assert!(s.revoked_by(&Revocation::Session {
-            issuer: issuer(),
-            origin_jti: "o-1".into()
-        }));
-        assert!(!s.revoked_by(&Revocation::Session {
-            issuer: issuer(),
-            origin_jti: "o-2".into()
-        }));
-        assert!(!s.revoked_by(&Revocation::Session {
-            issuer: "http://other/pools/main".into(),
-            origin_jti: "o-1".into()
-        }));
-        assert!(s.revoked_by(&Revocation::User {
-            issuer: issuer(),
-            sub: "u-1".into(),
-            before: 101
-        }));
-        assert!(
-            !s.revoked_by(&Revocation::User {
-                issuer: issuer(),
-                sub: "u-1".into(),
-                before: 100
-            }),
-            "issued after the sign-out"
-        );
-        assert!(!s.revoked_by(&Revocation::User {
-            issuer: issuer(),
-            sub: "u-2".into(),
-            before: i64::MAX
-        }));
-    }
-}
+mod tests;

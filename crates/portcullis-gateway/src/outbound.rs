@@ -1,20 +1,49 @@
-//! The per-connection outbound queue: bounded, and allocation-free while empty.
+//! What a connection's session is given to write from outside its task, and the bounded
+//! per-connection queue that holds it until the session does.
 //!
-//! A tokio `mpsc` channel allocates its first block of slots when it is created, which costs
-//! more than a kilobyte per idle connection. This queue holds a `VecDeque` that allocates only
-//! when something is queued and gives the memory back when it drains.
+//! The queue is allocation-free while empty. A tokio `mpsc` channel allocates its first block
+//! of slots when it is created, which costs more than a kilobyte per idle connection. This
+//! queue holds a `VecDeque` that allocates only when something is queued and gives the memory
+//! back when it drains.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use bytes::Bytes;
+use portcullis_core::fault::{Fault, HasFault};
 use tokio::sync::Notify;
 
-use crate::registry::{Outbound, SendError};
+/// Something to deliver to a client from outside its session task.
+#[derive(Debug)]
+pub enum Outbound {
+    Text(String),
+    Binary(Bytes),
+    /// Close the connection with this code and reason (e.g. `DELETE @connections`).
+    Close(u16, String),
+}
+
+/// Why an [`Outbound`] was not queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    #[error("connection is gone")]
+    Gone,
+    #[error("connection send queue is full")]
+    Full,
+}
+
+impl HasFault for SendError {
+    /// The caller asked for a connection that has ended, or pushes faster than the client
+    /// reads: both are answered to the caller (410, 429), not logged as the gateway's fault.
+    fn fault(&self) -> Fault {
+        Fault::Client
+    }
+}
 
 /// Capacity kept after draining; larger buffers are released.
 const KEEP_CAPACITY: usize = 4;
 
+/// A connection's outbound frames: at most `capacity` wait; the session pops them in order.
 #[derive(Debug)]
 pub struct OutboundQueue {
     items: Mutex<VecDeque<Outbound>>,
@@ -101,13 +130,16 @@ impl OutboundQueue {
         self.items.lock().map(|i| i.is_empty()).unwrap_or(true)
     }
 
-    /// No more pushes are accepted (the session ended).
+    /// No more pushes are accepted (the session ended); senders waiting for room get `Gone`.
+    /// Items queued before stay queued.
     pub fn close(&self) {
         self.closed.store(true, Ordering::Release);
         self.room.notify_waiters();
     }
 
-    /// Ask the session to drop the connection at once.
+    /// Ask the session to drop the connection at once: wakes [`ready`](Self::ready). Pushes
+    /// are still accepted until the session, seeing [`is_killed`](Self::is_killed), ends and
+    /// calls [`close`](Self::close).
     pub fn kill(&self) {
         self.killed.store(true, Ordering::Release);
         self.ready.notify_one();
@@ -117,3 +149,7 @@ impl OutboundQueue {
         self.killed.load(Ordering::Acquire)
     }
 }
+
+#[cfg(test)]
+#[path = "outbound_tests.rs"]
+mod tests;
