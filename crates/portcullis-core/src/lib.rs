@@ -9,10 +9,12 @@
 #![forbid(unsafe_code)]
 
 pub mod client;
+pub mod close;
 pub mod cors;
 pub mod event;
 pub mod fault;
 pub mod forward;
+pub mod handshake;
 pub mod http_event;
 pub mod http_route;
 pub mod id;
