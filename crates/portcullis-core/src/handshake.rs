@@ -82,12 +82,6 @@ impl Refusal {
             Refusal::MissingKey | Refusal::OriginNotAllowed => None,
         }
     }
-
-    /// Whether the refusal is the API's decision (logged and counted in `ws_connect_rejects`)
-    /// rather than a request that was never a valid WebSocket upgrade.
-    pub fn is_policy(self) -> bool {
-        self == Refusal::OriginNotAllowed
-    }
 }
 
 /// `value` as text when every byte is visible ASCII (or a tab), as HTTP libraries read

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
+use portcullis_core::close::Close;
 use portcullis_core::id::{ConnectionId, NodeId};
 
 use crate::queue::OutboundQueue;
@@ -22,8 +23,8 @@ use crate::queue::OutboundQueue;
 pub enum Outbound {
     Text(String),
     Binary(Bytes),
-    /// Close the connection with this code and reason (e.g. `DELETE @connections`).
-    Close(u16, String),
+    /// Close the connection for this reason (e.g. `DELETE @connections`).
+    Close(Close),
 }
 
 /// The built-in identity provider's session a connection was admitted with, so a revocation
@@ -147,8 +148,7 @@ pub trait ConnectionRegistry: Send + Sync + 'static {
     fn close<'a>(
         &'a self,
         id: &'a ConnectionId,
-        code: u16,
-        reason: &'a str,
+        close: Close,
     ) -> BoxFuture<'a, Result<(), SendError>>;
     /// Ids of the open connections of one API.
     fn list<'a>(&'a self, api: &'a str) -> BoxFuture<'a, Vec<ConnectionId>>;
@@ -240,11 +240,10 @@ impl ConnectionRegistry for LocalRegistry {
     fn close<'a>(
         &'a self,
         id: &'a ConnectionId,
-        code: u16,
-        reason: &'a str,
+        close: Close,
     ) -> BoxFuture<'a, Result<(), SendError>> {
         let result = match self.get(id) {
-            Some(handle) => match handle.try_send(Outbound::Close(code, reason.to_owned())) {
+            Some(handle) => match handle.try_send(Outbound::Close(close)) {
                 // A full queue must not stop a DELETE: close without the handshake.
                 Err(SendError::Full) => {
                     handle.queue.kill();

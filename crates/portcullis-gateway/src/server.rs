@@ -15,6 +15,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use portcullis_config::Config;
+use portcullis_core::close::Close;
 use portcullis_core::id::NodeId;
 use portcullis_idp::IdentityProvider;
 use tokio::net::TcpListener;
@@ -556,10 +557,7 @@ async fn close_revoked(state: &State, revocation: &portcullis_idp::Revocation) {
             .is_some_and(|s| s.revoked_by(revocation))
         {
             info!(connection_id = %handle.id, "closing a connection whose token was revoked");
-            let _ = state
-                .registry
-                .close(&handle.id, 1008, "Token revoked")
-                .await;
+            let _ = state.registry.close(&handle.id, Close::Revoked).await;
         }
     }
 }
