@@ -97,8 +97,8 @@ pub async fn run(mut socket: Socket, session: Session) {
                     let message = match out {
                         Outbound::Text(text) => Message::text(text),
                         Outbound::Binary(bytes) => Message::binary(bytes),
-                        Outbound::Close(reason) => {
-                            ending = Some(close(&mut socket, reason).await);
+                        Outbound::Close(requested) => {
+                            ending = Some(close(&mut socket, requested).await);
                             break;
                         }
                     };
@@ -127,7 +127,7 @@ pub async fn run(mut socket: Socket, session: Session) {
                     let message = match out {
                         Outbound::Text(text) => Message::text(text),
                         Outbound::Binary(bytes) => Message::binary(bytes),
-                        Outbound::Close(reason) => break close(&mut socket, reason).await,
+                        Outbound::Close(requested) => break close(&mut socket, requested).await,
                     };
                     match tokio::time::timeout(SEND_TIMEOUT, socket.send(message)).await {
                         Ok(Ok(())) => {
