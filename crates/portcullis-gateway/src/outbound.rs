@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use portcullis_core::fault::{Fault, HasFault};
+use portcullis_core::close::Close;
 use tokio::sync::Notify;
 
 /// Something to deliver to a client from outside its session task.
@@ -19,8 +20,8 @@ use tokio::sync::Notify;
 pub enum Outbound {
     Text(String),
     Binary(Bytes),
-    /// Close the connection with this code and reason (e.g. `DELETE @connections`).
-    Close(u16, String),
+    /// Close the connection for this reason (e.g. `DELETE @connections`).
+    Close(Close),
 }
 
 /// Why an [`Outbound`] was not queued.

@@ -16,12 +16,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
+use portcullis_core::close::Close;
+
 use crate::registry::ConnectionRegistry;
 use crate::session_ref::{SessionKey, SessionRef};
 
-/// Close code and reason of a connection whose session was revoked.
-const REVOKED_CODE: u16 = 1008;
-const REVOKED_REASON: &str = "Token revoked";
 
 /// Start closing the connections `idp`'s revocations cover, until `shutdown`: a watcher of the
 /// provider's announcements and a reader of the store's revocation log, both on `tasks`.
@@ -127,7 +126,7 @@ pub(crate) async fn close_revoked(
         }
         info!(connection_id = %candidate.id, "closing a connection whose token was revoked");
         if registry
-            .close(&candidate.id, REVOKED_CODE, REVOKED_REASON)
+            .close(&candidate.id, Close::Revoked)
             .await
             .is_ok()
         {

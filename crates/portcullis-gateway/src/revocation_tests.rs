@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use portcullis_core::close::Close;
 use portcullis_core::id::{ConnectionId, NodeId};
 
 use super::*;
@@ -142,8 +143,9 @@ fn connect(registry: &LocalRegistry, session: Option<SessionRef>) -> Arc<Connect
 
 fn was_closed_as_revoked(handle: &ConnectionHandle) -> bool {
     match handle.queue.pop() {
-        Some(Outbound::Close(code, reason)) => {
-            assert_eq!((code, reason.as_str()), (1008, "Token revoked"));
+        Some(Outbound::Close(close)) => {
+            assert_eq!(close, Close::Revoked);
+            assert_eq!((close.code(), close.reason()), (1008, "Token revoked"));
             assert!(handle.queue.pop().is_none());
             true
         }

@@ -10,6 +10,7 @@ use axum::body::Body;
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use portcullis_config::CredentialScope;
+use portcullis_core::close::Close;
 use portcullis_core::event::iso8601_millis;
 use portcullis_core::id::{ConnectionId, request_id};
 use serde_json::json;
@@ -234,7 +235,7 @@ async fn handle_op(
                     }
                     None => ManagementError::Gone.response(rid),
                 },
-                Method::DELETE => match registry.close(&id, 1000, "Connection deleted").await {
+                Method::DELETE => match registry.close(&id, Close::Deleted).await {
                     Ok(()) => empty_response(StatusCode::NO_CONTENT, rid),
                     Err(_) => ManagementError::Gone.response(rid),
                 },

@@ -15,6 +15,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 
+use portcullis_core::close::Close;
 use portcullis_core::id::{ConnectionId, NodeId};
 
 use crate::outbound::OutboundQueue;
@@ -123,8 +124,7 @@ pub trait ConnectionRegistry: Send + Sync + 'static {
     fn close<'a>(
         &'a self,
         id: &'a ConnectionId,
-        code: u16,
-        reason: &'a str,
+        close: Close,
     ) -> BoxFuture<'a, Result<(), SendError>>;
     /// Ids of the open connections of one API.
     fn list<'a>(&'a self, api: &'a str) -> BoxFuture<'a, Vec<ConnectionId>>;
@@ -248,11 +248,10 @@ impl ConnectionRegistry for LocalRegistry {
     fn close<'a>(
         &'a self,
         id: &'a ConnectionId,
-        code: u16,
-        reason: &'a str,
+        close: Close,
     ) -> BoxFuture<'a, Result<(), SendError>> {
         let result = match self.get(id) {
-            Some(handle) => match handle.try_send(Outbound::Close(code, reason.to_owned())) {
+            Some(handle) => match handle.try_send(Outbound::Close(close)) {
                 // A full queue must not stop a DELETE: close without the handshake.
                 Err(SendError::Full) => {
                     handle.queue.kill();

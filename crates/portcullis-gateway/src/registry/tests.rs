@@ -279,8 +279,8 @@ async fn close_queues_a_close_frame_or_kills_a_full_queue() {
     let registry = LocalRegistry::new(node());
     let h = handle(None, None);
     registry.register(h.clone());
-    registry.close(&h.id, 1000, "bye").await.unwrap();
-    assert!(matches!(h.queue.pop(), Some(Outbound::Close(1000, ref r)) if r == "bye"));
+    registry.close(&h.id, Close::Deleted).await.unwrap();
+    assert!(matches!(h.queue.pop(), Some(Outbound::Close(Close::Deleted))));
     assert!(!h.queue.is_killed());
 
     for i in 0..4 {
@@ -293,7 +293,7 @@ async fn close_queues_a_close_frame_or_kills_a_full_queue() {
         registry.post(&h.id, Outbound::Text("5".into())).await,
         Err(SendError::Full)
     );
-    registry.close(&h.id, 1000, "bye").await.unwrap();
+    registry.close(&h.id, Close::Deleted).await.unwrap();
     assert!(
         h.queue.is_killed(),
         "a full queue is closed without the handshake"
@@ -301,7 +301,7 @@ async fn close_queues_a_close_frame_or_kills_a_full_queue() {
 
     registry.unregister(&h.id);
     assert_eq!(
-        registry.close(&h.id, 1000, "bye").await,
+        registry.close(&h.id, Close::Deleted).await,
         Err(SendError::Gone)
     );
     assert_eq!(

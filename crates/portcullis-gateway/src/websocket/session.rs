@@ -14,6 +14,7 @@ use futures_util::{SinkExt, StreamExt};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use portcullis_config::BinaryFrames;
+use portcullis_core::close::Close;
 use portcullis_core::event::{
     self, ErrorFrame, EventType, WsEventContext, disconnect_event, error_frame, message_event,
 };
@@ -52,24 +53,6 @@ pub struct Session {
     pub identity: Option<Arc<Identity>>,
 }
 
-/// How the connection ended: the close code and reason reported in `$disconnect`, and the
-/// metric label.
-struct Ending {
-    code: u16,
-    reason: String,
-    label: &'static str,
-}
-
-impl Ending {
-    fn new(code: u16, reason: &str, label: &'static str) -> Self {
-        Ending {
-            code,
-            reason: reason.to_owned(),
-            label,
-        }
-    }
-}
-
 pub async fn run(mut socket: Socket, session: Session) {
     let Session {
         state,
@@ -97,23 +80,25 @@ pub async fn run(mut socket: Socket, session: Session) {
     tokio::pin!(timer);
     let shutdown = state.shutdown.clone();
 
-    let ending: Ending = loop {
+    // How the connection ended: the close code and reason reported in `$disconnect`, and the
+    // metric label.
+    let ending: Close = loop {
         tokio::select! {
             biased;
             _ = shutdown.cancelled() => {
-                break close(&mut socket, 1001, "Going away", "shutdown").await;
+                break close(&mut socket, Close::GoingAway).await;
             }
             _ = handle.queue.ready() => {
                 if handle.queue.is_killed() {
-                    break Ending::new(1006, "Connection closed by the gateway", "killed");
+                    break Close::Killed;
                 }
                 let mut ending = None;
                 while let Some(out) = handle.queue.pop() {
                     let message = match out {
                         Outbound::Text(text) => Message::text(text),
                         Outbound::Binary(bytes) => Message::binary(bytes),
-                        Outbound::Close(code, reason) => {
-                            ending = Some(close(&mut socket, code, &reason, closed_by_gateway(code)).await);
+                        Outbound::Close(requested) => {
+                            ending = Some(close(&mut socket, requested).await);
                             break;
                         }
                     };
@@ -124,11 +109,11 @@ pub async fn run(mut socket: Socket, session: Session) {
                             timers.active(Instant::now());
                         }
                         Ok(Err(_)) => {
-                            ending = Some(Ending::new(1006, "Connection closed abnormally", "error"));
+                            ending = Some(Close::WriteFailed);
                             break;
                         }
                         Err(_) => {
-                            ending = Some(Ending::new(1008, "Slow reader", "slow_reader"));
+                            ending = Some(Close::SlowReader);
                             break;
                         }
                     }
@@ -142,7 +127,7 @@ pub async fn run(mut socket: Socket, session: Session) {
                     let message = match out {
                         Outbound::Text(text) => Message::text(text),
                         Outbound::Binary(bytes) => Message::binary(bytes),
-                        Outbound::Close(code, reason) => break close(&mut socket, code, &reason, closed_by_gateway(code)).await,
+                        Outbound::Close(requested) => break close(&mut socket, requested).await,
                     };
                     match tokio::time::timeout(SEND_TIMEOUT, socket.send(message)).await {
                         Ok(Ok(())) => {
@@ -150,8 +135,8 @@ pub async fn run(mut socket: Socket, session: Session) {
                             handle.touch(event::now_ms());
                             timers.active(Instant::now());
                         }
-                        Ok(Err(_)) => break Ending::new(1006, "Connection closed abnormally", "error"),
-                        Err(_) => break Ending::new(1008, "Slow reader", "slow_reader"),
+                        Ok(Err(_)) => break Close::WriteFailed,
+                        Err(_) => break Close::SlowReader,
                     }
                 }
             }
@@ -175,7 +160,7 @@ pub async fn run(mut socket: Socket, session: Session) {
                     Some(Ok(Message::Binary(bytes))) => {
                         match api.config.binary_frames {
                             BinaryFrames::Close => {
-                                break close(&mut socket, 1003, "Binary frames are not supported", "binary_frame").await;
+                                break close(&mut socket, Close::BinaryFrame).await;
                             }
                             BinaryFrames::Base64 => {
                                 api.metrics.messages_in.inc();
@@ -197,15 +182,15 @@ pub async fn run(mut socket: Socket, session: Session) {
                     Some(Ok(Message::Close(frame))) => {
                         // The library has queued our answer; the next read flushes it and ends.
                         let ending = match frame {
-                            Some(f) => Ending::new(u16::from(f.code), f.reason.as_str(), "client"),
-                            None => Ending::new(1005, "Client-side close frame status not set", "client"),
+                            Some(f) => Close::Client { code: u16::from(f.code), reason: f.reason.as_str().to_owned() },
+                            None => Close::ClientWithoutStatus,
                         };
                         let _ = tokio::time::timeout(CLOSE_HANDSHAKE, async { while socket.next().await.is_some() {} }).await;
                         break ending;
                     }
                     Some(Ok(_)) => {} // ping (answered by the library), pong, raw frames
                     Some(Err(WsError::Capacity(_))) => {
-                        break close(&mut socket, 1009, "Message too big", "too_big").await;
+                        break close(&mut socket, Close::TooBig).await;
                     }
                     Some(Err(
                         WsError::ConnectionClosed
@@ -214,26 +199,26 @@ pub async fn run(mut socket: Socket, session: Session) {
                         | WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake),
                     ))
                     | None => {
-                        break Ending::new(1006, "Connection closed abnormally", "abnormal");
+                        break Close::Abnormal;
                     }
                     Some(Err(e)) => {
                         debug!(connection_id = %handle.id, error = %e, "protocol error");
-                        break close(&mut socket, 1002, "Protocol error", "protocol_error").await;
+                        break close(&mut socket, Close::ProtocolError).await;
                     }
                 }
             }
             _ = &mut timer => {
                 match timers.due(Instant::now()) {
                     Some(Due::MaxDuration) => {
-                        break close(&mut socket, 1001, "Maximum connection duration reached", "max_duration").await;
+                        break close(&mut socket, Close::MaxDuration).await;
                     }
-                    Some(Due::Idle) => break close(&mut socket, 1001, "Idle timeout", "idle_timeout").await,
+                    Some(Due::Idle) => break close(&mut socket, Close::IdleTimeout).await,
                     Some(Due::Ping)
                         if tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Ping(Default::default())))
                             .await
                             .is_err() =>
                     {
-                        break Ending::new(1008, "Slow reader", "slow_reader");
+                        break Close::SlowReader;
                     }
                     Some(Due::Ping) => {}
                     None => {}
@@ -257,17 +242,16 @@ pub async fn run(mut socket: Socket, session: Session) {
         .disconnects
         .get_or_create(&DisconnectLabels {
             api: api.name.to_string(),
-            reason: ending.label.to_owned(),
+            reason: ending.label().to_owned(),
         })
         .inc();
-    info!(api = %api.name, connection_id = %handle.id, code = ending.code, reason = ending.label, "disconnected");
+    info!(api = %api.name, connection_id = %handle.id, code = ending.code(), reason = ending.label(), "disconnected");
     deliver_disconnect(
         &state,
         &api,
         &handle,
         identity.as_ref().map(|i| &*i.context),
-        ending.code,
-        &ending.reason,
+        &ending,
     )
     .await;
 }
@@ -366,17 +350,11 @@ impl Timers {
     }
 }
 
-/// Send a close frame and wait (bounded) for the client's answer.
-/// Why the gateway closed a connection on request: 1008 is a revoked session (sign-out,
-/// revocation, disabled user), anything else a `DELETE @connections/{id}`.
-fn closed_by_gateway(code: u16) -> &'static str {
-    if code == 1008 { "revoked" } else { "deleted" }
-}
-
-async fn close(socket: &mut Socket, code: u16, reason: &str, label: &'static str) -> Ending {
+/// Send a close frame for `close` and wait (bounded) for the client's answer.
+async fn close(socket: &mut Socket, close: Close) -> Close {
     let frame = CloseFrame {
-        code: CloseCode::from(code),
-        reason: reason.to_owned().into(),
+        code: CloseCode::from(close.code()),
+        reason: close.reason().to_owned().into(),
     };
     let sent = tokio::time::timeout(CLOSE_HANDSHAKE, socket.close(Some(frame))).await;
     if matches!(sent, Ok(Ok(()))) {
@@ -385,7 +363,7 @@ async fn close(socket: &mut Socket, code: u16, reason: &str, label: &'static str
         })
         .await;
     }
-    Ending::new(code, reason, label)
+    close
 }
 
 fn context<'a>(
@@ -531,26 +509,25 @@ fn dispatch(
     }))
 }
 
-async fn send_direct(socket: &mut Socket, api: &WsApi, text: String) -> Option<Ending> {
+async fn send_direct(socket: &mut Socket, api: &WsApi, text: String) -> Option<Close> {
     match tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::text(text))).await {
         Ok(Ok(())) => {
             api.metrics.messages_out.inc();
             None
         }
-        Ok(Err(_)) => Some(Ending::new(1006, "Connection closed abnormally", "error")),
-        Err(_) => Some(Ending::new(1008, "Slow reader", "slow_reader")),
+        Ok(Err(_)) => Some(Close::WriteFailed),
+        Err(_) => Some(Close::SlowReader),
     }
 }
 
-/// Call the `$disconnect` integration, if any. Best effort, like API Gateway; bounded by the
+/// Call the `$disconnect` integration, if any, telling it how the connection ended. Best effort, like API Gateway; bounded by the
 /// integration's timeout and tracked so a graceful shutdown waits for it.
 pub async fn deliver_disconnect(
     state: &Arc<State>,
     api: &Arc<WsApi>,
     handle: &Arc<ConnectionHandle>,
     authorizer: Option<&RawValue>,
-    code: u16,
-    reason: &str,
+    ending: &Close,
 ) {
     let Some(integration) = api
         .routes
@@ -568,8 +545,8 @@ pub async fn deliver_disconnect(
         EventType::Disconnect,
         &rid,
     );
-    ctx.disconnect_status_code = Some(code);
-    ctx.disconnect_reason = Some(reason);
+    ctx.disconnect_status_code = Some(ending.code());
+    ctx.disconnect_reason = Some(ending.reason());
     let event = disconnect_event(&ctx);
     if let Err(e) = integration.invoke(event).await {
         state.metrics.error(e.kind());

@@ -1,26 +1,30 @@
-//! The HTTP upgrade of a WebSocket API: handshake checks, Origin allow-list, subprotocol
-//! negotiation, the `$connect` integration, and the 101 answer.
+//! The HTTP upgrade of a WebSocket API, in its phases: the handshake checks (Origin
+//! allow-list and subprotocol negotiation included), the authorizer, the `$connect`
+//! integration, then registering the connection and answering 101. The checks and the 101's
+//! headers are `portcullis_core::handshake`; this module does the I/O around them.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Body;
-use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
+use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use portcullis_auth::error::AuthError;
 use portcullis_auth::identity::RequestParts;
 use portcullis_auth::request::WebSocketAuthorizerRequest;
+use portcullis_core::close::Close;
 use portcullis_core::event::{EventType, WsEventContext, connect_event};
+use portcullis_core::handshake::{self, Accepted, Refusal, UpgradePolicy};
 use portcullis_core::id::{ConnectionId, request_id};
-use portcullis_core::{event, forward, policy, redact, subprotocol};
+use portcullis_core::{event, forward, policy, redact};
 use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::Role;
 use tracing::{info, warn};
 
 use super::WsApi;
 use super::session::{self, Session};
-use crate::authorizers::refusal;
+use crate::authorizers::{Identity, refusal};
 use crate::headers::{canonical_name, query_pairs};
 use crate::listener::ConnectionSlot;
 use crate::registry::{ConnectionHandle, ConnectionRegistry};
@@ -34,20 +38,8 @@ fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-fn is_upgrade_request(req: &Request<Body>) -> bool {
-    let has_token = |name: header::HeaderName, token: &str| {
-        req.headers().get_all(name).iter().any(|v| {
-            v.to_str()
-                .map(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
-                .unwrap_or(false)
-        })
-    };
-    req.method() == Method::GET
-        && has_token(header::CONNECTION, "upgrade")
-        && has_token(header::UPGRADE, "websocket")
-}
-
-/// Answer an upgrade request for `api`.
+/// Answer an upgrade request for `api`. Each phase either hands the next what it learned or
+/// answers the client itself; only a request every phase admits is registered.
 pub async fn handle_upgrade(
     state: Arc<State>,
     api: Arc<WsApi>,
@@ -61,211 +53,274 @@ pub async fn handle_upgrade(
             .unwrap_or("/"),
     )
     .into_owned();
-    if !is_upgrade_request(&req) {
-        let mut response = plain(StatusCode::UPGRADE_REQUIRED, "Upgrade Required");
-        response
-            .headers_mut()
-            .insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-        return response;
-    }
-    if header_str(req.headers(), header::SEC_WEBSOCKET_VERSION) != Some("13") {
-        let mut response = plain(
-            StatusCode::UPGRADE_REQUIRED,
-            "Unsupported WebSocket version",
-        );
-        response.headers_mut().insert(
-            header::SEC_WEBSOCKET_VERSION,
-            HeaderValue::from_static("13"),
-        );
-        return response;
-    }
-    let Some(key) = req
-        .headers()
-        .get(header::SEC_WEBSOCKET_KEY)
-        .map(|k| derive_accept_key(k.as_bytes()))
-    else {
-        return plain(StatusCode::BAD_REQUEST, "Missing Sec-WebSocket-Key");
+    let accepted = match check_request(&state, &api, &req, &path_for_log) {
+        Ok(accepted) => accepted,
+        Err(refusal) => return refused(refusal),
     };
-
-    // Origin allow-list: a browser always sends Origin; non-browser clients may omit it.
-    if !api.config.allowed_origins.is_empty()
-        && let Some(origin) = req.headers().get(header::ORIGIN)
-        && !api
-            .config
-            .allowed_origins
-            .iter()
-            .any(|o| o.as_bytes() == origin.as_bytes())
-    {
-        info!(api = %api.name, path = %path_for_log, status = 403, "upgrade refused: origin not allowed");
-        reject_metric(&state, &api, 403);
-        return plain(StatusCode::FORBIDDEN, "Forbidden");
-    }
-
-    let offered: Vec<&str> = req
-        .headers()
-        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .collect();
-    let negotiated = subprotocol::negotiate(&offered, &api.config.subprotocols);
-
-    let connection_id = ConnectionId::generate(crate::registry::ConnectionRegistry::node(
-        state.registry.as_ref(),
-    ));
-    let connected_at = event::now_ms();
-    let user_agent = header_str(req.headers(), header::USER_AGENT).map(str::to_owned);
-    let source_ip = peer.ip().to_string();
-
+    let attempt = Attempt::new(&state, api, &req, peer, path_for_log);
     let on_upgrade = hyper::upgrade::on(&mut req);
     // The session keeps the connection's place in the listener's budgets until it ends.
     let slot = req.extensions_mut().remove::<ConnectionSlot>();
-    let headers = event_headers(req.headers(), &source_ip, state.listen_port, &state.scheme);
-    let query = query_pairs(req.uri().query());
-
-    // The authorizer decides before $connect runs; a refusal never reaches the backend.
-    let identity = match &api.config.authorizer {
-        None => None,
-        Some(name) => {
-            let Some(authorizer) = state.authorizers.get(name) else {
-                return plain(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
-            };
-            let rid = request_id();
-            let header_refs: Vec<(&str, &str)> = headers
-                .iter()
-                .map(|(n, v)| (n.as_str(), v.as_str()))
-                .collect();
-            let arn = policy::websocket_arn(
-                &state.management.region,
-                &state.management.account_id,
-                &api.config.api_id,
-                &api.config.stage,
-                "$connect",
-            );
-            let input = WebSocketAuthorizerRequest {
-                method_arn: &arn,
-                request: RequestParts {
-                    headers: &header_refs,
-                    query: &query,
-                },
-                context: event_context(
-                    &api,
-                    &connection_id,
-                    connected_at,
-                    &rid,
-                    &source_ip,
-                    user_agent.as_deref(),
-                    None,
-                ),
-                stage_variables: &[],
-            };
-            let decided = authorizer
-                .authorize_connect(&input, &state.metrics)
-                .await
-                .and_then(|identity| {
-                    // The $connect route's own scopes and groups.
-                    match api.routes.get("$connect") {
-                        Some(route) if !identity.allows(&route.scopes, &route.groups) => {
-                            Err(AuthError::Forbidden)
-                        }
-                        _ => Ok(identity),
-                    }
-                });
-            match decided {
-                Ok(identity) => Some(Arc::new(identity)),
-                Err(e) => {
-                    let status = e.status();
-                    info!(api = %api.name, path = %path_for_log, status, "upgrade refused by the authorizer");
-                    reject_metric(&state, &api, status);
-                    return refusal(&e, &api.name, name, &state.metrics);
-                }
-            }
-        }
+    let identity = match authorize(&state, &attempt).await {
+        Ok(identity) => identity,
+        Err(refusal) => return refusal,
     };
+    let connect_headers = match call_connect(&state, &attempt, identity.as_ref()).await {
+        Ok(headers) => headers,
+        Err(refusal) => return refusal,
+    };
+    let response = switching_protocols(&accepted, &connect_headers);
+    open(state, attempt, identity, on_upgrade, slot);
+    response
+}
 
-    // The $connect integration decides next.
-    let mut extra_headers: Vec<(String, String)> = Vec::new();
-    if let Some(route) = api.routes.get("$connect")
-        && let Some(integration) = &route.integration
-    {
-        let rid = request_id();
-        let ctx = event_context(
-            &api,
-            &connection_id,
-            connected_at,
-            &rid,
-            &source_ip,
-            user_agent.as_deref(),
-            identity.as_ref().map(|i| &*i.context),
-        );
-        // The gateway's session cookies stay with the gateway (the authorizer had them).
-        let body = connect_event(&ctx, &forward::event_headers(&headers), &query);
-        match integration.invoke(body).await {
-            Ok(result) => {
-                let status = result.status_code.unwrap_or(200);
-                if !(200..300).contains(&status) {
-                    info!(api = %api.name, connection_id = %connection_id, path = %path_for_log, status, "upgrade refused by $connect");
-                    reject_metric(&state, &api, status);
-                    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
-                    let mut response = Response::new(Body::empty());
-                    *response.status_mut() = status;
-                    return response;
-                }
-                extra_headers = result.headers;
-            }
-            Err(e) => {
-                warn!(api = %api.name, connection_id = %connection_id, path = %path_for_log, error = %e, "$connect integration failed");
-                state.metrics.error(e.kind());
-                reject_metric(&state, &api, 502);
-                return plain(StatusCode::BAD_GATEWAY, "Internal server error");
-            }
+/// Phase 1, the handshake checks (`portcullis_core::handshake::check`): a refusal is answered
+/// at once ([`refused`]); an Origin refusal is logged and counted.
+fn check_request(
+    state: &State,
+    api: &WsApi,
+    req: &Request<Body>,
+    path_for_log: &str,
+) -> Result<Accepted, Refusal> {
+    let headers: Vec<(&str, &[u8])> = req
+        .headers()
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_bytes()))
+        .collect();
+    let policy = UpgradePolicy {
+        allowed_origins: &api.config.allowed_origins,
+        subprotocols: &api.config.subprotocols,
+    };
+    handshake::check(req.method().as_str(), &headers, &policy).inspect_err(|refusal| {
+        if *refusal == Refusal::OriginNotAllowed {
+            info!(api = %api.name, path = %path_for_log, status = 403, "upgrade refused: origin not allowed");
+            reject_metric(state, api, 403);
         }
-    }
+    })
+}
 
-    let mut response = Response::new(Body::empty());
-    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-    let mut protocol_set = false;
-    for (name, value) in &extra_headers {
-        let lower = name.to_ascii_lowercase();
-        // The handshake headers are the gateway's, never the backend's.
-        if matches!(
-            lower.as_str(),
-            "connection"
-                | "upgrade"
-                | "sec-websocket-accept"
-                | "content-length"
-                | "transfer-encoding"
-        ) {
-            continue;
-        }
-        if let (Ok(n), Ok(v)) = (
-            header::HeaderName::from_bytes(lower.as_bytes()),
-            HeaderValue::from_str(value),
-        ) {
-            if n == header::SEC_WEBSOCKET_PROTOCOL {
-                // Never echo the token back, whoever asks.
-                if negotiated.token.as_deref() == Some(value.as_str()) {
-                    continue;
-                }
-                protocol_set = true;
-            }
-            response.headers_mut().append(n, v);
-        }
-    }
-    if !protocol_set
-        && let Some(echo) = &negotiated.echo
-        && let Ok(v) = HeaderValue::from_str(echo)
-    {
+/// The answer to a request that failed a handshake check.
+fn refused(refusal: Refusal) -> Response<Body> {
+    let status =
+        StatusCode::from_u16(refusal.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = plain(status, refusal.message());
+    if let Some((name, value)) = refusal.header() {
         response
             .headers_mut()
-            .insert(header::SEC_WEBSOCKET_PROTOCOL, v);
+            .insert(name, HeaderValue::from_static(value));
     }
-    let headers = response.headers_mut();
-    headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-    if let Ok(v) = HeaderValue::from_str(&key) {
-        headers.insert(header::SEC_WEBSOCKET_ACCEPT, v);
+    response
+}
+
+/// What the phases after the checks know about the request and the connection it asks for.
+struct Attempt {
+    api: Arc<WsApi>,
+    path_for_log: String,
+    connection_id: ConnectionId,
+    connected_at: i64,
+    user_agent: Option<String>,
+    source_ip: String,
+    /// The request's headers as events carry them, with the forwarding headers added.
+    headers: Vec<(String, String)>,
+    query: Vec<(String, String)>,
+}
+
+impl Attempt {
+    fn new(
+        state: &State,
+        api: Arc<WsApi>,
+        req: &Request<Body>,
+        peer: SocketAddr,
+        path_for_log: String,
+    ) -> Self {
+        let connection_id = ConnectionId::generate(crate::registry::ConnectionRegistry::node(
+            state.registry.as_ref(),
+        ));
+        let source_ip = peer.ip().to_string();
+        Attempt {
+            path_for_log,
+            connection_id,
+            connected_at: event::now_ms(),
+            user_agent: header_str(req.headers(), header::USER_AGENT).map(str::to_owned),
+            headers: event_headers(req.headers(), &source_ip, state.listen_port, &state.scheme),
+            query: query_pairs(req.uri().query()),
+            source_ip,
+            api,
+        }
     }
 
+    /// The `requestContext` of the `$connect` event (and of the authorizer's request).
+    fn context<'a>(
+        &'a self,
+        request_id: &'a str,
+        authorizer: Option<&'a serde_json::value::RawValue>,
+    ) -> WsEventContext<'a> {
+        WsEventContext {
+            route_key: "$connect",
+            event_type: EventType::Connect,
+            connection_id: self.connection_id.as_str(),
+            connected_at_ms: self.connected_at,
+            request_id,
+            message_id: None,
+            request_time_ms: event::now_ms(),
+            stage: &self.api.config.stage,
+            api_id: &self.api.config.api_id,
+            domain_name: &self.api.domain_name,
+            source_ip: &self.source_ip,
+            user_agent: self.user_agent.as_deref(),
+            authorizer,
+            disconnect_status_code: None,
+            disconnect_reason: None,
+        }
+    }
+}
+
+/// Phase 2, the API's authorizer (and the `$connect` route's scopes and groups). It decides
+/// before `$connect` runs; a refusal never reaches the backend.
+async fn authorize(
+    state: &State,
+    attempt: &Attempt,
+) -> Result<Option<Arc<Identity>>, Response<Body>> {
+    let api = &attempt.api;
+    let path_for_log = &attempt.path_for_log;
+    let Some(name) = &api.config.authorizer else {
+        return Ok(None);
+    };
+    let Some(authorizer) = state.authorizers.get(name) else {
+        return Err(plain(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Internal Server Error",
+        ));
+    };
+    let rid = request_id();
+    let header_refs: Vec<(&str, &str)> = attempt
+        .headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    let arn = policy::websocket_arn(
+        &state.management.region,
+        &state.management.account_id,
+        &api.config.api_id,
+        &api.config.stage,
+        "$connect",
+    );
+    let input = WebSocketAuthorizerRequest {
+        method_arn: &arn,
+        request: RequestParts {
+            headers: &header_refs,
+            query: &attempt.query,
+        },
+        context: attempt.context(&rid, None),
+        stage_variables: &[],
+    };
+    let decided = authorizer
+        .authorize_connect(&input, &state.metrics)
+        .await
+        .and_then(|identity| {
+            // The $connect route's own scopes and groups.
+            match api.routes.get("$connect") {
+                Some(route) if !identity.allows(&route.scopes, &route.groups) => {
+                    Err(AuthError::Forbidden)
+                }
+                _ => Ok(identity),
+            }
+        });
+    match decided {
+        Ok(identity) => Ok(Some(Arc::new(identity))),
+        Err(e) => {
+            let status = e.status();
+            info!(api = %api.name, path = %path_for_log, status, "upgrade refused by the authorizer");
+            reject_metric(state, api, status);
+            Err(refusal(&e, &api.name, name, &state.metrics))
+        }
+    }
+}
+
+/// Phase 3, the `$connect` integration, if the API has one: a 2xx result (or none) admits the
+/// connection and may add headers to the 101; any other status refuses it with that status.
+async fn call_connect(
+    state: &State,
+    attempt: &Attempt,
+    identity: Option<&Arc<Identity>>,
+) -> Result<Vec<(String, String)>, Response<Body>> {
+    let api = &attempt.api;
+    let (connection_id, path_for_log) = (&attempt.connection_id, &attempt.path_for_log);
+    let Some(integration) = api
+        .routes
+        .get("$connect")
+        .and_then(|route| route.integration.as_ref())
+    else {
+        return Ok(Vec::new());
+    };
+    let rid = request_id();
+    let ctx = attempt.context(&rid, identity.map(|i| &*i.context));
+    // The gateway's session cookies stay with the gateway (the authorizer had them).
+    let body = connect_event(
+        &ctx,
+        &forward::event_headers(&attempt.headers),
+        &attempt.query,
+    );
+    match integration.invoke(body).await {
+        Ok(result) => {
+            let status = result.status_code.unwrap_or(200);
+            if !(200..300).contains(&status) {
+                info!(api = %api.name, connection_id = %connection_id, path = %path_for_log, status, "upgrade refused by $connect");
+                reject_metric(state, api, status);
+                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+                let mut response = Response::new(Body::empty());
+                *response.status_mut() = status;
+                return Err(response);
+            }
+            Ok(result.headers)
+        }
+        Err(e) => {
+            warn!(api = %api.name, connection_id = %connection_id, path = %path_for_log, error = %e, "$connect integration failed");
+            state.metrics.error(e.kind());
+            reject_metric(state, api, 502);
+            Err(plain(StatusCode::BAD_GATEWAY, "Internal server error"))
+        }
+    }
+}
+
+/// Phase 4, the answer: `101 Switching Protocols` with the headers
+/// `portcullis_core::handshake::switching_protocols` lists.
+fn switching_protocols(
+    accepted: &Accepted,
+    connect_headers: &[(String, String)],
+) -> Response<Body> {
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let headers = response.headers_mut();
+    for (name, value) in handshake::switching_protocols(accepted, connect_headers) {
+        if let (Ok(n), Ok(v)) = (
+            header::HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) {
+            headers.append(n, v);
+        }
+    }
+    response
+}
+
+/// Phase 5, the connection opens: registered before the 101 is sent, then its session runs
+/// once the client has the answer and the connection is upgraded.
+fn open(
+    state: Arc<State>,
+    attempt: Attempt,
+    identity: Option<Arc<Identity>>,
+    on_upgrade: OnUpgrade,
+    slot: Option<ConnectionSlot>,
+) {
+    let Attempt {
+        api,
+        path_for_log,
+        connection_id,
+        connected_at,
+        user_agent,
+        source_ip,
+        ..
+    } = attempt;
     let mut handle = ConnectionHandle::new(
         connection_id,
         api.name.clone(),
@@ -300,39 +355,10 @@ pub async fn handle_upgrade(
                 state.registry.unregister(&handle.id);
                 handle.queue.close();
                 let context = identity.as_ref().map(|i| &*i.context);
-                session::deliver_disconnect(&state, &api, &handle, context, 1006, "Connection closed abnormally").await;
+                session::deliver_disconnect(&state, &api, &handle, context, &Close::Abnormal).await;
             }
         }
     });
-    response
-}
-
-fn event_context<'a>(
-    api: &'a WsApi,
-    connection_id: &'a ConnectionId,
-    connected_at: i64,
-    request_id: &'a str,
-    source_ip: &'a str,
-    user_agent: Option<&'a str>,
-    authorizer: Option<&'a serde_json::value::RawValue>,
-) -> WsEventContext<'a> {
-    WsEventContext {
-        route_key: "$connect",
-        event_type: EventType::Connect,
-        connection_id: connection_id.as_str(),
-        connected_at_ms: connected_at,
-        request_id,
-        message_id: None,
-        request_time_ms: event::now_ms(),
-        stage: &api.config.stage,
-        api_id: &api.config.api_id,
-        domain_name: &api.domain_name,
-        source_ip,
-        user_agent,
-        authorizer,
-        disconnect_status_code: None,
-        disconnect_reason: None,
-    }
 }
 
 fn reject_metric(state: &State, api: &WsApi, status: u16) {
@@ -375,3 +401,6 @@ fn event_headers(
     out.push(("X-Forwarded-Proto".to_owned(), scheme.to_owned()));
     out
 }
+
+#[cfg(test)]
+mod tests;
