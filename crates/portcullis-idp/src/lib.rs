@@ -4,9 +4,9 @@
 //! deployments, with their migrations), user passwords ([`password`]: policy and Argon2id),
 //! the pools' RSA signing keys and their rotation ([`keys`]), token minting with Cognito's claim
 //! sets ([`tokens`]), the OAuth2/OIDC endpoints (discovery, JWKS, token, revoke, the hosted
-//! sign-in page with authorization code + PKCE ([`hosted`], [`oauth_code`]), userInfo, logout,
-//! and cookie sessions for pages on the gateway's origin ([`web_session`])) as an axum
-//! [`router`], the Cognito JSON API ([`cognito`]), code delivery to webhooks, the
+//! sign-in page with authorization code + PKCE ([`http`], [`oauth_code`]), userInfo, logout,
+//! and cookie sessions for pages on the gateway's origin ([`http::cookie_session`])) as an axum
+//! [`router`], the Cognito JSON API ([`http::cognito`]), code delivery to webhooks, the
 //! [`IdentityProvider`] facade the binary and the CLI use, the [`admin`] operations shared by
 //! the CLI and the gateway's admin HTTP API, what users may write ([`attributes`]: the pool's
 //! attribute schema; [`username`]: normalised usernames without look-alikes), and the store's

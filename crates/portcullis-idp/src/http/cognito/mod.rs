@@ -35,12 +35,11 @@
 //!   held forever by a sign-up nobody confirms.
 //! * Rate limit: the pool's `rate_limit_per_ip` (shared with its token endpoint and hosted
 //!   login) covers the operations that check passwords or codes or issue codes.
-#![allow(clippy::result_large_err)]
-
 //!
 //! Files: this one dispatches operations and holds what they share; [`sign_in`] (flows and
 //! challenges), [`sign_up`] (sign-up, confirmation, forgotten passwords and their codes),
 //! [`user`] (a signed-in user's own operations), [`errors`], [`options`].
+#![allow(clippy::result_large_err)]
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
@@ -101,7 +100,7 @@ struct Cognito {
     issuers: HashMap<String, String>,
     /// pool → its codes.
     codes: HashMap<String, Mutex<CodeBook<CodeKey>>>,
-    /// SHA-256 of the session string → challenge state.
+    /// The `NEW_PASSWORD_REQUIRED` challenge sessions.
     sessions: Mutex<ChallengeBook>,
 }
 
