@@ -58,7 +58,7 @@ mod tests {
     #[test]
     fn the_cookies_kept_from_backends_are_the_cookie_sessions() {
         use portcullis_core::forward::SESSION_COOKIES;
-        use portcullis_idp::web_session::{ACCESS_COOKIE, REFRESH_COOKIE};
+        use portcullis_idp::http::cookie_session::{ACCESS_COOKIE, REFRESH_COOKIE};
         assert!(SESSION_COOKIES.contains(&ACCESS_COOKIE));
         assert!(SESSION_COOKIES.contains(&REFRESH_COOKIE));
     }

@@ -1,4 +1,5 @@
-//! Delivery of confirmation and password-reset codes to a pool's `code_webhook`.
+//! Codes to deliver (what each is for, whom it goes to) and their delivery to a pool's
+//! `code_webhook`.
 //!
 //! Each code is one JSON `POST` to the configured URL:
 //! `{"pool", "username", "kind": "SIGN_UP" | "FORGOT_PASSWORD", "code", "client_id",
@@ -19,11 +20,46 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lc_rs::hmac;
-use portcullis_config::Pool;
+use portcullis_config::{Pool, Secret};
 use serde_json::{Map, Value, json};
 use tokio::sync::Semaphore;
 
-use crate::cognito::{CodeDelivery, CodePurpose};
+/// What a code is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CodePurpose {
+    SignUp,
+    ForgotPassword,
+}
+
+impl CodePurpose {
+    /// The purpose in logs and in a code's HMAC.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            CodePurpose::SignUp => "sign_up",
+            CodePurpose::ForgotPassword => "forgot_password",
+        }
+    }
+}
+
+/// A code to deliver to a user (passed to the Cognito JSON API's `on_code` callback and to the
+/// pool's webhook).
+#[derive(Debug, Clone)]
+pub struct CodeDelivery {
+    pub pool: String,
+    pub username: String,
+    pub purpose: CodePurpose,
+    pub code: Secret,
+    /// The app client of the call that issued the code.
+    pub client_id: String,
+    /// The user's `email` attribute, if any.
+    pub email: Option<String>,
+    /// The user's `phone_number` attribute, if any.
+    pub phone_number: Option<String>,
+}
+
+/// Called with every generated code (tests, or an in-process mailer), whether or not the pool
+/// also has a `code_webhook`.
+pub type CodeCallback = Arc<dyn Fn(&CodeDelivery) + Send + Sync>;
 
 /// Most webhook deliveries in flight at once (all pools together).
 pub const MAX_IN_FLIGHT: usize = 64;
@@ -210,7 +246,6 @@ pub fn signature(key: &hmac::Key, body: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use portcullis_config::Secret;
 
     fn delivery(email: Option<&str>) -> CodeDelivery {
         CodeDelivery {

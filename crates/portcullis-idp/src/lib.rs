@@ -4,9 +4,9 @@
 //! deployments, with their migrations), user passwords ([`password`]: policy and Argon2id),
 //! the pools' RSA signing keys and their rotation ([`keys`]), token minting with Cognito's claim
 //! sets ([`tokens`]), the OAuth2/OIDC endpoints (discovery, JWKS, token, revoke, the hosted
-//! sign-in page with authorization code + PKCE ([`hosted`], [`oauth_code`]), userInfo, logout,
-//! and cookie sessions for pages on the gateway's origin ([`web_session`])) as an axum
-//! [`router`], the Cognito JSON API ([`cognito`]), code delivery to webhooks, the
+//! sign-in page with authorization code + PKCE ([`http`], [`oauth_code`]), userInfo, logout,
+//! and cookie sessions for pages on the gateway's origin ([`http::cookie_session`])) as an axum
+//! [`router`], the Cognito JSON API ([`http::cognito`]), code delivery to webhooks, the
 //! [`IdentityProvider`] facade the binary and the CLI use, the [`admin`] operations shared by
 //! the CLI and the gateway's admin HTTP API, what users may write ([`attributes`]: the pool's
 //! attribute schema; [`username`]: normalised usernames without look-alikes), and the store's
@@ -16,11 +16,12 @@
 //! through [`KeySource`]).
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+mod access_token;
 pub mod admin;
 pub mod attributes;
-pub mod cognito;
+mod challenge;
+mod codes;
 pub mod delivery;
-pub mod hosted;
 pub mod http;
 pub mod keys;
 pub mod lockout;
@@ -31,7 +32,6 @@ pub mod revocation;
 pub mod store;
 pub mod tokens;
 pub mod username;
-pub mod web_session;
 
 #[cfg(test)]
 mod session_tests;
@@ -48,8 +48,8 @@ use aws_lc_rs::hmac;
 use portcullis_auth::jwt::KeySource;
 use portcullis_config::{Config, Pool, Secret};
 
-pub use cognito::{CognitoOptions, cognito_router, cognito_router_with};
 pub use http::router;
+pub use http::{CognitoOptions, cognito_router, cognito_router_with};
 pub use lockout::{LOCK_AFTER, LOCK_CAP_SECS, LOCK_RESET_SECS};
 pub use password::{PasswordHasher, PolicyViolation};
 pub use store::{
@@ -1658,7 +1658,7 @@ impl IdentityProvider {
         }
         let Some(verifier) = self
             .code_flow
-            .verifier(pool, || hosted::access_verifier(self, pool))
+            .verifier(pool, || access_token::access_verifier(self, pool))
         else {
             return Err(IdpError::Config("access-token verifier unavailable".into()).into());
         };

@@ -12,7 +12,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use portcullis_config::Secret;
 use serde_json::{Value, json};
 
-use crate::cognito::{CodeDelivery, CodePurpose};
+use crate::delivery::{CodeDelivery, CodePurpose};
 use crate::{
     ClientAuth, Clock, CognitoOptions, IdentityProvider, IdpOptions, LOCK_AFTER, OAuthError,
     PasswordCheck, Revocation, cognito_router_with, router, unix_now,

@@ -31,8 +31,11 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 use portcullis_config::Secret;
 use serde_json::{Value, json};
 
-use crate::hosted::{access_verifier, request_cookie, unique_request_cookie};
-use crate::http::{json_response, no_store, not_found, oauth_error, rate_limited, read_form};
+use super::reply::{
+    Form, FormRules, MAX_BODY_BYTES, json_response, no_store, not_found, oauth_error, rate_limited,
+    read_form, request_cookie, secure_cookies, unique_request_cookie,
+};
+use crate::access_token::access_verifier;
 use crate::oauth_code::ct_eq;
 use crate::{ClientAuth, IdentityProvider, OAuthError, unix_now};
 
@@ -45,6 +48,13 @@ pub const CSRF_COOKIE: &str = "portcullis_csrf";
 /// Header carrying the CSRF cookie's value on refresh and logout.
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
+/// How the session endpoints read their form (as the token endpoint does).
+const SESSION_FORM: FormRules = FormRules {
+    max_bytes: MAX_BODY_BYTES,
+    utf8: false,
+};
+
+/// The cookie-session routes (state: the identity provider).
 pub(crate) fn routes() -> Router<Arc<IdentityProvider>> {
     Router::new()
         .route("/pools/{pool}/session", post(start).get(describe))
@@ -85,13 +95,6 @@ fn cookie(
         text.push_str("; Secure");
     }
     HeaderValue::from_str(&text).ok()
-}
-
-/// Whether the identity provider's cookies carry `Secure`: when its public URL is https.
-pub(crate) fn secure_cookies(idp: &IdentityProvider) -> bool {
-    idp.public_url
-        .get(..8)
-        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
 }
 
 struct CookieJar {
@@ -197,7 +200,7 @@ fn csrf_ok(headers: &HeaderMap) -> bool {
     }
 }
 
-fn public_client(form: &crate::http::Form) -> Result<ClientAuth, OAuthError> {
+fn public_client(form: &Form) -> Result<ClientAuth, OAuthError> {
     let client_id = form.get("client_id").ok_or(OAuthError::InvalidClient)?;
     Ok(ClientAuth {
         client_id: client_id.to_owned(),
@@ -231,7 +234,7 @@ async fn start_inner(
         return Err(OAuthError::TooManyRequests);
     }
     let (parts, body) = request.into_parts();
-    let form = read_form(&parts.headers, body).await?;
+    let form = read_form(&parts.headers, body, SESSION_FORM).await?;
     let auth = public_client(&form)?;
     // Only pages of the client's own origins may open a session: this is what keeps another
     // site from signing a visitor in with a code of its choosing.
@@ -379,7 +382,7 @@ async fn refresh(
         .unwrap_or_default()
         .to_owned();
     let result = async {
-        let form = read_form(&parts.headers, body).await?;
+        let form = read_form(&parts.headers, body, SESSION_FORM).await?;
         let auth = public_client(&form)?;
         idp.refresh(&pool, &auth, &refresh_token).await
     }
@@ -431,7 +434,7 @@ async fn logout(
     let refresh_token = request_cookie(&parts.headers, REFRESH_COOKIE).map(Secret::new);
     if let Some(token) = refresh_token {
         let result = async {
-            let form = read_form(&parts.headers, body).await?;
+            let form = read_form(&parts.headers, body, SESSION_FORM).await?;
             let auth = public_client(&form)?;
             idp.revoke(&pool, &auth, &token).await
         }

@@ -1,36 +1,42 @@
-//! The pools' OAuth2/OIDC endpoints as an axum [`Router`] (mounted by the binary on the public
-//! listener): discovery, JWKS, token (`authorization_code`, `client_credentials`,
-//! `refresh_token`), revocation, and the hosted UI routes of [`crate::hosted`].
+//! The pools' OAuth2/OIDC endpoints: discovery, JWKS, token (`authorization_code`,
+//! `client_credentials`, `refresh_token`), revocation, `userInfo` and `logout` (cognito.md
+//! §3.5).
 //!
 //! Every body is read with a bound ([`MAX_BODY_BYTES`]); errors are RFC 6749 JSON; token
 //! responses carry `Cache-Control: no-store`. The token and revocation endpoints are rate limited
 //! per client IP when the server provides `ConnectInfo<SocketAddr>`.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::{Body, to_bytes};
-use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::extract::{Path, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use portcullis_config::Secret;
-use serde_json::json;
+use serde_json::{Map, Value, json};
 
-use crate::{ClientAuth, IdentityProvider, OAuthError, unix_now};
+use super::page::{csrf_cookie, error_page, redirect, server_error};
+use super::reply::{
+    Form, FormRules, MAX_BODY_BYTES, json_response, no_store, not_found, oauth_error, rate_limited,
+    read_form,
+};
+use crate::access_token::access_verifier;
+use crate::oauth_code::parse_query;
+use crate::{ClientAuth, IdentityProvider, IdpError, OAuthError, unix_now};
 
-/// Largest form body accepted by the token and revocation endpoints.
-pub const MAX_BODY_BYTES: usize = 16 * 1024;
-/// Most form parameters accepted.
-const MAX_PARAMS: usize = 32;
+/// How the token and revocation endpoints read their form.
+const TOKEN_FORM: FormRules = FormRules {
+    max_bytes: MAX_BODY_BYTES,
+    utf8: false,
+};
 /// `Cache-Control: max-age` of the JWKS.
 const JWKS_MAX_AGE_SECS: u32 = 300;
 
-/// The router for every configured pool under `/pools/{pool}/…`.
-pub fn router(idp: Arc<IdentityProvider>) -> Router {
+/// The OAuth routes (state: the identity provider).
+pub(crate) fn routes() -> Router<Arc<IdentityProvider>> {
     Router::new()
         .route(
             "/pools/{pool}/.well-known/openid-configuration",
@@ -39,22 +45,11 @@ pub fn router(idp: Arc<IdentityProvider>) -> Router {
         .route("/pools/{pool}/.well-known/jwks.json", get(jwks))
         .route("/pools/{pool}/oauth2/token", post(token))
         .route("/pools/{pool}/oauth2/revoke", post(revoke))
-        .merge(crate::hosted::routes())
-        .merge(crate::web_session::routes())
-        .with_state(idp)
-}
-
-pub(crate) fn json_response(status: StatusCode, body: &serde_json::Value) -> Response {
-    let mut response = (status, body.to_string()).into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json;charset=UTF-8"),
-    );
-    response
-}
-
-pub(crate) fn not_found() -> Response {
-    json_response(StatusCode::NOT_FOUND, &json!({"error": "not_found"}))
+        .route(
+            "/pools/{pool}/oauth2/userInfo",
+            get(userinfo).post(userinfo),
+        )
+        .route("/pools/{pool}/logout", get(logout))
 }
 
 async fn discovery(State(idp): State<Arc<IdentityProvider>>, Path(pool): Path<String>) -> Response {
@@ -105,86 +100,6 @@ async fn jwks(State(idp): State<Arc<IdentityProvider>>, Path(pool): Path<String>
     response
 }
 
-pub(crate) fn oauth_error(e: &OAuthError) -> Response {
-    let status = match e {
-        OAuthError::InvalidClient => StatusCode::UNAUTHORIZED,
-        OAuthError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
-        OAuthError::Server(inner) => {
-            tracing::error!(error = %inner, "identity provider failure at the token endpoint");
-            StatusCode::INTERNAL_SERVER_ERROR
-        }
-        _ => StatusCode::BAD_REQUEST,
-    };
-    let mut body = json!({ "error": e.code() });
-    match e {
-        OAuthError::InvalidRequest(why) => body["error_description"] = json!(why),
-        OAuthError::TooManyRequests => {
-            body["error_description"] = json!("too many requests from this address; retry later");
-        }
-        _ => {}
-    }
-    let mut response = json_response(status, &body);
-    let headers = response.headers_mut();
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    match e {
-        OAuthError::InvalidClient => {
-            headers.insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Basic realm=\"portcullis\""),
-            );
-        }
-        OAuthError::TooManyRequests => {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        }
-        _ => {}
-    }
-    response
-}
-
-/// A parsed form: each parameter at most once (RFC 6749 §3.2).
-pub(crate) struct Form(Vec<(String, String)>);
-
-impl Form {
-    pub(crate) fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .filter(|v| !v.is_empty())
-    }
-}
-
-/// Reads and parses the bounded form body; checks the content type.
-pub(crate) async fn read_form(headers: &HeaderMap, body: Body) -> Result<Form, OAuthError> {
-    let form_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| {
-            v.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        });
-    if !form_type {
-        return Err(OAuthError::InvalidRequest(
-            "content type must be application/x-www-form-urlencoded",
-        ));
-    }
-    let bytes = to_bytes(body, MAX_BODY_BYTES)
-        .await
-        .map_err(|_| OAuthError::InvalidRequest("request body too large"))?;
-    let mut params: Vec<(String, String)> = Vec::new();
-    for (k, v) in url::form_urlencoded::parse(&bytes) {
-        if params.len() >= MAX_PARAMS {
-            return Err(OAuthError::InvalidRequest("too many parameters"));
-        }
-        if params.iter().any(|(seen, _)| *seen == k) {
-            return Err(OAuthError::InvalidRequest("repeated parameter"));
-        }
-        params.push((k.into_owned(), v.into_owned()));
-    }
-    Ok(Form(params))
-}
-
 /// Client credentials from `Authorization: Basic` or the form (never both).
 fn client_auth(headers: &HeaderMap, form: &Form) -> Result<ClientAuth, OAuthError> {
     let basic = match headers.get(header::AUTHORIZATION) {
@@ -231,21 +146,6 @@ fn client_auth(headers: &HeaderMap, form: &Form) -> Result<ClientAuth, OAuthErro
     }
 }
 
-/// True when the client's address has used up `pool`'s `rate_limit_per_ip`.
-pub(crate) fn rate_limited(idp: &IdentityProvider, pool: &str, request: &Request) -> bool {
-    match request.extensions().get::<ConnectInfo<SocketAddr>>() {
-        Some(ConnectInfo(addr)) => !idp.allow_request(pool, addr.ip()),
-        None => false,
-    }
-}
-
-pub(crate) fn no_store(mut response: Response) -> Response {
-    let headers = response.headers_mut();
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    response
-}
-
 async fn token(
     State(idp): State<Arc<IdentityProvider>>,
     Path(pool): Path<String>,
@@ -269,7 +169,7 @@ async fn token_inner(
         return Err(OAuthError::TooManyRequests);
     }
     let (parts, body) = request.into_parts();
-    let form = read_form(&parts.headers, body).await?;
+    let form = read_form(&parts.headers, body, TOKEN_FORM).await?;
     let grant_type = form
         .get("grant_type")
         .ok_or(OAuthError::InvalidRequest("grant_type is missing"))?;
@@ -330,7 +230,7 @@ async fn revoke(
             return Err(OAuthError::TooManyRequests);
         }
         let (parts, body) = request.into_parts();
-        let form = read_form(&parts.headers, body).await?;
+        let form = read_form(&parts.headers, body, TOKEN_FORM).await?;
         let token = form
             .get("token")
             .ok_or(OAuthError::InvalidRequest("token is missing"))?;
@@ -342,4 +242,152 @@ async fn revoke(
         Ok(()) => no_store(StatusCode::OK.into_response()),
         Err(e) => oauth_error(&e),
     }
+}
+
+// ---- userInfo ----
+
+fn bearer_error(status: StatusCode, code: &str, description: &str) -> Response {
+    let mut response = json_response(
+        status,
+        &json!({"error": code, "error_description": description}),
+    );
+    let h = response.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "Bearer error=\"{code}\", error_description=\"{description}\""
+    )) {
+        h.insert(header::WWW_AUTHENTICATE, v);
+    }
+    response
+}
+
+fn invalid_token() -> Response {
+    bearer_error(
+        StatusCode::UNAUTHORIZED,
+        "invalid_token",
+        "Access token is expired, disabled, or deleted, or the user has globally signed out.",
+    )
+}
+
+async fn userinfo(
+    State(idp): State<Arc<IdentityProvider>>,
+    Path(pool): Path<String>,
+    request: Request,
+) -> Response {
+    if idp.pool(&pool).is_err() {
+        return invalid_token();
+    }
+    let token = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim().to_owned());
+    let Some(token) = token.filter(|t| !t.is_empty()) else {
+        return invalid_token();
+    };
+    let Some(verifier) = idp
+        .code_flow()
+        .verifier(&pool, || access_verifier(&idp, &pool))
+    else {
+        return server_error(&IdpError::Config("userInfo verifier unavailable".into()));
+    };
+    let Ok(verified) = verifier.verify(&token).await else {
+        return invalid_token();
+    };
+    let sub = verified.subject.clone().unwrap_or_default();
+    let origin_jti = verified.claims.get("origin_jti").and_then(Value::as_str);
+    let iat = verified
+        .claims
+        .get("iat")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    if idp.is_revoked(origin_jti, &sub, iat).await {
+        return invalid_token();
+    }
+    if !verified.scopes.iter().any(|s| s == "openid") {
+        return bearer_error(
+            StatusCode::FORBIDDEN,
+            "insufficient_scope",
+            "The access token does not have the openid scope.",
+        );
+    }
+    let user = match idp.store().get_user_by_sub(&sub).await {
+        Ok(Some(u)) if u.pool == pool && u.enabled => u,
+        Ok(_) => return invalid_token(),
+        Err(e) => return server_error(&e.into()),
+    };
+    let has = |s: &str| verified.scopes.iter().any(|x| x == s);
+    let mut body = Map::new();
+    for (name, value) in crate::attributes::token_claims(&user.attributes) {
+        let allowed = match name.as_str() {
+            "email" | "email_verified" => has("email") || has("profile"),
+            "phone_number" | "phone_number_verified" => has("phone") || has("profile"),
+            _ => has("profile"),
+        };
+        if !allowed {
+            continue;
+        }
+        let v = if name.ends_with("_verified") {
+            json!(value == "true")
+        } else {
+            json!(value)
+        };
+        body.insert(name.clone(), v);
+    }
+    if body.contains_key("email") && !body.contains_key("email_verified") {
+        body.insert("email_verified".into(), json!(false));
+    }
+    body.insert("sub".into(), json!(user.sub));
+    body.insert("username".into(), json!(user.username));
+    let mut response = json_response(StatusCode::OK, &Value::Object(body));
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+// ---- logout ----
+
+async fn logout(
+    State(idp): State<Arc<IdentityProvider>>,
+    Path(pool): Path<String>,
+    request: Request,
+) -> Response {
+    if idp.pool(&pool).is_err() {
+        return error_page(StatusCode::NOT_FOUND, "There is no such user pool.");
+    }
+    let query = match parse_query(request.uri().query().unwrap_or("")) {
+        Ok(q) => q,
+        Err(why) => return error_page(StatusCode::BAD_REQUEST, why),
+    };
+    let (Some(client_id), Some(logout_uri)) = (query.get("client_id"), query.get("logout_uri"))
+    else {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "client_id and logout_uri are required.",
+        );
+    };
+    let client = match idp.store().get_client(client_id).await {
+        Ok(Some(c)) if c.pool == pool => c,
+        Ok(_) => {
+            return error_page(
+                StatusCode::BAD_REQUEST,
+                "The client is not known to this pool.",
+            );
+        }
+        Err(e) => return server_error(&e.into()),
+    };
+    if !client.logout_urls.iter().any(|u| u == logout_uri) {
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "logout_uri is not a registered sign-out URL of this client.",
+        );
+    }
+    let mut response = redirect(logout_uri);
+    if let Some(v) = csrf_cookie(&idp, &pool, "", Some(0)) {
+        response.headers_mut().append(header::SET_COOKIE, v);
+    }
+    response
 }

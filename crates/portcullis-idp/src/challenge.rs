@@ -1,0 +1,115 @@
+//! Challenge sessions: the `Session` string a sign-in answers with when the user must first
+//! meet a challenge (`NEW_PASSWORD_REQUIRED`), and what it stands for.
+//!
+//! A pure book over injected time: the caller draws the session string and passes `now`. The
+//! book keeps only the SHA-256 of each session string, so a dump of it does not hold usable
+//! sessions. A session is bound to its pool, app client and user and lives
+//! [`SESSION_TTL_SECS`]; it is ended by the caller once the challenge is met, so a failed
+//! answer (a password the policy refuses) can be retried within its lifetime and a met one
+//! cannot be replayed. The book holds at most `max` sessions: when full it drops the expired
+//! ones, and refuses a new one only when every kept session is still live.
+
+use std::collections::HashMap;
+
+use aws_lc_rs::digest;
+use portcullis_core::fault::{Fault, HasFault};
+
+/// How long a challenge session lives, in seconds.
+pub const SESSION_TTL_SECS: i64 = 180;
+
+/// Whom a challenge session was issued to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Challenged {
+    pub pool: String,
+    pub client_id: String,
+    pub username: String,
+}
+
+/// Why a challenge session was not opened or not accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ChallengeError {
+    /// The book holds its most live sessions.
+    #[error("too many pending sign-ins")]
+    Full,
+    /// Unknown, expired, ended, or issued to another pool, client or user.
+    #[error("invalid session")]
+    Invalid,
+}
+
+impl HasFault for ChallengeError {
+    fn fault(&self) -> Fault {
+        Fault::Client
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    who: Challenged,
+    expires_at: i64,
+}
+
+/// The live challenge sessions, by the SHA-256 of their session string.
+#[derive(Debug)]
+pub struct ChallengeBook {
+    sessions: HashMap<Vec<u8>, Entry>,
+    max: usize,
+}
+
+fn key(session: &str) -> Vec<u8> {
+    digest::digest(&digest::SHA256, session.as_bytes())
+        .as_ref()
+        .to_vec()
+}
+
+impl ChallengeBook {
+    /// An empty book that keeps at most `max` sessions.
+    pub fn new(max: usize) -> Self {
+        ChallengeBook {
+            sessions: HashMap::new(),
+            max,
+        }
+    }
+
+    /// Records `session` for `who`, live until `now` + [`SESSION_TTL_SECS`].
+    pub fn open(&mut self, session: &str, who: Challenged, now: i64) -> Result<(), ChallengeError> {
+        if self.sessions.len() >= self.max {
+            self.sessions.retain(|_, e| e.expires_at > now);
+            if self.sessions.len() >= self.max {
+                return Err(ChallengeError::Full);
+            }
+        }
+        let expires_at = now.saturating_add(SESSION_TTL_SECS);
+        self.sessions
+            .insert(key(session), Entry { who, expires_at });
+        Ok(())
+    }
+
+    /// Accepts `session` when it is live at `now` and was issued to `who`. The session stays
+    /// open until [`end`](Self::end).
+    pub fn check(&self, session: &str, who: &Challenged, now: i64) -> Result<(), ChallengeError> {
+        match self.sessions.get(&key(session)) {
+            Some(e) if e.expires_at > now && e.who == *who => Ok(()),
+            _ => Err(ChallengeError::Invalid),
+        }
+    }
+
+    /// Ends `session`: it is not accepted again.
+    pub fn end(&mut self, session: &str) {
+        self.sessions.remove(&key(session));
+    }
+
+    /// Sessions kept (live or not yet dropped).
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// True when no session is kept.
+    #[cfg(test)]
+    pub fn is_empty(&self) -> bool {
+        self.sessions.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests;

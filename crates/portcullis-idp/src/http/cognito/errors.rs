@@ -1,0 +1,240 @@
+//! The errors of the JSON API: `{"__type": name, "message": message}` with the status and the
+//! `x-amzn-errortype` header Cognito answers, each [`ErrorType`] with its status and its
+//! [`Fault`].
+
+use std::collections::BTreeMap;
+
+use axum::response::Response;
+use http::{HeaderValue, StatusCode, header};
+use portcullis_core::fault::{Fault, HasFault};
+use serde_json::{Value, json};
+
+use crate::attributes::{AttributeError, Writer};
+use crate::challenge::ChallengeError;
+use crate::http::reply::json_as;
+use crate::store::{StoreError, UserRecord};
+use crate::{IdpError, PasswordCheck, tokens};
+
+/// The content type of the JSON API.
+pub(super) const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
+const MSG_BAD_CREDENTIALS: &str = "Incorrect username or password.";
+const MSG_LIMIT_EXCEEDED: &str = "Attempt limit exceeded, please try after some time.";
+const MSG_CODE_MISMATCH: &str = "Invalid verification code provided, please try again.";
+
+/// The Cognito error types this API answers (`__type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorType {
+    CodeMismatch,
+    ExpiredCode,
+    InternalError,
+    InvalidParameter,
+    InvalidPassword,
+    LimitExceeded,
+    NotAuthorized,
+    PasswordResetRequired,
+    ResourceNotFound,
+    Serialization,
+    TooManyRequests,
+    Unauthorized,
+    UnknownOperation,
+    UnsupportedTokenType,
+    UserNotConfirmed,
+    UserNotFound,
+    UsernameExists,
+}
+
+impl ErrorType {
+    /// Every error type (tests, documentation).
+    pub const ALL: [ErrorType; 17] = [
+        ErrorType::CodeMismatch,
+        ErrorType::ExpiredCode,
+        ErrorType::InternalError,
+        ErrorType::InvalidParameter,
+        ErrorType::InvalidPassword,
+        ErrorType::LimitExceeded,
+        ErrorType::NotAuthorized,
+        ErrorType::PasswordResetRequired,
+        ErrorType::ResourceNotFound,
+        ErrorType::Serialization,
+        ErrorType::TooManyRequests,
+        ErrorType::Unauthorized,
+        ErrorType::UnknownOperation,
+        ErrorType::UnsupportedTokenType,
+        ErrorType::UserNotConfirmed,
+        ErrorType::UserNotFound,
+        ErrorType::UsernameExists,
+    ];
+
+    /// The `__type` on the wire.
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorType::CodeMismatch => "CodeMismatchException",
+            ErrorType::ExpiredCode => "ExpiredCodeException",
+            ErrorType::InternalError => "InternalErrorException",
+            ErrorType::InvalidParameter => "InvalidParameterException",
+            ErrorType::InvalidPassword => "InvalidPasswordException",
+            ErrorType::LimitExceeded => "LimitExceededException",
+            ErrorType::NotAuthorized => "NotAuthorizedException",
+            ErrorType::PasswordResetRequired => "PasswordResetRequiredException",
+            ErrorType::ResourceNotFound => "ResourceNotFoundException",
+            ErrorType::Serialization => "SerializationException",
+            ErrorType::TooManyRequests => "TooManyRequestsException",
+            ErrorType::Unauthorized => "UnauthorizedException",
+            ErrorType::UnknownOperation => "UnknownOperationException",
+            ErrorType::UnsupportedTokenType => "UnsupportedTokenTypeException",
+            ErrorType::UserNotConfirmed => "UserNotConfirmedException",
+            ErrorType::UserNotFound => "UserNotFoundException",
+            ErrorType::UsernameExists => "UsernameExistsException",
+        }
+    }
+
+    /// Who is at fault: the provider for `InternalErrorException`, the caller for the rest.
+    pub fn fault(self) -> Fault {
+        match self {
+            ErrorType::InternalError => Fault::Internal,
+            _ => Fault::Client,
+        }
+    }
+
+    /// The HTTP status: 500 for `InternalErrorException`, 400 for the rest (as Cognito).
+    pub fn status(self) -> StatusCode {
+        match self {
+            ErrorType::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+/// An error of the JSON API: `{"__type": name, "message": message}`.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {message}", kind.name())]
+pub struct CognitoError {
+    pub kind: ErrorType,
+    pub message: String,
+}
+
+impl HasFault for CognitoError {
+    fn fault(&self) -> Fault {
+        self.kind.fault()
+    }
+}
+
+pub(super) fn err(kind: ErrorType, message: impl Into<String>) -> CognitoError {
+    CognitoError {
+        kind,
+        message: message.into(),
+    }
+}
+
+pub(super) fn not_authorized(message: impl Into<String>) -> CognitoError {
+    err(ErrorType::NotAuthorized, message)
+}
+
+pub(super) fn invalid_parameter(message: impl Into<String>) -> CognitoError {
+    err(ErrorType::InvalidParameter, message)
+}
+
+pub(super) fn limit_exceeded() -> CognitoError {
+    err(ErrorType::LimitExceeded, MSG_LIMIT_EXCEEDED)
+}
+
+pub(super) fn code_mismatch() -> CognitoError {
+    err(ErrorType::CodeMismatch, MSG_CODE_MISMATCH)
+}
+
+pub(super) fn bad_credentials() -> CognitoError {
+    not_authorized(MSG_BAD_CREDENTIALS)
+}
+
+/// `InternalErrorException`; the cause goes to the log only.
+pub(super) fn internal(e: &dyn std::fmt::Display) -> CognitoError {
+    tracing::error!(error = %e, "cognito API: internal failure");
+    err(ErrorType::InternalError, "Internal error")
+}
+
+impl From<IdpError> for CognitoError {
+    fn from(e: IdpError) -> Self {
+        match e {
+            IdpError::UserNotFound => err(ErrorType::UserNotFound, "User does not exist."),
+            IdpError::UserExists | IdpError::Store(StoreError::Conflict(_)) => {
+                err(ErrorType::UsernameExists, "User already exists")
+            }
+            IdpError::InvalidPassword(v) => err(ErrorType::InvalidPassword, v.to_string()),
+            IdpError::InvalidParameter(m) => invalid_parameter(m),
+            other => internal(&other),
+        }
+    }
+}
+
+impl From<StoreError> for CognitoError {
+    fn from(e: StoreError) -> Self {
+        IdpError::from(e).into()
+    }
+}
+
+impl From<AttributeError> for CognitoError {
+    fn from(e: AttributeError) -> Self {
+        let kind = match e {
+            AttributeError::Unauthorized(_) => ErrorType::NotAuthorized,
+            _ => ErrorType::InvalidParameter,
+        };
+        err(kind, e.to_string())
+    }
+}
+
+impl From<ChallengeError> for CognitoError {
+    fn from(e: ChallengeError) -> Self {
+        match e {
+            ChallengeError::Full => err(ErrorType::TooManyRequests, "Too many pending sign-ins"),
+            ChallengeError::Invalid => not_authorized("Invalid session for the user."),
+        }
+    }
+}
+
+/// A JSON API answer: `body` with `status`, `application/x-amz-json-1.1`, `no-store` and a
+/// request id.
+pub(super) fn answer(status: StatusCode, body: &Value) -> Response {
+    let mut response = json_as(status, CONTENT_TYPE, body);
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Ok(v) = HeaderValue::from_str(&tokens::uuid_v4()) {
+        headers.insert("x-amzn-requestid", v);
+    }
+    response
+}
+
+impl CognitoError {
+    pub(super) fn into_response(self) -> Response {
+        let name = self.kind.name();
+        let body = json!({"__type": name, "message": self.message});
+        let mut response = answer(self.kind.status(), &body);
+        if let Ok(v) = HeaderValue::from_str(&format!("{name}:")) {
+            response.headers_mut().insert("x-amzn-errortype", v);
+        }
+        response
+    }
+}
+
+/// The answer to a password check: the user, or Cognito's lockout / bad-credentials error.
+pub(super) fn password_answer(
+    check: Result<PasswordCheck, IdpError>,
+) -> Result<UserRecord, CognitoError> {
+    match check {
+        Ok(PasswordCheck::Valid(user)) => Ok(user),
+        Ok(PasswordCheck::Locked) => Err(not_authorized("Password attempts exceeded")),
+        Ok(PasswordCheck::Invalid) => Err(bad_credentials()),
+        Err(e) => Err(internal(&e)),
+    }
+}
+
+/// [`crate::attributes::check_write`] with Cognito's error types.
+pub(super) fn check_attributes(
+    pool: &portcullis_config::Pool,
+    writer: Writer,
+    attributes: &BTreeMap<String, String>,
+) -> Result<(), CognitoError> {
+    Ok(crate::attributes::check_write(pool, writer, attributes)?)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,221 @@
+//! Signing in: `InitiateAuth` (`USER_PASSWORD_AUTH`, `REFRESH_TOKEN_AUTH`), the
+//! `NEW_PASSWORD_REQUIRED` challenge (`RespondToAuthChallenge`) and its sessions, and the
+//! authentication result.
+
+use std::sync::MutexGuard;
+
+use portcullis_config::{AppClient, Secret};
+use serde_json::{Map, Value, json};
+
+use super::errors::{
+    CognitoError, ErrorType as E, bad_credentials, err, internal, invalid_parameter,
+    not_authorized, password_answer,
+};
+use super::{ADMIN_SCOPE, Body, Cognito, opt_map, opt_str, req_str};
+use crate::attributes::token_claims;
+use crate::challenge::{ChallengeBook, Challenged};
+use crate::store::UserStatus;
+use crate::{OAuthError, tokens, unix_now};
+
+impl Cognito {
+    // ---- challenge sessions ----
+
+    fn challenges(&self) -> MutexGuard<'_, ChallengeBook> {
+        match self.sessions.lock() {
+            Ok(s) => s,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    /// A new challenge session for `who`: the `Session` string of the answer.
+    fn new_session(&self, who: Challenged) -> Result<String, CognitoError> {
+        let token = tokens::random_token().ok_or_else(|| internal(&"no randomness"))?;
+        let session = format!("AYABe{token}");
+        self.challenges().open(&session, who, unix_now())?;
+        Ok(session)
+    }
+
+    fn authentication_result(tokens: &crate::SessionTokens) -> Value {
+        let mut result = json!({
+            "AccessToken": tokens.access_token.expose(),
+            "IdToken": tokens.id_token.expose(),
+            "ExpiresIn": tokens.expires_in,
+            "TokenType": "Bearer",
+        });
+        if let Some(r) = &tokens.refresh_token {
+            result["RefreshToken"] = json!(r.expose());
+        }
+        json!({"ChallengeParameters": {}, "AuthenticationResult": result})
+    }
+
+    async fn start_session(
+        &self,
+        pool: &str,
+        client_id: &str,
+        username: &str,
+    ) -> Result<Value, CognitoError> {
+        let tokens = self
+            .idp
+            .issue_session(pool, client_id, username, &[ADMIN_SCOPE.to_owned()])
+            .await?;
+        Ok(Self::authentication_result(&tokens))
+    }
+
+    // ---- operations ----
+
+    pub(super) async fn initiate_auth(&self, body: &Body) -> Result<Value, CognitoError> {
+        let client_id = req_str(body, "ClientId")?;
+        let flow = req_str(body, "AuthFlow")?;
+        let empty = Map::new();
+        let params = opt_map(body, "AuthParameters")?.unwrap_or(&empty);
+        let (pool, client) = self.client(client_id)?;
+        match flow {
+            "USER_PASSWORD_AUTH" => self.password_auth(pool, client, params).await,
+            "REFRESH_TOKEN_AUTH" | "REFRESH_TOKEN" => self.refresh_auth(pool, client, params).await,
+            "USER_SRP_AUTH"
+            | "CUSTOM_AUTH"
+            | "USER_AUTH"
+            | "ADMIN_USER_PASSWORD_AUTH"
+            | "ADMIN_NO_SRP_AUTH" => Err(invalid_parameter(format!(
+                "{flow} flow not enabled for this client"
+            ))),
+            _ => Err(invalid_parameter(format!("Unknown AuthFlow {flow}"))),
+        }
+    }
+
+    async fn password_auth(
+        &self,
+        pool: &str,
+        client: &AppClient,
+        params: &Body,
+    ) -> Result<Value, CognitoError> {
+        if !client.grants.iter().any(|g| g == "password") {
+            return Err(invalid_parameter(
+                "USER_PASSWORD_AUTH flow not enabled for this client",
+            ));
+        }
+        let username = req_str(params, "USERNAME")?;
+        let password = Secret::new(req_str(params, "PASSWORD")?);
+        Self::check_secret_hash(client, username, opt_str(params, "SECRET_HASH")?)?;
+        let Some(user) = self.idp.store.get_user(pool, username).await? else {
+            // counted and locked out like a real user, with the same work and answers
+            let check = self
+                .idp
+                .verify_unknown_user_password(pool, username, &password)
+                .await;
+            return Err(password_answer(check).err().unwrap_or_else(bad_credentials));
+        };
+        if user.password_hash.is_none() && user.status != UserStatus::Unconfirmed {
+            return Err(err(
+                E::PasswordResetRequired,
+                "Password reset required for the user",
+            ));
+        }
+        let user = self.verify_with_lockout(user, &password).await?;
+        if !user.enabled {
+            return Err(not_authorized("User is disabled."));
+        }
+        match user.status {
+            UserStatus::Unconfirmed => Err(err(E::UserNotConfirmed, "User is not confirmed.")),
+            UserStatus::ForceChangePassword => {
+                let session = self.new_session(Challenged {
+                    pool: pool.to_owned(),
+                    client_id: client.client_id.clone(),
+                    username: user.username.clone(),
+                })?;
+                let attrs: Map<String, Value> = token_claims(&user.attributes)
+                    .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                    .collect();
+                Ok(json!({
+                    "ChallengeName": "NEW_PASSWORD_REQUIRED",
+                    "Session": session,
+                    "ChallengeParameters": {
+                        "USER_ID_FOR_SRP": user.username,
+                        "requiredAttributes": "[]",
+                        "userAttributes": Value::Object(attrs).to_string(),
+                    },
+                }))
+            }
+            UserStatus::Confirmed => {
+                self.start_session(pool, &client.client_id, &user.username)
+                    .await
+            }
+        }
+    }
+
+    async fn refresh_auth(
+        &self,
+        pool: &str,
+        client: &AppClient,
+        params: &Body,
+    ) -> Result<Value, CognitoError> {
+        let token = Secret::new(req_str(params, "REFRESH_TOKEN")?);
+        if client.secret.is_some() {
+            // SECRET_HASH is over the internal username the token belongs to
+            let hash = tokens::refresh_token_hash(token.expose());
+            let record = self
+                .idp
+                .store
+                .get_refresh_token(&hash)
+                .await?
+                .filter(|r| r.client_id == client.client_id)
+                .ok_or_else(|| not_authorized("Invalid Refresh Token"))?;
+            Self::check_secret_hash(client, &record.username, opt_str(params, "SECRET_HASH")?)?;
+        }
+        let grant = self
+            .idp
+            .refresh(pool, &Self::client_auth(client), &token)
+            .await
+            .map_err(|e| match e {
+                OAuthError::UnauthorizedClient => {
+                    invalid_parameter("REFRESH_TOKEN_AUTH flow not enabled for this client")
+                }
+                OAuthError::Server(inner) => inner.into(),
+                _ => not_authorized("Invalid Refresh Token"),
+            })?;
+        let mut result = json!({
+            "AccessToken": grant.access_token.expose(),
+            "ExpiresIn": grant.expires_in,
+            "TokenType": "Bearer",
+        });
+        if let Some(id) = &grant.id_token {
+            result["IdToken"] = json!(id.expose());
+        }
+        // with rotation (as Cognito does when it is enabled): the next refresh token
+        if let Some(next) = &grant.refresh_token {
+            result["RefreshToken"] = json!(next.expose());
+        }
+        Ok(json!({"ChallengeParameters": {}, "AuthenticationResult": result}))
+    }
+
+    pub(super) async fn respond_to_auth_challenge(
+        &self,
+        body: &Body,
+    ) -> Result<Value, CognitoError> {
+        let client_id = req_str(body, "ClientId")?;
+        let challenge = req_str(body, "ChallengeName")?;
+        let (pool, client) = self.client(client_id)?;
+        if challenge != "NEW_PASSWORD_REQUIRED" {
+            return Err(invalid_parameter(format!(
+                "Unsupported challenge {challenge}"
+            )));
+        }
+        let empty = Map::new();
+        let responses = opt_map(body, "ChallengeResponses")?.unwrap_or(&empty);
+        let username = req_str(responses, "USERNAME")?;
+        let new_password = Secret::new(req_str(responses, "NEW_PASSWORD")?);
+        Self::check_secret_hash(client, username, opt_str(responses, "SECRET_HASH")?)?;
+        let session = req_str(body, "Session")?;
+        let challenged = Challenged {
+            pool: pool.to_owned(),
+            client_id: client.client_id.clone(),
+            username: username.to_owned(),
+        };
+        self.challenges().check(session, &challenged, unix_now())?;
+        self.idp
+            .set_password(pool, username, &new_password, true)
+            .await?;
+        self.challenges().end(session);
+        self.start_session(pool, &client.client_id, username).await
+    }
+}
