@@ -1,7 +1,7 @@
 //! The identity admin API on the admin listener: `/admin/...`, the HTTP face of the `portcullis`
 //! admin subcommands (pools, users, groups, clients, keys). Every call is SigV4-verified with
 //! the `[management] credentials`, like the `@connections` API; the operations are
-//! `portcullis_idp::admin`'s, so answers are the documents `--json` prints.
+//! `portcullis_idp::manage`'s, so answers are the documents `--json` prints.
 //!
 //! | method and path | operation |
 //! |---|---|
@@ -32,8 +32,8 @@ use axum::body::Body;
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use portcullis_config::{CredentialScope, Secret};
-use portcullis_idp::admin::{self, AdminError, NewUser};
-use portcullis_idp::{Fault, IdentityProvider, MAX_LIST_USERS};
+use portcullis_idp::manage::{self as admin, AdminError, NewUser};
+use portcullis_idp::{Fault, HasFault, IdentityProvider, MAX_LIST_USERS};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tracing::{debug, error, info};
@@ -267,7 +267,7 @@ impl From<AdminError> for ApiError {
                 AdminError::Conflict(m) => ApiError::Conflict(m),
                 other => ApiError::BadRequest(other.to_string()),
             },
-            Fault::Operator => match e {
+            Fault::Operator | Fault::Backend => match e {
                 AdminError::Store(m) => ApiError::Unavailable(m),
                 other => ApiError::Internal(other.to_string()),
             },

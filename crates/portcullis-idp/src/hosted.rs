@@ -13,7 +13,6 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, to_bytes};
@@ -21,8 +20,7 @@ use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
-use portcullis_auth::jwt::{JwtOptions, JwtVerifier};
-use portcullis_config::{JwtAuthorizer, JwtIssuer, Secret};
+use portcullis_config::Secret;
 use serde_json::{Map, Value, json};
 
 use crate::oauth_code::{AuthorizeError, PendingRequest, ct_eq, parse_query, random_id};
@@ -513,26 +511,6 @@ fn invalid_token() -> Response {
     )
 }
 
-pub(crate) fn access_verifier(idp: &IdentityProvider, pool: &str) -> Option<JwtVerifier> {
-    let issuer = idp.issuer(pool);
-    let cfg = JwtAuthorizer {
-        name: format!("userinfo:{pool}"),
-        identity_source: vec!["$request.header.Authorization".into()],
-        issuers: vec![JwtIssuer {
-            issuer: issuer.clone(),
-            audience: Vec::new(),
-            jwks_uri: None,
-        }],
-        token_use: Some("access".into()),
-        cache_ttl: Duration::ZERO,
-        csrf: None,
-    };
-    let http = reqwest::Client::builder().build().ok()?;
-    let verifier = JwtVerifier::new(&cfg, http, JwtOptions::default()).ok()?;
-    verifier.set_local_keys(&issuer, idp.key_source(pool));
-    Some(verifier)
-}
-
 async fn userinfo(
     State(idp): State<Arc<IdentityProvider>>,
     Path(pool): Path<String>,
@@ -551,10 +529,7 @@ async fn userinfo(
     let Some(token) = token.filter(|t| !t.is_empty()) else {
         return invalid_token();
     };
-    let Some(verifier) = idp
-        .code_flow()
-        .verifier(&pool, || access_verifier(&idp, &pool))
-    else {
+    let Some(verifier) = idp.access_verifier(&pool) else {
         return server_error(&IdpError::Config("userInfo verifier unavailable".into()));
     };
     let Ok(verified) = verifier.verify(&token).await else {

@@ -136,8 +136,6 @@ pub struct CodeFlow {
     pending: Mutex<PendingTable<PendingRequest>>,
     codes: Mutex<HashMap<Vec<u8>, CodeRecord>>,
     clock_offset: AtomicI64,
-    /// `userInfo` access-token verifiers, one per configured pool.
-    verifiers: Mutex<HashMap<String, portcullis_auth::jwt::JwtVerifier>>,
 }
 
 /// 256 random bits, base64url.
@@ -207,21 +205,6 @@ impl CodeFlow {
     /// Moves this flow's clock forward (tests: expiry of codes and pending requests).
     pub fn advance_clock(&self, secs: i64) {
         self.clock_offset.fetch_add(secs, Ordering::Relaxed);
-    }
-
-    /// The cached access-token verifier of a configured pool, built by `make` on first use.
-    pub(crate) fn verifier(
-        &self,
-        pool: &str,
-        make: impl FnOnce() -> Option<portcullis_auth::jwt::JwtVerifier>,
-    ) -> Option<portcullis_auth::jwt::JwtVerifier> {
-        let mut verifiers = self.verifiers.lock().ok()?;
-        if let Some(v) = verifiers.get(pool) {
-            return Some(v.clone());
-        }
-        let v = make()?;
-        verifiers.insert(pool.to_owned(), v.clone());
-        Some(v)
     }
 
     /// Changes the bounds of the pending sign-in requests (from the next request on).

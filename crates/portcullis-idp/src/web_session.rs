@@ -31,7 +31,7 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 use portcullis_config::Secret;
 use serde_json::{Value, json};
 
-use crate::hosted::{access_verifier, request_cookie, unique_request_cookie};
+use crate::hosted::{request_cookie, unique_request_cookie};
 use crate::http::{json_response, no_store, not_found, oauth_error, rate_limited, read_form};
 use crate::oauth_code::ct_eq;
 use crate::{ClientAuth, IdentityProvider, OAuthError, unix_now};
@@ -308,10 +308,7 @@ async fn describe(
     let Some(token) = request_cookie(headers, ACCESS_COOKIE) else {
         return no_session();
     };
-    let Some(verifier) = idp
-        .code_flow()
-        .verifier(&pool, || access_verifier(&idp, &pool))
-    else {
+    let Some(verifier) = idp.access_verifier(&pool) else {
         return refused(
             StatusCode::INTERNAL_SERVER_ERROR,
             "server_error",
