@@ -34,6 +34,7 @@ pub mod manage;
 pub mod oauth_code;
 pub mod options;
 pub mod password;
+pub mod pending;
 pub(crate) mod pool;
 pub mod provider;
 pub mod ratelimit;

@@ -100,7 +100,7 @@ impl IdentityProvider {
             hasher: PasswordHasher::new(options.hash_concurrency),
             secret_key,
             at_rest,
-            code_flow: oauth_code::CodeFlow::default(),
+            code_flow: oauth_code::CodeFlow::new(options.clock.clone()),
             revocations: tokio::sync::broadcast::channel(REVOCATION_BUFFER).0,
             writer_id: tokens::uuid_v4(),
             feed: tokio::sync::Mutex::new(RevocationFeed {

@@ -2,7 +2,7 @@
 
 use portcullis_config::Secret;
 
-use crate::lockout::{self, LOCK_AFTER};
+use crate::lockout::{self, LOCK_AFTER, Settle};
 use crate::password::HashError;
 use crate::store::UserRecord;
 use crate::{IdentityProvider, IdpError};
@@ -137,29 +137,24 @@ impl IdentityProvider {
                 false
             }
         };
-        if ok {
-            self.store
-                .clear_lock_state(&user.pool, &user.username, now)
-                .await?;
-            user.failed_attempts = 0;
-            user.locked_until = None;
-            user.updated_at = now;
-            return Ok(PasswordCheck::Valid(user));
-        }
-        // The lock was set when the check was reserved; it runs from the failure's answer, so
-        // restart it now unless the row changed meanwhile (a success cleared it, or a newer
-        // reservation set its own).
-        if let Some(secs) = lockout::lock_secs(reserved.failures) {
-            let after = self.now();
-            if after > now {
-                let restarted = lockout::LockState {
-                    locked_until: Some(after.saturating_add(secs)),
-                    ..reserved
-                };
+        match lockout::settle(reserved, now, ok, self.now()) {
+            Settle::Clear => {
+                self.store
+                    .clear_lock_state(&user.pool, &user.username, now)
+                    .await?;
+                user.failed_attempts = 0;
+                user.locked_until = None;
+                user.updated_at = now;
+                return Ok(PasswordCheck::Valid(user));
+            }
+            // The lock runs from the failure's answer; stored unless the row changed meanwhile
+            // (a success cleared it, or a newer reservation set its own).
+            Settle::Restart(restarted) => {
                 self.store
                     .swap_lock_state(&user.pool, &user.username, &reserved, &restarted)
                     .await?;
             }
+            Settle::Keep => {}
         }
         if reserved.failures > LOCK_AFTER {
             tracing::info!(pool = %user.pool, username = %user.username, failures = reserved.failures, "sign-in lockout");
