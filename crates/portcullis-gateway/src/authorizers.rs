@@ -24,8 +24,8 @@ use tracing::warn;
 
 use crate::error::GatewayError;
 use crate::metrics::{AuthorizerLabels, Metrics};
-use crate::session_ref::SessionRef;
 use crate::reply;
+use crate::session_key::LiveSession;
 
 /// The answer to a request (an HTTP API request or a WebSocket upgrade) that `authorizer`
 /// refused: 401 `Unauthorized`, 403 `Forbidden`, or 500 when the authorizer itself failed (a
@@ -72,7 +72,7 @@ pub struct Identity {
     /// A request authorizer's answer, re-evaluated per message with `message_policy`.
     pub answer: Option<Arc<AuthorizerAnswer>>,
     /// The built-in pool session behind the token, if it came from one.
-    pub session: Option<SessionRef>,
+    pub session: Option<LiveSession>,
 }
 
 impl Identity {
@@ -430,7 +430,7 @@ impl JwtAuth {
                     .idp
                     .as_ref()
                     .filter(|(_, issuers)| issuers.contains(&verified.issuer))
-                    .map(|_| SessionRef {
+                    .map(|_| LiveSession {
                         issuer: verified.issuer.clone(),
                         sub: verified.subject.clone().unwrap_or_default(),
                         origin_jti: verified

@@ -36,7 +36,7 @@ mod reply;
 mod revocation;
 mod router;
 mod server;
-pub mod session_ref;
+pub mod session_key;
 mod state;
 mod static_site;
 mod websocket;

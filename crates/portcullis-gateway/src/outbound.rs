@@ -11,8 +11,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
-use portcullis_core::fault::{Fault, HasFault};
 use portcullis_core::close::Close;
+use portcullis_core::fault::{Fault, HasFault};
 use tokio::sync::Notify;
 
 /// Something to deliver to a client from outside its session task.

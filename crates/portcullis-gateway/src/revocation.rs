@@ -4,7 +4,8 @@
 //! [`Revocation`]: the provider announces its own at once, and those other processes wrote to
 //! the store (the CLI, other nodes) once [`poll`] has read them from the revocation log. The
 //! watcher asks the registry for the connections filed under the key the revocation names
-//! ([`ConnectionRegistry::by_session`]), keeps those the revocation [`covers`], and closes each
+//! ([`ConnectionRegistry::by_session`]), keeps those the revocation covers (the identity
+//! provider's rule, [`Revocation::covers`]), and closes each
 //! with 1008 (`$disconnect` follows). A revoked token presented again is refused by the
 //! authorizer, which asks the provider itself; this module only ends connections already open.
 
@@ -19,8 +20,7 @@ use tracing::{info, warn};
 use portcullis_core::close::Close;
 
 use crate::registry::ConnectionRegistry;
-use crate::session_ref::{SessionKey, SessionRef};
-
+use crate::session_key::SessionKey;
 
 /// Start closing the connections `idp`'s revocations cover, until `shutdown`: a watcher of the
 /// provider's announcements and a reader of the store's revocation log, both on `tasks`.
@@ -121,15 +121,11 @@ pub(crate) async fn close_revoked(
     let key = index_key(revocation);
     let mut closed = 0;
     for candidate in registry.by_session(&key).await {
-        if !covers(&candidate.session, revocation) {
+        if !revocation.covers(&candidate.session) {
             continue;
         }
         info!(connection_id = %candidate.id, "closing a connection whose token was revoked");
-        if registry
-            .close(&candidate.id, Close::Revoked)
-            .await
-            .is_ok()
-        {
+        if registry.close(&candidate.id, Close::Revoked).await.is_ok() {
             closed += 1;
         }
     }
@@ -137,7 +133,7 @@ pub(crate) async fn close_revoked(
 }
 
 /// The session-index key under which every session `revocation` can cover is filed: for any
-/// session `s`, `covers(s, r)` implies `s.keys()` yields `index_key(r)`.
+/// session `s`, `r.covers(s)` implies `session_key::keys(s)` yields `index_key(r)`.
 fn index_key(revocation: &Revocation) -> SessionKey {
     match revocation {
         Revocation::Session { issuer, origin_jti } => SessionKey::Origin {
@@ -150,25 +146,3 @@ fn index_key(revocation: &Revocation) -> SessionKey {
         },
     }
 }
-
-/// Whether `revocation` covers `session`: the same sign-in of the same pool, or a token of the
-/// revoked user issued before the revocation.
-///
-/// This rule is the identity provider's (it is about its tokens and sessions) and belongs in
-/// `portcullis-idp`; the gateway calls it from this one place only.
-pub(crate) fn covers(session: &SessionRef, revocation: &Revocation) -> bool {
-    match revocation {
-        Revocation::Session { issuer, origin_jti } => {
-            *issuer == session.issuer && session.origin_jti.as_deref() == Some(origin_jti.as_str())
-        }
-        Revocation::User {
-            issuer,
-            sub,
-            before,
-        } => *issuer == session.issuer && *sub == session.sub && session.iat < *before,
-    }
-}
-
-#[cfg(test)]
-#[path = "revocation_tests.rs"]
-mod tests;

@@ -8,11 +8,12 @@ use portcullis_core::id::{ConnectionId, NodeId};
 use super::*;
 use crate::outbound::Outbound;
 use crate::registry::{ConnectionHandle, LocalRegistry};
+use crate::session_key::{self, LiveSession};
 
 const ISSUER: &str = "http://idp/pools/main";
 
-fn session() -> SessionRef {
-    SessionRef {
+fn session() -> LiveSession {
+    LiveSession {
         issuer: ISSUER.into(),
         sub: "u-1".into(),
         origin_jti: Some("o-1".into()),
@@ -35,40 +36,6 @@ fn user_revoked(sub: &str, before: i64) -> Revocation {
     }
 }
 
-#[test]
-fn revocations_cover_only_their_session_or_user() {
-    let s = session();
-    assert!(covers(&s, &session_revoked("o-1")));
-    assert!(!covers(&s, &session_revoked("o-2")));
-    assert!(!covers(
-        &s,
-        &Revocation::Session {
-            issuer: "http://other/pools/main".into(),
-            origin_jti: "o-1".into()
-        }
-    ));
-    assert!(covers(&s, &user_revoked("u-1", 101)));
-    assert!(
-        !covers(&s, &user_revoked("u-1", 100)),
-        "issued after the sign-out"
-    );
-    assert!(!covers(&s, &user_revoked("u-2", i64::MAX)));
-    assert!(!covers(
-        &s,
-        &Revocation::User {
-            issuer: "http://other/pools/main".into(),
-            sub: "u-1".into(),
-            before: i64::MAX
-        }
-    ));
-    let without_origin = SessionRef {
-        origin_jti: None,
-        ..session()
-    };
-    assert!(!covers(&without_origin, &session_revoked("o-1")));
-    assert!(covers(&without_origin, &user_revoked("u-1", 101)));
-}
-
 /// The index lookup never misses: every session a revocation covers is filed under the key
 /// the revocation is looked up by.
 #[test]
@@ -81,7 +48,7 @@ fn every_covered_session_is_filed_under_the_revocations_key() {
         for sub in subs {
             for origin in origins {
                 for iat in [0, 100, 200] {
-                    sessions.push(SessionRef {
+                    sessions.push(LiveSession {
                         issuer: issuer.into(),
                         sub: sub.into(),
                         origin_jti: origin.map(str::to_owned),
@@ -113,10 +80,10 @@ fn every_covered_session_is_filed_under_the_revocations_key() {
     for revocation in &revocations {
         let key = index_key(revocation);
         for session in &sessions {
-            if covers(session, revocation) {
+            if revocation.covers(session) {
                 covered += 1;
                 assert!(
-                    session.keys().any(|k| k == key),
+                    session_key::keys(session).any(|k| k == key),
                     "{session:?} is covered by {revocation:?} but not filed under {key:?}"
                 );
             }
@@ -125,7 +92,7 @@ fn every_covered_session_is_filed_under_the_revocations_key() {
     assert!(covered > 0);
 }
 
-fn connect(registry: &LocalRegistry, session: Option<SessionRef>) -> Arc<ConnectionHandle> {
+fn connect(registry: &LocalRegistry, session: Option<LiveSession>) -> Arc<ConnectionHandle> {
     let mut handle = ConnectionHandle::new(
         ConnectionId::generate(registry.node()),
         Arc::from("chat"),
@@ -154,8 +121,8 @@ fn was_closed_as_revoked(handle: &ConnectionHandle) -> bool {
     }
 }
 
-fn with(sub: &str, origin_jti: Option<&str>, iat: i64) -> Option<SessionRef> {
-    Some(SessionRef {
+fn with(sub: &str, origin_jti: Option<&str>, iat: i64) -> Option<LiveSession> {
+    Some(LiveSession {
         issuer: ISSUER.into(),
         sub: sub.into(),
         origin_jti: origin_jti.map(str::to_owned),

@@ -239,4 +239,3 @@ pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
 fn node_id() -> u32 {
     rand::random::<u32>() & 0x00ff_ffff
 }
-

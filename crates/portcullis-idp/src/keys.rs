@@ -542,6 +542,8 @@ impl AtRest {
     }
 }
 
+mod rotation;
+
 #[cfg(test)]
 mod at_rest_tests;
 

@@ -5,7 +5,8 @@
 //! never run more checks than the count allows; a matching password then clears the count.
 //! Counting is a compare-and-swap of the user's row in the store (shared by every process);
 //! unknown usernames are counted in a bounded in-memory [`UnknownNames`] table with the same
-//! arithmetic, so they answer exactly like real users. [`reserve`] does no I/O.
+//! arithmetic, so they answer exactly like real users. [`reserve`] (before a check) and
+//! [`settle`] (after it) do no I/O.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -61,6 +62,34 @@ pub fn reserve(state: LockState, now: i64) -> Option<LockState> {
             .or(locked_until),
         changed_at: now,
     })
+}
+
+/// What to store once a reserved check has been answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settle {
+    /// The password matched: forget the failures and the lock.
+    Clear,
+    /// Leave the reserved state as it is.
+    Keep,
+    /// The check failed and locks: the lock runs from the answer, so it restarts at the
+    /// answer's time (stored only if the row still holds the reservation).
+    Restart(LockState),
+}
+
+/// The state after a check reserved at `reserved_at` (as `reserved`, from [`reserve`]) was
+/// answered at `answered_at`: `valid` clears the failures; a failure that brings a lock
+/// restarts it from the answer when time passed meanwhile (a slow hash must not shorten it).
+pub fn settle(reserved: LockState, reserved_at: i64, valid: bool, answered_at: i64) -> Settle {
+    if valid {
+        return Settle::Clear;
+    }
+    match lock_secs(reserved.failures) {
+        Some(secs) if answered_at > reserved_at => Settle::Restart(LockState {
+            locked_until: Some(answered_at.saturating_add(secs)),
+            ..reserved
+        }),
+        _ => Settle::Keep,
+    }
 }
 
 /// Most unknown usernames tracked per pool by default (oldest forgotten first).
@@ -198,6 +227,44 @@ mod tests {
         ];
         for (before, want) in table {
             assert_eq!(reserve(before, now), want, "{before:?}");
+        }
+    }
+
+    #[test]
+    fn settling_an_answered_check() {
+        let now = 10_000;
+        let table = [
+            // a match clears, whatever was reserved
+            (st(1, None, now), now, true, now + 3, Settle::Clear),
+            (st(9, Some(now + 16), now), now, true, now, Settle::Clear),
+            // a failure before the lock threshold changes nothing
+            (st(4, None, now), now, false, now + 2, Settle::Keep),
+            // a failure that locks, answered in the same second: the lock set stands
+            (st(5, Some(now + 1), now), now, false, now, Settle::Keep),
+            // answered later: the lock runs from the answer
+            (
+                st(5, Some(now + 1), now),
+                now,
+                false,
+                now + 2,
+                Settle::Restart(st(5, Some(now + 3), now)),
+            ),
+            (
+                st(20, Some(now + 900), now),
+                now,
+                false,
+                now + 1,
+                Settle::Restart(st(20, Some(now + 901), now)),
+            ),
+            // a clock that went back does not shorten the lock
+            (st(6, Some(now + 2), now), now, false, now - 5, Settle::Keep),
+        ];
+        for (reserved, at, valid, answered, want) in table {
+            assert_eq!(
+                settle(reserved, at, valid, answered),
+                want,
+                "{reserved:?} valid={valid} answered at {answered}"
+            );
         }
     }
 

@@ -6,8 +6,9 @@
 //!
 //! Everything here lives in memory (one node): pending requests expire after
 //! [`PENDING_TTL_SECS`], codes after [`CODE_TTL_SECS`]; both maps are bounded, the pending
-//! requests per client address and per pool as well ([`pending`]). The clock is
-//! [`CodeFlow::now`], which tests can move forward ([`CodeFlow::advance_clock`]).
+//! requests per client address and per pool as well ([`crate::pending`]). The clock is
+//! [`CodeFlow::now`]: the provider's [`Clock`], which tests can also move forward
+//! ([`CodeFlow::advance_clock`]).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -21,19 +22,14 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use portcullis_config::Secret;
 use serde_json::json;
 
-use self::pending::PendingTable;
-pub use self::pending::{
-    PENDING_PER_CLIENT, PENDING_PER_POOL, PENDING_TOTAL, PendingError, PendingLimits,
+pub use crate::pending::{
+    CODE_TTL_SECS, MAX_CODES, PENDING_PER_CLIENT, PENDING_PER_POOL, PENDING_TOTAL,
+    PENDING_TTL_SECS, PendingError, PendingLimits,
 };
+use crate::pending::{CodeTable, PendingTable, Redeemed};
 use crate::store::ClientRecord;
-use crate::{ClientAuth, IdentityProvider, IdpError, OAuthError, SessionTokens, unix_now};
+use crate::{ClientAuth, Clock, IdentityProvider, IdpError, OAuthError, SessionTokens};
 
-/// How long a pending sign-in request (the hosted page's state) lives.
-pub const PENDING_TTL_SECS: i64 = 600;
-/// How long an authorization code can be redeemed (Cognito: 5 minutes).
-pub const CODE_TTL_SECS: i64 = 300;
-/// Most authorization codes kept (redeemed ones stay until expiry to detect replays).
-pub const MAX_CODES: usize = 10_000;
 /// The `response_type`s `authorize` accepts (and discovery advertises).
 pub const RESPONSE_TYPES: [&str; 1] = ["code"];
 const MAX_QUERY_PARAMS: usize = 32;
@@ -113,7 +109,7 @@ impl std::fmt::Debug for PendingRequest {
     }
 }
 
-/// An issued authorization code (the map key is SHA-256 of the code).
+/// What an authorization code was issued for (its key in the table is SHA-256 of the code).
 #[derive(Debug, Clone)]
 struct CodeRecord {
     pool: String,
@@ -123,21 +119,18 @@ struct CodeRecord {
     code_challenge: Option<String>,
     nonce: Option<String>,
     username: String,
-    expires_at: i64,
-    /// Redeemed (or burnt by a failed attempt of its client): a second use is a replay.
-    used: bool,
-    /// Hash of the refresh token the redemption issued, revoked on replay.
-    issued_refresh_hash: Option<Vec<u8>>,
 }
 
 /// In-memory state of the code flow, one per identity provider.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct CodeFlow {
     pending: Mutex<PendingTable<PendingRequest>>,
-    codes: Mutex<HashMap<Vec<u8>, CodeRecord>>,
+    /// Issued codes; what a redemption issued is the hash of its refresh token, revoked on a
+    /// replay.
+    codes: Mutex<CodeTable<CodeRecord>>,
+    /// The provider's clock; tests move this flow's time forward with an offset.
+    clock: Clock,
     clock_offset: AtomicI64,
-    /// `userInfo` access-token verifiers, one per configured pool.
-    verifiers: Mutex<HashMap<String, portcullis_auth::jwt::JwtVerifier>>,
 }
 
 /// 256 random bits, base64url.
@@ -199,29 +192,26 @@ pub fn parse_query(query: &str) -> Result<HashMap<String, String>, &'static str>
 }
 
 impl CodeFlow {
-    /// Seconds since the epoch, plus the test offset.
+    /// The flow's state on the provider's clock.
+    pub fn new(clock: Clock) -> Self {
+        CodeFlow {
+            pending: Mutex::new(PendingTable::default()),
+            codes: Mutex::new(CodeTable::new(MAX_CODES, CODE_TTL_SECS)),
+            clock,
+            clock_offset: AtomicI64::new(0),
+        }
+    }
+
+    /// Seconds since the epoch on the provider's clock, plus the test offset.
     pub fn now(&self) -> i64 {
-        unix_now().saturating_add(self.clock_offset.load(Ordering::Relaxed))
+        self.clock
+            .now()
+            .saturating_add(self.clock_offset.load(Ordering::Relaxed))
     }
 
     /// Moves this flow's clock forward (tests: expiry of codes and pending requests).
     pub fn advance_clock(&self, secs: i64) {
         self.clock_offset.fetch_add(secs, Ordering::Relaxed);
-    }
-
-    /// The cached access-token verifier of a configured pool, built by `make` on first use.
-    pub(crate) fn verifier(
-        &self,
-        pool: &str,
-        make: impl FnOnce() -> Option<portcullis_auth::jwt::JwtVerifier>,
-    ) -> Option<portcullis_auth::jwt::JwtVerifier> {
-        let mut verifiers = self.verifiers.lock().ok()?;
-        if let Some(v) = verifiers.get(pool) {
-            return Some(v.clone());
-        }
-        let v = make()?;
-        verifiers.insert(pool.to_owned(), v.clone());
-        Some(v)
     }
 
     /// Changes the bounds of the pending sign-in requests (from the next request on).
@@ -407,22 +397,14 @@ impl CodeFlow {
             code_challenge: request.code_challenge.clone(),
             nonce: request.nonce.clone(),
             username: username.to_owned(),
-            expires_at: now.saturating_add(CODE_TTL_SECS),
-            used: false,
-            issued_refresh_hash: None,
         };
-        {
-            let mut codes = self.codes.lock().map_err(|_| poisoned_idp())?;
-            if codes.len() >= MAX_CODES {
-                codes.retain(|_, c| now < c.expires_at);
-                if codes.len() >= MAX_CODES {
-                    return Err(IdpError::InvalidParameter(
-                        "too many authorization codes outstanding".into(),
-                    ));
-                }
-            }
-            codes.insert(sha256(&code), record);
-        }
+        self.codes
+            .lock()
+            .map_err(|_| poisoned_idp())?
+            .issue(sha256(&code), record, now)
+            .map_err(|_| {
+                IdpError::InvalidParameter("too many authorization codes outstanding".into())
+            })?;
         let mut params = vec![("code", code.as_str())];
         if let Some(s) = &request.state {
             params.push(("state", s.as_str()));
@@ -430,34 +412,20 @@ impl CodeFlow {
         Ok(append_query(&request.redirect_uri, &params))
     }
 
-    /// Marks the code used and returns it, or reports a replay (with what it issued).
+    /// Marks the code used and returns it, or reports a replay (with what it issued). Another
+    /// client's code is refused without burning it; an expired one is dropped.
     fn take_code(
         &self,
         key: &[u8],
         pool: &str,
         client_id: &str,
         now: i64,
-    ) -> Result<Taken, OAuthError> {
-        let mut codes = self
-            .codes
+    ) -> Result<Redeemed<CodeRecord>, OAuthError> {
+        self.codes
             .lock()
-            .map_err(|_| OAuthError::Server(poisoned_idp()))?;
-        let Some(record) = codes.get_mut(key) else {
-            return Err(OAuthError::InvalidGrant);
-        };
-        if record.pool != pool || record.client_id != client_id {
-            // another client's code: refuse without burning it
-            return Err(OAuthError::InvalidGrant);
-        }
-        if now >= record.expires_at {
-            codes.remove(key);
-            return Err(OAuthError::InvalidGrant);
-        }
-        if record.used {
-            return Ok(Taken::Replayed(record.issued_refresh_hash.take()));
-        }
-        record.used = true;
-        Ok(Taken::Fresh(record.clone()))
+            .map_err(|_| OAuthError::Server(poisoned_idp()))?
+            .redeem(key, |c| c.pool == pool && c.client_id == client_id, now)
+            .map_err(|_| OAuthError::InvalidGrant)
     }
 
     /// `grant_type=authorization_code`: checks and burns the code, then starts the session.
@@ -480,8 +448,8 @@ impl CodeFlow {
         let key = sha256(code);
         let now = self.now();
         let record = match self.take_code(&key, pool, &client.client_id, now)? {
-            Taken::Fresh(record) => record,
-            Taken::Replayed(issued) => {
+            Redeemed::Fresh(record) => record,
+            Redeemed::Replayed(issued) => {
                 if let Some(hash) = issued {
                     revoke_issued(idp, pool, &hash).await;
                 }
@@ -511,12 +479,11 @@ impl CodeFlow {
             })?;
         if let Some(refresh) = &tokens.refresh_token {
             let hash = crate::tokens::refresh_token_hash(refresh.expose());
-            let still_there = self.codes.lock().ok().and_then(|mut codes| {
-                codes.get_mut(&key).map(|c| {
-                    c.issued_refresh_hash = Some(hash.clone());
-                })
-            });
-            if still_there.is_none() {
+            let still_there = self
+                .codes
+                .lock()
+                .is_ok_and(|mut codes| codes.record_issued(&key, hash.clone()));
+            if !still_there {
                 // replayed (or evicted) while we were issuing: do not hand out live tokens
                 revoke_issued(idp, pool, &hash).await;
                 return Err(OAuthError::InvalidGrant);
@@ -527,11 +494,6 @@ impl CodeFlow {
             tokens,
         })
     }
-}
-
-enum Taken {
-    Fresh(CodeRecord),
-    Replayed(Option<Vec<u8>>),
 }
 
 /// What a redeemed code yields.
@@ -611,6 +573,5 @@ fn poisoned() -> AuthorizeError {
     AuthorizeError::Server(poisoned_idp())
 }
 
-pub mod pending;
 #[cfg(test)]
 mod tests;

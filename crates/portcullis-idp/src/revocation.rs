@@ -1,139 +1,280 @@
-//! Reading the store's revocation log: which events a reader has applied.
-//!
-//! Every revocation appends a [`RevocationEventRecord`](crate::store::RevocationEventRecord)
-//! with an increasing id. A gateway polls `id > cursor` and turns the events other processes
-//! wrote into [`Revocation`](crate::Revocation)s for its live connections. On PostgreSQL ids are
-//! handed out when an insert starts but become visible when it commits, so two writers can make
-//! id 8 visible before id 7: the cursor therefore only advances over contiguous ids, remembers
-//! the ids it already applied above a gap, and gives a gap up after [`GAP_WAIT`] (an id can also
-//! be lost for good: a rolled-back insert burns it). This module does no I/O.
+//! Revocation: what a sign-out, a token revocation or a disabled or deleted user revokes, the
+//! rule of which live sessions a [`Revocation`] covers ([`Revocation::covers`]), announcing
+//! revocations to this process's subscribers and to other processes through the store's
+//! revocation log ([`cursor`] reads it), and checking a verified token against the store
+//! ([`IdentityProvider::is_revoked`]).
 
-use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// How long a hole in the ids is waited for before it counts as an id that will never appear.
-pub const GAP_WAIT: Duration = Duration::from_secs(5);
+use crate::options::secs;
+use crate::pool::PoolState;
+use crate::store::{RefreshTokenRecord, RevocationEventRecord, RevokedSubject, StoreError};
+use crate::{IdentityProvider, IdpError, unix_now};
 
-/// The applied prefix of the log plus the ids applied beyond it.
-#[derive(Debug, Clone)]
-pub struct EventCursor {
-    /// Every id up to this one is applied or given up.
-    applied: i64,
-    /// Ids above `applied` already applied (there is a gap below them).
-    seen: BTreeSet<i64>,
-    /// When the current gap was first noticed.
-    gap_since: Option<Instant>,
+pub mod cursor;
+
+pub use cursor::{EventCursor, GAP_WAIT};
+
+/// The reader's state of the store's revocation log.
+#[derive(Debug)]
+pub(crate) struct RevocationFeed {
+    pub(crate) cursor: EventCursor,
+    pub(crate) last_prune: Option<std::time::Instant>,
 }
 
-impl EventCursor {
-    /// A cursor that starts after `last` (events up to it are history, not news).
-    pub fn new(last: i64) -> Self {
-        EventCursor {
-            applied: last,
-            seen: BTreeSet::new(),
-            gap_since: None,
+/// How often the poller deletes old revocation events.
+const REVOCATION_PRUNE_EVERY: Duration = Duration::from_secs(60);
+/// Revocation events are kept at least this long (and at least the longest token lifetime).
+const REVOCATION_KEEP_MIN: i64 = 600;
+
+/// What one [`IdentityProvider::poll_revocation_events`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RevocationPoll {
+    /// Events of other processes turned into [`Revocation`]s.
+    pub announced: usize,
+    /// The batch was full: poll again at once.
+    pub more: bool,
+}
+
+/// A revocation (sign-out, token revocation, disabled or deleted user), announced so the
+/// gateway can close the live connections it covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Revocation {
+    /// One session: every token carrying this `origin_jti`.
+    Session { issuer: String, origin_jti: String },
+    /// Every token of this user (`sub`) issued before `before` (unix seconds).
+    User {
+        issuer: String,
+        sub: String,
+        before: i64,
+    },
+}
+
+/// What a live gateway connection was admitted with: the token's issuer, subject, session
+/// (`origin_jti`, absent for tokens without one) and issue time (`iat`, unix seconds).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveSession {
+    pub issuer: String,
+    pub sub: String,
+    pub origin_jti: Option<String>,
+    pub iat: i64,
+}
+
+impl Revocation {
+    /// Whether this revocation covers `session`: a session revocation covers the tokens of that
+    /// session (same issuer and `origin_jti`); a user revocation covers the user's tokens (same
+    /// issuer and `sub`) issued before its `before`.
+    pub fn covers(&self, session: &LiveSession) -> bool {
+        match self {
+            Revocation::Session { issuer, origin_jti } => {
+                *issuer == session.issuer
+                    && session.origin_jti.as_deref() == Some(origin_jti.as_str())
+            }
+            Revocation::User {
+                issuer,
+                sub,
+                before,
+            } => *issuer == session.issuer && *sub == session.sub && session.iat < *before,
+        }
+    }
+}
+
+/// Revocations buffered for slow subscribers; a lagging subscriber skips the oldest.
+pub(crate) const REVOCATION_BUFFER: usize = 1024;
+
+impl IdentityProvider {
+    /// How long a revoked session is remembered: as long as any token of it may be alive.
+    pub(crate) fn session_keep(&self, state: &PoolState, now: i64) -> i64 {
+        now.saturating_add(
+            secs(state.config.refresh_token_ttl)
+                .max(state.keys.max_ttl)
+                .max(REVOCATION_KEEP_MIN),
+        )
+    }
+
+    /// Revocations from now on: those this process makes, and those of other processes that
+    /// [`poll_revocation_events`](Self::poll_revocation_events) reads from the store.
+    pub fn subscribe_revocations(&self) -> tokio::sync::broadcast::Receiver<Revocation> {
+        self.revocations.subscribe()
+    }
+
+    pub(crate) fn announce(&self, revocation: Revocation) {
+        // No subscriber (e.g. an admin command) is fine.
+        let _ = self.revocations.send(revocation);
+    }
+
+    pub(crate) fn revocation_of(&self, pool: &str, subject: RevokedSubject) -> Revocation {
+        let issuer = self.issuer(pool);
+        match subject {
+            RevokedSubject::Session { origin_jti } => Revocation::Session { issuer, origin_jti },
+            RevokedSubject::User { sub, before } => Revocation::User {
+                issuer,
+                sub,
+                before,
+            },
         }
     }
 
-    /// Read the events with ids above this one.
-    pub fn after(&self) -> i64 {
-        self.applied
+    /// A revocation was written to the store: announce it here, and append it to the store's
+    /// revocation log for the other processes sharing the store.
+    pub(crate) async fn revoked(
+        &self,
+        pool: &str,
+        subject: RevokedSubject,
+    ) -> Result<(), IdpError> {
+        self.announce(self.revocation_of(pool, subject.clone()));
+        self.store
+            .insert_revocation_event(&RevocationEventRecord {
+                id: 0,
+                pool: pool.to_owned(),
+                subject,
+                writer: self.writer_id.clone(),
+                created_at: unix_now(),
+            })
+            .await?;
+        Ok(())
     }
 
-    /// Notes that event `id` was read; true when it is new (apply it), false for a repeat.
-    pub fn accept(&mut self, id: i64) -> bool {
-        id > self.applied && self.seen.insert(id)
+    /// Revokes one refresh token and its session (every token carrying its `origin_jti`).
+    pub(crate) async fn revoke_session_of(
+        &self,
+        pool: &str,
+        record: &RefreshTokenRecord,
+    ) -> Result<(), IdpError> {
+        let state = self.pool(pool)?;
+        let now = self.now();
+        // keep the session marker as long as any token of it may be alive
+        let keep_until = record
+            .expires_at
+            .max(now.saturating_add(state.keys.max_ttl));
+        self.store
+            .revoke_session_family(pool, &record.username, &record.origin_jti, now, keep_until)
+            .await?;
+        self.revoked(
+            pool,
+            RevokedSubject::Session {
+                origin_jti: record.origin_jti.clone(),
+            },
+        )
+        .await
     }
 
-    /// After a batch: advances over contiguous ids and decides about a gap. `limit` is the batch
-    /// size: when the ids held above a gap fill a batch, waiting would stall the reader, so the
-    /// gap is given up at once.
-    pub fn settle(&mut self, now: Instant, limit: usize) {
-        loop {
-            while self.seen.remove(&(self.applied + 1)) {
-                self.applied += 1;
+    /// Reads the store's revocation log once: events written by other processes (the CLI,
+    /// other gateway nodes) since the last poll are announced to
+    /// [`subscribe_revocations`](Self::subscribe_revocations) like this process's own; events of
+    /// pools this configuration lacks are skipped. Reads at most
+    /// [`IdpOptions::revocation_poll_batch`] events, and now and then deletes events older than
+    /// the longest token lifetime (at least 10 minutes). A serving gateway calls this every
+    /// [`IdpOptions::revocation_poll_interval`].
+    pub async fn poll_revocation_events(&self) -> Result<RevocationPoll, IdpError> {
+        let mut feed = self.feed.lock().await;
+        let limit = self.options.revocation_poll_batch.max(1);
+        let events = self
+            .store
+            .revocation_events_after(feed.cursor.after(), limit)
+            .await?;
+        let mut poll = RevocationPoll {
+            announced: 0,
+            more: events.len() >= limit as usize,
+        };
+        for event in events {
+            if !feed.cursor.accept(event.id)
+                || event.writer == self.writer_id
+                || !self.pools.contains_key(&event.pool)
+            {
+                continue;
             }
-            let Some(&first) = self.seen.first() else {
-                self.gap_since = None;
-                return;
-            };
-            let since = *self.gap_since.get_or_insert(now);
-            if now.duration_since(since) < GAP_WAIT && self.seen.len() < limit {
-                return;
+            tracing::debug!(id = event.id, pool = %event.pool, "revocation by another process");
+            self.announce(self.revocation_of(&event.pool, event.subject));
+            poll.announced += 1;
+        }
+        let now = std::time::Instant::now();
+        feed.cursor.settle(now, limit as usize);
+        if feed
+            .last_prune
+            .is_none_or(|t| now.duration_since(t) >= REVOCATION_PRUNE_EVERY)
+        {
+            feed.last_prune = Some(now);
+            let keep = self
+                .pools
+                .values()
+                .map(|p| p.keys.max_ttl)
+                .max()
+                .unwrap_or(0)
+                .max(REVOCATION_KEEP_MIN);
+            let pruned = self
+                .store
+                .prune_revocation_events(unix_now().saturating_sub(keep))
+                .await?;
+            if pruned > 0 {
+                tracing::debug!(pruned, "old revocation events deleted");
             }
-            // Give the hole up: continue from the first id seen above it.
-            self.applied = first - 1;
-            self.gap_since = None;
+        }
+        Ok(poll)
+    }
+
+    /// Revokes every token of a user issued before now (GlobalSignOut / AdminUserGlobalSignOut).
+    pub async fn global_sign_out(&self, pool: &str, username: &str) -> Result<(), IdpError> {
+        self.end_sessions(pool, username).await
+    }
+
+    /// Ends every session of a user: each one the store knows (`origin_jti`) is marked revoked
+    /// with its refresh tokens, so every token issued before now is refused however close to
+    /// now it was issued, while tokens of sessions started later work; and tokens of a whole
+    /// second before now are refused by `tokens_valid_after` as well.
+    pub(crate) async fn end_sessions(&self, pool: &str, username: &str) -> Result<(), IdpError> {
+        let state = self.pool(pool)?;
+        let mut user = self.user(pool, username).await?;
+        let now = self.now();
+        user.tokens_valid_after = now;
+        user.updated_at = now;
+        self.store.update_user(&user).await?;
+        self.store
+            .revoke_user_sessions(pool, username, None, now, self.session_keep(state, now))
+            .await?;
+        // Live connections close even for tokens issued in this very second (a connection
+        // opened with a newer token in that second closes too; its token still works).
+        self.revoked(
+            pool,
+            RevokedSubject::User {
+                sub: user.sub,
+                before: now.saturating_add(1),
+            },
+        )
+        .await
+    }
+
+    /// True when a verified token must be refused: its session (`origin_jti`) was revoked, its
+    /// user is gone or disabled, or it was issued (`iat`) before the user's last global sign-out.
+    /// Client-credentials tokens (`sub` = a client id) are revoked when the client is gone.
+    /// Fails closed: a store error counts as revoked.
+    pub async fn is_revoked(&self, origin_jti: Option<&str>, sub: &str, iat: i64) -> bool {
+        match self.revocation_check(origin_jti, sub, iat).await {
+            Ok(revoked) => revoked,
+            Err(e) => {
+                tracing::warn!(error = %e, "revocation check failed; treating token as revoked");
+                true
+            }
         }
     }
 
-    /// Ids held above a gap (for tests and logs).
-    pub fn pending(&self) -> usize {
-        self.seen.len()
+    pub(crate) async fn revocation_check(
+        &self,
+        origin_jti: Option<&str>,
+        sub: &str,
+        iat: i64,
+    ) -> Result<bool, StoreError> {
+        if let Some(jti) = origin_jti
+            && self.store.is_session_revoked(jti).await?
+        {
+            return Ok(true);
+        }
+        if let Some(user) = self.store.get_user_by_sub(sub).await? {
+            return Ok(!user.enabled || iat < user.tokens_valid_after);
+        }
+        Ok(self.store.get_client(sub).await?.is_none())
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn contiguous_ids_advance() {
-        let mut c = EventCursor::new(10);
-        let now = Instant::now();
-        assert!(!c.accept(9), "history is not news");
-        assert!(!c.accept(10));
-        assert!(c.accept(11));
-        assert!(c.accept(12));
-        assert!(!c.accept(12), "a repeat in the same batch");
-        c.settle(now, 100);
-        assert_eq!((c.after(), c.pending()), (12, 0));
-    }
-
-    #[test]
-    fn a_gap_is_held_then_filled() {
-        let mut c = EventCursor::new(0);
-        let t0 = Instant::now();
-        assert!(c.accept(1));
-        assert!(c.accept(3));
-        c.settle(t0, 100);
-        assert_eq!((c.after(), c.pending()), (1, 1));
-        // next poll reads 2 (committed late) and 3 again: 3 is not applied twice
-        assert!(c.accept(2));
-        assert!(!c.accept(3));
-        c.settle(t0 + Duration::from_millis(100), 100);
-        assert_eq!((c.after(), c.pending()), (3, 0));
-    }
-
-    #[test]
-    fn a_gap_is_given_up_after_the_wait() {
-        let mut c = EventCursor::new(0);
-        let t0 = Instant::now();
-        assert!(c.accept(2));
-        assert!(c.accept(3));
-        assert!(c.accept(6));
-        c.settle(t0, 100);
-        assert_eq!(c.after(), 0);
-        c.settle(t0 + GAP_WAIT / 2, 100);
-        assert_eq!(c.after(), 0);
-        // 1 never comes: skipped, then 4-5 are waited for afresh
-        c.settle(t0 + GAP_WAIT, 100);
-        assert_eq!((c.after(), c.pending()), (3, 1));
-        c.settle(t0 + GAP_WAIT + Duration::from_secs(1), 100);
-        assert_eq!(c.after(), 3);
-        assert!(c.accept(4));
-        assert!(c.accept(5));
-        c.settle(t0 + GAP_WAIT + Duration::from_secs(2), 100);
-        assert_eq!((c.after(), c.pending()), (6, 0));
-    }
-
-    #[test]
-    fn a_full_batch_above_a_gap_gives_it_up_at_once() {
-        let mut c = EventCursor::new(0);
-        for id in 2..=5 {
-            assert!(c.accept(id));
-        }
-        c.settle(Instant::now(), 4);
-        assert_eq!((c.after(), c.pending()), (5, 0));
-    }
-}
+mod tests;

@@ -499,7 +499,7 @@ async fn admin_set_password_ends_every_session() {
     let h = harness().await;
     h.user("jack").await;
     let (access, refresh) = h.session("sticky", "jack").await;
-    crate::admin::set_password(&h.idp, "main", "jack", &Secret::new("password2"), true)
+    crate::manage::set_password(&h.idp, "main", "jack", &Secret::new("password2"), true)
         .await
         .unwrap();
     h.refresh("sticky", &refresh).await.unwrap_err();

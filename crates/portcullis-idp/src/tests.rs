@@ -1076,13 +1076,20 @@ async fn identity_provider_on_postgres() {
 async fn revocations_of_another_process_are_read_from_the_store() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("idp.db").display());
-    // the serving gateway's provider and an operator's (the CLI) on the same store
-    let gateway = IdentityProvider::open_with(&config(&url), test_options(0))
+    // the serving gateway's provider and an operator's (the CLI) on the same store; their
+    // clock stands still once the signing keys are made (by the system clock)
+    let clock = Clock::fixed(unix_now());
+    let options = || IdpOptions {
+        clock: clock.clone(),
+        ..test_options(0)
+    };
+    let gateway = IdentityProvider::open_with(&config(&url), options())
         .await
         .unwrap();
-    let operator = IdentityProvider::open_with(&config(&url), test_options(0))
+    let operator = IdentityProvider::open_with(&config(&url), options())
         .await
         .unwrap();
+    clock.set(unix_now());
     let user = alice(&operator).await;
     let mut seen = gateway.subscribe_revocations();
     let mut own = operator.subscribe_revocations();
@@ -1121,7 +1128,7 @@ async fn revocations_of_another_process_are_read_from_the_store() {
         .unwrap()
         .to_owned();
     // the sign-out covers every token issued up to the second it ran in
-    let signed_out_from = unix_now();
+    let signed_out_at = clock.now();
     operator.global_sign_out("main", "alice").await.unwrap();
     operator
         .revoke(
@@ -1139,7 +1146,7 @@ async fn revocations_of_another_process_are_read_from_the_store() {
     assert_eq!(gateway.poll_revocation_events().await.unwrap().announced, 3);
     assert!(matches!(
         seen.try_recv().unwrap(),
-        Revocation::User { ref sub, before, .. } if *sub == user.sub && before > signed_out_from
+        Revocation::User { ref sub, before, .. } if *sub == user.sub && before == signed_out_at + 1
     ));
     assert_eq!(
         seen.try_recv().unwrap(),

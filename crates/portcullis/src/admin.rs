@@ -9,7 +9,7 @@
 //! errors are clap's (exit 2, with usage). Passwords are never printed: not on success, not in
 //! error messages.
 //!
-//! The operations themselves are `portcullis_idp::admin`'s, which the gateway's admin HTTP API
+//! The operations themselves are `portcullis_idp::manage`'s, which the gateway's admin HTTP API
 //! (`/admin/...` on the admin listener) calls too; this module parses arguments and prints.
 
 use std::io::{IsTerminal, Read};
@@ -18,7 +18,7 @@ use std::process::ExitCode;
 
 use clap::{ArgGroup, Args, Subcommand};
 use portcullis_config::Secret;
-use portcullis_idp::admin::{self, AdminError, NewUser, Target, rfc3339};
+use portcullis_idp::manage::{self as admin, AdminError, NewUser, Target, rfc3339};
 use portcullis_idp::{ClientRecord, IdentityProvider, UserDetails};
 use serde_json::Value;
 

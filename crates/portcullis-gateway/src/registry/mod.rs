@@ -20,7 +20,7 @@ use portcullis_core::id::{ConnectionId, NodeId};
 
 use crate::outbound::OutboundQueue;
 pub use crate::outbound::{Outbound, SendError};
-use crate::session_ref::{SessionKey, SessionRef};
+use crate::session_key::{self, LiveSession, SessionKey};
 
 mod index;
 
@@ -42,7 +42,7 @@ pub struct ConnectionHandle {
     pub principal: Option<String>,
     /// Set when the connection was admitted with a token of a built-in pool (indexed: see
     /// [`ConnectionRegistry::by_session`]). Set before the handle is registered.
-    pub session: Option<SessionRef>,
+    pub session: Option<LiveSession>,
     /// Frames waiting for the session to write them (bounded by `send_queue`).
     pub queue: OutboundQueue,
 }
@@ -101,7 +101,7 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionConnection {
     pub id: ConnectionId,
-    pub session: SessionRef,
+    pub session: LiveSession,
 }
 
 /// Where connections are found. Implementations: [`LocalRegistry`] (one node); a Redis one
@@ -184,7 +184,7 @@ impl LocalRegistry {
         if let Some(principal) = &handle.principal {
             self.principals.insert(principal.clone(), handle.id);
         }
-        for key in handle.session.iter().flat_map(SessionRef::keys) {
+        for key in handle.session.iter().flat_map(session_key::keys) {
             self.sessions.insert(key, handle.id);
         }
     }
@@ -193,7 +193,7 @@ impl LocalRegistry {
         if let Some(principal) = &handle.principal {
             self.principals.remove(principal.as_str(), &handle.id);
         }
-        for key in handle.session.iter().flat_map(SessionRef::keys) {
+        for key in handle.session.iter().flat_map(session_key::keys) {
             self.sessions.remove(&key, &handle.id);
         }
     }

@@ -8,8 +8,8 @@ fn node() -> NodeId {
     NodeId(7)
 }
 
-fn session(sub: &str, origin_jti: Option<&str>) -> SessionRef {
-    SessionRef {
+fn session(sub: &str, origin_jti: Option<&str>) -> LiveSession {
+    LiveSession {
         issuer: ISSUER.into(),
         sub: sub.into(),
         origin_jti: origin_jti.map(str::to_owned),
@@ -17,7 +17,7 @@ fn session(sub: &str, origin_jti: Option<&str>) -> SessionRef {
     }
 }
 
-fn handle(principal: Option<&str>, session: Option<SessionRef>) -> Arc<ConnectionHandle> {
+fn handle(principal: Option<&str>, session: Option<LiveSession>) -> Arc<ConnectionHandle> {
     let mut handle = ConnectionHandle::new(
         ConnectionId::generate(node()),
         Arc::from("chat"),
@@ -280,7 +280,10 @@ async fn close_queues_a_close_frame_or_kills_a_full_queue() {
     let h = handle(None, None);
     registry.register(h.clone());
     registry.close(&h.id, Close::Deleted).await.unwrap();
-    assert!(matches!(h.queue.pop(), Some(Outbound::Close(Close::Deleted))));
+    assert!(matches!(
+        h.queue.pop(),
+        Some(Outbound::Close(Close::Deleted))
+    ));
     assert!(!h.queue.is_killed());
 
     for i in 0..4 {

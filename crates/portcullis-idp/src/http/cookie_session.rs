@@ -35,7 +35,6 @@ use super::reply::{
     Form, FormRules, MAX_BODY_BYTES, json_response, no_store, not_found, oauth_error, rate_limited,
     read_form, request_cookie, secure_cookies, unique_request_cookie,
 };
-use crate::access_token::access_verifier;
 use crate::oauth_code::ct_eq;
 use crate::{ClientAuth, IdentityProvider, OAuthError, unix_now};
 
@@ -311,10 +310,7 @@ async fn describe(
     let Some(token) = request_cookie(headers, ACCESS_COOKIE) else {
         return no_session();
     };
-    let Some(verifier) = idp
-        .code_flow()
-        .verifier(&pool, || access_verifier(&idp, &pool))
-    else {
+    let Some(verifier) = idp.access_verifier(&pool) else {
         return refused(
             StatusCode::INTERNAL_SERVER_ERROR,
             "server_error",

@@ -23,7 +23,6 @@ use super::reply::{
     Form, FormRules, MAX_BODY_BYTES, json_response, no_store, not_found, oauth_error, rate_limited,
     read_form,
 };
-use crate::access_token::access_verifier;
 use crate::oauth_code::parse_query;
 use crate::{ClientAuth, IdentityProvider, IdpError, OAuthError, unix_now};
 
@@ -287,10 +286,7 @@ async fn userinfo(
     let Some(token) = token.filter(|t| !t.is_empty()) else {
         return invalid_token();
     };
-    let Some(verifier) = idp
-        .code_flow()
-        .verifier(&pool, || access_verifier(&idp, &pool))
-    else {
+    let Some(verifier) = idp.access_verifier(&pool) else {
         return server_error(&IdpError::Config("userInfo verifier unavailable".into()));
     };
     let Ok(verified) = verifier.verify(&token).await else {

@@ -13,6 +13,7 @@ use portcullis_config::{Config, JwtAuthorizer, JwtIssuer, Secret};
 use serde_json::Value;
 
 use super::*;
+use crate::unix_now;
 use crate::{IdpOptions, router};
 
 const ISSUER: &str = "http://localhost:8080/pools/main";
@@ -71,15 +72,20 @@ async fn env() -> Env {
 }
 
 async fn env_from(config: Config) -> Env {
+    // The provider's clock stands still once the signing keys are made (by the system clock),
+    // so expiries are decided by the test's moves alone.
+    let clock = crate::Clock::fixed(unix_now());
     let idp = IdentityProvider::open_with(
         &config,
         IdpOptions {
             hash_concurrency: 1,
+            clock: clock.clone(),
             ..IdpOptions::default()
         },
     )
     .await
     .unwrap();
+    clock.set(unix_now());
     let mut attrs = BTreeMap::new();
     attrs.insert("email".to_owned(), "alice@example.com".to_owned());
     attrs.insert("email_verified".to_owned(), "true".to_owned());

@@ -3,7 +3,7 @@
 //! claim taken from a stored attribute.
 
 use super::*;
-use crate::admin::{self, AdminError, NewUser};
+use crate::manage::{self, AdminError, NewUser};
 
 fn new_user(username: &str, attributes: &[(&str, &str)]) -> NewUser {
     NewUser {
@@ -22,7 +22,7 @@ fn new_user(username: &str, attributes: &[(&str, &str)]) -> NewUser {
 #[tokio::test]
 async fn administrators_write_flags_and_declared_attributes_but_no_claims() {
     let idp = idp().await;
-    let created = admin::create_user(
+    let created = manage::create_user(
         &idp,
         new_user(
             "ann",
@@ -46,7 +46,7 @@ async fn administrators_write_flags_and_declared_attributes_but_no_claims() {
         ("amr", "mfa"),
         ("custom:undeclared", "x"),
     ] {
-        let r = admin::create_user(&idp, new_user("ben", &[(name, value)])).await;
+        let r = manage::create_user(&idp, new_user("ben", &[(name, value)])).await;
         match r {
             Err(AdminError::Invalid(message)) => assert!(
                 message.contains("Attributes did not conform to the schema"),
@@ -56,7 +56,7 @@ async fn administrators_write_flags_and_declared_attributes_but_no_claims() {
         }
     }
     assert!(matches!(
-        admin::create_user(&idp, new_user("ben", &[("name", &"x".repeat(2049))])).await,
+        manage::create_user(&idp, new_user("ben", &[("name", &"x".repeat(2049))])).await,
         Err(AdminError::Invalid(_))
     ));
     let users = idp.list_users("main", None, 10).await.unwrap();
@@ -75,23 +75,25 @@ async fn admin_usernames_are_normalised_and_look_alikes_refused() {
     let mut confirmed = new_user("ｃａｒｌ", &[]);
     confirmed.password = None;
     confirmed.confirmed = true;
-    let created = admin::create_user(&idp, confirmed).await.unwrap();
+    let created = manage::create_user(&idp, confirmed).await.unwrap();
     assert_eq!(created.user.username, "carl");
     assert_eq!(created.user.status, UserStatus::Confirmed);
     assert_eq!(
-        admin::show_user(&idp, "main", "ｃａｒｌ")
+        manage::show_user(&idp, "main", "ｃａｒｌ")
             .await
             .unwrap()
             .user
             .username,
         "carl"
     );
-    admin::disable_user(&idp, "main", "ｃａｒｌ").await.unwrap();
+    manage::disable_user(&idp, "main", "ｃａｒｌ")
+        .await
+        .unwrap();
     assert!(!idp.show_user("main", "carl").await.unwrap().user.enabled);
     for raw in ["ca\u{200B}rl", "c\u{202E}arl", "c\u{0430}rl", "ca rl"] {
         assert!(
             matches!(
-                admin::create_user(&idp, new_user(raw, &[])).await,
+                manage::create_user(&idp, new_user(raw, &[])).await,
                 Err(AdminError::Invalid(m)) if m.contains("Username must not")
             ),
             "{raw:?}"

@@ -1,11 +1,11 @@
 //! Carrying out an operation of the identity admin API: its request body, the
-//! `portcullis_idp::admin` call and the document it answers with.
+//! `portcullis_idp::manage` call and the document it answers with.
 
 use std::collections::BTreeMap;
 
 use http::StatusCode;
 use portcullis_config::Secret;
-use portcullis_idp::admin::{self, NewUser};
+use portcullis_idp::manage::{self as admin, NewUser};
 use portcullis_idp::{IdentityProvider, MAX_LIST_USERS};
 use serde::Deserialize;
 use serde_json::{Value, json};

@@ -1,7 +1,7 @@
 //! The identity admin API on the admin listener: `/admin/...`, the HTTP face of the `portcullis`
 //! admin subcommands (pools, users, groups, clients, keys). Every call is SigV4-verified with
 //! the `[management] credentials`, like the `@connections` API; the operations are
-//! `portcullis_idp::admin`'s, so answers are the documents `--json` prints.
+//! `portcullis_idp::manage`'s, so answers are the documents `--json` prints.
 //!
 //! | method and path | operation |
 //! |---|---|
@@ -32,9 +32,9 @@ use axum::body::Body;
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use portcullis_config::CredentialScope;
-use portcullis_core::fault::{Fault as CoreFault, HasFault};
-use portcullis_idp::admin::AdminError;
-use portcullis_idp::{Fault, IdentityProvider};
+use portcullis_core::fault::{Fault, HasFault};
+use portcullis_idp::IdentityProvider;
+use portcullis_idp::manage::AdminError;
 use serde_json::json;
 use tracing::{debug, info};
 
@@ -134,11 +134,11 @@ impl ApiError {
 }
 
 impl HasFault for ApiError {
-    fn fault(&self) -> CoreFault {
+    fn fault(&self) -> Fault {
         match self {
-            ApiError::Unavailable(_) => CoreFault::Operator,
-            ApiError::Internal(_) => CoreFault::Internal,
-            _ => CoreFault::Client,
+            ApiError::Unavailable(_) => Fault::Operator,
+            ApiError::Internal(_) => Fault::Internal,
+            _ => Fault::Client,
         }
     }
 }
@@ -153,7 +153,7 @@ impl From<AdminError> for ApiError {
                 AdminError::Conflict(m) => ApiError::Conflict(m),
                 other => ApiError::BadRequest(other.to_string()),
             },
-            Fault::Operator => match e {
+            Fault::Operator | Fault::Backend => match e {
                 AdminError::Store(m) => ApiError::Unavailable(m),
                 other => ApiError::Internal(other.to_string()),
             },

@@ -10,8 +10,8 @@ use portcullis_core::fault::{Fault, HasFault};
 use serde_json::{Value, json};
 
 use crate::attributes::{AttributeError, Writer};
-use crate::challenge::ChallengeError;
 use crate::http::reply::json_as;
+use crate::pending::challenges::ChallengeError;
 use crate::store::{StoreError, UserRecord};
 use crate::{IdpError, PasswordCheck, tokens};
 

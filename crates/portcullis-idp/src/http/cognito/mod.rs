@@ -59,10 +59,10 @@ use portcullis_auth::jwt::{JwtOptions, JwtVerifier};
 use portcullis_config::{AppClient, JwtAuthorizer, JwtIssuer, Secret};
 use serde_json::{Map, Value};
 
-use crate::challenge::ChallengeBook;
-use crate::codes::CodeBook;
 use crate::delivery::{CodePurpose, CodeWebhooks};
 use crate::http::reply::MAX_BODY_BYTES;
+use crate::pending::challenges::ChallengeBook;
+use crate::pending::confirmation::CodeBook;
 use crate::store::UserRecord;
 use crate::{ClientAuth, IdentityProvider};
 

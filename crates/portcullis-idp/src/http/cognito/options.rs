@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use crate::codes;
 use crate::delivery::CodeCallback;
+use crate::pending::confirmation;
 use crate::unix_now;
 
 /// The JSON API's clock for codes: unix seconds. Tests use a [`manual`](Clock::manual) one,
@@ -95,8 +95,8 @@ impl Default for CognitoOptions {
 }
 
 impl CognitoOptions {
-    pub(super) fn code_limits(&self) -> codes::Limits {
-        codes::Limits {
+    pub(super) fn code_limits(&self) -> confirmation::Limits {
+        confirmation::Limits {
             attempts_per_code: self.max_code_attempts,
             codes_per_window: self.codes_per_window,
             failures_per_window: self.code_failures_per_window.max(1),

@@ -13,7 +13,7 @@ use super::errors::{
 };
 use super::{ADMIN_SCOPE, Body, Cognito, opt_map, opt_str, req_str};
 use crate::attributes::token_claims;
-use crate::challenge::{ChallengeBook, Challenged};
+use crate::pending::challenges::{ChallengeBook, Challenged};
 use crate::store::UserStatus;
 use crate::{OAuthError, tokens, unix_now};
 

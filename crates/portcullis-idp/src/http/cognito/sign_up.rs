@@ -16,8 +16,8 @@ use super::errors::{
 };
 use super::{Body, CodeKey, Cognito, attribute_list, opt_str, req_str};
 use crate::attributes::Writer;
-use crate::codes::{CheckRefusal, CodeBook, IssueRefusal};
 use crate::delivery::{CodeDelivery, CodePurpose};
+use crate::pending::confirmation::{CheckRefusal, CodeBook, IssueRefusal};
 use crate::store::{UserRecord, UserStatus};
 use crate::{IdpError, password, tokens, unix_now};
 

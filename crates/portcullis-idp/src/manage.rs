@@ -15,8 +15,8 @@ use portcullis_config::Secret;
 use serde_json::{Value, json};
 
 use crate::{
-    ClientRecord, Fault, IdentityProvider, IdpError, MAX_LIST_USERS, StoreError, UserDetails,
-    UserRecord,
+    ClientRecord, Fault, HasFault, IdentityProvider, IdpError, MAX_LIST_USERS, StoreError,
+    UserDetails, UserRecord,
 };
 
 /// Why an admin operation failed.
@@ -45,9 +45,8 @@ pub enum AdminError {
     Internal(String),
 }
 
-impl AdminError {
-    /// Who caused it.
-    pub fn fault(&self) -> Fault {
+impl HasFault for AdminError {
+    fn fault(&self) -> Fault {
         match self {
             AdminError::UnknownPool(_)
             | AdminError::NotFound(_)
@@ -57,7 +56,9 @@ impl AdminError {
             AdminError::Internal(_) => Fault::Internal,
         }
     }
+}
 
+impl AdminError {
     /// An [`IdpError`] described with the names the operation was about.
     pub fn from_idp(e: IdpError, target: Target<'_>) -> Self {
         let pool = target.pool.unwrap_or("?");
@@ -80,7 +81,7 @@ impl AdminError {
             IdpError::Store(StoreError::Conflict(_)) => AdminError::Conflict(e.to_string()),
             other => match other.fault() {
                 Fault::Client => AdminError::Invalid(other.to_string()),
-                Fault::Operator => AdminError::Store(other.to_string()),
+                Fault::Operator | Fault::Backend => AdminError::Store(other.to_string()),
                 Fault::Internal => AdminError::Internal(other.to_string()),
             },
         }

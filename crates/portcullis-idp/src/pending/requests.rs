@@ -1,5 +1,5 @@
 //! The table of pending sign-in requests (what `/oauth2/authorize` leaves for the hosted page),
-//! bounded so that nobody can crowd everybody else out of signing in.
+//! bounded so that nobody can crowd everybody else out of signing in. This module does no I/O.
 //!
 //! Rules, with the clock passed in (`now`, unix seconds):
 //! - an entry lives [`PendingLimits::ttl_secs`]; expired entries are dropped first;
@@ -16,6 +16,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
+
+use super::{PENDING_TTL_SECS, PendingError};
 
 /// Most pending sign-in requests of one client address (IPv4) or IPv6 /64 in a pool.
 pub const PENDING_PER_CLIENT: usize = 20;
@@ -39,16 +41,9 @@ impl Default for PendingLimits {
             per_client: PENDING_PER_CLIENT,
             per_pool: PENDING_PER_POOL,
             total: PENDING_TOTAL,
-            ttl_secs: super::PENDING_TTL_SECS,
+            ttl_secs: PENDING_TTL_SECS,
         }
     }
-}
-
-/// Why a request was not added.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum PendingError {
-    #[error("too many sign-ins in progress from this address")]
-    ClientFull,
 }
 
 type Client = Option<IpAddr>;
@@ -360,6 +355,7 @@ mod tests {
                 match t.insert(format!("f{n}-{i}"), "main", ip(n), 1, 101 + i64::from(n)) {
                     Ok(_) => served += 1,
                     Err(PendingError::ClientFull) => refused += 1,
+                    Err(other) => panic!("only the client cap refuses: {other}"),
                 }
                 assert!(t.per_pool.get("main").copied().unwrap_or(0) <= 8);
             }
