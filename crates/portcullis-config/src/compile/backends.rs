@@ -127,6 +127,15 @@ fn jwt(ctx: &mut Ctx<'_>, name: &Sp<String>, mut t: Tbl<'_>) -> Option<JwtAuthor
     let mut ok = true;
     for mut i in tables {
         let issuer = url(ctx, &mut i, "issuer").map(|u| u.as_str().to_owned());
+        if let Some(issuer) = &issuer
+            && issuers.iter().any(|other: &JwtIssuer| other.issuer == *issuer)
+        {
+            ctx.error(
+                i.at_of("issuer"),
+                &i.path_of("issuer"),
+                format!("issuer {issuer:?} is listed twice"),
+            );
+        }
         let audience = i.string_list(ctx, "audience");
         let jwks_uri = i
             .string(ctx, "jwks_uri")
