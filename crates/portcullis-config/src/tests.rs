@@ -1784,7 +1784,9 @@ issuers = [
     let messages = errors(&source);
     assert_eq!(messages.len(), 1, "{messages:#?}");
     assert!(
-        messages[0].contains("authorizers.j.issuers[1].issuer: issuer \"https://issuer.example\" is listed twice"),
+        messages[0].contains(
+            "authorizers.j.issuers[1].issuer: issuer \"https://issuer.example\" is listed twice"
+        ),
         "{}",
         messages[0]
     );

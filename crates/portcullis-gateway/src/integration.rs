@@ -23,11 +23,7 @@ pub struct Integration {
 }
 
 impl Integration {
-    pub fn new(
-        config: &IntegrationConfig,
-        client: reqwest::Client,
-        metrics: &Metrics,
-    ) -> Self {
+    pub fn new(config: &IntegrationConfig, client: reqwest::Client, metrics: &Metrics) -> Self {
         let latency = metrics
             .integration_duration
             .get_or_create(&IntegrationLabels {

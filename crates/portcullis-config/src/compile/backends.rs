@@ -128,7 +128,9 @@ fn jwt(ctx: &mut Ctx<'_>, name: &Sp<String>, mut t: Tbl<'_>) -> Option<JwtAuthor
     for mut i in tables {
         let issuer = url(ctx, &mut i, "issuer").map(|u| u.as_str().to_owned());
         if let Some(issuer) = &issuer
-            && issuers.iter().any(|other: &JwtIssuer| other.issuer == *issuer)
+            && issuers
+                .iter()
+                .any(|other: &JwtIssuer| other.issuer == *issuer)
         {
             ctx.error(
                 i.at_of("issuer"),

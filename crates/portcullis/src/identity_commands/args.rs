@@ -5,7 +5,6 @@ use std::path::PathBuf;
 
 use clap::{ArgGroup, Args, Subcommand};
 
-
 /// The identity-store commands, flattened into the binary's top-level subcommands.
 #[derive(Subcommand)]
 pub enum IdentityCommand {
@@ -167,7 +166,6 @@ pub(super) fn parse_attribute(s: &str) -> Result<(String, String), String> {
     }
 }
 
-
 impl IdentityCommand {
     /// `users confirm`, … (the prefix of error messages).
     pub(super) fn name(&self) -> &'static str {
@@ -215,4 +213,3 @@ impl IdentityCommand {
         }
     }
 }
-
