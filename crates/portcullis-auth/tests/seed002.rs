@@ -65,7 +65,7 @@ fn config(url: &str) -> RequestAuthorizer {
     RequestAuthorizer {
         payload_format: portcullis_config::PayloadFormat::V2,
         name: "seed002".into(),
-        url: url.into(),
+        url: portcullis_config::HttpUrl::parse(url).unwrap(),
         identity_source: vec!["$request.header.Authorization".into()],
         cache_ttl: Duration::from_secs(300),
         csrf: None,

@@ -20,14 +20,17 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod compile;
+pub mod defaults;
 mod duration;
 mod env;
+mod http_url;
 pub mod model;
 mod raw;
 mod render;
 mod syntax;
 mod walk;
 
+pub use http_url::HttpUrl;
 pub use model::*;
 
 use std::fmt;

@@ -1,7 +1,9 @@
 //! The validated, typed configuration: what the rest of the gateway reads.
 //!
 //! Every value here has already been checked; durations are `Duration`, addresses are
-//! `SocketAddr`, cross references (route → integration, API → authorizer) resolve.
+//! `SocketAddr`, URLs are [`HttpUrl`], the selection expression and HTTP route keys are
+//! parsed, cross references (route → integration, API → authorizer) resolve. Nothing
+//! downstream needs to parse a value again.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -9,6 +11,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use indexmap::IndexMap;
+use portcullis_core::http_route::RouteTable;
+use portcullis_core::selection::SelectionExpression;
+
+use crate::HttpUrl;
 
 /// A secret value from the configuration. `Debug` and `Display` never show it.
 #[derive(Clone, PartialEq, Eq)]
@@ -121,9 +127,9 @@ pub struct Tls {
 #[derive(Debug, Clone)]
 pub struct Management {
     pub credentials: Vec<Credential>,
-    /// Region clients sign for (`us-east-1` default).
+    /// Region clients sign for ([`crate::defaults::REGION`] by default).
     pub region: String,
-    /// Account id used in ARNs (`000000000000` default).
+    /// Account id used in ARNs ([`crate::defaults::ACCOUNT_ID`] by default).
     pub account_id: String,
 }
 
@@ -179,7 +185,8 @@ pub struct WebSocketApi {
     /// `apiId` in events and ARNs: `api_id` if set, else derived from the name (10 lower-case
     /// alphanumerics, stable across restarts).
     pub api_id: String,
-    pub route_selection_expression: String,
+    /// Picks a message's route; `$request.body.action` by default.
+    pub route_selection_expression: SelectionExpression,
     /// Authorizer evaluated on `$connect`.
     pub authorizer: Option<String>,
     pub idle_timeout: Duration,
@@ -219,8 +226,11 @@ pub struct HttpApi {
     pub authorizer: Option<String>,
     pub cors: Option<Cors>,
     pub max_body_bytes: usize,
-    /// Route key (`GET /x/{id}`, `ANY /{proxy+}`, `$default`) → route.
+    /// Route key (`GET /x/{id}`, `ANY /{proxy+}`, `$default`) → route, in file order.
     pub routes: IndexMap<String, HttpRoute>,
+    /// The same routes with their keys parsed and ordered for matching (API Gateway's
+    /// priority); no two match the same requests.
+    pub route_table: RouteTable<HttpRoute>,
 }
 
 #[derive(Debug, Clone)]
@@ -260,8 +270,7 @@ pub enum IntegrationKind {
 pub struct Integration {
     pub name: String,
     pub kind: IntegrationKind,
-    /// Absolute `http://` or `https://` URL.
-    pub url: String,
+    pub url: HttpUrl,
     /// Default 29 s; allowed 50 ms – 29 s for WebSocket use (AWS), up to 30 s.
     pub timeout: Duration,
     /// Largest result body read from the backend. Default 1 MiB.
@@ -292,7 +301,8 @@ pub struct JwtAuthorizer {
 pub struct JwtIssuer {
     pub issuer: String,
     pub audience: Vec<String>,
-    pub jwks_uri: Option<String>,
+    /// Where the issuer's keys are; `None`: found by OIDC discovery.
+    pub jwks_uri: Option<HttpUrl>,
 }
 
 #[derive(Debug, Clone)]
@@ -315,7 +325,7 @@ pub struct RequestAuthorizer {
     /// shape with `authorizationToken` and `methodArn`). WebSocket `$connect` always uses the
     /// WebSocket REQUEST shape.
     pub payload_format: PayloadFormat,
-    pub url: String,
+    pub url: HttpUrl,
     pub identity_source: Vec<String>,
     pub cache_ttl: Duration,
     pub csrf: Option<Csrf>,

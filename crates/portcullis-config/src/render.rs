@@ -120,7 +120,7 @@ pub(crate) fn render(config: &Config) -> String {
         set(
             &mut t,
             "route_selection_expression",
-            str(&api.route_selection_expression),
+            str(api.route_selection_expression.as_str()),
         );
         if let Some(a) = &api.authorizer {
             set(&mut t, "authorizer", str(a));

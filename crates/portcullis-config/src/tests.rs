@@ -1693,3 +1693,101 @@ fn pools_declare_custom_attributes_with_mutability_and_length() {
         "pools.main.custom_attributes.a50: a pool declares at most 50 custom attributes",
     );
 }
+
+// ---- typed values handed over -----------------------------------------------------------
+
+#[test]
+fn values_are_handed_over_parsed() {
+    let source = with_server(
+        r#"[websocket.chat]
+route_selection_expression = "${request.body.service}/${request.body.action}"
+[websocket.chat.routes."$default"]
+integration = "backend"
+[http.api.routes."GET /items/{id}"]
+integration = "backend"
+[http.api.routes."ANY /{proxy+}"]
+integration = "backend"
+[http.api.routes."GET /items/new"]
+integration = "backend"
+[integrations.backend]
+type = "http"
+url = "http://127.0.0.1:9000"
+[authorizers.j]
+type = "jwt"
+identity_source = ["$request.header.Authorization"]
+issuers = [{ issuer = "https://issuer.example", jwks_uri = "https://issuer.example/keys" }]
+"#,
+    );
+    let config = load(&source).unwrap();
+    let selection = &config.websocket["chat"].route_selection_expression;
+    assert_eq!(
+        selection.evaluate(r#"{"service":"a","action":"b"}"#),
+        Some("a/b".to_owned())
+    );
+    let url = &config.integrations["backend"].url;
+    // The text as written (what `check` prints), the parsed form (what a client calls).
+    assert_eq!(url.as_str(), "http://127.0.0.1:9000");
+    assert_eq!(url.url().port(), Some(9000));
+    let Authorizer::Jwt(j) = &config.authorizers["j"] else {
+        panic!("jwt")
+    };
+    let jwks = j.issuers[0].jwks_uri.as_ref().unwrap();
+    assert_eq!(jwks.url().path(), "/keys");
+
+    let api = &config.http["api"];
+    assert_eq!(api.route_table.len(), api.routes.len());
+    let literal = api.route_table.find("GET", "/items/new").unwrap();
+    assert_eq!(literal.route_key, "GET /items/new");
+    let param = api.route_table.find("GET", "/items/7").unwrap();
+    assert_eq!(param.route_key, "GET /items/{id}");
+    assert_eq!(param.path_parameters, [("id".to_owned(), "7".to_owned())]);
+    assert_eq!(
+        api.route_table.find("DELETE", "/x/y").unwrap().route_key,
+        "ANY /{proxy+}"
+    );
+}
+
+#[test]
+fn selection_expression_defaults_to_the_action() {
+    let source = with_server("[websocket.chat.routes.\"$connect\"]\n");
+    let config = load(&source).unwrap();
+    let selection = &config.websocket["chat"].route_selection_expression;
+    assert_eq!(selection.as_str(), "$request.body.action");
+    assert_eq!(
+        selection.evaluate(r#"{"action":"join"}"#),
+        Some("join".to_owned())
+    );
+}
+
+#[test]
+fn management_defaults_are_the_named_constants() {
+    let config = load(SERVER).unwrap();
+    assert_eq!(config.management.region, defaults::REGION);
+    assert_eq!(config.management.account_id, defaults::ACCOUNT_ID);
+    let source = with_server("[management]\nregion = \"eu-west-1\"\n");
+    let config = load(&source).unwrap();
+    assert_eq!(config.management.account_id, defaults::ACCOUNT_ID);
+}
+
+#[test]
+fn an_issuer_listed_twice_is_reported() {
+    let source = with_server(
+        r#"[authorizers.j]
+type = "jwt"
+identity_source = ["$request.header.Authorization"]
+issuers = [
+  { issuer = "https://issuer.example" },
+  { issuer = "https://issuer.example" },
+]
+"#,
+    );
+    let messages = errors(&source);
+    assert_eq!(messages.len(), 1, "{messages:#?}");
+    assert!(
+        messages[0].contains(
+            "authorizers.j.issuers[1].issuer: issuer \"https://issuer.example\" is listed twice"
+        ),
+        "{}",
+        messages[0]
+    );
+}

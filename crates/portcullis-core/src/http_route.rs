@@ -372,6 +372,17 @@ fn same_pattern<T>(a: &Route<T>, b: &Route<T>) -> bool {
             })
 }
 
+/// An empty table: every request falls through to `None`.
+impl<T> Default for RouteTable<T> {
+    fn default() -> Self {
+        RouteTable {
+            routes: Vec::new(),
+            by_method: Default::default(),
+            default: None,
+        }
+    }
+}
+
 impl<T> RouteTable<T> {
     /// Builds the table from `(route key, value)` pairs. Fails on the first invalid key or on
     /// two keys that match the same requests (including two `$default`s).
@@ -431,6 +442,33 @@ impl<T> RouteTable<T> {
             }));
         }
         Ok(table)
+    }
+
+    /// The same table (keys, order, priorities) with every value replaced by `f(key, value)`;
+    /// stops at the first error. Turns a compiled table of configured routes into runtime
+    /// routes without parsing or checking the keys again.
+    pub fn try_map<U, E>(
+        &self,
+        mut f: impl FnMut(&str, &T) -> Result<U, E>,
+    ) -> Result<RouteTable<U>, E> {
+        let mut routes = Vec::with_capacity(self.routes.len());
+        for r in &self.routes {
+            routes.push(Route {
+                key: r.key.clone(),
+                method: r.method,
+                segments: r.segments.clone(),
+                value: f(&r.key, &r.value)?,
+            });
+        }
+        let default = match &self.default {
+            Some((key, value)) => Some((key.clone(), f(key, value)?)),
+            None => None,
+        };
+        Ok(RouteTable {
+            routes,
+            by_method: self.by_method.clone(),
+            default,
+        })
     }
 
     /// Number of routes, `$default` included.
@@ -794,5 +832,47 @@ mod tests {
         for (base, path, want) in cases {
             assert_eq!(strip_base_path(base, path), want, "{base} {path}");
         }
+    }
+
+    #[test]
+    fn try_map_keeps_keys_and_priorities() {
+        let t = table(&[
+            "ANY /{proxy+}",
+            "GET /pets/{id}",
+            "GET /pets/dog",
+            "$default",
+        ]);
+        let mapped: RouteTable<String> = t
+            .try_map(|key, value| Ok::<_, ()>(format!("{key}={value}")))
+            .unwrap();
+        assert_eq!(mapped.len(), t.len());
+        let m = mapped.find("GET", "/pets/dog").unwrap();
+        assert_eq!(m.value, "GET /pets/dog=GET /pets/dog");
+        let m = mapped.find("GET", "/pets/7").unwrap();
+        assert_eq!(m.route_key, "GET /pets/{id}");
+        assert_eq!(m.path_parameters, [("id".to_owned(), "7".to_owned())]);
+        assert_eq!(
+            mapped.find("POST", "/x").unwrap().route_key,
+            "ANY /{proxy+}"
+        );
+        let keys: Vec<&str> = mapped.iter().map(|(k, _)| k).collect();
+        let original: Vec<&str> = t.iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, original);
+        assert_eq!(
+            t.try_map(|key, _| if key == "$default" {
+                Err(key.to_owned())
+            } else {
+                Ok(())
+            })
+            .err(),
+            Some("$default".to_owned())
+        );
+    }
+
+    #[test]
+    fn default_table_matches_nothing() {
+        let t: RouteTable<()> = RouteTable::default();
+        assert!(t.is_empty());
+        assert!(t.find("GET", "/").is_none());
     }
 }

@@ -191,6 +191,30 @@ impl SelectionExpression {
     }
 }
 
+/// `$request.body.action`, the expression API Gateway's console proposes and the gateway uses
+/// when an API sets none.
+impl Default for SelectionExpression {
+    fn default() -> Self {
+        SelectionExpression {
+            source: "$request.body.action".to_owned(),
+            parts: vec![Part::Body(vec![PathSeg::Key("action".to_owned())])],
+        }
+    }
+}
+
+/// Compares the expression as written.
+impl PartialEq<str> for SelectionExpression {
+    fn eq(&self, other: &str) -> bool {
+        self.source == other
+    }
+}
+
+impl PartialEq<&str> for SelectionExpression {
+    fn eq(&self, other: &&str) -> bool {
+        self.source == *other
+    }
+}
+
 impl std::str::FromStr for SelectionExpression {
     type Err = SelectionError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -560,5 +584,17 @@ mod tests {
                 .as_str(),
             "x$request.body.y"
         );
+    }
+
+    #[test]
+    fn default_is_the_parsed_action_expression() {
+        let parsed = SelectionExpression::parse("$request.body.action").unwrap();
+        assert_eq!(SelectionExpression::default(), parsed);
+        assert_eq!(
+            SelectionExpression::default().evaluate(r#"{"action":"join"}"#),
+            Some("join".to_owned())
+        );
+        assert_eq!(parsed, "$request.body.action");
+        assert!(parsed != "$request.body.other");
     }
 }

@@ -28,7 +28,7 @@ struct Args {
     )]
     management_url: String,
     /// Region the gateway expects SigV4 signatures for.
-    #[arg(long, default_value = "us-east-1")]
+    #[arg(long, default_value = portcullis_config::defaults::REGION)]
     region: String,
     /// SigV4 access key id.
     #[arg(long, default_value = "AKIDLOCAL")]

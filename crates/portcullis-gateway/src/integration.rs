@@ -23,27 +23,20 @@ pub struct Integration {
 }
 
 impl Integration {
-    pub fn new(
-        config: &IntegrationConfig,
-        client: reqwest::Client,
-        metrics: &Metrics,
-    ) -> Result<Self, GatewayError> {
-        let url = reqwest::Url::parse(&config.url).map_err(|e| {
-            GatewayError::Internal(format!("integration {}: bad url: {e}", config.name))
-        })?;
+    pub fn new(config: &IntegrationConfig, client: reqwest::Client, metrics: &Metrics) -> Self {
         let latency = metrics
             .integration_duration
             .get_or_create(&IntegrationLabels {
                 integration: config.name.clone(),
             })
             .clone();
-        Ok(Integration {
-            url,
+        Integration {
+            url: config.url.url().clone(),
             timeout: config.timeout,
             max_response_bytes: config.max_response_bytes,
             client,
             latency,
-        })
+        }
     }
 
     /// POST an event and read the Lambda-proxy-shaped result (WebSocket routes).

@@ -78,7 +78,7 @@ pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
     for (name, integration) in &config.integrations {
         integrations.insert(
             name.clone(),
-            Arc::new(Integration::new(integration, client.clone(), &metrics)?),
+            Arc::new(Integration::new(integration, client.clone(), &metrics)),
         );
     }
     let listener = bind(config.server.listen).await?;

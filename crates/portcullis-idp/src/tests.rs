@@ -118,7 +118,7 @@ fn verifier(audience: Vec<String>, jwks_uri: Option<String>) -> JwtVerifier {
         issuers: vec![JwtIssuer {
             issuer: ISSUER.into(),
             audience,
-            jwks_uri,
+            jwks_uri: jwks_uri.map(|u| portcullis_config::HttpUrl::parse(&u).unwrap()),
         }],
         token_use: None,
     };

@@ -94,7 +94,7 @@ enum Command {
         access_key_id: String,
         #[arg(long, env = "PORTCULLIS_BENCH_SECRET")]
         secret_access_key: String,
-        #[arg(long, default_value = "us-east-1")]
+        #[arg(long, default_value = portcullis_config::defaults::REGION)]
         region: String,
         #[arg(long, default_value_t = 32)]
         concurrency: usize,

@@ -26,7 +26,7 @@ pub mod jwt;
 
 pub const ACCESS_KEY_ID: &str = "AKIDTEST";
 pub const SECRET_ACCESS_KEY: &str = "test-secret-key-0123456789";
-pub const REGION: &str = "us-east-1";
+pub const REGION: &str = portcullis_config::defaults::REGION;
 
 pub type Client = WebSocketStream<MaybeTlsStream<TcpStream>>;
 

@@ -1,8 +1,8 @@
 //! The `portcullis` binary: command line, logging, signals. Everything else lives in the
 //! library crates (`portcullis-config` compiles the file, `portcullis-gateway` serves it,
-//! `portcullis-idp` runs the admin commands of [`admin`]).
+//! `portcullis-idp` runs the identity-store commands of [`identity_commands`]).
 
-mod admin;
+mod identity_commands;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -42,8 +42,9 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    // `pools`, `users`, `groups`, `clients`, `keys`: the identity store, directly.
     #[command(flatten)]
-    Admin(admin::AdminCommand),
+    Identity(identity_commands::IdentityCommand),
 }
 
 fn init_logging(format: LogFormat, default_filter: &str) {
@@ -107,10 +108,10 @@ fn main() -> ExitCode {
             };
             runtime.block_on(serve(cfg))
         }
-        Command::Admin(command) => {
-            // admin commands print their results; only warnings and errors are logged
+        Command::Identity(command) => {
+            // These commands print their results; only warnings and errors are logged.
             init_logging(cli.log_format, "warn");
-            admin::run(command)
+            identity_commands::run(command)
         }
     }
 }

@@ -236,18 +236,11 @@ impl JwtVerifier {
                     config.name, issuer.issuer
                 )));
             }
-            if let Some(uri) = &issuer.jwks_uri
-                && !(uri.starts_with("https://") || uri.starts_with("http://"))
-            {
-                return Err(JwtError::InvalidConfig(format!(
-                    "authorizer {:?}: jwks_uri of {:?} is not an http(s) URL",
-                    config.name, issuer.issuer
-                )));
-            }
+            // `jwks_uri` is an `HttpUrl`: checked when the configuration was compiled.
             issuers.push(IssuerKeys::new(
                 issuer.issuer.clone(),
                 issuer.audience.clone(),
-                issuer.jwks_uri.clone(),
+                issuer.jwks_uri.as_ref().map(|u| u.as_str().to_owned()),
             ));
         }
         Ok(JwtVerifier {

@@ -21,7 +21,7 @@ use axum::routing::get;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use jsonwebtoken::{EncodingKey, Header};
-use portcullis_config::{JwtAuthorizer, JwtIssuer};
+use portcullis_config::{HttpUrl, JwtAuthorizer, JwtIssuer};
 use serde_json::{Value, json};
 
 use super::*;
@@ -250,7 +250,8 @@ fn issuer_config(b: &Backend, pool: &str, audience: &[&str], explicit: bool) -> 
     JwtIssuer {
         issuer: b.issuer(pool),
         audience: audience.iter().map(|s| (*s).to_owned()).collect(),
-        jwks_uri: explicit.then(|| format!("{}/jwks.json", b.issuer(pool))),
+        jwks_uri: explicit
+            .then(|| HttpUrl::parse(&format!("{}/jwks.json", b.issuer(pool))).unwrap()),
     }
 }
 
@@ -1007,7 +1008,7 @@ fn configuration_errors() {
     let iss = |uri: Option<&str>| JwtIssuer {
         issuer: "https://i.example".into(),
         audience: vec![],
-        jwks_uri: uri.map(str::to_owned),
+        jwks_uri: uri.map(|u| HttpUrl::parse(u).unwrap()),
     };
     let build =
         |c: JwtAuthorizer| JwtVerifier::new(&c, reqwest::Client::new(), JwtOptions::default());
@@ -1019,9 +1020,7 @@ fn configuration_errors() {
         build(config(vec![iss(None), iss(None)])),
         Err(JwtError::InvalidConfig(_))
     ));
-    assert!(matches!(
-        build(config(vec![iss(Some("file:///etc/jwks"))])),
-        Err(JwtError::InvalidConfig(_))
-    ));
+    // A `jwks_uri` that is not an http(s) URL cannot reach the verifier: it is an `HttpUrl`.
+    assert!(HttpUrl::parse("file:///etc/jwks").is_err());
     assert!(build(config(vec![iss(Some("https://i.example/jwks"))])).is_ok());
 }

@@ -2,10 +2,12 @@
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::post;
+use portcullis_config::{Csrf, RequestAuthorizer};
 use portcullis_core::event::EventType;
 use serde_json::json;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -316,7 +318,7 @@ fn config(url: &str, sources: &[&str]) -> RequestAuthorizer {
     RequestAuthorizer {
         payload_format: portcullis_config::PayloadFormat::V2,
         name: "legacy".into(),
-        url: url.into(),
+        url: portcullis_config::HttpUrl::parse(url).unwrap(),
         identity_source: sources.iter().map(|s| (*s).to_owned()).collect(),
         cache_ttl: Duration::from_secs(300),
         csrf: None,
@@ -911,7 +913,8 @@ async fn stale_policy_over_http_routes() {
 
 #[test]
 fn client_rejects_bad_config() {
-    assert!(RequestAuthorizerClient::new(&config("not a url", &[]), http_client()).is_err());
+    // A webhook URL that is not an http(s) URL cannot reach the client: it is an `HttpUrl`.
+    assert!(portcullis_config::HttpUrl::parse("not a url").is_err());
     assert!(
         RequestAuthorizerClient::new(
             &config("http://127.0.0.1:1/", &["route.request.body.x"]),

@@ -4,6 +4,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use indexmap::IndexMap;
+use portcullis_core::http_route::RouteTable;
+use portcullis_core::selection::SelectionExpression;
 
 use super::{RefKind, Refs};
 use crate::model::{BinaryFrames, Cors, HttpApi, HttpRoute, Throttle, WebSocketApi, WsRoute};
@@ -111,17 +113,16 @@ pub(super) fn websocket(
     let stage = stage(ctx, &mut t, "prod");
     let api_id = api_id(ctx, &mut t, "websocket", name);
     let route_selection_expression = match t.name(ctx, "route_selection_expression") {
-        Some(e) => {
-            if let Err(err) = portcullis_core::selection::SelectionExpression::parse(&e.v) {
-                ctx.error(
-                    e.at,
-                    &t.path_of("route_selection_expression"),
-                    err.to_string(),
-                );
-            }
-            e.v
-        }
-        None => "$request.body.action".to_owned(),
+        Some(e) => SelectionExpression::parse(&e.v).unwrap_or_else(|err| {
+            ctx.error(
+                e.at,
+                &t.path_of("route_selection_expression"),
+                err.to_string(),
+            );
+            // Never handed out: the error fails the whole configuration.
+            SelectionExpression::default()
+        }),
+        None => SelectionExpression::default(),
     };
     let authorizer = t.name(ctx, "authorizer");
     if let Some(a) = &authorizer {
@@ -377,7 +378,11 @@ pub(super) fn http(
     let max_body_bytes = t.size(ctx, "max_body_bytes", 1).map_or(10_485_760, |s| s.v);
 
     let mut routes = IndexMap::new();
+    // Keys that passed the checks below, for the matching table.
+    let mut valid_keys: Vec<String> = Vec::new();
+    let mut routes_at = t.at;
     if let Some(mut table) = t.table(ctx, "routes") {
+        routes_at = table.at;
         let mut seen: HashMap<String, String> = HashMap::new();
         for entry in table.entries() {
             let path = table.path_of(&entry.key);
@@ -394,6 +399,7 @@ pub(super) fn http(
                         );
                     } else {
                         seen.insert(normalized, entry.key.clone());
+                        valid_keys.push(entry.key.clone());
                     }
                 }
                 Err(message) => ctx.error(entry.key_at, &path, message),
@@ -466,6 +472,17 @@ pub(super) fn http(
         }
         table.finish(ctx);
     }
+    let route_table = RouteTable::new(valid_keys.iter().filter_map(|key| {
+        routes
+            .get(key)
+            .map(|route| (key.clone(), HttpRoute::clone(route)))
+    }))
+    .unwrap_or_else(|e| {
+        // The checks above accept only keys the table accepts; should they ever disagree,
+        // this is reported like any other problem.
+        ctx.error(routes_at, &t.path_of("routes"), e.to_string());
+        RouteTable::default()
+    });
     let meta = ApiMeta {
         kind: "http",
         name: name.v.clone(),
@@ -484,6 +501,7 @@ pub(super) fn http(
         cors,
         max_body_bytes,
         routes,
+        route_table,
     };
     Some((api, meta))
 }

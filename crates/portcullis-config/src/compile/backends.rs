@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::HttpUrl;
 use crate::model::{
     Authorizer, Csrf, Integration, IntegrationKind, JwtAuthorizer, JwtIssuer, PayloadFormat,
     RequestAuthorizer,
@@ -13,10 +14,10 @@ const MIN_TIMEOUT: Duration = Duration::from_millis(50);
 const MAX_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A required `http(s)://` URL.
-fn url(ctx: &mut Ctx<'_>, t: &mut Tbl<'_>, key: &'static str) -> Option<String> {
+fn url(ctx: &mut Ctx<'_>, t: &mut Tbl<'_>, key: &'static str) -> Option<HttpUrl> {
     let url = t.req_name(ctx, key)?;
-    match syntax::http_url(&url.v) {
-        Ok(_) => Some(url.v),
+    match HttpUrl::parse(&url.v) {
+        Ok(parsed) => Some(parsed),
         Err(message) => {
             ctx.error(url.at, &t.path_of(key), message);
             None
@@ -125,12 +126,23 @@ fn jwt(ctx: &mut Ctx<'_>, name: &Sp<String>, mut t: Tbl<'_>) -> Option<JwtAuthor
     let mut issuers = Vec::new();
     let mut ok = true;
     for mut i in tables {
-        let issuer = url(ctx, &mut i, "issuer");
+        let issuer = url(ctx, &mut i, "issuer").map(|u| u.as_str().to_owned());
+        if let Some(issuer) = &issuer
+            && issuers
+                .iter()
+                .any(|other: &JwtIssuer| other.issuer == *issuer)
+        {
+            ctx.error(
+                i.at_of("issuer"),
+                &i.path_of("issuer"),
+                format!("issuer {issuer:?} is listed twice"),
+            );
+        }
         let audience = i.string_list(ctx, "audience");
         let jwks_uri = i
             .string(ctx, "jwks_uri")
-            .and_then(|u| match syntax::http_url(&u.v) {
-                Ok(_) => Some(u.v),
+            .and_then(|u| match HttpUrl::parse(&u.v) {
+                Ok(parsed) => Some(parsed),
                 Err(message) => {
                     ctx.error(u.at, &i.path_of("jwks_uri"), message);
                     None

@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use indexmap::IndexMap;
 
+use crate::defaults;
 use crate::model::{
     Authorizer, Config, Credential, CredentialScope, KeyEncryptionKey,
     MIN_KEY_ENCRYPTION_KEY_BYTES, Management, Server, StaticSite, Store, Tls,
@@ -121,8 +122,8 @@ pub(crate) fn compile(root: &Node, ctx: &mut Ctx<'_>) -> Option<Config> {
         Some(t) => management(ctx, t),
         None => Some(Management {
             credentials: Vec::new(),
-            region: "us-east-1".to_owned(),
-            account_id: "000000000000".to_owned(),
+            region: defaults::REGION.to_owned(),
+            account_id: defaults::ACCOUNT_ID.to_owned(),
         }),
     };
 
@@ -472,7 +473,11 @@ fn management(ctx: &mut Ctx<'_>, mut t: Tbl<'_>) -> Option<Management> {
             ctx.error(
                 r.at,
                 &t.path_of("region"),
-                format!("invalid region {:?}: expected e.g. \"us-east-1\"", r.v),
+                format!(
+                    "invalid region {:?}: expected e.g. {:?}",
+                    r.v,
+                    defaults::REGION
+                ),
             );
             None
         }
@@ -492,8 +497,8 @@ fn management(ctx: &mut Ctx<'_>, mut t: Tbl<'_>) -> Option<Management> {
     t.finish(ctx);
     ok.then(|| Management {
         credentials,
-        region: region.unwrap_or_else(|| "us-east-1".to_owned()),
-        account_id: account_id.unwrap_or_else(|| "000000000000".to_owned()),
+        region: region.unwrap_or_else(|| defaults::REGION.to_owned()),
+        account_id: account_id.unwrap_or_else(|| defaults::ACCOUNT_ID.to_owned()),
     })
 }
 

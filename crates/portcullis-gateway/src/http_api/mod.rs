@@ -69,8 +69,7 @@ impl HttpApi {
         kinds: &HashMap<String, IntegrationKind>,
         authorizers: &Authorizers,
     ) -> Result<Self, GatewayError> {
-        let mut routes = Vec::new();
-        for (key, route) in &config.routes {
+        let routes = config.route_table.try_map(|key, route| {
             let integration = integrations
                 .get(&route.integration)
                 .cloned()
@@ -100,21 +99,16 @@ impl HttpApi {
                     MAX_THROTTLE_KEYS,
                 ))
             });
-            routes.push((
-                key.clone(),
-                HttpRoute {
-                    key: key.clone(),
-                    integration,
-                    kind,
-                    authorizer,
-                    scopes: route.scopes.clone(),
-                    groups: route.groups.clone(),
-                    throttle,
-                },
-            ));
-        }
-        let routes = RouteTable::new(routes)
-            .map_err(|e| GatewayError::Internal(format!("http.{}.routes: {e}", config.name)))?;
+            Ok::<_, GatewayError>(HttpRoute {
+                key: key.to_owned(),
+                integration,
+                kind,
+                authorizer,
+                scopes: route.scopes.clone(),
+                groups: route.groups.clone(),
+                throttle,
+            })
+        })?;
         let cors = config.cors.as_ref().map(|c| CorsPolicy {
             allow_origins: c.allow_origins.clone(),
             allow_methods: c.allow_methods.clone(),

@@ -62,13 +62,7 @@ impl WsApi {
         integrations: &Integrations,
         metrics: &Metrics,
     ) -> Result<Self, GatewayError> {
-        let selection =
-            SelectionExpression::parse(&config.route_selection_expression).map_err(|e| {
-                GatewayError::Internal(format!(
-                    "websocket.{}.route_selection_expression: {e}",
-                    config.name
-                ))
-            })?;
+        let selection = config.route_selection_expression.clone();
         let mut routes = HashMap::new();
         for (key, route) in &config.routes {
             let integration = match &route.integration {

@@ -261,7 +261,10 @@ fn remote_verifier(e: &Env, audience: &str) -> JwtVerifier {
         issuers: vec![JwtIssuer {
             issuer: ISSUER.into(),
             audience: vec![audience.into()],
-            jwks_uri: Some(format!("{}/.well-known/jwks.json", e.base)),
+            jwks_uri: Some(
+                portcullis_config::HttpUrl::parse(&format!("{}/.well-known/jwks.json", e.base))
+                    .unwrap(),
+            ),
         }],
         token_use: None,
     };

@@ -1,6 +1,6 @@
-//! Admin subcommands (`pools`, `users`, `groups`, `clients`, `keys`): they open the identity
-//! store named by the configuration file's `[store] url` directly, so they work whether or not a
-//! gateway is running on that store.
+//! The identity-store commands (`pools`, `users`, `groups`, `clients`, `keys`): they open the
+//! identity store named by the configuration file's `[store] url` directly, so they work whether
+//! or not a gateway is running on that store.
 //!
 //! Output is plain, stable text (one record per line, fields separated by a tab, or `key: value`
 //! blocks), or JSON with `--json`. Exit status: 0 on success, 1 on a client or operator error
@@ -12,176 +12,19 @@
 //! The operations themselves are `portcullis_idp::manage`'s, which the gateway's admin HTTP API
 //! (`/admin/...` on the admin listener) calls too; this module parses arguments and prints.
 
+mod args;
+
 use std::io::{IsTerminal, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
-use clap::{ArgGroup, Args, Subcommand};
 use portcullis_config::Secret;
 use portcullis_idp::manage::{self as admin, AdminError, NewUser, Target, rfc3339};
 use portcullis_idp::{ClientRecord, IdentityProvider, UserDetails};
 use serde_json::Value;
 
-/// The admin commands, flattened into the binary's top-level subcommands.
-#[derive(Subcommand)]
-pub enum AdminCommand {
-    /// User pools of the configuration.
-    #[command(subcommand)]
-    Pools(PoolsCommand),
-    /// Users of a pool: create, inspect, change, delete.
-    #[command(subcommand)]
-    Users(UsersCommand),
-    /// Groups of a pool.
-    #[command(subcommand)]
-    Groups(GroupsCommand),
-    /// App clients (secrets are never shown).
-    #[command(subcommand)]
-    Clients(ClientsCommand),
-    /// Signing keys of a pool.
-    #[command(subcommand)]
-    Keys(KeysCommand),
-}
-
-#[derive(Subcommand)]
-pub enum PoolsCommand {
-    /// List the configured pools (name and issuer).
-    List(StoreArgs),
-}
-
-#[derive(Subcommand)]
-pub enum UsersCommand {
-    /// Create a user and print its `sub`. Without a password the user is UNCONFIRMED.
-    Create(CreateArgs),
-    /// List a pool's users: username, status, enabled/disabled, sub.
-    List(PoolArgs),
-    /// Show a user: sub, status, enabled, groups, attributes.
-    Show(UserArgs),
-    /// Delete a user (its tokens stop working).
-    Delete(UserArgs),
-    /// Set a user's password (permanent unless --temporary).
-    SetPassword(SetPasswordArgs),
-    /// Confirm an UNCONFIRMED user.
-    Confirm(UserArgs),
-    /// Disable a user and revoke its tokens.
-    Disable(UserArgs),
-    /// Enable a disabled user.
-    Enable(UserArgs),
-    /// Revoke every token issued to the user so far (global sign-out).
-    SignOut(UserArgs),
-    /// Add a user to a group.
-    AddToGroup(GroupMemberArgs),
-    /// Remove a user from a group.
-    RemoveFromGroup(GroupMemberArgs),
-}
-
-#[derive(Subcommand)]
-pub enum GroupsCommand {
-    /// List a pool's groups.
-    List(PoolArgs),
-}
-
-#[derive(Subcommand)]
-pub enum ClientsCommand {
-    /// List app clients: client id, pool, public/confidential, grants, scopes.
-    List(ClientsListArgs),
-}
-
-#[derive(Subcommand)]
-pub enum KeysCommand {
-    /// Start a signing key rotation; prints the new kid and when it starts signing.
-    Rotate(PoolArgs),
-}
-
-#[derive(Args)]
-pub struct StoreArgs {
-    /// Configuration file; its `[store] url` names the identity store.
-    #[arg(long, short)]
-    config: PathBuf,
-    /// Print JSON instead of text.
-    #[arg(long)]
-    json: bool,
-}
-
-#[derive(Args)]
-pub struct PoolArgs {
-    #[command(flatten)]
-    store: StoreArgs,
-    /// User pool (a `[pools.NAME]` of the configuration).
-    #[arg(long)]
-    pool: String,
-}
-
-#[derive(Args)]
-pub struct UserArgs {
-    #[command(flatten)]
-    target: PoolArgs,
-    username: String,
-}
-
-#[derive(Args)]
-pub struct GroupMemberArgs {
-    #[command(flatten)]
-    user: UserArgs,
-    group: String,
-}
-
-#[derive(Args)]
-pub struct ClientsListArgs {
-    #[command(flatten)]
-    store: StoreArgs,
-    /// Only this pool's clients (default: every configured pool).
-    #[arg(long)]
-    pool: Option<String>,
-}
-
-#[derive(Args)]
-#[command(group(ArgGroup::new("pw").args(["password", "temporary_password", "password_stdin"])))]
-pub struct CreateArgs {
-    #[command(flatten)]
-    user: UserArgs,
-    /// Permanent password (status CONFIRMED). Visible in shell history and process lists:
-    /// prefer --password-stdin.
-    #[arg(long, value_name = "PW", allow_hyphen_values = true)]
-    password: Option<String>,
-    /// Temporary password (status FORCE_CHANGE_PASSWORD).
-    #[arg(long, value_name = "PW", allow_hyphen_values = true)]
-    temporary_password: Option<String>,
-    /// Read the password from standard input (one line).
-    #[arg(long)]
-    password_stdin: bool,
-    /// The password of --password or --password-stdin is temporary.
-    #[arg(long, requires = "pw", conflicts_with = "temporary_password")]
-    temporary: bool,
-    /// A user attribute (repeatable), e.g. --attribute email=alice@example.com.
-    #[arg(long = "attribute", value_name = "NAME=VALUE", value_parser = parse_attribute)]
-    attributes: Vec<(String, String)>,
-    /// Create the user CONFIRMED even without a password.
-    #[arg(long, conflicts_with_all = ["temporary_password", "temporary"])]
-    confirmed: bool,
-}
-
-#[derive(Args)]
-#[command(group(ArgGroup::new("pw").required(true).args(["password", "password_stdin"])))]
-pub struct SetPasswordArgs {
-    #[command(flatten)]
-    user: UserArgs,
-    /// The new password. Visible in shell history and process lists: prefer --password-stdin.
-    #[arg(long, value_name = "PW", allow_hyphen_values = true)]
-    password: Option<String>,
-    /// Read the new password from standard input (one line).
-    #[arg(long)]
-    password_stdin: bool,
-    /// The user must change the password at next sign-in (FORCE_CHANGE_PASSWORD).
-    #[arg(long)]
-    temporary: bool,
-}
-
-fn parse_attribute(s: &str) -> Result<(String, String), String> {
-    match s.split_once('=') {
-        Some((name, value)) if !name.is_empty() => Ok((name.to_owned(), value.to_owned())),
-        _ => Err("expected NAME=VALUE".to_owned()),
-    }
-}
+pub use args::IdentityCommand;
+use args::{ClientsCommand, GroupsCommand, KeysCommand, PoolsCommand, UsersCommand};
 
 /// Why a command failed: the exit status and what goes to stderr.
 enum Failure {
@@ -197,56 +40,7 @@ struct Output {
     json: Value,
 }
 
-impl AdminCommand {
-    /// `users confirm`, … (the prefix of error messages).
-    fn name(&self) -> &'static str {
-        match self {
-            AdminCommand::Pools(PoolsCommand::List(_)) => "pools list",
-            AdminCommand::Users(c) => match c {
-                UsersCommand::Create(_) => "users create",
-                UsersCommand::List(_) => "users list",
-                UsersCommand::Show(_) => "users show",
-                UsersCommand::Delete(_) => "users delete",
-                UsersCommand::SetPassword(_) => "users set-password",
-                UsersCommand::Confirm(_) => "users confirm",
-                UsersCommand::Disable(_) => "users disable",
-                UsersCommand::Enable(_) => "users enable",
-                UsersCommand::SignOut(_) => "users sign-out",
-                UsersCommand::AddToGroup(_) => "users add-to-group",
-                UsersCommand::RemoveFromGroup(_) => "users remove-from-group",
-            },
-            AdminCommand::Groups(GroupsCommand::List(_)) => "groups list",
-            AdminCommand::Clients(ClientsCommand::List(_)) => "clients list",
-            AdminCommand::Keys(KeysCommand::Rotate(_)) => "keys rotate",
-        }
-    }
-
-    fn store_args(&self) -> &StoreArgs {
-        match self {
-            AdminCommand::Pools(PoolsCommand::List(s)) => s,
-            AdminCommand::Users(c) => match c {
-                UsersCommand::Create(a) => &a.user.target.store,
-                UsersCommand::List(a) => &a.store,
-                UsersCommand::SetPassword(a) => &a.user.target.store,
-                UsersCommand::AddToGroup(a) | UsersCommand::RemoveFromGroup(a) => {
-                    &a.user.target.store
-                }
-                UsersCommand::Show(a)
-                | UsersCommand::Delete(a)
-                | UsersCommand::Confirm(a)
-                | UsersCommand::Disable(a)
-                | UsersCommand::Enable(a)
-                | UsersCommand::SignOut(a) => &a.target.store,
-            },
-            AdminCommand::Groups(GroupsCommand::List(a)) => &a.store,
-            AdminCommand::Clients(ClientsCommand::List(a)) => &a.store,
-            AdminCommand::Keys(KeysCommand::Rotate(a)) => &a.store,
-        }
-    }
-}
-
-/// Runs an admin command; the binary exits with the returned status.
-pub fn run(command: AdminCommand) -> ExitCode {
+pub fn run(command: IdentityCommand) -> ExitCode {
     let name = command.name();
     let store = command.store_args();
     let (config_path, json) = (store.config.clone(), store.json);
@@ -270,7 +64,7 @@ pub fn run(command: AdminCommand) -> ExitCode {
     }
 }
 
-fn execute(config_path: &Path, command: AdminCommand) -> Result<Output, Failure> {
+fn execute(config_path: &Path, command: IdentityCommand) -> Result<Output, Failure> {
     let cfg = portcullis_config::load_file(config_path).map_err(|diagnostics| {
         Failure::Config(format!(
             "{diagnostics}\n{}: {} error(s)",
@@ -280,10 +74,10 @@ fn execute(config_path: &Path, command: AdminCommand) -> Result<Output, Failure>
     })?;
     // read a password before touching the store, so a bad stdin fails fast
     let stdin_password = match &command {
-        AdminCommand::Users(UsersCommand::Create(a)) if a.password_stdin => {
+        IdentityCommand::Users(UsersCommand::Create(a)) if a.password_stdin => {
             Some(read_password_stdin()?)
         }
-        AdminCommand::Users(UsersCommand::SetPassword(a)) if a.password_stdin => {
+        IdentityCommand::Users(UsersCommand::SetPassword(a)) if a.password_stdin => {
             Some(read_password_stdin()?)
         }
         _ => None,
@@ -304,11 +98,11 @@ fn execute(config_path: &Path, command: AdminCommand) -> Result<Output, Failure>
 
 async fn dispatch(
     idp: &IdentityProvider,
-    command: AdminCommand,
+    command: IdentityCommand,
     stdin_password: Option<Secret>,
 ) -> Result<Output, AdminError> {
     match command {
-        AdminCommand::Pools(PoolsCommand::List(_)) => {
+        IdentityCommand::Pools(PoolsCommand::List(_)) => {
             let pools = admin::pools(idp);
             Ok(Output {
                 text: pools
@@ -318,21 +112,21 @@ async fn dispatch(
                 json: Value::Array(pools.iter().map(admin::pool_json).collect()),
             })
         }
-        AdminCommand::Groups(GroupsCommand::List(a)) => {
+        IdentityCommand::Groups(GroupsCommand::List(a)) => {
             let groups = admin::groups(idp, &a.pool).await?;
             Ok(Output {
                 text: groups.iter().map(|g| format!("{g}\n")).collect(),
                 json: Value::Array(groups.iter().map(|g| admin::group_json(g)).collect()),
             })
         }
-        AdminCommand::Clients(ClientsCommand::List(a)) => {
+        IdentityCommand::Clients(ClientsCommand::List(a)) => {
             let clients = admin::clients(idp, a.pool.as_deref()).await?;
             Ok(Output {
                 text: clients.iter().map(client_line).collect(),
                 json: Value::Array(clients.iter().map(admin::client_json).collect()),
             })
         }
-        AdminCommand::Keys(KeysCommand::Rotate(a)) => {
+        IdentityCommand::Keys(KeysCommand::Rotate(a)) => {
             let key = admin::rotate_keys(idp, &a.pool).await?;
             Ok(Output {
                 text: format!(
@@ -343,7 +137,7 @@ async fn dispatch(
                 json: admin::rotated_json(&key),
             })
         }
-        AdminCommand::Users(c) => users(idp, c, stdin_password).await,
+        IdentityCommand::Users(c) => users(idp, c, stdin_password).await,
     }
 }
 
@@ -583,18 +377,4 @@ fn escape(v: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn attributes_and_escapes() {
-        assert_eq!(
-            parse_attribute("email=a=b@x").ok(),
-            Some(("email".into(), "a=b@x".into()))
-        );
-        assert!(parse_attribute("=x").is_err());
-        assert!(parse_attribute("x").is_err());
-        assert_eq!(escape("a\nb"), "a\\nb");
-        assert_eq!(escape("plain é"), "plain é");
-    }
-}
+mod tests;
