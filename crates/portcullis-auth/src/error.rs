@@ -2,6 +2,8 @@
 //! the caller ([`AuthError::Unauthorized`], [`AuthError::Forbidden`]) or the authorizer /
 //! its configuration ([`AuthError::Misconfigured`]). Reference §4.6.
 
+use portcullis_core::fault::{Fault, HasFault};
+
 use crate::csrf::CsrfError;
 
 /// Why an authorizer did not let a request through.
@@ -31,6 +33,18 @@ impl AuthError {
     }
 }
 
+impl HasFault for AuthError {
+    /// A refusal is the caller's; an authorizer that failed is the backend's (its webhook or
+    /// the issuer's keys) or the operator's (its configuration), which the gateway does not
+    /// tell the caller about.
+    fn fault(&self) -> Fault {
+        match self {
+            AuthError::Unauthorized | AuthError::Forbidden => Fault::Client,
+            AuthError::Misconfigured(_) => Fault::Backend,
+        }
+    }
+}
+
 impl From<CsrfError> for AuthError {
     fn from(_: CsrfError) -> Self {
         AuthError::Forbidden
@@ -46,6 +60,9 @@ mod tests {
         assert_eq!(AuthError::Unauthorized.status(), 401);
         assert_eq!(AuthError::Forbidden.status(), 403);
         assert_eq!(AuthError::Misconfigured("x".into()).status(), 500);
+        assert_eq!(AuthError::Unauthorized.fault(), Fault::Client);
+        assert_eq!(AuthError::Forbidden.fault(), Fault::Client);
+        assert_eq!(AuthError::Misconfigured("x".into()).fault(), Fault::Backend);
         assert_eq!(
             AuthError::from(CsrfError::MissingCookie),
             AuthError::Forbidden

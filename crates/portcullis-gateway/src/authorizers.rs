@@ -17,6 +17,7 @@ use portcullis_auth::request::{
     RequestAuthorizerClient, WebSocketAuthorizerRequest, decide,
 };
 use portcullis_config::{Authorizer as AuthorizerConfig, Config};
+use portcullis_core::fault::{Fault, HasFault};
 use portcullis_idp::IdentityProvider;
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -200,10 +201,9 @@ fn compact(value: &Value) -> Box<RawValue> {
 }
 
 fn jwt_failure(error: &JwtError) -> AuthError {
-    if error.is_client_fault() {
-        AuthError::Unauthorized
-    } else {
-        AuthError::Misconfigured(error.to_string())
+    match error.fault() {
+        Fault::Client => AuthError::Unauthorized,
+        _ => AuthError::Misconfigured(error.to_string()),
     }
 }
 

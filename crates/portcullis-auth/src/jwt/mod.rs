@@ -24,6 +24,7 @@ mod token;
 #[cfg(test)]
 mod tests;
 
+use portcullis_core::fault::{Fault, HasFault};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -122,13 +123,17 @@ impl JwtError {
             JwtError::InvalidConfig(_) => "the authorizer is misconfigured",
         }
     }
+}
 
-    /// True when the request's token is at fault (as opposed to the issuer or the gateway).
-    pub fn is_client_fault(&self) -> bool {
-        !matches!(
-            self,
-            JwtError::KeysUnavailable(_) | JwtError::InvalidConfig(_)
-        )
+impl HasFault for JwtError {
+    /// The request's token is at fault, except when the issuer's keys cannot be had (the
+    /// issuer, a backend of the gateway) or the authorizer is misconfigured (the operator).
+    fn fault(&self) -> Fault {
+        match self {
+            JwtError::KeysUnavailable(_) => Fault::Backend,
+            JwtError::InvalidConfig(_) => Fault::Operator,
+            _ => Fault::Client,
+        }
     }
 }
 
