@@ -4,6 +4,8 @@
 //!   `logout`);
 //! - [`hosted`]: the hosted sign-in page of the authorization-code flow;
 //! - [`cookie_session`]: cookie sessions for browser pages on the gateway's origin;
+//! - [`admin`]: the identity admin API (`/admin/...`; the gateway serves it on its admin
+//!   listener after checking the caller);
 //! - [`cognito`]: the Cognito JSON API (`POST /` with `X-Amz-Target`), a router of its own;
 //! - [`reply`]: what they share (the JSON reply, RFC 6749 errors, the form reader, the
 //!   per-address rate limit, cookies); [`page`]: the HTML of the hosted pages.
@@ -17,6 +19,7 @@ use axum::Router;
 
 use crate::IdentityProvider;
 
+pub mod admin;
 pub mod cognito;
 pub mod cookie_session;
 mod hosted;

@@ -1,12 +1,12 @@
 //! Carrying out an operation of the identity admin API: its request body, the
-//! `portcullis_idp::manage` call and the document it answers with.
+//! `crate::manage` call and the document it answers with.
 
 use std::collections::BTreeMap;
 
+use crate::manage::{self as admin, NewUser};
+use crate::{IdentityProvider, MAX_LIST_USERS};
 use http::StatusCode;
 use portcullis_config::Secret;
-use portcullis_idp::manage::{self as admin, NewUser};
-use portcullis_idp::{IdentityProvider, MAX_LIST_USERS};
 use serde::Deserialize;
 use serde_json::{Value, json};
 

@@ -1,7 +1,8 @@
-//! The identity admin API on the admin listener: `/admin/...`, the HTTP face of the `portcullis`
-//! admin subcommands (pools, users, groups, clients, keys). Every call is SigV4-verified with
-//! the `[management] credentials`, like the `@connections` API; the operations are
-//! `portcullis_idp::manage`'s, so answers are the documents `--json` prints.
+//! The identity admin API: `/admin/...`, the HTTP face of the `portcullis` identity-store
+//! commands (pools, users, groups, clients, keys). The gateway serves it on its admin listener
+//! and checks the caller first (SigV4 with a `[management]` credential of the `admin` scope);
+//! this module resolves the path, runs the operation (`crate::manage`) and answers with the
+//! documents `--json` prints.
 //!
 //! | method and path | operation |
 //! |---|---|
@@ -28,24 +29,20 @@
 mod execute;
 mod routes;
 
-use axum::body::Body;
-use bytes::Bytes;
-use http::{HeaderValue, Request, Response, StatusCode, header};
-use portcullis_config::CredentialScope;
+use axum::response::Response;
+use http::{HeaderValue, StatusCode, header};
 use portcullis_core::fault::{Fault, HasFault};
-use portcullis_idp::IdentityProvider;
-use portcullis_idp::manage::AdminError;
 use serde_json::json;
-use tracing::{debug, info};
+use tracing::info;
 
-pub use routes::owns;
+use super::reply::json_as;
+use crate::IdentityProvider;
+use crate::manage::AdminError;
+pub use execute::execute;
+pub use routes::{Operation, owns, resolve};
 
-use super::signature::{Refusal, authenticate};
-use crate::metrics::ManagementLabels;
-use crate::reply;
-use crate::state::State;
-use execute::execute;
-use routes::{Operation, resolve};
+/// The content type of the admin API's answers.
+const JSON: &str = "application/json";
 
 /// Largest request body accepted (the largest real one, a user with 100 attributes of 2 KiB
 /// each, is well below).
@@ -68,7 +65,7 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    fn status(&self) -> StatusCode {
+    pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Forbidden | ApiError::AccessDenied => StatusCode::FORBIDDEN,
@@ -81,7 +78,7 @@ impl ApiError {
         }
     }
 
-    fn code(&self) -> &'static str {
+    pub fn code(&self) -> &'static str {
         match self {
             ApiError::BadRequest(_) => "BadRequest",
             ApiError::Forbidden => "Forbidden",
@@ -95,7 +92,7 @@ impl ApiError {
         }
     }
 
-    fn message(&self) -> String {
+    pub fn message(&self) -> String {
         match self {
             ApiError::BadRequest(m)
             | ApiError::NotFound(m)
@@ -114,9 +111,9 @@ impl ApiError {
         }
     }
 
-    fn response(&self) -> Response<Body> {
+    pub fn response(&self) -> Response {
         let body = json!({ "message": self.message(), "error": self.code() });
-        let mut response = reply::json(self.status(), body.to_string());
+        let mut response = json_as(self.status(), JSON, &body);
         if *self == ApiError::AccessDenied {
             response.headers_mut().insert(
                 "x-amzn-ErrorType",
@@ -162,84 +159,22 @@ impl From<AdminError> for ApiError {
     }
 }
 
-/// Handle one `/admin/...` request.
-pub async fn handle(
-    state: &State,
+/// Serves one `/admin/...` request whose caller the gateway has already authenticated:
+/// `operation` as [`resolve`] found it, the query string and the whole (bounded) body. `idp` is
+/// `None` when the gateway has no pools.
+pub async fn serve(
     idp: Option<&IdentityProvider>,
-    req: Request<Body>,
-) -> Response<Body> {
-    let (parts, body) = req.into_parts();
-    let operation = resolve(&parts.method, parts.uri.path());
-    let result = serve(state, idp, &parts, body, operation.clone()).await;
-    let label = operation.as_ref().map_or("unknown", |op| op.name());
-    let response = match &result {
-        Ok(response) => response.status(),
-        Err(e) => e.status(),
-    };
-    state
-        .metrics
-        .management_requests
-        .get_or_create(&ManagementLabels {
-            operation: format!("admin.{label}"),
-            status: response.as_u16().to_string(),
-        })
-        .inc();
-    match result {
-        Ok(response) => response,
-        Err(e) => {
-            let fault = e.fault();
-            log_fault!(
-                fault,
-                operation = label,
-                status = e.status().as_u16(),
-                message = %e.message(),
-                %fault,
-                "admin API call refused or failed"
-            );
-            e.response()
-        }
-    }
-}
-
-async fn serve(
-    state: &State,
-    idp: Option<&IdentityProvider>,
-    parts: &http::request::Parts,
-    body: Body,
     operation: Result<Operation, ApiError>,
-) -> Result<Response<Body>, ApiError> {
-    // Bounded read: the declared length first, then the bytes themselves.
-    if parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok())
-        .is_some_and(|n| n > MAX_BODY_BYTES)
-    {
-        return Err(ApiError::PayloadTooLarge);
-    }
-    let body: Bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
-        .await
-        .map_err(|_| ApiError::PayloadTooLarge)?;
-    // Nothing, not even whether a path exists, is told to an unsigned caller.
-    match authenticate(&state.management, parts, &body, CredentialScope::Admin) {
-        Ok(()) => {}
-        Err(Refusal::Unsigned(e)) => {
-            debug!(error = %e, "admin API request refused");
-            return Err(ApiError::Forbidden);
-        }
-        Err(Refusal::OutOfScope { access_key_id }) => {
-            info!(access_key_id = %access_key_id, "admin API request refused: the credential lacks the admin scope");
-            return Err(ApiError::AccessDenied);
-        }
-    }
+    query: Option<&str>,
+    body: &[u8],
+) -> Result<Response, ApiError> {
     let operation = operation?;
     let idp = idp.ok_or_else(|| {
         ApiError::NotFound(
             "this gateway has no identity provider (no [pools] in its configuration)".into(),
         )
     })?;
-    let (status, document) = execute(idp, &operation, parts.uri.query(), &body).await?;
+    let (status, document) = execute(idp, &operation, query, body).await?;
     if !operation.reads() {
         info!(
             operation = operation.name(),
@@ -252,7 +187,7 @@ async fn serve(
             "admin API change"
         );
     }
-    Ok(reply::json(status, document.to_string()))
+    Ok(json_as(status, JSON, &document))
 }
 
 #[cfg(test)]

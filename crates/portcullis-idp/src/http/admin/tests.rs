@@ -1,7 +1,7 @@
 use super::execute::{PasswordBody, no_body, page, parse_body};
 use super::routes::{Operation, owns, resolve};
+use crate::MAX_LIST_USERS;
 use http::Method;
-use portcullis_idp::MAX_LIST_USERS;
 
 use super::*;
 
