@@ -3,11 +3,13 @@
 //! This crate owns the identity store ([`store`]: SQLite by default, PostgreSQL for shared
 //! deployments, with their migrations), user passwords ([`password`]: policy and Argon2id),
 //! the pools' RSA signing keys and their rotation ([`keys`]), token minting with Cognito's claim
-//! sets ([`tokens`]), the OAuth2/OIDC endpoints (discovery, JWKS, token, revoke, the hosted
-//! sign-in page with authorization code + PKCE ([`hosted`], [`oauth_code`]), userInfo, logout,
-//! and cookie sessions for pages on the gateway's origin ([`web_session`])) as an axum
-//! [`router`], the Cognito JSON API ([`cognito`]), code delivery to webhooks, the
-//! [`IdentityProvider`] facade the binary and the CLI use, the [`manage`] operations shared by
+//! sets ([`tokens`]), what waits between two requests of a sign-in ([`pending`], with the
+//! authorization-code flow in [`oauth_code`]), every HTTP face under [`http`] (the OAuth2/OIDC
+//! endpoints: discovery, JWKS, token, revoke, userInfo, logout; the hosted sign-in page with
+//! authorization code + PKCE; cookie sessions for pages on the gateway's origin; the Cognito
+//! JSON API; the identity admin API) with the axum [`router`], code delivery to webhooks
+//! ([`delivery`]), the [`IdentityProvider`] facade the binary and the CLI use, the [`manage`]
+//! operations shared by
 //! the CLI and the gateway's admin HTTP API, what users may write ([`attributes`]: the pool's
 //! attribute schema; [`username`]: normalised usernames without look-alikes), and revocation
 //! ([`revocation`]: which live sessions a revocation covers, and the store's revocation log

@@ -28,7 +28,7 @@ pub struct IdpOptions {
     /// Argon2 hashes running at once. Default: one per core.
     pub hash_concurrency: usize,
     /// How often a serving gateway reads the store's revocation log (see
-    /// [`IdentityProvider::poll_revocation_events`]). Default 1 second.
+    /// [`IdentityProvider::poll_revocation_events`](crate::IdentityProvider::poll_revocation_events)). Default 1 second.
     pub revocation_poll_interval: Duration,
     /// Most revocation events read by one poll. Default 256.
     pub revocation_poll_batch: u32,

@@ -163,9 +163,9 @@ impl IdentityProvider {
     /// other gateway nodes) since the last poll are announced to
     /// [`subscribe_revocations`](Self::subscribe_revocations) like this process's own; events of
     /// pools this configuration lacks are skipped. Reads at most
-    /// [`IdpOptions::revocation_poll_batch`] events, and now and then deletes events older than
+    /// [`IdpOptions::revocation_poll_batch`](crate::IdpOptions::revocation_poll_batch) events, and now and then deletes events older than
     /// the longest token lifetime (at least 10 minutes). A serving gateway calls this every
-    /// [`IdpOptions::revocation_poll_interval`].
+    /// [`IdpOptions::revocation_poll_interval`](crate::IdpOptions::revocation_poll_interval).
     pub async fn poll_revocation_events(&self) -> Result<RevocationPoll, IdpError> {
         let mut feed = self.feed.lock().await;
         let limit = self.options.revocation_poll_batch.max(1);

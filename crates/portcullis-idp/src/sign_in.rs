@@ -86,7 +86,7 @@ impl IdentityProvider {
 
     /// Verifies a user's password with Cognito's lockout: after [`LOCK_AFTER`] failures in a
     /// row, each further failure locks the user out for twice as long as the last (1 s, 2 s,
-    /// 4 s … at most [`LOCK_CAP_SECS`]); a quiet [`LOCK_RESET_SECS`] forgets the failures. A
+    /// 4 s … at most [`LOCK_CAP_SECS`](crate::LOCK_CAP_SECS)); a quiet [`LOCK_RESET_SECS`](crate::LOCK_RESET_SECS) forgets the failures. A
     /// locked user is refused without a password check. Used by every sign-in path (the
     /// Cognito JSON API and the hosted page).
     ///

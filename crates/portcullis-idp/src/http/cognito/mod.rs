@@ -24,10 +24,10 @@
 //!   password.
 //! * Lockout (§6.5): 5 failures, then 2^(n−5) s (cap 15 min), reset after 15 min without
 //!   attempts; kept in the user's `failed_attempts`/`locked_until` columns.
-//! * Confirmation / reset codes (6 digits) live in a bounded book per pool ([`crate::codes`]: HMAC of
+//! * Confirmation / reset codes (6 digits) live in a bounded book per pool ([`crate::pending::confirmation`]: HMAC of
 //!   the code, expiry, attempts per code, codes per hour and wrong guesses per hour across codes
 //!   per user, live codes per client address); `NEW_PASSWORD_REQUIRED` sessions in a bounded
-//!   book ([`crate::challenge`]). Both are in memory: they do not survive a restart and are per node. A code goes to
+//!   book ([`crate::pending::challenges`]). Both are in memory: they do not survive a restart and are per node. A code goes to
 //!   the pool's `code_webhook` ([`crate::delivery`]) when it has one, else into an info-level
 //!   log line; [`CognitoOptions::on_code`] sees it either way.
 //! * `SignUp` issues the code before it creates the user (a refused sign-up leaves no user),
