@@ -14,11 +14,15 @@ use bytes::Bytes;
 use portcullis_core::close::Close;
 use portcullis_core::fault::{Fault, HasFault};
 use tokio::sync::Notify;
+pub use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 /// Something to deliver to a client from outside its session task.
-#[derive(Debug)]
+///
+/// Payloads are reference-counted: a push to many connections serialises its data once and
+/// every receiver's queue holds the same bytes (cloning an `Outbound` copies no payload).
+#[derive(Debug, Clone)]
 pub enum Outbound {
-    Text(String),
+    Text(Utf8Bytes),
     Binary(Bytes),
     /// Close the connection for this reason (e.g. `DELETE @connections`).
     Close(Close),

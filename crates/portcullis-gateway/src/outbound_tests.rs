@@ -7,12 +7,12 @@ use futures_util::FutureExt;
 use super::*;
 
 fn text(s: &str) -> Outbound {
-    Outbound::Text(s.to_owned())
+    Outbound::Text(s.into())
 }
 
 fn popped_text(queue: &OutboundQueue) -> Option<String> {
     match queue.pop()? {
-        Outbound::Text(s) => Some(s),
+        Outbound::Text(s) => Some(s.as_str().to_owned()),
         other => panic!("expected a text frame, got {other:?}"),
     }
 }

@@ -211,7 +211,7 @@ async fn handle_op(
                         return ManagementError::BadRequest("Data is required").response(rid);
                     }
                     let message = match String::from_utf8(body.to_vec()) {
-                        Ok(text) => Outbound::Text(text),
+                        Ok(text) => Outbound::Text(text.into()),
                         Err(e) => Outbound::Binary(Bytes::from(e.into_bytes())),
                     };
                     match registry.post(&id, message).await {

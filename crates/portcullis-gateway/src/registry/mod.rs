@@ -26,6 +26,25 @@ mod index;
 
 use index::Index;
 
+/// How a connection reaches its client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Transport {
+    #[default]
+    WebSocket,
+    /// A server-sent events stream (`GET {path}/events`): pushes only, nothing from the client.
+    Sse,
+}
+
+impl Transport {
+    /// As the management API and `requestContext.connectionType` spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::WebSocket => "websocket",
+            Transport::Sse => "sse",
+        }
+    }
+}
+
 /// What a node knows about one of its live connections.
 #[derive(Debug)]
 pub struct ConnectionHandle {
@@ -43,6 +62,8 @@ pub struct ConnectionHandle {
     /// Set when the connection was admitted with a token of a built-in pool (indexed: see
     /// [`ConnectionRegistry::by_session`]). Set before the handle is registered.
     pub session: Option<LiveSession>,
+    /// WebSocket unless set before the handle is registered.
+    pub transport: Transport,
     /// Frames waiting for the session to write them (bounded by `send_queue`).
     pub queue: OutboundQueue,
 }
@@ -66,6 +87,7 @@ impl ConnectionHandle {
             last_active_ms: AtomicI64::new(connected_at_ms),
             principal,
             session: None,
+            transport: Transport::WebSocket,
             queue: OutboundQueue::new(send_queue),
         }
     }

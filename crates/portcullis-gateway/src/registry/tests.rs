@@ -288,7 +288,7 @@ async fn close_queues_a_close_frame_or_kills_a_full_queue() {
 
     for i in 0..4 {
         registry
-            .post(&h.id, Outbound::Text(i.to_string()))
+            .post(&h.id, Outbound::Text(i.to_string().into()))
             .await
             .unwrap();
     }

@@ -92,22 +92,25 @@ pub async fn run(mut socket: Socket, session: Session) {
                 if handle.queue.is_killed() {
                     break Close::Killed;
                 }
+                // Everything queued is written, then flushed once: a burst of pushes costs one
+                // write to the socket, not one per frame.
                 let mut ending = None;
+                let mut written = 0u64;
                 while let Some(out) = handle.queue.pop() {
                     let message = match out {
-                        Outbound::Text(text) => Message::text(text),
-                        Outbound::Binary(bytes) => Message::binary(bytes),
+                        Outbound::Text(text) => Message::Text(text),
+                        Outbound::Binary(bytes) => Message::Binary(bytes),
                         Outbound::Close(requested) => {
-                            ending = Some(close(&mut socket, requested).await);
+                            ending = flushed(&mut socket, written).await;
+                            if ending.is_none() {
+                                ending = Some(close(&mut socket, requested).await);
+                            }
+                            written = 0;
                             break;
                         }
                     };
-                    match tokio::time::timeout(SEND_TIMEOUT, socket.send(message)).await {
-                        Ok(Ok(())) => {
-                            api.metrics.messages_out.inc();
-                            handle.touch(event::now_ms());
-                            timers.active(Instant::now());
-                        }
+                    match tokio::time::timeout(SEND_TIMEOUT, socket.feed(message)).await {
+                        Ok(Ok(())) => written += 1,
                         Ok(Err(_)) => {
                             ending = Some(Close::WriteFailed);
                             break;
@@ -118,6 +121,14 @@ pub async fn run(mut socket: Socket, session: Session) {
                         }
                     }
                 }
+                if ending.is_none() {
+                    ending = flushed(&mut socket, written).await;
+                }
+                if written > 0 && ending.is_none() {
+                    api.metrics.messages_out.inc_by(written);
+                    handle.touch(event::now_ms());
+                    timers.active(Instant::now());
+                }
                 if let Some(ending) = ending {
                     break ending;
                 }
@@ -125,8 +136,8 @@ pub async fn run(mut socket: Socket, session: Session) {
             Some(reply) = inflight.next(), if !inflight.is_empty() => {
                 if let Some(out) = reply {
                     let message = match out {
-                        Outbound::Text(text) => Message::text(text),
-                        Outbound::Binary(bytes) => Message::binary(bytes),
+                        Outbound::Text(text) => Message::Text(text),
+                        Outbound::Binary(bytes) => Message::Binary(bytes),
                         Outbound::Close(requested) => break close(&mut socket, requested).await,
                     };
                     match tokio::time::timeout(SEND_TIMEOUT, socket.send(message)).await {
@@ -480,15 +491,18 @@ fn dispatch(
                         Ok(bytes) => Some(Outbound::Binary(bytes.into())),
                         Err(_) => {
                             state.metrics.error("integration_invalid");
-                            Some(Outbound::Text(error_frame(
-                                ErrorFrame::InternalServerError,
-                                connection_id.as_str(),
-                                &rid,
-                            )))
+                            Some(Outbound::Text(
+                                error_frame(
+                                    ErrorFrame::InternalServerError,
+                                    connection_id.as_str(),
+                                    &rid,
+                                )
+                                .into(),
+                            ))
                         }
                     }
                 }
-                Some(body) => Some(Outbound::Text(body)),
+                Some(body) => Some(Outbound::Text(body.into())),
                 None => None,
             },
             Ok(_) => None,
@@ -499,14 +513,25 @@ fn dispatch(
                     GatewayError::IntegrationTimeout(_) => ErrorFrame::EndpointRequestTimedOut,
                     _ => ErrorFrame::InternalServerError,
                 };
-                Some(Outbound::Text(error_frame(
-                    kind,
-                    connection_id.as_str(),
-                    &rid,
-                )))
+                Some(Outbound::Text(
+                    error_frame(kind, connection_id.as_str(), &rid).into(),
+                ))
             }
         }
     }))
+}
+
+/// Flush what was fed to the socket (nothing to do when nothing was); `Some` when the
+/// connection must end.
+async fn flushed(socket: &mut Socket, written: u64) -> Option<Close> {
+    if written == 0 {
+        return None;
+    }
+    match tokio::time::timeout(SEND_TIMEOUT, socket.flush()).await {
+        Ok(Ok(())) => None,
+        Ok(Err(_)) => Some(Close::WriteFailed),
+        Err(_) => Some(Close::SlowReader),
+    }
 }
 
 async fn send_direct(socket: &mut Socket, api: &WsApi, text: String) -> Option<Close> {
