@@ -186,3 +186,34 @@ impl Failures {
             .collect()
     }
 }
+
+/// Opens `count` connections to `target`, at most `concurrency` handshakes at once, spreading
+/// them over `sources`. Fails, naming the failures by kind, unless every one is up.
+pub async fn open_many(
+    target: &Target,
+    count: usize,
+    sources: &crate::source::SourceIps,
+    concurrency: usize,
+) -> anyhow::Result<Vec<WebSocketStream<TcpStream>>> {
+    use futures_util::StreamExt;
+    let mut sockets = Vec::with_capacity(count);
+    let mut failures = Failures::default();
+    let mut attempts = futures_util::stream::iter(0..count)
+        .map(|i| target.connect(sources.pick(i)))
+        .buffer_unordered(concurrency.max(1));
+    while let Some(outcome) = attempts.next().await {
+        match outcome {
+            Ok(ws) => sockets.push(ws),
+            Err(e) => failures.add(e),
+        }
+    }
+    if failures.total() > 0 {
+        bail!(
+            "{} of {count} connections to {} failed: {}",
+            failures.total(),
+            target.addr(),
+            failures.to_json()
+        );
+    }
+    Ok(sockets)
+}

@@ -1,4 +1,5 @@
-//! P1: hold N idle connections and divide the server's RSS growth by N.
+//! P1 and P10: hold N idle connections (WebSocket, or SSE streams) and divide the server's RSS
+//! growth by N.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,13 +11,73 @@ use serde_json::json;
 use tokio::sync::{Mutex, Semaphore, watch};
 use tokio::task::JoinSet;
 
-use crate::connect::{Failures, Target};
+use crate::connect::{ConnectError, Failures, Target};
 use crate::process::{open_files, raise_nofile_limit, rss_bytes};
 use crate::report::json_line;
 use crate::source::SourceIps;
+use crate::sse::{SseStream, SseTarget};
+
+/// What the idle connections are.
+pub enum IdleTarget {
+    WebSocket(Target),
+    /// SSE streams: each is counted once its `event: connected` arrived.
+    Sse(SseTarget),
+}
+
+/// One held connection.
+enum Held {
+    WebSocket(Box<tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>>),
+    Sse(SseStream),
+}
+
+impl IdleTarget {
+    fn addr(&self) -> std::net::SocketAddr {
+        match self {
+            IdleTarget::WebSocket(t) => t.addr(),
+            IdleTarget::Sse(t) => t.addr(),
+        }
+    }
+
+    async fn open(&self, source: std::net::Ipv4Addr) -> Result<Held, ConnectError> {
+        match self {
+            IdleTarget::WebSocket(t) => Ok(Held::WebSocket(Box::new(t.connect(source).await?))),
+            IdleTarget::Sse(t) => {
+                let mut stream = t.connect(source).await?;
+                match tokio::time::timeout(Duration::from_secs(10), stream.connected()).await {
+                    Ok(Ok(_)) => Ok(Held::Sse(stream)),
+                    Ok(Err(_)) => Err(ConnectError::Rejected),
+                    Err(_) => Err(ConnectError::Timeout),
+                }
+            }
+        }
+    }
+}
+
+impl Held {
+    /// Waits for the next frame or piece of the stream (pings, heartbeats); false when the
+    /// server ended the connection.
+    async fn next(&mut self) -> bool {
+        match self {
+            Held::WebSocket(ws) => matches!(ws.next().await, Some(Ok(_))),
+            Held::Sse(stream) => stream.next_chunk().await.is_some(),
+        }
+    }
+
+    async fn close(self) {
+        match self {
+            Held::WebSocket(mut ws) => {
+                if ws.close(None).await.is_ok() {
+                    while let Some(Ok(_)) = ws.next().await {}
+                }
+            }
+            // Dropping the stream closes its connection.
+            Held::Sse(stream) => drop(stream),
+        }
+    }
+}
 
 pub struct IdleOptions {
-    pub target: Target,
+    pub target: IdleTarget,
     pub connections: usize,
     pub source_ips: SourceIps,
     pub server_pid: u32,
@@ -82,8 +143,8 @@ pub async fn run(opts: IdleOptions) -> Result<()> {
         tasks.spawn(async move {
             // The permit goes back only once the outcome is counted: all permits back means
             // every attempt so far is counted.
-            let mut ws = match target.connect(source).await {
-                Ok(ws) => ws,
+            let mut held = match target.open(source).await {
+                Ok(held) => held,
                 Err(e) => {
                     failures.lock().await.add(e);
                     drop(permit);
@@ -95,22 +156,14 @@ pub async fn run(opts: IdleOptions) -> Result<()> {
             // Idle: only read, so pings get their pongs and a server close is noticed.
             loop {
                 tokio::select! {
-                    frame = ws.next() => match frame {
-                        Some(Ok(_)) => continue,
-                        Some(Err(_)) | None => {
-                            dropped.fetch_add(1, Ordering::Relaxed);
-                            return;
-                        }
+                    alive = held.next() => if !alive {
+                        dropped.fetch_add(1, Ordering::Relaxed);
+                        return;
                     },
                     _ = stop.changed() => break,
                 }
             }
-            let _ = tokio::time::timeout(Duration::from_secs(2), async {
-                if ws.close(None).await.is_ok() {
-                    while let Some(Ok(_)) = ws.next().await {}
-                }
-            })
-            .await;
+            let _ = tokio::time::timeout(Duration::from_secs(2), held.close()).await;
         });
     }
     // Wait for the last handshakes to finish: all permits back means no handshake in flight.
@@ -153,6 +206,10 @@ pub async fn run(opts: IdleOptions) -> Result<()> {
     );
     json_line(json!({
         "bench": "idle",
+        "transport": match target.as_ref() {
+            IdleTarget::WebSocket(_) => "websocket",
+            IdleTarget::Sse(_) => "sse",
+        },
         "connections_requested": opts.connections,
         "established": up,
         "held": held,

@@ -1,9 +1,9 @@
 //! The Portcullis load generator and the baselines it is compared with.
 //!
 //! Owns the client side of every benchmark in TARGETS.md that needs a WebSocket or HTTP client:
-//! holding idle connections while the server's RSS is read (P1), connection churn (P2),
-//! message round trips (P3), signed `@connections` POSTs (P4), and the identity provider's
-//! token and sign-in rates (P6). It also owns the baselines measured in the same run
+//! holding idle connections, WebSocket or SSE, while the server's RSS is read (P1, P10),
+//! connection churn (P2), message round trips (P3), signed `@connections` POSTs (P4), topic
+//! fan-out and pushes to a user (P5), and the identity provider's token and sign-in rates (P6). It also owns the baselines measured in the same run
 //! (`echo-baseline`, `backend-baseline`, `bench-crypto`, `bench-verify`). It knows nothing of
 //! the gateway's internals: it speaks WebSocket and HTTP over loopback only, and every loop it
 //! runs is bounded in count and in time.
@@ -12,12 +12,18 @@ pub mod args;
 pub mod connect;
 pub mod connect_rate;
 pub mod direct;
+pub mod drain;
+pub mod fanout;
 pub mod histogram;
 pub mod identity;
 pub mod idle;
 pub mod keepalive;
+pub mod management;
 pub mod post;
 pub mod process;
+pub mod push_user;
 pub mod report;
 pub mod roundtrip;
 pub mod source;
+pub mod sse;
+pub mod stamp;

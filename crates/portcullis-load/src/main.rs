@@ -7,8 +7,10 @@ use clap::{Args, Parser, Subcommand};
 
 use portcullis_load::args::{parse_duration, parse_header};
 use portcullis_load::connect::Target;
+use portcullis_load::management::Credentials;
 use portcullis_load::source::SourceIps;
-use portcullis_load::{connect_rate, direct, identity, idle, post, roundtrip};
+use portcullis_load::sse::SseTarget;
+use portcullis_load::{connect_rate, direct, fanout, identity, idle, post, push_user, roundtrip};
 
 #[derive(Parser)]
 #[command(
@@ -22,7 +24,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// P1: hold N idle connections and report the server's RSS growth per connection.
+    /// P1, P10: hold N idle connections and report the server's RSS growth per connection.
+    /// A ws:// URL holds WebSocket connections; an http:// URL (an SSE API's events path, e.g.
+    /// http://127.0.0.1:8080/bench/events) holds SSE streams.
     Idle {
         #[command(flatten)]
         ws: WsArgs,
@@ -74,9 +78,8 @@ enum Command {
     },
     /// P4: keep-alive, SigV4-signed `POST /@connections/{id}` from `concurrency` clients.
     Post {
-        /// Management endpoint with stage path, e.g. http://127.0.0.1:9090/prod
-        #[arg(long)]
-        management_url: String,
+        #[command(flatten)]
+        management: ManagementArgs,
         /// Connection to post to; without it, one is opened on --url and learned via
         /// `GET /@connections`.
         #[arg(long)]
@@ -90,12 +93,66 @@ enum Command {
         query: Option<String>,
         #[arg(long, default_value = "127.0.0.1")]
         source_ips: String,
-        #[arg(long, default_value = "AKIDLOCAL")]
-        access_key_id: String,
-        #[arg(long, env = "PORTCULLIS_BENCH_SECRET")]
-        secret_access_key: String,
-        #[arg(long, default_value = portcullis_config::defaults::REGION)]
-        region: String,
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        #[arg(long, default_value = "10s", value_parser = parse_duration)]
+        duration: Duration,
+        #[arg(long, default_value = r#"{"push":"x"}"#)]
+        message: String,
+    },
+    /// P5: N WebSocket subscribers of one topic (signed `PUT @connections/{id}/topics/{topic}`)
+    /// and publishers `POST`ing `@topics/{topic}`; deliveries/s counted by the receivers,
+    /// publish-to-receive latency, order per publisher, skipped receivers from /metrics.
+    Fanout {
+        #[command(flatten)]
+        ws: WsArgs,
+        #[command(flatten)]
+        management: ManagementArgs,
+        #[arg(long, default_value_t = 10_000)]
+        connections: usize,
+        #[arg(long, default_value = "bench")]
+        topic: String,
+        #[arg(long, default_value_t = 4)]
+        publishers: usize,
+        /// Publishes per second of all publishers together; 0: back to back.
+        #[arg(long, default_value_t = 0.0)]
+        rate: f64,
+        /// Payload bytes (the stamp alone is ~38).
+        #[arg(long, default_value_t = 64)]
+        size: usize,
+        #[arg(long, default_value = "10s", value_parser = parse_duration)]
+        duration: Duration,
+        #[arg(long, default_value = "2s", value_parser = parse_duration)]
+        warmup: Duration,
+        /// The admin listener's metrics, e.g. http://127.0.0.1:9090/metrics.
+        #[arg(long)]
+        metrics_url: Option<String>,
+        /// Metric name (prefix) counting receivers skipped for a full queue (repeatable).
+        #[arg(long = "skipped-metric", default_value = "portcullis_push_skipped")]
+        skipped_metrics: Vec<String>,
+        /// The gateway's process, for its CPU use over the measured window.
+        #[arg(long)]
+        server_pid: Option<u32>,
+        /// Upgrade handshakes in flight while the subscribers connect.
+        #[arg(long, default_value_t = 100)]
+        handshakes: usize,
+        /// Keep-alive clients subscribing the connections.
+        #[arg(long, default_value_t = 16)]
+        subscribe_concurrency: usize,
+    },
+    /// Push to a user: signed `POST @users/{principal}` from keep-alive clients while
+    /// `--receivers` connections admitted as that principal (identity via --query/--header)
+    /// drain; every answer must count all receivers.
+    PushUser {
+        #[command(flatten)]
+        ws: WsArgs,
+        #[command(flatten)]
+        management: ManagementArgs,
+        /// The principal the connections' identity maps to (e.g. the token's `sub`).
+        #[arg(long)]
+        principal: String,
+        #[arg(long, default_value_t = 3)]
+        receivers: usize,
         #[arg(long, default_value_t = 32)]
         concurrency: usize,
         #[arg(long, default_value = "10s", value_parser = parse_duration)]
@@ -157,10 +214,37 @@ enum Command {
     },
 }
 
+/// The management API and the credentials it is signed with.
+#[derive(Args)]
+struct ManagementArgs {
+    /// Management endpoint with stage path, e.g. http://127.0.0.1:9090/prod
+    #[arg(long)]
+    management_url: String,
+    #[arg(long, default_value = "AKIDLOCAL")]
+    access_key_id: String,
+    #[arg(long, env = "PORTCULLIS_BENCH_SECRET", hide_env_values = true)]
+    secret_access_key: String,
+    #[arg(long, default_value = portcullis_config::defaults::REGION)]
+    region: String,
+}
+
+impl ManagementArgs {
+    fn split(self) -> (String, Credentials) {
+        (
+            self.management_url,
+            Credentials {
+                access_key_id: self.access_key_id,
+                secret_access_key: self.secret_access_key,
+                region: self.region,
+            },
+        )
+    }
+}
+
 /// Where the WebSocket connections go and from where.
 #[derive(Args)]
 struct WsArgs {
-    /// ws:// URL on loopback, e.g. ws://127.0.0.1:8080/chat
+    /// ws:// URL on loopback, e.g. ws://127.0.0.1:8080/chat (or http:// for SSE where said)
     #[arg(long)]
     url: String,
     /// Local source addresses, e.g. 127.0.1.1-127.0.1.50 (use a fresh range per run).
@@ -185,8 +269,11 @@ impl WsArgs {
             &self.headers,
             self.connect_timeout,
         )?;
-        let ips = SourceIps::parse(&self.source_ips).map_err(|e| anyhow!("--source-ips: {e}"))?;
-        Ok((target, ips))
+        Ok((target, self.sources()?))
+    }
+
+    fn sources(&self) -> Result<SourceIps> {
+        SourceIps::parse(&self.source_ips).map_err(|e| anyhow!("--source-ips: {e}"))
     }
 }
 
@@ -202,7 +289,18 @@ async fn main() -> Result<()> {
             hold,
             open_timeout,
         } => {
-            let (target, source_ips) = ws.resolve()?;
+            let (target, source_ips) = if ws.url.starts_with("http://") {
+                let target = SseTarget::new(
+                    &ws.url,
+                    ws.query.as_deref(),
+                    &ws.headers,
+                    ws.connect_timeout,
+                )?;
+                (idle::IdleTarget::Sse(target), ws.sources()?)
+            } else {
+                let (target, source_ips) = ws.resolve()?;
+                (idle::IdleTarget::WebSocket(target), source_ips)
+            };
             idle::run(idle::IdleOptions {
                 target,
                 connections,
@@ -252,19 +350,17 @@ async fn main() -> Result<()> {
             .await
         }
         Command::Post {
-            management_url,
+            management,
             connection_id,
             url,
             headers,
             query,
             source_ips,
-            access_key_id,
-            secret_access_key,
-            region,
             concurrency,
             duration,
             message,
         } => {
+            let (management_url, credentials) = management.split();
             let receiver = url
                 .map(|u| Target::new(&u, query.as_deref(), &headers, Duration::from_secs(10)))
                 .transpose()?;
@@ -275,11 +371,74 @@ async fn main() -> Result<()> {
                 connection_id,
                 receiver,
                 source_ips,
-                credentials: post::Credentials {
-                    access_key_id,
-                    secret_access_key,
-                    region,
-                },
+                credentials,
+                concurrency,
+                duration,
+                message,
+            })
+            .await
+        }
+        Command::Fanout {
+            ws,
+            management,
+            connections,
+            topic,
+            publishers,
+            rate,
+            size,
+            duration,
+            warmup,
+            metrics_url,
+            skipped_metrics,
+            server_pid,
+            handshakes,
+            subscribe_concurrency,
+        } => {
+            let (target, source_ips) = ws.resolve()?;
+            let (management_url, credentials) = management.split();
+            if !(rate.is_finite() && rate >= 0.0) {
+                return Err(anyhow!(
+                    "--rate must be a number of publishes per second, or 0"
+                ));
+            }
+            fanout::run(fanout::FanoutOptions {
+                target,
+                management_url,
+                credentials,
+                metrics_url,
+                skipped_metrics,
+                server_pid,
+                connections,
+                topic,
+                publishers,
+                rate,
+                size,
+                duration,
+                warmup,
+                source_ips,
+                handshakes,
+                subscribe_concurrency,
+            })
+            .await
+        }
+        Command::PushUser {
+            ws,
+            management,
+            principal,
+            receivers,
+            concurrency,
+            duration,
+            message,
+        } => {
+            let (target, source_ips) = ws.resolve()?;
+            let (management_url, credentials) = management.split();
+            push_user::run(push_user::PushUserOptions {
+                target,
+                management_url,
+                credentials,
+                principal,
+                receivers,
+                source_ips,
                 concurrency,
                 duration,
                 message,

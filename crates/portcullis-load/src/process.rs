@@ -32,6 +32,23 @@ fn parse_vm_rss(status: &str) -> Option<u64> {
     }
 }
 
+/// CPU time (user + system, all threads) process `pid` has used so far, in seconds; `None` when
+/// it cannot be read. Linux reports it in clock ticks of 1/100 s (`USER_HZ`).
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_cpu_ticks(&stat).map(|ticks| ticks as f64 / 100.0)
+}
+
+/// utime + stime of a `/proc/PID/stat` line (fields 14 and 15; the command name may hold
+/// spaces, so fields are counted after its closing parenthesis).
+fn parse_cpu_ticks(stat: &str) -> Option<u64> {
+    let (_, rest) = stat.rsplit_once(')')?;
+    let mut fields = rest.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
 /// Number of open file descriptors of process `pid`.
 pub fn open_files(pid: u32) -> Option<usize> {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
@@ -48,6 +65,14 @@ mod tests {
         let status = "Name:\tx\nVmHWM:\t  900 kB\nVmRSS:\t   1234 kB\nThreads:\t2\n";
         assert_eq!(parse_vm_rss(status), Some(1234 * 1024));
         assert_eq!(parse_vm_rss("Name: x\n"), None);
+    }
+
+    #[test]
+    fn parses_cpu_ticks() {
+        let stat = "42 (tokio (x) y) S 1 42 42 0 -1 4194560 900 0 0 0 250 31 0 0 20 0 3 0 100";
+        assert_eq!(parse_cpu_ticks(stat), Some(281));
+        assert_eq!(parse_cpu_ticks("42 (x) S 1"), None);
+        assert!(cpu_seconds(std::process::id()).is_some());
     }
 
     #[test]
