@@ -42,7 +42,7 @@ pub struct FanoutOptions {
     pub credentials: Credentials,
     /// The admin listener's `/metrics`, read before and after for the skipped-receiver count.
     pub metrics_url: Option<String>,
-    /// Metric names (prefixes) whose samples add up to the receivers skipped by the gateway.
+    /// Metric names whose samples add up to the receivers skipped by the gateway.
     pub skipped_metrics: Vec<String>,
     /// The gateway's process, whose CPU time over the measured window is reported.
     pub server_pid: Option<u32>,
@@ -312,11 +312,12 @@ impl Publisher {
     }
 }
 
-/// The skipped-receiver count in the gateway's `/metrics`, if asked for and present.
+/// The skipped-receiver count in the gateway's `/metrics` (0 while the counter has no sample
+/// yet); `None` when not asked for or the scrape failed.
 async fn skipped(url: Option<&str>, names: &[String]) -> Option<f64> {
     let text = management::scrape(url?).await.ok()?;
-    let prefixes: Vec<&str> = names.iter().map(String::as_str).collect();
-    management::metric_sum(&text, &prefixes)
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    Some(management::metric_sum(&text, &names).unwrap_or(0.0))
 }
 
 pub async fn run(opts: FanoutOptions) -> Result<()> {
@@ -484,11 +485,9 @@ pub async fn run(opts: FanoutOptions) -> Result<()> {
         micros(published.latency.quantile(0.5)),
         micros(published.latency.quantile(0.99)),
     );
-    let skipped = match (skipped_before, skipped_after) {
-        (Some(a), Some(b)) => Some((b - a).max(0.0).round() as u64),
-        (None, Some(b)) => Some(b.round() as u64),
-        _ => None,
-    };
+    let skipped = skipped_before
+        .zip(skipped_after)
+        .map(|(a, b)| (b - a).max(0.0).round() as u64);
     let cpu_share = |from: Option<f64>, to: Option<f64>| {
         from.zip(to)
             .map(|(a, b)| ((b - a) / window.max(1e-9) * 100.0).round())

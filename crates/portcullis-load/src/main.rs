@@ -127,8 +127,8 @@ enum Command {
         /// The admin listener's metrics, e.g. http://127.0.0.1:9090/metrics.
         #[arg(long)]
         metrics_url: Option<String>,
-        /// Metric name (prefix) counting receivers skipped for a full queue (repeatable).
-        #[arg(long = "skipped-metric", default_value = "portcullis_push_skipped")]
+        /// Metric counting receivers skipped for a full queue (repeatable; labels summed).
+        #[arg(long = "skipped-metric", default_value = "portcullis_push_skipped_total")]
         skipped_metrics: Vec<String>,
         /// The gateway's process, for its CPU use over the measured window.
         #[arg(long)]

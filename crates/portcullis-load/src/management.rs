@@ -241,9 +241,9 @@ pub fn excerpt(body: &[u8]) -> String {
     String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned()
 }
 
-/// The sum of every sample of the metric families whose name starts with one of `prefixes`, in
-/// an OpenMetrics text exposition (`name{labels} value`); `None` when no sample matched.
-pub fn metric_sum(exposition: &str, prefixes: &[&str]) -> Option<f64> {
+/// The sum of every sample named one of `names` (any labels) in an OpenMetrics text exposition
+/// (`name{labels} value`); `None` when no sample matched.
+pub fn metric_sum(exposition: &str, names: &[&str]) -> Option<f64> {
     let mut sum = None;
     for line in exposition.lines().filter(|l| !l.starts_with('#')) {
         let Some((name_and_labels, value)) = line.rsplit_once(' ') else {
@@ -252,7 +252,7 @@ pub fn metric_sum(exposition: &str, prefixes: &[&str]) -> Option<f64> {
         let name = name_and_labels
             .split_once('{')
             .map_or(name_and_labels, |(n, _)| n);
-        if prefixes.iter().any(|p| name.starts_with(p))
+        if names.contains(&name)
             && let Ok(v) = value.trim().parse::<f64>()
         {
             *sum.get_or_insert(0.0) += v;
@@ -325,7 +325,11 @@ mod tests {
             metric_sum(text, &["portcullis_push_skipped_total"]),
             Some(7.0)
         );
-        assert_eq!(metric_sum(text, &["portcullis_missing"]), None);
+        assert_eq!(metric_sum(text, &["portcullis_push_skipped"]), None);
+        assert_eq!(
+            metric_sum(text, &["portcullis_other_total", "portcullis_push_skipped_total"]),
+            Some(16.0)
+        );
     }
 
     #[test]
