@@ -129,6 +129,59 @@ pub fn resume(last: Option<&str>, generation: u32, floor: u64, current: u64) -> 
     }
 }
 
+/// Headers of a stream that only the gateway sets; a `$connect` result's are dropped.
+const STREAM_HEADERS: &[&str] = &[
+    "content-type",
+    "cache-control",
+    "x-accel-buffering",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "upgrade",
+    "access-control-allow-origin",
+    "access-control-allow-credentials",
+    "vary",
+];
+
+/// The headers of a stream's `200`, in order, names in lower case: `Content-Type:
+/// text/event-stream`, `Cache-Control: no-cache`, `X-Accel-Buffering: no` (proxies such as
+/// nginx pass each event on at once); for a cross-origin `EventSource` from an origin the API
+/// lists (`cors_origin`), the CORS headers that let it read the stream with its cookies; then
+/// the `$connect` result's headers, except the stream's own and invalid ones.
+pub fn response_headers(
+    cors_origin: Option<&str>,
+    connect_headers: &[(String, String)],
+) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = [
+        ("content-type", "text/event-stream"),
+        ("cache-control", "no-cache"),
+        ("x-accel-buffering", "no"),
+    ]
+    .iter()
+    .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+    .collect();
+    if let Some(origin) = cors_origin.filter(|o| crate::handshake::is_header_value(o)) {
+        out.push(("access-control-allow-origin".to_owned(), origin.to_owned()));
+        out.push((
+            "access-control-allow-credentials".to_owned(),
+            "true".to_owned(),
+        ));
+        out.push(("vary".to_owned(), "origin".to_owned()));
+    }
+    for (name, value) in connect_headers {
+        let lower = name.to_ascii_lowercase();
+        if STREAM_HEADERS.contains(&lower.as_str())
+            || !crate::handshake::is_header_name(&lower)
+            || !crate::handshake::is_header_value(value)
+        {
+            continue;
+        }
+        out.push((lower, value.clone()));
+    }
+    out
+}
+
 /// `event: connected` with the connection's id, named `id` (the stream's starting point).
 pub fn connected(out: &mut Vec<u8>, id: EventId, connection_id: &str) {
     let data = serde_json::json!({ "connectionId": connection_id }).to_string();

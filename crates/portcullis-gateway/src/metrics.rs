@@ -11,6 +11,10 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+mod sse;
+
+pub use sse::SseMetrics;
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ApiLabel {
     pub api: String,
@@ -77,6 +81,8 @@ pub struct Metrics {
     pub errors: Family<ErrorLabels, Counter<u64, AtomicU64>>,
     pub management_requests: Family<ManagementLabels, Counter<u64, AtomicU64>>,
     pub connections_refused: Family<RefusedLabels, Counter<u64, AtomicU64>>,
+    /// SSE streams and replay logs.
+    pub sse: SseMetrics,
 }
 
 impl Default for Metrics {
@@ -175,8 +181,10 @@ impl Metrics {
              already had max_connections_per_ip open)",
             connections_refused.clone(),
         );
+        let sse = SseMetrics::new(&mut registry);
         Metrics {
             registry,
+            sse,
             authorizer_cache_hits,
             authorizer_cache_misses,
             authorizer_decisions,

@@ -230,3 +230,35 @@ fn the_other_events_as_a_client_reads_them() {
         ]
     );
 }
+
+#[test]
+fn the_stream_headers_come_first_and_connect_cannot_replace_them() {
+    let connect = vec![
+        ("Set-Cookie".to_owned(), "seen=1".to_owned()),
+        ("Content-Type".to_owned(), "text/html".to_owned()),
+        ("Cache-Control".to_owned(), "max-age=60".to_owned()),
+        ("Access-Control-Allow-Origin".to_owned(), "*".to_owned()),
+        ("bad name".to_owned(), "x".to_owned()),
+        ("x-ok".to_owned(), "line\nbreak".to_owned()),
+    ];
+    let names = |headers: Vec<(String, String)>| -> Vec<String> {
+        headers.into_iter().map(|(n, v)| format!("{n}: {v}")).collect()
+    };
+    assert_eq!(
+        names(response_headers(None, &connect)),
+        [
+            "content-type: text/event-stream",
+            "cache-control: no-cache",
+            "x-accel-buffering: no",
+            "set-cookie: seen=1",
+        ]
+    );
+    assert_eq!(
+        names(response_headers(Some("https://app.example"), &[]))[3..],
+        [
+            "access-control-allow-origin: https://app.example",
+            "access-control-allow-credentials: true",
+            "vary: origin",
+        ]
+    );
+}

@@ -72,6 +72,7 @@ fn identity_endpoints_come_before_a_site_at_the_root() {
     let public = Public {
         state: state(),
         websocket: HashMap::new(),
+        sse: HashMap::new(),
         identity: Some(axum::Router::new()),
         http_apis: Vec::new(),
         static_sites: vec![site_at_root()],
