@@ -33,6 +33,7 @@ mod integration;
 mod listener;
 mod metrics;
 mod outbound;
+mod push;
 pub mod registry;
 mod replay;
 mod reply;

@@ -13,7 +13,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 
 use crate::metrics::{ApiLabel, Metrics};
-use crate::outbound::Data;
+use crate::outbound::{Data, Outbound};
 
 pub struct ReplayStore {
     log: Mutex<ReplayLog<Data>>,
@@ -38,7 +38,7 @@ impl ReplayStore {
 
     /// Number a push to `principal` and keep it; the number goes with the push to the
     /// principal's connections (`Outbound::Logged`).
-    pub fn record(&self, principal: &str, data: &Data) -> u64 {
+    fn record(&self, principal: &str, data: &Data) -> u64 {
         let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
         let (seq, evicted) = log.record(principal, data.clone(), data.len());
         self.bytes
@@ -47,6 +47,18 @@ impl ReplayStore {
             .set(i64::try_from(log.principals()).unwrap_or(i64::MAX));
         self.evictions.inc_by(evicted as u64);
         seq
+    }
+
+    /// Log a push to `principal`: the message to hand its connections instead (`None` for a
+    /// message that is not a push, which is not logged).
+    pub fn log(&self, principal: &str, message: &Outbound) -> Option<Outbound> {
+        let data = match message {
+            Outbound::Text(text) => Data::Text(text.clone()),
+            Outbound::Binary(bytes) => Data::Binary(bytes.clone()),
+            Outbound::Logged { .. } | Outbound::Close(_) => return None,
+        };
+        let seq = self.record(principal, &data);
+        Some(Outbound::Logged { seq, data })
     }
 
     /// Where a new stream of `principal` starts, given its client's `Last-Event-ID`. Taken after

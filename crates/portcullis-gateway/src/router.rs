@@ -10,7 +10,7 @@
 //! 6. otherwise 404.
 //!
 //! Admin listener: `GET /healthz`, `GET /metrics`, `/admin/...` (the identity admin API),
-//! everything else the `@connections` management API.
+//! everything else the management API (`@connections`, `@users`, `@topics`).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -150,7 +150,7 @@ impl Admin {
             (_, path) if admin::identity::owns(path) => {
                 admin::identity::handle(&self.state, self.idp.as_deref(), req).await
             }
-            _ => admin::connections::handle(&self.state, &self.websocket, req).await,
+            _ => admin::management::handle(&self.state, &self.websocket, req).await,
         }
     }
 }

@@ -242,7 +242,10 @@ fn the_stream_headers_come_first_and_connect_cannot_replace_them() {
         ("x-ok".to_owned(), "line\nbreak".to_owned()),
     ];
     let names = |headers: Vec<(String, String)>| -> Vec<String> {
-        headers.into_iter().map(|(n, v)| format!("{n}: {v}")).collect()
+        headers
+            .into_iter()
+            .map(|(n, v)| format!("{n}: {v}"))
+            .collect()
     };
     assert_eq!(
         names(response_headers(None, &connect)),
