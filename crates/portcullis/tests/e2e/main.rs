@@ -12,6 +12,7 @@ mod management;
 mod operations;
 mod push;
 mod slow_clients;
+mod sse;
 mod static_site;
 mod trust;
 mod websocket;
