@@ -312,3 +312,7 @@ impl Drop for Session {
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests;
