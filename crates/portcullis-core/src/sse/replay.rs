@@ -147,8 +147,7 @@ impl<T: Clone> ReplayLog<T> {
         while self.bytes > self.max_bytes {
             let oldest = self
                 .recency
-                .iter()
-                .map(|(_, name)| name)
+                .values()
                 .find(|name| name.as_str() != keep)
                 .cloned();
             match oldest {
