@@ -94,7 +94,9 @@ impl Endpoint {
     }
 }
 
-fn segment(value: &str) -> String {
+/// One path segment (a connection id, a principal) encoded as botocore encodes a path
+/// parameter, for callers that build paths on their own base.
+pub fn segment(value: &str) -> String {
     utf8_percent_encode(value, SEGMENT).to_string()
 }
 

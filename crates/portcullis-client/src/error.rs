@@ -53,6 +53,6 @@ impl ClientError {
 
     /// The connection is closed, unknown or not yet connected (410 `GoneException`).
     pub fn is_gone(&self) -> bool {
-        self.code() == Some("GoneException")
+        matches!(self, ClientError::Api(e) if e.status == 410 || e.code == "GoneException")
     }
 }
