@@ -9,22 +9,16 @@ the [management] credentials: one with the `connections` scope, one with only `a
 
 from __future__ import annotations
 
-import json
 import secrets
-import shutil
-import threading
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
 import requests
-import websockets.sync.client
-
-from conftest import ACCESS_KEY_ID, ARTIFACTS, REGION, TIMEOUT, USER_AGENT, Backend, Gateway, Stack
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+
+from conftest import ACCESS_KEY_ID, REGION, TIMEOUT, Backend, Gateway, Stack, _finish_stack
 
 ADMIN_KEY_ID = "AKIDADMINONLY"
 ADMIN_SECRET = "admin-only-" + secrets.token_hex(8)
@@ -79,53 +73,25 @@ cache_ttl = "0s"
 """
 
 
-class PrincipalWebhook:
-    """A request authorizer: allows every caller as the principal named by `?user=`."""
+class PrincipalWebhook(Backend):
+    """A request authorizer webhook: allows every caller as the principal named by `?user=`
+    (a caller without one is refused with the answer API Gateway reads as 401)."""
 
-    def __init__(self) -> None:
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/authorize"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/authorize"
 
-    def start(self) -> "PrincipalWebhook":
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-    def _handler_class(self):
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:  # noqa: N802 - http.server API
-                event = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
-                user = (event.get("queryStringParameters") or {}).get("user")
-                if user:
-                    status, answer = 200, {
-                        "principalId": user,
-                        "policyDocument": {
-                            "Version": "2012-10-17",
-                            "Statement": [
-                                {"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": event["methodArn"]}
-                            ],
-                        },
-                    }
-                else:
-                    status, answer = 401, {"message": "Unauthorized"}
-                body = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-                pass
-
-        return Handler
+    def handle(self, event: dict) -> dict:
+        user = (event.get("queryStringParameters") or {}).get("user")
+        if not user:
+            return {"message": "Unauthorized"}
+        return {
+            "principalId": user,
+            "policyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [{"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": event["methodArn"]}],
+            },
+        }
 
 
 class PushStack(Stack):
@@ -133,21 +99,10 @@ class PushStack(Stack):
 
     def connect_as(self, user: str, api: str = "chat", **kwargs):
         """Opens a WebSocket to `/{api}` as `user`; returns (socket, connection id)."""
-        tag = secrets.token_hex(8)
-        query = urllib.parse.urlencode({"user": user, "tag": tag})
-        url = f"ws://127.0.0.1:{self.gateway.ws_port}/{api}?{query}"
-        kwargs.setdefault("user_agent_header", USER_AGENT)
-        kwargs.setdefault("open_timeout", TIMEOUT)
-        kwargs.setdefault("close_timeout", 2)
-        kwargs.setdefault("ping_interval", None)
-        kwargs.setdefault("compression", None)
-        kwargs.setdefault("proxy", None)
-        ws = self.sockets.enter_context(websockets.sync.client.connect(url, **kwargs))
-        event = self.backend.wait_for(
-            "CONNECT", pred=lambda e: (e.get("queryStringParameters") or {}).get("tag") == tag
-        )
+        ws, connection_id = self.connect({"user": user}, path=f"/{api}", **kwargs)
+        event = self.backend.wait_for("CONNECT", connection_id)
         assert event["requestContext"]["authorizer"]["principalId"] == user
-        return ws, event["requestContext"]["connectionId"]
+        return ws, connection_id
 
     def call(
         self,
@@ -174,8 +129,7 @@ def quote(segment: str) -> str:
 
 
 @pytest.fixture
-def push_stack(request, portcullis_bin, tmp_path):
-    backend = Backend().start()
+def push_stack(request, portcullis_bin, tmp_path, backend):
     webhook = PrincipalWebhook().start()
     gateway = Gateway(
         portcullis_bin,
@@ -189,22 +143,8 @@ def push_stack(request, portcullis_bin, tmp_path):
         topics_per_connection=TOPICS_PER_CONNECTION,
         subscribers_per_topic=SUBSCRIBERS_PER_TOPIC,
     )
-    failed_before = request.session.testsfailed
     gateway.start()
     stack = PushStack(gateway, backend)
     yield stack
-    stack.close_all()
-    if gateway.proc is not None and gateway.proc.poll() is None:
-        try:
-            gateway.terminate()
-        except AssertionError as e:
-            print(e)
-    backend.stop()
+    _finish_stack(request, stack)
     webhook.stop()
-    if request.session.testsfailed > failed_before:
-        dest = ARTIFACTS / request.node.name.replace("/", "_")
-        shutil.rmtree(dest, ignore_errors=True)
-        dest.mkdir(parents=True, exist_ok=True)
-        shutil.copy(gateway.log_path, dest / "portcullis.log")
-        shutil.copy(gateway.config_path, dest / "portcullis.toml")
-        print(f"\n---- portcullis log (copied to {dest}) ----\n{gateway.log_tail()}")

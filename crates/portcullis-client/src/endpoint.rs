@@ -2,17 +2,13 @@
 //! as `endpoint_url`; the stage path selects the API) and the raw, percent-encoded path of each
 //! resource under it, encoded as botocore encodes path parameters.
 
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use percent_encoding::{AsciiSet, utf8_percent_encode};
 
 use crate::ClientError;
 
 /// Characters of a connection id or principal left as they are in a path: RFC 3986 unreserved.
 /// Everything else is percent-encoded (`=` becomes `%3D`, `/` becomes `%2F`), as botocore does.
-const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
+const SEGMENT: &AsciiSet = portcullis_auth::sigv4::STRICT;
 
 /// Topic names are `[A-Za-z0-9._:-]` and need no escaping; `:` is kept so that a valid name is
 /// sent as written, anything else is encoded and left to the gateway to refuse.

@@ -9,6 +9,22 @@
 //! This crate serves nothing and knows nothing of the gateway's internals: it speaks the wire
 //! contract of the management API (CONTRACT.md §1 and the `@connections` API of AWS), and is
 //! used by the demo backend, the load generator and `portcullis push`.
+//!
+//! ```no_run
+//! # async fn example(secret: String, connection_id: String) -> Result<(), portcullis_client::ClientError> {
+//! use portcullis_client::{Credentials, Management};
+//!
+//! let management = Management::new("http://127.0.0.1:9090/prod", Credentials {
+//!     access_key_id: "AKIDLOCAL".into(),
+//!     secret_access_key: secret,
+//!     region: "us-east-1".into(),
+//! })?;
+//! let reached = management.push_to_user("bob", "psst".into()).await?;
+//! management.subscribe(&connection_id, "room:lobby").await?;
+//! let members = management.publish("room:lobby", "hi all".into()).await?;
+//! # let _ = (reached, members);
+//! # Ok(()) }
+//! ```
 
 #![forbid(unsafe_code)]
 

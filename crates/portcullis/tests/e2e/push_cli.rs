@@ -3,15 +3,14 @@
 //! after the `user` query parameter.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::Duration;
 
 use portcullis_testkit::{
     ACCESS_KEY_ID, Backend, Client, REGION, Reply, SECRET_ACCESS_KEY, TestGateway, connect_and_id,
     encode_id, free_port, management, next_text,
 };
 use serde_json::json;
-use tokio::io::AsyncWriteExt;
+
+use super::cli::{Out, portcullis};
 
 struct World {
     dir: tempfile::TempDir,
@@ -82,40 +81,17 @@ async fn world() -> World {
     }
 }
 
-struct Out {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
+/// `portcullis push --config FILE ARGS...`, off the runtime that serves the gateway.
 async fn push(config: &Path, args: &[&str], stdin: Option<&[u8]>) -> Out {
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .arg("push")
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .env_remove("PORTCULLIS_LOG")
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn portcullis push");
-    if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
-        pipe.write_all(input).await.expect("write stdin");
-    }
-    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
-        .await
-        .expect("push finishes")
-        .expect("push runs");
-    Out {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    let config = config.to_owned();
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    let stdin = stdin.map(<[u8]>::to_vec);
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        portcullis(&["push"], &config, &args, stdin.as_deref())
+    })
+    .await
+    .expect("push runs")
 }
 
 /// Nothing reached `client` before now: a marker pushed now is the next frame it reads (pushes
@@ -137,7 +113,7 @@ async fn a_connection_gets_the_message_and_push_prints_one() {
         None,
     )
     .await;
-    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.stdout, "{\"connections\":1}\n");
     assert_eq!(next_text(&mut ws).await, "héllo ✓");
     w.gateway.shutdown().await;
@@ -157,7 +133,7 @@ async fn a_user_push_reaches_every_socket_of_that_principal_and_no_other() {
         None,
     )
     .await;
-    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.stdout, "{\"connections\":2}\n");
     assert_eq!(next_text(&mut a1).await, "hi alice");
     assert_eq!(next_text(&mut a2).await, "hi alice");
@@ -170,7 +146,7 @@ async fn a_user_push_reaches_every_socket_of_that_principal_and_no_other() {
         Some(b"x"),
     )
     .await;
-    assert_eq!(nobody.code, Some(0), "{}", nobody.stderr);
+    assert_eq!(nobody.code, 0, "{}", nobody.stderr);
     assert_eq!(nobody.stdout, "{\"connections\":0}\n");
     w.gateway.shutdown().await;
 }
@@ -190,7 +166,7 @@ async fn a_topic_push_reads_its_message_from_stdin_or_a_file() {
         Some(b"line one\nline two"),
     )
     .await;
-    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.stdout, "{\"connections\":1}\n");
     assert_eq!(next_text(&mut sub).await, "line one\nline two");
 
@@ -203,7 +179,7 @@ async fn a_topic_push_reads_its_message_from_stdin_or_a_file() {
         None,
     )
     .await;
-    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(next_text(&mut sub).await, r#"{"score": 3}"#);
     assert_nothing_before_now(&w.gateway, &mut other, &other_id).await;
     w.gateway.shutdown().await;
@@ -218,7 +194,7 @@ async fn refusals_print_the_gateways_message_and_aws_code() {
         None,
     )
     .await;
-    assert_eq!(gone.code, Some(1));
+    assert_eq!(gone.code, 1);
     assert!(gone.stdout.is_empty());
     assert!(gone.stderr.starts_with("push: "), "{}", gone.stderr);
     assert!(
@@ -232,7 +208,7 @@ async fn refusals_print_the_gateways_message_and_aws_code() {
     let wrong = w.dir.path().join("wrong.toml");
     std::fs::write(&wrong, text.replace(SECRET_ACCESS_KEY, "not-the-secret")).expect("write");
     let forbidden = push(&wrong, &["--api", "chat", "--user", "alice", "x"], None).await;
-    assert_eq!(forbidden.code, Some(1));
+    assert_eq!(forbidden.code, 1);
     assert!(
         forbidden.stderr.contains("(ForbiddenException, HTTP 403)"),
         "{}",
@@ -246,7 +222,7 @@ async fn refusals_print_the_gateways_message_and_aws_code() {
         Some(&big),
     )
     .await;
-    assert_eq!(too_big.code, Some(1));
+    assert_eq!(too_big.code, 1);
     assert!(
         too_big.stderr.contains("over 131072 bytes"),
         "{}",
@@ -271,7 +247,7 @@ async fn an_unknown_api_and_a_listener_that_is_down_are_named() {
     std::fs::write(&config, text).expect("write");
 
     let unknown = push(&config, &["--api", "caht", "--user", "alice", "x"], None).await;
-    assert_eq!(unknown.code, Some(1));
+    assert_eq!(unknown.code, 1);
     assert_eq!(
         unknown.stderr,
         format!(
@@ -287,7 +263,7 @@ async fn an_unknown_api_and_a_listener_that_is_down_are_named() {
     );
 
     let down = push(&config, &["--api", "ops", "--user", "alice", "x"], None).await;
-    assert_eq!(down.code, Some(1));
+    assert_eq!(down.code, 1);
     assert!(
         down.stderr.starts_with(&format!(
             "push: cannot reach the admin listener at http://127.0.0.1:{admin} (server.admin_listen of {})",
@@ -305,5 +281,5 @@ async fn an_unknown_api_and_a_listener_that_is_down_are_named() {
     let invalid = dir.path().join("invalid.toml");
     std::fs::write(&invalid, "[server]\nlisten = 3\n").expect("write");
     let out = push(&invalid, &["--user", "alice", "x"], None).await;
-    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert_eq!(out.code, 2, "{}", out.stderr);
 }
