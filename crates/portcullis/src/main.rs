@@ -45,8 +45,13 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
-    /// Push a message to a user's connections, a topic's subscribers or one connection through
-    /// a running gateway's management API; prints {"connections": N}.
+    /// Push a message to a user, a topic or a connection through a running gateway.
+    ///
+    /// Calls the management API of the configuration's admin listener under the API's stage,
+    /// signed by its first [management] credential with the "connections" scope. Prints
+    /// {"connections": N}, how many connections were handed the message. Exit status: 0 on
+    /// success; 1 when the gateway refuses (its message and AWS error code are printed) or
+    /// cannot be reached; 2 for an invalid configuration file.
     Push(push_command::PushArgs),
     // `pools`, `users`, `groups`, `clients`, `keys`: the identity store, directly.
     #[command(flatten)]

@@ -85,13 +85,7 @@ fn execute(args: PushArgs) -> Result<usize, Failure> {
         args.endpoint_url.as_deref(),
     )
     .map_err(Failure::Error)?;
-    let recipient = match (args.user, args.topic, args.connection) {
-        (Some(user), _, _) => Recipient::User(user),
-        (_, Some(topic), _) => Recipient::Topic(topic),
-        (_, _, Some(id)) => Recipient::Connection(id),
-        // clap requires one of the three
-        (None, None, None) => return Err(Failure::Error("no recipient given".into())),
-    };
+    let recipient = recipient(args.user, args.topic, args.connection).map_err(Failure::Error)?;
     let data = match (args.data.as_deref(), args.data_file.as_deref()) {
         (Some("-"), _) => read_stdin()?,
         (Some(text), _) => bounded(text.as_bytes().to_vec())?,
@@ -112,6 +106,27 @@ fn execute(args: PushArgs) -> Result<usize, Failure> {
         }
     });
     sent.map_err(|e| Failure::Error(describe(e, &target.origin)))
+}
+
+/// The one recipient clap let through; an empty name would name a different resource.
+fn recipient(
+    user: Option<String>,
+    topic: Option<String>,
+    connection: Option<String>,
+) -> Result<Recipient, String> {
+    let (flag, recipient) = match (user, topic, connection) {
+        (Some(user), _, _) => ("--user", Recipient::User(user)),
+        (_, Some(topic), _) => ("--topic", Recipient::Topic(topic)),
+        (_, _, Some(id)) => ("--connection", Recipient::Connection(id)),
+        (None, None, None) => return Err("no recipient given".into()),
+    };
+    let name = match &recipient {
+        Recipient::User(n) | Recipient::Topic(n) | Recipient::Connection(n) => n,
+    };
+    if name.is_empty() {
+        return Err(format!("{flag} needs a non-empty value"));
+    }
+    Ok(recipient)
 }
 
 /// One line for a failed call: the gateway's refusal as it gave it, or where the call went.

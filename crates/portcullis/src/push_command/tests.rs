@@ -148,3 +148,33 @@ fn refusals_keep_the_aws_code_and_unreachable_names_the_listener() {
          Connection refused (os error 111); is the gateway running?"
     );
 }
+
+#[test]
+fn an_empty_recipient_is_refused() {
+    let name = |r: Result<Recipient, String>| match r {
+        Ok(Recipient::User(n)) => format!("user {n}"),
+        Ok(Recipient::Topic(n)) => format!("topic {n}"),
+        Ok(Recipient::Connection(n)) => format!("connection {n}"),
+        Err(e) => e,
+    };
+    assert_eq!(
+        name(recipient(Some("alice".into()), None, None)),
+        "user alice"
+    );
+    assert_eq!(
+        name(recipient(None, Some("room:1".into()), None)),
+        "topic room:1"
+    );
+    assert_eq!(
+        name(recipient(None, None, Some("abc=".into()))),
+        "connection abc="
+    );
+    assert_eq!(
+        name(recipient(Some(String::new()), None, None)),
+        "--user needs a non-empty value"
+    );
+    assert_eq!(
+        name(recipient(None, None, Some(String::new()))),
+        "--connection needs a non-empty value"
+    );
+}
