@@ -64,6 +64,19 @@ fn subscription_user_and_topic_paths() {
     assert_eq!(parse("/prod/@users"), None);
     assert_eq!(parse("/prod/@users/"), None);
     assert_eq!(parse("/prod/@topics"), None);
+    // An empty topic name is named, and refused as a name (400), not as a path.
+    assert_eq!(
+        parse("/prod/@topics/"),
+        at(Some("prod"), Target::Topic(String::new()))
+    );
+    let empty = Target::Subscription {
+        id: "abc".into(),
+        topic: String::new(),
+    };
+    assert_eq!(
+        parse("/prod/@connections/abc/topics/"),
+        at(Some("prod"), empty)
+    );
     assert_eq!(parse("/prod/@connections/abc/topics"), None);
     assert_eq!(parse("/prod/@connections/abc/other/x"), None);
     assert_eq!(parse("/prod/@groups/x"), None);
