@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::json;
 
-use crate::management::Management;
+use crate::management::{Management, broadcast};
 use crate::route::{Decision, decide};
 
 /// The backend's routes, pushing through `management`.
@@ -51,14 +51,14 @@ async fn events(State(management): State<Arc<Management>>, body: Bytes) -> Respo
             let management = management.clone();
             tokio::spawn(async move {
                 tokio::time::sleep(NOTICE_DELAY).await;
-                if let Err(e) = management.broadcast(Bytes::from(data)).await {
-                    tracing::warn!(error = %format!("{e:#}"), "notice broadcast failed");
+                if let Err(e) = broadcast(&management, Bytes::from(data)).await {
+                    tracing::warn!(error = %e, "notice broadcast failed");
                 }
             });
             json_response(StatusCode::OK, reply)
         }
         Ok(Decision::Broadcast { from, data }) => {
-            match management.broadcast(Bytes::from(data)).await {
+            match broadcast(&management, Bytes::from(data)).await {
                 Ok(report) => {
                     tracing::info!(
                         from = %from,
@@ -71,7 +71,7 @@ async fn events(State(management): State<Arc<Management>>, body: Bytes) -> Respo
                 }
                 Err(e) => {
                     // The gateway ignores a one-way route's status; the log says what happened.
-                    tracing::error!(from = %from, error = %format!("{e:#}"), "broadcast failed");
+                    tracing::error!(from = %from, error = %e, "broadcast failed");
                     json_response(StatusCode::OK, json!({ "statusCode": 500 }))
                 }
             }

@@ -15,10 +15,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use http::{Method, StatusCode};
+use portcullis_client::Management;
 use serde_json::json;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
@@ -29,7 +30,7 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::connect::{Target, open_many};
 use crate::histogram::{Histogram, micros};
 use crate::keepalive::{self, Endpoint};
-use crate::management::{self, Client, Credentials};
+use crate::management::{self, Credentials};
 use crate::process::{cpu_seconds, raise_nofile_limit, rss_bytes};
 use crate::report::json_line;
 use crate::source::SourceIps;
@@ -169,49 +170,26 @@ async fn receive(
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, ws.close(None)).await;
 }
 
-/// Subscribes every id to the topic, `concurrency` keep-alive clients at once; every answer
-/// must be 204.
+/// Subscribes every id to the topic, `concurrency` calls at once (keep-alive connections of
+/// the client's pool); every call must succeed (204).
 async fn subscribe_all(
-    endpoint: &Endpoint,
-    credentials: &Credentials,
+    management: &Management,
     ids: Vec<String>,
     topic: &str,
     concurrency: usize,
 ) -> Result<()> {
-    let total = ids.len();
     let queue = Mutex::new(ids);
     let next = || queue.lock().unwrap_or_else(|p| p.into_inner()).pop();
     let worker = || async {
-        let mut client = Client::open(endpoint, credentials).await?;
-        let mut statuses = BTreeMap::<u16, u64>::new();
-        let mut first_error = None;
         while let Some(id) = next() {
-            let path = management::subscription_path(endpoint, &id, topic);
-            let (status, body) = client.call(Method::PUT, &path, Bytes::new()).await?;
-            *statuses.entry(status.as_u16()).or_default() += 1;
-            if status != StatusCode::NO_CONTENT && first_error.is_none() {
-                first_error = Some(format!(
-                    "PUT {path}: {status} {}",
-                    management::excerpt(&body)
-                ));
-            }
+            management
+                .subscribe(&id, topic)
+                .await
+                .with_context(|| format!("subscribing {id} to {topic}"))?;
         }
-        Ok::<_, anyhow::Error>((statuses, first_error))
+        Ok::<_, anyhow::Error>(())
     };
-    let outcomes = futures_util::future::join_all((0..concurrency.max(1)).map(|_| worker())).await;
-    let mut statuses = BTreeMap::<u16, u64>::new();
-    for outcome in outcomes {
-        let (s, first_error) = outcome?;
-        for (k, v) in s {
-            *statuses.entry(k).or_default() += v;
-        }
-        if let Some(e) = first_error {
-            bail!("subscribing failed ({statuses:?} so far): {e}");
-        }
-    }
-    if statuses.get(&204).copied().unwrap_or(0) != total as u64 {
-        bail!("subscribing {total} connections answered {statuses:?}");
-    }
+    futures_util::future::try_join_all((0..concurrency.max(1)).map(|_| worker())).await?;
     Ok(())
 }
 
@@ -337,8 +315,8 @@ pub async fn run(opts: FanoutOptions) -> Result<()> {
     let credentials = Arc::new(opts.credentials);
 
     // 1. Connect the subscribers and learn their ids.
-    let mut client = Client::open(&endpoint, &credentials).await?;
-    let before = client.list_connections().await?;
+    let management = Management::new(&opts.management_url, credentials.as_ref().clone())?;
+    let before = management::connection_ids(&management).await?;
     let opening = Instant::now();
     let sockets = open_many(
         &opts.target,
@@ -360,22 +338,30 @@ pub async fn run(opts: FanoutOptions) -> Result<()> {
             stop_rx.clone(),
         ));
     }
-    let ids = client
-        .new_connections(&before, opts.connections, Duration::from_secs(5))
-        .await?;
+    let ids = management::new_connections(
+        &management,
+        &before,
+        opts.connections,
+        Duration::from_secs(5),
+    )
+    .await?;
 
     // 2. Subscribe them, and check the topic lists exactly them.
     let subscribing = Instant::now();
     subscribe_all(
-        &endpoint,
-        &credentials,
+        &management,
         ids.iter().cloned().collect(),
         &opts.topic,
         opts.subscribe_concurrency,
     )
     .await?;
     let subscribe_seconds = subscribing.elapsed().as_secs_f64();
-    let listed = client.topic_subscribers(&opts.topic).await?;
+    let listed = management::ids(
+        management
+            .topic_subscribers(&opts.topic)
+            .await
+            .context("GET @topics")?,
+    );
     if listed != ids {
         bail!(
             "GET @topics/{} lists {} connections; {} were subscribed ({} of them listed)",
@@ -385,7 +371,6 @@ pub async fn run(opts: FanoutOptions) -> Result<()> {
             listed.intersection(&ids).count()
         );
     }
-    drop(client);
     println!(
         "fanout: {} subscribers connected in {open_seconds:.2} s, subscribed to {:?} in \
          {subscribe_seconds:.2} s; {} publishers, {} bytes, {}",
@@ -411,7 +396,7 @@ pub async fn run(opts: FanoutOptions) -> Result<()> {
     let end = measure_from + opts.duration;
     let interval =
         (opts.rate > 0.0).then(|| Duration::from_secs_f64(opts.publishers as f64 / opts.rate));
-    let path: Arc<str> = management::topic_path(&endpoint, &opts.topic).into();
+    let path: Arc<str> = management.endpoint().topic(&opts.topic).into();
     let mut publishers = JoinSet::new();
     for index in 0..opts.publishers {
         publishers.spawn(

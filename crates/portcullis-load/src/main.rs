@@ -128,7 +128,10 @@ enum Command {
         #[arg(long)]
         metrics_url: Option<String>,
         /// Metric counting receivers skipped for a full queue (repeatable; labels summed).
-        #[arg(long = "skipped-metric", default_value = "portcullis_push_skipped_total")]
+        #[arg(
+            long = "skipped-metric",
+            default_value = "portcullis_push_skipped_total"
+        )]
         skipped_metrics: Vec<String>,
         /// The gateway's process, for its CPU use over the measured window.
         #[arg(long)]

@@ -8,13 +8,14 @@ use std::time::Duration;
 use anyhow::{Result, anyhow, bail};
 use bytes::Bytes;
 use http::Method;
+use portcullis_client::Management;
 use serde_json::json;
 
 use crate::connect::Target;
 use crate::drain::Drain;
 use crate::histogram::micros;
 use crate::keepalive::{self, Endpoint};
-use crate::management::{self, Client, Credentials};
+use crate::management::{self, Credentials};
 use crate::process::raise_nofile_limit;
 use crate::report::json_line;
 use crate::source::SourceIps;
@@ -38,11 +39,11 @@ const SETTLE: Duration = Duration::from_secs(3);
 pub async fn run(opts: PostOptions) -> Result<()> {
     raise_nofile_limit()?;
     let endpoint = Endpoint::parse(&opts.management_url)?;
+    let management = Management::new(&opts.management_url, opts.credentials.clone())?;
     let credentials = Arc::new(opts.credentials);
 
-    let mut client = Client::open(&endpoint, &credentials).await?;
     let before = match (&opts.connection_id, &opts.receiver) {
-        (None, Some(_)) => Some(client.list_connections().await?),
+        (None, Some(_)) => Some(management::connection_ids(&management).await?),
         (None, None) => bail!("give --connection-id, or --url to open a receiving connection"),
         _ => None,
     };
@@ -60,16 +61,16 @@ pub async fn run(opts: PostOptions) -> Result<()> {
     let drain = Drain::start(sockets);
     let connection_id = match (opts.connection_id, before) {
         (Some(id), _) => id,
-        (None, Some(before)) => client
-            .new_connections(&before, 1, Duration::from_secs(1))
-            .await?
-            .pop_first()
-            .ok_or_else(|| anyhow!("no connection id"))?,
+        (None, Some(before)) => {
+            management::new_connections(&management, &before, 1, Duration::from_secs(1))
+                .await?
+                .pop_first()
+                .ok_or_else(|| anyhow!("no connection id"))?
+        }
         (None, None) => bail!("no connection id"),
     };
-    drop(client);
 
-    let path = management::connection_path(&endpoint, &connection_id);
+    let path = management.endpoint().connection(&connection_id);
     println!(
         "post: {} workers POSTing {} bytes to http://{}{path} for {:?}",
         opts.concurrency,

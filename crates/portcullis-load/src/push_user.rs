@@ -7,16 +7,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use bytes::Bytes;
 use http::Method;
+use portcullis_client::Management;
 use serde_json::json;
 
 use crate::connect::{Target, open_many};
 use crate::drain::Drain;
 use crate::histogram::micros;
 use crate::keepalive::{self, Endpoint};
-use crate::management::{self, Client, Credentials};
+use crate::management::{self, Credentials};
 use crate::process::raise_nofile_limit;
 use crate::report::json_line;
 use crate::source::SourceIps;
@@ -42,9 +43,15 @@ const SETTLE: Duration = Duration::from_secs(3);
 pub async fn run(opts: PushUserOptions) -> Result<()> {
     raise_nofile_limit()?;
     let endpoint = Endpoint::parse(&opts.management_url)?;
+    let management = Management::new(&opts.management_url, opts.credentials.clone())?;
     let credentials = Arc::new(opts.credentials);
-    let mut client = Client::open(&endpoint, &credentials).await?;
-    let before = client.user_connections(&opts.principal).await?;
+    let user_connections = || async {
+        management
+            .user_connections(&opts.principal)
+            .await
+            .context("GET @users")
+    };
+    let before = user_connections().await?;
     if !before.is_empty() {
         bail!(
             "{:?} already has {} connections; the run needs a principal of its own",
@@ -54,7 +61,7 @@ pub async fn run(opts: PushUserOptions) -> Result<()> {
     }
     let sockets = open_many(&opts.target, opts.receivers, &opts.source_ips, 8).await?;
     let drain = Drain::start(sockets);
-    let listed = client.user_connections(&opts.principal).await?;
+    let listed = user_connections().await?;
     if listed.len() != opts.receivers {
         bail!(
             "GET @users/{} lists {} connections after {} were opened as that principal",
@@ -63,9 +70,8 @@ pub async fn run(opts: PushUserOptions) -> Result<()> {
             opts.receivers
         );
     }
-    drop(client);
 
-    let path = management::user_path(&endpoint, &opts.principal);
+    let path = management.endpoint().user(&opts.principal);
     println!(
         "push-user: {} workers POSTing {} bytes to http://{}{path} ({} receivers) for {:?}",
         opts.concurrency,
