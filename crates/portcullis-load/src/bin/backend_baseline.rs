@@ -1,6 +1,9 @@
 //! `backend-baseline`: the trivial HTTP backend of P3. Any POST is answered with the Lambda
 //! proxy result `{"statusCode":200,"body":"pong"}` (the gateway relays `pong` as the reply
 //! frame); any GET with 200 `ok`, for direct wrk-style comparisons. HTTP/1.1 keep-alive.
+//!
+//! `GET /events` is the baseline of P10 (SSE idle memory): a bare hyper `text/event-stream`
+//! that sends `event: connected` and then stays open, sending nothing more.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -9,8 +12,11 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use bytes::Bytes;
 use clap::Parser;
+use futures_util::StreamExt;
 use http::{Method, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, Limited, StreamBody};
+use hyper::body::Frame;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
@@ -27,11 +33,35 @@ struct Cli {
 }
 
 const RESULT: &[u8] = br#"{"statusCode":200,"body":"pong"}"#;
+/// The first event of a stream, as the gateway's SSE streams begin.
+const CONNECTED: &[u8] = b"event: connected\ndata: {\"connectionId\":\"baseline\"}\n\n";
+
+type Answer = Response<BoxBody<Bytes, Infallible>>;
+
+/// `GET /events`: `connected`, then an open stream that sends nothing.
+fn events() -> Answer {
+    let first =
+        futures_util::stream::once(async { Ok(Frame::data(Bytes::from_static(CONNECTED))) });
+    let body = StreamBody::new(first.chain(futures_util::stream::pending()));
+    let mut response = Response::new(BodyExt::boxed(body));
+    for (name, value) in [
+        (header::CONTENT_TYPE, "text/event-stream"),
+        (header::CACHE_CONTROL, "no-cache"),
+    ] {
+        response
+            .headers_mut()
+            .insert(name, header::HeaderValue::from_static(value));
+    }
+    response
+}
 /// Largest request body read; events in these benchmarks are a few KiB.
 const MAX_BODY: usize = 1 << 20;
 
-async fn handle(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn handle(request: Request<Incoming>) -> Result<Answer, Infallible> {
     let method = request.method().clone();
+    if method == Method::GET && request.uri().path() == "/events" {
+        return Ok(events());
+    }
     // Read the whole event, as a real backend would.
     let body_ok = Limited::new(request.into_body(), MAX_BODY)
         .collect()
@@ -57,7 +87,7 @@ async fn handle(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Inf
             Bytes::from_static(b"method not allowed"),
         ),
     };
-    let mut response = Response::new(Full::new(body));
+    let mut response = Response::new(Full::new(body).boxed());
     *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,
