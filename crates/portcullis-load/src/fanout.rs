@@ -79,8 +79,11 @@ struct Tally {
     received: AtomicU64,
     /// Deliveries of a publisher's payload earlier than one already seen (must stay 0).
     reordered: AtomicU64,
-    /// Payloads that never arrived at a receiver that saw later ones (skipped or lost).
+    /// Payloads that never arrived at a receiver: gaps before later ones, and at the end those
+    /// after the last one it saw (skipped for a full queue, or lost).
     missing: AtomicU64,
+    /// The last sequence number each publisher sent.
+    last_sent: Vec<AtomicU64>,
     /// Frames that are not a publisher's payload.
     foreign: AtomicU64,
     /// Receivers whose connection the server ended.
@@ -93,8 +96,9 @@ struct Tally {
 }
 
 impl Tally {
-    fn new() -> Self {
+    fn new(publishers: usize) -> Self {
         Tally {
+            last_sent: (0..publishers).map(|_| AtomicU64::new(0)).collect(),
             received: AtomicU64::new(0),
             reordered: AtomicU64::new(0),
             missing: AtomicU64::new(0),
@@ -167,6 +171,11 @@ async fn receive(
             _ = stop.changed() => break,
         }
     }
+    // Told to stop once every accepted delivery arrived: what is still behind never will.
+    let behind: u64 = (tally.last_sent.iter().enumerate())
+        .map(|(p, sent)| order.behind(p, sent.load(Ordering::Relaxed)))
+        .sum();
+    tally.missing.fetch_add(behind, Ordering::Relaxed);
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, ws.close(None)).await;
 }
 
@@ -208,6 +217,7 @@ struct Published {
 
 struct Publisher {
     index: u32,
+    tally: Arc<Tally>,
     endpoint: Endpoint,
     credentials: Arc<Credentials>,
     path: Arc<str>,
@@ -243,6 +253,9 @@ impl Publisher {
                 },
             };
             seq += 1;
+            if let Some(sent) = self.tally.last_sent.get(self.index as usize) {
+                sent.store(seq, Ordering::Relaxed);
+            }
             let stamp = Stamp {
                 publisher: self.index,
                 seq,
@@ -326,7 +339,7 @@ pub async fn run(opts: FanoutOptions) -> Result<()> {
     )
     .await?;
     let open_seconds = opening.elapsed().as_secs_f64();
-    let tally = Arc::new(Tally::new());
+    let tally = Arc::new(Tally::new(opts.publishers));
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut receivers = JoinSet::new();
     for (i, ws) in sockets.into_iter().enumerate() {
@@ -402,6 +415,7 @@ pub async fn run(opts: FanoutOptions) -> Result<()> {
         publishers.spawn(
             Publisher {
                 index: u32::try_from(index).unwrap_or(u32::MAX),
+                tally: tally.clone(),
                 endpoint: endpoint.clone(),
                 credentials: credentials.clone(),
                 path: path.clone(),
@@ -497,8 +511,10 @@ pub async fn run(opts: FanoutOptions) -> Result<()> {
         "fanout: {in_window} deliveries in the {window:.2} s window = {rate:.0}/s; \
          publish-to-receive p50 {p50} µs, p99 {p99} µs, max {max} µs"
     );
+    // Each answered publish was offered to every subscriber: handed or skipped.
+    let offered = published.statuses.get(&200).copied().unwrap_or(0) * ids.len() as u64;
     println!(
-        "fanout: handed {} (sum of answers), received {received}; skipped by the gateway {}; \
+        "fanout: offered {offered}: handed {} (sum of answers), received {received}; skipped by the gateway {}; \
          missing at receivers {missing}; reordered {reordered}; foreign {foreign}; receivers \
          closed by the server {closed}",
         published.handed,
@@ -531,6 +547,7 @@ pub async fn run(opts: FanoutOptions) -> Result<()> {
         "publish_transport_errors": published.transport_errors,
         "publish_p50_us": call_p50,
         "publish_p99_us": call_p99,
+        "offered": offered,
         "handed": published.handed,
         "received": received,
         "undelivered": published.handed.saturating_sub(received),

@@ -118,6 +118,14 @@ impl Order {
     }
 }
 
+impl Order {
+    /// How many of `publisher`'s payloads numbered up to `last_sent` came after the last one
+    /// seen here: missing at the end of a run, where no later payload shows the gap.
+    pub fn behind(&self, publisher: usize, last_sent: u64) -> u64 {
+        last_sent.saturating_sub(self.last.get(publisher).copied().unwrap_or(0))
+    }
+}
+
 /// Most publishers a receiver tracks (the payload's `p` is attacker-free here, but bounded).
 pub const MAX_PUBLISHERS: usize = 1024;
 
@@ -170,5 +178,8 @@ mod tests {
         assert_eq!(order.see(1, 2), Seen::InOrder);
         assert_eq!(order.see(7, 1), Seen::InOrder);
         assert_eq!(order.see(5000, 1), Seen::Reordered);
+        assert_eq!(order.behind(0, 7), 2);
+        assert_eq!(order.behind(1, 2), 0);
+        assert_eq!(order.behind(3, 4), 4);
     }
 }
