@@ -157,12 +157,23 @@ def _create_user(portcullis_bin: Path, env: dict[str, str], username: str, passw
     assert result.returncode == 0, f"creating {username}:\n{result.stdout}\n{result.stderr}"
 
 
+def _add_to_group(portcullis_bin: Path, env: dict[str, str], username: str, group: str) -> None:
+    result = subprocess.run(
+        [str(portcullis_bin), "users", "add-to-group", "--config", str(DEMO_CONFIG), "--pool", "main",
+         username, group],
+        env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 0, f"adding {username} to {group}:\n{result.stdout}\n{result.stderr}"
+
+
 @pytest.mark.timeout(SCRIPT_TIMEOUT + 120)
 def test_chat_page_in_a_real_browser(browser_tools, demo_site, portcullis_bin):
     env = demo_site["env"]
     users = {name: f"{name.capitalize()}-{secrets.token_hex(6)}-42" for name in ("alice", "bob")}
     for name, password in users.items():
         _create_user(portcullis_bin, env, name, password)
+    # As scripts/demo does: only alice may announce (the route needs the group admins).
+    _add_to_group(portcullis_bin, env, "alice", "admins")
 
     # The page itself, before any browser: served with its security headers, `/demo` redirects.
     index = requests.get(f"{demo_site['url']}/demo/", timeout=10)

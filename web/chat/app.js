@@ -575,7 +575,14 @@ function handleFrame(data) {
   }
   if (msg.message === "Forbidden") {
     if (lastAction === "announce") {
-      showAlert("Not allowed: your sign-in did not grant the chat/announce scope.", "forbidden");
+      // The route needs the scope (asked for at sign-in) and the group admins (granted by an
+      // administrator); the page knows its scopes, so it can tell which one is missing.
+      showAlert(
+        session?.scopes.includes(ANNOUNCE_SCOPE)
+          ? "Not allowed: only members of the admins group may post announcements."
+          : "Not allowed: your sign-in did not grant the chat/announce scope.",
+        "forbidden",
+      );
     } else if (lastAction === "sendmessage") {
       showAlert("Not allowed: your sign-in did not grant the chat/write scope.", "forbidden");
     } else {
@@ -755,6 +762,11 @@ async function finishSignIn(params) {
   sessionStorage.removeItem(PKCE_KEY);
   history.replaceState(null, "", location.pathname); // the code is single-use; drop it from the URL
   showSignedOut();
+  if (params.get("error") === "access_denied") {
+    // Cancel on the sign-in page: the user changed their mind, nothing went wrong.
+    setStatus("signed-out", "Signed out (sign-in cancelled)");
+    return;
+  }
   if (params.has("error")) {
     showAlert(`Sign-in did not complete: ${params.get("error_description") || params.get("error")}.`);
     return;
@@ -809,21 +821,39 @@ async function finishSignIn(params) {
   startSession();
 }
 
-/** After a reload: an HttpOnly cookie session may still be there (token mode never survives). */
+/**
+ * After a reload: an HttpOnly cookie session may still be there (token mode never survives).
+ * Portcullis sets the readable CSRF cookie together with the session and clears it at sign-out,
+ * so without it there is no session to ask about: a signed-out visit sends no request (and
+ * logs no 401). With it, GET /session describes the session; when only the access cookie has
+ * expired (it lives as long as one access token), POST /session/refresh revives the session.
+ */
 async function resumeCookieSession() {
+  if (!readCookie(CSRF_COOKIE)) return false;
+  const unreachable = () => {
+    showAlert(GATEWAY_DOWN_TEXT.replace(" This page keeps trying to reconnect.", " Reload the page once it is back."), "connectivity");
+    return false;
+  };
   let r;
   try {
     r = await fetch(`${POOL}/session`, { cache: "no-store", credentials: "same-origin" });
   } catch {
-    showAlert(GATEWAY_DOWN_TEXT.replace(" This page keeps trying to reconnect.", " Reload the page once it is back."), "connectivity");
-    return false;
+    return unreachable();
   }
-  if (!r.ok) return false;
-  let info;
-  try {
-    info = await r.json();
-  } catch {
-    return false;
+  let info = r.ok ? await r.json().catch(() => null) : null;
+  if (r.status === 401) {
+    let result;
+    try {
+      result = await postForm(`${POOL}/session/refresh`, { client_id: CLIENT_ID }, { "X-CSRF-Token": csrfToken() });
+    } catch {
+      return unreachable();
+    }
+    if (!result.ok) {
+      // Portcullis cleared the cookies with this answer: the next visit asks nothing.
+      showAlert("Your previous session has ended (it expired or was signed out elsewhere). Sign in again.", "session");
+      return false;
+    }
+    info = result.body;
   }
   if (!info?.username) return false;
   session = cookieSession(info);
