@@ -204,6 +204,10 @@ pub struct WebSocketApi {
     pub max_inflight: usize,
     /// Interval of server pings. Default 30 s; 0 disables.
     pub ping_interval: Duration,
+    /// Topics one connection may be subscribed to at once. Default 100.
+    pub max_topics_per_connection: usize,
+    /// Connections one topic may have as subscribers at once. Default 100,000.
+    pub max_subscribers_per_topic: usize,
     /// Routes by route key (`$connect`, `$disconnect`, `$default`, custom).
     pub routes: IndexMap<String, WsRoute>,
 }
@@ -289,6 +293,9 @@ pub struct JwtAuthorizer {
     pub identity_source: Vec<String>,
     pub issuers: Vec<JwtIssuer>,
     pub token_use: Option<String>,
+    /// Claim that names the principal (`principalId` of events, the key of `@users`); `sub`
+    /// when unset.
+    pub principal_claim: Option<String>,
     /// How long a verified token is remembered (never past its `exp`); `0s` verifies every
     /// use. Default 300 s.
     pub cache_ttl: Duration,

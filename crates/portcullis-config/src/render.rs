@@ -139,6 +139,16 @@ pub(crate) fn render(config: &Config) -> String {
         set(&mut t, "message_policy", Value::from(api.message_policy));
         set(&mut t, "send_queue", int(api.send_queue));
         set(&mut t, "max_inflight", int(api.max_inflight));
+        set(
+            &mut t,
+            "max_topics_per_connection",
+            int(api.max_topics_per_connection),
+        );
+        set(
+            &mut t,
+            "max_subscribers_per_topic",
+            int(api.max_subscribers_per_topic),
+        );
         set(&mut t, "ping_interval", dur(api.ping_interval));
         if !api.routes.is_empty() {
             let mut routes = Table::new();
@@ -245,6 +255,9 @@ pub(crate) fn render(config: &Config) -> String {
                     .collect();
                 set(&mut t, "issuers", Value::Array(issuers));
                 set(&mut t, "cache_ttl", dur(j.cache_ttl));
+                if let Some(c) = &j.principal_claim {
+                    set(&mut t, "principal_claim", str(c));
+                }
                 if let Some(u) = &j.token_use {
                     set(&mut t, "token_use", str(u));
                 }

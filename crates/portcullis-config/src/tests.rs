@@ -443,6 +443,10 @@ public = true
     assert!(!ws.message_policy);
     assert_eq!(ws.send_queue, 64);
     assert_eq!(ws.max_inflight, 8);
+    assert_eq!(
+        (ws.max_topics_per_connection, ws.max_subscribers_per_topic),
+        (100, 100_000)
+    );
     assert_eq!(ws.ping_interval, Duration::from_secs(30));
     let route = &ws.routes["$default"];
     assert!(!route.response);
@@ -521,6 +525,8 @@ ping_interval = "0s"
 send_queue = 1
 max_frame_bytes = 10
 max_message_bytes = 10
+max_topics_per_connection = 5
+max_subscribers_per_topic = 7
 
 [store]
 url = "postgres://app:${PG_PASSWORD}@db/gw"
@@ -543,6 +549,10 @@ url = "postgres://app:${PG_PASSWORD}@db/gw"
     assert_eq!(ws.binary_frames, BinaryFrames::Base64);
     assert_eq!(ws.ping_interval, Duration::ZERO);
     assert_eq!(ws.send_queue, 1);
+    assert_eq!(
+        (ws.max_topics_per_connection, ws.max_subscribers_per_topic),
+        (5, 7)
+    );
     assert_eq!(config.store.url, "postgres://app:pg-s3cret-value@db/gw");
 }
 
@@ -567,6 +577,7 @@ type = "jwt"
 identity_source = ["$request.header.Authorization"]
 issuers = [{ issuer = "https://issuer.example" }]
 token_use = "access"
+principal_claim = "userId"
 
 [authorizers.hook]
 type = "request"
@@ -574,6 +585,10 @@ url = "http://127.0.0.1:9100"
 "#,
     );
     let config = load(&source).unwrap();
+    match &config.authorizers["jwt"] {
+        Authorizer::Jwt(jwt) => assert_eq!(jwt.principal_claim.as_deref(), Some("userId")),
+        other => panic!("{other:?}"),
+    }
     let routes = &config.http["api"].routes;
     assert_eq!(routes["GET /private"].authorizer.as_deref(), Some("jwt"));
     assert_eq!(routes["GET /other"].authorizer.as_deref(), Some("hook"));

@@ -445,7 +445,7 @@ impl JwtAuth {
                             .unwrap_or(0),
                     });
                 let identity = Identity {
-                    principal_id: verified.subject.clone(),
+                    principal_id: verified.principal.clone(),
                     context: compact(&verified.authorizer_context()),
                     scopes: verified.scopes.clone(),
                     groups: verified.groups.clone(),

@@ -31,6 +31,7 @@ mod integration;
 mod listener;
 mod metrics;
 mod outbound;
+mod push;
 pub mod registry;
 mod reply;
 mod revocation;

@@ -61,6 +61,13 @@ pub struct DecisionLabels {
     pub outcome: String,
 }
 
+/// `target`: `user` or `topic`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PushLabels {
+    pub api: String,
+    pub target: String,
+}
+
 pub struct Metrics {
     registry: Registry,
     pub authorizer_cache_hits: Family<AuthorizerLabels, Counter<u64, AtomicU64>>,
@@ -77,6 +84,8 @@ pub struct Metrics {
     pub errors: Family<ErrorLabels, Counter<u64, AtomicU64>>,
     pub management_requests: Family<ManagementLabels, Counter<u64, AtomicU64>>,
     pub connections_refused: Family<RefusedLabels, Counter<u64, AtomicU64>>,
+    pub push_deliveries: Family<PushLabels, Counter<u64, AtomicU64>>,
+    pub push_skipped: Family<PushLabels, Counter<u64, AtomicU64>>,
 }
 
 impl Default for Metrics {
@@ -175,8 +184,22 @@ impl Metrics {
              already had max_connections_per_ip open)",
             connections_refused.clone(),
         );
+        let push_deliveries = Family::default();
+        registry.register(
+            "push_deliveries",
+            "Messages queued for connections by @users and @topics pushes",
+            push_deliveries.clone(),
+        );
+        let push_skipped = Family::default();
+        registry.register(
+            "push_skipped",
+            "Receivers skipped by @users and @topics pushes because their send queue was full",
+            push_skipped.clone(),
+        );
         Metrics {
             registry,
+            push_deliveries,
+            push_skipped,
             authorizer_cache_hits,
             authorizer_cache_misses,
             authorizer_decisions,
@@ -201,6 +224,22 @@ impl Metrics {
                 reason: reason.to_owned(),
             })
             .inc();
+    }
+
+    /// Count what one push to many connections of `api` did.
+    pub fn pushed(&self, api: &str, target: &str, delivered: usize, skipped: usize) {
+        let labels = PushLabels {
+            api: api.to_owned(),
+            target: target.to_owned(),
+        };
+        if delivered > 0 {
+            self.push_deliveries
+                .get_or_create(&labels)
+                .inc_by(delivered as u64);
+        }
+        if skipped > 0 {
+            self.push_skipped.get_or_create(&labels).inc_by(skipped as u64);
+        }
     }
 
     pub fn error(&self, kind: &str) {

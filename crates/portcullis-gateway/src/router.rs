@@ -9,7 +9,7 @@
 //! 5. otherwise 404.
 //!
 //! Admin listener: `GET /healthz`, `GET /metrics`, `/admin/...` (the identity admin API),
-//! everything else the `@connections` management API.
+//! everything else the management API (`@connections`, `@users`, `@topics`).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -133,7 +133,7 @@ impl Admin {
             (_, path) if admin::identity::owns(path) => {
                 admin::identity::handle(&self.state, self.idp.as_deref(), req).await
             }
-            _ => admin::connections::handle(&self.state, &self.websocket, req).await,
+            _ => admin::management::handle(&self.state, &self.websocket, req).await,
         }
     }
 }

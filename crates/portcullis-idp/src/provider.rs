@@ -265,6 +265,7 @@ impl IdentityProvider {
                 jwks_uri: None,
             }],
             token_use: Some("access".into()),
+            principal_claim: None,
             cache_ttl: Duration::ZERO,
             csrf: None,
         };

@@ -121,6 +121,7 @@ fn verifier(audience: Vec<String>, jwks_uri: Option<String>) -> JwtVerifier {
             jwks_uri: jwks_uri.map(|u| portcullis_config::HttpUrl::parse(&u).unwrap()),
         }],
         token_use: None,
+        principal_claim: None,
     };
     JwtVerifier::new(&cfg, reqwest::Client::new(), JwtOptions::default()).unwrap()
 }

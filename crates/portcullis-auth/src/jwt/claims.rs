@@ -148,6 +148,20 @@ pub(crate) fn check(
 /// A claim value as API Gateway's JWT authorizer hands it to integrations: always a string.
 /// Strings as is, numbers in decimal (integral floats without a fraction), booleans as
 /// `true`/`false`, arrays Go-style as `[a b]`, objects as compact JSON, `null` as `null`.
+/// Longest principal taken from a claim; a longer value names no principal.
+const MAX_PRINCIPAL_BYTES: usize = 1024;
+
+/// The principal named by claim `name`: a non-empty string or an integer (in decimal); any
+/// other value, or none, names no principal.
+pub(crate) fn principal(claims: &Map<String, Value>, name: &str) -> Option<String> {
+    let text = match claims.get(name)? {
+        Value::String(s) => s.clone(),
+        Value::Number(n) if n.is_i64() || n.is_u64() => n.to_string(),
+        _ => return None,
+    };
+    (!text.is_empty() && text.len() <= MAX_PRINCIPAL_BYTES).then_some(text)
+}
+
 pub(crate) fn claim_text(value: &Value) -> String {
     match value {
         Value::String(s) => s.clone(),

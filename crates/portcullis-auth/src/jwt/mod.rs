@@ -142,6 +142,9 @@ impl HasFault for JwtError {
 pub struct VerifiedToken {
     pub issuer: String,
     pub subject: Option<String>,
+    /// Who the token speaks for: the claim named by the authorizer's `principal_claim` (a
+    /// string or an integer), else `sub`. `principalId` of events and the key of `@users`.
+    pub principal: Option<String>,
     /// The whole payload.
     pub claims: Map<String, Value>,
     /// From `scope` (space-separated) or else `scp`.
@@ -157,7 +160,7 @@ impl VerifiedToken {
     /// `requestContext.authorizer` as API Gateway's HTTP JWT authorizer passes it:
     /// `{"jwt": {"claims": {name: string}, "scopes": [..]}, "principalId": sub}`. Claim values
     /// are all strings: numbers in decimal, arrays Go-style as `[a b]`, objects as compact JSON.
-    /// `principalId` is left out when the token has no `sub`.
+    /// `principalId` is the [`principal`](Self::principal), left out when there is none.
     pub fn authorizer_context(&self) -> Value {
         let claims: Map<String, Value> = self
             .claims
@@ -169,8 +172,8 @@ impl VerifiedToken {
             "jwt".into(),
             serde_json::json!({ "claims": claims, "scopes": self.scopes }),
         );
-        if let Some(sub) = &self.subject {
-            context.insert("principalId".into(), Value::String(sub.clone()));
+        if let Some(principal) = &self.principal {
+            context.insert("principalId".into(), Value::String(principal.clone()));
         }
         Value::Object(context)
     }
@@ -191,6 +194,7 @@ struct Inner {
     name: String,
     issuers: Vec<IssuerKeys>,
     token_use: Option<String>,
+    principal_claim: Option<String>,
     http: reqwest::Client,
     options: JwtOptions,
 }
@@ -253,6 +257,7 @@ impl JwtVerifier {
                 name: config.name.clone(),
                 issuers,
                 token_use: config.token_use.clone(),
+                principal_claim: config.principal_claim.clone(),
                 http,
                 options,
             }),
@@ -297,9 +302,14 @@ impl JwtVerifier {
             skew: i64::try_from(inner.options.clock_skew.as_secs()).unwrap_or(i64::MAX),
         };
         let checked = claims::check(&jws.claims, &rules, now)?;
+        let principal = match &inner.principal_claim {
+            Some(name) => claims::principal(&jws.claims, name),
+            None => checked.subject.clone(),
+        };
         Ok(VerifiedToken {
             issuer: issuer.issuer.clone(),
             subject: checked.subject,
+            principal,
             claims: jws.claims,
             scopes: checked.scopes,
             groups: checked.groups,

@@ -265,6 +265,7 @@ fn verifier(issuers: Vec<JwtIssuer>, token_use: Option<&str>, options: JwtOption
         identity_source: vec!["$request.header.Authorization".into()],
         issuers,
         token_use: token_use.map(str::to_owned),
+        principal_claim: None,
     };
     JwtVerifier::new(&config, reqwest::Client::new(), options).unwrap()
 }
@@ -1006,6 +1007,7 @@ fn configuration_errors() {
         identity_source: vec![],
         issuers,
         token_use: None,
+        principal_claim: None,
     };
     let iss = |uri: Option<&str>| JwtIssuer {
         issuer: "https://i.example".into(),
@@ -1025,4 +1027,42 @@ fn configuration_errors() {
     // A `jwks_uri` that is not an http(s) URL cannot reach the verifier: it is an `HttpUrl`.
     assert!(HttpUrl::parse("file:///etc/jwks").is_err());
     assert!(build(config(vec![iss(Some("https://i.example/jwks"))])).is_ok());
+}
+
+#[tokio::test]
+async fn principal_claim_names_the_principal_instead_of_sub() {
+    let b = spawn_backend().await;
+    let k = keys();
+    b.publish("a", &[&k.rsa1.jwk]);
+    let config = JwtAuthorizer {
+        cache_ttl: std::time::Duration::from_secs(300),
+        csrf: None,
+        name: "shared".into(),
+        identity_source: vec!["$request.header.Authorization".into()],
+        issuers: vec![issuer_config(&b, "a", &[], false)],
+        token_use: None,
+        principal_claim: Some("userId".into()),
+    };
+    let v = JwtVerifier::new(&config, reqwest::Client::new(), JwtOptions::default()).unwrap();
+    let iss = b.issuer("a");
+    let principal = |extra: Value| {
+        let token = mint(&k.rsa1, &claims(&iss, extra));
+        let v = v.clone();
+        async move {
+            let t = v.verify(&token).await.unwrap();
+            (t.principal.clone(), t.authorizer_context()["principalId"].clone())
+        }
+    };
+    assert_eq!(
+        principal(json!({"userId": "u1"})).await,
+        (Some("u1".into()), json!("u1"))
+    );
+    assert_eq!(
+        principal(json!({"userId": 42})).await,
+        (Some("42".into()), json!("42"))
+    );
+    // No claim, an empty or a non-scalar one: no principal, not `sub` in its place.
+    for extra in [json!({}), json!({"userId": ""}), json!({"userId": ["a"]}), json!({"userId": 1.5})] {
+        assert_eq!(principal(extra.clone()).await, (None, Value::Null), "{extra}");
+    }
 }

@@ -182,6 +182,12 @@ pub(super) fn websocket(
     }
     let send_queue = t.size(ctx, "send_queue", 1).map_or(64, |s| s.v);
     let max_inflight = t.size(ctx, "max_inflight", 1).map_or(8, |s| s.v);
+    let max_topics_per_connection = t
+        .size(ctx, "max_topics_per_connection", 1)
+        .map_or(100, |s| s.v);
+    let max_subscribers_per_topic = t
+        .size(ctx, "max_subscribers_per_topic", 1)
+        .map_or(100_000, |s| s.v);
     let ping_interval = t
         .duration_in(
             ctx,
@@ -274,6 +280,8 @@ pub(super) fn websocket(
         send_queue,
         max_inflight,
         ping_interval,
+        max_topics_per_connection,
+        max_subscribers_per_topic,
         routes,
     };
     Some((api, meta))

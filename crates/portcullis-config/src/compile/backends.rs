@@ -169,6 +169,17 @@ fn jwt(ctx: &mut Ctx<'_>, name: &Sp<String>, mut t: Tbl<'_>) -> Option<JwtAuthor
             None
         }
     });
+    let principal_claim = t.string(ctx, "principal_claim").and_then(|c| {
+        if c.v.is_empty() || c.v.len() > 256 {
+            ctx.error(
+                c.at,
+                &t.path_of("principal_claim"),
+                "must name a claim (1 to 256 bytes)",
+            );
+            return None;
+        }
+        Some(c.v)
+    });
     let cache_ttl = t
         .duration_in(ctx, "cache_ttl", Duration::ZERO, Duration::from_secs(3600))
         .map_or(Duration::from_secs(300), |d| d.v);
@@ -180,6 +191,7 @@ fn jwt(ctx: &mut Ctx<'_>, name: &Sp<String>, mut t: Tbl<'_>) -> Option<JwtAuthor
         identity_source: identity_source?,
         issuers,
         token_use,
+        principal_claim,
         cache_ttl,
         csrf,
     })

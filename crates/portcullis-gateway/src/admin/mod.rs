@@ -1,8 +1,8 @@
 //! The admin listener's apps: `/healthz` ([`health`]), `/metrics` ([`scrape`]), the identity
-//! admin API `/admin/...` ([`identity`]) and the `@connections` management API
-//! ([`connections`]). The two signed APIs check callers with [`signature`].
+//! admin API `/admin/...` ([`identity`]) and the management API ([`management`]:
+//! `@connections`, `@users`, `@topics`). The two signed APIs check callers with [`signature`].
 
-pub mod connections;
+pub mod management;
 pub mod health;
 pub mod identity;
 pub mod scrape;

@@ -14,6 +14,10 @@ use portcullis_core::id::ConnectionId;
 
 const SHARDS: usize = 32;
 
+/// A key holds as many ids as it may.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Overflow;
+
 pub(super) struct Index<K> {
     shards: Vec<RwLock<HashMap<K, Vec<ConnectionId>>>>,
     hasher: RandomState,
@@ -40,6 +44,20 @@ impl<K: Hash + Eq> Index<K> {
         if !ids.contains(&id) {
             ids.push(id);
         }
+    }
+
+    /// File `id` under `key` unless `cap` ids are filed there already.
+    pub(super) fn insert_capped(&self, key: K, id: ConnectionId, cap: usize) -> Result<(), Overflow> {
+        let mut shard = self.shard(&key).write().unwrap_or_else(|p| p.into_inner());
+        let ids = shard.entry(key).or_default();
+        if ids.contains(&id) {
+            return Ok(());
+        }
+        if ids.len() >= cap {
+            return Err(Overflow);
+        }
+        ids.push(id);
+        Ok(())
     }
 
     /// Take `id` out of `key`, dropping the key with its last id.

@@ -13,18 +13,20 @@ use std::future::Future;
 use std::hash::BuildHasher;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use portcullis_core::close::Close;
 use portcullis_core::id::{ConnectionId, NodeId};
 
 use crate::outbound::OutboundQueue;
-pub use crate::outbound::{Outbound, SendError};
+pub use crate::outbound::{Outbound, SendError, Utf8Bytes};
 use crate::session_key::{self, LiveSession, SessionKey};
 
 mod index;
+mod topic;
 
-use index::Index;
+use index::{Index, Overflow};
+pub use topic::{Topic, TopicError};
 
 /// How a connection reaches its client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -64,6 +66,9 @@ pub struct ConnectionHandle {
     pub session: Option<LiveSession>,
     /// WebSocket unless set before the handle is registered.
     pub transport: Transport,
+    /// The topics this connection is subscribed to (indexed: see
+    /// [`ConnectionRegistry::by_topic`]); taken out of the index when the connection ends.
+    topics: Mutex<Vec<Topic>>,
     /// Frames waiting for the session to write them (bounded by `send_queue`).
     pub queue: OutboundQueue,
 }
@@ -88,6 +93,7 @@ impl ConnectionHandle {
             principal,
             session: None,
             transport: Transport::WebSocket,
+            topics: Mutex::new(Vec::new()),
             queue: OutboundQueue::new(send_queue),
         }
     }
@@ -107,9 +113,54 @@ impl ConnectionHandle {
     }
 }
 
+/// A connection as `GET @users/{principal}` and `GET @topics/{topic}` list it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionSummary {
+    pub id: ConnectionId,
+    pub connected_at_ms: i64,
+    pub transport: Transport,
+}
+
+/// What one push to many connections did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Fanout {
+    /// Connections whose queue took the message.
+    pub delivered: usize,
+    /// Connections skipped because their queue was full.
+    pub full: usize,
+}
+
+impl Fanout {
+    pub fn add(&mut self, other: Fanout) {
+        self.delivered += other.delivered;
+        self.full += other.full;
+    }
+}
+
+/// Caps on topic subscriptions (`[websocket.NAME]`'s `max_topics_per_connection` and
+/// `max_subscribers_per_topic`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TopicLimits {
+    pub per_connection: usize,
+    pub per_topic: usize,
+}
+
+/// Why a subscription was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SubscribeError {
+    #[error("connection is gone")]
+    Gone,
+    #[error("The connection is subscribed to {0} topics, the most allowed (max_topics_per_connection)")]
+    TooManyTopics(usize),
+    #[error("The topic has {0} subscribers, the most allowed (max_subscribers_per_topic)")]
+    TooManySubscribers(usize),
+}
+
 /// A snapshot for `GET @connections/{id}`.
 #[derive(Debug, Clone)]
 pub struct ConnectionInfo {
+    /// Name of the WebSocket API the connection belongs to.
+    pub api: Arc<str>,
     pub connected_at_ms: i64,
     pub last_active_ms: i64,
     pub source_ip: String,
@@ -150,11 +201,44 @@ pub trait ConnectionRegistry: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<(), SendError>>;
     /// Ids of the open connections of one API.
     fn list<'a>(&'a self, api: &'a str) -> BoxFuture<'a, Vec<ConnectionId>>;
-    /// Ids of the open connections whose authorizer established `principal` (of any API).
-    fn by_principal<'a>(&'a self, principal: &'a str) -> BoxFuture<'a, Vec<ConnectionId>>;
-    /// Ids of the open connections subscribed to `topic`. Connections cannot subscribe to
-    /// topics yet, so this finds none.
-    fn by_topic<'a>(&'a self, topic: &'a str) -> BoxFuture<'a, Vec<ConnectionId>>;
+    /// The open connections of API `api` whose authorizer established `principal`.
+    fn by_principal<'a>(
+        &'a self,
+        api: &'a str,
+        principal: &'a str,
+    ) -> BoxFuture<'a, Vec<ConnectionSummary>>;
+    /// The open connections of API `api` subscribed to `topic`.
+    fn by_topic<'a>(&'a self, api: &'a str, topic: &'a Topic)
+    -> BoxFuture<'a, Vec<ConnectionSummary>>;
+    /// Queue `message` for every connection of API `api` whose principal is `principal`,
+    /// without waiting: a connection whose queue is full is skipped and counted.
+    fn push_principal<'a>(
+        &'a self,
+        api: &'a str,
+        principal: &'a str,
+        message: &'a Outbound,
+    ) -> BoxFuture<'a, Fanout>;
+    /// Queue `message` for every subscriber of `topic` in API `api`, as
+    /// [`push_principal`](Self::push_principal) does.
+    fn push_topic<'a>(
+        &'a self,
+        api: &'a str,
+        topic: &'a Topic,
+        message: &'a Outbound,
+    ) -> BoxFuture<'a, Fanout>;
+    /// Subscribe a connection to a topic of its API (subscribing twice is one subscription).
+    fn subscribe<'a>(
+        &'a self,
+        id: &'a ConnectionId,
+        topic: &'a Topic,
+        limits: TopicLimits,
+    ) -> BoxFuture<'a, Result<(), SubscribeError>>;
+    /// End a subscription (none is not an error); `Gone` for an unknown connection.
+    fn unsubscribe<'a>(
+        &'a self,
+        id: &'a ConnectionId,
+        topic: &'a Topic,
+    ) -> BoxFuture<'a, Result<(), SendError>>;
     /// The open connections whose identity-provider session is filed under `key`: the only
     /// candidates a revocation naming that key can cover.
     fn by_session<'a>(&'a self, key: &'a SessionKey) -> BoxFuture<'a, Vec<SessionConnection>>;
@@ -166,8 +250,8 @@ const SHARDS: usize = 32;
 
 type Shard = RwLock<HashMap<ConnectionId, Arc<ConnectionHandle>>>;
 
-/// The in-process registry: a sharded map of live sessions and an index by principal and by
-/// identity-provider session.
+/// The in-process registry: a sharded map of live sessions and an index by principal, by topic
+/// and by identity-provider session.
 ///
 /// The indexes are updated while the connection's shard is write-locked (shard first, then
 /// index, never the other way), so a register and an unregister of the same id cannot leave
@@ -176,8 +260,21 @@ pub struct LocalRegistry {
     node: NodeId,
     shards: Vec<Shard>,
     hasher: std::collections::hash_map::RandomState,
+    /// Keyed by [`scoped`] API and principal.
     principals: Index<String>,
+    /// Keyed by [`scoped`] API and topic.
+    topics: Index<String>,
     sessions: Index<SessionKey>,
+}
+
+/// An index key of one API: principals and topics of different APIs never meet. API names
+/// are configuration keys, which cannot hold a NUL.
+fn scoped(api: &str, key: &str) -> String {
+    let mut scoped = String::with_capacity(api.len() + 1 + key.len());
+    scoped.push_str(api);
+    scoped.push('\0');
+    scoped.push_str(key);
+    scoped
 }
 
 impl LocalRegistry {
@@ -187,6 +284,7 @@ impl LocalRegistry {
             shards: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
             hasher: std::collections::hash_map::RandomState::new(),
             principals: Index::new(),
+            topics: Index::new(),
             sessions: Index::new(),
         }
     }
@@ -204,16 +302,86 @@ impl LocalRegistry {
 
     fn index(&self, handle: &ConnectionHandle) {
         if let Some(principal) = &handle.principal {
-            self.principals.insert(principal.clone(), handle.id);
+            self.principals
+                .insert(scoped(&handle.api, principal), handle.id);
         }
         for key in handle.session.iter().flat_map(session_key::keys) {
             self.sessions.insert(key, handle.id);
         }
     }
 
+    fn summaries(&self, ids: Vec<ConnectionId>) -> Vec<ConnectionSummary> {
+        ids.into_iter()
+            .filter_map(|id| {
+                let h = self.get(&id)?;
+                Some(ConnectionSummary {
+                    id,
+                    connected_at_ms: h.connected_at_ms,
+                    transport: h.transport,
+                })
+            })
+            .collect()
+    }
+
+    /// Queue a clone of `message` (no payload copy) for each connection, never waiting.
+    fn fan_out(&self, ids: &[ConnectionId], message: &Outbound) -> Fanout {
+        let mut fanout = Fanout::default();
+        for id in ids {
+            let Some(handle) = self.get(id) else { continue };
+            match handle.try_send(message.clone()) {
+                Ok(()) => fanout.delivered += 1,
+                Err(SendError::Full) => fanout.full += 1,
+                Err(SendError::Gone) => {}
+            }
+        }
+        fanout
+    }
+
+    /// Under the connection's shard lock, so an unregister of the same connection either
+    /// finishes first (`Gone`) or sees and removes the new subscription.
+    fn subscribe_now(
+        &self,
+        id: &ConnectionId,
+        topic: &Topic,
+        limits: TopicLimits,
+    ) -> Result<(), SubscribeError> {
+        let shard = self.shard(id).read().unwrap_or_else(|p| p.into_inner());
+        let handle = shard.get(id).ok_or(SubscribeError::Gone)?;
+        let mut topics = lock(&handle.topics);
+        if topics.contains(topic) {
+            return Ok(());
+        }
+        if topics.len() >= limits.per_connection {
+            return Err(SubscribeError::TooManyTopics(limits.per_connection));
+        }
+        self.topics
+            .insert_capped(scoped(&handle.api, topic.as_str()), *id, limits.per_topic)
+            .map_err(|Overflow| SubscribeError::TooManySubscribers(limits.per_topic))?;
+        topics.push(topic.clone());
+        Ok(())
+    }
+
+    fn unsubscribe_now(&self, id: &ConnectionId, topic: &Topic) -> Result<(), SendError> {
+        let shard = self.shard(id).read().unwrap_or_else(|p| p.into_inner());
+        let handle = shard.get(id).ok_or(SendError::Gone)?;
+        let mut topics = lock(&handle.topics);
+        if let Some(at) = topics.iter().position(|t| t == topic) {
+            topics.swap_remove(at);
+            self.topics
+                .remove(scoped(&handle.api, topic.as_str()).as_str(), id);
+        }
+        Ok(())
+    }
+
     fn unindex(&self, handle: &ConnectionHandle) {
         if let Some(principal) = &handle.principal {
-            self.principals.remove(principal.as_str(), &handle.id);
+            self.principals
+                .remove(scoped(&handle.api, principal).as_str(), &handle.id);
+        }
+        let topics = std::mem::take(&mut *lock(&handle.topics));
+        for topic in topics {
+            self.topics
+                .remove(scoped(&handle.api, topic.as_str()).as_str(), &handle.id);
         }
         for key in handle.session.iter().flat_map(session_key::keys) {
             self.sessions.remove(&key, &handle.id);
@@ -258,6 +426,7 @@ impl ConnectionRegistry for LocalRegistry {
 
     fn info<'a>(&'a self, id: &'a ConnectionId) -> BoxFuture<'a, Option<ConnectionInfo>> {
         let info = self.get(id).map(|h| ConnectionInfo {
+            api: h.api.clone(),
             connected_at_ms: h.connected_at_ms,
             last_active_ms: h.last_active_ms.load(Ordering::Relaxed),
             source_ip: h.source_ip.clone(),
@@ -295,12 +464,59 @@ impl ConnectionRegistry for LocalRegistry {
         Box::pin(std::future::ready(ids))
     }
 
-    fn by_principal<'a>(&'a self, principal: &'a str) -> BoxFuture<'a, Vec<ConnectionId>> {
-        Box::pin(std::future::ready(self.principals.get(principal)))
+    fn by_principal<'a>(
+        &'a self,
+        api: &'a str,
+        principal: &'a str,
+    ) -> BoxFuture<'a, Vec<ConnectionSummary>> {
+        let ids = self.principals.get(scoped(api, principal).as_str());
+        Box::pin(std::future::ready(self.summaries(ids)))
     }
 
-    fn by_topic<'a>(&'a self, _topic: &'a str) -> BoxFuture<'a, Vec<ConnectionId>> {
-        Box::pin(std::future::ready(Vec::new()))
+    fn by_topic<'a>(
+        &'a self,
+        api: &'a str,
+        topic: &'a Topic,
+    ) -> BoxFuture<'a, Vec<ConnectionSummary>> {
+        let ids = self.topics.get(scoped(api, topic.as_str()).as_str());
+        Box::pin(std::future::ready(self.summaries(ids)))
+    }
+
+    fn push_principal<'a>(
+        &'a self,
+        api: &'a str,
+        principal: &'a str,
+        message: &'a Outbound,
+    ) -> BoxFuture<'a, Fanout> {
+        let ids = self.principals.get(scoped(api, principal).as_str());
+        Box::pin(std::future::ready(self.fan_out(&ids, message)))
+    }
+
+    fn push_topic<'a>(
+        &'a self,
+        api: &'a str,
+        topic: &'a Topic,
+        message: &'a Outbound,
+    ) -> BoxFuture<'a, Fanout> {
+        let ids = self.topics.get(scoped(api, topic.as_str()).as_str());
+        Box::pin(std::future::ready(self.fan_out(&ids, message)))
+    }
+
+    fn subscribe<'a>(
+        &'a self,
+        id: &'a ConnectionId,
+        topic: &'a Topic,
+        limits: TopicLimits,
+    ) -> BoxFuture<'a, Result<(), SubscribeError>> {
+        Box::pin(std::future::ready(self.subscribe_now(id, topic, limits)))
+    }
+
+    fn unsubscribe<'a>(
+        &'a self,
+        id: &'a ConnectionId,
+        topic: &'a Topic,
+    ) -> BoxFuture<'a, Result<(), SendError>> {
+        Box::pin(std::future::ready(self.unsubscribe_now(id, topic)))
     }
 
     fn by_session<'a>(&'a self, key: &'a SessionKey) -> BoxFuture<'a, Vec<SessionConnection>> {
@@ -325,5 +541,11 @@ impl ConnectionRegistry for LocalRegistry {
     }
 }
 
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod topic_tests;

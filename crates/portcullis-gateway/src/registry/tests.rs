@@ -4,11 +4,11 @@ use super::*;
 
 const ISSUER: &str = "http://idp/pools/main";
 
-fn node() -> NodeId {
+pub(super) fn node() -> NodeId {
     NodeId(7)
 }
 
-fn session(sub: &str, origin_jti: Option<&str>) -> LiveSession {
+pub(super) fn session(sub: &str, origin_jti: Option<&str>) -> LiveSession {
     LiveSession {
         issuer: ISSUER.into(),
         sub: sub.into(),
@@ -17,7 +17,7 @@ fn session(sub: &str, origin_jti: Option<&str>) -> LiveSession {
     }
 }
 
-fn handle(principal: Option<&str>, session: Option<LiveSession>) -> Arc<ConnectionHandle> {
+pub(super) fn handle(principal: Option<&str>, session: Option<LiveSession>) -> Arc<ConnectionHandle> {
     let mut handle = ConnectionHandle::new(
         ConnectionId::generate(node()),
         Arc::from("chat"),
@@ -45,7 +45,7 @@ fn origin_key(origin_jti: &str) -> SessionKey {
     }
 }
 
-fn sorted(mut ids: Vec<ConnectionId>) -> Vec<ConnectionId> {
+pub(super) fn sorted(mut ids: Vec<ConnectionId>) -> Vec<ConnectionId> {
     ids.sort();
     ids
 }
@@ -54,9 +54,16 @@ fn ids_of(found: Vec<SessionConnection>) -> Vec<ConnectionId> {
     sorted(found.into_iter().map(|c| c.id).collect())
 }
 
-fn assert_indexes_empty(registry: &LocalRegistry) {
+/// The ids of `principal`'s connections of API `chat`, sorted.
+async fn principal_ids(registry: &LocalRegistry, principal: &str) -> Vec<ConnectionId> {
+    let found = registry.by_principal("chat", principal).await;
+    sorted(found.into_iter().map(|c| c.id).collect())
+}
+
+pub(super) fn assert_indexes_empty(registry: &LocalRegistry) {
     assert_eq!(registry.local_count(), 0);
     assert_eq!(registry.principals.keys(), 0, "principal index");
+    assert_eq!(registry.topics.keys(), 0, "topic index");
     assert_eq!(registry.sessions.keys(), 0, "session index");
 }
 
@@ -71,12 +78,14 @@ async fn connections_are_found_by_principal() {
         registry.register(h.clone());
     }
     assert_eq!(
-        sorted(registry.by_principal("alice").await),
+        principal_ids(&registry, "alice").await,
         sorted(vec![alice_1.id, alice_2.id])
     );
-    assert_eq!(registry.by_principal("bob").await, vec![bob.id]);
-    assert!(registry.by_principal("carol").await.is_empty());
-    assert!(registry.by_principal("").await.is_empty());
+    // Principals are per API: the same principal of another API is another user.
+    assert!(registry.by_principal("other", "alice").await.is_empty());
+    assert_eq!(principal_ids(&registry, "bob").await, vec![bob.id]);
+    assert!(principal_ids(&registry, "carol").await.is_empty());
+    assert!(principal_ids(&registry, "").await.is_empty());
     assert_eq!(registry.local_count(), 4);
 }
 
@@ -116,14 +125,6 @@ async fn connections_are_found_by_user_and_by_sign_in() {
 }
 
 #[tokio::test]
-async fn no_connection_is_found_by_topic() {
-    let registry = LocalRegistry::new(node());
-    registry.register(handle(Some("alice"), Some(session("u-1", Some("o-1")))));
-    assert!(registry.by_topic("news").await.is_empty());
-    assert!(registry.by_topic("").await.is_empty());
-}
-
-#[tokio::test]
 async fn unregistering_removes_every_index_entry() {
     let registry = LocalRegistry::new(node());
     let kept = handle(Some("alice"), Some(session("u-1", Some("o-1"))));
@@ -132,7 +133,7 @@ async fn unregistering_removes_every_index_entry() {
     registry.register(gone.clone());
     registry.unregister(&gone.id);
 
-    assert_eq!(registry.by_principal("alice").await, vec![kept.id]);
+    assert_eq!(principal_ids(&registry, "alice").await, vec![kept.id]);
     assert_eq!(
         ids_of(registry.by_session(&user_key("u-1")).await),
         vec![kept.id]
@@ -147,7 +148,7 @@ async fn unregistering_removes_every_index_entry() {
     // Unregistering twice, or an id never registered, changes nothing.
     registry.unregister(&kept.id);
     registry.unregister(&ConnectionId::generate(node()));
-    assert!(registry.by_principal("alice").await.is_empty());
+    assert!(principal_ids(&registry, "alice").await.is_empty());
     assert_indexes_empty(&registry);
 }
 
@@ -169,8 +170,8 @@ async fn registering_an_id_again_replaces_its_index_entries() {
     registry.register(Arc::new(again));
 
     assert_eq!(registry.local_count(), 1);
-    assert!(registry.by_principal("alice").await.is_empty());
-    assert_eq!(registry.by_principal("bob").await, vec![first.id]);
+    assert!(principal_ids(&registry, "alice").await.is_empty());
+    assert_eq!(principal_ids(&registry, "bob").await, vec![first.id]);
     assert!(registry.by_session(&user_key("u-1")).await.is_empty());
     assert!(registry.by_session(&origin_key("o-1")).await.is_empty());
     assert_eq!(
@@ -248,7 +249,7 @@ fn concurrent_registers_are_all_indexed() {
     rt.block_on(async {
         assert_eq!(registry.local_count(), THREADS * PER_THREAD);
         assert_eq!(
-            registry.by_principal("shared").await.len(),
+            principal_ids(&registry, "shared").await.len(),
             THREADS * PER_THREAD
         );
         assert_eq!(

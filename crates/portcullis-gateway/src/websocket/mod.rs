@@ -52,8 +52,10 @@ pub struct WsApi {
 
 /// Per-connection read buffer: small on purpose (the library default is 128 KiB per socket).
 const READ_BUFFER_BYTES: usize = 4096;
-/// Frames are written out eagerly (no write batching buffer).
-const WRITE_BUFFER_BYTES: usize = 0;
+/// Frames are gathered up to this many bytes before they are written: a burst of queued
+/// pushes (written by the session, then flushed once) reaches the socket in few writes. The
+/// buffer is allocated only once something is written.
+const WRITE_BUFFER_BYTES: usize = 4096;
 
 impl WsApi {
     pub fn new(

@@ -268,6 +268,7 @@ fn remote_verifier(e: &Env, audience: &str) -> JwtVerifier {
             ),
         }],
         token_use: None,
+        principal_claim: None,
     };
     JwtVerifier::new(&cfg, reqwest::Client::new(), JwtOptions::default()).unwrap()
 }

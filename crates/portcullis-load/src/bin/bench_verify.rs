@@ -64,6 +64,7 @@ async fn main() -> Result<()> {
             jwks_uri: None,
         }],
         token_use: None,
+        principal_claim: None,
     };
     let verifier = JwtVerifier::new(&config, reqwest_client()?, JwtOptions::default())
         .map_err(|e| anyhow!("{e}"))?;

@@ -10,6 +10,7 @@ mod identity_provider;
 mod limits;
 mod management;
 mod operations;
+mod push;
 mod slow_clients;
 mod static_site;
 mod trust;

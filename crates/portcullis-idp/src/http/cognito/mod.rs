@@ -129,6 +129,7 @@ pub fn cognito_router_with(idp: Arc<IdentityProvider>, options: CognitoOptions) 
             identity_source: Vec::new(),
             issuers: jwt_issuers,
             token_use: Some("access".into()),
+            principal_claim: None,
             cache_ttl: Duration::from_secs(0),
             csrf: None,
         };
