@@ -1,6 +1,10 @@
 // The Portcullis chat demo page: sign in through the built-in identity provider (authorization
 // code + PKCE S256), open a WebSocket to /chat, chat, and explain every failure in plain words.
 //
+// Chat happens in rooms: the backend subscribes each connection to the gateway topic
+// room:lobby, /join NAME to room:NAME, and publishes a message to its room's topic only.
+// /msg USER TEXT is pushed to the user (every connection of theirs).
+//
 // Two ways to hold the sign-in, chosen before signing in:
 //   token  - the tokens stay in this module's memory only; the access token travels in the
 //            Sec-WebSocket-Protocol list next to "chat.v1". A reload means signing in again.
@@ -18,6 +22,8 @@ const SUBPROTOCOL = "chat.v1";
 const PKCE_KEY = "portcullis-demo.pkce";
 const CSRF_COOKIE = "portcullis_csrf";
 const HEALTH_URL = "/api/health";
+const LOBBY = "lobby";
+const ROOM_NAME = /^[A-Za-z0-9._-]{1,64}$/;
 const BACKOFF_S = [1, 2, 4, 8, 15, 30]; // reconnect delays; the last one repeats
 const REFRESH_LEAD_MS = 60_000; // refresh this long before the access token expires...
 const REFRESH_LEAD_FRACTION = 0.2; // ...or this share of its lifetime when that is shorter
@@ -47,6 +53,7 @@ const ui = {
   whoami: $("whoami"),
   whoamiResult: $("whoami-result"),
   signOut: $("sign-out"),
+  room: $("room"),
 };
 
 // ---- state -------------------------------------------------------------------------------------
@@ -67,6 +74,7 @@ let refusedHandshakes = 0; // handshakes refused in a row while gateway, backend
 let signOutWaiter = null; // set while sign-out waits for the gateway to close the socket
 let lastAction = null; // the action of the last message sent, to explain a "Forbidden" frame
 let alertKind = null; // "connectivity" alerts disappear by themselves once connected again
+let room = LOBBY; // the room this page's messages go to
 
 class GatewayDown extends Error {}
 
@@ -360,6 +368,7 @@ function enableChat(connected) {
 
 function startSession() {
   ui.messages.replaceChildren();
+  setRoom(LOBBY); // a new connection starts in the lobby
   resetWhoami();
   ui.signedOutPanel.hidden = true;
   ui.chatPanel.hidden = false;
@@ -555,13 +564,23 @@ function handleFrame(data) {
   }
   switch (msg.type) {
     case "message":
-      addMessage({ kind: "message", from: msg.from, text: msg.text, at: msg.at });
+      addMessage({ kind: "message", from: msg.from, text: msg.text, at: msg.at, room: msg.room });
+      return;
+    case "direct":
+      addMessage({ kind: "direct", from: msg.from, text: msg.text, at: msg.at });
+      return;
+    case "direct-sent":
+      addMessage({ kind: "direct", to: msg.to, text: msg.text, at: msg.at, note: receiptNote(msg) });
+      return;
+    case "joined":
+    case "left":
+      setRoom(msg.type === "joined" ? msg.room : LOBBY);
       return;
     case "announcement":
       addMessage({ kind: "announcement", from: msg.from, text: msg.text, at: msg.at });
       return;
     case "system":
-      addMessage({ kind: "system", text: msg.text, at: msg.at });
+      addMessage({ kind: "system", text: msg.text, at: msg.at, room: msg.room });
       return;
     case "whoami":
       showWhoami(msg);
@@ -583,7 +602,7 @@ function handleFrame(data) {
           : "Not allowed: your sign-in did not grant the chat/announce scope.",
         "forbidden",
       );
-    } else if (lastAction === "sendmessage") {
+    } else if (["sendmessage", "direct", "join", "leave"].includes(lastAction)) {
       showAlert("Not allowed: your sign-in did not grant the chat/write scope.", "forbidden");
     } else {
       showAlert("Not allowed: the gateway refused that message (Forbidden).", "forbidden");
@@ -607,10 +626,22 @@ function handleFrame(data) {
   addMessage({ kind: "system", text: data });
 }
 
-function addMessage({ kind, from, text, at }) {
+/** What the sender of a direct message learns from the gateway's {"connections": N}. */
+function receiptNote(msg) {
+  const n = Number(msg.connections);
+  if (n === 0) return `${msg.to} has nothing open right now; it waits for their next visit`;
+  return `delivered to ${n} ${n === 1 ? "connection" : "connections"}`;
+}
+
+function setRoom(name) {
+  room = name;
+  ui.room.textContent = `#${name}`;
+}
+
+function addMessage({ kind, from, to, text, at, room: inRoom, note }) {
   const li = document.createElement("li");
   li.className = `msg ${kind}`;
-  if (from && session && from === session.username) li.classList.add("mine");
+  if ((from && session && from === session.username) || to) li.classList.add("mine");
   const when = at ? new Date(at) : new Date();
   const time = document.createElement("time");
   if (!Number.isNaN(when.getTime())) {
@@ -624,7 +655,18 @@ function addMessage({ kind, from, text, at }) {
     badge.textContent = "Announcement";
     li.append(" ", badge);
   }
-  if (from) {
+  if (inRoom && inRoom !== LOBBY) {
+    const tag = document.createElement("span");
+    tag.className = "room-tag";
+    tag.textContent = `#${inRoom}`;
+    li.append(" ", tag);
+  }
+  if (kind === "direct") {
+    const who = document.createElement("strong");
+    who.className = "from";
+    who.textContent = to ? `you → ${to}` : `${from} → you`;
+    li.append(" ", who, ":");
+  } else if (from) {
     const who = document.createElement("strong");
     who.className = "from";
     who.textContent = from;
@@ -634,6 +676,12 @@ function addMessage({ kind, from, text, at }) {
   body.className = "text";
   body.textContent = String(text ?? "");
   li.append(" ", body);
+  if (note) {
+    const small = document.createElement("span");
+    small.className = "room-tag";
+    small.textContent = `(${note})`;
+    li.append(" ", small);
+  }
   ui.messages.append(li);
   while (ui.messages.children.length > MAX_MESSAGES) ui.messages.firstElementChild.remove();
   ui.messages.scrollTop = ui.messages.scrollHeight;
@@ -675,15 +723,49 @@ function showWhoami(msg) {
   ui.whoamiResult.replaceChildren(dl);
 }
 
-function sendAction(action, data) {
+function sendAction(action, data, extra = {}) {
   if (!ws || ws.readyState !== WebSocket.OPEN) {
     showAlert("Not connected right now; wait until the status says “Connected”.", "send");
     return false;
   }
   if (alertKind === "forbidden" || alertKind === "send" || alertKind === "backend") clearAlert();
   lastAction = action;
-  ws.send(JSON.stringify(data === undefined ? { action } : { action, data }));
+  ws.send(JSON.stringify(data === undefined ? { action, ...extra } : { action, data, ...extra }));
   return true;
+}
+
+const COMMAND_HELP = "Commands: /join ROOM, /leave, /msg USER TEXT.";
+
+/** A line starting with "/": returns true when it was sent (the input is then cleared). */
+function runCommand(line) {
+  const [command, first = ""] = line.split(/\s+/, 2);
+  switch (command.toLowerCase()) {
+    case "/join": {
+      const name = first.replace(/^#/, "");
+      if (!ROOM_NAME.test(name)) {
+        showAlert("A room name is 1 to 64 letters, digits, “.”, “_” or “-”: /join ROOM.", "send");
+        return false;
+      }
+      return sendAction("join", undefined, { room: name });
+    }
+    case "/leave":
+      if (room === LOBBY) {
+        addMessage({ kind: "system", text: "You are in #lobby, where everyone is; /join ROOM to go elsewhere." });
+        return true;
+      }
+      return sendAction("leave", undefined, { room });
+    case "/msg": {
+      const text = line.replace(/^\S+\s+\S+\s*/, "");
+      if (!first || !text) {
+        showAlert("Usage: /msg USER TEXT", "send");
+        return false;
+      }
+      return sendAction("direct", text, { to: first });
+    }
+    default:
+      showAlert(`Unknown command ${command}. ${COMMAND_HELP}`, "send");
+      return false;
+  }
 }
 
 function sendFromInput(action) {
@@ -692,7 +774,10 @@ function sendFromInput(action) {
     ui.input.focus();
     return;
   }
-  if (sendAction(action, text)) ui.input.value = "";
+  const sent = action === "sendmessage" && text.startsWith("/")
+    ? runCommand(text)
+    : sendAction(action, text, action === "sendmessage" ? { room } : {});
+  if (sent) ui.input.value = "";
   ui.input.focus();
 }
 

@@ -1,5 +1,6 @@
-//! A small client of the gateway's `@connections` management API, signing every request with
-//! SigV4 (service `execute-api`) the way boto3's `apigatewaymanagementapi` client does.
+//! A small client of the gateway's management API (`@connections`, `@users`, `@topics`),
+//! signing every request with SigV4 (service `execute-api`) the way boto3's
+//! `apigatewaymanagementapi` client does.
 
 use std::time::Duration;
 
@@ -17,6 +18,10 @@ const ID_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'.')
     .remove(b'_')
     .remove(b'~');
+
+/// Characters of a topic name as they go into a path: topic names are `[A-Za-z0-9._:-]`, sent
+/// as they are (the gateway's paths need no escaping for them).
+const TOPIC_ENCODE: &AsciiSet = &ID_ENCODE.remove(b':');
 
 /// How many POSTs a broadcast keeps in flight at once.
 const BROADCAST_CONCURRENCY: usize = 16;
@@ -111,6 +116,33 @@ impl Management {
         )
     }
 
+    /// The raw path of a topic subscription: `<base>/@connections/<id>/topics/<topic>`.
+    pub fn subscription_path(&self, connection_id: &str, topic: &str) -> String {
+        format!(
+            "{}/topics/{}",
+            self.connection_path(connection_id),
+            utf8_percent_encode(topic, TOPIC_ENCODE)
+        )
+    }
+
+    /// The raw path of a topic: `<base>/@topics/<topic>`.
+    pub fn topic_path(&self, topic: &str) -> String {
+        format!(
+            "{}/@topics/{}",
+            self.base_path,
+            utf8_percent_encode(topic, TOPIC_ENCODE)
+        )
+    }
+
+    /// The raw path of a user (a principal): `<base>/@users/<encoded principal id>`.
+    pub fn user_path(&self, principal_id: &str) -> String {
+        format!(
+            "{}/@users/{}",
+            self.base_path,
+            utf8_percent_encode(principal_id, ID_ENCODE)
+        )
+    }
+
     /// Sends one signed request and returns the status and body.
     async fn call(&self, method: &str, path: &str, body: Bytes) -> anyhow::Result<(u16, Bytes)> {
         let signed = sigv4::sign(
@@ -178,6 +210,51 @@ impl Management {
         }
     }
 
+    /// `PUT` (subscribe) or `DELETE` (unsubscribe) `<base>/@connections/<id>/topics/<topic>`;
+    /// [`Delivery::Gone`] when the gateway does not know the connection (yet, or any more).
+    pub async fn set_subscription(
+        &self,
+        connection_id: &str,
+        topic: &str,
+        subscribed: bool,
+    ) -> anyhow::Result<Delivery> {
+        let path = self.subscription_path(connection_id, topic);
+        let method = if subscribed { "PUT" } else { "DELETE" };
+        let (status, body) = self.call(method, &path, Bytes::new()).await?;
+        match status {
+            200..=299 => Ok(Delivery::Delivered),
+            410 => Ok(Delivery::Gone),
+            _ => bail!(
+                "{method} {path}: HTTP {status}: {}",
+                String::from_utf8_lossy(&body)
+            ),
+        }
+    }
+
+    /// `POST <base>/@topics/<topic>`: how many subscribers were handed `data`.
+    pub async fn publish(&self, topic: &str, data: Bytes) -> anyhow::Result<u64> {
+        let path = self.topic_path(topic);
+        self.push(&path, data).await
+    }
+
+    /// `POST <base>/@users/<principal>`: how many of the user's connections were handed `data`
+    /// (0 when none is open; that is not an error).
+    pub async fn push_to_user(&self, principal_id: &str, data: Bytes) -> anyhow::Result<u64> {
+        let path = self.user_path(principal_id);
+        self.push(&path, data).await
+    }
+
+    async fn push(&self, path: &str, data: Bytes) -> anyhow::Result<u64> {
+        let (status, body) = self.call("POST", path, data).await?;
+        if status != 200 {
+            bail!(
+                "POST {path}: HTTP {status}: {}",
+                String::from_utf8_lossy(&body)
+            );
+        }
+        parse_push_count(&body)
+    }
+
     /// Pushes `data` to every open connection; a connection that went away meanwhile is
     /// counted as gone, not as a failure.
     pub async fn broadcast(&self, data: Bytes) -> anyhow::Result<BroadcastReport> {
@@ -204,6 +281,14 @@ impl Management {
         }
         Ok(report)
     }
+}
+
+/// Parses the answer of a push to a user or a topic: `{"connections": N}`.
+pub fn parse_push_count(body: &[u8]) -> anyhow::Result<u64> {
+    let v: Value = serde_json::from_slice(body).context("push answer is not JSON")?;
+    v.get("connections")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| anyhow!("push answer has no \"connections\" count"))
 }
 
 /// Parses `{"connections":[{"connectionId":"..."}, ...]}`.
@@ -249,6 +334,33 @@ mod tests {
         );
         let bare = Management::new("http://localhost:9090", creds()).expect("valid");
         assert_eq!(bare.connection_path("x"), "/@connections/x");
+    }
+
+    #[test]
+    fn users_and_topics_have_their_paths() {
+        let m = Management::new("http://127.0.0.1:9090/prod", creds()).expect("valid");
+        assert_eq!(m.user_path("bob"), "/prod/@users/bob");
+        assert_eq!(m.user_path("bo b/é"), "/prod/@users/bo%20b%2F%C3%A9");
+        assert_eq!(m.topic_path("room:lobby"), "/prod/@topics/room:lobby");
+        assert_eq!(
+            m.subscription_path("a=", "room:x.y_z-1"),
+            "/prod/@connections/a%3D/topics/room:x.y_z-1"
+        );
+    }
+
+    #[test]
+    fn push_answers_parse() {
+        assert_eq!(
+            parse_push_count(br#"{"connections":2}"#).expect("parses"),
+            2
+        );
+        assert_eq!(
+            parse_push_count(br#"{"connections":0}"#).expect("parses"),
+            0
+        );
+        assert!(parse_push_count(br#"{"connections":[]}"#).is_err());
+        assert!(parse_push_count(b"{}").is_err());
+        assert!(parse_push_count(b"nope").is_err());
     }
 
     #[test]
