@@ -367,11 +367,13 @@ class Stack:
     def client(self, endpoint_url: str | None = None, secret: str | None = None):
         return management_client(endpoint_url or self.stage_url, secret or self.secret)
 
-    def connect(self, query: dict[str, str] | None = None, **kwargs):
-        """Opens a WebSocket; returns (socket, connection id from the CONNECT event)."""
+    def connect(self, query: dict[str, str] | None = None, path: str | None = None, **kwargs):
+        """Opens a WebSocket (to `path`, `/chat` by default); returns (socket, connection id
+        from the CONNECT event)."""
         tag = secrets.token_hex(8)
         params = {"tag": tag, **(query or {})}
-        url = f"{self.gateway.ws_url}?{urllib.parse.urlencode(params)}"
+        base = f"ws://127.0.0.1:{self.gateway.ws_port}{path}" if path else self.gateway.ws_url
+        url = f"{base}?{urllib.parse.urlencode(params)}"
         kwargs.setdefault("user_agent_header", USER_AGENT)
         kwargs.setdefault("open_timeout", TIMEOUT)
         kwargs.setdefault("close_timeout", 2)

@@ -37,8 +37,9 @@ pub const MAX_PRESIGN_EXPIRES: Duration = Duration::from_secs(604_800);
 const AMZ_DATE_FORMAT: &str = "%Y%m%dT%H%M%SZ";
 const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
-/// Everything except `A-Za-z0-9-._~`.
-const STRICT: &AsciiSet = &NON_ALPHANUMERIC
+/// Everything except `A-Za-z0-9-._~` (RFC 3986's unreserved characters): what SigV4 and
+/// botocore percent-encode, in a path segment as in a query.
+pub const STRICT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'.')
     .remove(b'_')

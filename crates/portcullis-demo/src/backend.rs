@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::json;
 
-use crate::management::{Delivery, Management};
+use crate::management::{Management, broadcast};
 use crate::route::{Action, Decision, decide, direct_receipt};
 
 /// The backend's routes, pushing through `management`.
@@ -68,7 +68,7 @@ async fn events(State(management): State<Arc<Management>>, body: Bytes) -> Respo
                     )
                 }
                 Err(e) => {
-                    tracing::error!(to = %to, error = %format!("{e:#}"), "direct message failed");
+                    tracing::error!(to = %to, error = %e, "direct message failed");
                     json_response(StatusCode::OK, json!({ "statusCode": 500 }))
                 }
             }
@@ -84,27 +84,24 @@ async fn act(management: &Management, actions: Vec<Action>) {
                 subscribe(management, &connection, &topic).await;
             }
             Action::Unsubscribe { connection, topic } => {
-                if let Err(e) = management
-                    .set_subscription(&connection, &topic, false)
-                    .await
-                {
-                    tracing::warn!(%topic, error = %format!("{e:#}"), "unsubscribe failed");
+                if let Err(e) = management.unsubscribe(&connection, &topic).await {
+                    tracing::warn!(%topic, error = %e, "unsubscribe failed");
                 }
             }
             Action::Publish { topic, data } => {
                 match management.publish(&topic, Bytes::from(data)).await {
                     Ok(connections) => tracing::info!(%topic, connections, "published"),
-                    Err(e) => tracing::error!(%topic, error = %format!("{e:#}"), "publish failed"),
+                    Err(e) => tracing::error!(%topic, error = %e, "publish failed"),
                 }
             }
-            Action::Broadcast { data } => match management.broadcast(Bytes::from(data)).await {
+            Action::Broadcast { data } => match broadcast(management, Bytes::from(data)).await {
                 Ok(report) => tracing::info!(
                     delivered = report.delivered,
                     gone = report.gone,
                     failed = report.failed,
                     "broadcast"
                 ),
-                Err(e) => tracing::error!(error = %format!("{e:#}"), "broadcast failed"),
+                Err(e) => tracing::error!(error = %e, "broadcast failed"),
             },
         }
     }
@@ -113,17 +110,17 @@ async fn act(management: &Management, actions: Vec<Action>) {
 /// Subscribes, waiting a bounded while for a connection the gateway is still registering.
 async fn subscribe(management: &Management, connection: &str, topic: &str) {
     for attempt in 1..=SUBSCRIBE_ATTEMPTS {
-        match management.set_subscription(connection, topic, true).await {
-            Ok(Delivery::Delivered) => return,
-            Ok(Delivery::Gone) if attempt < SUBSCRIBE_ATTEMPTS => {
+        match management.subscribe(connection, topic).await {
+            Ok(()) => return,
+            Err(e) if e.is_gone() && attempt < SUBSCRIBE_ATTEMPTS => {
                 tokio::time::sleep(SUBSCRIBE_RETRY).await;
             }
-            Ok(Delivery::Gone) => {
+            Err(e) if e.is_gone() => {
                 tracing::warn!(%topic, "the connection closed before it could be subscribed");
                 return;
             }
             Err(e) => {
-                tracing::error!(%topic, error = %format!("{e:#}"), "subscribe failed");
+                tracing::error!(%topic, error = %e, "subscribe failed");
                 return;
             }
         }

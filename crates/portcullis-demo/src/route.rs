@@ -145,7 +145,7 @@ impl Envelope<'_> {
 }
 
 /// The answer to the sender of a direct message once it was pushed.
-pub fn direct_receipt(to: &str, text: &str, connections: u64, now: &str) -> Value {
+pub fn direct_receipt(to: &str, text: &str, connections: usize, now: &str) -> Value {
     reply(
         200,
         &json!({ "type": "direct-sent", "to": to, "text": text, "connections": connections, "at": now }),

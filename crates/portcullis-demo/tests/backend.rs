@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use portcullis_auth::sigv4::{self, SignableRequest, VerifyParams};
 use portcullis_demo::backend::router;
-use portcullis_demo::management::{BroadcastReport, Credentials, Management};
+use portcullis_demo::management::{BroadcastReport, Credentials, Management, broadcast};
 use serde_json::{Value, json};
 
 const SECRET: &str = "test-secret";
@@ -125,10 +125,12 @@ fn management(base: &str, secret: &str) -> Management {
 #[tokio::test]
 async fn broadcast_signs_every_call_and_counts_gone_connections() {
     let (base, fake) = start_fake().await;
-    let report = management(&base, SECRET)
-        .broadcast(Bytes::from_static(b"hi \xe2\x9c\x93"))
-        .await
-        .expect("broadcast");
+    let report = broadcast(
+        &management(&base, SECRET),
+        Bytes::from_static(b"hi \xe2\x9c\x93"),
+    )
+    .await
+    .expect("broadcast");
     assert_eq!(
         report,
         BroadcastReport {
@@ -152,8 +154,7 @@ async fn broadcast_signs_every_call_and_counts_gone_connections() {
 #[tokio::test]
 async fn a_wrong_secret_is_refused_and_reported() {
     let (base, fake) = start_fake().await;
-    let err = management(&base, "wrong")
-        .broadcast(Bytes::from_static(b"x"))
+    let err = broadcast(&management(&base, "wrong"), Bytes::from_static(b"x"))
         .await
         .expect_err("refused");
     assert!(format!("{err:#}").contains("403"), "{err:#}");

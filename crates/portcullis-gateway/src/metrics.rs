@@ -238,7 +238,9 @@ impl Metrics {
                 .inc_by(delivered as u64);
         }
         if skipped > 0 {
-            self.push_skipped.get_or_create(&labels).inc_by(skipped as u64);
+            self.push_skipped
+                .get_or_create(&labels)
+                .inc_by(skipped as u64);
         }
     }
 

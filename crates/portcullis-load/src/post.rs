@@ -12,7 +12,6 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use http::{HeaderName, HeaderValue, Method, StatusCode};
 use http_body_util::BodyExt;
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::json;
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
@@ -24,18 +23,7 @@ use crate::process::raise_nofile_limit;
 use crate::report::json_line;
 use crate::source::SourceIps;
 
-/// Characters left alone in a connection id on the wire: RFC 3986 unreserved, as AWS SDKs do.
-const ID_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
-
-pub struct Credentials {
-    pub access_key_id: String,
-    pub secret_access_key: String,
-    pub region: String,
-}
+pub use portcullis_client::Credentials;
 
 pub struct PostOptions {
     /// `http://127.0.0.1:9090/prod`: the management endpoint, stage path included.
@@ -54,7 +42,7 @@ fn connection_path(endpoint: &Endpoint, id: &str) -> String {
     format!(
         "{}/@connections/{}",
         endpoint.base_path,
-        utf8_percent_encode(id, ID_ENCODE)
+        portcullis_client::endpoint::segment(id)
     )
 }
 
@@ -67,24 +55,8 @@ fn sign(
     body: &[u8],
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Vec<(HeaderName, HeaderValue)>> {
-    let request = portcullis_auth::sigv4::SignableRequest {
-        method,
-        path,
-        query: "",
-        headers: &[("host", endpoint.host.as_str())],
-        body,
-    };
-    let signed = portcullis_auth::sigv4::sign(
-        &request,
-        &credentials.access_key_id,
-        &credentials.secret_access_key,
-        &credentials.region,
-        "execute-api",
-        now,
-    );
-    signed
+    portcullis_client::signing::headers(credentials, &endpoint.host, method, path, body, now)
         .into_iter()
-        .filter(|(name, _)| !name.eq_ignore_ascii_case("host"))
         .map(|(name, value)| {
             Ok((
                 HeaderName::from_bytes(name.as_bytes())

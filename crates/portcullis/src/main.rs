@@ -1,8 +1,11 @@
 //! The `portcullis` binary: command line, logging, signals. Everything else lives in the
 //! library crates (`portcullis-config` compiles the file, `portcullis-gateway` serves it,
-//! `portcullis-idp` runs the identity-store commands of [`identity_commands`]).
+//! `portcullis-idp` runs the identity-store commands of [`identity_commands`],
+//! `portcullis-client` calls a running gateway for [`push_command`]).
 
+mod failure;
 mod identity_commands;
+mod push_command;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -42,6 +45,14 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Push a message to a user, a topic or a connection through a running gateway.
+    ///
+    /// Calls the management API of the configuration's admin listener under the API's stage,
+    /// signed by its first [management] credential with the "connections" scope. Prints
+    /// {"connections": N}, how many connections were handed the message. Exit status: 0 on
+    /// success; 1 when the gateway refuses (its message and AWS error code are printed) or
+    /// cannot be reached; 2 for an invalid configuration file.
+    Push(push_command::PushArgs),
     // `pools`, `users`, `groups`, `clients`, `keys`: the identity store, directly.
     #[command(flatten)]
     Identity(identity_commands::IdentityCommand),
@@ -107,6 +118,10 @@ fn main() -> ExitCode {
                 }
             };
             runtime.block_on(serve(cfg))
+        }
+        Command::Push(args) => {
+            init_logging(cli.log_format, "warn");
+            push_command::run(args)
         }
         Command::Identity(command) => {
             // These commands print their results; only warnings and errors are logged.

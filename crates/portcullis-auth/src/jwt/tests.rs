@@ -1050,7 +1050,10 @@ async fn principal_claim_names_the_principal_instead_of_sub() {
         let v = v.clone();
         async move {
             let t = v.verify(&token).await.unwrap();
-            (t.principal.clone(), t.authorizer_context()["principalId"].clone())
+            (
+                t.principal.clone(),
+                t.authorizer_context()["principalId"].clone(),
+            )
         }
     };
     assert_eq!(
@@ -1062,7 +1065,16 @@ async fn principal_claim_names_the_principal_instead_of_sub() {
         (Some("42".into()), json!("42"))
     );
     // No claim, an empty or a non-scalar one: no principal, not `sub` in its place.
-    for extra in [json!({}), json!({"userId": ""}), json!({"userId": ["a"]}), json!({"userId": 1.5})] {
-        assert_eq!(principal(extra.clone()).await, (None, Value::Null), "{extra}");
+    for extra in [
+        json!({}),
+        json!({"userId": ""}),
+        json!({"userId": ["a"]}),
+        json!({"userId": 1.5}),
+    ] {
+        assert_eq!(
+            principal(extra.clone()).await,
+            (None, Value::Null),
+            "{extra}"
+        );
     }
 }

@@ -2,8 +2,8 @@
 //! admin API `/admin/...` ([`identity`]) and the management API ([`management`]:
 //! `@connections`, `@users`, `@topics`). The two signed APIs check callers with [`signature`].
 
-pub mod management;
 pub mod health;
 pub mod identity;
+pub mod management;
 pub mod scrape;
 mod signature;

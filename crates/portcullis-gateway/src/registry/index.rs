@@ -47,7 +47,12 @@ impl<K: Hash + Eq> Index<K> {
     }
 
     /// File `id` under `key` unless `cap` ids are filed there already.
-    pub(super) fn insert_capped(&self, key: K, id: ConnectionId, cap: usize) -> Result<(), Overflow> {
+    pub(super) fn insert_capped(
+        &self,
+        key: K,
+        id: ConnectionId,
+        cap: usize,
+    ) -> Result<(), Overflow> {
         let mut shard = self.shard(&key).write().unwrap_or_else(|p| p.into_inner());
         let ids = shard.entry(key).or_default();
         if ids.contains(&id) {

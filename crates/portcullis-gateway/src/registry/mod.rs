@@ -150,7 +150,9 @@ pub struct TopicLimits {
 pub enum SubscribeError {
     #[error("connection is gone")]
     Gone,
-    #[error("The connection is subscribed to {0} topics, the most allowed (max_topics_per_connection)")]
+    #[error(
+        "The connection is subscribed to {0} topics, the most allowed (max_topics_per_connection)"
+    )]
     TooManyTopics(usize),
     #[error("The topic has {0} subscribers, the most allowed (max_subscribers_per_topic)")]
     TooManySubscribers(usize),
@@ -208,8 +210,11 @@ pub trait ConnectionRegistry: Send + Sync + 'static {
         principal: &'a str,
     ) -> BoxFuture<'a, Vec<ConnectionSummary>>;
     /// The open connections of API `api` subscribed to `topic`.
-    fn by_topic<'a>(&'a self, api: &'a str, topic: &'a Topic)
-    -> BoxFuture<'a, Vec<ConnectionSummary>>;
+    fn by_topic<'a>(
+        &'a self,
+        api: &'a str,
+        topic: &'a Topic,
+    ) -> BoxFuture<'a, Vec<ConnectionSummary>>;
     /// Queue `message` for every connection of API `api` whose principal is `principal`,
     /// without waiting: a connection whose queue is full is skipped and counted.
     fn push_principal<'a>(

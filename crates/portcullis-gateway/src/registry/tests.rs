@@ -17,7 +17,10 @@ pub(super) fn session(sub: &str, origin_jti: Option<&str>) -> LiveSession {
     }
 }
 
-pub(super) fn handle(principal: Option<&str>, session: Option<LiveSession>) -> Arc<ConnectionHandle> {
+pub(super) fn handle(
+    principal: Option<&str>,
+    session: Option<LiveSession>,
+) -> Arc<ConnectionHandle> {
     let mut handle = ConnectionHandle::new(
         ConnectionId::generate(node()),
         Arc::from("chat"),

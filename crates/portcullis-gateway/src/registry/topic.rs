@@ -50,7 +50,10 @@ mod tests {
     #[test]
     fn names_follow_the_contract() {
         for ok in ["news", "room:17", "a", "A.b_c:d-e", &"x".repeat(128)] {
-            assert_eq!(Topic::parse(ok).map(|t| t.as_str().to_owned()), Ok(ok.to_owned()));
+            assert_eq!(
+                Topic::parse(ok).map(|t| t.as_str().to_owned()),
+                Ok(ok.to_owned())
+            );
         }
         assert_eq!(Topic::parse(""), Err(TopicError::Empty));
         assert_eq!(Topic::parse(&"x".repeat(129)), Err(TopicError::TooLong));

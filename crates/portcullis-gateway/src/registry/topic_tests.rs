@@ -33,10 +33,19 @@ async fn subscriptions_are_listed_capped_and_ended_with_the_connection() {
     for h in [&a, &b, &c] {
         registry.register(h.clone());
     }
-    registry.subscribe(&a.id, &topic("news"), LIMITS).await.unwrap();
+    registry
+        .subscribe(&a.id, &topic("news"), LIMITS)
+        .await
+        .unwrap();
     // Subscribing twice is one subscription and counts once against the caps.
-    registry.subscribe(&a.id, &topic("news"), LIMITS).await.unwrap();
-    registry.subscribe(&b.id, &topic("news"), LIMITS).await.unwrap();
+    registry
+        .subscribe(&a.id, &topic("news"), LIMITS)
+        .await
+        .unwrap();
+    registry
+        .subscribe(&b.id, &topic("news"), LIMITS)
+        .await
+        .unwrap();
     assert_eq!(
         subscriber_ids(&registry, "chat", "news").await,
         sorted(vec![a.id, b.id])
@@ -46,8 +55,14 @@ async fn subscriptions_are_listed_capped_and_ended_with_the_connection() {
         registry.subscribe(&c.id, &topic("news"), LIMITS).await,
         Err(SubscribeError::TooManySubscribers(2))
     );
-    registry.subscribe(&a.id, &topic("t2"), LIMITS).await.unwrap();
-    registry.subscribe(&a.id, &topic("t3"), LIMITS).await.unwrap();
+    registry
+        .subscribe(&a.id, &topic("t2"), LIMITS)
+        .await
+        .unwrap();
+    registry
+        .subscribe(&a.id, &topic("t3"), LIMITS)
+        .await
+        .unwrap();
     assert_eq!(
         registry.subscribe(&a.id, &topic("t4"), LIMITS).await,
         Err(SubscribeError::TooManyTopics(3))
@@ -58,7 +73,10 @@ async fn subscriptions_are_listed_capped_and_ended_with_the_connection() {
     registry.unsubscribe(&a.id, &topic("news")).await.unwrap();
     registry.unsubscribe(&a.id, &topic("never")).await.unwrap();
     assert_eq!(subscriber_ids(&registry, "chat", "news").await, vec![b.id]);
-    registry.subscribe(&c.id, &topic("news"), LIMITS).await.unwrap();
+    registry
+        .subscribe(&c.id, &topic("news"), LIMITS)
+        .await
+        .unwrap();
 
     let gone = ConnectionId::generate(node());
     assert_eq!(
@@ -96,7 +114,13 @@ async fn a_push_shares_its_payload_skips_full_queues_and_keeps_order() {
     }
     let message = Outbound::Text("to alice".into());
     let fanout = registry.push_principal("chat", "alice", &message).await;
-    assert_eq!(fanout, Fanout { delivered: 1, full: 1 });
+    assert_eq!(
+        fanout,
+        Fanout {
+            delivered: 1,
+            full: 1
+        }
+    );
     assert!(other.queue.is_empty(), "bob got alice's message");
 
     // The receivers hold the very bytes that were pushed, not copies.
@@ -111,9 +135,19 @@ async fn a_push_shares_its_payload_skips_full_queues_and_keeps_order() {
     // Topic pushes: `news` has fast and slow (2 subscribers, the cap); slow is still full.
     for i in 0..3 {
         let fanout = registry
-            .push_topic("chat", &topic("news"), &Outbound::Text(i.to_string().into()))
+            .push_topic(
+                "chat",
+                &topic("news"),
+                &Outbound::Text(i.to_string().into()),
+            )
             .await;
-        assert_eq!(fanout, Fanout { delivered: 1, full: 1 });
+        assert_eq!(
+            fanout,
+            Fanout {
+                delivered: 1,
+                full: 1
+            }
+        );
     }
     assert_eq!(
         (0..3).map(|_| text(fast.queue.pop())).collect::<Vec<_>>(),
@@ -121,7 +155,9 @@ async fn a_push_shares_its_payload_skips_full_queues_and_keeps_order() {
         "publish order"
     );
     assert_eq!(
-        registry.push_topic("chat", &topic("nobody"), &message).await,
+        registry
+            .push_topic("chat", &topic("nobody"), &message)
+            .await,
         Fanout::default()
     );
     assert_eq!(

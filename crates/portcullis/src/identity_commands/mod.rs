@@ -23,16 +23,9 @@ use portcullis_idp::manage::{self as admin, AdminError, NewUser, Target, rfc3339
 use portcullis_idp::{ClientRecord, IdentityProvider, UserDetails};
 use serde_json::Value;
 
+use crate::failure::{Failure, load_config};
 pub use args::IdentityCommand;
 use args::{ClientsCommand, GroupsCommand, KeysCommand, PoolsCommand, UsersCommand};
-
-/// Why a command failed: the exit status and what goes to stderr.
-enum Failure {
-    /// Invalid configuration file: its diagnostics, exit 2.
-    Config(String),
-    /// Anything else: one line, exit 1.
-    Error(String),
-}
 
 /// What a successful command prints.
 struct Output {
@@ -53,25 +46,12 @@ pub fn run(command: IdentityCommand) -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Err(Failure::Config(message)) => {
-            eprintln!("{message}");
-            ExitCode::from(2)
-        }
-        Err(Failure::Error(message)) => {
-            eprintln!("{name}: {message}");
-            ExitCode::FAILURE
-        }
+        Err(failure) => failure.report(name),
     }
 }
 
 fn execute(config_path: &Path, command: IdentityCommand) -> Result<Output, Failure> {
-    let cfg = portcullis_config::load_file(config_path).map_err(|diagnostics| {
-        Failure::Config(format!(
-            "{diagnostics}\n{}: {} error(s)",
-            config_path.display(),
-            diagnostics.0.len()
-        ))
-    })?;
+    let cfg = load_config(config_path)?;
     // read a password before touching the store, so a bad stdin fails fast
     let stdin_password = match &command {
         IdentityCommand::Users(UsersCommand::Create(a)) if a.password_stdin => {

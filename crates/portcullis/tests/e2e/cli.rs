@@ -51,16 +51,21 @@ allowed_scopes = ["premium-content/read"]
     Env { _dir: dir, config }
 }
 
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Out {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
 }
 
-fn run_with(config: &Path, args: &[&str], stdin: Option<&str>) -> Out {
-    let (group, rest) = args.split_at(2);
+/// `portcullis COMMAND... --config FILE REST...` with `stdin` (or none), run to its end.
+pub(crate) fn portcullis(
+    command: &[&str],
+    config: &Path,
+    rest: &[&str],
+    stdin: Option<&[u8]>,
+) -> Out {
     let mut child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .args(group)
+        .args(command)
         .arg("--config")
         .arg(config)
         .args(rest)
@@ -76,7 +81,7 @@ fn run_with(config: &Path, args: &[&str], stdin: Option<&str>) -> Out {
         .expect("spawn portcullis");
     if let Some(input) = stdin {
         let mut pipe = child.stdin.take().expect("stdin");
-        pipe.write_all(input.as_bytes()).expect("write stdin");
+        pipe.write_all(input).expect("write stdin");
     }
     let out = child.wait_with_output().expect("wait");
     Out {
@@ -84,6 +89,12 @@ fn run_with(config: &Path, args: &[&str], stdin: Option<&str>) -> Out {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
+}
+
+/// `portcullis GROUP VERB --config FILE REST...` (`args` starts with GROUP VERB).
+fn run_with(config: &Path, args: &[&str], stdin: Option<&str>) -> Out {
+    let (group, rest) = args.split_at(2);
+    portcullis(group, config, rest, stdin.map(str::as_bytes))
 }
 
 /// `portcullis GROUP VERB --config FILE REST...`, expecting `code`.

@@ -11,6 +11,7 @@ mod limits;
 mod management;
 mod operations;
 mod push;
+mod push_cli;
 mod slow_clients;
 mod static_site;
 mod trust;

@@ -53,8 +53,17 @@ fn config(backend: &Backend, webhook: &Backend, chat_extra: &str) -> String {
 }
 
 /// Connect to `path` as `user`; the connection id comes from its (new) CONNECT event.
-async fn connect_as(gw: &TestGateway, backend: &Backend, path: &str, user: &str) -> (Client, String) {
-    let id_of = |e: &Value| e["requestContext"]["connectionId"].as_str().map(str::to_owned);
+async fn connect_as(
+    gw: &TestGateway,
+    backend: &Backend,
+    path: &str,
+    user: &str,
+) -> (Client, String) {
+    let id_of = |e: &Value| {
+        e["requestContext"]["connectionId"]
+            .as_str()
+            .map(str::to_owned)
+    };
     let known: Vec<String> = backend.events().iter().filter_map(id_of).collect();
     let cookie = format!("user={user}");
     let client = try_connect(&gw.ws_url(path), &[("Cookie", cookie.as_str())])
@@ -163,7 +172,10 @@ async fn a_push_to_a_user_reaches_every_connection_of_that_user_only() {
     let (status, _, _) = call(&gw, "DELETE", "/prod/@users/alice", b"").await;
     assert_eq!(status, 204);
     for (client, id) in &mut alice {
-        assert!(matches!(next_message(client).await, Some(Message::Close(_)) | None));
+        assert!(matches!(
+            next_message(client).await,
+            Some(Message::Close(_)) | None
+        ));
         backend.wait_event("DISCONNECT", id).await;
     }
     let (_, listing, _) = call(&gw, "GET", "/prod/@users/alice", b"").await;
@@ -183,7 +195,8 @@ async fn topics_are_subscribed_published_listed_and_left() {
     let (mut a, a_id) = connect_as(&gw, &backend, "/chat", "alice").await;
     let (mut b, b_id) = connect_as(&gw, &backend, "/chat", "bob").await;
     let (mut c, c_id) = connect_as(&gw, &backend, "/chat", "carol").await;
-    let sub = |id: &str, topic: &str| format!("/prod/@connections/{}/topics/{topic}", encode_id(id));
+    let sub =
+        |id: &str, topic: &str| format!("/prod/@connections/{}/topics/{topic}", encode_id(id));
 
     for id in [&a_id, &b_id] {
         let (status, _, _) = call(&gw, "PUT", &sub(id, "room:1"), b"").await;
@@ -206,11 +219,21 @@ async fn topics_are_subscribed_published_listed_and_left() {
     // Caps answer 429 LimitExceededException with the key to raise.
     let (status, body, error) = call(&gw, "PUT", &sub(&c_id, "room:1"), b"").await;
     assert_eq!((status, error.as_str()), (429, "LimitExceededException"));
-    assert!(body["message"].as_str().expect("message").contains("max_subscribers_per_topic"));
+    assert!(
+        body["message"]
+            .as_str()
+            .expect("message")
+            .contains("max_subscribers_per_topic")
+    );
     call(&gw, "PUT", &sub(&a_id, "room:2"), b"").await;
     let (status, body, _) = call(&gw, "PUT", &sub(&a_id, "room:3"), b"").await;
     assert_eq!(status, 429);
-    assert!(body["message"].as_str().expect("message").contains("max_topics_per_connection"));
+    assert!(
+        body["message"]
+            .as_str()
+            .expect("message")
+            .contains("max_topics_per_connection")
+    );
 
     // Unsubscribe; the topic of another stage's API is another topic.
     let (status, _, _) = call(&gw, "DELETE", &sub(&b_id, "room:1"), b"").await;
@@ -222,19 +245,35 @@ async fn topics_are_subscribed_published_listed_and_left() {
     let (_, body, _) = call(&gw, "POST", "/dev/@topics/room:1", b"x").await;
     assert_eq!(body, json!({"connections": 0}));
     // Subscribing through a stage the connection's API is not served under: gone there.
-    let (status, _, error) = call(&gw, "PUT", &format!("/dev/@connections/{}/topics/t", encode_id(&c_id)), b"").await;
+    let (status, _, error) = call(
+        &gw,
+        "PUT",
+        &format!("/dev/@connections/{}/topics/t", encode_id(&c_id)),
+        b"",
+    )
+    .await;
     assert_eq!((status, error.as_str()), (410, "GoneException"));
 
     // Bad names are 400; an unknown connection is 410.
     let long = "x".repeat(129);
     for bad in ["a%2Fb", "a%20b", long.as_str(), "caf%C3%A9"] {
         let (status, body, error) = call(&gw, "PUT", &sub(&c_id, bad), b"").await;
-        assert_eq!((status, error.as_str()), (400, "BadRequestException"), "{bad}");
+        assert_eq!(
+            (status, error.as_str()),
+            (400, "BadRequestException"),
+            "{bad}"
+        );
         assert!(body["message"].is_string());
         let (status, _, _) = call(&gw, "POST", &format!("/prod/@topics/{bad}"), b"x").await;
         assert_eq!(status, 400, "{bad}");
     }
-    let (status, _, error) = call(&gw, "PUT", "/prod/@connections/AAAAAAAAAAAAAAAAAAAA/topics/t", b"").await;
+    let (status, _, error) = call(
+        &gw,
+        "PUT",
+        "/prod/@connections/AAAAAAAAAAAAAAAAAAAA/topics/t",
+        b"",
+    )
+    .await;
     assert_eq!((status, error.as_str()), (410, "GoneException"));
 
     // A connection that ends leaves its topics.
@@ -282,7 +321,10 @@ async fn pushes_are_signed_bounded_and_need_data() {
     assert_eq!(status, 404);
     // Counted by operation.
     let metrics = gw.metrics_text().await;
-    assert!(metrics.contains("operation=\"user_post\",status=\"413\""), "{metrics}");
+    assert!(
+        metrics.contains("operation=\"user_post\",status=\"413\""),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
@@ -323,12 +365,19 @@ async fn a_receiver_that_does_not_read_is_skipped_and_counted_while_the_others_g
     let seen = counter.await.expect("reader");
     let want: Vec<String> = (0..PUSHES).map(|i| format!("{i:08}")).collect();
     assert_eq!(seen, want, "every push, in publish order");
-    assert!(skipped_somewhere > 0, "the stuck client's queue never filled");
+    assert!(
+        skipped_somewhere > 0,
+        "the stuck client's queue never filled"
+    );
     let metrics = gw.metrics_text().await;
     let line = metrics
         .lines()
         .find(|l| l.starts_with("portcullis_push_skipped_total{") && l.contains("api=\"chat\""))
         .expect("skipped counter");
-    let counted: u64 = line.rsplit(' ').next().and_then(|n| n.parse().ok()).expect("value");
+    let counted: u64 = line
+        .rsplit(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("value");
     assert_eq!(counted, skipped_somewhere);
 }

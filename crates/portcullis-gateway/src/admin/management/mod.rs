@@ -210,7 +210,12 @@ async fn signed_body(
     let body = axum::body::to_bytes(body, MAX_POST_BYTES)
         .await
         .map_err(|_| ManagementError::PayloadTooLarge)?;
-    match authenticate(&state.management, parts, &body, CredentialScope::Connections) {
+    match authenticate(
+        &state.management,
+        parts,
+        &body,
+        CredentialScope::Connections,
+    ) {
         Ok(()) => Ok(body),
         Err(Refusal::Unsigned(e)) => {
             debug!(error = %e, "management request refused");

@@ -59,6 +59,15 @@ fn decode(segment: &str) -> Option<String> {
     (decoded.len() <= MAX_SEGMENT_BYTES).then(|| decoded.into_owned())
 }
 
+/// A topic segment: like [`decode`], but an empty one is kept, so that the empty name is
+/// refused as a bad topic name (400) rather than as a path that names nothing (404).
+fn decode_topic(segment: &str) -> Option<String> {
+    if segment.is_empty() {
+        return Some(String::new());
+    }
+    decode(segment)
+}
+
 /// `None` when the path names nothing the management API serves (404).
 pub(super) fn parse(raw_path: &str) -> Option<Path> {
     let segments: Vec<&str> = raw_path.strip_prefix('/')?.split('/').collect();
@@ -74,10 +83,10 @@ pub(super) fn parse(raw_path: &str) -> Option<Path> {
         (Collection::Connections, [id]) => Target::Connection(decode(id)?),
         (Collection::Connections, [id, "topics", topic]) => Target::Subscription {
             id: decode(id)?,
-            topic: decode(topic)?,
+            topic: decode_topic(topic)?,
         },
         (Collection::Users, [principal]) => Target::User(decode(principal)?),
-        (Collection::Topics, [topic]) => Target::Topic(decode(topic)?),
+        (Collection::Topics, [topic]) => Target::Topic(decode_topic(topic)?),
         _ => return None,
     };
     Some(Path { stage, target })
