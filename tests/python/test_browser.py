@@ -16,7 +16,10 @@ import os
 import secrets
 import shutil
 import subprocess
+import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -146,6 +149,47 @@ def demo_site(request, portcullis_bin, demo_backend_bin, tmp_path):
                 if path.exists():
                     shutil.copy(path, BROWSER_ARTIFACTS / f"{name}.log")
                     print(f"\n---- {name} log (copied to {BROWSER_ARTIFACTS}) ----\n{_tail(path)}")
+
+
+@dataclass
+class PhasedRun:
+    code: int
+    phases: list[str]
+    report: str  # the script's stdout and stderr
+
+
+def run_phased(node: str, script: str, env: dict[str, str], timeout: float,
+               on_phase: Callable[[str, str], None]) -> PhasedRun:
+    """Runs tests/browser/SCRIPT, which prints `PHASE <name> [arg]` when its pages reached a
+    state and then waits for "go" on stdin: `on_phase(name, arg)` acts or checks meanwhile.
+    The script is killed after `timeout` seconds, or when `on_phase` raises."""
+    proc = subprocess.Popen(
+        [node, str(BROWSER_DIR / script)], cwd=BROWSER_DIR, env=env, text=True,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    killer = threading.Timer(timeout, proc.kill)
+    killer.start()
+    phases: list[str] = []
+    output: list[str] = []
+    try:
+        assert proc.stdout is not None and proc.stdin is not None
+        for line in proc.stdout:
+            output.append(line.rstrip())
+            if not line.startswith("PHASE "):
+                continue
+            name, _, arg = line.split(maxsplit=1)[1].strip().partition(" ")
+            phases.append(name)
+            on_phase(name, arg)
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+        code = proc.wait()
+    finally:
+        killer.cancel()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    stderr = proc.stderr.read() if proc.stderr else ""
+    return PhasedRun(code, phases, "\n".join(output) + "\n" + stderr)
 
 
 def _create_user(portcullis_bin: Path, env: dict[str, str], username: str, password: str) -> None:
