@@ -280,6 +280,7 @@ async fn seed002_handler_unchanged() {
             authorizer: None,
             disconnect_status_code: None,
             disconnect_reason: None,
+            connection_type: None,
         },
         stage_variables: &[],
     };

@@ -196,6 +196,8 @@ pub struct WebSocketApi {
     /// Empty = any origin.
     pub allowed_origins: Vec<String>,
     pub subprotocols: Vec<String>,
+    /// `sse`: the API's server-sent events stream; `None` (the default) serves none.
+    pub sse: Option<Sse>,
     pub binary_frames: BinaryFrames,
     pub message_policy: bool,
     /// Outbound frames queued per connection before a slow reader is closed. Default 64.
@@ -210,6 +212,40 @@ pub struct WebSocketApi {
     pub max_subscribers_per_topic: usize,
     /// Routes by route key (`$connect`, `$disconnect`, `$default`, custom).
     pub routes: IndexMap<String, WsRoute>,
+}
+
+/// `sse = true | { path, heartbeat, replay, replay_bytes }` of a WebSocket API: a
+/// `text/event-stream` of the API's pushes, admitted like the WebSocket upgrade.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sse {
+    /// Where the stream is served: `{api path}/events` unless set.
+    pub path: String,
+    /// Interval of the `: ping` comment lines. Default 15 s, at least 1 s.
+    pub heartbeat: Duration,
+    /// `@users` pushes kept per principal for `Last-Event-ID` replay. Default 1000, at most
+    /// 100,000; 0 keeps none.
+    pub replay: usize,
+    /// Memory the API's replay buffers may hold in all (payloads and bookkeeping); beyond it
+    /// the buffer of the principal pushed to least recently is dropped. Default 16 MiB.
+    pub replay_bytes: usize,
+}
+
+impl Sse {
+    pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(15);
+    pub const DEFAULT_REPLAY: usize = 1000;
+    pub const MAX_REPLAY: usize = 100_000;
+    pub const DEFAULT_REPLAY_BYTES: usize = 16 << 20;
+    pub const MIN_REPLAY_BYTES: usize = 1 << 20;
+
+    /// `sse = true` for an API served at `api_path`.
+    pub fn defaults_for(api_path: &str) -> Self {
+        Sse {
+            path: format!("{}/events", api_path.trim_end_matches('/')),
+            heartbeat: Self::DEFAULT_HEARTBEAT,
+            replay: Self::DEFAULT_REPLAY,
+            replay_bytes: Self::DEFAULT_REPLAY_BYTES,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

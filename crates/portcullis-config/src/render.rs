@@ -131,6 +131,15 @@ pub(crate) fn render(config: &Config) -> String {
         set(&mut t, "max_message_bytes", int(api.max_message_bytes));
         set(&mut t, "allowed_origins", list(&api.allowed_origins));
         set(&mut t, "subprotocols", list(&api.subprotocols));
+        if let Some(sse) = &api.sse {
+            let pairs = vec![
+                ("path", str(&sse.path)),
+                ("heartbeat", dur(sse.heartbeat)),
+                ("replay", int(sse.replay)),
+                ("replay_bytes", int(sse.replay_bytes)),
+            ];
+            set(&mut t, "sse", inline(pairs));
+        }
         let binary = match api.binary_frames {
             BinaryFrames::Close => "close",
             BinaryFrames::Base64 => "base64",

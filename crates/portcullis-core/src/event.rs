@@ -60,6 +60,9 @@ pub struct WsEventContext<'a> {
     pub authorizer: Option<&'a RawValue>,
     pub disconnect_status_code: Option<u16>,
     pub disconnect_reason: Option<&'a str>,
+    /// `requestContext.connectionType`: `Some("sse")` for a server-sent events stream; absent
+    /// for a WebSocket, as on API Gateway.
+    pub connection_type: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -83,6 +86,8 @@ struct RequestContext<'a> {
     request_id: &'a str,
     domain_name: &'a str,
     connection_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    connection_type: Option<&'a str>,
     api_id: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     authorizer: Option<&'a RawValue>,
@@ -119,6 +124,7 @@ impl<'a> RequestContext<'a> {
             request_id: ctx.request_id,
             domain_name: ctx.domain_name,
             connection_id: ctx.connection_id,
+            connection_type: ctx.connection_type,
             api_id: ctx.api_id,
             authorizer: ctx.authorizer,
         }
@@ -603,6 +609,7 @@ mod tests {
             authorizer: None,
             disconnect_status_code: None,
             disconnect_reason: None,
+            connection_type: None,
         }
     }
 
@@ -732,6 +739,19 @@ mod tests {
         c.disconnect_reason = None;
         let v: Value = serde_json::from_slice(&disconnect_event(&c)).unwrap();
         assert_eq!(v["requestContext"]["disconnectReason"], json!(""));
+    }
+
+    #[test]
+    fn an_sse_stream_says_so_in_every_event() {
+        let mut c = ctx();
+        let plain: Value = serde_json::from_slice(&disconnect_event(&c)).unwrap();
+        assert!(plain["requestContext"].get("connectionType").is_none());
+        c.connection_type = Some("sse");
+        let connect: Value = serde_json::from_slice(&connect_event(&c, &[], &[])).unwrap();
+        assert_eq!(connect["requestContext"]["connectionType"], json!("sse"));
+        c.event_type = EventType::Disconnect;
+        let disconnect: Value = serde_json::from_slice(&disconnect_event(&c)).unwrap();
+        assert_eq!(disconnect["requestContext"]["connectionType"], json!("sse"));
     }
 
     #[test]

@@ -143,14 +143,7 @@ pub fn check(
     let Some(key) = first(headers, "sec-websocket-key") else {
         return Err(Refusal::MissingKey);
     };
-    // A browser always sends Origin; non-browser clients may omit it.
-    if !policy.allowed_origins.is_empty()
-        && let Some(origin) = first(headers, "origin")
-        && !policy
-            .allowed_origins
-            .iter()
-            .any(|o| o.as_bytes() == origin)
-    {
+    if !origin_allowed(headers, policy.allowed_origins) {
         return Err(Refusal::OriginNotAllowed);
     }
     let offered: Vec<&str> = all(headers, "sec-websocket-protocol").collect();
@@ -158,6 +151,30 @@ pub fn check(
         accept: accept_key(key),
         protocol: subprotocol::negotiate(&offered, policy.subprotocols),
     })
+}
+
+/// Whether a request may come from its `Origin`: an API without `allowed_origins` takes any,
+/// one with a list takes the origins listed. A browser always sends `Origin` on a WebSocket
+/// upgrade and on a cross-origin `EventSource`; a request without one (a non-browser client,
+/// a same-origin `EventSource`) is not a cross-site request and passes.
+pub fn origin_allowed(headers: &[(&str, &[u8])], allowed_origins: &[String]) -> bool {
+    listed_origin(headers, allowed_origins).is_some()
+        || allowed_origins.is_empty()
+        || first(headers, "origin").is_none()
+}
+
+/// The request's `Origin` when `allowed_origins` lists it (an origin the API trusts by name,
+/// e.g. to answer a cross-origin `EventSource` with CORS headers).
+pub fn listed_origin<'h>(
+    headers: &[(&str, &'h [u8])],
+    allowed_origins: &[String],
+) -> Option<&'h str> {
+    let origin = first(headers, "origin")?;
+    allowed_origins
+        .iter()
+        .any(|o| o.as_bytes() == origin)
+        .then(|| visible_ascii(origin))
+        .flatten()
 }
 
 /// Headers of the handshake itself: the gateway's, never a backend's.

@@ -22,6 +22,7 @@ pub mod id;
 pub mod policy;
 pub mod redact;
 pub mod selection;
+pub mod sse;
 pub mod static_path;
 pub mod subprotocol;
 pub mod throttle;

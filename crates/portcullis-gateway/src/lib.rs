@@ -9,13 +9,15 @@
 //! - [`listener`]: binding, the accept loop and what protects it (connection budgets, a cap per
 //!   client address, header and body deadlines);
 //! - `router`: the one place saying which app answers a request, on either listener;
-//! - the public apps: `websocket` (upgrade and sessions), `http_api` (routing, `http` events,
-//!   `http_proxy` forwarding), `static_site`, and the identity provider's own router;
+//! - the public apps: `websocket` (upgrade and sessions), `sse` (a WebSocket API's
+//!   server-sent events), `http_api` (routing, `http` events, `http_proxy` forwarding),
+//!   `static_site`, and the identity provider's own router;
 //! - `admin`: the admin listener's apps (`/healthz`, `/metrics`, `@connections`, the identity
 //!   admin API);
 //! - shared below them: `state` (what every task shares), [`registry`] (live connections,
 //!   indexed by id, principal and identity-provider session), `outbound` (each connection's
-//!   bounded send queue), `revocation` (closing the connections a revocation covers),
+//!   bounded send queue), `replay` (the `@users` pushes SSE streams replay), `revocation`
+//!   (closing the connections a revocation covers),
 //!   `authorizers`, `integration` (calls to backends), [`metrics`](Metrics), `reply` (the
 //!   gateway's own answers) and `error` (the gateway's failures and who caused them);
 //! - `server`: building it all from the configuration, starting, shutting down.
@@ -33,11 +35,13 @@ mod metrics;
 mod outbound;
 mod push;
 pub mod registry;
+mod replay;
 mod reply;
 mod revocation;
 mod router;
 mod server;
 pub mod session_key;
+mod sse;
 mod state;
 mod static_site;
 mod websocket;

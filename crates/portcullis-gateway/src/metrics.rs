@@ -11,6 +11,10 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+mod sse;
+
+pub use sse::SseMetrics;
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ApiLabel {
     pub api: String,
@@ -86,6 +90,8 @@ pub struct Metrics {
     pub connections_refused: Family<RefusedLabels, Counter<u64, AtomicU64>>,
     pub push_deliveries: Family<PushLabels, Counter<u64, AtomicU64>>,
     pub push_skipped: Family<PushLabels, Counter<u64, AtomicU64>>,
+    /// SSE streams and replay logs.
+    pub sse: SseMetrics,
 }
 
 impl Default for Metrics {
@@ -196,10 +202,12 @@ impl Metrics {
             "Receivers skipped by @users and @topics pushes because their send queue was full",
             push_skipped.clone(),
         );
+        let sse = SseMetrics::new(&mut registry);
         Metrics {
             registry,
             push_deliveries,
             push_skipped,
+            sse,
             authorizer_cache_hits,
             authorizer_cache_misses,
             authorizer_decisions,

@@ -24,8 +24,45 @@ pub use tokio_tungstenite::tungstenite::Utf8Bytes;
 pub enum Outbound {
     Text(Utf8Bytes),
     Binary(Bytes),
+    /// A push to a principal (`@users`) as its API's replay log numbered it: an SSE stream
+    /// names the event after `seq` (and skips it when it replayed it already); a WebSocket
+    /// sends `data` like any other push.
+    Logged {
+        seq: u64,
+        data: Data,
+    },
     /// Close the connection for this reason (e.g. `DELETE @connections`).
     Close(Close),
+}
+
+/// A push's payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Data {
+    Text(Utf8Bytes),
+    Binary(Bytes),
+}
+
+impl Data {
+    /// Payload bytes.
+    pub fn len(&self) -> usize {
+        match self {
+            Data::Text(text) => text.len(),
+            Data::Binary(bytes) => bytes.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl From<Data> for Outbound {
+    fn from(data: Data) -> Outbound {
+        match data {
+            Data::Text(text) => Outbound::Text(text),
+            Data::Binary(bytes) => Outbound::Binary(bytes),
+        }
+    }
 }
 
 /// Why an [`Outbound`] was not queued.

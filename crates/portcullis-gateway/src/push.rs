@@ -4,7 +4,8 @@
 //! A push never waits for a receiver: the message is serialised once, every receiver's queue
 //! gets a reference to the same bytes, and a receiver whose queue is full is skipped and
 //! counted (`portcullis_push_skipped_total`). One caller's pushes reach each receiver in the
-//! order they were made.
+//! order they were made. A push to a principal is also kept in the replay log of each API
+//! with `sse` (`Outbound::Logged`), connected or not.
 
 use std::sync::Arc;
 
@@ -21,6 +22,12 @@ pub async fn to_user(
 ) -> Fanout {
     let mut total = Fanout::default();
     for api in apis {
+        // An API with SSE logs the push first, so a stream that resumes later replays it.
+        let logged = api
+            .replay
+            .as_ref()
+            .and_then(|replay| replay.log(principal, message));
+        let message = logged.as_ref().unwrap_or(message);
         let fanout = state
             .registry
             .push_principal(&api.name, principal, message)

@@ -2,11 +2,12 @@
 //!
 //! Public listener, in this order:
 //! 1. a WebSocket API's path: the upgrade (503 while the gateway drains);
-//! 2. the identity provider's endpoints: `/pools/...` (OAuth2/OIDC, hosted pages) and the
+//! 2. a WebSocket API's SSE path (`sse.path`): the event stream (503 while draining);
+//! 3. the identity provider's endpoints: `/pools/...` (OAuth2/OIDC, hosted pages) and the
 //!    Cognito JSON API (`POST /` with an `X-Amz-Target: AWSCognitoIdentityProviderService.*`);
-//! 3. an HTTP API whose base path holds the path (longest base path first);
-//! 4. a static site whose prefix holds the path (longest prefix first);
-//! 5. otherwise 404.
+//! 4. an HTTP API whose base path holds the path (longest base path first);
+//! 5. a static site whose prefix holds the path (longest prefix first);
+//! 6. otherwise 404.
 //!
 //! Admin listener: `GET /healthz`, `GET /metrics`, `/admin/...` (the identity admin API),
 //! everything else the management API (`@connections`, `@users`, `@topics`).
@@ -22,6 +23,7 @@ use portcullis_idp::IdentityProvider;
 use crate::admin;
 use crate::http_api::{self, HttpApi};
 use crate::reply;
+use crate::sse;
 use crate::state::State;
 use crate::static_site::Site;
 use crate::websocket::{WsApi, handle_upgrade};
@@ -31,6 +33,8 @@ pub struct Public {
     pub state: Arc<State>,
     /// WebSocket APIs by path.
     pub websocket: HashMap<String, Arc<WsApi>>,
+    /// WebSocket APIs with `sse`, by the stream's path.
+    pub sse: HashMap<String, Arc<WsApi>>,
     /// The built-in identity provider's endpoints (OAuth2/OIDC under `/pools/`, the Cognito
     /// JSON API at `POST /`), when the configuration defines pools.
     pub identity: Option<axum::Router>,
@@ -44,6 +48,7 @@ pub struct Public {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum PublicApp {
     WebSocket,
+    Sse,
     Identity,
     HttpApi(usize),
     StaticSite(usize),
@@ -60,6 +65,15 @@ impl Public {
                 }
                 match self.websocket.get(req.uri().path()).cloned() {
                     Some(api) => handle_upgrade(self.state.clone(), api, req, peer).await,
+                    None => reply::message(StatusCode::NOT_FOUND, "Not Found"),
+                }
+            }
+            PublicApp::Sse => {
+                if self.state.shutdown.is_cancelled() {
+                    return reply::message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable");
+                }
+                match self.sse.get(req.uri().path()).cloned() {
+                    Some(api) => sse::handle(self.state.clone(), api, req, peer).await,
                     None => reply::message(StatusCode::NOT_FOUND, "Not Found"),
                 }
             }
@@ -88,6 +102,9 @@ impl Public {
         let path = req.uri().path();
         if self.websocket.contains_key(path) {
             return PublicApp::WebSocket;
+        }
+        if self.sse.contains_key(path) {
+            return PublicApp::Sse;
         }
         if self.identity.is_some() && is_identity_request(req) {
             return PublicApp::Identity;

@@ -167,9 +167,14 @@ pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
             state.shutdown.clone(),
         );
     }
+    let sse = websocket
+        .values()
+        .filter_map(|api| Some((api.config.sse.as_ref()?.path.clone(), api.clone())))
+        .collect();
     let public = Arc::new(router::Public {
         state: state.clone(),
         websocket: websocket.clone(),
+        sse,
         identity,
         http_apis,
         static_sites,

@@ -31,3 +31,25 @@ pub struct State {
     /// `https` when the public listener has TLS, else `http`.
     pub scheme: String,
 }
+
+#[cfg(test)]
+impl State {
+    /// A state for unit tests: no authorizers, an empty registry, the default region.
+    pub fn for_tests() -> Arc<State> {
+        use portcullis_core::id::NodeId;
+        Arc::new(State {
+            management: Arc::new(Management {
+                credentials: Vec::new(),
+                region: "us-east-1".into(),
+                account_id: "000000000000".into(),
+            }),
+            metrics: Arc::new(Metrics::new()),
+            registry: Arc::new(LocalRegistry::new(NodeId(1))),
+            authorizers: Authorizers::default(),
+            shutdown: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+            listen_port: 8080,
+            scheme: "http".into(),
+        })
+    }
+}

@@ -23,6 +23,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 pub use portcullis_auth::sigv4;
 
 pub mod jwt;
+pub mod sse;
 
 pub const ACCESS_KEY_ID: &str = "AKIDTEST";
 pub const SECRET_ACCESS_KEY: &str = "test-secret-key-0123456789";
@@ -78,6 +79,11 @@ impl TestGateway {
 
     pub fn ws_url(&self, path: &str) -> String {
         format!("ws://{}{}", self.listen, path)
+    }
+
+    /// `http://` URL of `path` on the public listener.
+    pub fn http_url(&self, path: &str) -> String {
+        format!("http://{}{}", self.listen, path)
     }
 
     pub fn admin_url(&self, path: &str) -> String {

@@ -343,6 +343,7 @@ fn ws_context() -> WsEventContext<'static> {
         authorizer: None,
         disconnect_status_code: None,
         disconnect_reason: None,
+        connection_type: None,
     }
 }
 

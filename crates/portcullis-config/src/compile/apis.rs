@@ -1,5 +1,7 @@
 //! `[websocket.NAME]` and `[http.NAME]`.
 
+mod sse;
+
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -21,6 +23,15 @@ pub(super) struct ApiMeta {
     path_key: String,
     api_id: Sp<String>,
     api_id_key: String,
+    /// A WebSocket API's SSE path and the key path to blame.
+    sse: Option<(Sp<String>, String)>,
+}
+
+impl ApiMeta {
+    /// Every path the API answers at exactly: its own and its SSE stream's.
+    pub(super) fn paths(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.path.v.as_str()).chain(self.sse.iter().map(|(p, _)| p.v.as_str()))
+    }
 }
 
 const TEN_YEARS: Duration = Duration::from_secs(3650 * 86_400);
@@ -154,6 +165,7 @@ pub(super) fn websocket(
     }
     let allowed_origins = t.string_list(ctx, "allowed_origins");
     let subprotocols = t.string_list(ctx, "subprotocols");
+    let sse = sse::sse(ctx, &mut t, &path.v);
     let binary_frames = match t.string(ctx, "binary_frames") {
         None => BinaryFrames::Close,
         Some(b) => match b.v.as_str() {
@@ -260,6 +272,9 @@ pub(super) fn websocket(
         path_key: t.path_of("path"),
         api_id: api_id.clone(),
         api_id_key: t.path_of("api_id"),
+        sse: sse
+            .as_ref()
+            .map(|(_, at)| (at.clone(), format!("{}.path", t.path_of("sse")))),
     };
     t.finish(ctx);
     let api = WebSocketApi {
@@ -275,6 +290,7 @@ pub(super) fn websocket(
         max_message_bytes,
         allowed_origins,
         subprotocols,
+        sse: sse.map(|(sse, _)| sse),
         binary_frames,
         message_policy: message_policy.is_some_and(|m| m.v),
         send_queue,
@@ -498,6 +514,7 @@ pub(super) fn http(
         path_key: t.path_of("base_path"),
         api_id: api_id.clone(),
         api_id_key: t.path_of("api_id"),
+        sse: None,
     };
     t.finish(ctx);
     let api = HttpApi {
@@ -540,6 +557,38 @@ pub(super) fn check_unique(ctx: &mut Ctx<'_>, websocket: &[ApiMeta], http: &[Api
             None => {
                 paths.insert(key, meta);
             }
+        }
+    }
+    // SSE streams answer at one exact path too, in the same namespace.
+    let mut streams: HashMap<&str, &ApiMeta> = HashMap::new();
+    for meta in websocket {
+        let Some((path, key)) = &meta.sse else {
+            continue;
+        };
+        let taken = paths
+            .get(path.v.as_str())
+            .map(|p| {
+                if std::ptr::eq(*p, meta) {
+                    "the WebSocket API itself".to_owned()
+                } else {
+                    format!("{} API {:?}", p.kind, p.name)
+                }
+            })
+            .or_else(|| {
+                streams
+                    .get(path.v.as_str())
+                    .map(|p| format!("the SSE stream of websocket API {:?}", p.name))
+            });
+        if path.v == "/pools" || path.v.starts_with("/pools/") {
+            ctx.error(path.at, key, "/pools is reserved for the identity provider");
+        } else if let Some(owner) = taken {
+            ctx.error(
+                path.at,
+                key,
+                format!("path {:?} is already used by {owner}", path.v),
+            );
+        } else {
+            streams.insert(path.v.as_str(), meta);
         }
     }
     let mut ids: HashMap<&str, &ApiMeta> = HashMap::new();

@@ -282,7 +282,7 @@ fn static_site(
             } else if let Some(api) = websocket
                 .iter()
                 .chain(http)
-                .find(|m| !trimmed.is_empty() && m.path.v == trimmed)
+                .find(|m| !trimmed.is_empty() && m.paths().any(|p| p == trimmed))
             {
                 ctx.error(
                     p.at,

@@ -447,3 +447,20 @@ fn header_name_and_value_rules() {
         assert!(!is_header_value(value), "{value:?}");
     }
 }
+
+#[test]
+fn origins_listed_pass_others_only_without_a_list_or_an_origin() {
+    let listed = vec!["https://app.example".to_owned()];
+    let from = |origin: &'static str| vec![("Origin", origin.as_bytes())];
+    assert!(origin_allowed(&from("https://app.example"), &listed));
+    assert!(!origin_allowed(&from("https://evil.example"), &listed));
+    assert!(origin_allowed(&[], &listed));
+    assert!(origin_allowed(&from("https://evil.example"), &[]));
+    assert_eq!(
+        listed_origin(&from("https://app.example"), &listed),
+        Some("https://app.example")
+    );
+    // Without a list every origin is allowed, but none is trusted by name.
+    assert_eq!(listed_origin(&from("https://app.example"), &[]), None);
+    assert_eq!(listed_origin(&from("https://evil.example"), &listed), None);
+}

@@ -19,7 +19,7 @@ use portcullis_core::close::Close;
 use portcullis_core::id::{ConnectionId, NodeId};
 
 use crate::outbound::OutboundQueue;
-pub use crate::outbound::{Outbound, SendError, Utf8Bytes};
+pub use crate::outbound::{Data, Outbound, SendError, Utf8Bytes};
 use crate::session_key::{self, LiveSession, SessionKey};
 
 mod index;

@@ -38,22 +38,7 @@ fn identity_requests() {
 }
 
 fn state() -> Arc<State> {
-    use portcullis_config::Management;
-    use portcullis_core::id::NodeId;
-    Arc::new(State {
-        management: Arc::new(Management {
-            credentials: Vec::new(),
-            region: "us-east-1".into(),
-            account_id: "000000000000".into(),
-        }),
-        metrics: Arc::new(crate::metrics::Metrics::new()),
-        registry: Arc::new(crate::registry::LocalRegistry::new(NodeId(1))),
-        authorizers: crate::authorizers::Authorizers::default(),
-        shutdown: tokio_util::sync::CancellationToken::new(),
-        tasks: tokio_util::task::TaskTracker::new(),
-        listen_port: 8080,
-        scheme: "http".into(),
-    })
+    State::for_tests()
 }
 
 fn site_at_root() -> Site {
@@ -72,6 +57,7 @@ fn identity_endpoints_come_before_a_site_at_the_root() {
     let public = Public {
         state: state(),
         websocket: HashMap::new(),
+        sse: HashMap::new(),
         identity: Some(axum::Router::new()),
         http_apis: Vec::new(),
         static_sites: vec![site_at_root()],
@@ -107,6 +93,7 @@ async fn nothing_configured_is_a_json_404() {
     let public = Public {
         state: state(),
         websocket: HashMap::new(),
+        sse: HashMap::new(),
         identity: None,
         http_apis: Vec::new(),
         static_sites: Vec::new(),

@@ -1,7 +1,10 @@
 //! WebSocket APIs: the upgrade (`$connect`), the per-connection session loop and the calls
-//! to the `$disconnect`, `$default` and custom route integrations.
+//! to the `$disconnect`, `$default` and custom route integrations; the admission and the
+//! deadlines an API's SSE streams share with its WebSockets (`admission`, `timers`).
 
+pub(crate) mod admission;
 mod session;
+pub(crate) mod timers;
 mod upgrade;
 
 use std::collections::HashMap;
@@ -17,7 +20,9 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use crate::error::GatewayError;
 use crate::integration::{Integration, Integrations};
 use crate::metrics::{ApiLabel, Metrics};
+use crate::replay::ReplayStore;
 
+pub use session::deliver_disconnect;
 pub use upgrade::handle_upgrade;
 
 /// A route of a WebSocket API, resolved.
@@ -48,6 +53,8 @@ pub struct WsApi {
     pub socket_config: WebSocketConfig,
     pub domain_name: String,
     pub metrics: ApiMetrics,
+    /// With `sse`: the log of `@users` pushes SSE streams replay from.
+    pub replay: Option<Arc<ReplayStore>>,
 }
 
 /// Per-connection read buffer: small on purpose (the library default is 128 KiB per socket).
@@ -112,6 +119,10 @@ impl WsApi {
             socket_config,
             domain_name: domain_name.to_owned(),
             metrics: api_metrics,
+            replay: config
+                .sse
+                .as_ref()
+                .map(|sse| Arc::new(ReplayStore::new(&config.name, sse, metrics))),
         })
     }
 

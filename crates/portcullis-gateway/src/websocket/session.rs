@@ -30,10 +30,11 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tracing::{debug, info};
 
 use super::WsApi;
+use super::timers::{Due, Timers};
 use crate::authorizers::Identity;
 use crate::error::GatewayError;
 use crate::metrics::{ApiLabel, DisconnectLabels};
-use crate::registry::{ConnectionHandle, ConnectionRegistry, Outbound};
+use crate::registry::{ConnectionHandle, ConnectionRegistry, Data, Outbound};
 use crate::state::State;
 
 type Socket = WebSocketStream<TokioIo<Upgraded>>;
@@ -97,10 +98,9 @@ pub async fn run(mut socket: Socket, session: Session) {
                 let mut ending = None;
                 let mut written = 0u64;
                 while let Some(out) = handle.queue.pop() {
-                    let message = match out {
-                        Outbound::Text(text) => Message::Text(text),
-                        Outbound::Binary(bytes) => Message::Binary(bytes),
-                        Outbound::Close(requested) => {
+                    let message = match frame(out) {
+                        Ok(message) => message,
+                        Err(requested) => {
                             ending = flushed(&mut socket, written).await;
                             if ending.is_none() {
                                 ending = Some(close(&mut socket, requested).await);
@@ -135,10 +135,9 @@ pub async fn run(mut socket: Socket, session: Session) {
             }
             Some(reply) = inflight.next(), if !inflight.is_empty() => {
                 if let Some(out) = reply {
-                    let message = match out {
-                        Outbound::Text(text) => Message::Text(text),
-                        Outbound::Binary(bytes) => Message::Binary(bytes),
-                        Outbound::Close(requested) => break close(&mut socket, requested).await,
+                    let message = match frame(out) {
+                        Ok(message) => message,
+                        Err(requested) => break close(&mut socket, requested).await,
                     };
                     match tokio::time::timeout(SEND_TIMEOUT, socket.send(message)).await {
                         Ok(Ok(())) => {
@@ -298,66 +297,20 @@ impl Inflight {
     }
 }
 
-/// What the connection's single timer is waiting for.
-#[derive(Debug, PartialEq, Eq)]
-enum Due {
-    MaxDuration,
-    Idle,
-    Ping,
-}
-
-/// The deadlines of one connection (pure: times are passed in).
-struct Timers {
-    idle_timeout: Duration,
-    idle_at: Instant,
-    max_at: Instant,
-    ping_every: Option<Duration>,
-    ping_at: Option<Instant>,
-}
-
-impl Timers {
-    fn new(
-        now: Instant,
-        idle_timeout: Duration,
-        max_duration: Duration,
-        ping_every: Duration,
-    ) -> Self {
-        let ping_every = (!ping_every.is_zero()).then_some(ping_every);
-        Timers {
-            idle_timeout,
-            idle_at: now + idle_timeout,
-            max_at: now + max_duration,
-            ping_every,
-            ping_at: ping_every.map(|p| now + p),
-        }
-    }
-
-    /// A data frame went either way.
-    fn active(&mut self, now: Instant) {
-        self.idle_at = now + self.idle_timeout;
-    }
-
-    /// The earliest deadline.
-    fn next(&self) -> Instant {
-        let first = self.idle_at.min(self.max_at);
-        self.ping_at.map_or(first, |p| first.min(p))
-    }
-
-    /// What is due at `now` (the most important first); schedules the next ping.
-    fn due(&mut self, now: Instant) -> Option<Due> {
-        if now >= self.max_at {
-            return Some(Due::MaxDuration);
-        }
-        if now >= self.idle_at {
-            return Some(Due::Idle);
-        }
-        if let (Some(at), Some(every)) = (self.ping_at, self.ping_every)
-            && now >= at
-        {
-            self.ping_at = Some(now + every);
-            return Some(Due::Ping);
-        }
-        None
+/// The frame that delivers `out`, or the close it asks for.
+fn frame(out: Outbound) -> Result<Message, Close> {
+    match out {
+        Outbound::Text(text)
+        | Outbound::Logged {
+            data: Data::Text(text),
+            ..
+        } => Ok(Message::Text(text)),
+        Outbound::Binary(bytes)
+        | Outbound::Logged {
+            data: Data::Binary(bytes),
+            ..
+        } => Ok(Message::Binary(bytes)),
+        Outbound::Close(requested) => Err(requested),
     }
 }
 
@@ -405,6 +358,7 @@ fn context<'a>(
         authorizer,
         disconnect_status_code: None,
         disconnect_reason: None,
+        connection_type: super::admission::connection_type(handle.transport),
     }
 }
 
@@ -576,47 +530,5 @@ pub async fn deliver_disconnect(
     if let Err(e) = integration.invoke(event).await {
         state.metrics.error(e.kind());
         debug!(connection_id = %handle.id, error = %e, "$disconnect integration failed");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn one_timer_serves_idle_max_duration_and_pings() {
-        let start = Instant::now();
-        let mut t = Timers::new(
-            start,
-            Duration::from_secs(10),
-            Duration::from_secs(25),
-            Duration::from_secs(3),
-        );
-        assert_eq!(t.next(), start + Duration::from_secs(3));
-        assert_eq!(t.due(start + Duration::from_secs(1)), None);
-        assert_eq!(t.due(start + Duration::from_secs(3)), Some(Due::Ping));
-        // The next ping is scheduled from when the last one went out.
-        assert!(t.next() >= start + Duration::from_secs(5));
-        assert_eq!(t.due(start + Duration::from_secs(10)), Some(Due::Idle));
-        t.active(start + Duration::from_secs(10));
-        assert_eq!(t.due(start + Duration::from_secs(10)), Some(Due::Ping));
-        assert_eq!(t.due(start + Duration::from_secs(11)), None);
-        assert_eq!(
-            t.due(start + Duration::from_secs(26)),
-            Some(Due::MaxDuration)
-        );
-    }
-
-    #[test]
-    fn pings_can_be_disabled() {
-        let start = Instant::now();
-        let mut t = Timers::new(
-            start,
-            Duration::from_secs(10),
-            Duration::from_secs(25),
-            Duration::ZERO,
-        );
-        assert_eq!(t.due(start + Duration::from_secs(9)), None);
-        assert_eq!(t.next(), start + Duration::from_secs(10));
     }
 }

@@ -35,7 +35,7 @@ async fn setup() -> Setup {
         "[server]\nlisten = \"127.0.0.1:{port}\"\nadmin_listen = \"127.0.0.1:0\"\npublic_url = \"{base}\"\nshutdown_grace = \"5s\"\n\n\
          [management]\nregion = \"{REGION}\"\ncredentials = [{{ access_key_id = \"{ACCESS_KEY_ID}\", secret_access_key = \"{SECRET_ACCESS_KEY}\", scopes = [\"connections\", \"admin\"] }}, \
          {{ access_key_id = \"{}\", secret_access_key = \"{}\" }}, {{ access_key_id = \"{}\", secret_access_key = \"{}\", scopes = [\"admin\"] }}]\n\n\
-         [websocket.chat]\nauthorizer = \"users\"\n[websocket.chat.routes]\n\
+         [websocket.chat]\nauthorizer = \"users\"\nsse = true\n[websocket.chat.routes]\n\
          \"$connect\" = {{ integration = \"lambda\" }}\n\"$disconnect\" = {{ integration = \"lambda\" }}\n\"$default\" = {{ integration = \"lambda\", response = true }}\n\n\
          [integrations.lambda]\ntype = \"http\"\nurl = \"{}\"\n\n\
          [authorizers.users]\ntype = \"jwt\"\nidentity_source = [\"route.request.querystring.access_token\"]\nissuers = [{{ issuer = \"{base}/pools/main\" }}]\n\n\
@@ -429,6 +429,50 @@ async fn admin_disable_and_sign_out_close_the_users_sockets() {
     assert_revoked(&s, &mut alice, &alice_id).await;
     send_text(&mut carol, "still here").await;
     assert_eq!(next_text(&mut carol).await, "still here");
+}
+
+#[tokio::test]
+async fn a_revocation_closes_the_users_sse_streams_too() {
+    let s = setup().await;
+    let (status, _) = admin(
+        &s.gw,
+        "POST",
+        "/admin/pools/main/users",
+        Some(json!({"username": "alice", "password": PASSWORD})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (status, tokens) = sign_in(&s.base, "alice", PASSWORD).await;
+    assert_eq!(status, 200);
+    let token = tokens["AccessToken"].as_str().expect("access token");
+    let url = format!("{}/chat/events?access_token={token}", s.base);
+    let mut stream = sse::connect(&url, &[], sse::Protocol::Http1)
+        .await
+        .unwrap_or_else(|e| panic!("refused: {e:?}"));
+    let connected: Value = serde_json::from_str(&stream.event().await.data).expect("json");
+    let id = connected["connectionId"].as_str().expect("id").to_owned();
+
+    let (status, _) = admin(
+        &s.gw,
+        "POST",
+        "/admin/pools/main/users/alice/sign-out",
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let close = stream.event().await;
+    assert_eq!(close.event, "close");
+    assert_eq!(
+        serde_json::from_str::<Value>(&close.data).expect("json"),
+        json!({"code": 1008, "reason": "Token revoked"})
+    );
+    assert!(stream.next_event().await.is_none(), "the stream ends");
+    let disconnect = s.backend.wait_event("DISCONNECT", &id).await;
+    assert_eq!(disconnect["requestContext"]["connectionType"], "sse");
+    assert_eq!(disconnect["requestContext"]["disconnectStatusCode"], 1008);
+    // The revoked token cannot open another.
+    let again = sse::connect(&url, &[], sse::Protocol::Http1).await;
+    assert_eq!(again.err().map(|(status, _, _)| status), Some(401));
 }
 
 /// `portcullis users VERB --config FILE --pool main USER`, run as a separate process.

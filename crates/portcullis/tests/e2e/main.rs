@@ -13,6 +13,7 @@ mod operations;
 mod push;
 mod push_cli;
 mod slow_clients;
+mod sse;
 mod static_site;
 mod trust;
 mod websocket;
