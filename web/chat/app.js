@@ -3,7 +3,10 @@
 //
 // Chat happens in rooms: the backend subscribes each connection to the gateway topic
 // room:lobby, /join NAME to room:NAME, and publishes a message to its room's topic only.
-// /msg USER TEXT is pushed to the user (every connection of theirs).
+// /msg USER TEXT is pushed to the user (every connection of theirs). Next to the WebSocket, a
+// cookie-mode page listens to Server-Sent Events (EventSource on /chat/events) for its
+// notifications panel: direct messages and announcements, with what it missed while it was
+// reconnecting replayed by the gateway (Last-Event-ID).
 //
 // Two ways to hold the sign-in, chosen before signing in:
 //   token  - the tokens stay in this module's memory only; the access token travels in the
@@ -22,8 +25,10 @@ const SUBPROTOCOL = "chat.v1";
 const PKCE_KEY = "portcullis-demo.pkce";
 const CSRF_COOKIE = "portcullis_csrf";
 const HEALTH_URL = "/api/health";
+const EVENTS_URL = "/chat/events"; // Server-Sent Events of the WebSocket API (sse = true)
 const LOBBY = "lobby";
 const ROOM_NAME = /^[A-Za-z0-9._-]{1,64}$/;
+const MAX_NOTIFICATIONS = 100;
 const BACKOFF_S = [1, 2, 4, 8, 15, 30]; // reconnect delays; the last one repeats
 const REFRESH_LEAD_MS = 60_000; // refresh this long before the access token expires...
 const REFRESH_LEAD_FRACTION = 0.2; // ...or this share of its lifetime when that is shorter
@@ -54,6 +59,8 @@ const ui = {
   whoamiResult: $("whoami-result"),
   signOut: $("sign-out"),
   room: $("room"),
+  notifications: $("notifications"),
+  notificationsStatus: $("notifications-status"),
 };
 
 // ---- state -------------------------------------------------------------------------------------
@@ -75,6 +82,8 @@ let signOutWaiter = null; // set while sign-out waits for the gateway to close t
 let lastAction = null; // the action of the last message sent, to explain a "Forbidden" frame
 let alertKind = null; // "connectivity" alerts disappear by themselves once connected again
 let room = LOBBY; // the room this page's messages go to
+let events = null; // the EventSource of the notifications panel (cookie mode only)
+let lastEventId = ""; // the last notification's id, to resume a stream opened anew
 
 class GatewayDown extends Error {}
 
@@ -368,6 +377,8 @@ function enableChat(connected) {
 
 function startSession() {
   ui.messages.replaceChildren();
+  ui.notifications.replaceChildren();
+  lastEventId = "";
   setRoom(LOBBY); // a new connection starts in the lobby
   resetWhoami();
   ui.signedOutPanel.hidden = true;
@@ -377,12 +388,14 @@ function startSession() {
   reconnectAttempt = 0;
   refusedHandshakes = 0;
   connect();
+  openNotifications();
   ui.input.focus();
 }
 
 /** Forgets everything about the session (tokens included) and stops all timers. */
 function endSession() {
   session = null;
+  closeNotifications();
   clearTimeout(refreshTimer);
   clearTimeout(reconnectTimer);
   clearInterval(countdownTimer);
@@ -436,6 +449,7 @@ function connect() {
     clearAlert("connectivity");
     setStatus("connected", `Connected as ${session.username}`);
     enableChat(true);
+    if (!events) openNotifications(); // stopped while the session was refreshed
   });
   socket.addEventListener("message", (ev) => {
     if (ws === socket) handleFrame(ev.data);
@@ -781,6 +795,127 @@ function sendFromInput(action) {
   ui.input.focus();
 }
 
+// ---- notifications (Server-Sent Events) ---------------------------------------------------------
+
+function setNotificationsStatus(state, text) {
+  ui.notificationsStatus.dataset.state = state;
+  ui.notificationsStatus.textContent = text;
+}
+
+/**
+ * Opens the notifications stream: EventSource on /chat/events with the cookie session (the
+ * gateway checks the CSRF echo as for the WebSocket). EventSource reconnects by itself and
+ * sends the last event id it saw; the gateway replays the direct messages missed meanwhile.
+ */
+function openNotifications() {
+  closeNotifications();
+  if (!session) return;
+  if (session.mode !== "cookie") {
+    setNotificationsStatus(
+      "off",
+      "Notifications arrive over Server-Sent Events with the HttpOnly cookie session; " +
+        "EventSource cannot send a token, so this token-mode tab gets them in the chat only.",
+    );
+    return;
+  }
+  // A stream opened anew (not EventSource's own reconnection) resumes with ?lastEventId=.
+  const query = new URLSearchParams({ csrf: csrfToken() });
+  if (lastEventId) query.set("lastEventId", lastEventId);
+  const source = new EventSource(`${EVENTS_URL}?${query}`);
+  events = source;
+  setNotificationsStatus("connecting", "Notifications: connecting…");
+  source.addEventListener("connected", (ev) => {
+    if (events !== source) return;
+    let id = "";
+    try {
+      id = JSON.parse(ev.data).connectionId || "";
+    } catch {
+      id = "";
+    }
+    ui.notificationsStatus.dataset.connectionId = id;
+    setNotificationsStatus("live", "Notifications: live over Server-Sent Events.");
+  });
+  source.addEventListener("message", (ev) => {
+    if (events === source) addNotification(ev.data, ev.lastEventId);
+  });
+  source.addEventListener("close", (ev) => {
+    if (events !== source) return;
+    let code = 0;
+    try {
+      code = Number(JSON.parse(ev.data).code);
+    } catch {
+      code = 0;
+    }
+    // Revoked: asking again would be refused. Anything else: EventSource reconnects by itself
+    // with the last id it saw, and the gateway replays what it missed.
+    if (code === 1008) {
+      closeNotifications();
+      setNotificationsStatus("closed", "Notifications: stopped (the session was signed out).");
+    }
+  });
+  source.addEventListener("binary", (ev) => {
+    if (events === source) addNotification(null, ev.lastEventId);
+  });
+  source.addEventListener("reset", () => {
+    if (events !== source) return;
+    addNotification(
+      JSON.stringify({ type: "note", text: "Some notifications came while this page was away and are too old to show." }),
+      "",
+    );
+  });
+  source.addEventListener("error", () => {
+    if (events !== source) return;
+    if (source.readyState === EventSource.CLOSED) {
+      // Refused (the session ended or the access cookie expired): the next WebSocket
+      // connection, after a refresh, opens it again.
+      events = null;
+      setNotificationsStatus("closed", "Notifications: stopped; they resume when the chat reconnects.");
+    } else {
+      setNotificationsStatus("reconnecting", "Notifications: reconnecting; what comes meanwhile follows.");
+    }
+  });
+}
+
+function closeNotifications() {
+  if (events) events.close();
+  events = null;
+  delete ui.notificationsStatus.dataset.connectionId;
+}
+
+function addNotification(data, id) {
+  if (id) lastEventId = id;
+  let msg = null;
+  try {
+    msg = data === null ? null : JSON.parse(data);
+  } catch {
+    msg = null;
+  }
+  const li = document.createElement("li");
+  li.dataset.eventId = id || "";
+  const at = msg?.at ? new Date(msg.at) : new Date();
+  const time = document.createElement("time");
+  if (!Number.isNaN(at.getTime())) {
+    time.dateTime = at.toISOString();
+    time.textContent = at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  }
+  const what = document.createElement("strong");
+  if (msg?.type === "direct") {
+    li.className = "direct";
+    what.textContent = `Direct message from ${msg.from}:`;
+  } else if (msg?.type === "announcement") {
+    li.className = "announcement";
+    what.textContent = `Announcement from ${msg.from}:`;
+  } else {
+    li.className = "note";
+  }
+  const text = document.createElement("span");
+  text.className = "text";
+  text.textContent = msg && typeof msg === "object" ? String(msg.text ?? "") : data === null ? "(binary data)" : data;
+  li.append(time, " ", what, " ", text);
+  ui.notifications.prepend(li);
+  while (ui.notifications.children.length > MAX_NOTIFICATIONS) ui.notifications.lastElementChild.remove();
+}
+
 // ---- sign in and out ------------------------------------------------------------------------------------
 
 /** Fetches the discovery document; warns when the page is not open at the public URL. */
@@ -972,6 +1107,7 @@ async function signOut() {
   clearTimeout(reconnectTimer);
   clearInterval(countdownTimer);
   const socketWasOpen = ws !== null;
+  closeNotifications(); // the sign-out ends the stream; EventSource must not ask again
   const closed = waitForClose(SIGN_OUT_CLOSE_WAIT_MS);
   setStatus(ui.status.dataset.state, "Signing out…");
   let problem = null;
