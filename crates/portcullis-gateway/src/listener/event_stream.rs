@@ -39,7 +39,7 @@ const MAX_ANSWER_BYTES: usize = 64 * 1024;
 #[derive(Debug)]
 pub(super) enum Head {
     /// A complete `GET` of an event-stream path: the request, and the length of its head.
-    Stream(Request<Body>, usize),
+    Stream(Box<Request<Body>>, usize),
     /// Anything else: hyper serves the connection.
     Other,
 }
@@ -72,7 +72,7 @@ pub(super) fn parse_head(buf: &[u8], paths: &HashSet<String>) -> Head {
         builder = builder.header(name, value);
     }
     match builder.body(Body::empty()) {
-        Ok(request) => Head::Stream(request, len),
+        Ok(request) => Head::Stream(Box::new(request), len),
         Err(_) => Head::Other,
     }
 }
@@ -95,7 +95,7 @@ pub(super) async fn sniff(
 /// Serve the stream that `request` opens: consume its head, ask `handler`, write the answer.
 pub(super) async fn serve<F, Fut>(
     mut stream: TcpStream,
-    mut request: Request<Body>,
+    request: Box<Request<Body>>,
     head_len: usize,
     slot: ConnectionSlot,
     peer: SocketAddr,
@@ -110,6 +110,7 @@ pub(super) async fn serve<F, Fut>(
         return;
     }
     drop(head);
+    let mut request = *request;
     request.extensions_mut().insert(slot);
     let response = handler(request, peer).await;
     let (parts, body) = response.into_parts();
