@@ -20,6 +20,10 @@ const TIMEOUT = Number(process.env.BROWSER_TIMEOUT_MS || 90_000);
 const USER = process.env.ALICE_USERNAME || "alice";
 const PASSWORD = process.env.ALICE_PASSWORD || "";
 
+// What the browser logs while the gateway or the backend is gone; any other console error fails.
+const OUTAGE_ERRORS =
+  /ERR_CONNECTION_REFUSED|ERR_CONNECTION_RESET|ERR_EMPTY_RESPONSE|WebSocket connection to .* failed|status of 5\d\d/;
+
 const lines = readline.createInterface({ input: process.stdin })[Symbol.asyncIterator]();
 
 /** Tells the test what state the page reached, then waits until the test has acted. */
@@ -68,14 +72,21 @@ async function main() {
     const page = await context.newPage();
     const errors = [];
     page.on("pageerror", (e) => errors.push(String(e)));
+    page.on("console", (msg) => {
+      if (msg.type() === "error" && !OUTAGE_ERRORS.test(msg.text())) errors.push(`console: ${msg.text()}`);
+    });
 
     // Cookie mode: the session lives in the browser's cookies, as a page a user left open would.
+    // The discovery document is the last request of a signed-out page's start.
+    const discovery = page.waitForResponse((r) => r.url().includes("/.well-known/openid-configuration"));
     await page.goto(PAGE_URL);
+    await discovery;
+    if (errors.length) throw new Error(`errors on the signed-out page:\n${errors.join("\n")}`);
     await page.locator("#mode-cookie").check();
     await page.locator("#sign-in").click();
     await page.locator("#username").fill(USER);
     await page.locator("#password").fill(PASSWORD);
-    await page.locator("button[type=submit]").click();
+    await page.getByRole("button", { name: "Sign in" }).click();
     await connected(page);
     await phase("connected"); // the test stops the gateway
 
@@ -96,7 +107,7 @@ async function main() {
     await waitFor(page, "the message sent after recovery never came back", (t) =>
       [...document.querySelectorAll("#messages li")].some((li) => li.textContent.includes(t)), text);
     await page.screenshot({ path: path.join(ARTIFACTS, "outage-3-recovered.png"), fullPage: true });
-    if (errors.length) throw new Error(`uncaught page errors:\n${errors.join("\n")}`);
+    if (errors.length) throw new Error(`console errors or uncaught page errors:\n${errors.join("\n")}`);
   } finally {
     await browser.close().catch(() => {});
   }

@@ -104,10 +104,12 @@ def management_client(endpoint_url: str, secret: str, access_key_id: str = ACCES
     )
 
 
-def sigv4_headers(method: str, url: str, secret: str, body: bytes = b"") -> dict[str, str]:
+def sigv4_headers(
+    method: str, url: str, secret: str, body: bytes = b"", access_key_id: str = ACCESS_KEY_ID
+) -> dict[str, str]:
     """Headers botocore's SigV4Auth adds for `url` exactly as written (e.g. with %40connections)."""
     request = AWSRequest(method=method, url=url, data=body)
-    SigV4Auth(Credentials(ACCESS_KEY_ID, secret), "execute-api", REGION).add_auth(request)
+    SigV4Auth(Credentials(access_key_id, secret), "execute-api", REGION).add_auth(request)
     return dict(request.headers.items())
 
 

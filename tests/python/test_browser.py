@@ -16,7 +16,10 @@ import os
 import secrets
 import shutil
 import subprocess
+import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -148,6 +151,47 @@ def demo_site(request, portcullis_bin, demo_backend_bin, tmp_path):
                     print(f"\n---- {name} log (copied to {BROWSER_ARTIFACTS}) ----\n{_tail(path)}")
 
 
+@dataclass
+class PhasedRun:
+    code: int
+    phases: list[str]
+    report: str  # the script's stdout and stderr
+
+
+def run_phased(node: str, script: str, env: dict[str, str], timeout: float,
+               on_phase: Callable[[str, str], None]) -> PhasedRun:
+    """Runs tests/browser/SCRIPT, which prints `PHASE <name> [arg]` when its pages reached a
+    state and then waits for "go" on stdin: `on_phase(name, arg)` acts or checks meanwhile.
+    The script is killed after `timeout` seconds, or when `on_phase` raises."""
+    proc = subprocess.Popen(
+        [node, str(BROWSER_DIR / script)], cwd=BROWSER_DIR, env=env, text=True,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    killer = threading.Timer(timeout, proc.kill)
+    killer.start()
+    phases: list[str] = []
+    output: list[str] = []
+    try:
+        assert proc.stdout is not None and proc.stdin is not None
+        for line in proc.stdout:
+            output.append(line.rstrip())
+            if not line.startswith("PHASE "):
+                continue
+            name, _, arg = line.split(maxsplit=1)[1].strip().partition(" ")
+            phases.append(name)
+            on_phase(name, arg)
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+        code = proc.wait()
+    finally:
+        killer.cancel()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    stderr = proc.stderr.read() if proc.stderr else ""
+    return PhasedRun(code, phases, "\n".join(output) + "\n" + stderr)
+
+
 def _create_user(portcullis_bin: Path, env: dict[str, str], username: str, password: str) -> None:
     result = subprocess.run(
         [str(portcullis_bin), "users", "create", "--config", str(DEMO_CONFIG), "--pool", "main",
@@ -157,12 +201,23 @@ def _create_user(portcullis_bin: Path, env: dict[str, str], username: str, passw
     assert result.returncode == 0, f"creating {username}:\n{result.stdout}\n{result.stderr}"
 
 
+def _add_to_group(portcullis_bin: Path, env: dict[str, str], username: str, group: str) -> None:
+    result = subprocess.run(
+        [str(portcullis_bin), "users", "add-to-group", "--config", str(DEMO_CONFIG), "--pool", "main",
+         username, group],
+        env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 0, f"adding {username} to {group}:\n{result.stdout}\n{result.stderr}"
+
+
 @pytest.mark.timeout(SCRIPT_TIMEOUT + 120)
 def test_chat_page_in_a_real_browser(browser_tools, demo_site, portcullis_bin):
     env = demo_site["env"]
     users = {name: f"{name.capitalize()}-{secrets.token_hex(6)}-42" for name in ("alice", "bob")}
     for name, password in users.items():
         _create_user(portcullis_bin, env, name, password)
+    # As scripts/demo does: only alice may announce (the route needs the group admins).
+    _add_to_group(portcullis_bin, env, "alice", "admins")
 
     # The page itself, before any browser: served with its security headers, `/demo` redirects.
     index = requests.get(f"{demo_site['url']}/demo/", timeout=10)

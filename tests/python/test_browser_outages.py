@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import secrets
 import subprocess
-import threading
 from pathlib import Path
 
 import pytest
@@ -20,13 +19,13 @@ import pytest
 from conftest import free_port
 from test_browser import (  # noqa: F401 (browser_tools is a fixture)
     BROWSER_ARTIFACTS,
-    BROWSER_DIR,
     DEMO_CONFIG,
     _create_user,
     _stop,
     _tail,
     _wait_http,
     browser_tools,
+    run_phased,
 )
 
 SCRIPT_TIMEOUT = 420  # seconds; the page's reconnect back-off grows to 30 s
@@ -88,43 +87,27 @@ def test_the_page_explains_outages_and_recovers(browser_tools, portcullis_bin, d
     stack.start_backend()
     stack.start_gateway()
 
-    script = subprocess.Popen(
-        [browser_tools["node"], str(BROWSER_DIR / "outages.mjs")],
-        cwd=BROWSER_DIR, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "PORTCULLIS_URL": stack.url, "ALICE_USERNAME": "alice", "ALICE_PASSWORD": password,
-             "CHROMIUM_PATH": browser_tools["chromium"], "BROWSER_ARTIFACTS": str(BROWSER_ARTIFACTS)},
-    )
-    killer = threading.Timer(SCRIPT_TIMEOUT, script.kill)
-    killer.start()
-    seen: list[str] = []
-    output: list[str] = []
+    def on_phase(phase: str, _arg: str) -> None:
+        if phase == "connected":
+            assert stack.gateway is not None
+            _stop(stack.gateway)  # SIGTERM: the page's socket closes with 1001
+        elif phase == "gateway-down-shown":
+            assert stack.backend is not None
+            _stop(stack.backend)
+            stack.start_gateway()  # same store: the page's session is still valid
+        elif phase == "backend-down-shown":
+            stack.start_backend()
+
     try:
-        assert script.stdout is not None and script.stdin is not None
-        for line in script.stdout:
-            output.append(line.rstrip())
-            if not line.startswith("PHASE "):
-                continue
-            phase = line.split(maxsplit=1)[1].strip()
-            seen.append(phase)
-            if phase == "connected":
-                assert stack.gateway is not None
-                _stop(stack.gateway)  # SIGTERM: the page's socket closes with 1001
-            elif phase == "gateway-down-shown":
-                assert stack.backend is not None
-                _stop(stack.backend)
-                stack.start_gateway()  # same store: the page's session is still valid
-            elif phase == "backend-down-shown":
-                stack.start_backend()
-            script.stdin.write("go\n")
-            script.stdin.flush()
-        code = script.wait()
+        run = run_phased(
+            browser_tools["node"], "outages.mjs",
+            {**os.environ, "PORTCULLIS_URL": stack.url, "ALICE_USERNAME": "alice", "ALICE_PASSWORD": password,
+             "CHROMIUM_PATH": browser_tools["chromium"], "BROWSER_ARTIFACTS": str(BROWSER_ARTIFACTS)},
+            SCRIPT_TIMEOUT, on_phase,
+        )
     finally:
-        killer.cancel()
-        if script.poll() is None:
-            script.kill()
         stack.stop()
-    stderr = script.stderr.read() if script.stderr else ""
-    report = "\n".join(output) + "\n" + stderr
+    seen, code, report = run.phases, run.code, run.report
     if code != 0:
         for name, path in stack.logs.items():
             report += f"\n---- {name} log ----\n{_tail(path)}"

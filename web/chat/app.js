@@ -1,6 +1,13 @@
 // The Portcullis chat demo page: sign in through the built-in identity provider (authorization
 // code + PKCE S256), open a WebSocket to /chat, chat, and explain every failure in plain words.
 //
+// Chat happens in rooms: the backend subscribes each connection to the gateway topic
+// room:lobby, /join NAME to room:NAME, and publishes a message to its room's topic only.
+// /msg USER TEXT is pushed to the user (every connection of theirs). Next to the WebSocket, a
+// cookie-mode page listens to Server-Sent Events (EventSource on /chat/events) for its
+// notifications panel: direct messages and announcements, with what it missed while it was
+// reconnecting replayed by the gateway (Last-Event-ID).
+//
 // Two ways to hold the sign-in, chosen before signing in:
 //   token  - the tokens stay in this module's memory only; the access token travels in the
 //            Sec-WebSocket-Protocol list next to "chat.v1". A reload means signing in again.
@@ -18,6 +25,10 @@ const SUBPROTOCOL = "chat.v1";
 const PKCE_KEY = "portcullis-demo.pkce";
 const CSRF_COOKIE = "portcullis_csrf";
 const HEALTH_URL = "/api/health";
+const EVENTS_URL = "/chat/events"; // Server-Sent Events of the WebSocket API (sse = true)
+const LOBBY = "lobby";
+const ROOM_NAME = /^[A-Za-z0-9._-]{1,64}$/;
+const MAX_NOTIFICATIONS = 100;
 const BACKOFF_S = [1, 2, 4, 8, 15, 30]; // reconnect delays; the last one repeats
 const REFRESH_LEAD_MS = 60_000; // refresh this long before the access token expires...
 const REFRESH_LEAD_FRACTION = 0.2; // ...or this share of its lifetime when that is shorter
@@ -47,6 +58,9 @@ const ui = {
   whoami: $("whoami"),
   whoamiResult: $("whoami-result"),
   signOut: $("sign-out"),
+  room: $("room"),
+  notifications: $("notifications"),
+  notificationsStatus: $("notifications-status"),
 };
 
 // ---- state -------------------------------------------------------------------------------------
@@ -67,6 +81,9 @@ let refusedHandshakes = 0; // handshakes refused in a row while gateway, backend
 let signOutWaiter = null; // set while sign-out waits for the gateway to close the socket
 let lastAction = null; // the action of the last message sent, to explain a "Forbidden" frame
 let alertKind = null; // "connectivity" alerts disappear by themselves once connected again
+let room = LOBBY; // the room this page's messages go to
+let events = null; // the EventSource of the notifications panel (cookie mode only)
+let lastEventId = ""; // the last notification's id, to resume a stream opened anew
 
 class GatewayDown extends Error {}
 
@@ -360,6 +377,9 @@ function enableChat(connected) {
 
 function startSession() {
   ui.messages.replaceChildren();
+  ui.notifications.replaceChildren();
+  lastEventId = "";
+  setRoom(LOBBY); // a new connection starts in the lobby
   resetWhoami();
   ui.signedOutPanel.hidden = true;
   ui.chatPanel.hidden = false;
@@ -368,12 +388,14 @@ function startSession() {
   reconnectAttempt = 0;
   refusedHandshakes = 0;
   connect();
+  openNotifications();
   ui.input.focus();
 }
 
 /** Forgets everything about the session (tokens included) and stops all timers. */
 function endSession() {
   session = null;
+  closeNotifications();
   clearTimeout(refreshTimer);
   clearTimeout(reconnectTimer);
   clearInterval(countdownTimer);
@@ -427,6 +449,7 @@ function connect() {
     clearAlert("connectivity");
     setStatus("connected", `Connected as ${session.username}`);
     enableChat(true);
+    if (!events) openNotifications(); // stopped while the session was refreshed
   });
   socket.addEventListener("message", (ev) => {
     if (ws === socket) handleFrame(ev.data);
@@ -555,13 +578,23 @@ function handleFrame(data) {
   }
   switch (msg.type) {
     case "message":
-      addMessage({ kind: "message", from: msg.from, text: msg.text, at: msg.at });
+      addMessage({ kind: "message", from: msg.from, text: msg.text, at: msg.at, room: msg.room });
+      return;
+    case "direct":
+      addMessage({ kind: "direct", from: msg.from, text: msg.text, at: msg.at });
+      return;
+    case "direct-sent":
+      addMessage({ kind: "direct", to: msg.to, text: msg.text, at: msg.at, note: receiptNote(msg) });
+      return;
+    case "joined":
+    case "left":
+      setRoom(msg.type === "joined" ? msg.room : LOBBY);
       return;
     case "announcement":
       addMessage({ kind: "announcement", from: msg.from, text: msg.text, at: msg.at });
       return;
     case "system":
-      addMessage({ kind: "system", text: msg.text, at: msg.at });
+      addMessage({ kind: "system", text: msg.text, at: msg.at, room: msg.room });
       return;
     case "whoami":
       showWhoami(msg);
@@ -575,8 +608,15 @@ function handleFrame(data) {
   }
   if (msg.message === "Forbidden") {
     if (lastAction === "announce") {
-      showAlert("Not allowed: your sign-in did not grant the chat/announce scope.", "forbidden");
-    } else if (lastAction === "sendmessage") {
+      // The route needs the scope (asked for at sign-in) and the group admins (granted by an
+      // administrator); the page knows its scopes, so it can tell which one is missing.
+      showAlert(
+        session?.scopes.includes(ANNOUNCE_SCOPE)
+          ? "Not allowed: only members of the admins group may post announcements."
+          : "Not allowed: your sign-in did not grant the chat/announce scope.",
+        "forbidden",
+      );
+    } else if (["sendmessage", "direct", "join", "leave"].includes(lastAction)) {
       showAlert("Not allowed: your sign-in did not grant the chat/write scope.", "forbidden");
     } else {
       showAlert("Not allowed: the gateway refused that message (Forbidden).", "forbidden");
@@ -600,10 +640,22 @@ function handleFrame(data) {
   addMessage({ kind: "system", text: data });
 }
 
-function addMessage({ kind, from, text, at }) {
+/** What the sender of a direct message learns from the gateway's {"connections": N}. */
+function receiptNote(msg) {
+  const n = Number(msg.connections);
+  if (n === 0) return `${msg.to} has nothing open right now; it waits for their next visit`;
+  return `delivered to ${n} ${n === 1 ? "connection" : "connections"}`;
+}
+
+function setRoom(name) {
+  room = name;
+  ui.room.textContent = `#${name}`;
+}
+
+function addMessage({ kind, from, to, text, at, room: inRoom, note }) {
   const li = document.createElement("li");
   li.className = `msg ${kind}`;
-  if (from && session && from === session.username) li.classList.add("mine");
+  if ((from && session && from === session.username) || to) li.classList.add("mine");
   const when = at ? new Date(at) : new Date();
   const time = document.createElement("time");
   if (!Number.isNaN(when.getTime())) {
@@ -617,7 +669,18 @@ function addMessage({ kind, from, text, at }) {
     badge.textContent = "Announcement";
     li.append(" ", badge);
   }
-  if (from) {
+  if (inRoom && inRoom !== LOBBY) {
+    const tag = document.createElement("span");
+    tag.className = "room-tag";
+    tag.textContent = `#${inRoom}`;
+    li.append(" ", tag);
+  }
+  if (kind === "direct") {
+    const who = document.createElement("strong");
+    who.className = "from";
+    who.textContent = to ? `you → ${to}` : `${from} → you`;
+    li.append(" ", who, ":");
+  } else if (from) {
     const who = document.createElement("strong");
     who.className = "from";
     who.textContent = from;
@@ -627,6 +690,12 @@ function addMessage({ kind, from, text, at }) {
   body.className = "text";
   body.textContent = String(text ?? "");
   li.append(" ", body);
+  if (note) {
+    const small = document.createElement("span");
+    small.className = "room-tag";
+    small.textContent = `(${note})`;
+    li.append(" ", small);
+  }
   ui.messages.append(li);
   while (ui.messages.children.length > MAX_MESSAGES) ui.messages.firstElementChild.remove();
   ui.messages.scrollTop = ui.messages.scrollHeight;
@@ -668,15 +737,49 @@ function showWhoami(msg) {
   ui.whoamiResult.replaceChildren(dl);
 }
 
-function sendAction(action, data) {
+function sendAction(action, data, extra = {}) {
   if (!ws || ws.readyState !== WebSocket.OPEN) {
     showAlert("Not connected right now; wait until the status says “Connected”.", "send");
     return false;
   }
   if (alertKind === "forbidden" || alertKind === "send" || alertKind === "backend") clearAlert();
   lastAction = action;
-  ws.send(JSON.stringify(data === undefined ? { action } : { action, data }));
+  ws.send(JSON.stringify(data === undefined ? { action, ...extra } : { action, data, ...extra }));
   return true;
+}
+
+const COMMAND_HELP = "Commands: /join ROOM, /leave, /msg USER TEXT.";
+
+/** A line starting with "/": returns true when it was sent (the input is then cleared). */
+function runCommand(line) {
+  const [command, first = ""] = line.split(/\s+/, 2);
+  switch (command.toLowerCase()) {
+    case "/join": {
+      const name = first.replace(/^#/, "");
+      if (!ROOM_NAME.test(name)) {
+        showAlert("A room name is 1 to 64 letters, digits, “.”, “_” or “-”: /join ROOM.", "send");
+        return false;
+      }
+      return sendAction("join", undefined, { room: name });
+    }
+    case "/leave":
+      if (room === LOBBY) {
+        addMessage({ kind: "system", text: "You are in #lobby, where everyone is; /join ROOM to go elsewhere." });
+        return true;
+      }
+      return sendAction("leave", undefined, { room });
+    case "/msg": {
+      const text = line.replace(/^\S+\s+\S+\s*/, "");
+      if (!first || !text) {
+        showAlert("Usage: /msg USER TEXT", "send");
+        return false;
+      }
+      return sendAction("direct", text, { to: first });
+    }
+    default:
+      showAlert(`Unknown command ${command}. ${COMMAND_HELP}`, "send");
+      return false;
+  }
 }
 
 function sendFromInput(action) {
@@ -685,8 +788,132 @@ function sendFromInput(action) {
     ui.input.focus();
     return;
   }
-  if (sendAction(action, text)) ui.input.value = "";
+  const sent = action === "sendmessage" && text.startsWith("/")
+    ? runCommand(text)
+    : sendAction(action, text, action === "sendmessage" ? { room } : {});
+  if (sent) ui.input.value = "";
   ui.input.focus();
+}
+
+// ---- notifications (Server-Sent Events) ---------------------------------------------------------
+
+function setNotificationsStatus(state, text) {
+  ui.notificationsStatus.dataset.state = state;
+  ui.notificationsStatus.textContent = text;
+}
+
+/**
+ * Opens the notifications stream: EventSource on /chat/events with the cookie session (the
+ * gateway checks the CSRF echo as for the WebSocket). EventSource reconnects by itself and
+ * sends the last event id it saw; the gateway replays the direct messages missed meanwhile.
+ */
+function openNotifications() {
+  closeNotifications();
+  if (!session) return;
+  if (session.mode !== "cookie") {
+    setNotificationsStatus(
+      "off",
+      "Notifications arrive over Server-Sent Events with the HttpOnly cookie session; " +
+        "EventSource cannot send a token, so this token-mode tab gets them in the chat only.",
+    );
+    return;
+  }
+  // A stream opened anew (not EventSource's own reconnection) resumes with ?lastEventId=.
+  const query = new URLSearchParams({ csrf: csrfToken() });
+  if (lastEventId) query.set("lastEventId", lastEventId);
+  const source = new EventSource(`${EVENTS_URL}?${query}`);
+  events = source;
+  setNotificationsStatus("connecting", "Notifications: connecting…");
+  source.addEventListener("connected", (ev) => {
+    if (events !== source) return;
+    let id = "";
+    try {
+      id = JSON.parse(ev.data).connectionId || "";
+    } catch {
+      id = "";
+    }
+    ui.notificationsStatus.dataset.connectionId = id;
+    setNotificationsStatus("live", "Notifications: live over Server-Sent Events.");
+  });
+  source.addEventListener("message", (ev) => {
+    if (events === source) addNotification(ev.data, ev.lastEventId);
+  });
+  source.addEventListener("close", (ev) => {
+    if (events !== source) return;
+    let code = 0;
+    try {
+      code = Number(JSON.parse(ev.data).code);
+    } catch {
+      code = 0;
+    }
+    // Revoked: asking again would be refused. Anything else: EventSource reconnects by itself
+    // with the last id it saw, and the gateway replays what it missed.
+    if (code === 1008) {
+      closeNotifications();
+      setNotificationsStatus("closed", "Notifications: stopped (the session was signed out).");
+    }
+  });
+  source.addEventListener("binary", (ev) => {
+    if (events === source) addNotification(null, ev.lastEventId);
+  });
+  source.addEventListener("reset", () => {
+    if (events !== source) return;
+    addNotification(
+      JSON.stringify({ type: "note", text: "Some notifications came while this page was away and are too old to show." }),
+      "",
+    );
+  });
+  source.addEventListener("error", () => {
+    if (events !== source) return;
+    if (source.readyState === EventSource.CLOSED) {
+      // Refused (the session ended or the access cookie expired): the next WebSocket
+      // connection, after a refresh, opens it again.
+      events = null;
+      setNotificationsStatus("closed", "Notifications: stopped; they resume when the chat reconnects.");
+    } else {
+      setNotificationsStatus("reconnecting", "Notifications: reconnecting; what comes meanwhile follows.");
+    }
+  });
+}
+
+function closeNotifications() {
+  if (events) events.close();
+  events = null;
+  delete ui.notificationsStatus.dataset.connectionId;
+}
+
+function addNotification(data, id) {
+  if (id) lastEventId = id;
+  let msg = null;
+  try {
+    msg = data === null ? null : JSON.parse(data);
+  } catch {
+    msg = null;
+  }
+  const li = document.createElement("li");
+  li.dataset.eventId = id || "";
+  const at = msg?.at ? new Date(msg.at) : new Date();
+  const time = document.createElement("time");
+  if (!Number.isNaN(at.getTime())) {
+    time.dateTime = at.toISOString();
+    time.textContent = at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  }
+  const what = document.createElement("strong");
+  if (msg?.type === "direct") {
+    li.className = "direct";
+    what.textContent = `Direct message from ${msg.from}:`;
+  } else if (msg?.type === "announcement") {
+    li.className = "announcement";
+    what.textContent = `Announcement from ${msg.from}:`;
+  } else {
+    li.className = "note";
+  }
+  const text = document.createElement("span");
+  text.className = "text";
+  text.textContent = msg && typeof msg === "object" ? String(msg.text ?? "") : data === null ? "(binary data)" : data;
+  li.append(time, " ", what, " ", text);
+  ui.notifications.prepend(li);
+  while (ui.notifications.children.length > MAX_NOTIFICATIONS) ui.notifications.lastElementChild.remove();
 }
 
 // ---- sign in and out ------------------------------------------------------------------------------------
@@ -755,6 +982,11 @@ async function finishSignIn(params) {
   sessionStorage.removeItem(PKCE_KEY);
   history.replaceState(null, "", location.pathname); // the code is single-use; drop it from the URL
   showSignedOut();
+  if (params.get("error") === "access_denied") {
+    // Cancel on the sign-in page: the user changed their mind, nothing went wrong.
+    setStatus("signed-out", "Signed out (sign-in cancelled)");
+    return;
+  }
   if (params.has("error")) {
     showAlert(`Sign-in did not complete: ${params.get("error_description") || params.get("error")}.`);
     return;
@@ -809,21 +1041,39 @@ async function finishSignIn(params) {
   startSession();
 }
 
-/** After a reload: an HttpOnly cookie session may still be there (token mode never survives). */
+/**
+ * After a reload: an HttpOnly cookie session may still be there (token mode never survives).
+ * Portcullis sets the readable CSRF cookie together with the session and clears it at sign-out,
+ * so without it there is no session to ask about: a signed-out visit sends no request (and
+ * logs no 401). With it, GET /session describes the session; when only the access cookie has
+ * expired (it lives as long as one access token), POST /session/refresh revives the session.
+ */
 async function resumeCookieSession() {
+  if (!readCookie(CSRF_COOKIE)) return false;
+  const unreachable = () => {
+    showAlert(GATEWAY_DOWN_TEXT.replace(" This page keeps trying to reconnect.", " Reload the page once it is back."), "connectivity");
+    return false;
+  };
   let r;
   try {
     r = await fetch(`${POOL}/session`, { cache: "no-store", credentials: "same-origin" });
   } catch {
-    showAlert(GATEWAY_DOWN_TEXT.replace(" This page keeps trying to reconnect.", " Reload the page once it is back."), "connectivity");
-    return false;
+    return unreachable();
   }
-  if (!r.ok) return false;
-  let info;
-  try {
-    info = await r.json();
-  } catch {
-    return false;
+  let info = r.ok ? await r.json().catch(() => null) : null;
+  if (r.status === 401) {
+    let result;
+    try {
+      result = await postForm(`${POOL}/session/refresh`, { client_id: CLIENT_ID }, { "X-CSRF-Token": csrfToken() });
+    } catch {
+      return unreachable();
+    }
+    if (!result.ok) {
+      // Portcullis cleared the cookies with this answer: the next visit asks nothing.
+      showAlert("Your previous session has ended (it expired or was signed out elsewhere). Sign in again.", "session");
+      return false;
+    }
+    info = result.body;
   }
   if (!info?.username) return false;
   session = cookieSession(info);
@@ -857,6 +1107,7 @@ async function signOut() {
   clearTimeout(reconnectTimer);
   clearInterval(countdownTimer);
   const socketWasOpen = ws !== null;
+  closeNotifications(); // the sign-out ends the stream; EventSource must not ask again
   const closed = waitForClose(SIGN_OUT_CLOSE_WAIT_MS);
   setStatus(ui.status.dataset.state, "Signing out…");
   let problem = null;

@@ -472,6 +472,9 @@ pub struct ResourceServer {
 #[derive(Debug, Clone)]
 pub struct AppClient {
     pub client_id: String,
+    /// What the hosted sign-in page calls the application ("Sign in to continue to …");
+    /// the client id when absent.
+    pub name: Option<String>,
     pub public: bool,
     pub secret: Option<Secret>,
     pub grants: Vec<String>,

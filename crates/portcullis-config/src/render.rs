@@ -362,6 +362,9 @@ pub(crate) fn render(config: &Config) -> String {
             let mut clients = implicit();
             for (id, c) in &p.clients {
                 let mut ct = Table::new();
+                if let Some(name) = &c.name {
+                    set(&mut ct, "name", str(name));
+                }
                 set(&mut ct, "public", Value::from(c.public));
                 if let Some(s) = &c.secret {
                     set(&mut ct, "secret", secret(s));

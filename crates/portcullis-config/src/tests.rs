@@ -1039,6 +1039,32 @@ public = true
 }
 
 #[test]
+fn client_display_names() {
+    let named = with_server(
+        "[pools.main.clients.web]\npublic = true\nname = \"Portcullis chat\"\n\
+         [pools.main.clients.cli]\npublic = true\n",
+    );
+    let config = load(&named).expect("valid");
+    let clients = &config.pools["main"].clients;
+    assert_eq!(clients["web"].name.as_deref(), Some("Portcullis chat"));
+    assert_eq!(clients["cli"].name, None);
+    let long = "x".repeat(129);
+    let source = with_server(&format!(
+        "[pools.main.clients.a]\npublic = true\nname = \"\"\n\
+         [pools.main.clients.b]\npublic = true\nname = \"{long}\"\n\
+         [pools.main.clients.c]\npublic = true\nname = \"tab\\there\"\n"
+    ));
+    assert_eq!(
+        errors(&source),
+        [
+            "test.toml:6:8: pools.main.clients.a.name: must be 1-128 characters without control characters",
+            "test.toml:9:8: pools.main.clients.b.name: must be 1-128 characters without control characters",
+            "test.toml:12:8: pools.main.clients.c.name: must be 1-128 characters without control characters",
+        ]
+    );
+}
+
+#[test]
 fn pool_rate_limit_and_code_webhook() {
     let source = with_server(
         r#"[pools.main]

@@ -77,6 +77,15 @@ async fn fake_management(State(fake): State<Shared>, req: Request) -> Response {
             StatusCode::OK.into_response()
         }
         ("POST", "/prod/@connections/gone") => StatusCode::GONE.into_response(),
+        ("PUT" | "DELETE", p) if p.starts_with("/prod/@connections/abc%3D/topics/") => {
+            fake.delivered.push((format!("{method} {path}"), Vec::new()));
+            StatusCode::NO_CONTENT.into_response()
+        }
+        ("POST", "/prod/@users/bob") | ("POST", "/prod/@topics/room:lobby") => {
+            fake.delivered.push((path, body.to_vec()));
+            axum::Json(json!({"connections": 2})).into_response()
+        }
+        ("POST", "/prod/@users/nobody") => axum::Json(json!({"connections": 0})).into_response(),
         _ => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
 }
@@ -207,5 +216,102 @@ async fn events_endpoint_routes_and_broadcasts() {
             .await
             .1,
         json!({"statusCode": 200})
+    );
+}
+
+/// Waits until the fake has seen `count` deliveries (calls made after the backend answered).
+async fn delivered(fake: &Shared, count: usize) -> Vec<(String, Vec<u8>)> {
+    for _ in 0..200 {
+        let now = fake.lock().expect("lock").delivered.clone();
+        if now.len() >= count {
+            return now;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!(
+        "expected {count} calls, got {:?}",
+        fake.lock().expect("lock").delivered
+    );
+}
+
+#[tokio::test]
+async fn signed_in_users_are_subscribed_chat_in_rooms_and_get_direct_messages() {
+    let (fake_base, fake) = start_fake().await;
+    let backend = serve(router(management(&fake_base, SECRET))).await;
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
+    let post = |body: Value| {
+        let http = http.clone();
+        let url = format!("{backend}/events");
+        async move {
+            let r = http
+                .post(url)
+                .body(body.to_string())
+                .send()
+                .await
+                .expect("send");
+            r.json::<Value>().await.expect("json answer")
+        }
+    };
+    let ctx = |event_type: &str, route: &str| {
+        json!({
+            "eventType": event_type, "routeKey": route, "connectionId": "abc=", "stage": "prod",
+            "authorizer": {"principalId": "alice", "jwt": {"claims": {"username": "alice"}}}
+        })
+    };
+    assert_eq!(
+        post(json!({"requestContext": ctx("CONNECT", "$connect")})).await,
+        json!({"statusCode": 200})
+    );
+    let calls = delivered(&fake, 3).await;
+    assert_eq!(
+        calls[..2]
+            .iter()
+            .map(|(what, _)| what.as_str())
+            .collect::<Vec<_>>(),
+        [
+            "PUT /prod/@connections/abc%3D/topics/room:lobby",
+            "PUT /prod/@connections/abc%3D/topics/announcements",
+        ]
+    );
+    assert_eq!(calls[2].0, "/prod/@topics/room:lobby");
+    let joined: Value = serde_json::from_slice(&calls[2].1).expect("json");
+    assert_eq!(joined["text"], "alice joined");
+
+    let receipt = post(json!({
+        "requestContext": ctx("MESSAGE", "direct"),
+        "body": r#"{"action":"direct","to":"bob","data":"hi bob"}"#
+    }))
+    .await;
+    let receipt: Value =
+        serde_json::from_str(receipt["body"].as_str().expect("body")).expect("json");
+    assert_eq!(receipt["type"], "direct-sent");
+    assert_eq!(receipt["connections"], 2);
+    let calls = delivered(&fake, 4).await;
+    assert_eq!(calls[3].0, "/prod/@users/bob");
+    let pushed: Value = serde_json::from_slice(&calls[3].1).expect("json");
+    assert_eq!(
+        (pushed["type"].as_str(), pushed["from"].as_str()),
+        (Some("direct"), Some("alice"))
+    );
+
+    let nobody = post(json!({
+        "requestContext": ctx("MESSAGE", "direct"),
+        "body": r#"{"action":"direct","to":"nobody","data":"anyone?"}"#
+    }))
+    .await;
+    let nobody: Value = serde_json::from_str(nobody["body"].as_str().expect("body")).expect("json");
+    assert_eq!(nobody["connections"], 0);
+
+    let fake = fake.lock().expect("lock");
+    assert_eq!(fake.refused, 0);
+    assert!(
+        fake.verified
+            .iter()
+            .all(|(_, p)| !p.ends_with("/@connections")),
+        "a signed-in user's message listed every connection: {:?}",
+        fake.verified
     );
 }

@@ -193,6 +193,13 @@ pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
         per_client: Some(PerClient::new(config.server.max_connections_per_ip)),
         header_read_timeout: config.server.header_read_timeout,
         body_read_timeout: config.server.body_read_timeout,
+        event_streams: Arc::new(
+            config
+                .websocket
+                .values()
+                .filter_map(|api| Some(api.sse.as_ref()?.path.clone()))
+                .collect(),
+        ),
         metrics: state.metrics.clone(),
     };
     // The admin listener has a budget of its own: a flood of public clients cannot keep
@@ -203,6 +210,7 @@ pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
         per_client: None,
         header_read_timeout: config.server.header_read_timeout,
         body_read_timeout: config.server.body_read_timeout,
+        event_streams: Arc::default(),
         metrics: state.metrics.clone(),
     };
 

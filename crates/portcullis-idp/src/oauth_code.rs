@@ -377,6 +377,21 @@ impl CodeFlow {
         }
     }
 
+    /// Ends the pending request `id` because the user declined; returns the redirect location
+    /// with `error=access_denied` and the request's `state` (RFC 6749 §4.1.2.1), or `None`
+    /// when the request has expired.
+    pub fn cancel(&self, pool: &str, id: &str) -> Option<String> {
+        let now = self.now();
+        let request = self.pending.lock().ok()?.take(pool, id, now)?;
+        AuthorizeError::Redirect {
+            redirect_uri: request.redirect_uri,
+            state: request.state,
+            code: "access_denied",
+            description: "the user cancelled the sign-in",
+        }
+        .location()
+    }
+
     /// Ends the pending request `id` with a code for `username`; returns the redirect location.
     pub fn complete(&self, pool: &str, id: &str, username: &str) -> Result<String, IdpError> {
         let request = {

@@ -294,6 +294,9 @@ fn password_policy(ctx: &mut Ctx<'_>, mut t: Tbl<'_>) -> PasswordPolicy {
     policy
 }
 
+/// Longest client display name, in characters.
+const MAX_CLIENT_NAME_CHARS: usize = 128;
+
 fn client(ctx: &mut Ctx<'_>, client_id: &str, mut t: Tbl<'_>) -> Option<AppClient> {
     let public = t.bool(ctx, "public").is_some_and(|p| p.v);
     let secret = t.secret(ctx, "secret");
@@ -372,9 +375,22 @@ fn client(ctx: &mut Ctx<'_>, client_id: &str, mut t: Tbl<'_>) -> Option<AppClien
     let refresh_token_rotation = t
         .bool(ctx, "refresh_token_rotation")
         .map_or(secret.is_none(), |b| b.v);
+    let name = t.string(ctx, "name").and_then(|name| {
+        let chars = name.v.chars().count();
+        if chars == 0 || chars > MAX_CLIENT_NAME_CHARS || name.v.chars().any(char::is_control) {
+            ctx.error(
+                name.at,
+                &t.path_of("name"),
+                format!("must be 1-{MAX_CLIENT_NAME_CHARS} characters without control characters"),
+            );
+            return None;
+        }
+        Some(name.v)
+    });
     t.finish(ctx);
     Some(AppClient {
         client_id: client_id.to_owned(),
+        name,
         public,
         secret: secret.map(|s| s.v),
         grants,

@@ -2,8 +2,10 @@
 //! client address, header and body deadlines, HTTP/1 + HTTP/2 with upgrades) and the answers a
 //! listener writes itself before any app sees the request.
 
+mod event_stream;
 mod limits;
 
+use std::collections::HashSet;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -57,6 +59,9 @@ pub struct ListenerRules {
     pub header_read_timeout: Duration,
     /// A request body must arrive within this once reading starts; then 408.
     pub body_read_timeout: Duration,
+    /// Paths of event streams (`sse.path`): a new HTTP/1.1 connection whose first request is
+    /// a `GET` of one is served next to hyper (see [`event_stream`]).
+    pub event_streams: Arc<HashSet<String>>,
     pub metrics: Arc<Metrics>,
 }
 
@@ -93,6 +98,7 @@ pub async fn accept_loop<F, Fut>(
         per_client,
         header_read_timeout,
         body_read_timeout,
+        event_streams,
         metrics,
     } = rules;
     loop {
@@ -135,7 +141,22 @@ pub async fn accept_loop<F, Fut>(
         let stop = stop.clone();
         let drain = drain.clone();
         let metrics = metrics.clone();
+        let event_streams = event_streams.clone();
         tokio::spawn(async move {
+            if !event_streams.is_empty() {
+                match event_stream::sniff(&stream, header_read_timeout, &event_streams).await {
+                    None => {
+                        debug!(listener = name, client = %peer.ip(), "no request head in time; connection closed");
+                        metrics.error("header_read_timeout");
+                        return;
+                    }
+                    Some(event_stream::Head::Stream(request, head_len)) => {
+                        event_stream::serve(stream, request, head_len, slot, peer, handler).await;
+                        return;
+                    }
+                    Some(event_stream::Head::Other) => {}
+                }
+            }
             let request_seen = CancellationToken::new();
             let seen = request_seen.clone();
             let conn_metrics = metrics.clone();

@@ -18,6 +18,10 @@
 //!   the session (which closes its WebSocket connections) and clears the cookies; 204.
 //!
 //! The description is `{"username", "scope", "expires_in", "csrf"}`: never a token.
+//!
+//! The readable `portcullis_csrf` cookie lives as long as the session's refresh cookie and is
+//! cleared with it, so a page can tell from it whether a session may exist and ask
+//! `GET /session` only then: a signed-out visit makes no request that fails.
 
 use std::sync::Arc;
 

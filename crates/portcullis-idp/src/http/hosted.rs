@@ -1,7 +1,10 @@
 //! The hosted UI (cognito.md §3.1, §3.3): the sign-in page of the authorization-code flow
 //! (`GET /oauth2/authorize`, `POST /login`), as routes merged into [`crate::router`].
 //!
-//! The page is plain HTML (labels, `autocomplete`, no JavaScript). Its form is protected by a
+//! The page is plain HTML (labels, `autocomplete`, no JavaScript). It names the application by
+//! its client's `name` (else the client id) and offers a way back: **Cancel** ends the request
+//! and returns to the application with `error=access_denied` (RFC 6749 §4.1.2.1) and its
+//! `state`, as a user declining would. Its form is protected by a
 //! CSRF token that is both in the `portcullis_signin_csrf` cookie (HttpOnly, SameSite=Lax, scoped to
 //! the pool's path, `Secure` under an https public URL) and in a hidden field, and is bound to
 //! the pending request; all three must match (constant time). The authorization request itself
@@ -59,7 +62,28 @@ fn hidden_fields(id: &str, csrf: &Secret) -> String {
     )
 }
 
+/// Sign-in's own button, then Cancel: Enter in a field presses the first one. Cancel skips the
+/// fields' `required` check and goes back to the application (see [`cancel`]).
+fn actions(submit: &str) -> String {
+    format!(
+        "<div class=\"actions\">\n<button type=\"submit\">{}</button>\n\
+         <button type=\"submit\" name=\"cancel\" value=\"1\" class=\"secondary\" \
+         formnovalidate>Cancel</button>\n</div>\n",
+        escape(submit)
+    )
+}
+
+/// What the pages call the application: the client's display name, else its id.
+fn app_name(idp: &IdentityProvider, pool: &str, client_id: &str) -> String {
+    idp.pool(pool)
+        .ok()
+        .and_then(|p| p.config.clients.get(client_id))
+        .and_then(|c| c.name.clone())
+        .unwrap_or_else(|| client_id.to_owned())
+}
+
 fn sign_in_page(
+    idp: &IdentityProvider,
     pool: &str,
     id: &str,
     req: &PendingRequest,
@@ -67,16 +91,16 @@ fn sign_in_page(
     error: Option<&str>,
 ) -> String {
     let body = format!(
-        "<p>Sign in to continue to <strong>{client}</strong>.</p>\n{alert}\
+        "<p class=\"app\">to continue to <strong>{client}</strong></p>\n{alert}\
          <form method=\"post\" action=\"/pools/{pool}/login\">\n{hidden}\
          <label for=\"username\">Username</label>\n\
          <input id=\"username\" name=\"username\" type=\"text\" autocomplete=\"username\" \
          autocapitalize=\"none\" spellcheck=\"false\" maxlength=\"128\" required value=\"{username}\">\n\
          <label for=\"password\">Password</label>\n\
          <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" \
-         maxlength=\"256\" required>\n\
-         <button type=\"submit\">Sign in</button>\n</form>\n",
-        client = escape(&req.client_id),
+         maxlength=\"256\" required>\n{actions}</form>\n",
+        client = escape(&app_name(idp, pool, &req.client_id)),
+        actions = actions("Sign in"),
         alert = alert(error),
         pool = escape(pool),
         hidden = hidden_fields(id, &req.csrf),
@@ -85,17 +109,25 @@ fn sign_in_page(
     html_page("Sign in", &body)
 }
 
-fn new_password_page(pool: &str, id: &str, req: &PendingRequest, error: Option<&str>) -> String {
+fn new_password_page(
+    idp: &IdentityProvider,
+    pool: &str,
+    id: &str,
+    req: &PendingRequest,
+    error: Option<&str>,
+) -> String {
     let body = format!(
-        "<p>You must choose a new password before you continue.</p>\n{alert}\
+        "<p class=\"app\">You must choose a new password before you continue to \
+         <strong>{client}</strong>.</p>\n{alert}\
          <form method=\"post\" action=\"/pools/{pool}/login\">\n{hidden}\
          <label for=\"new_password\">New password</label>\n\
          <input id=\"new_password\" name=\"new_password\" type=\"password\" \
          autocomplete=\"new-password\" maxlength=\"256\" required>\n\
          <label for=\"confirm_password\">Confirm the new password</label>\n\
          <input id=\"confirm_password\" name=\"confirm_password\" type=\"password\" \
-         autocomplete=\"new-password\" maxlength=\"256\" required>\n\
-         <button type=\"submit\">Change password and sign in</button>\n</form>\n",
+         autocomplete=\"new-password\" maxlength=\"256\" required>\n{actions}</form>\n",
+        client = escape(&app_name(idp, pool, &req.client_id)),
+        actions = actions("Change password and sign in"),
         alert = alert(error),
         pool = escape(pool),
         hidden = hidden_fields(id, &req.csrf),
@@ -152,8 +184,10 @@ async fn authorize(
         .await
     {
         Ok((id, req)) => {
-            let mut response =
-                html_response(StatusCode::OK, sign_in_page(&pool, &id, &req, "", None));
+            let mut response = html_response(
+                StatusCode::OK,
+                sign_in_page(&idp, &pool, &id, &req, "", None),
+            );
             if let Some(cookie) = csrf_cookie(&idp, &pool, req.csrf.expose(), None) {
                 response.headers_mut().insert(header::SET_COOKIE, cookie);
             }
@@ -217,6 +251,9 @@ async fn login(
              and start again.",
         );
     }
+    if form.has("cancel") {
+        return cancel(&idp, &pool, id);
+    }
     if form.has("new_password") {
         return new_password_step(&idp, &pool, id, &req, &form).await;
     }
@@ -225,7 +262,7 @@ async fn login(
     let fail = |msg: &str| {
         html_response(
             StatusCode::OK,
-            sign_in_page(&pool, id, &req, username, Some(msg)),
+            sign_in_page(&idp, &pool, id, &req, username, Some(msg)),
         )
     };
     if username.is_empty() || password.expose().is_empty() {
@@ -260,7 +297,10 @@ async fn login(
         UserStatus::Unconfirmed => fail("Your account is not confirmed yet."),
         UserStatus::ForceChangePassword => {
             flow.mark_password_verified(&pool, id, &user.username);
-            html_response(StatusCode::OK, new_password_page(&pool, id, &req, None))
+            html_response(
+                StatusCode::OK,
+                new_password_page(&idp, &pool, id, &req, None),
+            )
         }
         UserStatus::Confirmed => finish(&idp, &pool, id, &user.username),
     }
@@ -284,8 +324,12 @@ async fn new_password_step(
     };
     let new = form.raw("new_password").unwrap_or("");
     let confirm = form.raw("confirm_password").unwrap_or("");
-    let again =
-        |msg: &str| html_response(StatusCode::OK, new_password_page(pool, id, req, Some(msg)));
+    let again = |msg: &str| {
+        html_response(
+            StatusCode::OK,
+            new_password_page(idp, pool, id, req, Some(msg)),
+        )
+    };
     if new.is_empty() || !ct_eq(new, confirm) {
         return again("The passwords do not match.");
     }
@@ -297,6 +341,17 @@ async fn new_password_step(
         Err(IdpError::InvalidPassword(v)) => again(&v.to_string()),
         Err(IdpError::UserNotFound) => error_page(StatusCode::BAD_REQUEST, GENERIC_FAILURE),
         Err(e) => server_error(&e),
+    }
+}
+
+/// The user pressed Cancel: back to the application, which learns that the user declined.
+fn cancel(idp: &IdentityProvider, pool: &str, id: &str) -> Response {
+    match idp.code_flow().cancel(pool, id) {
+        Some(location) => redirect(&location),
+        None => error_page(
+            StatusCode::BAD_REQUEST,
+            "This sign-in request has expired. Go back to the application and start again.",
+        ),
     }
 }
 

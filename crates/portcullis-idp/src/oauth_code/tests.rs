@@ -35,6 +35,7 @@ url = "sqlite::memory:"
 password_policy = { min_length = 8, require_digits = true }
 
 [pools.main.clients.web]
+name = "Portcullis <chat>"
 public = true
 callback_urls = ["http://localhost:8080/demo/"]
 logout_urls = ["http://localhost:8080/bye"]
@@ -918,6 +919,7 @@ async fn discovery_lists_the_endpoints() {
 }
 
 mod flood;
+mod hosted_page;
 mod web_session;
 
 #[tokio::test]
