@@ -520,8 +520,8 @@ async fn streams_hold_their_place_in_the_per_address_cap_until_they_end() {
         let mut socket = tokio::net::TcpStream::connect(gw.listen)
             .await
             .expect("connect");
-        let request = format!("GET /nothing HTTP/1.1\r\nhost: x\r\n\r\n");
-        socket.write_all(request.as_bytes()).await.expect("write");
+        let request = b"GET /nothing HTTP/1.1\r\nhost: x\r\n\r\n";
+        socket.write_all(request).await.expect("write");
         let mut head = [0u8; 12];
         if socket.read_exact(&mut head).await.is_ok() && &head == b"HTTP/1.1 404" {
             third = Some(socket);
