@@ -111,7 +111,9 @@ pub(super) async fn serve<F, Fut>(
     }
     drop(head);
     let mut request = *request;
-    request.extensions_mut().insert(slot);
+    // The slot (the listener's budget and the address's cap) is held until the connection
+    // closes, not only while the request is looked at.
+    request.extensions_mut().insert(slot.clone());
     let response = handler(request, peer).await;
     let (parts, body) = response.into_parts();
     let is_stream = parts.status.is_success()
@@ -160,6 +162,7 @@ pub(super) async fn serve<F, Fut>(
     // Dropping the body ends the stream: it unregisters and delivers `$disconnect`.
     drop(chunks);
     let _ = stream.shutdown().await;
+    drop(slot);
 }
 
 /// `HTTP/1.1 {status}` and the headers, closing the connection after the body: with a

@@ -480,3 +480,58 @@ async fn an_id_the_log_cannot_resume_from_gets_a_reset_first() {
         "{metrics}"
     );
 }
+
+#[tokio::test]
+async fn streams_hold_their_place_in_the_per_address_cap_until_they_end() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let issuer = Issuer::start("k1").await;
+    let backend = backend().await;
+    let apis = api(&backend, &issuer, "true", "");
+    let gw = TestGateway::start_full(&format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\nshutdown_grace = \"1s\"\n\
+         max_connections_per_ip = 2\n\n\
+         [management]\nregion = \"{REGION}\"\ncredentials = [{{ access_key_id = \"{ACCESS_KEY_ID}\", secret_access_key = \"{SECRET_ACCESS_KEY}\" }}]\n\n{apis}"
+    ))
+    .await;
+    let token = issuer.token(json!({"sub": "alice"}));
+    // Two streams, each the first request of its own HTTP/1.1 connection.
+    let mut first = open(&gw, &token, Protocol::Http1).await;
+    let (first_id, _) = connected(&mut first).await;
+    let mut second = open(&gw, &token, Protocol::Http1).await;
+    connected(&mut second).await;
+
+    // A third connection from the same address is over the cap while both streams are open.
+    let refused = async {
+        let mut third = tokio::net::TcpStream::connect(gw.listen)
+            .await
+            .expect("connect");
+        let mut answer = String::new();
+        let _ = third.read_to_string(&mut answer).await;
+        answer
+    };
+    let answer = refused.await;
+    assert!(answer.starts_with("HTTP/1.1 503 "), "{answer}");
+
+    // A stream that ends gives its place back.
+    drop(first);
+    backend.wait_event("DISCONNECT", &first_id).await;
+    let mut third = None;
+    for _ in 0..50 {
+        let mut socket = tokio::net::TcpStream::connect(gw.listen)
+            .await
+            .expect("connect");
+        let request = b"GET /nothing HTTP/1.1\r\nhost: x\r\n\r\n";
+        socket.write_all(request).await.expect("write");
+        let mut head = [0u8; 12];
+        if socket.read_exact(&mut head).await.is_ok() && &head == b"HTTP/1.1 404" {
+            third = Some(socket);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(
+        third.is_some(),
+        "the place of the ended stream was not given back"
+    );
+    drop(second);
+}
