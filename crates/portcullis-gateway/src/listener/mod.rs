@@ -151,7 +151,11 @@ pub async fn accept_loop<F, Fut>(
                         return;
                     }
                     Some(event_stream::Head::Stream(request, head_len)) => {
-                        event_stream::serve(stream, request, head_len, slot, peer, handler).await;
+                        // A task of its own: this one is sized for hyper's connection state
+                        // (about 10 KiB), which a stream would otherwise keep for its lifetime.
+                        tokio::spawn(event_stream::serve(
+                            stream, request, head_len, slot, peer, handler,
+                        ));
                         return;
                     }
                     Some(event_stream::Head::Other) => {}
