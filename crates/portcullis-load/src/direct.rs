@@ -60,6 +60,7 @@ pub async fn run(opts: DirectOptions) -> Result<()> {
         check: None,
         concurrency: opts.concurrency,
         duration: opts.duration,
+        pace: None,
     })
     .await?;
     let count = out.latency.count();

@@ -9,8 +9,14 @@
 //! publish-to-receive latency. Deliveries per second are what the receivers counted inside the
 //! measured window; the gateway's own count of skipped receivers (full queues) comes from its
 //! `/metrics`.
+//!
+//! Across a cluster (P8) the subscribers may be spread over several nodes (`--also-url`, one
+//! WebSocket URL per node, connections dealt round-robin) while everything else goes through
+//! the management endpoint of one node: listing, subscribing and publishing reach the other
+//! nodes' connections through the cluster, and every answer counts every node's receivers.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -32,21 +38,26 @@ use crate::histogram::{Histogram, micros};
 use crate::keepalive::{self, Endpoint};
 use crate::management::{self, Credentials};
 use crate::process::{cpu_seconds, raise_nofile_limit, rss_bytes};
+use crate::redis_stats;
 use crate::report::json_line;
 use crate::source::SourceIps;
 use crate::stamp::{self, Order, Seen, Stamp};
 
 pub struct FanoutOptions {
-    pub target: Target,
+    /// Where the subscribers connect: the connections are dealt over these in turn (several
+    /// nodes of a cluster), never empty.
+    pub targets: Vec<Target>,
     /// `http://127.0.0.1:9090/prod`: the management endpoint, stage path included.
     pub management_url: String,
     pub credentials: Credentials,
-    /// The admin listener's `/metrics`, read before and after for the skipped-receiver count.
-    pub metrics_url: Option<String>,
+    /// The admin listeners' `/metrics` (one per node of a cluster), read before and after for
+    /// the skipped-receiver count, summed.
+    pub metrics_urls: Vec<String>,
     /// Metric names whose samples add up to the receivers skipped by the gateway.
     pub skipped_metrics: Vec<String>,
-    /// The gateway's process, whose CPU time over the measured window is reported.
-    pub server_pid: Option<u32>,
+    /// The gateway's processes (one per node of a cluster), whose CPU time over the measured
+    /// window is reported, summed.
+    pub server_pids: Vec<u32>,
     pub connections: usize,
     pub topic: String,
     pub publishers: usize,
@@ -62,6 +73,9 @@ pub struct FanoutOptions {
     pub handshakes: usize,
     /// Keep-alive clients subscribing the connections.
     pub subscribe_concurrency: usize,
+    /// A cluster's Redis, whose counters are read when publishing starts and once every
+    /// publish was answered.
+    pub redis: Option<SocketAddr>,
 }
 
 /// File descriptors the load generator keeps for itself besides its sockets.
@@ -202,6 +216,13 @@ async fn subscribe_all(
     Ok(())
 }
 
+/// How many of `total` connections the `index`th of `targets` places gets when they are dealt
+/// in turn (the first ones get one more when it does not divide).
+fn dealt(total: usize, targets: usize, index: usize) -> usize {
+    let targets = targets.max(1);
+    total / targets + usize::from(index < total % targets)
+}
+
 /// What one publisher did.
 #[derive(Default)]
 struct Published {
@@ -303,12 +324,27 @@ impl Publisher {
     }
 }
 
-/// The skipped-receiver count in the gateway's `/metrics` (0 while the counter has no sample
-/// yet); `None` when not asked for or the scrape failed.
-async fn skipped(url: Option<&str>, names: &[String]) -> Option<f64> {
-    let text = management::scrape(url?).await.ok()?;
+/// The skipped-receiver count in the gateways' `/metrics`, summed (0 while the counter has no
+/// sample yet); `None` when not asked for or a scrape failed.
+async fn skipped(urls: &[String], names: &[String]) -> Option<f64> {
+    if urls.is_empty() {
+        return None;
+    }
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
-    Some(management::metric_sum(&text, &names).unwrap_or(0.0))
+    let mut sum = 0.0;
+    for url in urls {
+        let text = management::scrape(url).await.ok()?;
+        sum += management::metric_sum(&text, &names).unwrap_or(0.0);
+    }
+    Some(sum)
+}
+
+/// CPU seconds used so far by all of `pids`; `None` when none is given or one cannot be read.
+fn cpu_of(pids: &[u32]) -> Option<f64> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter().map(|&pid| cpu_seconds(pid)).sum()
 }
 
 pub async fn run(opts: FanoutOptions) -> Result<()> {
@@ -331,13 +367,11 @@ pub async fn run(opts: FanoutOptions) -> Result<()> {
     let management = Management::new(&opts.management_url, credentials.as_ref().clone())?;
     let before = management::connection_ids(&management).await?;
     let opening = Instant::now();
-    let sockets = open_many(
-        &opts.target,
-        opts.connections,
-        &opts.source_ips,
-        opts.handshakes,
-    )
-    .await?;
+    let mut sockets = Vec::with_capacity(opts.connections);
+    for (i, target) in opts.targets.iter().enumerate() {
+        let share = dealt(opts.connections, opts.targets.len(), i);
+        sockets.extend(open_many(target, share, &opts.source_ips, opts.handshakes).await?);
+    }
     let open_seconds = opening.elapsed().as_secs_f64();
     let tally = Arc::new(Tally::new(opts.publishers));
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -385,9 +419,10 @@ pub async fn run(opts: FanoutOptions) -> Result<()> {
         );
     }
     println!(
-        "fanout: {} subscribers connected in {open_seconds:.2} s, subscribed to {:?} in \
+        "fanout: {} subscribers on {} node(s) connected in {open_seconds:.2} s, subscribed to {:?} in \
          {subscribe_seconds:.2} s; {} publishers, {} bytes, {}",
         ids.len(),
+        opts.targets.len(),
         opts.topic,
         opts.publishers,
         opts.size,
@@ -399,7 +434,11 @@ pub async fn run(opts: FanoutOptions) -> Result<()> {
     );
 
     // 3. Publish; count what the receivers get inside the measured window.
-    let skipped_before = skipped(opts.metrics_url.as_deref(), &opts.skipped_metrics).await;
+    let skipped_before = skipped(&opts.metrics_urls, &opts.skipped_metrics).await;
+    let redis_before = match opts.redis {
+        Some(addr) => Some(redis_stats::read(addr).await?),
+        None => None,
+    };
     let start = Instant::now();
     let from_ns = stamp::now_ns() + u64::try_from(opts.warmup.as_nanos()).unwrap_or(0);
     let to_ns = from_ns + u64::try_from(opts.duration.as_nanos()).unwrap_or(0);
@@ -429,13 +468,13 @@ pub async fn run(opts: FanoutOptions) -> Result<()> {
     tokio::time::sleep_until(measure_from.into()).await;
     let received_from = tally.received.load(Ordering::Relaxed);
     let cpu_from = (
-        opts.server_pid.and_then(cpu_seconds),
+        cpu_of(&opts.server_pids),
         cpu_seconds(std::process::id()),
     );
     tokio::time::sleep_until(end.into()).await;
     let received_to = tally.received.load(Ordering::Relaxed);
     let cpu_to = (
-        opts.server_pid.and_then(cpu_seconds),
+        cpu_of(&opts.server_pids),
         cpu_seconds(std::process::id()),
     );
     let window = (Instant::now() - measure_from).as_secs_f64();
@@ -455,13 +494,22 @@ pub async fn run(opts: FanoutOptions) -> Result<()> {
         }
     }
     let publish_seconds = start.elapsed().as_secs_f64();
+    let redis = match (opts.redis, redis_before) {
+        (Some(addr), Some(before)) => Some(
+            redis_stats::read(addr)
+                .await?
+                .since(&before)
+                .to_json(publish_seconds),
+        ),
+        _ => None,
+    };
     // Deliveries the gateway accepted but the receivers have not read yet.
     let settle_until = Instant::now() + SETTLE;
     while tally.received.load(Ordering::Relaxed) < published.handed && Instant::now() < settle_until
     {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let skipped_after = skipped(opts.metrics_url.as_deref(), &opts.skipped_metrics).await;
+    let skipped_after = skipped(&opts.metrics_urls, &opts.skipped_metrics).await;
     let own_rss = rss_bytes(std::process::id()).unwrap_or(0);
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(CLOSE_TIMEOUT * 2, async {
@@ -532,6 +580,7 @@ pub async fn run(opts: FanoutOptions) -> Result<()> {
     json_line(json!({
         "bench": "fanout",
         "subscribers": ids.len(),
+        "nodes": opts.targets.len(),
         "publishers": opts.publishers,
         "rate": opts.rate,
         "payload_bytes": opts.size,
@@ -559,6 +608,20 @@ pub async fn run(opts: FanoutOptions) -> Result<()> {
         "server_cpu_percent": server_cpu,
         "load_cpu_percent": own_cpu,
         "client_rss_bytes": own_rss,
+        "redis": redis,
     }));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dealt;
+
+    #[test]
+    fn connections_are_dealt_over_the_nodes_in_turn() {
+        assert_eq!((0..3).map(|i| dealt(10, 3, i)).collect::<Vec<_>>(), [4, 3, 3]);
+        assert_eq!((0..3).map(|i| dealt(9, 3, i)).sum::<usize>(), 9);
+        assert_eq!(dealt(5, 1, 0), 5);
+        assert_eq!(dealt(5, 0, 0), 5);
+    }
 }

@@ -158,6 +158,7 @@ pub async fn tokens(opts: TokensOptions) -> Result<()> {
         check: Some(check_for("/access_token")),
         concurrency: opts.concurrency,
         duration: opts.duration,
+        pace: None,
     })
     .await?;
     let mut line = summarize("tokens", "tokens", opts.concurrency, &out);
@@ -204,6 +205,7 @@ pub async fn sign_ins(opts: SignInOptions) -> Result<()> {
         check: Some(check_for("/AuthenticationResult/AccessToken")),
         concurrency: opts.concurrency,
         duration: opts.duration,
+        pace: None,
     })
     .await?;
     let mut line = summarize("sign-ins", "sign-ins", opts.concurrency, &out);

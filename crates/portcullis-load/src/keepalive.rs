@@ -102,6 +102,9 @@ pub struct Load {
     pub check: Option<BodyCheck>,
     pub concurrency: usize,
     pub duration: Duration,
+    /// Time between the requests each worker starts (a paced run, below saturation); `None`:
+    /// back to back.
+    pub pace: Option<Duration>,
 }
 
 #[derive(Default)]
@@ -144,7 +147,14 @@ pub async fn run(load: Load) -> Result<Outcome> {
     let end = started + load.duration;
     let path: Arc<str> = load.path.into();
     let mut workers = JoinSet::new();
-    for _ in 0..load.concurrency.max(1) {
+    let concurrency = load.concurrency.max(1);
+    for worker in 0..concurrency {
+        // Paced workers start spread over one interval, not all at once.
+        let pace = load.pace;
+        let mut next = tokio::time::Instant::now()
+            + pace.map_or(Duration::ZERO, |p| {
+                p.mul_f64(worker as f64 / concurrency as f64)
+            });
         let (endpoint, method, path, body, signer, check) = (
             load.endpoint.clone(),
             load.method.clone(),
@@ -158,6 +168,13 @@ pub async fn run(load: Load) -> Result<Outcome> {
             let mut signed: Option<(i64, Vec<(HeaderName, HeaderValue)>)> = None;
             let mut sender: Option<SendRequest<Full<Bytes>>> = None;
             while Instant::now() < end {
+                if let Some(pace) = pace {
+                    tokio::time::sleep_until(next).await;
+                    next += pace;
+                    if Instant::now() >= end {
+                        break;
+                    }
+                }
                 let mut s = match sender.take() {
                     Some(s) => s,
                     None => match open(&endpoint).await {

@@ -1,5 +1,6 @@
 //! `portcullis-load`: the client side of the Portcullis benchmarks (see `scripts/bench`).
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{Result, anyhow};
@@ -99,6 +100,14 @@ enum Command {
         duration: Duration,
         #[arg(long, default_value = r#"{"push":"x"}"#)]
         message: String,
+        /// Requests per second of all clients together (a paced run, for latency below
+        /// saturation); without it, back to back.
+        #[arg(long)]
+        rate: Option<f64>,
+        /// A cluster's Redis (host:port on loopback): its counters (commands, PUBLISHes,
+        /// bytes) before and after the POSTs go into the result.
+        #[arg(long)]
+        redis: Option<SocketAddr>,
     },
     /// P5: N WebSocket subscribers of one topic (signed `PUT @connections/{id}/topics/{topic}`)
     /// and publishers `POST`ing `@topics/{topic}`; deliveries/s counted by the receivers,
@@ -106,6 +115,10 @@ enum Command {
     Fanout {
         #[command(flatten)]
         ws: WsArgs,
+        /// Another WebSocket URL (another node of a cluster, same path); the subscribers are
+        /// dealt over --url and these in turn (repeatable).
+        #[arg(long = "also-url")]
+        also_urls: Vec<String>,
         #[command(flatten)]
         management: ManagementArgs,
         #[arg(long, default_value_t = 10_000)]
@@ -124,24 +137,30 @@ enum Command {
         duration: Duration,
         #[arg(long, default_value = "2s", value_parser = parse_duration)]
         warmup: Duration,
-        /// The admin listener's metrics, e.g. http://127.0.0.1:9090/metrics.
-        #[arg(long)]
-        metrics_url: Option<String>,
+        /// The admin listener's metrics, e.g. http://127.0.0.1:9090/metrics (repeatable: one
+        /// per node of a cluster, summed).
+        #[arg(long = "metrics-url")]
+        metrics_urls: Vec<String>,
         /// Metric counting receivers skipped for a full queue (repeatable; labels summed).
         #[arg(
             long = "skipped-metric",
             default_value = "portcullis_push_skipped_total"
         )]
         skipped_metrics: Vec<String>,
-        /// The gateway's process, for its CPU use over the measured window.
-        #[arg(long)]
-        server_pid: Option<u32>,
+        /// The gateway's process, for its CPU use over the measured window (repeatable: one
+        /// per node of a cluster, summed).
+        #[arg(long = "server-pid")]
+        server_pids: Vec<u32>,
         /// Upgrade handshakes in flight while the subscribers connect.
         #[arg(long, default_value_t = 100)]
         handshakes: usize,
         /// Keep-alive clients subscribing the connections.
         #[arg(long, default_value_t = 16)]
         subscribe_concurrency: usize,
+        /// A cluster's Redis (host:port on loopback): its counters (commands, PUBLISHes,
+        /// bytes) over the publishing go into the result.
+        #[arg(long)]
+        redis: Option<SocketAddr>,
     },
     /// Push to a user: signed `POST @users/{principal}` from keep-alive clients while
     /// `--receivers` connections admitted as that principal (identity via --query/--header)
@@ -362,7 +381,12 @@ async fn main() -> Result<()> {
             concurrency,
             duration,
             message,
+            rate,
+            redis,
         } => {
+            if rate.is_some_and(|r| !(r.is_finite() && r > 0.0)) {
+                return Err(anyhow!("--rate must be a positive number of requests per second"));
+            }
             let (management_url, credentials) = management.split();
             let receiver = url
                 .map(|u| Target::new(&u, query.as_deref(), &headers, Duration::from_secs(10)))
@@ -378,11 +402,14 @@ async fn main() -> Result<()> {
                 concurrency,
                 duration,
                 message,
+                rate,
+                redis,
             })
             .await
         }
         Command::Fanout {
             ws,
+            also_urls,
             management,
             connections,
             topic,
@@ -391,13 +418,23 @@ async fn main() -> Result<()> {
             size,
             duration,
             warmup,
-            metrics_url,
+            metrics_urls,
             skipped_metrics,
-            server_pid,
+            server_pids,
             handshakes,
             subscribe_concurrency,
+            redis,
         } => {
             let (target, source_ips) = ws.resolve()?;
+            let mut targets = vec![target];
+            for url in &also_urls {
+                targets.push(Target::new(
+                    url,
+                    ws.query.as_deref(),
+                    &ws.headers,
+                    ws.connect_timeout,
+                )?);
+            }
             let (management_url, credentials) = management.split();
             if !(rate.is_finite() && rate >= 0.0) {
                 return Err(anyhow!(
@@ -405,12 +442,12 @@ async fn main() -> Result<()> {
                 ));
             }
             fanout::run(fanout::FanoutOptions {
-                target,
+                targets,
                 management_url,
                 credentials,
-                metrics_url,
+                metrics_urls,
                 skipped_metrics,
-                server_pid,
+                server_pids,
                 connections,
                 topic,
                 publishers,
@@ -421,6 +458,7 @@ async fn main() -> Result<()> {
                 source_ips,
                 handshakes,
                 subscribe_concurrency,
+                redis,
             })
             .await
         }

@@ -1,8 +1,16 @@
 //! P4: keep-alive `POST /@connections/{id}` requests, SigV4-signed (service `execute-api`),
 //! while one WebSocket connection receives and drains what they push, so the gateway's send
 //! queue never fills.
+//!
+//! The management endpoint and the receiving connection may be different nodes of a cluster
+//! (P8): the connection is opened on `--url`'s node and its id learned from `GET @connections`
+//! on the management endpoint's node, which lists every node's connections; each POST then
+//! takes the hop to the owner and back. `--rate` paces the requests below saturation, for
+//! latency.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 use std::time::Duration;
 
 use anyhow::{Result, anyhow, bail};
@@ -17,6 +25,7 @@ use crate::histogram::micros;
 use crate::keepalive::{self, Endpoint};
 use crate::management::{self, Credentials};
 use crate::process::raise_nofile_limit;
+use crate::redis_stats;
 use crate::report::json_line;
 use crate::source::SourceIps;
 
@@ -31,6 +40,10 @@ pub struct PostOptions {
     pub concurrency: usize,
     pub duration: Duration,
     pub message: String,
+    /// Requests per second of all clients together; `None`: back to back.
+    pub rate: Option<f64>,
+    /// A cluster's Redis, whose counters are read before and after the POSTs.
+    pub redis: Option<SocketAddr>,
 }
 
 /// How long the pushes still in flight when the load stops may take to arrive.
@@ -71,12 +84,17 @@ pub async fn run(opts: PostOptions) -> Result<()> {
     };
 
     let path = management.endpoint().connection(&connection_id);
+    let pace = opts
+        .rate
+        .map(|rate| Duration::from_secs_f64(opts.concurrency.max(1) as f64 / rate));
     println!(
-        "post: {} workers POSTing {} bytes to http://{}{path} for {:?}",
+        "post: {} workers POSTing {} bytes to http://{}{path} for {:?}, {}",
         opts.concurrency,
         opts.message.len(),
         endpoint.host,
-        opts.duration
+        opts.duration,
+        opts.rate
+            .map_or("back to back".into(), |r| format!("{r} requests/s")),
     );
     let signer: keepalive::Signer = {
         let (endpoint, credentials, path, body) = (
@@ -87,6 +105,10 @@ pub async fn run(opts: PostOptions) -> Result<()> {
         );
         Arc::new(move |now| management::sign(&endpoint, &credentials, "POST", &path, &body, now))
     };
+    let redis_before = match opts.redis {
+        Some(addr) => Some((redis_stats::read(addr).await?, Instant::now())),
+        None => None,
+    };
     let out = keepalive::run(keepalive::Load {
         endpoint,
         method: Method::POST,
@@ -96,8 +118,16 @@ pub async fn run(opts: PostOptions) -> Result<()> {
         check: None,
         concurrency: opts.concurrency,
         duration: opts.duration,
+        pace,
     })
     .await?;
+    let redis = match (opts.redis, redis_before) {
+        (Some(addr), Some((before, at))) => {
+            let seconds = at.elapsed().as_secs_f64();
+            Some(redis_stats::read(addr).await?.since(&before).to_json(seconds))
+        }
+        _ => None,
+    };
     let count = out.latency.count();
     let ok = out.statuses.get(&200).copied().unwrap_or(0);
     // Let the last pushes arrive before reading the receiver's count.
@@ -121,6 +151,7 @@ pub async fn run(opts: PostOptions) -> Result<()> {
     json_line(json!({
         "bench": "post",
         "concurrency": opts.concurrency,
+        "rate": opts.rate,
         "seconds": out.seconds,
         "requests": count,
         "requests_per_second": rate.round(),
@@ -130,6 +161,7 @@ pub async fn run(opts: PostOptions) -> Result<()> {
         "p50_us": p50,
         "p99_us": p99,
         "frames_received": frames,
+        "redis": redis,
     }));
     Ok(())
 }

@@ -109,6 +109,7 @@ pub async fn run(opts: PushUserOptions) -> Result<()> {
         check: Some(check),
         concurrency: opts.concurrency,
         duration: opts.duration,
+        pace: None,
     })
     .await?;
     let count = out.latency.count();
