@@ -24,11 +24,11 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use portcullis_config::Secret;
 use serde_json::json;
 
+use crate::pending::Redeemed;
 pub use crate::pending::{
     CODE_TTL_SECS, MAX_CODES, PENDING_PER_CLIENT, PENDING_PER_POOL, PENDING_TOTAL,
     PENDING_TTL_SECS, PendingError, PendingLimits,
 };
-use crate::pending::Redeemed;
 use crate::store::{AuthCodeRow, ClientRecord, CodeRedemption, PendingRequestRow, Store};
 use crate::{ClientAuth, Clock, IdentityProvider, IdpError, OAuthError, SessionTokens};
 
@@ -455,7 +455,11 @@ impl CodeFlow {
             body: stored::code_body(&record)?,
             expires_at: now.saturating_add(CODE_TTL_SECS),
         };
-        if !self.store.issue_authorization_code(&row, MAX_CODES, now).await? {
+        if !self
+            .store
+            .issue_authorization_code(&row, MAX_CODES, now)
+            .await?
+        {
             return Err(IdpError::InvalidParameter(
                 "too many authorization codes outstanding".into(),
             ));

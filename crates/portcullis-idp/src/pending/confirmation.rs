@@ -313,7 +313,11 @@ impl<K: Clone + Eq + Hash> CodeBook<K> {
         fresh: bool,
     ) -> Result<(), IssueRefusal> {
         let limits = self.limits;
-        let mut entry = self.entries.get(key).map(|e| e.0.clone()).unwrap_or_default();
+        let mut entry = self
+            .entries
+            .get(key)
+            .map(|e| e.0.clone())
+            .unwrap_or_default();
         entry.admit(&limits, now, fresh)?;
         if let Some(origin) = origin
             && limits.codes_per_client > 0
@@ -353,7 +357,9 @@ impl<K: Clone + Eq + Hash> CodeBook<K> {
     }
 
     pub(crate) fn has_live_code(&self, key: &K, now: i64) -> bool {
-        self.entries.get(key).is_some_and(|e| e.0.has_live_code(now))
+        self.entries
+            .get(key)
+            .is_some_and(|e| e.0.has_live_code(now))
     }
 
     pub(crate) fn len(&self) -> usize {

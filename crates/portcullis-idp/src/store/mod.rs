@@ -28,8 +28,7 @@ use crate::pending::challenges::Challenged;
 use crate::pending::confirmation::{ClientPrefix, CodeEntry};
 pub use sql::{PgStore, SqliteStore};
 pub use steps::{
-    AuthCodeRow, ChallengeRow, CodeRedemption, ConfirmationKey, ConfirmationRow,
-    PendingRequestRow,
+    AuthCodeRow, ChallengeRow, CodeRedemption, ConfirmationKey, ConfirmationRow, PendingRequestRow,
 };
 
 /// Why a store operation failed.

@@ -124,12 +124,13 @@ impl Cognito {
         match user.status {
             UserStatus::Unconfirmed => Err(err(E::UserNotConfirmed, "User is not confirmed.")),
             UserStatus::ForceChangePassword => {
-                let session = self.new_session(Challenged {
-                    pool: pool.to_owned(),
-                    client_id: client.client_id.clone(),
-                    username: user.username.clone(),
-                })
-                .await?;
+                let session = self
+                    .new_session(Challenged {
+                        pool: pool.to_owned(),
+                        client_id: client.client_id.clone(),
+                        username: user.username.clone(),
+                    })
+                    .await?;
                 let attrs: Map<String, Value> = token_claims(&user.attributes)
                     .map(|(k, v)| (k.clone(), Value::String(v.clone())))
                     .collect();

@@ -113,7 +113,10 @@ async fn a_flood_from_many_addresses_does_not_push_out_a_users_sign_in() {
         "the full pool made room: {served} served"
     );
     assert!(refused > 0, "addresses over their cap were refused");
-    assert_eq!(e.idp.code_flow().pending_count().await.unwrap(), per_pool as u64);
+    assert_eq!(
+        e.idp.code_flow().pending_count().await.unwrap(),
+        per_pool as u64
+    );
 
     // the user's page, opened before the flood, still signs in
     let r = login(&user, &page, "alice", "password1").await;
