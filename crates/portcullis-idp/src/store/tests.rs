@@ -844,3 +844,22 @@ async fn postgres_session_store() {
     session_suite(Arc::clone(&store)).await;
     drop(store);
 }
+
+// ---- sign-in steps ------------------------------------------------------------------------
+
+mod steps;
+
+#[tokio::test]
+async fn sqlite_sign_in_steps() {
+    steps::steps_suite(open("sqlite::memory:").await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn postgres_sign_in_steps() {
+    let Some(pg) = TempPostgres::start("postgres_sign_in_steps").await else {
+        return;
+    };
+    let store = open(&pg.url).await.unwrap();
+    steps::steps_suite(Arc::clone(&store)).await;
+    drop(store);
+}
