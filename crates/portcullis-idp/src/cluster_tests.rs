@@ -432,3 +432,73 @@ async fn of_two_racing_redemptions_exactly_one_wins_on_postgres() {
     };
     racing_redemptions(&pg.url).await;
 }
+
+/// Failed sign-ins of a name the pool does not have lock it out on every node, as a real
+/// user's do (so a lockout does not tell known names from unknown ones).
+async fn unknown_names_lock_out_on_every_node(url: &str) {
+    let config: Config = portcullis_config::load_str(CONFIG, "test.toml", &|_| None).unwrap();
+    let clock = crate::Clock::fixed(crate::unix_now());
+    let open = || async {
+        IdentityProvider::with_store(
+            &config,
+            store::open(url).await.unwrap(),
+            IdpOptions {
+                hash_concurrency: 1,
+                clock: clock.clone(),
+                ..IdpOptions::default()
+            },
+        )
+        .await
+        .unwrap()
+    };
+    let (a, b) = (open().await, open().await);
+    user(
+        &Node {
+            idp: Arc::clone(&a),
+            base: String::new(),
+            api: String::new(),
+            codes: Arc::default(),
+        },
+        "ivan",
+        "password1",
+        true,
+    )
+    .await;
+    let wrong = Secret::new("wrong-password1");
+    for name in ["ivan", "nobody"] {
+        for n in 0..crate::LOCK_AFTER {
+            let node = if n % 2 == 0 { &a } else { &b };
+            let check = node.sign_in_password("main", name, &wrong).await.unwrap();
+            assert!(
+                matches!(check, crate::PasswordCheck::Invalid),
+                "{name} #{n}: {check:?}"
+            );
+        }
+        for node in [&a, &b] {
+            let check = node.sign_in_password("main", name, &wrong).await.unwrap();
+            assert!(
+                matches!(check, crate::PasswordCheck::Locked),
+                "{name}: {check:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn unknown_names_lock_out_on_every_node_on_a_sqlite_file() {
+    let dir = tempfile::tempdir().unwrap();
+    unknown_names_lock_out_on_every_node(&format!(
+        "sqlite://{}",
+        dir.path().join("idp.db").display()
+    ))
+    .await;
+}
+
+#[tokio::test]
+async fn unknown_names_lock_out_on_every_node_on_postgres() {
+    let Some(pg) = TempPostgres::start("unknown_names_lock_out_on_every_node_on_postgres").await
+    else {
+        return;
+    };
+    unknown_names_lock_out_on_every_node(&pg.url).await;
+}

@@ -14,7 +14,7 @@ use crate::options::secs;
 use crate::pool::{PoolState, pool_limiter};
 use crate::revocation::{EventCursor, REVOCATION_BUFFER, Revocation, RevocationFeed};
 use crate::store::{ClientRecord, ResourceServerRecord, Store, StoreError};
-use crate::{IdpError, IdpOptions, PasswordHasher, lockout, oauth_code, store, tokens, unix_now};
+use crate::{IdpError, IdpOptions, PasswordHasher, oauth_code, store, tokens, unix_now};
 
 /// The identity provider: pools from the configuration, their store and keys.
 pub struct IdentityProvider {
@@ -88,7 +88,6 @@ impl IdentityProvider {
                     issuer: format!("{public_url}/pools/{name}"),
                     keys: Arc::new(PoolKeys::new(KeyRing::default(), max_ttl)),
                     limiter: pool_limiter(pool, options.rate_limit_entries),
-                    unknown_names: lockout::UnknownNames::new(options.unknown_name_entries),
                     access_verifier: OnceLock::new(),
                 },
             );

@@ -66,6 +66,22 @@ CREATE INDEX confirmation_codes_origin ON confirmation_codes(pool, origin);
 CREATE INDEX confirmation_codes_touched ON confirmation_codes(pool, touched);
 CREATE INDEX confirmation_codes_expiry ON confirmation_codes(expires_at);
 
+-- Failed sign-ins of user names a pool does not have, counted like real users' (so they lock
+-- out alike on every node, and lockouts do not tell known names from unknown ones).
+CREATE TABLE unknown_name_lockouts (
+    seq          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    pool         TEXT NOT NULL,
+    name_hash    BYTEA NOT NULL,         -- SHA-256 of the user name
+    failures     BIGINT NOT NULL,
+    locked_until BIGINT,
+    changed_at   BIGINT NOT NULL,
+    expires_at   BIGINT NOT NULL,         -- from then on the failures are forgotten
+    version      BIGINT NOT NULL,
+    UNIQUE (pool, name_hash)
+);
+CREATE INDEX unknown_name_lockouts_changed ON unknown_name_lockouts(pool, changed_at);
+CREATE INDEX unknown_name_lockouts_expiry ON unknown_name_lockouts(expires_at);
+
 -- At most one current (unretired) signing key per pool, so nodes starting at once agree on it.
 UPDATE signing_keys SET retired_at = activates_at
 WHERE retired_at IS NULL AND kid NOT IN (

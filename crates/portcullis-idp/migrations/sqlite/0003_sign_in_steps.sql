@@ -66,6 +66,22 @@ CREATE INDEX confirmation_codes_origin ON confirmation_codes(pool, origin);
 CREATE INDEX confirmation_codes_touched ON confirmation_codes(pool, touched);
 CREATE INDEX confirmation_codes_expiry ON confirmation_codes(expires_at);
 
+-- Failed sign-ins of user names a pool does not have, counted like real users' (so they lock
+-- out alike on every node, and lockouts do not tell known names from unknown ones).
+CREATE TABLE unknown_name_lockouts (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    pool         TEXT NOT NULL,
+    name_hash    BLOB NOT NULL,         -- SHA-256 of the user name
+    failures     INTEGER NOT NULL,
+    locked_until INTEGER,
+    changed_at   INTEGER NOT NULL,
+    expires_at   INTEGER NOT NULL,         -- from then on the failures are forgotten
+    version      INTEGER NOT NULL,
+    UNIQUE (pool, name_hash)
+);
+CREATE INDEX unknown_name_lockouts_changed ON unknown_name_lockouts(pool, changed_at);
+CREATE INDEX unknown_name_lockouts_expiry ON unknown_name_lockouts(expires_at);
+
 -- At most one current (unretired) signing key per pool, so nodes starting at once agree on it.
 UPDATE signing_keys SET retired_at = activates_at
 WHERE retired_at IS NULL AND kid NOT IN (

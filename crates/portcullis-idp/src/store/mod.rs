@@ -508,6 +508,26 @@ pub trait Store: Send + Sync + fmt::Debug {
         window_secs: i64,
         now: i64,
     ) -> Result<u64, StoreError>;
+    /// The failure count of the unknown user name `name_hash` (SHA-256) of `pool`, with its
+    /// version.
+    async fn unknown_name_state(
+        &self,
+        pool: &str,
+        name_hash: &[u8],
+    ) -> Result<Option<(LockState, i64)>, StoreError>;
+    /// Writes the failure count of an unknown name if its version is still `version` (`None`:
+    /// if there is none yet; a pool holding `max` names then forgets the least recently
+    /// changed first); false when another writer came first. `expires_at`: when it is
+    /// forgotten.
+    async fn put_unknown_name_state(
+        &self,
+        pool: &str,
+        name_hash: &[u8],
+        state: &LockState,
+        expires_at: i64,
+        version: Option<i64>,
+        max: usize,
+    ) -> Result<bool, StoreError>;
     /// Deletes at most [`steps::PRUNE_BATCH`] expired rows of each sign-in step table.
     async fn prune_sign_in_steps(&self, now: i64) -> Result<u64, StoreError>;
 }

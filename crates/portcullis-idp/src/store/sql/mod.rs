@@ -531,6 +531,27 @@ macro_rules! sql_store {
             ) -> Result<u64, StoreError> {
                 $name::make_room_for_confirmation(self, pool, max, window_secs, now).await
             }
+            async fn unknown_name_state(
+                &self,
+                pool: &str,
+                name_hash: &[u8],
+            ) -> Result<Option<(LockState, i64)>, StoreError> {
+                $name::unknown_name_state(self, pool, name_hash).await
+            }
+            async fn put_unknown_name_state(
+                &self,
+                pool: &str,
+                name_hash: &[u8],
+                state: &LockState,
+                expires_at: i64,
+                version: Option<i64>,
+                max: usize,
+            ) -> Result<bool, StoreError> {
+                $name::put_unknown_name_state(
+                    self, pool, name_hash, state, expires_at, version, max,
+                )
+                .await
+            }
             async fn prune_sign_in_steps(&self, now: i64) -> Result<u64, StoreError> {
                 $name::prune_sign_in_steps(self, now).await
             }

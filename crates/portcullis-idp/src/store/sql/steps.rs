@@ -506,6 +506,89 @@ macro_rules! sql_steps {
                 Ok(gone)
             }
 
+            async fn unknown_name_state(
+                &self,
+                pool: &str,
+                name_hash: &[u8],
+            ) -> Result<Option<(LockState, i64)>, StoreError> {
+                let row = sqlx::query(
+                    "SELECT failures, locked_until, changed_at, version \
+                     FROM unknown_name_lockouts WHERE pool = $1 AND name_hash = $2",
+                )
+                .bind(pool)
+                .bind(name_hash)
+                .fetch_optional(&self.pool)
+                .await?;
+                let Some(row) = row else {
+                    return Ok(None);
+                };
+                let state = LockState {
+                    failures: row.try_get("failures")?,
+                    locked_until: row.try_get("locked_until")?,
+                    changed_at: row.try_get("changed_at")?,
+                };
+                Ok(Some((state, row.try_get("version")?)))
+            }
+
+            async fn put_unknown_name_state(
+                &self,
+                pool: &str,
+                name_hash: &[u8],
+                state: &LockState,
+                expires_at: i64,
+                version: Option<i64>,
+                max: usize,
+            ) -> Result<bool, StoreError> {
+                let sql = match version {
+                    Some(_) => {
+                        "UPDATE unknown_name_lockouts SET failures = $3, locked_until = $4, \
+                         changed_at = $5, expires_at = $6, version = version + 1 \
+                         WHERE pool = $1 AND name_hash = $2 AND version = $7"
+                    }
+                    None => {
+                        let max = i64::try_from(max.max(1)).unwrap_or(i64::MAX);
+                        // forget the least recently changed names of a full pool
+                        for _ in 0..16 {
+                            let held = Self::count_on(
+                                &self.pool,
+                                sqlx::query(
+                                    "SELECT COUNT(*) AS n FROM unknown_name_lockouts \
+                                     WHERE pool = $1",
+                                )
+                                .bind(pool),
+                            )
+                            .await?;
+                            if i64::try_from(held).unwrap_or(i64::MAX) < max {
+                                break;
+                            }
+                            sqlx::query(
+                                "DELETE FROM unknown_name_lockouts WHERE seq = (SELECT seq \
+                                 FROM unknown_name_lockouts WHERE pool = $1 \
+                                 ORDER BY changed_at, seq LIMIT 1)",
+                            )
+                            .bind(pool)
+                            .execute(&self.pool)
+                            .await?;
+                        }
+                        "INSERT INTO unknown_name_lockouts (pool, name_hash, failures, \
+                         locked_until, changed_at, expires_at, version) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                         ON CONFLICT (pool, name_hash) DO NOTHING"
+                    }
+                };
+                let done = sqlx::query(sql)
+                    .bind(pool)
+                    .bind(name_hash)
+                    .bind(state.failures)
+                    .bind(state.locked_until)
+                    .bind(state.changed_at)
+                    .bind(expires_at)
+                    .bind(version.unwrap_or(1))
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
             async fn prune_sign_in_steps(&self, now: i64) -> Result<u64, StoreError> {
                 let mut gone = 0;
                 for table in [
@@ -513,6 +596,7 @@ macro_rules! sql_steps {
                     "authorization_codes",
                     "challenge_sessions",
                     "confirmation_codes",
+                    "unknown_name_lockouts",
                 ] {
                     gone += Self::prune_table_on(&self.pool, table, now).await?;
                 }
@@ -532,6 +616,7 @@ macro_rules! sql_steps {
                     "pending_requests" => prune_sql!("pending_requests"),
                     "authorization_codes" => prune_sql!("authorization_codes"),
                     "challenge_sessions" => prune_sql!("challenge_sessions"),
+                    "unknown_name_lockouts" => prune_sql!("unknown_name_lockouts"),
                     _ => prune_sql!("confirmation_codes"),
                 };
                 let done = sqlx::query(sql)
