@@ -502,3 +502,26 @@ async fn unknown_names_lock_out_on_every_node_on_postgres() {
     };
     unknown_names_lock_out_on_every_node(&pg.url).await;
 }
+
+/// A key rotated on A is published by B after B's next housekeeping (its first revocation
+/// poll here; then once a minute), long before the new key signs.
+#[tokio::test]
+async fn a_rotation_on_one_node_reaches_the_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("idp.db").display());
+    let (a, b) = (node(&url).await, node(&url).await);
+    let kids = |n: &Node| -> Vec<String> {
+        n.idp
+            .key_source("main")
+            .jwks()
+            .into_iter()
+            .filter_map(|k| k.kid)
+            .collect()
+    };
+    assert_eq!(kids(&a), kids(&b), "one key, created by the first node");
+    let kid = a.idp.rotate_keys("main").await.unwrap();
+    assert!(kids(&a).contains(&kid));
+    assert!(!kids(&b).contains(&kid));
+    b.idp.poll_revocation_events().await.unwrap();
+    assert!(kids(&b).contains(&kid));
+}
