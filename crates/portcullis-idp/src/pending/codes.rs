@@ -11,7 +11,7 @@ use std::collections::HashMap;
 #[cfg(test)]
 use super::PendingError;
 
-/// The outcome of [`CodeTable::redeem`].
+/// The outcome of redeeming a code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Redeemed<T> {
     /// The first use: the code's value.

@@ -31,7 +31,7 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::IpAddr;
 
-/// The limits of a [`CodeBook`].
+/// The limits of a pool's confirmation codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Wrong guesses allowed per code.

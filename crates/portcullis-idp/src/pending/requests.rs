@@ -5,7 +5,7 @@
 //! - an entry lives [`PendingLimits::ttl_secs`]; expired entries are dropped first;
 //! - one client ([`crate::ratelimit::client_key`]: an IPv4 address or an IPv6 /64) holds at
 //!   most [`PendingLimits::per_client`] entries in a pool; beyond that its new requests are
-//!   refused ([`PendingError::ClientFull`]) — its own earlier requests are not touched;
+//!   refused ([`PendingError::ClientFull`](super::PendingError::ClientFull)) — its own earlier requests are not touched;
 //! - a pool holds at most [`PendingLimits::per_pool`], the whole table
 //!   [`PendingLimits::total`]; when either is full, the oldest entry of the client holding the
 //!   most entries (in that pool, or overall) makes room. A flood therefore evicts the flooders'
@@ -34,7 +34,7 @@ pub const PENDING_PER_POOL: usize = 10_000;
 /// Most pending sign-in requests in all.
 pub const PENDING_TOTAL: usize = 20_000;
 
-/// The bounds of a [`PendingTable`].
+/// The bounds of the pending sign-in requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PendingLimits {
     pub per_client: usize,

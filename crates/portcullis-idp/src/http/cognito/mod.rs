@@ -28,7 +28,7 @@
 //!   HMAC of the code, expiry, attempts per code, codes per hour and wrong guesses per hour
 //!   across codes per user, live codes per client address); `NEW_PASSWORD_REQUIRED` sessions
 //!   are bounded too ([`crate::pending::challenges`], SHA-256 of the session only). Both are
-//!   kept in the identity store ([`codes`]), so each step may reach another gateway node and
+//!   kept in the identity store (`codes.rs`), so each step may reach another gateway node and
 //!   they survive a restart. A code goes to
 //!   the pool's `code_webhook` ([`crate::delivery`]) when it has one, else into an info-level
 //!   log line; [`CognitoOptions::on_code`] sees it either way.
