@@ -378,7 +378,8 @@ async fn sign_in_steps_alternate_between_nodes_on_postgres() {
     every_flow(&pg.url).await;
 }
 
-/// Two nodes redeem one code at the same moment, many times over: exactly one wins each time.
+/// Two nodes redeem one code (and take one pending request) at the same moment, many times
+/// over: exactly one wins each time.
 async fn racing_redemptions(url: &str) {
     let (a, b) = (
         store::open(url).await.unwrap(),
@@ -414,6 +415,26 @@ async fn racing_redemptions(url: &str) {
                 .iter()
                 .any(|o| matches!(o, CodeRedemption::Replayed(_)))
         );
+
+        // the login form's request, posted to two nodes at once: one takes it
+        let pending = crate::store::PendingRequestRow {
+            id_hash: vec![n; 32],
+            pool: "main".into(),
+            holder: None,
+            body: "{}".into(),
+            expires_at: 1_000,
+        };
+        a.insert_pending_request(&pending, &crate::pending::PendingLimits::default(), 10)
+            .await
+            .unwrap()
+            .unwrap();
+        let take = |s: &Arc<dyn Store>| {
+            let s = Arc::clone(s);
+            tokio::spawn(async move { s.take_pending_request(&[n; 32], "main", 20).await.unwrap() })
+        };
+        let (x, y) = (take(&a), take(&b));
+        let taken = [x.await.unwrap(), y.await.unwrap()];
+        assert_eq!(taken.iter().filter(|t| t.is_some()).count(), 1);
     }
 }
 
