@@ -296,16 +296,18 @@ impl Cluster {
         }
     }
 
-    /// Publish on an interest channel and gather one answer per node that received it
-    /// (none when no node holds a receiver). `Err` when Redis cannot be reached; a node that
-    /// does not answer in time is left out and counted.
-    async fn call_interested(
+    /// Publish on an interest channel, then run `local` (this node's part), then gather one
+    /// answer per other node that received it (none when no node holds a receiver). `Err`
+    /// when Redis cannot be reached, and then `local` has not run: a call answered 503 did
+    /// nothing anywhere. A node that does not answer in time is left out and counted.
+    async fn call_interested<T>(
         &self,
         channel: &[u8],
         op: &str,
         body: Body,
         payload: &[u8],
-    ) -> Result<Vec<Outcome>, ()> {
+        local: impl FnOnce() -> T,
+    ) -> Result<(T, Vec<Outcome>), ()> {
         if !self.is_up() {
             self.metrics.cluster.unavailable(op);
             return Err(());
@@ -327,6 +329,7 @@ impl Cluster {
                 return Err(());
             }
         };
+        let mine = local();
         let mut outcomes = Vec::with_capacity(receivers);
         let deadline = tokio::time::Instant::now() + CALL_TIMEOUT;
         while outcomes.len() < receivers {
@@ -338,7 +341,7 @@ impl Cluster {
                 }
             }
         }
-        Ok(outcomes)
+        Ok((mine, outcomes))
     }
 }
 
