@@ -156,6 +156,17 @@ impl Cluster {
         } else {
             name
         };
+        // Listening on its own channels before the node serves anything.
+        let mut listening = subscriber.clone();
+        listening
+            .subscribe(
+                &[
+                    keys::node_channel(node).into_bytes(),
+                    keys::ALL.as_bytes().to_vec(),
+                ][..],
+            )
+            .await
+            .map_err(|e| fail("cannot subscribe in", e))?;
         let local = Arc::new(LocalRegistry::with_interest(node, interests.clone()));
         let cluster = Arc::new(Cluster {
             node,

@@ -27,7 +27,8 @@ pub(super) async fn subscriber(cluster: Arc<Cluster>, shutdown: CancellationToke
         keys::ALL.as_bytes().to_vec(),
     ];
     let mut subscribed: HashSet<Vec<u8>> = HashSet::new();
-    let mut node_channel = false;
+    // Subscribed when the node joined.
+    let mut node_channel = true;
     loop {
         if cluster.resubscribe.swap(false, Ordering::SeqCst) {
             // The connection dropped: Redis forgot every subscription.

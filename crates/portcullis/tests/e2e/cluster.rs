@@ -258,3 +258,113 @@ async fn a_redis_outage_keeps_local_delivery_and_heals_by_itself() {
         node.shutdown().await;
     }
 }
+
+/// A node that stopped heartbeating (here: its last stamp is a minute old and its records are
+/// written as a node would write them) is declared dead by the survivors, and each of its
+/// connections gets exactly one `$disconnect`, `node lost`, from one of them.
+#[tokio::test]
+async fn a_dead_nodes_connections_get_one_disconnect_each_from_the_survivors() {
+    use portcullis_core::id::{ConnectionId, NodeId};
+    let Some(redis) = TempRedis::start("a_dead_nodes_connections").await else {
+        return;
+    };
+    let (backend, webhook) = (Backend::echo().await, webhook().await);
+    let survivors = [
+        TestGateway::start(&config(&backend, &webhook, &redis, "node-a")).await,
+        TestGateway::start(&config(&backend, &webhook, &redis, "node-b")).await,
+    ];
+    let dead = NodeId(0x00AB_CDEF);
+    let ids: Vec<ConnectionId> = (0..40).map(|_| ConnectionId::generate(dead)).collect();
+    let conns = format!("portcullis:node:{dead}:conns");
+    for (i, id) in ids.iter().enumerate() {
+        let record = json!({
+            "api": "chat", "connected_at": 1_700_000_000_000i64 + i as i64,
+            "source_ip": "198.51.100.7", "user_agent": "ghost-agent",
+            "principal": "ghost", "authorizer": {"principalId": "ghost", "plan": "gold"},
+            "transport": "websocket",
+        });
+        redis.cli(&["HSET", &conns, id.as_str(), &record.to_string()]);
+    }
+    let stale = chrono::Utc::now().timestamp_millis() - 60_000;
+    redis.cli(&[
+        "ZADD",
+        "portcullis:nodes",
+        &stale.to_string(),
+        &dead.0.to_string(),
+    ]);
+
+    // Before the survivors have judged, the connections are not reachable: 503 or 410.
+    let first = format!("/@connections/{}", encode_id(ids[0].as_str()));
+    assert!(matches!(
+        call(&survivors[0], "POST", &first, b"x").await.0,
+        503 | 410
+    ));
+
+    let lost = |e: &Value| {
+        e["requestContext"]["eventType"] == "DISCONNECT"
+            && e["requestContext"]["disconnectReason"] == "node lost"
+    };
+    eventually("every connection of the dead node reported", || async {
+        backend.events().iter().filter(|e| lost(e)).count() >= ids.len()
+    })
+    .await;
+    // Give a duplicate the time to show up, then count: exactly one each.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let events = backend.events();
+    for id in &ids {
+        let mine: Vec<&Value> = events
+            .iter()
+            .filter(|e| lost(e) && e["requestContext"]["connectionId"] == id.as_str())
+            .collect();
+        assert_eq!(mine.len(), 1, "{id}: {} $disconnect events", mine.len());
+        let ctx = &mine[0]["requestContext"];
+        assert_eq!(ctx["disconnectStatusCode"], 1006);
+        assert_eq!(ctx["authorizer"]["plan"], "gold");
+        assert_eq!(ctx["identity"]["sourceIp"], "198.51.100.7");
+        assert_eq!(ctx["routeKey"], "$disconnect");
+    }
+    let mut delivered = 0.0;
+    for node in &survivors {
+        delivered += metric(
+            &node.metrics_text().await,
+            "portcullis_cluster_disconnects_delivered_total",
+        )
+        .unwrap_or(0.0);
+    }
+    assert_eq!(delivered, ids.len() as f64);
+    // Nothing of the dead node is left in Redis, and its ids answer 410.
+    eventually("the dead node forgotten", || async {
+        redis.cli(&["EXISTS", &conns]) == "0" && redis.cli(&["SCARD", "portcullis:dead"]) == "0"
+    })
+    .await;
+    assert_eq!(call(&survivors[1], "POST", &first, b"x").await.0, 410);
+    for node in survivors {
+        node.shutdown().await;
+    }
+}
+
+/// A node that shuts down gracefully delivers its own `$disconnect`s and leaves no record a
+/// survivor would report again.
+#[tokio::test]
+async fn a_graceful_shutdown_leaves_nothing_to_reap() {
+    let Some(redis) = TempRedis::start("a_graceful_shutdown").await else {
+        return;
+    };
+    let (backend, webhook) = (Backend::echo().await, webhook().await);
+    let stays = TestGateway::start(&config(&backend, &webhook, &redis, "node-a")).await;
+    let leaves = TestGateway::start(&config(&backend, &webhook, &redis, "node-b")).await;
+    let (_client, id) = connect_as(&leaves, &backend, "dave").await;
+    leaves.shutdown().await;
+    let event = backend.wait_event("DISCONNECT", &id).await;
+    assert_eq!(event["requestContext"]["disconnectReason"], "Going away");
+    assert_eq!(redis.cli(&["ZCARD", "portcullis:nodes"]), "1");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let reports = backend
+        .events()
+        .iter()
+        .filter(|e| e["requestContext"]["connectionId"] == id.as_str())
+        .filter(|e| e["requestContext"]["eventType"] == "DISCONNECT")
+        .count();
+    assert_eq!(reports, 1);
+    stays.shutdown().await;
+}
