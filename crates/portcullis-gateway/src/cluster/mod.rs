@@ -234,6 +234,21 @@ impl Cluster {
         self.up.load(Ordering::SeqCst)
     }
 
+    /// Whether Redis answered the last heartbeat (shared state elsewhere in the gateway, such
+    /// as the SSE replay logs, fails fast while it does not).
+    pub(crate) fn redis_up(&self) -> bool {
+        self.is_up()
+    }
+
+    /// The command connection, for shared state kept in Redis elsewhere in the gateway.
+    pub(crate) fn commands(&self) -> ConnectionManager {
+        self.commands.clone()
+    }
+
+    pub(crate) fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
     fn is_live(&self, node: NodeId) -> bool {
         self.live
             .read()
