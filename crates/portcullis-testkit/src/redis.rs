@@ -82,3 +82,15 @@ impl Drop for TempRedis {
         self.stop();
     }
 }
+
+impl TempRedis {
+    /// Run a command with `redis-cli` against this server; its output.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .expect("redis-cli runs");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+}

@@ -26,7 +26,7 @@ fn allow(principal: &str) -> Reply {
     )
 }
 
-async fn webhook() -> Backend {
+pub(crate) async fn webhook() -> Backend {
     Backend::start(|e| {
         let cookie = e["headers"]["Cookie"].as_str().unwrap_or_default();
         match cookie.strip_prefix("user=") {
@@ -73,7 +73,7 @@ async fn connect_as(gw: &TestGateway, backend: &Backend, user: &str) -> (Client,
     (client, id_of(&event).expect("id"))
 }
 
-async fn call(gw: &TestGateway, method: &str, path: &str, body: &[u8]) -> (u16, Value) {
+pub(crate) async fn call(gw: &TestGateway, method: &str, path: &str, body: &[u8]) -> (u16, Value) {
     let response = management(gw, method, path, body, SECRET_ACCESS_KEY).await;
     let status = response.status().as_u16();
     let text = response.text().await.expect("body");
@@ -91,7 +91,7 @@ async fn next_text_of(client: &mut Client) -> String {
 }
 
 /// Poll until `check` holds (Redis membership and subscriptions settle within heartbeats).
-async fn eventually<F, Fut>(what: &str, mut check: F)
+pub(crate) async fn eventually<F, Fut>(what: &str, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
@@ -191,7 +191,7 @@ async fn every_node_reaches_every_connection() {
     }
 }
 
-fn metric(text: &str, name: &str) -> Option<f64> {
+pub(crate) fn metric(text: &str, name: &str) -> Option<f64> {
     text.lines()
         .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
         .and_then(|l| l.rsplit(' ').next())
@@ -257,4 +257,155 @@ async fn a_redis_outage_keeps_local_delivery_and_heals_by_itself() {
     for node in nodes {
         node.shutdown().await;
     }
+}
+
+/// A node that stopped heartbeating (here: its last stamp is a minute old and its records are
+/// written as a node would write them) is declared dead by the survivors, and each of its
+/// connections gets exactly one `$disconnect`, `node lost`, from one of them.
+#[tokio::test]
+async fn a_dead_nodes_connections_get_one_disconnect_each_from_the_survivors() {
+    use portcullis_core::id::{ConnectionId, NodeId};
+    let Some(redis) = TempRedis::start("a_dead_nodes_connections").await else {
+        return;
+    };
+    let (backend, webhook) = (Backend::echo().await, webhook().await);
+    let survivors = [
+        TestGateway::start(&config(&backend, &webhook, &redis, "node-a")).await,
+        TestGateway::start(&config(&backend, &webhook, &redis, "node-b")).await,
+    ];
+    let dead = NodeId(0x00AB_CDEF);
+    let ids: Vec<ConnectionId> = (0..40).map(|_| ConnectionId::generate(dead)).collect();
+    let conns = format!("portcullis:node:{dead}:conns");
+    for (i, id) in ids.iter().enumerate() {
+        let record = json!({
+            "api": "chat", "connected_at": 1_700_000_000_000i64 + i as i64,
+            "source_ip": "198.51.100.7", "user_agent": "ghost-agent",
+            "principal": "ghost", "authorizer": {"principalId": "ghost", "plan": "gold"},
+            "transport": "websocket",
+        });
+        redis.cli(&["HSET", &conns, id.as_str(), &record.to_string()]);
+    }
+    let stale = chrono::Utc::now().timestamp_millis() - 60_000;
+    redis.cli(&[
+        "ZADD",
+        "portcullis:nodes",
+        &stale.to_string(),
+        &dead.0.to_string(),
+    ]);
+
+    // Before the survivors have judged, the connections are not reachable: 503 or 410.
+    let first = format!("/@connections/{}", encode_id(ids[0].as_str()));
+    assert!(matches!(
+        call(&survivors[0], "POST", &first, b"x").await.0,
+        503 | 410
+    ));
+
+    let lost = |e: &Value| {
+        e["requestContext"]["eventType"] == "DISCONNECT"
+            && e["requestContext"]["disconnectReason"] == "node lost"
+    };
+    eventually("every connection of the dead node reported", || async {
+        backend.events().iter().filter(|e| lost(e)).count() >= ids.len()
+    })
+    .await;
+    // Give a duplicate the time to show up, then count: exactly one each.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let events = backend.events();
+    for id in &ids {
+        let mine: Vec<&Value> = events
+            .iter()
+            .filter(|e| lost(e) && e["requestContext"]["connectionId"] == id.as_str())
+            .collect();
+        assert_eq!(mine.len(), 1, "{id}: {} $disconnect events", mine.len());
+        let ctx = &mine[0]["requestContext"];
+        assert_eq!(ctx["disconnectStatusCode"], 1006);
+        assert_eq!(ctx["authorizer"]["plan"], "gold");
+        assert_eq!(ctx["identity"]["sourceIp"], "198.51.100.7");
+        assert_eq!(ctx["routeKey"], "$disconnect");
+    }
+    let mut delivered = 0.0;
+    for node in &survivors {
+        delivered += metric(
+            &node.metrics_text().await,
+            "portcullis_cluster_disconnects_delivered_total",
+        )
+        .unwrap_or(0.0);
+    }
+    assert_eq!(delivered, ids.len() as f64);
+    // Nothing of the dead node is left in Redis, and its ids answer 410.
+    eventually("the dead node forgotten", || async {
+        redis.cli(&["EXISTS", &conns]) == "0" && redis.cli(&["SCARD", "portcullis:dead"]) == "0"
+    })
+    .await;
+    assert_eq!(call(&survivors[1], "POST", &first, b"x").await.0, 410);
+    for node in survivors {
+        node.shutdown().await;
+    }
+}
+
+/// A node that shuts down gracefully delivers its own `$disconnect`s and leaves no record a
+/// survivor would report again.
+#[tokio::test]
+async fn a_graceful_shutdown_leaves_nothing_to_reap() {
+    let Some(redis) = TempRedis::start("a_graceful_shutdown").await else {
+        return;
+    };
+    let (backend, webhook) = (Backend::echo().await, webhook().await);
+    let stays = TestGateway::start(&config(&backend, &webhook, &redis, "node-a")).await;
+    let leaves = TestGateway::start(&config(&backend, &webhook, &redis, "node-b")).await;
+    let (_client, id) = connect_as(&leaves, &backend, "dave").await;
+    leaves.shutdown().await;
+    let event = backend.wait_event("DISCONNECT", &id).await;
+    assert_eq!(event["requestContext"]["disconnectReason"], "Going away");
+    assert_eq!(redis.cli(&["ZCARD", "portcullis:nodes"]), "1");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let reports = backend
+        .events()
+        .iter()
+        .filter(|e| e["requestContext"]["connectionId"] == id.as_str())
+        .filter(|e| e["requestContext"]["eventType"] == "DISCONNECT")
+        .count();
+    assert_eq!(reports, 1);
+    stays.shutdown().await;
+}
+
+/// Redis restarted empty between two heartbeats: the nodes notice through their dropped
+/// connections, not only through a failed heartbeat, and write their records again (a node
+/// killed afterwards still gets its connections reported).
+#[tokio::test]
+async fn a_redis_blip_between_heartbeats_is_healed_too() {
+    let Some(mut redis) = TempRedis::start("a_redis_blip").await else {
+        return;
+    };
+    let (backend, webhook) = (Backend::echo().await, webhook().await);
+    let a = TestGateway::start(&config(&backend, &webhook, &redis, "node-a")).await;
+    let b = TestGateway::start(&config(&backend, &webhook, &redis, "node-b")).await;
+    let (mut on_b, id_b) = connect_as(&b, &backend, "erin").await;
+    let path_b = format!("/@connections/{}", encode_id(&id_b));
+    assert_eq!(call(&a, "POST", &path_b, b"before").await.0, 200);
+    assert_eq!(next_text_of(&mut on_b).await, "before");
+
+    redis.restart().await;
+    eventually("cross-node delivery after the blip", || async {
+        call(&a, "POST", &path_b, b"after").await.0 == 200
+    })
+    .await;
+    assert_eq!(next_text_of(&mut on_b).await, "after");
+    // B's record is back in Redis, under B's tag (the first 4 characters of its ids).
+    eventually("records re-announced", || async {
+        redis
+            .cli(&["KEYS", "portcullis:node:*:conns"])
+            .lines()
+            .count()
+            == 1
+            && redis
+                .cli(&[
+                    "HKEYS",
+                    redis.cli(&["KEYS", "portcullis:node:*:conns"]).trim(),
+                ])
+                .contains(id_b.as_str())
+    })
+    .await;
+    a.shutdown().await;
+    b.shutdown().await;
 }
