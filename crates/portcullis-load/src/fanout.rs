@@ -467,16 +467,10 @@ pub async fn run(opts: FanoutOptions) -> Result<()> {
     }
     tokio::time::sleep_until(measure_from.into()).await;
     let received_from = tally.received.load(Ordering::Relaxed);
-    let cpu_from = (
-        cpu_of(&opts.server_pids),
-        cpu_seconds(std::process::id()),
-    );
+    let cpu_from = (cpu_of(&opts.server_pids), cpu_seconds(std::process::id()));
     tokio::time::sleep_until(end.into()).await;
     let received_to = tally.received.load(Ordering::Relaxed);
-    let cpu_to = (
-        cpu_of(&opts.server_pids),
-        cpu_seconds(std::process::id()),
-    );
+    let cpu_to = (cpu_of(&opts.server_pids), cpu_seconds(std::process::id()));
     let window = (Instant::now() - measure_from).as_secs_f64();
 
     let mut published = Published::default();
@@ -619,7 +613,10 @@ mod tests {
 
     #[test]
     fn connections_are_dealt_over_the_nodes_in_turn() {
-        assert_eq!((0..3).map(|i| dealt(10, 3, i)).collect::<Vec<_>>(), [4, 3, 3]);
+        assert_eq!(
+            (0..3).map(|i| dealt(10, 3, i)).collect::<Vec<_>>(),
+            [4, 3, 3]
+        );
         assert_eq!((0..3).map(|i| dealt(9, 3, i)).sum::<usize>(), 9);
         assert_eq!(dealt(5, 1, 0), 5);
         assert_eq!(dealt(5, 0, 0), 5);

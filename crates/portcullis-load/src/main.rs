@@ -385,7 +385,9 @@ async fn main() -> Result<()> {
             redis,
         } => {
             if rate.is_some_and(|r| !(r.is_finite() && r > 0.0)) {
-                return Err(anyhow!("--rate must be a positive number of requests per second"));
+                return Err(anyhow!(
+                    "--rate must be a positive number of requests per second"
+                ));
             }
             let (management_url, credentials) = management.split();
             let receiver = url

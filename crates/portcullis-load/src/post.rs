@@ -10,8 +10,8 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
 use std::time::Duration;
+use std::time::Instant;
 
 use anyhow::{Result, anyhow, bail};
 use bytes::Bytes;
@@ -124,7 +124,12 @@ pub async fn run(opts: PostOptions) -> Result<()> {
     let redis = match (opts.redis, redis_before) {
         (Some(addr), Some((before, at))) => {
             let seconds = at.elapsed().as_secs_f64();
-            Some(redis_stats::read(addr).await?.since(&before).to_json(seconds))
+            Some(
+                redis_stats::read(addr)
+                    .await?
+                    .since(&before)
+                    .to_json(seconds),
+            )
         }
         _ => None,
     };

@@ -1,5 +1,6 @@
 //! Redis's own counters, read before and after a measured window so that a cluster benchmark
-//! (P8) can say what each operation cost Redis: commands, `PUBLISH`es and bytes in and out.
+//! (P8) can say what each operation cost Redis: commands, `PUBLISH`es, bytes in and out, and
+//! Redis's CPU time.
 //!
 //! Speaks just enough RESP for one `INFO all` on a fresh loopback connection (the `INFO` that
 //! reads the "after" counters is itself counted once, and the answer of the one that read the
@@ -32,6 +33,8 @@ pub struct Counters {
     pub net_in_bytes: u64,
     /// `total_net_output_bytes` (pub/sub messages to subscribers included).
     pub net_out_bytes: u64,
+    /// `used_cpu_user` + `used_cpu_sys`: the server process's CPU time, in µs.
+    pub cpu_us: u64,
     /// Bytes of the `INFO` answer these were read from (Redis counts them out afterwards).
     pub answer_bytes: u64,
 }
@@ -43,12 +46,16 @@ impl Counters {
     /// What happened between `before` and `self`, without the `INFO`s that read them.
     pub fn since(&self, before: &Counters) -> Counters {
         Counters {
-            commands: self.commands.saturating_sub(before.commands).saturating_sub(1),
+            commands: self
+                .commands
+                .saturating_sub(before.commands)
+                .saturating_sub(1),
             publishes: self.publishes.saturating_sub(before.publishes),
             net_in_bytes: (self.net_in_bytes.saturating_sub(before.net_in_bytes))
                 .saturating_sub(INFO_REQUEST.len() as u64),
             net_out_bytes: (self.net_out_bytes.saturating_sub(before.net_out_bytes))
                 .saturating_sub(before.answer_bytes),
+            cpu_us: self.cpu_us.saturating_sub(before.cpu_us),
             answer_bytes: 0,
         }
     }
@@ -61,6 +68,7 @@ impl Counters {
             "publishes": self.publishes,
             "net_in_bytes": self.net_in_bytes,
             "net_out_bytes": self.net_out_bytes,
+            "cpu_us": self.cpu_us,
         })
     }
 }
@@ -81,6 +89,10 @@ pub fn parse(info: &str) -> Option<Counters> {
             }
             "total_net_input_bytes" => counters.net_in_bytes = value.parse().ok()?,
             "total_net_output_bytes" => counters.net_out_bytes = value.parse().ok()?,
+            "used_cpu_user" | "used_cpu_sys" => {
+                let seconds: f64 = value.parse().ok()?;
+                counters.cpu_us += (seconds * 1e6).round() as u64;
+            }
             "cmdstat_publish" => {
                 counters.publishes = value
                     .split(',')
@@ -140,7 +152,8 @@ mod tests {
     const INFO: &str = "# Stats\r\ntotal_connections_received:12\r\n\
         total_commands_processed:1500\r\ninstantaneous_ops_per_sec:3\r\n\
         total_net_input_bytes:90000\r\ntotal_net_output_bytes:120000\r\n\
-        # Commandstats\r\ncmdstat_ping:calls=4,usec=2,usec_per_call=0.50,rejected_calls=0,failed_calls=0\r\n\
+        # CPU\r\nused_cpu_sys:1.500000\r\nused_cpu_user:0.250000\r\n\
+        used_cpu_sys_children:9.000000\r\n# Commandstats\r\ncmdstat_ping:calls=4,usec=2,usec_per_call=0.50,rejected_calls=0,failed_calls=0\r\n\
         cmdstat_publish:calls=700,usec=900,usec_per_call=1.29,rejected_calls=0,failed_calls=0\r\n";
 
     #[test]
@@ -152,6 +165,7 @@ mod tests {
                 publishes: 700,
                 net_in_bytes: 90_000,
                 net_out_bytes: 120_000,
+                cpu_us: 1_750_000,
                 answer_bytes: 0,
             })
         );
@@ -167,6 +181,7 @@ mod tests {
             publishes: 10,
             net_in_bytes: 1000,
             net_out_bytes: 2000,
+            cpu_us: 10,
             answer_bytes: 500,
         };
         let after = Counters {
@@ -174,6 +189,7 @@ mod tests {
             publishes: 40,
             net_in_bytes: 4000 + INFO_REQUEST.len() as u64,
             net_out_bytes: 9500,
+            cpu_us: 25,
             answer_bytes: 600,
         };
         assert_eq!(
@@ -183,6 +199,7 @@ mod tests {
                 publishes: 30,
                 net_in_bytes: 3000,
                 net_out_bytes: 7000,
+                cpu_us: 15,
                 answer_bytes: 0,
             }
         );
