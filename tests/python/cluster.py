@@ -390,3 +390,120 @@ def save_artifacts(
 def pause(seconds: float) -> None:
     """A deliberate wait (e.g. for duplicates that must NOT come); never asserted on."""
     time.sleep(seconds)
+
+
+# ---- nginx ----------------------------------------------------------------------------------
+
+NGINX_SITE = Path(__file__).resolve().parents[2] / "deploy" / "nginx" / "portcullis.conf"
+# The example addresses deploy/nginx/portcullis.conf names, in node order.
+SITE_PUBLIC = ("10.0.0.11:8080", "10.0.0.12:8080", "10.0.0.13:8080")
+SITE_ADMIN = ("10.0.0.11:9090", "10.0.0.12:9090", "10.0.0.13:9090")
+
+NGINX_MAIN = """\
+{user}
+worker_processes 1;
+error_log {prefix}/error.log info;
+pid {prefix}/nginx.pid;
+events {{ worker_connections 1024; }}
+http {{
+    client_body_temp_path {prefix}/tmp/body;
+    proxy_temp_path {prefix}/tmp/proxy;
+    fastcgi_temp_path {prefix}/tmp/fastcgi;
+    uwsgi_temp_path {prefix}/tmp/uwsgi;
+    scgi_temp_path {prefix}/tmp/scgi;
+    include {site};
+}}
+"""
+
+
+class Nginx:
+    """deploy/nginx/portcullis.conf run as it is, but for its addresses: the three example nodes
+    become `public`/`admin` (host:port), `listen 80` and the private admin listener become free
+    loopback ports, the logs go to the prefix. One worker, so round robin is strict."""
+
+    def __init__(self, workdir: Path, public: list[str], admin: list[str]) -> None:
+        self.binary = shutil.which("nginx") or "/usr/sbin/nginx"
+        self.prefix = workdir / "nginx"
+        (self.prefix / "tmp").mkdir(parents=True, exist_ok=True)
+        self.port, self.admin_port = free_port(), free_port()
+        site = NGINX_SITE.read_text()
+        swaps = [(f"server {old} ", f"server {new} ") for old, new in zip(SITE_PUBLIC, public)]
+        swaps += [(f"server {old} ", f"server {new} ") for old, new in zip(SITE_ADMIN, admin)]
+        swaps += [
+            ("listen 80;", f"listen 127.0.0.1:{self.port};"),
+            ("listen 10.0.0.10:9090;", f"listen 127.0.0.1:{self.admin_port};"),
+            ("/var/log/nginx/", f"{self.prefix}/"),
+        ]
+        for old, new in swaps:
+            assert old in site, f"{NGINX_SITE} no longer has {old!r}: update cluster.Nginx"
+            site = site.replace(old, new)
+        (self.prefix / "portcullis.conf").write_text(site)
+        self.access_log = self.prefix / "portcullis.access.log"
+        self.admin_access_log = self.prefix / "portcullis-admin.access.log"
+        self.error_log = self.prefix / "error.log"
+        self.conf = self.prefix / "nginx.conf"
+        # As root the workers would switch to `nobody`, who cannot enter pytest's temp dirs.
+        user = "user root;" if os.geteuid() == 0 else ""
+        self.conf.write_text(NGINX_MAIN.format(user=user, prefix=self.prefix, site=self.prefix / "portcullis.conf"))
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def admin_url(self) -> str:
+        return f"http://127.0.0.1:{self.admin_port}"
+
+    def start(self) -> "Nginx":
+        check = subprocess.run(
+            [self.binary, "-t", "-p", str(self.prefix), "-c", str(self.conf), "-g", "daemon off;"],
+            capture_output=True, text=True, timeout=30,
+        )
+        assert check.returncode == 0, f"nginx -t:\n{check.stderr}"
+        with open(self.prefix / "stderr.log", "ab") as out:
+            self.proc = subprocess.Popen(
+                [self.binary, "-p", str(self.prefix), "-c", str(self.conf), "-g", "daemon off;"],
+                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            )
+
+        def listening() -> bool:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise AssertionError(f"nginx exited with {self.proc.returncode}:\n{self.error_tail()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return True
+            except OSError:
+                return False
+
+        wait_until(listening, what="nginx listening")
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGQUIT)  # graceful: the access log is complete
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def upstreams(self, log: Path, pattern: str) -> list[str]:
+        """The `upstream=` of every access-log line whose request matches `pattern`, in order."""
+        found = []
+        try:
+            text = log.read_text(errors="replace")
+        except OSError:
+            return found
+        for line in text.splitlines():
+            request = re.search(r'"([A-Z]+ [^"]*)"', line)
+            upstream = re.search(r"upstream=(\S+)", line)
+            if request and upstream and re.search(pattern, request.group(1)):
+                found.append(upstream.group(1))
+        return found
+
+    def error_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.error_log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
