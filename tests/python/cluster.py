@@ -258,7 +258,14 @@ class Node(PushStack):
         return f"http://127.0.0.1:{self.gateway.ws_port}"
 
     def metric(self, name: str) -> float | None:
-        return self.gateway.metrics().get(name)
+        """The sample `name` on this node's /metrics (summed over its labels, if it has any);
+        None when the node does not export it (or does not answer)."""
+        try:
+            samples = self.gateway.metrics()
+        except OSError:
+            return None
+        found = [v for k, v in samples.items() if k == name or k.startswith(name + "{")]
+        return sum(found) if found else None
 
     def alive(self) -> bool:
         return self.gateway.proc is not None and self.gateway.proc.poll() is None
