@@ -233,3 +233,20 @@ def test_chat_page_signs_in_and_chats_through_round_robin_nginx(browser_tools, d
     assert len(set(sign_in_steps)) >= 2, f"every sign-in step landed on one node: {steps}"
     for shot in ("cluster-1-alice-signed-in", "cluster-2-chatting"):
         assert (BROWSER_ARTIFACTS / f"{shot}.png").is_file(), f"{shot}.png was not saved"
+
+
+# ---- the systemd unit -------------------------------------------------------------------------
+
+
+def test_the_systemd_unit_verifies_and_is_hardened(tmp_path, portcullis_bin):
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze is not installed")
+    shipped = (REPO / "deploy" / "portcullis.service").read_text()
+    for setting in ("NoNewPrivileges=yes", "ProtectSystem=strict", "LimitNOFILE=", "Restart=on-failure", "User=portcullis"):
+        assert setting in shipped, setting
+    unit = tmp_path / "portcullis.service"
+    unit.write_text(shipped.replace("/usr/local/bin/portcullis", str(portcullis_bin)))
+    verify = subprocess.run([analyze, "verify", str(unit)], capture_output=True, text=True, timeout=60)
+    problems = [line for line in (verify.stdout + verify.stderr).splitlines() if "portcullis.service" in line]
+    assert verify.returncode == 0 and not problems, verify.stdout + verify.stderr
