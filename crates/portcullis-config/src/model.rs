@@ -57,6 +57,8 @@ pub struct Config {
     pub pools: IndexMap<String, Pool>,
     /// Directories of static files served on the public listener, by name, in file order.
     pub static_sites: IndexMap<String, StaticSite>,
+    /// `[cluster]`: `None` runs one node without Redis.
+    pub cluster: Option<Cluster>,
     /// Valid but risky choices (a secret from a `${VAR:-default}` fallback, a `jwt`
     /// authorizer that would accept ID tokens), in file order: `portcullis check` prints them
     /// and `serve` logs each at `warn` on start.
@@ -484,4 +486,26 @@ pub struct AppClient {
     /// Each refresh returns a new refresh token and the used one stops working; using one
     /// twice ends the session. Default: on for clients without a secret.
     pub refresh_token_rotation: bool,
+}
+
+/// `[cluster]`: several nodes sharing connections, users, topics and replay logs through
+/// Redis. Absent: one node, no Redis.
+#[derive(Clone)]
+pub struct Cluster {
+    /// `redis://` or `rediss://` URL (may carry a password: printed redacted).
+    pub redis: String,
+    /// This node's name in logs, metrics and membership; random per start when not set.
+    pub node_id: Option<String>,
+    /// How often a node announces itself; one not heard for 3 heartbeats is dead.
+    pub heartbeat: Duration,
+}
+
+impl fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cluster")
+            .field("redis", &crate::syntax::redact_url(&self.redis))
+            .field("node_id", &self.node_id)
+            .field("heartbeat", &self.heartbeat)
+            .finish()
+    }
 }

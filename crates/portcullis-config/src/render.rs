@@ -307,6 +307,16 @@ pub(crate) fn render(config: &Config) -> String {
     }
     doc.insert("store", Item::Table(store));
 
+    if let Some(cluster) = &config.cluster {
+        let mut t = Table::new();
+        set(&mut t, "redis", str(&redact_url(&cluster.redis)));
+        if let Some(node_id) = &cluster.node_id {
+            set(&mut t, "node_id", str(node_id));
+        }
+        set(&mut t, "heartbeat", dur(cluster.heartbeat));
+        doc.insert("cluster", Item::Table(t));
+    }
+
     let mut pools = implicit();
     for (name, p) in &config.pools {
         let mut t = Table::new();

@@ -39,11 +39,14 @@ pub enum Close {
     Revoked,
     /// Graceful shutdown (1001).
     GoingAway,
+    /// The node holding the connection died; a surviving node of the cluster reports it
+    /// (1006, `node lost`).
+    NodeLost,
 }
 
 impl Close {
     /// Every variant with a fixed code and reason (all but [`Close::Client`]).
-    pub const FIXED: [Close; 13] = [
+    pub const FIXED: [Close; 14] = [
         Close::ClientWithoutStatus,
         Close::Abnormal,
         Close::WriteFailed,
@@ -57,6 +60,7 @@ impl Close {
         Close::Deleted,
         Close::Revoked,
         Close::GoingAway,
+        Close::NodeLost,
     ];
 
     /// The close code: sent in the close frame (when the gateway sends one) and reported as
@@ -69,7 +73,7 @@ impl Close {
             Close::ProtocolError => 1002,
             Close::BinaryFrame => 1003,
             Close::ClientWithoutStatus => 1005,
-            Close::Abnormal | Close::WriteFailed | Close::Killed => 1006,
+            Close::Abnormal | Close::WriteFailed | Close::Killed | Close::NodeLost => 1006,
             Close::SlowReader | Close::Revoked => 1008,
             Close::TooBig => 1009,
         }
@@ -91,6 +95,7 @@ impl Close {
             Close::Deleted => "Connection deleted",
             Close::Revoked => "Token revoked",
             Close::GoingAway => "Going away",
+            Close::NodeLost => "node lost",
         }
     }
 
@@ -111,6 +116,7 @@ impl Close {
             Close::Deleted => "deleted",
             Close::Revoked => "revoked",
             Close::GoingAway => "shutdown",
+            Close::NodeLost => "node_lost",
         }
     }
 

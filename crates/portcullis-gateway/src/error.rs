@@ -25,12 +25,16 @@ pub enum GatewayError {
     IntegrationInvalid(String),
     #[error("internal error: {0}")]
     Internal(String),
+    /// `[cluster]`'s Redis could not be reached or refused us (the message names the URL
+    /// without its password).
+    #[error("cluster: {0}")]
+    Cluster(String),
 }
 
 impl HasFault for GatewayError {
     fn fault(&self) -> Fault {
         match self {
-            GatewayError::Bind { .. } => Fault::Operator,
+            GatewayError::Bind { .. } | GatewayError::Cluster(_) => Fault::Operator,
             GatewayError::Internal(_) => Fault::Internal,
             GatewayError::IntegrationUnreachable(_)
             | GatewayError::IntegrationTimeout(_)
@@ -52,6 +56,7 @@ impl GatewayError {
             GatewayError::IntegrationTooLarge(_) => "integration_too_large",
             GatewayError::IntegrationInvalid(_) => "integration_invalid",
             GatewayError::Internal(_) => "internal",
+            GatewayError::Cluster(_) => "cluster",
         }
     }
 }

@@ -27,6 +27,7 @@ mod error;
 
 mod admin;
 mod authorizers;
+mod cluster;
 mod headers;
 mod http_api;
 mod integration;

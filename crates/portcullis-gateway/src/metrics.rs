@@ -11,8 +11,10 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+mod cluster;
 mod sse;
 
+pub use cluster::ClusterMetrics;
 pub use sse::SseMetrics;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -92,6 +94,8 @@ pub struct Metrics {
     pub push_skipped: Family<PushLabels, Counter<u64, AtomicU64>>,
     /// SSE streams and replay logs.
     pub sse: SseMetrics,
+    /// Redis and the other nodes.
+    pub cluster: ClusterMetrics,
 }
 
 impl Default for Metrics {
@@ -203,11 +207,13 @@ impl Metrics {
             push_skipped.clone(),
         );
         let sse = SseMetrics::new(&mut registry);
+        let cluster = ClusterMetrics::new(&mut registry);
         Metrics {
             registry,
             push_deliveries,
             push_skipped,
             sse,
+            cluster,
             authorizer_cache_hits,
             authorizer_cache_misses,
             authorizer_decisions,

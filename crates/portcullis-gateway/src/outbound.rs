@@ -72,13 +72,20 @@ pub enum SendError {
     Gone,
     #[error("connection send queue is full")]
     Full,
+    /// The connection is on another node of the cluster, which could not be reached (Redis
+    /// down, or the node did not answer in time). Never returned by a queue.
+    #[error("the node holding the connection cannot be reached")]
+    Unavailable,
 }
 
 impl HasFault for SendError {
     /// The caller asked for a connection that has ended, or pushes faster than the client
     /// reads: both are answered to the caller (410, 429), not logged as the gateway's fault.
     fn fault(&self) -> Fault {
-        Fault::Client
+        match self {
+            SendError::Gone | SendError::Full => Fault::Client,
+            SendError::Unavailable => Fault::Operator,
+        }
     }
 }
 

@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use crate::registry::{ConnectionRegistry, ConnectionSummary, Fanout, Outbound, Topic};
+use crate::registry::{ConnectionSummary, Fanout, Outbound, Topic, Unavailable};
 use crate::state::State;
 use crate::websocket::WsApi;
 
@@ -19,7 +19,7 @@ pub async fn to_user(
     apis: &[&Arc<WsApi>],
     principal: &str,
     message: &Outbound,
-) -> Fanout {
+) -> Result<Fanout, Unavailable> {
     let mut total = Fanout::default();
     for api in apis {
         // An API with SSE logs the push first, so a stream that resumes later replays it.
@@ -31,13 +31,13 @@ pub async fn to_user(
         let fanout = state
             .registry
             .push_principal(&api.name, principal, message)
-            .await;
+            .await?;
         state
             .metrics
             .pushed(&api.name, "user", fanout.delivered, fanout.full);
         total.add(fanout);
     }
-    total
+    Ok(total)
 }
 
 /// Deliver `message` to every subscriber of `topic` in `apis`.
@@ -46,16 +46,16 @@ pub async fn to_topic(
     apis: &[&Arc<WsApi>],
     topic: &Topic,
     message: &Outbound,
-) -> Fanout {
+) -> Result<Fanout, Unavailable> {
     let mut total = Fanout::default();
     for api in apis {
-        let fanout = state.registry.push_topic(&api.name, topic, message).await;
+        let fanout = state.registry.push_topic(&api.name, topic, message).await?;
         state
             .metrics
             .pushed(&api.name, "topic", fanout.delivered, fanout.full);
         total.add(fanout);
     }
-    total
+    Ok(total)
 }
 
 /// The connections of `principal` in `apis`.
@@ -63,12 +63,12 @@ pub async fn user_connections(
     state: &State,
     apis: &[&Arc<WsApi>],
     principal: &str,
-) -> Vec<ConnectionSummary> {
+) -> Result<Vec<ConnectionSummary>, Unavailable> {
     let mut found = Vec::new();
     for api in apis {
-        found.extend(state.registry.by_principal(&api.name, principal).await);
+        found.extend(state.registry.by_principal(&api.name, principal).await?);
     }
-    found
+    Ok(found)
 }
 
 /// The subscribers of `topic` in `apis`.
@@ -76,10 +76,10 @@ pub async fn topic_subscribers(
     state: &State,
     apis: &[&Arc<WsApi>],
     topic: &Topic,
-) -> Vec<ConnectionSummary> {
+) -> Result<Vec<ConnectionSummary>, Unavailable> {
     let mut found = Vec::new();
     for api in apis {
-        found.extend(state.registry.by_topic(&api.name, topic).await);
+        found.extend(state.registry.by_topic(&api.name, topic).await?);
     }
-    found
+    Ok(found)
 }

@@ -15,17 +15,21 @@ use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 use crate::authorizers::Authorizers;
+use crate::cluster::{Cluster, LostConnection};
 use crate::error::GatewayError;
 use crate::http_api::HttpApi;
 use crate::integration::{Integration, Integrations, http_client};
 use crate::listener::{ListenerRules, PerClient, accept_loop, bind};
 use crate::metrics::Metrics;
-use crate::registry::{ConnectionRegistry, LocalRegistry};
+use crate::registry::LocalRegistry;
+use crate::registry::{ConnectionHandle, ConnectionRegistry, Transport};
 use crate::revocation;
 use crate::router;
 use crate::state::State;
 use crate::static_site::Site;
 use crate::websocket::WsApi;
+use crate::websocket::deliver_disconnect;
+use portcullis_core::close::Close;
 
 /// A started gateway.
 pub struct RunningGateway {
@@ -36,6 +40,8 @@ pub struct RunningGateway {
     shutdown_grace: Duration,
     stop_accepting: CancellationToken,
     accept_tasks: TaskTracker,
+    /// This node's part of `[cluster]`, if configured.
+    cluster: Option<Arc<Cluster>>,
 }
 
 impl RunningGateway {
@@ -66,6 +72,10 @@ impl RunningGateway {
                 remaining = self.state.tasks.len(),
                 "shutdown grace period over; dropping the rest"
             ),
+        }
+        // Every connection had its `$disconnect` here: no survivor must report them again.
+        if let Some(cluster) = &self.cluster {
+            cluster.leave().await;
         }
     }
 }
@@ -144,10 +154,18 @@ pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
     static_sites.sort_by_key(|(len, _)| std::cmp::Reverse(*len));
     let static_sites = static_sites.into_iter().map(|(_, site)| site).collect();
 
+    // One node keeps its connections in process; a cluster reaches the others through Redis.
+    let (registry, cluster): (Arc<dyn ConnectionRegistry>, _) = match &config.cluster {
+        None => (Arc::new(LocalRegistry::new(NodeId(node_id()))), None),
+        Some(cluster_config) => {
+            let (cluster, inbox) = Cluster::connect(cluster_config, metrics.clone()).await?;
+            (cluster.clone(), Some((cluster, inbox)))
+        }
+    };
     let state = Arc::new(State {
         management: Arc::new(config.management.clone()),
         metrics,
-        registry: Arc::new(LocalRegistry::new(NodeId(node_id()))),
+        registry,
         authorizers,
         shutdown: CancellationToken::new(),
         tasks: TaskTracker::new(),
@@ -167,6 +185,11 @@ pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
             state.shutdown.clone(),
         );
     }
+    let cluster = cluster.map(|(cluster, inbox)| {
+        let lost = lost_connections(&state, &websocket);
+        cluster.run(inbox, lost, &state.tasks, state.shutdown.clone());
+        cluster
+    });
     let sse = websocket
         .values()
         .filter_map(|api| Some((api.config.sse.as_ref()?.path.clone(), api.clone())))
@@ -244,6 +267,50 @@ pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
         shutdown_grace: config.server.shutdown_grace,
         stop_accepting,
         accept_tasks,
+        cluster,
+    })
+}
+
+/// How this node sends the `$disconnect` of a dead node's connection: with its API's
+/// `$disconnect` integration, `disconnectReason = "node lost"`.
+fn lost_connections(state: &Arc<State>, websocket: &HashMap<String, Arc<WsApi>>) -> LostConnection {
+    let state = Arc::downgrade(state);
+    let apis: Arc<HashMap<String, Arc<WsApi>>> = Arc::new(
+        websocket
+            .values()
+            .map(|api| (api.name.to_string(), api.clone()))
+            .collect(),
+    );
+    Arc::new(move |id, record| {
+        let state = state.clone();
+        let apis = apis.clone();
+        Box::pin(async move {
+            let (Some(state), Some(api)) = (state.upgrade(), apis.get(&record.api)) else {
+                return;
+            };
+            let mut handle = ConnectionHandle::new(
+                id,
+                api.name.clone(),
+                record.connected_at,
+                record.source_ip,
+                record.user_agent,
+                record.principal,
+                1,
+            );
+            if record.transport == "sse" {
+                handle.transport = Transport::Sse;
+            }
+            info!(api = %api.name, connection_id = %id, "$disconnect for a connection of a lost node");
+            let handle = Arc::new(handle);
+            deliver_disconnect(
+                &state,
+                api,
+                &handle,
+                record.authorizer.as_deref(),
+                &Close::NodeLost,
+            )
+            .await;
+        })
     })
 }
 

@@ -11,7 +11,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::authorizers::Authorizers;
 use crate::metrics::Metrics;
-use crate::registry::LocalRegistry;
+use crate::registry::ConnectionRegistry;
 
 /// Shared by all tasks of one gateway.
 pub struct State {
@@ -19,7 +19,8 @@ pub struct State {
     /// the signed admin APIs accept.
     pub management: Arc<Management>,
     pub metrics: Arc<Metrics>,
-    pub registry: Arc<LocalRegistry>,
+    /// This node's connections, and in a cluster the others' through Redis.
+    pub registry: Arc<dyn ConnectionRegistry>,
     /// Every configured authorizer by name (a WebSocket API names its own at `$connect`).
     pub authorizers: Authorizers,
     /// Cancelled when the gateway starts draining: every session closes with 1001.
@@ -44,7 +45,7 @@ impl State {
                 account_id: "000000000000".into(),
             }),
             metrics: Arc::new(Metrics::new()),
-            registry: Arc::new(LocalRegistry::new(NodeId(1))),
+            registry: Arc::new(crate::registry::LocalRegistry::new(NodeId(1))),
             authorizers: Authorizers::default(),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),

@@ -47,6 +47,8 @@ pub mod username;
 pub mod users;
 
 #[cfg(test)]
+mod cluster_tests;
+#[cfg(test)]
 mod session_tests;
 #[cfg(test)]
 mod tests;

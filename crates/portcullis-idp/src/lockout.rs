@@ -4,11 +4,14 @@
 //! [`LOCK_AFTER`]th on, the lock that would follow it is set at once), so parallel guesses can
 //! never run more checks than the count allows; a matching password then clears the count.
 //! Counting is a compare-and-swap of the user's row in the store (shared by every process);
-//! unknown usernames are counted in a bounded in-memory [`UnknownNames`] table with the same
-//! arithmetic, so they answer exactly like real users. [`reserve`] (before a check) and
-//! [`settle`] (after it) do no I/O.
+//! unknown usernames are counted with the same arithmetic in a bounded store table of their
+//! own (by [`name_key`], forgotten at [`forgotten_at`]), so they answer exactly like real users
+//! on every node (`UnknownNames` is that table's in-memory model, for the tests).
+//! [`reserve`] (before a check) and [`settle`] (after it) do no I/O.
 
+#[cfg(test)]
 use std::collections::{BTreeMap, HashMap};
+#[cfg(test)]
 use std::sync::Mutex;
 
 /// Failures in a row before sign-in locks a user out.
@@ -92,11 +95,21 @@ pub fn settle(reserved: LockState, reserved_at: i64, valid: bool, answered_at: i
     }
 }
 
+/// When a name's failures are forgotten (a quiet [`LOCK_RESET_SECS`] after the last change, and
+/// no lock left): the store may drop its row then.
+pub fn forgotten_at(state: &LockState) -> i64 {
+    state
+        .changed_at
+        .saturating_add(LOCK_RESET_SECS)
+        .max(state.locked_until.unwrap_or(i64::MIN))
+}
+
 /// Most unknown usernames tracked per pool by default (oldest forgotten first).
 pub const DEFAULT_UNKNOWN_NAMES: usize = 10_000;
 
 /// Failure counts of usernames that do not exist, at most `max` (the least recently changed
 /// entry is evicted first).
+#[cfg(test)]
 #[derive(Debug)]
 pub struct UnknownNames {
     max: usize,
@@ -104,9 +117,10 @@ pub struct UnknownNames {
 }
 
 /// SHA-256 of a username: every name costs the same few bytes, however long it is.
-type NameKey = [u8; 32];
+pub type NameKey = [u8; 32];
 
-fn key_of(name: &str) -> NameKey {
+/// What the store keeps of an unknown user name: its SHA-256.
+pub fn name_key(name: &str) -> NameKey {
     let mut key = [0u8; 32];
     key.copy_from_slice(
         aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, name.as_bytes()).as_ref(),
@@ -114,6 +128,7 @@ fn key_of(name: &str) -> NameKey {
     key
 }
 
+#[cfg(test)]
 #[derive(Debug, Default)]
 struct Table {
     by_name: HashMap<NameKey, (LockState, u64)>,
@@ -122,6 +137,7 @@ struct Table {
     next: u64,
 }
 
+#[cfg(test)]
 impl UnknownNames {
     pub fn new(max: usize) -> Self {
         UnknownNames {
@@ -136,7 +152,7 @@ impl UnknownNames {
             Ok(t) => t,
             Err(p) => p.into_inner(),
         };
-        let key = key_of(name);
+        let key = name_key(name);
         let current = t.by_name.get(&key).copied();
         let Some(next) = reserve(current.map(|(s, _)| s).unwrap_or_default(), now) else {
             return false;

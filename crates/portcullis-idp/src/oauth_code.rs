@@ -4,16 +4,18 @@
 //! requests the hosted page carries by id, one-time authorization codes (stored hashed), PKCE
 //! S256 verification, and redeeming a code at the token endpoint.
 //!
-//! Everything here lives in memory (one node): pending requests expire after
-//! [`PENDING_TTL_SECS`], codes after [`CODE_TTL_SECS`]; both maps are bounded, the pending
-//! requests per client address and per pool as well ([`crate::pending`]). The clock is
-//! [`CodeFlow::now`]: the provider's [`Clock`], which tests can also move forward
-//! ([`CodeFlow::advance_clock`]).
+//! Pending requests and codes live in the identity store (keyed by the SHA-256 of their id or
+//! code), so each step may land on another gateway node sharing it: pending requests expire
+//! after [`PENDING_TTL_SECS`], codes after [`CODE_TTL_SECS`]; both are bounded, the pending
+//! requests per client address and per pool as well (rules in [`crate::pending`]). A code is
+//! redeemed by one conditional statement, so of two nodes redeeming it at once exactly one
+//! wins. The clock is [`CodeFlow::now`]: the provider's [`Clock`], which tests can also move
+//! forward ([`CodeFlow::advance_clock`]).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use aws_lc_rs::constant_time::verify_slices_are_equal;
 use aws_lc_rs::digest::{SHA256, digest};
@@ -22,12 +24,12 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use portcullis_config::Secret;
 use serde_json::json;
 
+use crate::pending::Redeemed;
 pub use crate::pending::{
     CODE_TTL_SECS, MAX_CODES, PENDING_PER_CLIENT, PENDING_PER_POOL, PENDING_TOTAL,
     PENDING_TTL_SECS, PendingError, PendingLimits,
 };
-use crate::pending::{CodeTable, PendingTable, Redeemed};
-use crate::store::ClientRecord;
+use crate::store::{AuthCodeRow, ClientRecord, CodeRedemption, PendingRequestRow, Store};
 use crate::{ClientAuth, Clock, IdentityProvider, IdpError, OAuthError, SessionTokens};
 
 /// The `response_type`s `authorize` accepts (and discovery advertises).
@@ -109,10 +111,9 @@ impl std::fmt::Debug for PendingRequest {
     }
 }
 
-/// What an authorization code was issued for (its key in the table is SHA-256 of the code).
+/// What an authorization code was issued for (the store keys it by the SHA-256 of the code).
 #[derive(Debug, Clone)]
 struct CodeRecord {
-    pool: String,
     client_id: String,
     redirect_uri: String,
     scopes: Vec<String>,
@@ -121,13 +122,14 @@ struct CodeRecord {
     username: String,
 }
 
-/// In-memory state of the code flow, one per identity provider.
+/// The code flow over the identity store, one per identity provider.
 #[derive(Debug)]
 pub struct CodeFlow {
-    pending: Mutex<PendingTable<PendingRequest>>,
-    /// Issued codes; what a redemption issued is the hash of its refresh token, revoked on a
-    /// replay.
-    codes: Mutex<CodeTable<CodeRecord>>,
+    /// Pending requests and issued codes; what a redemption issued is the hash of its refresh
+    /// token, revoked on a replay.
+    store: Arc<dyn Store>,
+    /// The bounds of the pending requests.
+    limits: Mutex<PendingLimits>,
     /// The provider's clock; tests move this flow's time forward with an offset.
     clock: Clock,
     clock_offset: AtomicI64,
@@ -192,11 +194,11 @@ pub fn parse_query(query: &str) -> Result<HashMap<String, String>, &'static str>
 }
 
 impl CodeFlow {
-    /// The flow's state on the provider's clock.
-    pub fn new(clock: Clock) -> Self {
+    /// The flow over `store`, on the provider's clock.
+    pub fn new(store: Arc<dyn Store>, clock: Clock) -> Self {
         CodeFlow {
-            pending: Mutex::new(PendingTable::default()),
-            codes: Mutex::new(CodeTable::new(MAX_CODES, CODE_TTL_SECS)),
+            store,
+            limits: Mutex::new(PendingLimits::default()),
             clock,
             clock_offset: AtomicI64::new(0),
         }
@@ -216,14 +218,22 @@ impl CodeFlow {
 
     /// Changes the bounds of the pending sign-in requests (from the next request on).
     pub fn set_pending_limits(&self, limits: PendingLimits) {
-        if let Ok(mut pending) = self.pending.lock() {
-            pending.set_limits(limits);
+        match self.limits.lock() {
+            Ok(mut l) => *l = limits.sane(),
+            Err(p) => *p.into_inner() = limits.sane(),
         }
     }
 
-    /// Pending sign-in requests held now.
-    pub fn pending_count(&self) -> usize {
-        self.pending.lock().map_or(0, |p| p.len())
+    fn limits(&self) -> PendingLimits {
+        match self.limits.lock() {
+            Ok(l) => *l,
+            Err(p) => *p.into_inner(),
+        }
+    }
+
+    /// Pending sign-in requests held now (live or not yet pruned).
+    pub async fn pending_count(&self) -> Result<u64, IdpError> {
+        Ok(self.store.count_pending_requests().await?)
     }
 
     /// Validates `/oauth2/authorize` parameters. `csrf` is the browser's current CSRF token
@@ -328,7 +338,7 @@ impl CodeFlow {
             return Err(redirect("invalid_request", "nonce is too long"));
         }
         let now = self.now();
-        let mut pending = self.pending.lock().map_err(|_| poisoned())?;
+        let limits = self.limits();
         let request = PendingRequest {
             pool: pool.to_owned(),
             client_id: client.client_id.clone(),
@@ -339,7 +349,7 @@ impl CodeFlow {
             nonce,
             csrf,
             password_verified_user: None,
-            expires_at: pending.expiry(now),
+            expires_at: limits.expiry(now),
         };
         let id = random_id()?;
         // A pool without a per-address rate limit (behind a proxy, addresses mean nothing)
@@ -347,9 +357,19 @@ impl CodeFlow {
         let limited = idp.pool(pool).is_ok_and(|p| p.limiter.is_some());
         let holder = address
             .filter(|_| limited)
-            .map(crate::ratelimit::client_key);
-        let evicted = pending.insert(id.clone(), pool, holder, request.clone(), now)?;
-        drop(pending);
+            .map(|a| crate::ratelimit::client_key(a).to_string());
+        let row = PendingRequestRow {
+            id_hash: sha256(&id),
+            pool: pool.to_owned(),
+            holder,
+            body: stored::request_body(&request)?,
+            expires_at: request.expires_at,
+        };
+        let evicted = self
+            .store
+            .insert_pending_request(&row, &limits, now)
+            .await
+            .map_err(IdpError::from)??;
         if evicted > 0 {
             tracing::warn!(
                 pool,
@@ -361,51 +381,66 @@ impl CodeFlow {
     }
 
     /// The pending request `id` of `pool`, if it exists and has not expired.
-    pub fn pending(&self, pool: &str, id: &str) -> Option<PendingRequest> {
-        let now = self.now();
-        let mut pending = self.pending.lock().ok()?;
-        pending.get(pool, id, now).cloned()
+    pub async fn pending(&self, pool: &str, id: &str) -> Result<Option<PendingRequest>, IdpError> {
+        let body = self
+            .store
+            .pending_request(&sha256(id), pool, self.now())
+            .await?;
+        body.map(|b| stored::request_from(pool, &b)).transpose()
     }
 
     /// Remembers that the request's user proved their password but must choose a new one.
-    pub fn mark_password_verified(&self, pool: &str, id: &str, username: &str) {
-        let now = self.now();
-        if let Ok(mut pending) = self.pending.lock()
-            && let Some(p) = pending.get_mut(pool, id, now)
-        {
-            p.password_verified_user = Some(username.to_owned());
-        }
+    pub async fn mark_password_verified(
+        &self,
+        pool: &str,
+        id: &str,
+        username: &str,
+    ) -> Result<(), IdpError> {
+        let Some(mut request) = self.pending(pool, id).await? else {
+            return Ok(());
+        };
+        request.password_verified_user = Some(username.to_owned());
+        let body = stored::request_body(&request)?;
+        self.store
+            .update_pending_request(&sha256(id), pool, &body, self.now())
+            .await?;
+        Ok(())
     }
 
     /// Ends the pending request `id` because the user declined; returns the redirect location
     /// with `error=access_denied` and the request's `state` (RFC 6749 §4.1.2.1), or `None`
     /// when the request has expired.
-    pub fn cancel(&self, pool: &str, id: &str) -> Option<String> {
-        let now = self.now();
-        let request = self.pending.lock().ok()?.take(pool, id, now)?;
-        AuthorizeError::Redirect {
+    pub async fn cancel(&self, pool: &str, id: &str) -> Result<Option<String>, IdpError> {
+        let Some(request) = self.take_pending(pool, id).await? else {
+            return Ok(None);
+        };
+        Ok(AuthorizeError::Redirect {
             redirect_uri: request.redirect_uri,
             state: request.state,
             code: "access_denied",
             description: "the user cancelled the sign-in",
         }
-        .location()
+        .location())
+    }
+
+    /// Removes the pending request `id` of `pool`; `None` when it was gone or expired (of two
+    /// nodes taking it at once, one gets it).
+    async fn take_pending(&self, pool: &str, id: &str) -> Result<Option<PendingRequest>, IdpError> {
+        let body = self
+            .store
+            .take_pending_request(&sha256(id), pool, self.now())
+            .await?;
+        body.map(|b| stored::request_from(pool, &b)).transpose()
     }
 
     /// Ends the pending request `id` with a code for `username`; returns the redirect location.
-    pub fn complete(&self, pool: &str, id: &str, username: &str) -> Result<String, IdpError> {
-        let request = {
-            let now = self.now();
-            let mut pending = self.pending.lock().map_err(|_| poisoned_idp())?;
-            match pending.take(pool, id, now) {
-                Some(p) => p,
-                None => return Err(IdpError::InvalidParameter("sign-in request expired".into())),
-            }
+    pub async fn complete(&self, pool: &str, id: &str, username: &str) -> Result<String, IdpError> {
+        let Some(request) = self.take_pending(pool, id).await? else {
+            return Err(IdpError::InvalidParameter("sign-in request expired".into()));
         };
         let code = random_id()?;
         let now = self.now();
         let record = CodeRecord {
-            pool: pool.to_owned(),
             client_id: request.client_id.clone(),
             redirect_uri: request.redirect_uri.clone(),
             scopes: request.scopes.clone(),
@@ -413,13 +448,22 @@ impl CodeFlow {
             nonce: request.nonce.clone(),
             username: username.to_owned(),
         };
-        self.codes
-            .lock()
-            .map_err(|_| poisoned_idp())?
-            .issue(sha256(&code), record, now)
-            .map_err(|_| {
-                IdpError::InvalidParameter("too many authorization codes outstanding".into())
-            })?;
+        let row = AuthCodeRow {
+            code_hash: sha256(&code),
+            pool: pool.to_owned(),
+            client_id: record.client_id.clone(),
+            body: stored::code_body(&record)?,
+            expires_at: now.saturating_add(CODE_TTL_SECS),
+        };
+        if !self
+            .store
+            .issue_authorization_code(&row, MAX_CODES, now)
+            .await?
+        {
+            return Err(IdpError::InvalidParameter(
+                "too many authorization codes outstanding".into(),
+            ));
+        }
         let mut params = vec![("code", code.as_str())];
         if let Some(s) = &request.state {
             params.push(("state", s.as_str()));
@@ -429,18 +473,26 @@ impl CodeFlow {
 
     /// Marks the code used and returns it, or reports a replay (with what it issued). Another
     /// client's code is refused without burning it; an expired one is dropped.
-    fn take_code(
+    async fn take_code(
         &self,
         key: &[u8],
         pool: &str,
         client_id: &str,
         now: i64,
     ) -> Result<Redeemed<CodeRecord>, OAuthError> {
-        self.codes
-            .lock()
-            .map_err(|_| OAuthError::Server(poisoned_idp()))?
-            .redeem(key, |c| c.pool == pool && c.client_id == client_id, now)
-            .map_err(|_| OAuthError::InvalidGrant)
+        let store_error = |e| OAuthError::Server(IdpError::Store(e));
+        match self
+            .store
+            .redeem_authorization_code(key, pool, client_id, now)
+            .await
+            .map_err(store_error)?
+        {
+            CodeRedemption::Fresh(body) => Ok(Redeemed::Fresh(
+                stored::code_from(client_id, &body).map_err(store_error)?,
+            )),
+            CodeRedemption::Replayed(issued) => Ok(Redeemed::Replayed(issued)),
+            CodeRedemption::Unknown | CodeRedemption::Expired => Err(OAuthError::InvalidGrant),
+        }
     }
 
     /// `grant_type=authorization_code`: checks and burns the code, then starts the session.
@@ -462,7 +514,7 @@ impl CodeFlow {
             redirect_uri.ok_or(OAuthError::InvalidRequest("redirect_uri is missing"))?;
         let key = sha256(code);
         let now = self.now();
-        let record = match self.take_code(&key, pool, &client.client_id, now)? {
+        let record = match self.take_code(&key, pool, &client.client_id, now).await? {
             Redeemed::Fresh(record) => record,
             Redeemed::Replayed(issued) => {
                 if let Some(hash) = issued {
@@ -495,9 +547,10 @@ impl CodeFlow {
         if let Some(refresh) = &tokens.refresh_token {
             let hash = crate::tokens::refresh_token_hash(refresh.expose());
             let still_there = self
-                .codes
-                .lock()
-                .is_ok_and(|mut codes| codes.record_issued(&key, hash.clone()));
+                .store
+                .record_code_issued(&key, &hash)
+                .await
+                .unwrap_or(false);
             if !still_there {
                 // replayed (or evicted) while we were issuing: do not hand out live tokens
                 revoke_issued(idp, pool, &hash).await;
@@ -580,13 +633,6 @@ fn requested_scopes(
     Ok(out)
 }
 
-fn poisoned_idp() -> IdpError {
-    IdpError::Key(crate::keys::KeyError("code flow state lock poisoned"))
-}
-
-fn poisoned() -> AuthorizeError {
-    AuthorizeError::Server(poisoned_idp())
-}
-
+mod stored;
 #[cfg(test)]
 mod tests;

@@ -28,7 +28,9 @@ pub struct IdpOptions {
     /// Argon2 hashes running at once. Default: one per core.
     pub hash_concurrency: usize,
     /// How often a serving gateway reads the store's revocation log (see
-    /// [`IdentityProvider::poll_revocation_events`](crate::IdentityProvider::poll_revocation_events)). Default 1 second.
+    /// [`IdentityProvider::poll_revocation_events`](crate::IdentityProvider::poll_revocation_events)):
+    /// revocations made on another node reach this one's live connections within it. One
+    /// indexed query per poll (events after the last id seen). Default 500 ms.
     pub revocation_poll_interval: Duration,
     /// Most revocation events read by one poll. Default 256.
     pub revocation_poll_batch: u32,
@@ -79,7 +81,7 @@ impl Default for IdpOptions {
             key_grace: Duration::from_secs(300),
             rate_limit_entries: 10_000,
             hash_concurrency: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            revocation_poll_interval: Duration::from_secs(1),
+            revocation_poll_interval: Duration::from_millis(500),
             revocation_poll_batch: 256,
             unknown_name_entries: lockout::DEFAULT_UNKNOWN_NAMES,
             clock: Clock::default(),

@@ -5,9 +5,9 @@ use std::sync::{Arc, OnceLock};
 use portcullis_auth::jwt::JwtVerifier;
 use portcullis_config::{Pool, Secret};
 
+use crate::IdpError;
 use crate::keys::{KeyError, PoolKeys};
 use crate::ratelimit::RateLimiter;
-use crate::{IdpError, lockout};
 
 /// One configured pool at run time.
 #[derive(Debug)]
@@ -18,8 +18,6 @@ pub(crate) struct PoolState {
     /// Per-client-IP limit of the pool's token, sign-in and sign-up requests
     /// (`rate_limit_per_ip`); `None` when it is 0 (off).
     pub(crate) limiter: Option<RateLimiter>,
-    /// Failed sign-ins of usernames the pool does not have.
-    pub(crate) unknown_names: lockout::UnknownNames,
     /// The verifier of the pool's access tokens (userInfo, revocation, cookie sessions), built
     /// on first use.
     pub(crate) access_verifier: OnceLock<JwtVerifier>,

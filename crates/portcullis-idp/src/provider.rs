@@ -14,7 +14,7 @@ use crate::options::secs;
 use crate::pool::{PoolState, pool_limiter};
 use crate::revocation::{EventCursor, REVOCATION_BUFFER, Revocation, RevocationFeed};
 use crate::store::{ClientRecord, ResourceServerRecord, Store, StoreError};
-use crate::{IdpError, IdpOptions, PasswordHasher, lockout, oauth_code, store, tokens, unix_now};
+use crate::{IdpError, IdpOptions, PasswordHasher, oauth_code, store, tokens, unix_now};
 
 /// The identity provider: pools from the configuration, their store and keys.
 pub struct IdentityProvider {
@@ -28,7 +28,7 @@ pub struct IdentityProvider {
     /// key-encryption key, or as they are).
     pub(crate) at_rest: AtRest,
     pub(crate) options: IdpOptions,
-    /// Pending hosted sign-ins and authorization codes (in memory).
+    /// Pending hosted sign-ins and authorization codes (kept in the store).
     pub(crate) code_flow: oauth_code::CodeFlow,
     /// Revocations made by this process, and those of other processes read from the store's
     /// revocation log, for the gateway to close live connections.
@@ -88,19 +88,18 @@ impl IdentityProvider {
                     issuer: format!("{public_url}/pools/{name}"),
                     keys: Arc::new(PoolKeys::new(KeyRing::default(), max_ttl)),
                     limiter: pool_limiter(pool, options.rate_limit_entries),
-                    unknown_names: lockout::UnknownNames::new(options.unknown_name_entries),
                     access_verifier: OnceLock::new(),
                 },
             );
         }
         let idp = IdentityProvider {
+            code_flow: oauth_code::CodeFlow::new(Arc::clone(&store), options.clock.clone()),
             store,
             public_url,
             pools,
             hasher: PasswordHasher::new(options.hash_concurrency),
             secret_key,
             at_rest,
-            code_flow: oauth_code::CodeFlow::new(options.clock.clone()),
             revocations: tokio::sync::broadcast::channel(REVOCATION_BUFFER).0,
             writer_id: tokens::uuid_v4(),
             feed: tokio::sync::Mutex::new(RevocationFeed {
@@ -281,7 +280,7 @@ impl IdentityProvider {
         &self.store
     }
 
-    /// The authorization-code flow's in-memory state.
+    /// The authorization-code flow (its state is in the store).
     pub fn code_flow(&self) -> &oauth_code::CodeFlow {
         &self.code_flow
     }

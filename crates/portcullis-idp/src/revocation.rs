@@ -209,8 +209,27 @@ impl IdentityProvider {
             if pruned > 0 {
                 tracing::debug!(pruned, "old revocation events deleted");
             }
+            self.housekeeping().await;
         }
         Ok(poll)
+    }
+
+    /// What a serving gateway does now and then besides reading the revocation log: deletes a
+    /// bounded batch of expired sign-in steps (pending requests, codes, challenge sessions,
+    /// confirmation entries), and re-reads every pool's signing keys, so a rotation made by
+    /// another process (a node, the CLI) is published and used here too — within a minute,
+    /// well inside the grace period before a new key signs.
+    async fn housekeeping(&self) {
+        match self.store.prune_sign_in_steps(unix_now()).await {
+            Ok(0) => {}
+            Ok(pruned) => tracing::debug!(pruned, "expired sign-in steps deleted"),
+            Err(e) => tracing::warn!(error = %e, "cannot delete expired sign-in steps"),
+        }
+        for pool in self.pools.keys() {
+            if let Err(e) = self.reload_keys(pool).await {
+                tracing::warn!(pool = %pool, error = %e, "cannot re-read the signing keys");
+            }
+        }
     }
 
     /// Revokes every token of a user issued before now (GlobalSignOut / AdminUserGlobalSignOut).

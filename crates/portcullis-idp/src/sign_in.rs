@@ -2,7 +2,7 @@
 
 use portcullis_config::Secret;
 
-use crate::lockout::{self, LOCK_AFTER, Settle};
+use crate::lockout::{self, LOCK_AFTER, LockState, Settle};
 use crate::password::HashError;
 use crate::store::UserRecord;
 use crate::{IdentityProvider, IdpError};
@@ -57,8 +57,39 @@ impl IdentityProvider {
         username: &str,
         password: &Secret,
     ) -> Result<PasswordCheck, IdpError> {
-        let state = self.pool(pool)?;
-        if !state.unknown_names.reserve(username, self.now()) {
+        self.pool(pool)?;
+        // Counted in the store like a real user's row (compare-and-swap), so every node
+        // sharing it locks the name alike.
+        let name = lockout::name_key(username);
+        let now = self.now();
+        let mut reserved = false;
+        for _ in 0..LOCK_SWAP_TRIES {
+            let row = self.store.unknown_name_state(pool, &name).await?;
+            let (current, version) = match row {
+                Some((state, version)) => (state, Some(version)),
+                None => (LockState::default(), None),
+            };
+            let Some(next) = lockout::reserve(current, now) else {
+                return Ok(PasswordCheck::Locked);
+            };
+            if self
+                .store
+                .put_unknown_name_state(
+                    pool,
+                    &name,
+                    &next,
+                    lockout::forgotten_at(&next),
+                    version,
+                    self.options.unknown_name_entries,
+                )
+                .await?
+            {
+                reserved = true;
+                break;
+            }
+        }
+        if !reserved {
+            // still contended after every try: many guesses at once, refused unchecked
             return Ok(PasswordCheck::Locked);
         }
         self.dummy_verify(password).await?;

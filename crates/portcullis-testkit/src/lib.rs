@@ -23,6 +23,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 pub use portcullis_auth::sigv4;
 
 pub mod jwt;
+pub mod redis;
 pub mod sse;
 
 pub const ACCESS_KEY_ID: &str = "AKIDTEST";

@@ -12,6 +12,7 @@
 
 mod apis;
 mod backends;
+mod cluster;
 mod pools;
 
 use std::collections::HashMap;
@@ -184,6 +185,7 @@ pub(crate) fn compile(root: &Node, ctx: &mut Ctx<'_>) -> Option<Config> {
             static_sites.insert(name.v, site);
         }
     }
+    let cluster = top.table(ctx, "cluster").map(|t| cluster::cluster(ctx, t));
     top.finish(ctx);
 
     refs.check(ctx, &integration_names, &authorizer_names);
@@ -213,6 +215,7 @@ pub(crate) fn compile(root: &Node, ctx: &mut Ctx<'_>) -> Option<Config> {
         store: store?,
         pools: pools_out,
         static_sites,
+        cluster: cluster.flatten(),
         warnings: Vec::new(),
     })
 }

@@ -4,7 +4,6 @@
 use axum::body::Body;
 use http::{Response, StatusCode};
 
-use crate::registry::ConnectionRegistry;
 use crate::reply;
 use crate::state::State;
 

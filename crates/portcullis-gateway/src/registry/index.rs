@@ -37,53 +37,64 @@ impl<K: Hash + Eq> Index<K> {
         &self.shards[i]
     }
 
-    /// File `id` under `key`.
-    pub(super) fn insert(&self, key: K, id: ConnectionId) {
+    /// File `id` under `key`; `true` when the key is new (its first id).
+    pub(super) fn insert(&self, key: K, id: ConnectionId) -> bool {
         let mut shard = self.shard(&key).write().unwrap_or_else(|p| p.into_inner());
         let ids = shard.entry(key).or_default();
+        let new = ids.is_empty();
         if !ids.contains(&id) {
             ids.push(id);
         }
+        new
     }
 
-    /// File `id` under `key` unless `cap` ids are filed there already.
+    /// File `id` under `key` unless `cap` ids are filed there already; `true` when the key
+    /// is new.
     pub(super) fn insert_capped(
         &self,
         key: K,
         id: ConnectionId,
         cap: usize,
-    ) -> Result<(), Overflow> {
+    ) -> Result<bool, Overflow> {
         let mut shard = self.shard(&key).write().unwrap_or_else(|p| p.into_inner());
-        let ids = shard.entry(key).or_default();
-        if ids.contains(&id) {
-            return Ok(());
+        if let Some(ids) = shard.get_mut(&key) {
+            if ids.contains(&id) {
+                return Ok(false);
+            }
+            if ids.len() >= cap {
+                return Err(Overflow);
+            }
+            ids.push(id);
+            return Ok(false);
         }
-        if ids.len() >= cap {
+        if cap == 0 {
             return Err(Overflow);
         }
-        ids.push(id);
-        Ok(())
+        shard.insert(key, vec![id]);
+        Ok(true)
     }
 
-    /// Take `id` out of `key`, dropping the key with its last id.
-    pub(super) fn remove<Q>(&self, key: &Q, id: &ConnectionId)
+    /// Take `id` out of `key`, dropping the key with its last id; `true` when it was dropped.
+    pub(super) fn remove<Q>(&self, key: &Q, id: &ConnectionId) -> bool
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
         let mut shard = self.shard(key).write().unwrap_or_else(|p| p.into_inner());
         let Some(ids) = shard.get_mut(key) else {
-            return;
+            return false;
         };
         if let Some(at) = ids.iter().position(|i| i == id) {
             ids.swap_remove(at);
         }
         if ids.is_empty() {
             shard.remove(key);
+            return true;
         } else if ids.capacity() > 2 * ids.len() + 4 {
             // A key that once had many connections gives the memory back as they end.
             ids.shrink_to_fit();
         }
+        false
     }
 
     /// The ids filed under `key`.
@@ -94,6 +105,29 @@ impl<K: Hash + Eq> Index<K> {
     {
         let shard = self.shard(key).read().unwrap_or_else(|p| p.into_inner());
         shard.get(key).cloned().unwrap_or_default()
+    }
+
+    /// Every key with an id filed under it.
+    pub(super) fn all_keys(&self) -> Vec<K>
+    where
+        K: Clone,
+    {
+        let mut all = Vec::new();
+        for shard in &self.shards {
+            let shard = shard.read().unwrap_or_else(|p| p.into_inner());
+            all.extend(shard.keys().cloned());
+        }
+        all
+    }
+
+    /// Whether any id is filed under `key`.
+    pub(super) fn contains<Q>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let shard = self.shard(key).read().unwrap_or_else(|p| p.into_inner());
+        shard.contains_key(key)
     }
 
     /// Number of keys (test inspection: an index with no connections has none).

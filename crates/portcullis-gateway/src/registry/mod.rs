@@ -66,6 +66,10 @@ pub struct ConnectionHandle {
     pub session: Option<LiveSession>,
     /// WebSocket unless set before the handle is registered.
     pub transport: Transport,
+    /// What the authorizer established (its `requestContext.authorizer` goes into the
+    /// connection's record in a cluster, for a `$disconnect` sent by another node). Set
+    /// before the handle is registered.
+    pub identity: Option<Arc<crate::authorizers::Identity>>,
     /// The topics this connection is subscribed to (indexed: see
     /// [`ConnectionRegistry::by_topic`]); taken out of the index when the connection ends.
     topics: Mutex<Vec<Topic>>,
@@ -93,6 +97,7 @@ impl ConnectionHandle {
             principal,
             session: None,
             transport: Transport::WebSocket,
+            identity: None,
             topics: Mutex::new(Vec::new()),
             queue: OutboundQueue::new(send_queue),
         }
@@ -156,6 +161,8 @@ pub enum SubscribeError {
     TooManyTopics(usize),
     #[error("The topic has {0} subscribers, the most allowed (max_subscribers_per_topic)")]
     TooManySubscribers(usize),
+    #[error("the node holding the connection cannot be reached")]
+    Unavailable,
 }
 
 /// A snapshot for `GET @connections/{id}`.
@@ -179,8 +186,15 @@ pub struct SessionConnection {
     pub session: LiveSession,
 }
 
-/// Where connections are found. Implementations: [`LocalRegistry`] (one node); a Redis one
-/// can forward to the owning node given by [`ConnectionId::node`].
+/// A listing or a fan-out that needed another node could not reach it: Redis is down, or a
+/// node did not answer in time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("another node of the cluster cannot be reached")]
+pub struct Unavailable;
+
+/// Where connections are found. Implementations: [`LocalRegistry`] (one node) and the
+/// cluster's registry, which keeps a `LocalRegistry` for this node's connections and reaches
+/// the others' through Redis (the owner of a connection is [`ConnectionId::node`]).
 pub trait ConnectionRegistry: Send + Sync + 'static {
     /// This node's id: minted into every connection id created here.
     fn node(&self) -> NodeId;
@@ -194,27 +208,29 @@ pub trait ConnectionRegistry: Send + Sync + 'static {
         id: &'a ConnectionId,
         message: Outbound,
     ) -> BoxFuture<'a, Result<(), SendError>>;
-    fn info<'a>(&'a self, id: &'a ConnectionId) -> BoxFuture<'a, Option<ConnectionInfo>>;
+    /// A connection's description, from whichever node owns it (`Gone` if none does).
+    fn info<'a>(&'a self, id: &'a ConnectionId)
+    -> BoxFuture<'a, Result<ConnectionInfo, SendError>>;
     /// Ask the owning node to close the connection; `$disconnect` follows.
     fn close<'a>(
         &'a self,
         id: &'a ConnectionId,
         close: Close,
     ) -> BoxFuture<'a, Result<(), SendError>>;
-    /// Ids of the open connections of one API.
-    fn list<'a>(&'a self, api: &'a str) -> BoxFuture<'a, Vec<ConnectionId>>;
+    /// Ids of the open connections of one API (on every node).
+    fn list<'a>(&'a self, api: &'a str) -> BoxFuture<'a, Result<Vec<ConnectionId>, Unavailable>>;
     /// The open connections of API `api` whose authorizer established `principal`.
     fn by_principal<'a>(
         &'a self,
         api: &'a str,
         principal: &'a str,
-    ) -> BoxFuture<'a, Vec<ConnectionSummary>>;
+    ) -> BoxFuture<'a, Result<Vec<ConnectionSummary>, Unavailable>>;
     /// The open connections of API `api` subscribed to `topic`.
     fn by_topic<'a>(
         &'a self,
         api: &'a str,
         topic: &'a Topic,
-    ) -> BoxFuture<'a, Vec<ConnectionSummary>>;
+    ) -> BoxFuture<'a, Result<Vec<ConnectionSummary>, Unavailable>>;
     /// Queue `message` for every connection of API `api` whose principal is `principal`,
     /// without waiting: a connection whose queue is full is skipped and counted.
     fn push_principal<'a>(
@@ -222,7 +238,7 @@ pub trait ConnectionRegistry: Send + Sync + 'static {
         api: &'a str,
         principal: &'a str,
         message: &'a Outbound,
-    ) -> BoxFuture<'a, Fanout>;
+    ) -> BoxFuture<'a, Result<Fanout, Unavailable>>;
     /// Queue `message` for every subscriber of `topic` in API `api`, as
     /// [`push_principal`](Self::push_principal) does.
     fn push_topic<'a>(
@@ -230,7 +246,14 @@ pub trait ConnectionRegistry: Send + Sync + 'static {
         api: &'a str,
         topic: &'a Topic,
         message: &'a Outbound,
-    ) -> BoxFuture<'a, Fanout>;
+    ) -> BoxFuture<'a, Result<Fanout, Unavailable>>;
+    /// Close every connection of `principal` in API `api` (`DELETE @users`); how many.
+    fn close_principal<'a>(
+        &'a self,
+        api: &'a str,
+        principal: &'a str,
+        close: Close,
+    ) -> BoxFuture<'a, Result<usize, Unavailable>>;
     /// Subscribe a connection to a topic of its API (subscribing twice is one subscription).
     fn subscribe<'a>(
         &'a self,
@@ -244,11 +267,17 @@ pub trait ConnectionRegistry: Send + Sync + 'static {
         id: &'a ConnectionId,
         topic: &'a Topic,
     ) -> BoxFuture<'a, Result<(), SendError>>;
-    /// The open connections whose identity-provider session is filed under `key`: the only
-    /// candidates a revocation naming that key can cover.
+    /// This node's open connections whose identity-provider session is filed under `key`:
+    /// the only candidates a revocation naming that key can cover. (Every node reads the
+    /// revocations and closes its own.)
     fn by_session<'a>(&'a self, key: &'a SessionKey) -> BoxFuture<'a, Vec<SessionConnection>>;
     /// Number of open connections on this node.
     fn local_count(&self) -> usize;
+    /// Wait (briefly) until the connections registered and the subscriptions made so far can
+    /// be reached by pushes from every node. Nothing to wait for on one node.
+    fn settle(&self) -> BoxFuture<'_, ()> {
+        ready(())
+    }
 }
 
 const SHARDS: usize = 32;
@@ -270,6 +299,24 @@ pub struct LocalRegistry {
     /// Keyed by [`scoped`] API and topic.
     topics: Index<String>,
     sessions: Index<SessionKey>,
+    /// Told when this node starts or stops holding a principal's or a topic's connections.
+    interest: Option<Arc<dyn Interest>>,
+}
+
+/// What an interest is about: a principal's connections or a topic's subscribers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scope {
+    User,
+    Topic,
+}
+
+/// Told when this node may have started holding connections of a principal or subscribers
+/// of a topic, or stopped holding any (`held` says which, but two changes of one key can be
+/// told out of order: ask [`LocalRegistry::holds`] for the truth). A cluster listens for that
+/// principal's or topic's pushes only meanwhile. Called with registry locks held: it must
+/// not block.
+pub trait Interest: Send + Sync {
+    fn changed(&self, scope: Scope, api: &str, key: &str, held: bool);
 }
 
 /// An index key of one API: principals and topics of different APIs never meet. API names
@@ -291,6 +338,21 @@ impl LocalRegistry {
             principals: Index::new(),
             topics: Index::new(),
             sessions: Index::new(),
+            interest: None,
+        }
+    }
+
+    /// A registry that tells `interest` which principals and topics it holds.
+    pub fn with_interest(node: NodeId, interest: Arc<dyn Interest>) -> Self {
+        LocalRegistry {
+            interest: Some(interest),
+            ..LocalRegistry::new(node)
+        }
+    }
+
+    fn tell(&self, scope: Scope, api: &str, key: &str, held: bool) {
+        if let Some(interest) = &self.interest {
+            interest.changed(scope, api, key, held);
         }
     }
 
@@ -306,9 +368,12 @@ impl LocalRegistry {
     }
 
     fn index(&self, handle: &ConnectionHandle) {
-        if let Some(principal) = &handle.principal {
-            self.principals
-                .insert(scoped(&handle.api, principal), handle.id);
+        if let Some(principal) = &handle.principal
+            && self
+                .principals
+                .insert(scoped(&handle.api, principal), handle.id)
+        {
+            self.tell(Scope::User, &handle.api, principal, true);
         }
         for key in handle.session.iter().flat_map(session_key::keys) {
             self.sessions.insert(key, handle.id);
@@ -336,7 +401,7 @@ impl LocalRegistry {
             match handle.try_send(message.clone()) {
                 Ok(()) => fanout.delivered += 1,
                 Err(SendError::Full) => fanout.full += 1,
-                Err(SendError::Gone) => {}
+                Err(SendError::Gone | SendError::Unavailable) => {}
             }
         }
         fanout
@@ -344,7 +409,7 @@ impl LocalRegistry {
 
     /// Under the connection's shard lock, so an unregister of the same connection either
     /// finishes first (`Gone`) or sees and removes the new subscription.
-    fn subscribe_now(
+    pub fn subscribe_now(
         &self,
         id: &ConnectionId,
         topic: &Topic,
@@ -359,39 +424,179 @@ impl LocalRegistry {
         if topics.len() >= limits.per_connection {
             return Err(SubscribeError::TooManyTopics(limits.per_connection));
         }
-        self.topics
+        let new = self
+            .topics
             .insert_capped(scoped(&handle.api, topic.as_str()), *id, limits.per_topic)
             .map_err(|Overflow| SubscribeError::TooManySubscribers(limits.per_topic))?;
+        if new {
+            self.tell(Scope::Topic, &handle.api, topic.as_str(), true);
+        }
         topics.push(topic.clone());
         Ok(())
     }
 
-    fn unsubscribe_now(&self, id: &ConnectionId, topic: &Topic) -> Result<(), SendError> {
+    pub fn unsubscribe_now(&self, id: &ConnectionId, topic: &Topic) -> Result<(), SendError> {
         let shard = self.shard(id).read().unwrap_or_else(|p| p.into_inner());
         let handle = shard.get(id).ok_or(SendError::Gone)?;
         let mut topics = lock(&handle.topics);
         if let Some(at) = topics.iter().position(|t| t == topic) {
             topics.swap_remove(at);
-            self.topics
-                .remove(scoped(&handle.api, topic.as_str()).as_str(), id);
+            if self
+                .topics
+                .remove(scoped(&handle.api, topic.as_str()).as_str(), id)
+            {
+                self.tell(Scope::Topic, &handle.api, topic.as_str(), false);
+            }
         }
         Ok(())
     }
 
     fn unindex(&self, handle: &ConnectionHandle) {
-        if let Some(principal) = &handle.principal {
-            self.principals
-                .remove(scoped(&handle.api, principal).as_str(), &handle.id);
+        if let Some(principal) = &handle.principal
+            && self
+                .principals
+                .remove(scoped(&handle.api, principal).as_str(), &handle.id)
+        {
+            self.tell(Scope::User, &handle.api, principal, false);
         }
         let topics = std::mem::take(&mut *lock(&handle.topics));
         for topic in topics {
-            self.topics
-                .remove(scoped(&handle.api, topic.as_str()).as_str(), &handle.id);
+            if self
+                .topics
+                .remove(scoped(&handle.api, topic.as_str()).as_str(), &handle.id)
+            {
+                self.tell(Scope::Topic, &handle.api, topic.as_str(), false);
+            }
         }
         for key in handle.session.iter().flat_map(session_key::keys) {
             self.sessions.remove(&key, &handle.id);
         }
     }
+}
+
+/// This node's connections, answered at once: what the trait's methods do on one node, and
+/// what the cluster's registry does for the connections this node holds.
+impl LocalRegistry {
+    pub fn post_now(&self, id: &ConnectionId, message: Outbound) -> Result<(), SendError> {
+        match self.get(id) {
+            Some(handle) => handle.try_send(message),
+            None => Err(SendError::Gone),
+        }
+    }
+
+    pub fn info_now(&self, id: &ConnectionId) -> Result<ConnectionInfo, SendError> {
+        let h = self.get(id).ok_or(SendError::Gone)?;
+        Ok(ConnectionInfo {
+            api: h.api.clone(),
+            connected_at_ms: h.connected_at_ms,
+            last_active_ms: h.last_active_ms.load(Ordering::Relaxed),
+            source_ip: h.source_ip.clone(),
+            user_agent: h.user_agent.clone(),
+            principal: h.principal.clone(),
+        })
+    }
+
+    pub fn close_now(&self, id: &ConnectionId, close: Close) -> Result<(), SendError> {
+        let handle = self.get(id).ok_or(SendError::Gone)?;
+        match handle.try_send(Outbound::Close(close)) {
+            // A full queue must not stop a DELETE: close without the handshake.
+            Err(SendError::Full) => {
+                handle.queue.kill();
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    pub fn list_now(&self, api: &str) -> Vec<ConnectionId> {
+        let mut ids = Vec::new();
+        for shard in &self.shards {
+            let shard = shard.read().unwrap_or_else(|p| p.into_inner());
+            ids.extend(shard.values().filter(|h| &*h.api == api).map(|h| h.id));
+        }
+        ids
+    }
+
+    /// Every handle on this node (for re-announcing them to a cluster).
+    pub fn handles(&self) -> Vec<Arc<ConnectionHandle>> {
+        let mut all = Vec::new();
+        for shard in &self.shards {
+            let shard = shard.read().unwrap_or_else(|p| p.into_inner());
+            all.extend(shard.values().cloned());
+        }
+        all
+    }
+
+    pub fn by_principal_now(&self, api: &str, principal: &str) -> Vec<ConnectionSummary> {
+        self.summaries(self.principals.get(scoped(api, principal).as_str()))
+    }
+
+    pub fn by_topic_now(&self, api: &str, topic: &str) -> Vec<ConnectionSummary> {
+        self.summaries(self.topics.get(scoped(api, topic).as_str()))
+    }
+
+    pub fn push_principal_now(&self, api: &str, principal: &str, message: &Outbound) -> Fanout {
+        let ids = self.principals.get(scoped(api, principal).as_str());
+        self.fan_out(&ids, message)
+    }
+
+    pub fn push_topic_now(&self, api: &str, topic: &str, message: &Outbound) -> Fanout {
+        let ids = self.topics.get(scoped(api, topic).as_str());
+        self.fan_out(&ids, message)
+    }
+
+    pub fn close_principal_now(&self, api: &str, principal: &str, close: &Close) -> usize {
+        let ids = self.principals.get(scoped(api, principal).as_str());
+        ids.iter()
+            .filter(|id| self.close_now(id, close.clone()).is_ok())
+            .count()
+    }
+
+    pub fn by_session_now(&self, key: &SessionKey) -> Vec<SessionConnection> {
+        self.sessions
+            .get(key)
+            .into_iter()
+            .filter_map(|id| {
+                let handle = self.get(&id)?;
+                let session = handle.session.clone()?;
+                Some(SessionConnection { id, session })
+            })
+            .collect()
+    }
+
+    /// Whether this node holds a connection of `key` (a principal or a topic) in API `api`.
+    pub fn holds(&self, scope: Scope, api: &str, key: &str) -> bool {
+        let index = match scope {
+            Scope::User => &self.principals,
+            Scope::Topic => &self.topics,
+        };
+        index.contains(scoped(api, key).as_str())
+    }
+
+    /// Every principal and topic this node holds a connection of: `(scope, api, key)`.
+    pub fn held(&self) -> Vec<(Scope, String, String)> {
+        let split = |scope: Scope, scoped: String| {
+            let (api, key) = scoped.split_once('\0')?;
+            Some((scope, api.to_owned(), key.to_owned()))
+        };
+        let users = self.principals.all_keys().into_iter();
+        let topics = self.topics.all_keys().into_iter();
+        users
+            .filter_map(|k| split(Scope::User, k))
+            .chain(topics.filter_map(|k| split(Scope::Topic, k)))
+            .collect()
+    }
+
+    pub fn count(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| s.read().unwrap_or_else(|p| p.into_inner()).len())
+            .sum()
+    }
+}
+
+fn ready<'a, T: Send + 'a>(value: T) -> BoxFuture<'a, T> {
+    Box::pin(std::future::ready(value))
 }
 
 impl ConnectionRegistry for LocalRegistry {
@@ -422,23 +627,14 @@ impl ConnectionRegistry for LocalRegistry {
         id: &'a ConnectionId,
         message: Outbound,
     ) -> BoxFuture<'a, Result<(), SendError>> {
-        let result = match self.get(id) {
-            Some(handle) => handle.try_send(message),
-            None => Err(SendError::Gone),
-        };
-        Box::pin(std::future::ready(result))
+        ready(self.post_now(id, message))
     }
 
-    fn info<'a>(&'a self, id: &'a ConnectionId) -> BoxFuture<'a, Option<ConnectionInfo>> {
-        let info = self.get(id).map(|h| ConnectionInfo {
-            api: h.api.clone(),
-            connected_at_ms: h.connected_at_ms,
-            last_active_ms: h.last_active_ms.load(Ordering::Relaxed),
-            source_ip: h.source_ip.clone(),
-            user_agent: h.user_agent.clone(),
-            principal: h.principal.clone(),
-        });
-        Box::pin(std::future::ready(info))
+    fn info<'a>(
+        &'a self,
+        id: &'a ConnectionId,
+    ) -> BoxFuture<'a, Result<ConnectionInfo, SendError>> {
+        ready(self.info_now(id))
     }
 
     fn close<'a>(
@@ -446,45 +642,27 @@ impl ConnectionRegistry for LocalRegistry {
         id: &'a ConnectionId,
         close: Close,
     ) -> BoxFuture<'a, Result<(), SendError>> {
-        let result = match self.get(id) {
-            Some(handle) => match handle.try_send(Outbound::Close(close)) {
-                // A full queue must not stop a DELETE: close without the handshake.
-                Err(SendError::Full) => {
-                    handle.queue.kill();
-                    Ok(())
-                }
-                other => other,
-            },
-            None => Err(SendError::Gone),
-        };
-        Box::pin(std::future::ready(result))
+        ready(self.close_now(id, close))
     }
 
-    fn list<'a>(&'a self, api: &'a str) -> BoxFuture<'a, Vec<ConnectionId>> {
-        let mut ids = Vec::new();
-        for shard in &self.shards {
-            let shard = shard.read().unwrap_or_else(|p| p.into_inner());
-            ids.extend(shard.values().filter(|h| &*h.api == api).map(|h| h.id));
-        }
-        Box::pin(std::future::ready(ids))
+    fn list<'a>(&'a self, api: &'a str) -> BoxFuture<'a, Result<Vec<ConnectionId>, Unavailable>> {
+        ready(Ok(self.list_now(api)))
     }
 
     fn by_principal<'a>(
         &'a self,
         api: &'a str,
         principal: &'a str,
-    ) -> BoxFuture<'a, Vec<ConnectionSummary>> {
-        let ids = self.principals.get(scoped(api, principal).as_str());
-        Box::pin(std::future::ready(self.summaries(ids)))
+    ) -> BoxFuture<'a, Result<Vec<ConnectionSummary>, Unavailable>> {
+        ready(Ok(self.by_principal_now(api, principal)))
     }
 
     fn by_topic<'a>(
         &'a self,
         api: &'a str,
         topic: &'a Topic,
-    ) -> BoxFuture<'a, Vec<ConnectionSummary>> {
-        let ids = self.topics.get(scoped(api, topic.as_str()).as_str());
-        Box::pin(std::future::ready(self.summaries(ids)))
+    ) -> BoxFuture<'a, Result<Vec<ConnectionSummary>, Unavailable>> {
+        ready(Ok(self.by_topic_now(api, topic.as_str())))
     }
 
     fn push_principal<'a>(
@@ -492,9 +670,8 @@ impl ConnectionRegistry for LocalRegistry {
         api: &'a str,
         principal: &'a str,
         message: &'a Outbound,
-    ) -> BoxFuture<'a, Fanout> {
-        let ids = self.principals.get(scoped(api, principal).as_str());
-        Box::pin(std::future::ready(self.fan_out(&ids, message)))
+    ) -> BoxFuture<'a, Result<Fanout, Unavailable>> {
+        ready(Ok(self.push_principal_now(api, principal, message)))
     }
 
     fn push_topic<'a>(
@@ -502,9 +679,17 @@ impl ConnectionRegistry for LocalRegistry {
         api: &'a str,
         topic: &'a Topic,
         message: &'a Outbound,
-    ) -> BoxFuture<'a, Fanout> {
-        let ids = self.topics.get(scoped(api, topic.as_str()).as_str());
-        Box::pin(std::future::ready(self.fan_out(&ids, message)))
+    ) -> BoxFuture<'a, Result<Fanout, Unavailable>> {
+        ready(Ok(self.push_topic_now(api, topic.as_str(), message)))
+    }
+
+    fn close_principal<'a>(
+        &'a self,
+        api: &'a str,
+        principal: &'a str,
+        close: Close,
+    ) -> BoxFuture<'a, Result<usize, Unavailable>> {
+        ready(Ok(self.close_principal_now(api, principal, &close)))
     }
 
     fn subscribe<'a>(
@@ -513,7 +698,7 @@ impl ConnectionRegistry for LocalRegistry {
         topic: &'a Topic,
         limits: TopicLimits,
     ) -> BoxFuture<'a, Result<(), SubscribeError>> {
-        Box::pin(std::future::ready(self.subscribe_now(id, topic, limits)))
+        ready(self.subscribe_now(id, topic, limits))
     }
 
     fn unsubscribe<'a>(
@@ -521,28 +706,15 @@ impl ConnectionRegistry for LocalRegistry {
         id: &'a ConnectionId,
         topic: &'a Topic,
     ) -> BoxFuture<'a, Result<(), SendError>> {
-        Box::pin(std::future::ready(self.unsubscribe_now(id, topic)))
+        ready(self.unsubscribe_now(id, topic))
     }
 
     fn by_session<'a>(&'a self, key: &'a SessionKey) -> BoxFuture<'a, Vec<SessionConnection>> {
-        let found = self
-            .sessions
-            .get(key)
-            .into_iter()
-            .filter_map(|id| {
-                let handle = self.get(&id)?;
-                let session = handle.session.clone()?;
-                Some(SessionConnection { id, session })
-            })
-            .collect();
-        Box::pin(std::future::ready(found))
+        ready(self.by_session_now(key))
     }
 
     fn local_count(&self) -> usize {
-        self.shards
-            .iter()
-            .map(|s| s.read().unwrap_or_else(|p| p.into_inner()).len())
-            .sum()
+        self.count()
     }
 }
 

@@ -18,7 +18,7 @@ use portcullis_core::handshake;
 use portcullis_core::sse::{self as events, MAX_EVENT_ID_BYTES};
 use tracing::info;
 
-use crate::registry::{ConnectionRegistry, Transport};
+use crate::registry::Transport;
 use crate::reply;
 use crate::state::State;
 use crate::websocket::WsApi;
@@ -68,6 +68,7 @@ pub async fn handle(
     };
     let handle = Arc::new(attempt.handle(identity.as_ref()));
     state.registry.register(handle.clone());
+    state.registry.settle().await;
     let snapshot = replay.snapshot(handle.principal.as_deref(), last_event_id.as_deref());
     info!(api = %api.name, connection_id = %handle.id, path = %attempt.path_for_log, transport = "sse", reset = snapshot.reset, replayed = snapshot.events.len(), "connected");
     let body = stream::open(

@@ -39,7 +39,7 @@ use tracing::info;
 
 use crate::authorizers::Identity;
 use crate::metrics::{ApiLabel, DisconnectLabels};
-use crate::registry::{ConnectionHandle, ConnectionRegistry, Data, Outbound};
+use crate::registry::{ConnectionHandle, Data, Outbound};
 use crate::state::State;
 use crate::websocket::timers::{Due, Timers};
 use crate::websocket::{WsApi, deliver_disconnect};

@@ -19,7 +19,7 @@ use tracing::{info, warn};
 use super::WsApi;
 use crate::authorizers::{Identity, refusal};
 use crate::headers::{canonical_name, query_pairs};
-use crate::registry::{ConnectionHandle, ConnectionRegistry, Transport};
+use crate::registry::{ConnectionHandle, Transport};
 use crate::reply;
 use crate::state::State;
 
@@ -106,6 +106,7 @@ impl Attempt {
         );
         handle.session = identity.and_then(|i| i.session.clone());
         handle.transport = self.transport;
+        handle.identity = identity.cloned();
         handle
     }
 

@@ -34,7 +34,7 @@ use super::timers::{Due, Timers};
 use crate::authorizers::Identity;
 use crate::error::GatewayError;
 use crate::metrics::{ApiLabel, DisconnectLabels};
-use crate::registry::{ConnectionHandle, ConnectionRegistry, Data, Outbound};
+use crate::registry::{ConnectionHandle, Data, Outbound};
 use crate::state::State;
 
 type Socket = WebSocketStream<TokioIo<Upgraded>>;

@@ -21,7 +21,7 @@ use super::admission::{Attempt, authorize, call_connect};
 use super::session::{self, Session};
 use crate::authorizers::Identity;
 use crate::listener::ConnectionSlot;
-use crate::registry::{ConnectionRegistry, Transport};
+use crate::registry::Transport;
 use crate::state::State;
 
 /// Answer an upgrade request for `api`. Each phase either hands the next what it learned or
@@ -51,7 +51,11 @@ pub async fn handle_upgrade(
         Err(refusal) => return refusal,
     };
     let response = switching_protocols(&accepted, &connect_headers);
+    let registry = state.registry.clone();
     open(state, attempt, identity, on_upgrade, slot);
+    // In a cluster, pushes to the connection's user from any node reach it once the client
+    // has its answer.
+    registry.settle().await;
     response
 }
 

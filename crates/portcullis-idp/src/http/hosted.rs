@@ -232,7 +232,11 @@ async fn login(
     let field = |name: &str| form.raw(name).unwrap_or("");
     let flow = idp.code_flow();
     let id = field("request_id");
-    let Some(req) = flow.pending(&pool, id) else {
+    let req = match flow.pending(&pool, id).await {
+        Ok(req) => req,
+        Err(e) => return server_error(&e),
+    };
+    let Some(req) = req else {
         return error_page(
             StatusCode::BAD_REQUEST,
             "This sign-in request has expired or is not valid. Go back to the application and \
@@ -252,7 +256,7 @@ async fn login(
         );
     }
     if form.has("cancel") {
-        return cancel(&idp, &pool, id);
+        return cancel(&idp, &pool, id).await;
     }
     if form.has("new_password") {
         return new_password_step(&idp, &pool, id, &req, &form).await;
@@ -296,13 +300,15 @@ async fn login(
     match user.status {
         UserStatus::Unconfirmed => fail("Your account is not confirmed yet."),
         UserStatus::ForceChangePassword => {
-            flow.mark_password_verified(&pool, id, &user.username);
+            if let Err(e) = flow.mark_password_verified(&pool, id, &user.username).await {
+                return server_error(&e);
+            }
             html_response(
                 StatusCode::OK,
                 new_password_page(&idp, &pool, id, &req, None),
             )
         }
-        UserStatus::Confirmed => finish(&idp, &pool, id, &user.username),
+        UserStatus::Confirmed => finish(&idp, &pool, id, &user.username).await,
     }
 }
 
@@ -337,7 +343,7 @@ async fn new_password_step(
         .set_password(pool, username, &Secret::new(new), true)
         .await
     {
-        Ok(()) => finish(idp, pool, id, username),
+        Ok(()) => finish(idp, pool, id, username).await,
         Err(IdpError::InvalidPassword(v)) => again(&v.to_string()),
         Err(IdpError::UserNotFound) => error_page(StatusCode::BAD_REQUEST, GENERIC_FAILURE),
         Err(e) => server_error(&e),
@@ -345,18 +351,19 @@ async fn new_password_step(
 }
 
 /// The user pressed Cancel: back to the application, which learns that the user declined.
-fn cancel(idp: &IdentityProvider, pool: &str, id: &str) -> Response {
-    match idp.code_flow().cancel(pool, id) {
-        Some(location) => redirect(&location),
-        None => error_page(
+async fn cancel(idp: &IdentityProvider, pool: &str, id: &str) -> Response {
+    match idp.code_flow().cancel(pool, id).await {
+        Ok(Some(location)) => redirect(&location),
+        Err(e) => server_error(&e),
+        Ok(None) => error_page(
             StatusCode::BAD_REQUEST,
             "This sign-in request has expired. Go back to the application and start again.",
         ),
     }
 }
 
-fn finish(idp: &IdentityProvider, pool: &str, id: &str, username: &str) -> Response {
-    match idp.code_flow().complete(pool, id, username) {
+async fn finish(idp: &IdentityProvider, pool: &str, id: &str, username: &str) -> Response {
+    match idp.code_flow().complete(pool, id, username).await {
         Ok(location) => redirect(&location),
         Err(IdpError::InvalidParameter(_)) => error_page(
             StatusCode::BAD_REQUEST,

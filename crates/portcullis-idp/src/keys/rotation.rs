@@ -2,7 +2,7 @@
 
 use super::{KeyError, KeyRing};
 use crate::options::secs;
-use crate::store::SigningKeyRecord;
+use crate::store::{SigningKeyRecord, StoreError};
 use crate::{IdentityProvider, IdpError, keys, unix_now};
 
 impl IdentityProvider {
@@ -17,8 +17,15 @@ impl IdentityProvider {
         let records = self.store.list_signing_keys(pool).await?;
         if !records.iter().any(|r| r.retired_at.is_none()) {
             let record = self.at_rest.seal_key(generate_key(pool, now, now).await?)?;
-            self.store.insert_signing_key(&record).await?;
-            tracing::info!(pool, kid = %record.kid, "created signing key");
+            // The store holds one current key per pool: when another node starting at the same
+            // time created it first, that one is the pool's key here too.
+            match self.store.insert_signing_key(&record).await {
+                Ok(()) => tracing::info!(pool, kid = %record.kid, "created signing key"),
+                Err(StoreError::Conflict(_)) => {
+                    tracing::info!(pool, "another process created the signing key");
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
         self.reload_keys(pool).await
     }

@@ -1,14 +1,17 @@
 //! Challenge sessions: the `Session` string a sign-in answers with when the user must first
 //! meet a challenge (`NEW_PASSWORD_REQUIRED`), and what it stands for.
 //!
-//! A pure book over injected time: the caller draws the session string and passes `now`. The
-//! book keeps only the SHA-256 of each session string, so a dump of it does not hold usable
-//! sessions. A session is bound to its pool, app client and user and lives
+//! Pure rules over injected time: the caller draws the session string and passes `now`. Only
+//! the SHA-256 of each session string ([`session_hash`]) is kept (by the identity store, so
+//! the answer may reach another gateway node), so a dump does not hold usable sessions. A session is bound to its pool, app client and user and lives
 //! [`SESSION_TTL_SECS`]; it is ended by the caller once the challenge is met, so a failed
 //! answer (a password the policy refuses) can be retried within its lifetime and a met one
-//! cannot be replayed. The book holds at most `max` sessions: when full it drops the expired
-//! ones, and refuses a new one only when every kept session is still live.
+//! cannot be replayed. At most `max` sessions are kept: when full the expired ones are
+//! dropped, and a new one is refused only when every kept session is still live.
+//! `ChallengeBook` is the in-memory model of these rules the tests drive; the store applies
+//! them in SQL.
 
+#[cfg(test)]
 use std::collections::HashMap;
 
 use aws_lc_rs::digest;
@@ -42,6 +45,7 @@ impl HasFault for ChallengeError {
     }
 }
 
+#[cfg(test)]
 #[derive(Debug, Clone)]
 struct Entry {
     who: Challenged,
@@ -49,18 +53,26 @@ struct Entry {
 }
 
 /// The live challenge sessions, by the SHA-256 of their session string.
+#[cfg(test)]
 #[derive(Debug)]
 pub struct ChallengeBook {
     sessions: HashMap<Vec<u8>, Entry>,
     max: usize,
 }
 
-fn key(session: &str) -> Vec<u8> {
+/// What is kept of a session string: its SHA-256.
+pub fn session_hash(session: &str) -> Vec<u8> {
     digest::digest(&digest::SHA256, session.as_bytes())
         .as_ref()
         .to_vec()
 }
 
+/// When a session opened at `now` ends.
+pub fn session_expiry(now: i64) -> i64 {
+    now.saturating_add(SESSION_TTL_SECS)
+}
+
+#[cfg(test)]
 impl ChallengeBook {
     /// An empty book that keeps at most `max` sessions.
     pub fn new(max: usize) -> Self {
@@ -80,14 +92,14 @@ impl ChallengeBook {
         }
         let expires_at = now.saturating_add(SESSION_TTL_SECS);
         self.sessions
-            .insert(key(session), Entry { who, expires_at });
+            .insert(session_hash(session), Entry { who, expires_at });
         Ok(())
     }
 
     /// Accepts `session` when it is live at `now` and was issued to `who`. The session stays
     /// open until [`end`](Self::end).
     pub fn check(&self, session: &str, who: &Challenged, now: i64) -> Result<(), ChallengeError> {
-        match self.sessions.get(&key(session)) {
+        match self.sessions.get(&session_hash(session)) {
             Some(e) if e.expires_at > now && e.who == *who => Ok(()),
             _ => Err(ChallengeError::Invalid),
         }
@@ -95,17 +107,15 @@ impl ChallengeBook {
 
     /// Ends `session`: it is not accepted again.
     pub fn end(&mut self, session: &str) {
-        self.sessions.remove(&key(session));
+        self.sessions.remove(&session_hash(session));
     }
 
     /// Sessions kept (live or not yet dropped).
-    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.sessions.len()
     }
 
     /// True when no session is kept.
-    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.sessions.is_empty()
     }

@@ -1,13 +1,17 @@
 //! One-time authorization codes: issued with an expiry into a bounded table, redeemed at most
 //! once. A redeemed code stays until it expires, so a second use is recognised as a replay and
 //! can take back what the first use issued. Keys are what the caller stores for a code (a hash
-//! of it, never the code itself). This module does no I/O.
+//! of it, never the code itself). This module does no I/O: the identity store keeps the codes
+//! (so a code issued by one gateway node is redeemed at another, exactly once) and applies
+//! these rules in SQL; `CodeTable` is their in-memory model, which the tests drive.
 
+#[cfg(test)]
 use std::collections::HashMap;
 
+#[cfg(test)]
 use super::PendingError;
 
-/// The outcome of [`CodeTable::redeem`].
+/// The outcome of redeeming a code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Redeemed<T> {
     /// The first use: the code's value.
@@ -16,6 +20,7 @@ pub enum Redeemed<T> {
     Replayed(Option<Vec<u8>>),
 }
 
+#[cfg(test)]
 #[derive(Debug)]
 struct Code<T> {
     value: T,
@@ -24,6 +29,7 @@ struct Code<T> {
     issued: Option<Vec<u8>>,
 }
 
+#[cfg(test)]
 /// Codes by key, at most `max` (expired ones make room first).
 #[derive(Debug)]
 pub struct CodeTable<T> {
@@ -32,6 +38,7 @@ pub struct CodeTable<T> {
     codes: HashMap<Vec<u8>, Code<T>>,
 }
 
+#[cfg(test)]
 impl<T: Clone> CodeTable<T> {
     /// A table of at most `max` codes, each redeemable for `ttl_secs`.
     pub fn new(max: usize, ttl_secs: i64) -> Self {

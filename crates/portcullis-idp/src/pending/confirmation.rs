@@ -20,16 +20,20 @@
 //!   entry without wrong guesses or a lock, then the least recently used one: it never refuses
 //!   everyone.
 //!
-//! Operations scan the book (at most `max_entries`) only when it is full or when counting a
-//! client's codes.
+//! The rules of one entry are [`CodeEntry`]'s methods. The identity store keeps one row per
+//! entry (so a code issued on one gateway node is checked on another) and applies the book's
+//! bounds (client share, eviction order) in SQL; `CodeBook`, the in-memory model of those
+//! bounds, exists for the tests.
 
+#[cfg(test)]
 use std::collections::HashMap;
+#[cfg(test)]
 use std::hash::Hash;
 use std::net::IpAddr;
 
-/// The limits of a [`CodeBook`].
+/// The limits of a pool's confirmation codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Limits {
+pub struct Limits {
     /// Wrong guesses allowed per code.
     pub attempts_per_code: u32,
     /// Codes issued per entry and window.
@@ -48,11 +52,11 @@ pub(crate) struct Limits {
 
 /// Where a request came from, as far as limits go: its [`portcullis_core::client::client_key`] (an IPv4 address, or
 /// the /64 of an IPv6 one).
-pub(crate) type ClientPrefix = IpAddr;
+pub type ClientPrefix = IpAddr;
 
 /// Why no code was issued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum IssueRefusal {
+pub enum IssueRefusal {
     /// The entry issued its codes for this window.
     TooManyCodes,
     /// The entry is locked after too many wrong guesses.
@@ -63,7 +67,7 @@ pub(crate) enum IssueRefusal {
 
 /// Why a code was not accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum CheckRefusal {
+pub enum CheckRefusal {
     /// Wrong code, or no code pending.
     Mismatch,
     /// The code has expired (and is dropped).
@@ -74,9 +78,9 @@ pub(crate) enum CheckRefusal {
 
 /// A count within a fixed window that starts with its first event.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct Window {
-    count: u32,
-    since: i64,
+pub struct Window {
+    pub count: u32,
+    pub since: i64,
 }
 
 impl Window {
@@ -97,29 +101,38 @@ impl Window {
         }
         self.count = self.count.saturating_add(1);
     }
+
+    /// From when on the window counts nothing.
+    fn ends(&self, len: i64) -> i64 {
+        if self.count == 0 {
+            i64::MIN
+        } else {
+            self.since.saturating_add(len)
+        }
+    }
 }
 
-#[derive(Debug)]
-struct PendingCode {
+/// The pending code of an entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingCode {
     /// HMAC of the code (the book never sees the code).
-    mac: Vec<u8>,
-    expires_at: i64,
-    attempts: u32,
-    origin: Option<ClientPrefix>,
+    pub mac: Vec<u8>,
+    pub expires_at: i64,
+    pub attempts: u32,
+    pub origin: Option<ClientPrefix>,
 }
 
-#[derive(Debug, Default)]
-struct Entry {
-    code: Option<PendingCode>,
-    issued: Window,
-    failures: Window,
+/// The state of one (username, purpose): what the store keeps per row.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CodeEntry {
+    pub code: Option<PendingCode>,
+    pub issued: Window,
+    pub failures: Window,
     /// Unix seconds; 0 = not locked.
-    locked_until: i64,
-    /// When the entry was last used, as the book's use counter (exact order, unlike seconds).
-    touched: u64,
+    pub locked_until: i64,
 }
 
-impl Entry {
+impl CodeEntry {
     fn locked(&self, now: i64) -> bool {
         self.locked_until > now
     }
@@ -137,133 +150,83 @@ impl Entry {
     }
 
     /// Carries nothing the limits need any more.
-    fn is_dead(&self, now: i64, limits: &Limits) -> bool {
-        self.live_code(now).is_none()
-            && !self.locked(now)
-            && self.issued.count_at(now, limits.window_secs) == 0
-            && self.failures.count_at(now, limits.window_secs) == 0
+    pub fn is_dead(&self, now: i64, limits: &Limits) -> bool {
+        now >= self.dead_from(limits)
+    }
+
+    /// From when on the entry carries nothing (its code expired, its windows passed, no
+    /// lock): the store may drop it then.
+    pub fn dead_from(&self, limits: &Limits) -> i64 {
+        let code = self.code.as_ref().map_or(i64::MIN, |c| c.expires_at);
+        code.max(self.locked_until)
+            .max(self.issued.ends(limits.window_secs))
+            .max(self.failures.ends(limits.window_secs))
     }
 
     /// Wrong guesses or a lock: evicted last.
-    fn guarded(&self, now: i64, limits: &Limits) -> bool {
+    pub fn guarded(&self, now: i64, limits: &Limits) -> bool {
         self.locked(now) || self.failures.count_at(now, limits.window_secs) > 0
     }
-}
 
-/// The codes of one pool (see the module documentation).
-#[derive(Debug)]
-pub(crate) struct CodeBook<K> {
-    limits: Limits,
-    entries: HashMap<K, Entry>,
-    /// Counts uses, to order entries by recency.
-    uses: u64,
-}
+    /// Whether the entry has a code that has not expired.
+    pub fn has_live_code(&self, now: i64) -> bool {
+        self.live_code(now).is_some()
+    }
 
-impl<K: Clone + Eq + Hash> CodeBook<K> {
-    pub(crate) fn new(limits: Limits) -> Self {
-        CodeBook {
-            limits,
-            entries: HashMap::new(),
-            uses: 0,
+    /// The live code's client address, if it has one.
+    pub fn live_origin(&self, now: i64) -> Option<ClientPrefix> {
+        self.live_code(now).and_then(|c| c.origin)
+    }
+
+    /// Whether a new code may be issued at `now` (`fresh`: the first code of a new account,
+    /// which only the client's share limits). May end a passed lock.
+    pub fn admit(&mut self, limits: &Limits, now: i64, fresh: bool) -> Result<(), IssueRefusal> {
+        if fresh {
+            return Ok(());
         }
+        self.unlock_if_passed(now);
+        if self.locked(now) {
+            return Err(IssueRefusal::Locked);
+        }
+        if self.issued.count_at(now, limits.window_secs) >= limits.codes_per_window {
+            return Err(IssueRefusal::TooManyCodes);
+        }
+        Ok(())
     }
 
-    /// Stores a new code for `key` (its HMAC `mac`), replacing the pending one.
-    pub(crate) fn issue(
+    /// Stores a new code (its HMAC `mac`) once [`admit`](Self::admit)ted and the client's
+    /// share checked; `fresh` drops what the entry collected before.
+    pub fn store(
         &mut self,
-        key: &K,
-        mac: Vec<u8>,
-        expires_at: i64,
-        origin: Option<ClientPrefix>,
-        now: i64,
-    ) -> Result<(), IssueRefusal> {
-        self.store(key, mac, expires_at, origin, now, false)
-    }
-
-    /// The first code of a new account: what the name collected before the account existed
-    /// (codes nobody received, guesses at them, a lock) is dropped, so requests about a free
-    /// name cannot keep it from being signed up. Only the client's share applies. Safe because
-    /// an account is created once per name (its `SignUp` is not repeatable).
-    pub(crate) fn start(
-        &mut self,
-        key: &K,
-        mac: Vec<u8>,
-        expires_at: i64,
-        origin: Option<ClientPrefix>,
-        now: i64,
-    ) -> Result<(), IssueRefusal> {
-        self.store(key, mac, expires_at, origin, now, true)
-    }
-
-    fn store(
-        &mut self,
-        key: &K,
+        limits: &Limits,
         mac: Vec<u8>,
         expires_at: i64,
         origin: Option<ClientPrefix>,
         now: i64,
         fresh: bool,
-    ) -> Result<(), IssueRefusal> {
-        let limits = self.limits;
-        if !fresh && let Some(entry) = self.entries.get_mut(key) {
-            entry.unlock_if_passed(now);
-            if entry.locked(now) {
-                return Err(IssueRefusal::Locked);
-            }
-            if entry.issued.count_at(now, limits.window_secs) >= limits.codes_per_window {
-                return Err(IssueRefusal::TooManyCodes);
-            }
-        }
-        if let Some(origin) = origin
-            && limits.codes_per_client > 0
-        {
-            let held = self
-                .entries
-                .iter()
-                .filter(|(k, e)| {
-                    *k != key && e.live_code(now).is_some_and(|c| c.origin == Some(origin))
-                })
-                .count();
-            if held >= limits.codes_per_client {
-                return Err(IssueRefusal::ClientFull);
-            }
-        }
+    ) {
         if fresh {
-            self.entries.remove(key);
+            *self = CodeEntry::default();
         }
-        if !self.entries.contains_key(key) {
-            self.make_room(now);
-        }
-        self.uses = self.uses.wrapping_add(1);
-        let entry = self.entries.entry(key.clone()).or_default();
-        entry.issued.add(now, limits.window_secs);
-        entry.code = Some(PendingCode {
+        self.issued.add(now, limits.window_secs);
+        self.code = Some(PendingCode {
             mac,
             expires_at,
             attempts: 0,
             origin,
         });
-        entry.touched = self.uses;
-        Ok(())
     }
 
-    /// Checks `mac` (the HMAC of a guess) against the pending code of `key`, consuming the code
-    /// when it matches. Only guesses at a live code count as failures: without one (unknown
-    /// name, code consumed) a guess is a mismatch that leaves no trace.
-    pub(crate) fn check(&mut self, key: &K, mac: &[u8], now: i64) -> Result<(), CheckRefusal> {
-        let limits = self.limits;
-        let Some(entry) = self.entries.get_mut(key) else {
-            return Err(CheckRefusal::Mismatch);
-        };
-        self.uses = self.uses.wrapping_add(1);
-        entry.touched = self.uses;
-        entry.unlock_if_passed(now);
-        if entry.locked(now) {
+    /// Checks `mac` (the HMAC of a guess) against the pending code, consuming the code when
+    /// it matches. Only guesses at a live code count as failures.
+    pub fn check(&mut self, limits: &Limits, mac: &[u8], now: i64) -> Result<(), CheckRefusal> {
+        self.unlock_if_passed(now);
+        if self.locked(now) {
             return Err(CheckRefusal::LimitExceeded);
         }
-        let matched = match &mut entry.code {
+        let matched = match &mut self.code {
             Some(code) if code.expires_at <= now => {
-                entry.code = None;
+                self.code = None;
                 return Err(CheckRefusal::Expired);
             }
             Some(code) if code.attempts >= limits.attempts_per_code => {
@@ -280,48 +243,140 @@ impl<K: Clone + Eq + Hash> CodeBook<K> {
             None => return Err(CheckRefusal::Mismatch),
         };
         if matched {
-            entry.code = None;
-            entry.failures = Window::default();
+            self.code = None;
+            self.failures = Window::default();
             return Ok(());
         }
-        entry.failures.add(now, limits.window_secs);
-        if entry.failures.count_at(now, limits.window_secs) >= limits.failures_per_window {
-            entry.locked_until = now.saturating_add(limits.lock_secs);
+        self.failures.add(now, limits.window_secs);
+        if self.failures.count_at(now, limits.window_secs) >= limits.failures_per_window {
+            self.locked_until = now.saturating_add(limits.lock_secs);
         }
         Err(CheckRefusal::Mismatch)
     }
 
-    /// Drops the pending code of `key` (its issue did not go through); the counts stay.
-    pub(crate) fn withdraw(&mut self, key: &K) {
-        if let Some(entry) = self.entries.get_mut(key) {
-            entry.code = None;
+    /// Drops the pending code (its issue did not go through); the counts stay.
+    pub fn withdraw(&mut self) {
+        self.code = None;
+    }
+}
+
+/// The in-memory model of a pool's book: entries by key with the client share and the
+/// eviction order the store applies in SQL (`crate::store`). The rules' tests drive it.
+#[cfg(test)]
+#[derive(Debug)]
+pub(crate) struct CodeBook<K> {
+    limits: Limits,
+    entries: HashMap<K, (CodeEntry, u64)>,
+    /// Counts uses, to order entries by recency.
+    uses: u64,
+}
+
+#[cfg(test)]
+impl<K: Clone + Eq + Hash> CodeBook<K> {
+    pub(crate) fn new(limits: Limits) -> Self {
+        CodeBook {
+            limits,
+            entries: HashMap::new(),
+            uses: 0,
         }
     }
 
-    /// Whether `key` has a code that has not expired.
+    pub(crate) fn issue(
+        &mut self,
+        key: &K,
+        mac: Vec<u8>,
+        expires_at: i64,
+        origin: Option<ClientPrefix>,
+        now: i64,
+    ) -> Result<(), IssueRefusal> {
+        self.put(key, mac, expires_at, origin, now, false)
+    }
+
+    pub(crate) fn start(
+        &mut self,
+        key: &K,
+        mac: Vec<u8>,
+        expires_at: i64,
+        origin: Option<ClientPrefix>,
+        now: i64,
+    ) -> Result<(), IssueRefusal> {
+        self.put(key, mac, expires_at, origin, now, true)
+    }
+
+    fn put(
+        &mut self,
+        key: &K,
+        mac: Vec<u8>,
+        expires_at: i64,
+        origin: Option<ClientPrefix>,
+        now: i64,
+        fresh: bool,
+    ) -> Result<(), IssueRefusal> {
+        let limits = self.limits;
+        let mut entry = self
+            .entries
+            .get(key)
+            .map(|e| e.0.clone())
+            .unwrap_or_default();
+        entry.admit(&limits, now, fresh)?;
+        if let Some(origin) = origin
+            && limits.codes_per_client > 0
+        {
+            let held = self
+                .entries
+                .iter()
+                .filter(|(k, e)| *k != key && e.0.live_origin(now) == Some(origin))
+                .count();
+            if held >= limits.codes_per_client {
+                return Err(IssueRefusal::ClientFull);
+            }
+        }
+        if !self.entries.contains_key(key) {
+            self.make_room(now);
+        }
+        entry.store(&limits, mac, expires_at, origin, now, fresh);
+        self.uses = self.uses.wrapping_add(1);
+        self.entries.insert(key.clone(), (entry, self.uses));
+        Ok(())
+    }
+
+    pub(crate) fn check(&mut self, key: &K, mac: &[u8], now: i64) -> Result<(), CheckRefusal> {
+        let limits = self.limits;
+        let Some((entry, touched)) = self.entries.get_mut(key) else {
+            return Err(CheckRefusal::Mismatch);
+        };
+        self.uses = self.uses.wrapping_add(1);
+        *touched = self.uses;
+        entry.check(&limits, mac, now)
+    }
+
+    pub(crate) fn withdraw(&mut self, key: &K) {
+        if let Some((entry, _)) = self.entries.get_mut(key) {
+            entry.withdraw();
+        }
+    }
+
     pub(crate) fn has_live_code(&self, key: &K, now: i64) -> bool {
         self.entries
             .get(key)
-            .is_some_and(|e| e.live_code(now).is_some())
+            .is_some_and(|e| e.0.has_live_code(now))
     }
 
-    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }
 
-    /// Frees one slot when the book is full.
     fn make_room(&mut self, now: i64) {
         if self.entries.len() < self.limits.max_entries {
             return;
         }
         let limits = self.limits;
-        self.entries.retain(|_, e| !e.is_dead(now, &limits));
+        self.entries.retain(|_, e| !e.0.is_dead(now, &limits));
         while self.entries.len() >= limits.max_entries.max(1) {
             let victim = self
                 .entries
                 .iter()
-                .min_by_key(|(_, e)| (e.guarded(now, &limits), e.touched))
+                .min_by_key(|(_, e)| (e.0.guarded(now, &limits), e.1))
                 .map(|(k, _)| k.clone());
             match victim {
                 Some(k) => {

@@ -1,22 +1,22 @@
-//! What waits in memory between two requests of one sign-in, with its rules and no I/O:
+//! What waits between two requests of one sign-in, with its rules and no I/O:
 //! pending authorization requests ([`requests`]: expiry, per-client and per-pool caps),
 //! one-time authorization codes ([`codes`]: issued once, redeemed once, a second use is a
 //! replay), challenge sessions of the Cognito JSON API ([`challenges`]: expiry, a cap, only
 //! hashes kept) and the Cognito confirmation and reset codes ([`confirmation`]: attempts,
 //! windows, locks).
 //!
-//! Every rule takes the time as an argument (`now`, unix seconds), so tests decide it; the
-//! callers own the locks and the clock. Failures are one typed [`PendingError`].
+//! Every rule takes the time as an argument (`now`, unix seconds), so tests decide it. The
+//! identity store ([`crate::store`]) keeps the entries, so that every step of a sign-in may
+//! land on another gateway node sharing it; the in-memory tables here are the rules' models.
+//! Failures are one typed [`PendingError`].
 
 pub mod challenges;
 pub mod codes;
 pub mod confirmation;
 pub mod requests;
 
-pub use codes::{CodeTable, Redeemed};
-pub use requests::{
-    PENDING_PER_CLIENT, PENDING_PER_POOL, PENDING_TOTAL, PendingLimits, PendingTable,
-};
+pub use codes::Redeemed;
+pub use requests::{PENDING_PER_CLIENT, PENDING_PER_POOL, PENDING_TOTAL, PendingLimits};
 
 /// How long a pending sign-in request (the hosted page's state) lives.
 pub const PENDING_TTL_SECS: i64 = 600;

@@ -5,7 +5,7 @@
 //! - an entry lives [`PendingLimits::ttl_secs`]; expired entries are dropped first;
 //! - one client ([`crate::ratelimit::client_key`]: an IPv4 address or an IPv6 /64) holds at
 //!   most [`PendingLimits::per_client`] entries in a pool; beyond that its new requests are
-//!   refused ([`PendingError::ClientFull`]) — its own earlier requests are not touched;
+//!   refused ([`PendingError::ClientFull`](super::PendingError::ClientFull)) — its own earlier requests are not touched;
 //! - a pool holds at most [`PendingLimits::per_pool`], the whole table
 //!   [`PendingLimits::total`]; when either is full, the oldest entry of the client holding the
 //!   most entries (in that pool, or overall) makes room. A flood therefore evicts the flooders'
@@ -13,11 +13,19 @@
 //!
 //! Entries whose client is not known (`None`: no address, or addresses that mean nothing
 //! behind a proxy) share one holder per pool and have no per-client cap.
+//!
+//! The identity store keeps the requests (so the login form may reach another gateway node
+//! than the authorization request) and applies these rules in SQL; `PendingTable` is their
+//! in-memory model, which the tests drive.
 
+#[cfg(test)]
 use std::collections::{BTreeMap, HashMap};
+#[cfg(test)]
 use std::net::IpAddr;
 
-use super::{PENDING_TTL_SECS, PendingError};
+use super::PENDING_TTL_SECS;
+#[cfg(test)]
+use super::PendingError;
 
 /// Most pending sign-in requests of one client address (IPv4) or IPv6 /64 in a pool.
 pub const PENDING_PER_CLIENT: usize = 20;
@@ -26,13 +34,30 @@ pub const PENDING_PER_POOL: usize = 10_000;
 /// Most pending sign-in requests in all.
 pub const PENDING_TOTAL: usize = 20_000;
 
-/// The bounds of a [`PendingTable`].
+/// The bounds of the pending sign-in requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PendingLimits {
     pub per_client: usize,
     pub per_pool: usize,
     pub total: usize,
     pub ttl_secs: i64,
+}
+
+impl PendingLimits {
+    /// The limits with every bound at least 1.
+    pub fn sane(self) -> PendingLimits {
+        PendingLimits {
+            per_client: self.per_client.max(1),
+            per_pool: self.per_pool.max(1),
+            total: self.total.max(1),
+            ttl_secs: self.ttl_secs.max(1),
+        }
+    }
+
+    /// When an entry inserted at `now` expires.
+    pub fn expiry(&self, now: i64) -> i64 {
+        now.saturating_add(self.ttl_secs)
+    }
 }
 
 impl Default for PendingLimits {
@@ -46,8 +71,10 @@ impl Default for PendingLimits {
     }
 }
 
+#[cfg(test)]
 type Client = Option<IpAddr>;
 
+#[cfg(test)]
 #[derive(Debug)]
 struct Entry<T> {
     value: T,
@@ -57,6 +84,7 @@ struct Entry<T> {
     expires_at: i64,
 }
 
+#[cfg(test)]
 /// Pending requests by id, with the bookkeeping of the rules above.
 #[derive(Debug)]
 pub struct PendingTable<T> {
@@ -70,12 +98,14 @@ pub struct PendingTable<T> {
     next_seq: u64,
 }
 
+#[cfg(test)]
 impl<T> Default for PendingTable<T> {
     fn default() -> Self {
         Self::new(PendingLimits::default())
     }
 }
 
+#[cfg(test)]
 impl<T> PendingTable<T> {
     pub fn new(limits: PendingLimits) -> Self {
         PendingTable {
@@ -89,12 +119,7 @@ impl<T> PendingTable<T> {
     }
 
     fn sane(limits: PendingLimits) -> PendingLimits {
-        PendingLimits {
-            per_client: limits.per_client.max(1),
-            per_pool: limits.per_pool.max(1),
-            total: limits.total.max(1),
-            ttl_secs: limits.ttl_secs.max(1),
-        }
+        limits.sane()
     }
 
     /// Changes the bounds; they apply from the next insertion on.
@@ -246,6 +271,7 @@ impl<T> PendingTable<T> {
     }
 }
 
+#[cfg(test)]
 fn decrement<K: std::hash::Hash + Eq>(counts: &mut HashMap<K, usize>, key: &K) {
     if let Some(n) = counts.get_mut(key) {
         *n = n.saturating_sub(1);

@@ -10,6 +10,7 @@
 
 mod file_mode;
 mod sql;
+pub mod steps;
 
 #[cfg(test)]
 pub(crate) mod tests;
@@ -21,7 +22,14 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 pub use crate::lockout::LockState;
+use crate::pending::PendingError;
+use crate::pending::PendingLimits;
+use crate::pending::challenges::Challenged;
+use crate::pending::confirmation::{ClientPrefix, CodeEntry};
 pub use sql::{PgStore, SqliteStore};
+pub use steps::{
+    AuthCodeRow, ChallengeRow, CodeRedemption, ConfirmationKey, ConfirmationRow, PendingRequestRow,
+};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -395,6 +403,133 @@ pub trait Store: Send + Sync + fmt::Debug {
     async fn last_revocation_event_id(&self) -> Result<i64, StoreError>;
     /// Deletes events created before `before`; returns how many.
     async fn prune_revocation_events(&self, before: i64) -> Result<u64, StoreError>;
+
+    // ---- sign-in steps (rules in `crate::pending`, rows in [`steps`]) ----
+    /// Adds a pending sign-in request (replacing one with the same id) under `limits`: an
+    /// expired request makes room first; a known holder at its cap is refused
+    /// ([`PendingError::ClientFull`]); a full pool or table evicts the oldest request of the
+    /// holder with the most. Returns how many were evicted.
+    async fn insert_pending_request(
+        &self,
+        row: &PendingRequestRow,
+        limits: &PendingLimits,
+        now: i64,
+    ) -> Result<Result<usize, PendingError>, StoreError>;
+    /// The body of the live pending request `id_hash` of `pool`.
+    async fn pending_request(
+        &self,
+        id_hash: &[u8],
+        pool: &str,
+        now: i64,
+    ) -> Result<Option<String>, StoreError>;
+    /// Replaces the body of the live pending request `id_hash` of `pool`; false when gone.
+    async fn update_pending_request(
+        &self,
+        id_hash: &[u8],
+        pool: &str,
+        body: &str,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    /// Removes the pending request `id_hash` of `pool` and returns its body if it was live.
+    /// Of parallel takes at most one gets it.
+    async fn take_pending_request(
+        &self,
+        id_hash: &[u8],
+        pool: &str,
+        now: i64,
+    ) -> Result<Option<String>, StoreError>;
+    /// Pending requests held (live or not yet pruned).
+    async fn count_pending_requests(&self) -> Result<u64, StoreError>;
+    /// Issues an authorization code; false (nothing written) when `max` codes are held even
+    /// after the expired ones were dropped.
+    async fn issue_authorization_code(
+        &self,
+        row: &AuthCodeRow,
+        max: usize,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    /// Redeems the code `code_hash` for `pool`'s `client_id` (see [`CodeRedemption`]).
+    async fn redeem_authorization_code(
+        &self,
+        code_hash: &[u8],
+        pool: &str,
+        client_id: &str,
+        now: i64,
+    ) -> Result<CodeRedemption, StoreError>;
+    /// Records what redeeming the code issued (to take back on a replay); false when the code
+    /// is gone or was replayed meanwhile (the caller takes back what it issued).
+    async fn record_code_issued(&self, code_hash: &[u8], issued: &[u8])
+    -> Result<bool, StoreError>;
+    /// Opens a challenge session; false (nothing written) when `max` live sessions are held.
+    async fn open_challenge_session(
+        &self,
+        row: &ChallengeRow,
+        max: usize,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    /// Whether the session `session_hash` is live at `now` and was issued to `who`.
+    async fn challenge_session_live(
+        &self,
+        session_hash: &[u8],
+        who: &Challenged,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+    /// Ends a challenge session; false when it was already gone.
+    async fn end_challenge_session(&self, session_hash: &[u8]) -> Result<bool, StoreError>;
+    /// The confirmation entry of `key`, with its version.
+    async fn confirmation_entry(
+        &self,
+        key: ConfirmationKey<'_>,
+    ) -> Result<Option<ConfirmationRow>, StoreError>;
+    /// Writes the entry of `key` if its version is still `version` (`None`: if there is no
+    /// entry yet), marking it the pool's most recently used; false when another writer came
+    /// first (the caller reads it again). `dead_from`: when the entry carries nothing.
+    async fn put_confirmation_entry(
+        &self,
+        key: ConfirmationKey<'_>,
+        entry: &CodeEntry,
+        dead_from: i64,
+        version: Option<i64>,
+    ) -> Result<bool, StoreError>;
+    /// Live codes of the pool issued to `origin`, except `key`'s own.
+    async fn client_live_codes(
+        &self,
+        key: ConfirmationKey<'_>,
+        origin: ClientPrefix,
+        now: i64,
+    ) -> Result<u64, StoreError>;
+    /// Makes room for one more entry of `pool` when it holds `max`: drops entries that carry
+    /// nothing, then the least recently used one without wrong guesses or a lock (their
+    /// window: `window_secs`), then the least recently used one. Returns how many went.
+    async fn make_room_for_confirmation(
+        &self,
+        pool: &str,
+        max: usize,
+        window_secs: i64,
+        now: i64,
+    ) -> Result<u64, StoreError>;
+    /// The failure count of the unknown user name `name_hash` (SHA-256) of `pool`, with its
+    /// version.
+    async fn unknown_name_state(
+        &self,
+        pool: &str,
+        name_hash: &[u8],
+    ) -> Result<Option<(LockState, i64)>, StoreError>;
+    /// Writes the failure count of an unknown name if its version is still `version` (`None`:
+    /// if there is none yet; a pool holding `max` names then forgets the least recently
+    /// changed first); false when another writer came first. `expires_at`: when it is
+    /// forgotten.
+    async fn put_unknown_name_state(
+        &self,
+        pool: &str,
+        name_hash: &[u8],
+        state: &LockState,
+        expires_at: i64,
+        version: Option<i64>,
+        max: usize,
+    ) -> Result<bool, StoreError>;
+    /// Deletes at most [`steps::PRUNE_BATCH`] expired rows of each sign-in step table.
+    async fn prune_sign_in_steps(&self, now: i64) -> Result<u64, StoreError>;
 }
 
 /// Whether a `[store].url` names an in-memory SQLite database (nothing at rest).

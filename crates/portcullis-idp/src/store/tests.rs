@@ -312,13 +312,28 @@ async fn suite(store: Arc<dyn Store>) {
         activates_at: 20,
         ..k1.clone()
     };
+    // one current (unretired) key per pool: a second is refused, so that nodes starting at
+    // once agree on the first key
+    let k1 = SigningKeyRecord {
+        retired_at: Some(20),
+        ..k1
+    };
     store.insert_signing_key(&k2).await.unwrap();
+    assert!(matches!(
+        store
+            .insert_signing_key(&SigningKeyRecord {
+                kid: "k3".into(),
+                ..k2.clone()
+            })
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
     store.insert_signing_key(&k1).await.unwrap();
     assert_eq!(
         store.list_signing_keys("main").await.unwrap(),
         [k1.clone(), k2.clone()]
     );
-    assert_eq!(store.retire_signing_keys("main", 20).await.unwrap(), 2);
+    assert_eq!(store.retire_signing_keys("main", 20).await.unwrap(), 1);
     assert_eq!(store.retire_signing_keys("main", 30).await.unwrap(), 0);
     assert_eq!(
         store
@@ -827,5 +842,24 @@ async fn postgres_session_store() {
     };
     let store = open(&pg.url).await.unwrap();
     session_suite(Arc::clone(&store)).await;
+    drop(store);
+}
+
+// ---- sign-in steps ------------------------------------------------------------------------
+
+mod steps;
+
+#[tokio::test]
+async fn sqlite_sign_in_steps() {
+    steps::steps_suite(open("sqlite::memory:").await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn postgres_sign_in_steps() {
+    let Some(pg) = TempPostgres::start("postgres_sign_in_steps").await else {
+        return;
+    };
+    let store = open(&pg.url).await.unwrap();
+    steps::steps_suite(Arc::clone(&store)).await;
     drop(store);
 }

@@ -3,6 +3,7 @@
 
 mod authorizers;
 mod cli;
+mod cluster;
 mod config_cli;
 mod http_api;
 mod identity_admin;

@@ -8,23 +8,23 @@ use portcullis_core::id::ConnectionId;
 use serde_json::json;
 
 use super::{Call, ManagementError};
-use crate::registry::{ConnectionRegistry, SendError, SubscribeError, Topic, TopicLimits};
+use crate::registry::{SubscribeError, Topic, TopicLimits};
 use axum::body::Body;
 
 type Answer = Result<Response<Body>, ManagementError>;
 
 /// `GET @connections`: the ids of every connection of the stage's APIs.
-pub(super) async fn list(call: &Call<'_>) -> Response<Body> {
+pub(super) async fn list(call: &Call<'_>) -> Answer {
     let registry = call.state.registry.as_ref();
     let mut ids = Vec::new();
     for api in &call.apis {
-        ids.extend(registry.list(&api.name).await);
+        ids.extend(registry.list(&api.name).await?);
     }
     let list: Vec<_> = ids
         .iter()
         .map(|id| json!({"connectionId": id.as_str()}))
         .collect();
-    call.json(StatusCode::OK, json!({"connections": list}).to_string())
+    Ok(call.json(StatusCode::OK, json!({"connections": list}).to_string()))
 }
 
 /// `POST`, `GET` or `DELETE @connections/{id}`.
@@ -36,14 +36,11 @@ pub(super) async fn one(call: &Call<'_>, raw_id: &str) -> Answer {
             let message = call.message()?;
             match registry.post(&id, message).await {
                 Ok(()) => Ok(call.empty(StatusCode::OK)),
-                Err(SendError::Gone) => Err(ManagementError::Gone),
-                Err(SendError::Full) => Err(ManagementError::LimitExceeded(
-                    "The connection's send buffer is full".into(),
-                )),
+                Err(e) => Err(e.into()),
             }
         }
         Method::GET => {
-            let info = registry.info(&id).await.ok_or(ManagementError::Gone)?;
+            let info = registry.info(&id).await?;
             let mut doc = json!({
                 "connectedAt": iso8601_millis(info.connected_at_ms),
                 "identity": {"sourceIp": info.source_ip, "userAgent": info.user_agent},
@@ -54,10 +51,10 @@ pub(super) async fn one(call: &Call<'_>, raw_id: &str) -> Answer {
             }
             Ok(call.json(StatusCode::OK, doc.to_string()))
         }
-        _ => match registry.close(&id, Close::Deleted).await {
-            Ok(()) => Ok(call.empty(StatusCode::NO_CONTENT)),
-            Err(_) => Err(ManagementError::Gone),
-        },
+        _ => {
+            registry.close(&id, Close::Deleted).await?;
+            Ok(call.empty(StatusCode::NO_CONTENT))
+        }
     }
 }
 
@@ -67,17 +64,14 @@ pub(super) async fn subscription(call: &Call<'_>, raw_id: &str, raw_topic: &str)
     let topic = Topic::parse(raw_topic).map_err(|e| ManagementError::BadRequest(e.to_string()))?;
     let id = ConnectionId::parse(raw_id).ok_or(ManagementError::Gone)?;
     let registry = call.state.registry.as_ref();
-    let info = registry.info(&id).await.ok_or(ManagementError::Gone)?;
+    let info = registry.info(&id).await?;
     let api = call
         .apis
         .iter()
         .find(|api| *api.name == *info.api)
         .ok_or(ManagementError::Gone)?;
     if call.method == Method::DELETE {
-        registry
-            .unsubscribe(&id, &topic)
-            .await
-            .map_err(|_| ManagementError::Gone)?;
+        registry.unsubscribe(&id, &topic).await?;
         return Ok(call.empty(StatusCode::NO_CONTENT));
     }
     let limits = TopicLimits {
@@ -87,6 +81,7 @@ pub(super) async fn subscription(call: &Call<'_>, raw_id: &str, raw_topic: &str)
     match registry.subscribe(&id, &topic, limits).await {
         Ok(()) => Ok(call.empty(StatusCode::NO_CONTENT)),
         Err(SubscribeError::Gone) => Err(ManagementError::Gone),
+        Err(SubscribeError::Unavailable) => Err(ManagementError::Unavailable),
         Err(e) => Err(ManagementError::LimitExceeded(format!("{e}"))),
     }
 }

@@ -17,7 +17,7 @@ use tracing::{debug, info};
 
 use super::signature::{Refusal, authenticate};
 use crate::metrics::ManagementLabels;
-use crate::registry::{Outbound, Utf8Bytes};
+use crate::registry::{Outbound, SendError, Unavailable, Utf8Bytes};
 use crate::reply;
 use crate::state::State;
 use crate::websocket::WsApi;
@@ -44,6 +44,26 @@ enum ManagementError {
     LimitExceeded(String),
     BadRequest(String),
     NotFound,
+    /// The call needs another node of the cluster, which cannot be reached.
+    Unavailable,
+}
+
+impl From<SendError> for ManagementError {
+    fn from(e: SendError) -> Self {
+        match e {
+            SendError::Gone => ManagementError::Gone,
+            SendError::Full => {
+                ManagementError::LimitExceeded("The connection's send buffer is full".into())
+            }
+            SendError::Unavailable => ManagementError::Unavailable,
+        }
+    }
+}
+
+impl From<Unavailable> for ManagementError {
+    fn from(_: Unavailable) -> Self {
+        ManagementError::Unavailable
+    }
 }
 
 impl ManagementError {
@@ -55,6 +75,7 @@ impl ManagementError {
             ManagementError::LimitExceeded(_) => StatusCode::TOO_MANY_REQUESTS,
             ManagementError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ManagementError::NotFound => StatusCode::NOT_FOUND,
+            ManagementError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -67,6 +88,7 @@ impl ManagementError {
             ManagementError::LimitExceeded(_) => "LimitExceededException",
             ManagementError::BadRequest(_) => "BadRequestException",
             ManagementError::NotFound => "NotFoundException",
+            ManagementError::Unavailable => "ServiceUnavailableException",
         }
     }
 
@@ -83,6 +105,7 @@ impl ManagementError {
                 reply::message_body(m)
             }
             ManagementError::NotFound => reply::message_body("Not Found"),
+            ManagementError::Unavailable => reply::message_body("Service Unavailable"),
         }
     }
 
@@ -168,7 +191,7 @@ pub async fn handle(state: &State, apis: &[Arc<WsApi>], req: Request<Body>) -> R
                 rid: &rid,
             };
             let answer = match path.target {
-                Target::Connections => Ok(connections::list(&call).await),
+                Target::Connections => connections::list(&call).await,
                 Target::Connection(id) => connections::one(&call, &id).await,
                 Target::Subscription { id, topic } => {
                     connections::subscription(&call, &id, &topic).await

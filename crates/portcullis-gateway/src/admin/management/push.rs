@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::{Call, ManagementError};
 use crate::push;
-use crate::registry::{ConnectionRegistry, ConnectionSummary, Fanout, Topic};
+use crate::registry::{ConnectionSummary, Fanout, Topic};
 
 type Answer = Result<Response<Body>, ManagementError>;
 
@@ -18,18 +18,19 @@ pub(super) async fn user(call: &Call<'_>, principal: &str) -> Answer {
     match call.method {
         Method::POST => {
             let message = call.message()?;
-            let fanout = push::to_user(state, &call.apis, principal, &message).await;
+            let fanout = push::to_user(state, &call.apis, principal, &message).await?;
             Ok(delivered(call, fanout))
         }
         Method::GET => {
-            let found = push::user_connections(state, &call.apis, principal).await;
+            let found = push::user_connections(state, &call.apis, principal).await?;
             Ok(listing(call, &found))
         }
         _ => {
-            let found = push::user_connections(state, &call.apis, principal).await;
-            for connection in &found {
-                // One that ended meanwhile has had its `$disconnect` already.
-                let _ = state.registry.close(&connection.id, Close::Deleted).await;
+            for api in &call.apis {
+                state
+                    .registry
+                    .close_principal(&api.name, principal, Close::Deleted)
+                    .await?;
             }
             Ok(call.empty(StatusCode::NO_CONTENT))
         }
@@ -41,11 +42,11 @@ pub(super) async fn topic(call: &Call<'_>, raw_topic: &str) -> Answer {
     match call.method {
         Method::POST => {
             let message = call.message()?;
-            let fanout = push::to_topic(call.state, &call.apis, &topic, &message).await;
+            let fanout = push::to_topic(call.state, &call.apis, &topic, &message).await?;
             Ok(delivered(call, fanout))
         }
         _ => {
-            let found = push::topic_subscribers(call.state, &call.apis, &topic).await;
+            let found = push::topic_subscribers(call.state, &call.apis, &topic).await?;
             Ok(listing(call, &found))
         }
     }

@@ -102,7 +102,7 @@ async fn replayed_pushes_are_not_written_again_and_live_ones_follow_in_order() {
         )
     );
     // The body is gone: so is the connection.
-    assert!(state.registry.get(&handle.id).is_none());
+    assert!(state.registry.info(&handle.id).await.is_err());
     assert_eq!(
         handle.try_send(Outbound::from(text("late"))),
         Err(crate::registry::SendError::Gone)

@@ -24,10 +24,12 @@
 //!   password.
 //! * Lockout (§6.5): 5 failures, then 2^(n−5) s (cap 15 min), reset after 15 min without
 //!   attempts; kept in the user's `failed_attempts`/`locked_until` columns.
-//! * Confirmation / reset codes (6 digits) live in a bounded book per pool ([`crate::pending::confirmation`]: HMAC of
-//!   the code, expiry, attempts per code, codes per hour and wrong guesses per hour across codes
-//!   per user, live codes per client address); `NEW_PASSWORD_REQUIRED` sessions in a bounded
-//!   book ([`crate::pending::challenges`]). Both are in memory: they do not survive a restart and are per node. A code goes to
+//! * Confirmation / reset codes (6 digits) are bounded per pool ([`crate::pending::confirmation`]:
+//!   HMAC of the code, expiry, attempts per code, codes per hour and wrong guesses per hour
+//!   across codes per user, live codes per client address); `NEW_PASSWORD_REQUIRED` sessions
+//!   are bounded too ([`crate::pending::challenges`], SHA-256 of the session only). Both are
+//!   kept in the identity store (`codes.rs`), so each step may reach another gateway node and
+//!   they survive a restart. A code goes to
 //!   the pool's `code_webhook` ([`crate::delivery`]) when it has one, else into an info-level
 //!   log line; [`CognitoOptions::on_code`] sees it either way.
 //! * `SignUp` issues the code before it creates the user (a refused sign-up leaves no user),
@@ -43,7 +45,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lc_rs::hmac;
@@ -61,11 +63,10 @@ use serde_json::{Map, Value};
 
 use crate::delivery::{CodePurpose, CodeWebhooks};
 use crate::http::reply::MAX_BODY_BYTES;
-use crate::pending::challenges::ChallengeBook;
-use crate::pending::confirmation::CodeBook;
 use crate::store::UserRecord;
 use crate::{ClientAuth, IdentityProvider};
 
+mod codes;
 mod errors;
 mod options;
 mod sign_in;
@@ -86,7 +87,7 @@ const TARGET_PREFIX: &str = "AWSCognitoIdentityProviderService.";
 /// Scope Cognito puts in tokens from the JSON API; GetUser & co. require it.
 const ADMIN_SCOPE: &str = "aws.cognito.signin.user.admin";
 
-/// A user's codes of one purpose, within a pool's [`CodeBook`].
+/// A user's codes of one purpose (what a code's HMAC binds).
 type CodeKey = (String, CodePurpose);
 
 /// State of the JSON API router.
@@ -98,10 +99,6 @@ struct Cognito {
     verifier: Option<JwtVerifier>,
     /// issuer → pool name.
     issuers: HashMap<String, String>,
-    /// pool → its codes.
-    codes: HashMap<String, Mutex<CodeBook<CodeKey>>>,
-    /// The `NEW_PASSWORD_REQUIRED` challenge sessions.
-    sessions: Mutex<ChallengeBook>,
 }
 
 /// The JSON API router (`POST /`), default options.
@@ -146,25 +143,12 @@ pub fn cognito_router_with(idp: Arc<IdentityProvider>, options: CognitoOptions) 
             }
         }
     };
-    let codes = idp
-        .pools
-        .keys()
-        .map(|name| {
-            (
-                name.clone(),
-                Mutex::new(CodeBook::new(options.code_limits())),
-            )
-        })
-        .collect();
-    let max_pending = options.max_pending;
     let state = Arc::new(Cognito {
         webhooks: CodeWebhooks::new(idp.pools.iter().map(|(name, s)| (name, &s.config))),
         idp,
         options,
         verifier,
         issuers,
-        codes,
-        sessions: Mutex::new(ChallengeBook::new(max_pending)),
     });
     Router::new().route("/", post(handle)).with_state(state)
 }

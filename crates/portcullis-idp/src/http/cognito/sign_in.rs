@@ -2,8 +2,6 @@
 //! `NEW_PASSWORD_REQUIRED` challenge (`RespondToAuthChallenge`) and its sessions, and the
 //! authentication result.
 
-use std::sync::MutexGuard;
-
 use portcullis_config::{AppClient, Secret};
 use serde_json::{Map, Value, json};
 
@@ -13,25 +11,33 @@ use super::errors::{
 };
 use super::{ADMIN_SCOPE, Body, Cognito, opt_map, opt_str, req_str};
 use crate::attributes::token_claims;
-use crate::pending::challenges::{ChallengeBook, Challenged};
+use crate::pending::challenges::{ChallengeError, Challenged, session_expiry, session_hash};
+use crate::store::ChallengeRow;
 use crate::store::UserStatus;
 use crate::{OAuthError, tokens, unix_now};
 
 impl Cognito {
     // ---- challenge sessions ----
 
-    fn challenges(&self) -> MutexGuard<'_, ChallengeBook> {
-        match self.sessions.lock() {
-            Ok(s) => s,
-            Err(p) => p.into_inner(),
-        }
-    }
-
-    /// A new challenge session for `who`: the `Session` string of the answer.
-    fn new_session(&self, who: Challenged) -> Result<String, CognitoError> {
+    /// A new challenge session for `who`: the `Session` string of the answer. The store keeps
+    /// its SHA-256, so the answer may reach another node.
+    async fn new_session(&self, who: Challenged) -> Result<String, CognitoError> {
         let token = tokens::random_token().ok_or_else(|| internal(&"no randomness"))?;
         let session = format!("AYABe{token}");
-        self.challenges().open(&session, who, unix_now())?;
+        let now = unix_now();
+        let row = ChallengeRow {
+            session_hash: session_hash(&session),
+            who,
+            expires_at: session_expiry(now),
+        };
+        if !self
+            .idp
+            .store
+            .open_challenge_session(&row, self.options.max_pending.max(1), now)
+            .await?
+        {
+            return Err(ChallengeError::Full.into());
+        }
         Ok(session)
     }
 
@@ -118,11 +124,13 @@ impl Cognito {
         match user.status {
             UserStatus::Unconfirmed => Err(err(E::UserNotConfirmed, "User is not confirmed.")),
             UserStatus::ForceChangePassword => {
-                let session = self.new_session(Challenged {
-                    pool: pool.to_owned(),
-                    client_id: client.client_id.clone(),
-                    username: user.username.clone(),
-                })?;
+                let session = self
+                    .new_session(Challenged {
+                        pool: pool.to_owned(),
+                        client_id: client.client_id.clone(),
+                        username: user.username.clone(),
+                    })
+                    .await?;
                 let attrs: Map<String, Value> = token_claims(&user.attributes)
                     .map(|(k, v)| (k.clone(), Value::String(v.clone())))
                     .collect();
@@ -211,11 +219,22 @@ impl Cognito {
             client_id: client.client_id.clone(),
             username: username.to_owned(),
         };
-        self.challenges().check(session, &challenged, unix_now())?;
+        let hash = session_hash(session);
+        if !self
+            .idp
+            .store
+            .challenge_session_live(&hash, &challenged, unix_now())
+            .await?
+        {
+            return Err(ChallengeError::Invalid.into());
+        }
         self.idp
             .set_password(pool, username, &new_password, true)
             .await?;
-        self.challenges().end(session);
+        // one answer per session: of two answering at once (on two nodes), one ends it
+        if !self.idp.store.end_challenge_session(&hash).await? {
+            return Err(ChallengeError::Invalid.into());
+        }
         self.start_session(pool, &client.client_id, username).await
     }
 }

@@ -1,23 +1,20 @@
 //! Sign-up and forgotten passwords: `SignUp`, `ConfirmSignUp`, `ResendConfirmationCode`,
 //! `ForgotPassword`, `ConfirmForgotPassword`, and the codes they issue and check
-//! ([`crate::codes`] keeps them, [`crate::delivery`] delivers them).
+//! ([`super::codes`] keeps them in the store, [`crate::delivery`] delivers them).
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::sync::MutexGuard;
 
-use aws_lc_rs::hmac;
 use portcullis_config::Secret;
 use serde_json::{Value, json};
 
 use super::errors::{
     CognitoError, ErrorType as E, check_attributes, code_mismatch, err, internal,
-    invalid_parameter, limit_exceeded, not_authorized,
+    invalid_parameter, not_authorized,
 };
-use super::{Body, CodeKey, Cognito, attribute_list, opt_str, req_str};
+use super::{Body, Cognito, attribute_list, opt_str, req_str};
 use crate::attributes::Writer;
 use crate::delivery::{CodeDelivery, CodePurpose};
-use crate::pending::confirmation::{CheckRefusal, CodeBook, IssueRefusal};
 use crate::store::{UserRecord, UserStatus};
 use crate::{IdpError, password, tokens, unix_now};
 
@@ -61,7 +58,7 @@ fn masked_code_delivery() -> Value {
 }
 
 /// A uniformly random 6-digit code.
-fn random_code() -> Result<String, CognitoError> {
+pub(super) fn random_code() -> Result<String, CognitoError> {
     loop {
         let mut b = [0u8; 4];
         aws_lc_rs::rand::fill(&mut b).map_err(|_| internal(&"no randomness"))?;
@@ -74,80 +71,7 @@ fn random_code() -> Result<String, CognitoError> {
 }
 
 impl Cognito {
-    // ---- codes ----
-
-    /// HMAC of a code, bound to its pool, user and purpose.
-    fn code_mac(&self, pool: &str, key: &CodeKey, code: &str) -> Vec<u8> {
-        let mut ctx = hmac::Context::with_key(&self.idp.secret_key);
-        for part in [pool, key.0.as_str(), key.1.as_str(), code] {
-            ctx.update(part.as_bytes());
-            ctx.update(&[0]);
-        }
-        ctx.sign().as_ref().to_vec()
-    }
-
-    fn code_book(&self, pool: &str) -> Result<MutexGuard<'_, CodeBook<CodeKey>>, CognitoError> {
-        let book = self
-            .codes
-            .get(pool)
-            .ok_or_else(|| internal(&format_args!("no code book for pool {pool}")))?;
-        Ok(match book.lock() {
-            Ok(b) => b,
-            Err(p) => p.into_inner(),
-        })
-    }
-
-    /// Generates a code for `username` and stores its HMAC (the code is not delivered yet).
-    /// The same for every name, known or not: whether to deliver is up to the caller.
-    /// `new_account`: the first code of a sign-up ([`CodeBook::start`]).
-    fn reserve_code(
-        &self,
-        pool: &str,
-        username: &str,
-        purpose: CodePurpose,
-        ip: Option<IpAddr>,
-        new_account: bool,
-    ) -> Result<Secret, CognitoError> {
-        let code = random_code()?;
-        let key: CodeKey = (username.to_owned(), purpose);
-        let ttl = match purpose {
-            CodePurpose::SignUp => self.options.sign_up_code_ttl,
-            CodePurpose::ForgotPassword => self.options.reset_code_ttl,
-        };
-        let mac = self.code_mac(pool, &key, &code);
-        // the per-address share applies where the pool limits per address at all (behind a
-        // reverse proxy, `rate_limit_per_ip = 0` turns both off)
-        let per_address = self.idp.pool(pool)?.config.rate_limit_per_ip > 0;
-        let origin = ip
-            .filter(|_| per_address)
-            .map(portcullis_core::client::client_key);
-        let now = self.options.clock.now();
-        let expires_at = now.saturating_add(crate::secs(ttl));
-        let mut book = self.code_book(pool)?;
-        let issued = if new_account {
-            book.start(&key, mac, expires_at, origin, now)
-        } else {
-            book.issue(&key, mac, expires_at, origin, now)
-        };
-        drop(book);
-        issued.map_err(|refusal| {
-            let reason = match refusal {
-                IssueRefusal::TooManyCodes => "codes per window",
-                IssueRefusal::Locked => "locked after wrong guesses",
-                IssueRefusal::ClientFull => "codes per client address",
-            };
-            tracing::info!(pool, purpose = purpose.as_str(), reason, "code refused");
-            limit_exceeded()
-        })?;
-        Ok(Secret::new(code))
-    }
-
-    /// Drops a reserved code whose user could not be created.
-    fn withdraw_code(&self, pool: &str, username: &str, purpose: CodePurpose) {
-        if let Ok(mut book) = self.code_book(pool) {
-            book.withdraw(&(username.to_owned(), purpose));
-        }
-    }
+    // ---- codes (kept by `codes.rs`) ----
 
     /// Hands a reserved code for `user` to the pool's webhook, or else to the log.
     fn deliver_code(&self, client_id: &str, user: &UserRecord, purpose: CodePurpose, code: Secret) {
@@ -174,7 +98,7 @@ impl Cognito {
 
     /// Issues a code for `username`, delivered only when `deliver_to` is given: the same
     /// work and limits for every name.
-    fn issue_code(
+    async fn issue_code(
         &self,
         pool: &str,
         username: &str,
@@ -182,44 +106,13 @@ impl Cognito {
         ip: Option<IpAddr>,
         deliver_to: Option<(&str, &UserRecord)>,
     ) -> Result<(), CognitoError> {
-        let code = self.reserve_code(pool, username, purpose, ip, false)?;
+        let code = self
+            .reserve_code(pool, username, purpose, ip, false)
+            .await?;
         if let Some((client_id, user)) = deliver_to {
             self.deliver_code(client_id, user, purpose, code);
         }
         Ok(())
-    }
-
-    /// Checks (and on success consumes) a code.
-    fn check_code(
-        &self,
-        pool: &str,
-        username: &str,
-        purpose: CodePurpose,
-        code: &str,
-    ) -> Result<(), CognitoError> {
-        if code.len() > 64 {
-            return Err(code_mismatch());
-        }
-        let key: CodeKey = (username.to_owned(), purpose);
-        let mac = self.code_mac(pool, &key, code);
-        let now = self.options.clock.now();
-        self.code_book(pool)?
-            .check(&key, &mac, now)
-            .map_err(|refusal| match refusal {
-                CheckRefusal::Mismatch => code_mismatch(),
-                CheckRefusal::Expired => err(
-                    E::ExpiredCode,
-                    "Invalid code provided, please request a code again.",
-                ),
-                CheckRefusal::LimitExceeded => limit_exceeded(),
-            })
-    }
-
-    /// Whether `username` holds a sign-up code that has not expired.
-    fn has_live_sign_up_code(&self, pool: &str, username: &str) -> Result<bool, CognitoError> {
-        let key: CodeKey = (username.to_owned(), CodePurpose::SignUp);
-        let now = self.options.clock.now();
-        Ok(self.code_book(pool)?.has_live_code(&key, now))
     }
 
     // ---- operations ----
@@ -251,18 +144,21 @@ impl Cognito {
         if let Some(old) = &existing {
             let now = self.options.clock.now();
             let ttl = crate::secs(self.options.sign_up_code_ttl);
-            if !stale_sign_up(old, ttl, now) || self.has_live_sign_up_code(pool, username)? {
+            if !stale_sign_up(old, ttl, now) || self.has_live_sign_up_code(pool, username).await? {
                 return Err(err(E::UsernameExists, "User already exists"));
             }
         }
-        let code = self.reserve_code(pool, username, CodePurpose::SignUp, ip, true)?;
+        let code = self
+            .reserve_code(pool, username, CodePurpose::SignUp, ip, true)
+            .await?;
         let user = match self
             .create_signed_up_user(pool, username, &password, attributes, existing.is_some())
             .await
         {
             Ok(user) => user,
             Err(e) => {
-                self.withdraw_code(pool, username, CodePurpose::SignUp);
+                self.withdraw_code(pool, username, CodePurpose::SignUp)
+                    .await;
                 return Err(e);
             }
         };
@@ -337,7 +233,8 @@ impl Cognito {
             CodePurpose::SignUp,
             ip,
             recipient.map(|u| (client_id, u)),
-        )?;
+        )
+        .await?;
         Ok(json!({"CodeDeliveryDetails": masked_code_delivery()}))
     }
 
@@ -350,7 +247,8 @@ impl Cognito {
         // The same calls whatever the user's state: a confirmed or unknown user holds no code
         // (or one nobody received), so a guess gets what a wrong code gets.
         let user = self.idp.store.get_user(pool, username).await?;
-        self.check_code(pool, username, CodePurpose::SignUp, code)?;
+        self.check_code(pool, username, CodePurpose::SignUp, code)
+            .await?;
         match user {
             Some(u) if u.status == UserStatus::Unconfirmed => {
                 // the code went to the user's address: it is verified too
@@ -382,7 +280,8 @@ impl Cognito {
             CodePurpose::ForgotPassword,
             ip,
             recipient.map(|u| (client_id, u)),
-        )?;
+        )
+        .await?;
         Ok(json!({"CodeDeliveryDetails": masked_code_delivery()}))
     }
 
@@ -396,7 +295,8 @@ impl Cognito {
         let state = self.idp.pool(pool)?;
         password::check_policy(&state.config.password_policy, password.expose())
             .map_err(IdpError::from)?;
-        self.check_code(pool, username, CodePurpose::ForgotPassword, code)?;
+        self.check_code(pool, username, CodePurpose::ForgotPassword, code)
+            .await?;
         // a code nobody received (unknown, disabled or unconfirmed user) was guessed
         let user = self.idp.store.get_user(pool, username).await?;
         if !user.as_ref().is_some_and(can_reset) {

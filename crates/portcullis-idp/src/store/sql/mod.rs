@@ -1,12 +1,15 @@
 //! The SQL implementations of [`Store`]. One statement set serves both databases (`$N`
 //! placeholders, `ON CONFLICT`, `RETURNING` work in SQLite ≥ 3.35 and PostgreSQL); the
 //! `sql_store!` macro stamps it out for each pool type so both stay identical: accounts in
-//! [`accounts`], sessions and keys in [`sessions`], and the `Store` trait over both here.
+//! [`accounts`], sessions and keys in [`sessions`], sign-in steps in [`steps`], and the `Store`
+//! trait over them here.
 
 #[macro_use]
 mod accounts;
 #[macro_use]
 mod sessions;
+#[macro_use]
+mod steps;
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
@@ -18,9 +21,13 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
 use super::{
-    ClientRecord, LockState, RefreshTokenRecord, ResourceServerRecord, RevocationEventRecord,
-    RevokedSubject, SecretBytes, SigningKeyRecord, Store, StoreError, UserRecord, UserStatus,
+    AuthCodeRow, ChallengeRow, ClientPrefix, ClientRecord, CodeEntry, CodeRedemption,
+    ConfirmationKey, ConfirmationRow, LockState, PendingError, PendingLimits, PendingRequestRow,
+    RefreshTokenRecord, ResourceServerRecord, RevocationEventRecord, RevokedSubject, SecretBytes,
+    SigningKeyRecord, Store, StoreError, UserRecord, UserStatus,
 };
+use crate::pending::challenges::Challenged;
+use crate::pending::confirmation::{PendingCode, Window};
 
 /// Embedded migrations, applied in order; a number is never reused.
 const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
@@ -28,6 +35,10 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (
         2,
         include_str!("../../../migrations/sqlite/0002_revocation_events.sql"),
+    ),
+    (
+        3,
+        include_str!("../../../migrations/sqlite/0003_sign_in_steps.sql"),
     ),
 ];
 const PG_MIGRATIONS: &[(i64, &str)] = &[
@@ -38,6 +49,10 @@ const PG_MIGRATIONS: &[(i64, &str)] = &[
     (
         2,
         include_str!("../../../migrations/postgres/0002_revocation_events.sql"),
+    ),
+    (
+        3,
+        include_str!("../../../migrations/postgres/0003_sign_in_steps.sql"),
     ),
 ];
 
@@ -88,10 +103,57 @@ macro_rules! client_select {
     };
 }
 
+/// A confirmation entry read back (see `sql_steps!`).
+fn confirmation_from_row<R: Row>(row: &R) -> Result<ConfirmationRow, StoreError>
+where
+    for<'r> &'r str: sqlx::ColumnIndex<R>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<Vec<u8>>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let small = |column: &str| -> Result<u32, StoreError> {
+        let n: i64 = row.try_get(column)?;
+        u32::try_from(n).map_err(|_| StoreError::Corrupt(format!("{column}: {n}")))
+    };
+    let mac: Option<Vec<u8>> = row.try_get("mac")?;
+    let origin: Option<String> = row.try_get("origin")?;
+    let origin = origin
+        .map(|o| {
+            o.parse::<ClientPrefix>()
+                .map_err(|_| StoreError::Corrupt(format!("code origin {o:?}")))
+        })
+        .transpose()?;
+    let code = match mac {
+        Some(mac) => Some(PendingCode {
+            mac,
+            expires_at: row.try_get("code_expires_at")?,
+            attempts: small("attempts")?,
+            origin,
+        }),
+        None => None,
+    };
+    Ok(ConfirmationRow {
+        entry: CodeEntry {
+            code,
+            issued: Window {
+                count: small("issued_count")?,
+                since: row.try_get("issued_since")?,
+            },
+            failures: Window {
+                count: small("failures_count")?,
+                since: row.try_get("failures_since")?,
+            },
+            locked_until: row.try_get("locked_until")?,
+        },
+        version: row.try_get("version")?,
+    })
+}
+
 macro_rules! sql_store {
-    ($name:ident, $row:ty, $migrations:expr, $lock:expr) => {
+    ($name:ident, $row:ty, $migrations:expr, $lock:expr, $steps_lock:expr) => {
         sql_accounts!($name, $row, $migrations, $lock);
         sql_sessions!($name, $row);
+        sql_steps!($name, $row, $steps_lock);
 
         // Each method calls the inherent method of the same name (inherent methods win over
         // trait methods in `Type::method` paths), written once per statement set in
@@ -358,6 +420,141 @@ macro_rules! sql_store {
             async fn prune_revocation_events(&self, before: i64) -> Result<u64, StoreError> {
                 $name::prune_revocation_events(self, before).await
             }
+            async fn insert_pending_request(
+                &self,
+                row: &PendingRequestRow,
+                limits: &PendingLimits,
+                now: i64,
+            ) -> Result<Result<usize, PendingError>, StoreError> {
+                $name::insert_pending_request(self, row, limits, now).await
+            }
+            async fn pending_request(
+                &self,
+                id_hash: &[u8],
+                pool: &str,
+                now: i64,
+            ) -> Result<Option<String>, StoreError> {
+                $name::pending_request(self, id_hash, pool, now).await
+            }
+            async fn update_pending_request(
+                &self,
+                id_hash: &[u8],
+                pool: &str,
+                body: &str,
+                now: i64,
+            ) -> Result<bool, StoreError> {
+                $name::update_pending_request(self, id_hash, pool, body, now).await
+            }
+            async fn take_pending_request(
+                &self,
+                id_hash: &[u8],
+                pool: &str,
+                now: i64,
+            ) -> Result<Option<String>, StoreError> {
+                $name::take_pending_request(self, id_hash, pool, now).await
+            }
+            async fn count_pending_requests(&self) -> Result<u64, StoreError> {
+                $name::count_pending_requests(self).await
+            }
+            async fn issue_authorization_code(
+                &self,
+                row: &AuthCodeRow,
+                max: usize,
+                now: i64,
+            ) -> Result<bool, StoreError> {
+                $name::issue_authorization_code(self, row, max, now).await
+            }
+            async fn redeem_authorization_code(
+                &self,
+                code_hash: &[u8],
+                pool: &str,
+                client_id: &str,
+                now: i64,
+            ) -> Result<CodeRedemption, StoreError> {
+                $name::redeem_authorization_code(self, code_hash, pool, client_id, now).await
+            }
+            async fn record_code_issued(
+                &self,
+                code_hash: &[u8],
+                issued: &[u8],
+            ) -> Result<bool, StoreError> {
+                $name::record_code_issued(self, code_hash, issued).await
+            }
+            async fn open_challenge_session(
+                &self,
+                row: &ChallengeRow,
+                max: usize,
+                now: i64,
+            ) -> Result<bool, StoreError> {
+                $name::open_challenge_session(self, row, max, now).await
+            }
+            async fn challenge_session_live(
+                &self,
+                session_hash: &[u8],
+                who: &Challenged,
+                now: i64,
+            ) -> Result<bool, StoreError> {
+                $name::challenge_session_live(self, session_hash, who, now).await
+            }
+            async fn end_challenge_session(&self, session_hash: &[u8]) -> Result<bool, StoreError> {
+                $name::end_challenge_session(self, session_hash).await
+            }
+            async fn confirmation_entry(
+                &self,
+                key: ConfirmationKey<'_>,
+            ) -> Result<Option<ConfirmationRow>, StoreError> {
+                $name::confirmation_entry(self, key).await
+            }
+            async fn put_confirmation_entry(
+                &self,
+                key: ConfirmationKey<'_>,
+                entry: &CodeEntry,
+                dead_from: i64,
+                version: Option<i64>,
+            ) -> Result<bool, StoreError> {
+                $name::put_confirmation_entry(self, key, entry, dead_from, version).await
+            }
+            async fn client_live_codes(
+                &self,
+                key: ConfirmationKey<'_>,
+                origin: ClientPrefix,
+                now: i64,
+            ) -> Result<u64, StoreError> {
+                $name::client_live_codes(self, key, origin, now).await
+            }
+            async fn make_room_for_confirmation(
+                &self,
+                pool: &str,
+                max: usize,
+                window_secs: i64,
+                now: i64,
+            ) -> Result<u64, StoreError> {
+                $name::make_room_for_confirmation(self, pool, max, window_secs, now).await
+            }
+            async fn unknown_name_state(
+                &self,
+                pool: &str,
+                name_hash: &[u8],
+            ) -> Result<Option<(LockState, i64)>, StoreError> {
+                $name::unknown_name_state(self, pool, name_hash).await
+            }
+            async fn put_unknown_name_state(
+                &self,
+                pool: &str,
+                name_hash: &[u8],
+                state: &LockState,
+                expires_at: i64,
+                version: Option<i64>,
+                max: usize,
+            ) -> Result<bool, StoreError> {
+                $name::put_unknown_name_state(
+                    self, pool, name_hash, state, expires_at, version, max,
+                )
+                .await
+            }
+            async fn prune_sign_in_steps(&self, now: i64) -> Result<u64, StoreError> {
+                $name::prune_sign_in_steps(self, now).await
+            }
         }
     };
 }
@@ -456,6 +653,8 @@ sql_store!(
     SqliteStore,
     sqlx::sqlite::SqliteRow,
     SQLITE_MIGRATIONS,
+    None,
+    // one writer at a time anyway: the capped inserts start with a write
     None
 );
 sql_store!(
@@ -463,5 +662,7 @@ sql_store!(
     sqlx::postgres::PgRow,
     PG_MIGRATIONS,
     // Several nodes may start at once: one migrates, the others wait.
-    Some("SELECT pg_advisory_xact_lock(7461726) AS locked")
+    Some("SELECT pg_advisory_xact_lock(7461726) AS locked"),
+    // Capped inserts of sign-in steps: one node at a time per table.
+    Some("SELECT pg_advisory_xact_lock(7461727, $1) AS locked")
 );
