@@ -202,10 +202,10 @@ def test_an_unknown_or_closed_connection_is_gone_on_every_node(cluster):
 def test_a_killed_nodes_connections_each_get_one_disconnect_from_a_survivor(cluster):
     a, b, c = cluster
     backend = cluster.backend
-    doomed = []
+    doomed: dict[str, str] = {}  # connection id -> its principal
     for i in range(KILLED_NODE_CONNECTIONS):
         _, cid = c.connect_as(f"doomed-{i % 5}")
-        doomed.append(cid)
+        doomed[cid] = f"doomed-{i % 5}"
     keep_a, keep_a_id = a.connect_as("survivor")
     keep_b, keep_b_id = b.connect_as("survivor")
     before = {n.node_id: n.metric("portcullis_cluster_disconnects_delivered_total") or 0 for n in (a, b)}
@@ -226,11 +226,16 @@ def test_a_killed_nodes_connections_each_get_one_disconnect_from_a_survivor(clus
 
     counts = {cid: len(disconnects(backend, cid)) for cid in doomed}
     assert sorted(set(counts.values())) == [1], {cid: n for cid, n in counts.items() if n != 1}
-    for cid in doomed:
+    for cid, principal in doomed.items():
         event = disconnects(backend, cid)[0]
         ctx = event["requestContext"]
         assert ctx["routeKey"] == "$disconnect"
         assert ctx["disconnectReason"] == "node lost", ctx
+        assert ctx["disconnectStatusCode"] == 1006, ctx
+        # The event is the connection's own: who it was, as its $connect said.
+        assert ctx["authorizer"]["principalId"] == principal, ctx
+        connect = backend.wait_for("CONNECT", cid)["requestContext"]
+        assert ctx["connectedAt"] == connect["connectedAt"], (ctx, connect)
     delivered = {
         n.node_id: (n.metric("portcullis_cluster_disconnects_delivered_total") or 0) - before[n.node_id]
         for n in (a, b)
@@ -239,7 +244,7 @@ def test_a_killed_nodes_connections_each_get_one_disconnect_from_a_survivor(clus
 
     for node in (a, b):
         client = node.client()
-        for cid in doomed[:5]:
+        for cid in list(doomed)[:5]:
             with pytest.raises(client.exceptions.GoneException):
                 client.post_to_connection(ConnectionId=cid, Data=b"anyone?")
         assert node.call("POST", f"/{STAGE}/@users/doomed-0", b"x").json() == {"connections": 0}
@@ -249,6 +254,30 @@ def test_a_killed_nodes_connections_each_get_one_disconnect_from_a_survivor(clus
     assert r.json() == {"connections": 2}, r.text
     assert received(keep_a, "survivor on a") == "still here"
     assert received(keep_b, "survivor on b") == "still here"
+
+
+def test_a_node_stopped_gracefully_disconnects_its_own_and_nobody_repeats_it(cluster):
+    a, b, c = cluster
+    backend = cluster.backend
+    leaving = {}
+    for i in range(5):
+        ws, cid = c.connect_as(f"leaving-{i}")
+        leaving[cid] = ws
+    assert c.gateway.terminate() == 0
+    for cid, ws in leaving.items():
+        closed = read_until_closed(ws)
+        assert closed.rcvd is not None and closed.rcvd.code == 1001, closed
+        backend.wait_for("DISCONNECT", cid)
+    cluster.wait_for_members(2)
+    pause(3.5)  # three more heartbeats: time for a survivor to (wrongly) reap the node
+    for cid in leaving:
+        events = disconnects(backend, cid)
+        assert len(events) == 1, [e["requestContext"] for e in events]
+        assert events[0]["requestContext"].get("disconnectReason") != "node lost"
+    for node in (a, b):
+        assert node.metric("portcullis_cluster_disconnects_delivered_total") in (0, None)
+        with pytest.raises(node.client().exceptions.GoneException):
+            node.client().post_to_connection(ConnectionId=next(iter(leaving)), Data=b"gone?")
 
 
 # ---- Redis down and back ----------------------------------------------------------------------
@@ -281,6 +310,8 @@ def test_redis_restarted_empty_nodes_serve_locally_then_resume_cross_node_delive
     r = a.call("POST", f"/{STAGE}/@connections/{quote(id_b)}", b"cross-node while down")
     assert r.status_code == 503, (r.status_code, r.text)
     assert r.json() == {"message": "Service Unavailable"}
+    r = a.call("POST", f"/{STAGE}/@users/alice", b"a user push needs every node")
+    assert (r.status_code, r.json()) == (503, {"message": "Service Unavailable"}), r.text
 
     redis.start()  # the same port, and empty: no persistence
     cluster.wait_for_members(3)
