@@ -130,11 +130,14 @@ impl Cluster {
             .map_err(|e| fail("cannot reach", e))?;
         let (inbox, receiver) = mpsc::channel(INBOX);
         let resubscribe = Arc::new(AtomicBool::new(false));
+        let interests = Arc::new(Interests::default());
         let dropped = resubscribe.clone();
+        let subscriber_task = interests.clone();
         let lost_metrics = metrics.clone();
         let sender = move |push: PushInfo| -> Result<(), ()> {
             if push.kind == PushKind::Disconnection {
                 dropped.store(true, Ordering::SeqCst);
+                subscriber_task.wake.notify_one();
             }
             if inbox.try_send(push).is_err() {
                 lost_metrics.cluster.lost("queue_full");
@@ -146,7 +149,6 @@ impl Cluster {
                 .await
                 .map_err(|e| fail("cannot reach", e))?;
 
-        let interests = Arc::new(Interests::default());
         let name = config.node_id.clone().unwrap_or_default();
         let node = membership::claim_tag(&commands, &name, config.heartbeat)
             .await

@@ -31,10 +31,14 @@ pub(super) async fn subscriber(cluster: Arc<Cluster>, shutdown: CancellationToke
     let mut node_channel = true;
     loop {
         if cluster.resubscribe.swap(false, Ordering::SeqCst) {
-            // The connection dropped: Redis forgot every subscription.
+            // The connection dropped: Redis forgot every subscription, and if it restarted
+            // (even between two heartbeats) it forgot this node's records too. Nobody is
+            // judged until every node has had 3 heartbeats to stamp itself again.
             subscribed.clear();
             node_channel = false;
             cluster.interests.mark(held_keys(&cluster));
+            cluster.announcer.reannounce();
+            cluster.up_since_ms.store(super::now_ms(), Ordering::SeqCst);
         }
         let mut sub = cluster.subscriber.clone();
         if !node_channel {

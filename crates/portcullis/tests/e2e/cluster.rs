@@ -368,3 +368,44 @@ async fn a_graceful_shutdown_leaves_nothing_to_reap() {
     assert_eq!(reports, 1);
     stays.shutdown().await;
 }
+
+/// Redis restarted empty between two heartbeats: the nodes notice through their dropped
+/// connections, not only through a failed heartbeat, and write their records again (a node
+/// killed afterwards still gets its connections reported).
+#[tokio::test]
+async fn a_redis_blip_between_heartbeats_is_healed_too() {
+    let Some(mut redis) = TempRedis::start("a_redis_blip").await else {
+        return;
+    };
+    let (backend, webhook) = (Backend::echo().await, webhook().await);
+    let a = TestGateway::start(&config(&backend, &webhook, &redis, "node-a")).await;
+    let b = TestGateway::start(&config(&backend, &webhook, &redis, "node-b")).await;
+    let (mut on_b, id_b) = connect_as(&b, &backend, "erin").await;
+    let path_b = format!("/@connections/{}", encode_id(&id_b));
+    assert_eq!(call(&a, "POST", &path_b, b"before").await.0, 200);
+    assert_eq!(next_text_of(&mut on_b).await, "before");
+
+    redis.restart().await;
+    eventually("cross-node delivery after the blip", || async {
+        call(&a, "POST", &path_b, b"after").await.0 == 200
+    })
+    .await;
+    assert_eq!(next_text_of(&mut on_b).await, "after");
+    // B's record is back in Redis, under B's tag (the first 4 characters of its ids).
+    eventually("records re-announced", || async {
+        redis
+            .cli(&["KEYS", "portcullis:node:*:conns"])
+            .lines()
+            .count()
+            == 1
+            && redis
+                .cli(&[
+                    "HKEYS",
+                    redis.cli(&["KEYS", "portcullis:node:*:conns"]).trim(),
+                ])
+                .contains(id_b.as_str())
+    })
+    .await;
+    a.shutdown().await;
+    b.shutdown().await;
+}
