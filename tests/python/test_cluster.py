@@ -330,7 +330,10 @@ def test_redis_restarted_empty_nodes_serve_locally_then_resume_cross_node_delive
     assert r.json() == {"connections": 2}, r.text
     assert received(ws_a, "topic push on a") == "topic push after"
     assert received(ws_b, "topic push on b") == "topic push after"
-    # Nobody was declared dead while nobody could hear anybody.
+    # Nobody was declared dead while nobody could hear anybody, nor once they could again (a
+    # node judges others 3 heartbeats after it reconnects: wait that long, and a little more).
+    pause(3.5)
+    cluster.wait_for_members(3)
     assert not backend.find("DISCONNECT"), [e["requestContext"] for e in backend.find("DISCONNECT")]
     assert all(n.metric("portcullis_cluster_disconnects_delivered_total") in (0, None) for n in cluster)
 
