@@ -23,10 +23,10 @@ pub async fn to_user(
     let mut total = Fanout::default();
     for api in apis {
         // An API with SSE logs the push first, so a stream that resumes later replays it.
-        let logged = api
-            .replay
-            .as_ref()
-            .and_then(|replay| replay.log(principal, message));
+        let logged = match &api.replay {
+            Some(replay) => replay.log(principal, message).await?,
+            None => None,
+        };
         let message = logged.as_ref().unwrap_or(message);
         let fanout = state
             .registry

@@ -138,11 +138,26 @@ pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
         )?));
     }
     http_apis.sort_by_key(|a| std::cmp::Reverse(a.base_path_len()));
+    // One node keeps its connections in process; a cluster reaches the others through Redis.
+    let (registry, cluster): (Arc<dyn ConnectionRegistry>, _) = match &config.cluster {
+        None => (Arc::new(LocalRegistry::new(NodeId(node_id()))), None),
+        Some(cluster_config) => {
+            let (cluster, inbox) = Cluster::connect(cluster_config, metrics.clone()).await?;
+            (cluster.clone(), Some((cluster, inbox)))
+        }
+    };
     let mut websocket = HashMap::new();
     for api in config.websocket.values() {
+        let shared = cluster.as_ref().map(|(cluster, _)| cluster);
         websocket.insert(
             api.path.clone(),
-            Arc::new(WsApi::new(api, &domain_name, &integrations, &metrics)?),
+            Arc::new(WsApi::new(
+                api,
+                &domain_name,
+                &integrations,
+                &metrics,
+                shared,
+            )?),
         );
     }
 
@@ -154,14 +169,6 @@ pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
     static_sites.sort_by_key(|(len, _)| std::cmp::Reverse(*len));
     let static_sites = static_sites.into_iter().map(|(_, site)| site).collect();
 
-    // One node keeps its connections in process; a cluster reaches the others through Redis.
-    let (registry, cluster): (Arc<dyn ConnectionRegistry>, _) = match &config.cluster {
-        None => (Arc::new(LocalRegistry::new(NodeId(node_id()))), None),
-        Some(cluster_config) => {
-            let (cluster, inbox) = Cluster::connect(cluster_config, metrics.clone()).await?;
-            (cluster.clone(), Some((cluster, inbox)))
-        }
-    };
     let state = Arc::new(State {
         management: Arc::new(config.management.clone()),
         metrics,

@@ -18,6 +18,8 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use super::{Resume, resume};
 
+pub mod shared;
+
 /// Bookkeeping counted per logged push, on top of its payload.
 pub const EVENT_OVERHEAD: usize = 64;
 /// Bookkeeping counted per principal with a log, on top of twice its name (the name is kept in

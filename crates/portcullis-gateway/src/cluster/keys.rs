@@ -10,7 +10,8 @@
 //! - `portcullis:dead` (set): nodes declared dead whose records survivors are still claiming;
 //! - `portcullis:u:{len}:{api}:{principal}` and `portcullis:t:{len}:{api}:{topic}` (channels):
 //!   pushes to a principal's or a topic's connections, listened to only by the nodes that hold
-//!   one (the API name is length-prefixed, so no principal can forge another API's channel).
+//!   one (the API name is length-prefixed, so no principal can forge another API's channel);
+//! - `portcullis:replay:{len}:{api}:…`: the SSE replay log of an API ([`Replay`]).
 
 use portcullis_core::id::NodeId;
 
@@ -47,6 +48,45 @@ pub fn interest(kind: Kind, api: &str, key: &str) -> Vec<u8> {
     format!("portcullis:{letter}:{}:{api}:{key}", api.len()).into_bytes()
 }
 
+/// The keys of API `api`'s SSE replay log (`crate::replay::SharedReplay`).
+#[derive(Debug, Clone)]
+pub struct Replay {
+    prefix: String,
+}
+
+impl Replay {
+    pub fn new(api: &str) -> Self {
+        Replay {
+            prefix: format!("portcullis:replay:{}:{api}:", api.len()),
+        }
+    }
+
+    /// (string) the log's generation, shared by every node.
+    pub fn generation(&self) -> String {
+        format!("{}gen", self.prefix)
+    }
+
+    /// (string) the latest sequence number.
+    pub fn seq(&self) -> String {
+        format!("{}seq", self.prefix)
+    }
+
+    /// (hash) clock slice → sequence number before the slice's first push.
+    pub fn marks(&self) -> String {
+        format!("{}marks", self.prefix)
+    }
+
+    /// (stream) the latest pushes to `principal`, entry id `{seq}-0`.
+    pub fn log(&self, principal: &str) -> String {
+        format!("{}p:{principal}", self.prefix)
+    }
+
+    /// (string) the latest push trimmed from `principal`'s log.
+    pub fn trimmed(&self, principal: &str) -> String {
+        format!("{}f:{principal}", self.prefix)
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -67,5 +107,7 @@ mod tests {
             interest(Kind::Topic, "chat", "room:1"),
             b"portcullis:t:4:chat:room:1"
         );
+        assert_ne!(Replay::new("a").log("b:p:c"), Replay::new("a:p:b").log("c"));
+        assert_eq!(Replay::new("chat").seq(), "portcullis:replay:4:chat:seq");
     }
 }

@@ -234,6 +234,21 @@ impl Cluster {
         self.up.load(Ordering::SeqCst)
     }
 
+    /// Whether Redis answered the last heartbeat (shared state elsewhere in the gateway, such
+    /// as the SSE replay logs, fails fast while it does not).
+    pub(crate) fn redis_up(&self) -> bool {
+        self.is_up()
+    }
+
+    /// The command connection, for shared state kept in Redis elsewhere in the gateway.
+    pub(crate) fn commands(&self) -> ConnectionManager {
+        self.commands.clone()
+    }
+
+    pub(crate) fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
     fn is_live(&self, node: NodeId) -> bool {
         self.live
             .read()
@@ -296,16 +311,18 @@ impl Cluster {
         }
     }
 
-    /// Publish on an interest channel and gather one answer per node that received it
-    /// (none when no node holds a receiver). `Err` when Redis cannot be reached; a node that
-    /// does not answer in time is left out and counted.
-    async fn call_interested(
+    /// Publish on an interest channel, then run `local` (this node's part), then gather one
+    /// answer per other node that received it (none when no node holds a receiver). `Err`
+    /// when Redis cannot be reached, and then `local` has not run: a call answered 503 did
+    /// nothing anywhere. A node that does not answer in time is left out and counted.
+    async fn call_interested<T>(
         &self,
         channel: &[u8],
         op: &str,
         body: Body,
         payload: &[u8],
-    ) -> Result<Vec<Outcome>, ()> {
+        local: impl FnOnce() -> T,
+    ) -> Result<(T, Vec<Outcome>), ()> {
         if !self.is_up() {
             self.metrics.cluster.unavailable(op);
             return Err(());
@@ -327,6 +344,7 @@ impl Cluster {
                 return Err(());
             }
         };
+        let mine = local();
         let mut outcomes = Vec::with_capacity(receivers);
         let deadline = tokio::time::Instant::now() + CALL_TIMEOUT;
         while outcomes.len() < receivers {
@@ -338,7 +356,7 @@ impl Cluster {
                 }
             }
         }
-        Ok(outcomes)
+        Ok((mine, outcomes))
     }
 }
 

@@ -142,12 +142,13 @@ impl Cluster {
     }
 
     async fn list_all(&self, api: &str) -> Result<Vec<ConnectionId>, Unavailable> {
-        let mut ids = self.local.list_now(api);
         let body = Body::List {
             api: api.to_owned(),
         };
-        let outcomes = self
-            .call_interested(keys::ALL.as_bytes(), "list", body, b"")
+        let (mut ids, outcomes) = self
+            .call_interested(keys::ALL.as_bytes(), "list", body, b"", || {
+                self.local.list_now(api)
+            })
             .await
             .map_err(|()| Unavailable)?;
         for outcome in outcomes {
@@ -170,15 +171,13 @@ impl Cluster {
             key: key.to_owned(),
         };
         let channel = Self::channel(scope, api, key);
-        let mine = match scope {
-            Scope::User => self.local.by_principal_now(api, key),
-            Scope::Topic => self.local.by_topic_now(api, key),
-        };
-        let outcomes = self
-            .call_interested(&channel, "members", body, b"")
+        let (mut found, outcomes) = self
+            .call_interested(&channel, "members", body, b"", || match scope {
+                Scope::User => self.local.by_principal_now(api, key),
+                Scope::Topic => self.local.by_topic_now(api, key),
+            })
             .await
             .map_err(|()| Unavailable)?;
-        let mut found = mine;
         found.extend(summaries(outcomes));
         Ok(found)
     }
@@ -199,17 +198,12 @@ impl Cluster {
             seq,
         };
         let channel = Self::channel(scope, api, key);
-        if !self.is_up() {
-            self.metrics.cluster.unavailable("push");
-            return Err(Unavailable);
-        }
-        // This node's receivers first, without a round trip through Redis.
-        let mut total = match scope {
-            Scope::User => self.local.push_principal_now(api, key, message),
-            Scope::Topic => self.local.push_topic_now(api, key, message),
-        };
-        let outcomes = self
-            .call_interested(&channel, "push", body, bytes)
+        // This node's receivers are served directly, once the others have been told.
+        let (mut total, outcomes) = self
+            .call_interested(&channel, "push", body, bytes, || match scope {
+                Scope::User => self.local.push_principal_now(api, key, message),
+                Scope::Topic => self.local.push_topic_now(api, key, message),
+            })
             .await
             .map_err(|()| Unavailable)?;
         total.add(fanout(outcomes));
@@ -223,15 +217,11 @@ impl Cluster {
             key: principal.to_owned(),
         };
         let channel = Self::channel(Scope::User, api, principal);
-        if !self.is_up() {
-            self.metrics.cluster.unavailable("close_all");
-            return Err(Unavailable);
-        }
-        let mine = self
-            .local
-            .close_principal_now(api, principal, &Close::Deleted);
-        let outcomes = self
-            .call_interested(&channel, "close_all", body, b"")
+        let (mine, outcomes) = self
+            .call_interested(&channel, "close_all", body, b"", || {
+                self.local
+                    .close_principal_now(api, principal, &Close::Deleted)
+            })
             .await
             .map_err(|()| Unavailable)?;
         Ok(mine + fanout(outcomes).delivered)

@@ -69,7 +69,9 @@ pub async fn handle(
     let handle = Arc::new(attempt.handle(identity.as_ref()));
     state.registry.register(handle.clone());
     state.registry.settle().await;
-    let snapshot = replay.snapshot(handle.principal.as_deref(), last_event_id.as_deref());
+    let snapshot = replay
+        .snapshot(handle.principal.as_deref(), last_event_id.as_deref())
+        .await;
     info!(api = %api.name, connection_id = %handle.id, path = %attempt.path_for_log, transport = "sse", reset = snapshot.reset, replayed = snapshot.events.len(), "connected");
     let body = stream::open(
         stream::Stream {

@@ -17,6 +17,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
+use crate::cluster::Cluster;
 use crate::error::GatewayError;
 use crate::integration::{Integration, Integrations};
 use crate::metrics::{ApiLabel, Metrics};
@@ -70,6 +71,7 @@ impl WsApi {
         domain_name: &str,
         integrations: &Integrations,
         metrics: &Metrics,
+        cluster: Option<&Arc<Cluster>>,
     ) -> Result<Self, GatewayError> {
         let selection = config.route_selection_expression.clone();
         let mut routes = HashMap::new();
@@ -122,7 +124,7 @@ impl WsApi {
             replay: config
                 .sse
                 .as_ref()
-                .map(|sse| Arc::new(ReplayStore::new(&config.name, sse, metrics))),
+                .map(|sse| Arc::new(ReplayStore::new(&config.name, sse, metrics, cluster))),
         })
     }
 

@@ -26,7 +26,7 @@ fn allow(principal: &str) -> Reply {
     )
 }
 
-async fn webhook() -> Backend {
+pub(crate) async fn webhook() -> Backend {
     Backend::start(|e| {
         let cookie = e["headers"]["Cookie"].as_str().unwrap_or_default();
         match cookie.strip_prefix("user=") {
@@ -73,7 +73,7 @@ async fn connect_as(gw: &TestGateway, backend: &Backend, user: &str) -> (Client,
     (client, id_of(&event).expect("id"))
 }
 
-async fn call(gw: &TestGateway, method: &str, path: &str, body: &[u8]) -> (u16, Value) {
+pub(crate) async fn call(gw: &TestGateway, method: &str, path: &str, body: &[u8]) -> (u16, Value) {
     let response = management(gw, method, path, body, SECRET_ACCESS_KEY).await;
     let status = response.status().as_u16();
     let text = response.text().await.expect("body");
@@ -91,7 +91,7 @@ async fn next_text_of(client: &mut Client) -> String {
 }
 
 /// Poll until `check` holds (Redis membership and subscriptions settle within heartbeats).
-async fn eventually<F, Fut>(what: &str, mut check: F)
+pub(crate) async fn eventually<F, Fut>(what: &str, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
@@ -191,7 +191,7 @@ async fn every_node_reaches_every_connection() {
     }
 }
 
-fn metric(text: &str, name: &str) -> Option<f64> {
+pub(crate) fn metric(text: &str, name: &str) -> Option<f64> {
     text.lines()
         .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
         .and_then(|l| l.rsplit(' ').next())

@@ -4,6 +4,7 @@
 mod authorizers;
 mod cli;
 mod cluster;
+mod cluster_sse;
 mod config_cli;
 mod http_api;
 mod identity_admin;

@@ -19,6 +19,7 @@ fn api(state: &State) -> Arc<WsApi> {
         "localhost",
         &Default::default(),
         &state.metrics,
+        None,
     )
     .unwrap();
     Arc::new(api)
@@ -69,13 +70,21 @@ async fn replayed_pushes_are_not_written_again_and_live_ones_follow_in_order() {
     let handle = connection(&state, &api, "alice");
     // Logged while the connection is registered: queued for it and in the snapshot.
     for payload in ["one", "two"] {
-        let logged = replay.log("alice", &Outbound::from(text(payload))).unwrap();
+        let logged = replay
+            .log("alice", &Outbound::from(text(payload)))
+            .await
+            .unwrap()
+            .unwrap();
         handle.try_send(logged).unwrap();
     }
-    let generation = replay.snapshot(None, None).generation;
+    let generation = replay.snapshot(None, None).await.generation;
     let start = EventId::logged(generation, 0).to_string();
-    let snapshot = replay.snapshot(Some("alice"), Some(&start));
-    let three = replay.log("alice", &Outbound::from(text("three"))).unwrap();
+    let snapshot = replay.snapshot(Some("alice"), Some(&start)).await;
+    let three = replay
+        .log("alice", &Outbound::from(text("three")))
+        .await
+        .unwrap()
+        .unwrap();
     handle.try_send(three).unwrap();
     handle.try_send(Outbound::from(text("topic"))).unwrap();
     handle.try_send(Outbound::Close(Close::Deleted)).unwrap();
@@ -116,12 +125,15 @@ async fn a_long_replay_comes_in_bounded_chunks_then_a_killed_queue_ends_the_stre
     let replay = api.replay.clone().unwrap();
     let big = "x".repeat(CHUNK_BYTES / 2);
     for _ in 0..5 {
-        replay.log("bob", &Outbound::from(text(&big)));
+        replay
+            .log("bob", &Outbound::from(text(&big)))
+            .await
+            .unwrap();
     }
     let handle = connection(&state, &api, "bob");
-    let generation = replay.snapshot(None, None).generation;
+    let generation = replay.snapshot(None, None).await.generation;
     let start = EventId::logged(generation, 0).to_string();
-    let snapshot = replay.snapshot(Some("bob"), Some(&start));
+    let snapshot = replay.snapshot(Some("bob"), Some(&start)).await;
     let mut body = open(
         Stream {
             state: state.clone(),

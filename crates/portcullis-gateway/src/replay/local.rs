@@ -1,8 +1,6 @@
-//! The replay log of a WebSocket API with `sse`: every `@users` push is numbered and kept
-//! here (bounded: `sse.replay` per principal, `sse.replay_bytes` in all), whether or not the
-//! principal has a connection, so an SSE stream that resumes with `Last-Event-ID` gets what it
-//! missed. The rules are `portcullis_core::sse::replay`; this wraps them in a lock and keeps the
-//! metrics.
+//! The replay log of one node (no `[cluster]`): bounded by `sse.replay` per principal and
+//! `sse.replay_bytes` in all. The rules are `portcullis_core::sse::replay`; this wraps them in
+//! a lock and keeps the metrics.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64};
@@ -15,20 +13,20 @@ use prometheus_client::metrics::gauge::Gauge;
 use crate::metrics::{ApiLabel, Metrics};
 use crate::outbound::{Data, Outbound};
 
-pub struct ReplayStore {
+pub struct LocalReplay {
     log: Mutex<ReplayLog<Data>>,
     bytes: Gauge<i64, AtomicI64>,
     principals: Gauge<i64, AtomicI64>,
     evictions: Counter<u64, AtomicU64>,
 }
 
-impl ReplayStore {
+impl LocalReplay {
     /// The log of API `api`, under a random generation (ids of an earlier run are not its).
     pub fn new(api: &str, sse: &Sse, metrics: &Metrics) -> Self {
         let label = ApiLabel {
             api: api.to_owned(),
         };
-        ReplayStore {
+        LocalReplay {
             log: Mutex::new(ReplayLog::new(rand::random(), sse.replay, sse.replay_bytes)),
             bytes: metrics.sse.replay_bytes.get_or_create(&label).clone(),
             principals: metrics.sse.replay_principals.get_or_create(&label).clone(),
@@ -52,19 +50,12 @@ impl ReplayStore {
     /// Log a push to `principal`: the message to hand its connections instead (`None` for a
     /// message that is not a push, which is not logged).
     pub fn log(&self, principal: &str, message: &Outbound) -> Option<Outbound> {
-        let data = match message {
-            Outbound::Text(text) => Data::Text(text.clone()),
-            Outbound::Binary(bytes) => Data::Binary(bytes.clone()),
-            Outbound::Logged { .. } | Outbound::Close(_) => return None,
-        };
+        let data = super::loggable(message)?;
         let seq = self.record(principal, &data);
         Some(Outbound::Logged { seq, data })
     }
 
-    /// Where a new stream of `principal` starts, given its client's `Last-Event-ID`. Taken after
-    /// the stream's connection is registered, so every push is either in the snapshot or
-    /// reaches the connection live (or both: the stream skips those, see
-    /// [`Snapshot::position`]).
+    /// Where a new stream of `principal` starts, given its client's `Last-Event-ID`.
     pub fn snapshot(&self, principal: Option<&str>, last_event_id: Option<&str>) -> Snapshot<Data> {
         let log = self.log.lock().unwrap_or_else(|p| p.into_inner());
         log.snapshot(principal, last_event_id)
