@@ -267,12 +267,15 @@ class Gateway:
         backend_url: str,
         env: dict[str, str] | None = None,
         template: str = CONFIG_TEMPLATE,
+        secret: str | None = None,
         **values: Any,
     ) -> None:
-        """`template` is formatted with the ports, credentials and `backend_url` below plus `values`."""
+        """`template` is formatted with the ports, credentials and `backend_url` below plus `values`.
+        `secret` (the management credential's) is random unless given: the nodes of a cluster
+        share one."""
         self.binary = binary
         self.workdir = workdir
-        self.secret = "pytest-" + secrets.token_hex(16)
+        self.secret = secret or "pytest-" + secrets.token_hex(16)
         self.ws_port = free_port()
         self.admin_port = free_port()
         self.config_path = workdir / "portcullis.toml"
@@ -338,6 +341,28 @@ class Gateway:
                 raise AssertionError(f"portcullis did not exit within {timeout}s of SIGTERM")
         self._log.close()
         return self.proc.returncode
+
+    def kill(self) -> None:
+        """SIGKILL: the process gets no chance to say goodbye (a crashed or lost machine)."""
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait()
+        self._log.close()
+
+    def metrics(self) -> dict[str, float]:
+        """`/metrics` on the admin listener: each unlabelled sample by name (labelled ones by
+        their full `name{labels}`)."""
+        text = requests.get(f"{self.admin_url}/metrics", timeout=TIMEOUT).text
+        samples: dict[str, float] = {}
+        for line in text.splitlines():
+            if not line or line.startswith("#"):
+                continue
+            name, _, value = line.rpartition(" ")
+            try:
+                samples[name] = float(value)
+            except ValueError:
+                continue
+        return samples
 
     def log_text(self) -> str:
         return self.log_path.read_bytes().decode("utf-8", "replace")
