@@ -92,6 +92,11 @@ pub fn load_file(path: &Path) -> Result<Config, Diagnostics> {
                     site.dir = base.join(&site.dir);
                 }
             }
+            for function in config.functions.values_mut() {
+                if function.code.is_relative() {
+                    function.code = base.join(&function.code);
+                }
+            }
             if let Some(KeyEncryptionKey::File(file)) = &mut config.store.key_encryption_key
                 && file.is_relative()
             {

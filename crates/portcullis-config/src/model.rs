@@ -59,10 +59,57 @@ pub struct Config {
     pub static_sites: IndexMap<String, StaticSite>,
     /// `[cluster]`: `None` runs one node without Redis.
     pub cluster: Option<Cluster>,
+    /// `[functions.NAME]`: Lambda handlers run by Portcullis, by name, in file order.
+    pub functions: IndexMap<String, Function>,
     /// Valid but risky choices (a secret from a `${VAR:-default}` fallback, a `jwt`
     /// authorizer that would accept ID tokens), in file order: `portcullis check` prints them
     /// and `serve` logs each at `warn` on start.
     pub warnings: Vec<crate::Diagnostic>,
+}
+
+/// `[functions.NAME]`: an unchanged AWS Lambda handler run in child processes speaking the
+/// Lambda Runtime API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Function {
+    pub name: String,
+    pub runtime: Runtime,
+    /// `module.function` (Python) or `file.export` (Node); empty for `provided`.
+    pub handler: String,
+    /// The code directory (`LAMBDA_TASK_ROOT`, working directory of the process); a relative
+    /// `code` is resolved against the configuration file's directory by [`crate::load_file`].
+    pub code: std::path::PathBuf,
+    /// Longest invocation (3 s by default, as on AWS; 1 s to 900 s).
+    pub timeout: std::time::Duration,
+    /// Memory size in MB reported to the handler (128 by default, 128 to 10240).
+    pub memory_mb: u32,
+    /// Execution environments (child processes) at most, each running one invocation at a
+    /// time (4 by default).
+    pub concurrency: usize,
+    /// Extra environment variables, in file order.
+    pub environment: Vec<(String, String)>,
+    /// The program and its arguments, for `provided` only.
+    pub command: Vec<String>,
+}
+
+/// `runtime` of a function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Runtime {
+    /// `python3.N`, kept as written (`python3.11`); run with `python3`.
+    Python(String),
+    /// `nodejsN.x`, kept as written; run with `node`.
+    Node(String),
+    /// `provided`: `command` is a bootstrap speaking the Runtime API itself.
+    Provided,
+}
+
+impl Runtime {
+    /// The identifier as written in the configuration.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Runtime::Python(s) | Runtime::Node(s) => s,
+            Runtime::Provided => "provided",
+        }
+    }
 }
 
 /// `[static.NAME]`: files under `dir` served at `path` (GET and HEAD only).

@@ -317,6 +317,33 @@ pub(crate) fn render(config: &Config) -> String {
         doc.insert("cluster", Item::Table(t));
     }
 
+    let mut functions = implicit();
+    for (name, f) in &config.functions {
+        let mut t = Table::new();
+        set(&mut t, "runtime", str(f.runtime.as_str()));
+        if !f.handler.is_empty() {
+            set(&mut t, "handler", str(&f.handler));
+        }
+        set(&mut t, "code", str(&f.code.display().to_string()));
+        set(&mut t, "timeout", dur(f.timeout));
+        set(&mut t, "memory", Value::from(i64::from(f.memory_mb)));
+        set(&mut t, "concurrency", int(f.concurrency));
+        if !f.command.is_empty() {
+            set(&mut t, "command", list(&f.command));
+        }
+        // Values may be credentials: only the names are shown.
+        if !f.environment.is_empty() {
+            let pairs = f
+                .environment
+                .iter()
+                .map(|(k, _)| (k.as_str(), Value::from(REDACTED)))
+                .collect();
+            set(&mut t, "environment", inline(pairs));
+        }
+        functions.insert(name, Item::Table(t));
+    }
+    doc.insert("functions", Item::Table(functions));
+
     let mut pools = implicit();
     for (name, p) in &config.pools {
         let mut t = Table::new();

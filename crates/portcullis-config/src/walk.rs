@@ -557,6 +557,30 @@ impl<'n> Tbl<'n> {
             .collect()
     }
 
+    /// A table of strings chosen by the user (`environment = { KEY = "value" }`), in file
+    /// order; values that are not strings are reported and left out.
+    pub(crate) fn string_map(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        key: &'static str,
+    ) -> Vec<(Sp<String>, String)> {
+        let Some(mut table) = self.table(ctx, key) else {
+            return Vec::new();
+        };
+        let path = table.path.clone();
+        let mut out = Vec::new();
+        for entry in table.entries() {
+            if let Some((v, _)) = ctx.string(&entry.node, &join(&path, &entry.key)) {
+                let name = Sp {
+                    v: entry.key.clone(),
+                    at: entry.key_at,
+                };
+                out.push((name, v));
+            }
+        }
+        out
+    }
+
     /// A sub-table (`[a.b]` or `b = { ... }`).
     pub(crate) fn table(&mut self, ctx: &mut Ctx<'_>, key: &'static str) -> Option<Tbl<'n>> {
         let node = self.node(key)?;

@@ -13,6 +13,7 @@
 mod apis;
 mod backends;
 mod cluster;
+mod functions;
 mod pools;
 
 use std::collections::HashMap;
@@ -186,6 +187,12 @@ pub(crate) fn compile(root: &Node, ctx: &mut Ctx<'_>) -> Option<Config> {
         }
     }
     let cluster = top.table(ctx, "cluster").map(|t| cluster::cluster(ctx, t));
+    let mut functions_out = IndexMap::new();
+    for (name, t) in named(ctx, &mut top, "functions") {
+        if let Some(function) = functions::function(ctx, &name, t) {
+            functions_out.insert(name.v, function);
+        }
+    }
     top.finish(ctx);
 
     refs.check(ctx, &integration_names, &authorizer_names);
@@ -216,6 +223,7 @@ pub(crate) fn compile(root: &Node, ctx: &mut Ctx<'_>) -> Option<Config> {
         pools: pools_out,
         static_sites,
         cluster: cluster.flatten(),
+        functions: functions_out,
         warnings: Vec::new(),
     })
 }
