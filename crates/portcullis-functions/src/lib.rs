@@ -1,0 +1,107 @@
+//! Runs unchanged AWS Lambda handlers (`[functions.NAME]`): each execution environment is a
+//! child process (the Python or Node bootstrap shipped in this crate, or a `provided`
+//! command) speaking the Lambda Runtime API against its own loopback endpoint.
+//!
+//! This crate owns the processes, the Runtime API server, the pools and the CloudWatch-style
+//! log lines. It does not know about HTTP routes or authorizers: the gateway builds events
+//! and reads results. Pure rules (paths, variables, identifiers, report lines) are apart from
+//! the I/O: [`runtime_api`], `process`, `logs::split_lines`.
+
+#![forbid(unsafe_code)]
+
+mod endpoint;
+mod environment;
+mod error;
+mod host;
+mod logs;
+mod pool;
+mod process;
+pub mod runtime_api;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use indexmap::IndexMap;
+use portcullis_config::{Config, Function};
+
+pub use error::{Fault, FunctionError};
+pub use pool::QUEUE_PER_ENVIRONMENT;
+pub use process::Identity;
+
+use crate::host::Host;
+use crate::pool::Pool;
+use crate::runtime_api::MAX_PAYLOAD;
+
+/// How functions run, beyond their own configuration.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub identity: Identity,
+    /// Variables given to every function after its own `environment` (credentials, later).
+    pub extra_env: Vec<(String, String)>,
+}
+
+impl Options {
+    /// The region and account of `[management]`, no extra variables.
+    pub fn for_config(config: &Config) -> Options {
+        Options {
+            identity: Identity {
+                region: config.management.region.clone(),
+                account_id: config.management.account_id.clone(),
+            },
+            extra_env: Vec::new(),
+        }
+    }
+}
+
+/// A successful invocation.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    /// The handler's result as JSON.
+    pub payload: Bytes,
+    pub request_id: String,
+    pub duration: Duration,
+    /// Peak resident memory of the environment's process, when known.
+    pub max_memory_mb: Option<u64>,
+}
+
+/// Every configured function, ready to invoke. Dropping it kills the processes.
+pub struct Functions {
+    host: Host,
+    pools: IndexMap<String, Pool>,
+}
+
+impl Functions {
+    /// Writes the bootstraps; processes start on the first invocation of each function.
+    pub fn start(
+        functions: &IndexMap<String, Function>,
+        options: Options,
+    ) -> Result<Functions, FunctionError> {
+        let pools = functions
+            .iter()
+            .map(|(name, f)| (name.clone(), Pool::new(f.concurrency)))
+            .collect();
+        let host = Host::new(functions.clone(), options.identity, options.extra_env)?;
+        Ok(Functions { host, pools })
+    }
+
+    /// Runs `name` with `event` (JSON) and returns its result.
+    pub async fn invoke(&self, name: &str, event: Bytes) -> Result<Invocation, FunctionError> {
+        let pool = self
+            .pools
+            .get(name)
+            .ok_or_else(|| FunctionError::UnknownFunction(name.to_owned()))?;
+        if event.len() > MAX_PAYLOAD {
+            return Err(FunctionError::EventTooLarge {
+                size: event.len(),
+                limit: MAX_PAYLOAD,
+            });
+        }
+        let done = pool.invoke(&self.host, name, event).await?;
+        Ok(Invocation {
+            payload: done.payload,
+            request_id: done.request_id,
+            duration: done.duration,
+            max_memory_mb: done.max_memory_mb,
+        })
+    }
+}
