@@ -1,0 +1,359 @@
+//! Real handlers under the real runtimes of this machine (python3, node): what a handler
+//! sees, warm reuse, the concurrency cap, and how each failure is reported.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::time::Duration;
+
+use bytes::Bytes;
+use indexmap::IndexMap;
+use portcullis_config::{Function, Runtime};
+use portcullis_functions::{FunctionError, Functions, Identity, Options};
+use serde_json::{Value, json};
+
+const PY_APP: &str = r#"
+import json, os, time
+
+def lambda_handler(event, context):
+    if event.get("sleep"):
+        time.sleep(event["sleep"])
+    if event.get("crash"):
+        os._exit(3)
+    if event.get("fail"):
+        raise ValueError("bad input: " + event["fail"])
+    return {
+        "event": event,
+        "pid": os.getpid(),
+        "request_id": context.aws_request_id,
+        "function_name": context.function_name,
+        "function_version": context.function_version,
+        "arn": context.invoked_function_arn,
+        "memory": context.memory_limit_in_mb,
+        "log_group": context.log_group_name,
+        "log_stream": context.log_stream_name,
+        "remaining_positive": context.get_remaining_time_in_millis() > 0,
+        "env": {k: os.environ.get(k) for k in ["TABLE", "AWS_REGION", "AWS_DEFAULT_REGION", "_HANDLER", "LAMBDA_TASK_ROOT", "TZ", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "EXTRA", "SECRET_OF_GATEWAY"]},
+        "cwd": os.getcwd(),
+    }
+"#;
+
+fn function(name: &str, runtime: Runtime, handler: &str, code: &Path) -> Function {
+    Function {
+        name: name.to_owned(),
+        runtime,
+        handler: handler.to_owned(),
+        code: code.to_path_buf(),
+        timeout: Duration::from_secs(30),
+        memory_mb: 256,
+        concurrency: 1,
+        environment: vec![("TABLE".to_owned(), "chat".to_owned())],
+        command: Vec::new(),
+    }
+}
+
+fn python(name: &str, code: &Path) -> Function {
+    function(
+        name,
+        Runtime::Python("python3.11".to_owned()),
+        "app.lambda_handler",
+        code,
+    )
+}
+
+fn start(functions: Vec<Function>) -> Functions {
+    let map: IndexMap<String, Function> =
+        functions.into_iter().map(|f| (f.name.clone(), f)).collect();
+    let options = Options {
+        identity: Identity {
+            region: "eu-west-1".to_owned(),
+            account_id: "123456789012".to_owned(),
+        },
+        extra_env: vec![("EXTRA".to_owned(), "from-gateway".to_owned())],
+    };
+    Functions::start(&map, options).unwrap()
+}
+
+fn code_dir(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    dir
+}
+
+async fn call(functions: &Functions, name: &str, event: Value) -> Result<Value, FunctionError> {
+    let out = functions
+        .invoke(name, Bytes::from(event.to_string()))
+        .await?;
+    Ok(serde_json::from_slice(&out.payload).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_handler_sees_the_context_and_variables_of_aws() {
+    let dir = code_dir(&[("app.py", PY_APP)]);
+    let functions = start(vec![python("chat", dir.path())]);
+    let out = call(&functions, "chat", json!({"hello": "world"}))
+        .await
+        .unwrap();
+    assert_eq!(out["event"], json!({"hello": "world"}));
+    assert_eq!(out["function_name"], "chat");
+    assert_eq!(out["function_version"], "$LATEST");
+    assert_eq!(
+        out["arn"],
+        "arn:aws:lambda:eu-west-1:123456789012:function:chat"
+    );
+    assert_eq!(out["memory"], "256");
+    assert_eq!(out["log_group"], "/aws/lambda/chat");
+    assert!(out["log_stream"].as_str().unwrap().contains("[$LATEST]"));
+    assert_eq!(out["request_id"].as_str().unwrap().len(), 36);
+    assert_eq!(out["remaining_positive"], true);
+    let env = &out["env"];
+    assert_eq!(env["TABLE"], "chat");
+    assert_eq!(env["AWS_REGION"], "eu-west-1");
+    assert_eq!(env["AWS_DEFAULT_REGION"], "eu-west-1");
+    assert_eq!(env["_HANDLER"], "app.lambda_handler");
+    assert_eq!(env["TZ"], ":UTC");
+    assert_eq!(env["EXTRA"], "from-gateway");
+    assert_eq!(env["SECRET_OF_GATEWAY"], Value::Null);
+    let root = dir.path().canonicalize().unwrap();
+    assert_eq!(
+        Path::new(env["LAMBDA_TASK_ROOT"].as_str().unwrap())
+            .canonicalize()
+            .unwrap(),
+        root
+    );
+    assert_eq!(
+        Path::new(out["cwd"].as_str().unwrap())
+            .canonicalize()
+            .unwrap(),
+        root
+    );
+}
+
+const NODE_APP: &str = r#"
+exports.handler = async (event, context) => ({
+  event,
+  requestId: context.awsRequestId,
+  functionName: context.functionName,
+  arn: context.invokedFunctionArn,
+  memory: context.memoryLimitInMB,
+  remainingPositive: context.getRemainingTimeInMillis() > 0,
+  table: process.env.TABLE,
+  region: process.env.AWS_REGION,
+  handler: process.env._HANDLER,
+});
+exports.callback = (event, context, callback) => {
+  setTimeout(() => callback(null, { viaCallback: event.n + 1, id: context.awsRequestId }), 1);
+};
+exports.throws = async () => { const e = new TypeError("nope"); throw e; };
+"#;
+
+const NODE_ESM: &str = r#"
+export const handler = async (event) => ({ esm: true, got: event.x });
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_handlers_async_callback_and_esm() {
+    let dir = code_dir(&[("index.js", NODE_APP), ("mod.mjs", NODE_ESM)]);
+    let node = || Runtime::Node("nodejs20.x".to_owned());
+    let functions = start(vec![
+        function("asyncfn", node(), "index.handler", dir.path()),
+        function("cb", node(), "index.callback", dir.path()),
+        function("esm", node(), "mod.handler", dir.path()),
+        function("throws", node(), "index.throws", dir.path()),
+    ]);
+    let out = call(&functions, "asyncfn", json!({"a": 1})).await.unwrap();
+    assert_eq!(out["event"], json!({"a": 1}));
+    assert_eq!(out["functionName"], "asyncfn");
+    assert_eq!(
+        out["arn"],
+        "arn:aws:lambda:eu-west-1:123456789012:function:asyncfn"
+    );
+    assert_eq!(out["memory"], "256");
+    assert_eq!(out["remainingPositive"], true);
+    assert_eq!(out["table"], "chat");
+    assert_eq!(out["region"], "eu-west-1");
+    assert_eq!(out["handler"], "index.handler");
+    assert_eq!(out["requestId"].as_str().unwrap().len(), 36);
+
+    let out = call(&functions, "cb", json!({"n": 41})).await.unwrap();
+    assert_eq!(out["viaCallback"], 42);
+    let out = call(&functions, "esm", json!({"x": "y"})).await.unwrap();
+    assert_eq!(out, json!({"esm": true, "got": "y"}));
+
+    let err = call(&functions, "throws", json!({})).await.unwrap_err();
+    assert_eq!(
+        err,
+        FunctionError::Handled {
+            error_type: "TypeError".to_owned(),
+            error_message: "nope".to_owned()
+        }
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_runs_once_across_calls() {
+    let app = r#"
+import os
+with open("inits.log", "a") as f:
+    f.write("init\n")
+CALLS = 0
+
+def lambda_handler(event, context):
+    global CALLS
+    CALLS += 1
+    return {"calls": CALLS, "pid": os.getpid()}
+"#;
+    let dir = code_dir(&[("app.py", app)]);
+    let functions = start(vec![python("warm", dir.path())]);
+    let mut pids = Vec::new();
+    for expected in 1..=3 {
+        let out = call(&functions, "warm", json!({})).await.unwrap();
+        assert_eq!(out["calls"], expected);
+        pids.push(out["pid"].clone());
+    }
+    pids.dedup();
+    assert_eq!(pids.len(), 1);
+    let inits = std::fs::read_to_string(dir.path().join("inits.log")).unwrap();
+    assert_eq!(inits, "init\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_most_concurrency_environments_run_and_a_third_call_waits() {
+    let app = r#"
+import os, time
+
+def lambda_handler(event, context):
+    with open("calls.log", "a") as f:
+        f.write("start %d\n" % os.getpid())
+    while not os.path.exists("release"):
+        time.sleep(0.01)
+    return {"pid": os.getpid()}
+"#;
+    let dir = code_dir(&[("app.py", app)]);
+    let mut f = python("capped", dir.path());
+    f.concurrency = 2;
+    let functions = std::sync::Arc::new(start(vec![f]));
+    let calls: Vec<_> = (0..3)
+        .map(|_| {
+            let functions = functions.clone();
+            tokio::spawn(async move { call(&functions, "capped", json!({})).await })
+        })
+        .collect();
+    let log = dir.path().join("calls.log");
+    let starts = || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    for _ in 0..3000 {
+        if starts() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Give a third environment every chance to appear if the cap were not enforced.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(starts(), 2, "only two environments run at once");
+    std::fs::write(dir.path().join("release"), "").unwrap();
+    let mut pids = Vec::new();
+    for c in calls {
+        pids.push(c.await.unwrap().unwrap()["pid"].as_i64().unwrap());
+    }
+    pids.sort_unstable();
+    pids.dedup();
+    assert_eq!(pids.len(), 2, "the third call reused a warm environment");
+    assert_eq!(starts(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timeout_kills_the_environment_and_the_next_call_works() {
+    let dir = code_dir(&[("app.py", PY_APP)]);
+    let mut f = python("slow", dir.path());
+    f.timeout = Duration::from_secs(1);
+    let functions = start(vec![f]);
+    let first = call(&functions, "slow", json!({})).await.unwrap();
+    let err = call(&functions, "slow", json!({"sleep": 30}))
+        .await
+        .unwrap_err();
+    assert_eq!(err, FunctionError::Timeout(Duration::from_secs(1)));
+    assert_eq!(err.to_json()["errorType"], "Sandbox.Timedout");
+    let after = call(&functions, "slow", json!({})).await.unwrap();
+    assert_ne!(first["pid"], after["pid"], "a new environment replaced it");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_is_reported_and_the_next_call_gets_a_new_environment() {
+    let dir = code_dir(&[("app.py", PY_APP)]);
+    let functions = start(vec![python("crashy", dir.path())]);
+    let first = call(&functions, "crashy", json!({})).await.unwrap();
+    let err = call(&functions, "crashy", json!({"crash": true}))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, FunctionError::Crashed(_)), "{err:?}");
+    let after = call(&functions, "crashy", json!({})).await.unwrap();
+    assert_ne!(first["pid"], after["pid"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_exception_is_handled_without_its_trace_and_keeps_the_environment() {
+    let dir = code_dir(&[("app.py", PY_APP)]);
+    let functions = start(vec![python("picky", dir.path())]);
+    let first = call(&functions, "picky", json!({})).await.unwrap();
+    let err = call(&functions, "picky", json!({"fail": "x"}))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        FunctionError::Handled {
+            error_type: "ValueError".to_owned(),
+            error_message: "bad input: x".to_owned()
+        }
+    );
+    assert!(!err.to_json().to_string().contains("Traceback"));
+    let after = call(&functions, "picky", json!({})).await.unwrap();
+    assert_eq!(first["pid"], after["pid"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_errors_are_reported_with_the_aws_error_types() {
+    let dir = code_dir(&[
+        (
+            "broken.py",
+            "def lambda_handler(event, context)\n    return 1\n",
+        ),
+        ("app.py", PY_APP),
+        ("index.js", NODE_APP),
+    ]);
+    let node = Runtime::Node("nodejs20.x".to_owned());
+    let mut syntax = python("syntax", dir.path());
+    syntax.handler = "broken.lambda_handler".to_owned();
+    let mut missing = python("missing", dir.path());
+    missing.handler = "app.nothing".to_owned();
+    let mut no_module = python("nomodule", dir.path());
+    no_module.handler = "absent.handler".to_owned();
+    let functions = start(vec![
+        syntax,
+        missing,
+        no_module,
+        function("nodemissing", node, "index.nothing", dir.path()),
+    ]);
+    for (name, error_type) in [
+        ("syntax", "Runtime.UserCodeSyntaxError"),
+        ("missing", "Runtime.HandlerNotFound"),
+        ("nomodule", "Runtime.ImportModuleError"),
+        ("nodemissing", "Runtime.HandlerNotFound"),
+    ] {
+        let err = call(&functions, name, json!({})).await.unwrap_err();
+        match err {
+            FunctionError::InitError { error_type: t, .. } => assert_eq!(t, error_type, "{name}"),
+            other => panic!("{name}: expected an init error, got {other:?}"),
+        }
+    }
+    assert!(matches!(
+        call(&functions, "unknown", json!({})).await,
+        Err(FunctionError::UnknownFunction(_))
+    ));
+}
