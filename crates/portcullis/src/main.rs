@@ -1,10 +1,12 @@
 //! The `portcullis` binary: command line, logging, signals. Everything else lives in the
 //! library crates (`portcullis-config` compiles the file, `portcullis-gateway` serves it,
 //! `portcullis-idp` runs the identity-store commands of [`identity_commands`],
-//! `portcullis-client` calls a running gateway for [`push_command`]).
+//! `portcullis-client` calls a running gateway for [`push_command`], `portcullis-functions`
+//! runs a handler for [`invoke_command`]).
 
 mod failure;
 mod identity_commands;
+mod invoke_command;
 mod push_command;
 
 use std::path::PathBuf;
@@ -53,6 +55,13 @@ enum Command {
     /// success; 1 when the gateway refuses (its message and AWS error code are printed) or
     /// cannot be reached; 2 for an invalid configuration file.
     Push(push_command::PushArgs),
+    /// Run one invocation of a [functions.NAME] handler and print its result JSON.
+    ///
+    /// Logs (START, END, REPORT and the handler's output) go to stderr. Exit status: 0 on
+    /// success; 1 on a function error (its {"errorType", "errorMessage"} is printed on
+    /// stdout, as `aws lambda invoke` writes it) or an unknown function; 2 for an invalid
+    /// configuration file.
+    Invoke(invoke_command::InvokeArgs),
     // `pools`, `users`, `groups`, `clients`, `keys`: the identity store, directly.
     #[command(flatten)]
     Identity(identity_commands::IdentityCommand),
@@ -122,6 +131,10 @@ fn main() -> ExitCode {
         Command::Push(args) => {
             init_logging(cli.log_format, "warn");
             push_command::run(args)
+        }
+        Command::Invoke(args) => {
+            init_logging(cli.log_format, "info");
+            invoke_command::run(args)
         }
         Command::Identity(command) => {
             // These commands print their results; only warnings and errors are logged.

@@ -9,6 +9,7 @@ mod config_cli;
 mod http_api;
 mod identity_admin;
 mod identity_provider;
+mod invoke_cli;
 mod limits;
 mod management;
 mod operations;
