@@ -25,6 +25,7 @@ import secrets
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -98,7 +99,8 @@ class RedisServer:
     """A `redis-server` of the test's own, without persistence, stoppable and restartable on the
     same port."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, tls: bool = False) -> None:
+        self.tls = tls
         self.binary = shutil.which("redis-server")
         if self.binary is None:
             raise AssertionError("redis-server is not installed (apt-get install redis-server)")
@@ -110,7 +112,35 @@ class RedisServer:
 
     @property
     def url(self) -> str:
+        if self.tls:
+            return f"rediss://localhost:{self.port}"
         return f"redis://127.0.0.1:{self.port}"
+
+    @property
+    def ca_file(self) -> Path:
+        """With `tls`: the private CA that signed the server's certificate."""
+        return self.dir / "ca.pem"
+
+    def _make_certificates(self) -> list[str]:
+        """A private CA and a certificate for localhost/127.0.0.1 signed by it; the
+        redis-server arguments that serve TLS only, with it."""
+        d = self.dir
+        if not (d / "server.pem").exists():
+            def openssl(*args: str) -> None:
+                subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
+            openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                    "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+                    "-subj", "/CN=portcullis test CA")
+            openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost")
+            (d / "san.ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+            openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+                    "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "san.ext")
+        return [
+            "--port", "0", "--tls-port", str(self.port),
+            "--tls-cert-file", str(d / "server.pem"), "--tls-key-file", str(d / "server.key"),
+            "--tls-ca-cert-file", str(d / "ca.pem"), "--tls-auth-clients", "no",
+        ]
 
     def start(self) -> "RedisServer":
         assert self.proc is None or self.proc.poll() is not None, "redis-server is already running"
@@ -120,6 +150,7 @@ class RedisServer:
                     self.binary, "--port", str(self.port), "--bind", "127.0.0.1",
                     "--save", "", "--appendonly", "no", "--dir", str(self.dir),
                     "--daemonize", "no", "--protected-mode", "yes",
+                    *(self._make_certificates() if self.tls else []),
                 ],
                 cwd=self.dir, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             )
@@ -157,7 +188,11 @@ class RedisServer:
         for a in args:
             b = a.encode()
             parts.append(f"${len(b)}\r\n".encode() + b + b"\r\n")
-        with socket.create_connection(("127.0.0.1", self.port), timeout=2) as s:
+        with socket.create_connection(("127.0.0.1", self.port), timeout=2) as raw:
+            s = raw
+            if self.tls:
+                context = ssl.create_default_context(cafile=str(self.ca_file))
+                s = context.wrap_socket(raw, server_hostname="localhost")
             s.sendall(b"".join(parts))
             f = s.makefile("rb")
             return _read_resp(f)

@@ -178,6 +178,24 @@ def test_connection_calls_on_node_a_reach_a_socket_on_node_c(cluster):
     assert len(disconnects(cluster.backend, cid)) == 1
 
 
+def test_nodes_reach_each_other_through_a_redis_that_speaks_only_tls(request, portcullis_bin, tmp_path, backend):
+    """`rediss://`: the nodes verify Redis's certificate (here signed by a private CA given with
+    SSL_CERT_FILE, as an operator would for a managed Redis with its own CA)."""
+    redis = RedisServer(tmp_path, tls=True).start()
+    two = Cluster(portcullis_bin, tmp_path, redis, backend, nodes=2,
+                  env={"SSL_CERT_FILE": str(redis.ca_file)})
+    try:
+        two.start()
+        a, b = two
+        ws, cid = b.connect_as("tina")
+        a.client().post_to_connection(ConnectionId=cid, Data=b"over tls")
+        assert received(ws, "the post over TLS") == "over tls"
+        assert a.metric("portcullis_cluster_redis_up") == 1
+    finally:
+        two.finish(failed(request), request.node.name)
+        redis.stop()
+
+
 def test_an_unknown_or_closed_connection_is_gone_on_every_node(cluster):
     _, b, _ = cluster
     ws, closed_id = b.connect_as("dave")

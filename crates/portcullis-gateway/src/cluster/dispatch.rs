@@ -7,19 +7,19 @@ use std::sync::Arc;
 use bytes::Bytes;
 use portcullis_core::close::Close;
 use portcullis_core::id::{ConnectionId, NodeId};
-use redis::PushInfo;
+use std::sync::atomic::Ordering;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::wire::{self, Body, CloseReason, Header, InfoDoc, MemberDoc, Outcome, Scope};
-use super::{Cluster, keys, message_of};
+use super::{Cluster, Inbound, keys, message_of};
 use crate::registry::{
     ConnectionSummary, Data, Outbound, SendError, SubscribeError, Topic, TopicLimits, Utf8Bytes,
 };
 
 pub(super) async fn run(
     cluster: Arc<Cluster>,
-    mut inbox: mpsc::Receiver<PushInfo>,
+    mut inbox: mpsc::Receiver<Inbound>,
     shutdown: CancellationToken,
 ) {
     let own = keys::node_channel(cluster.node);
@@ -27,7 +27,10 @@ pub(super) async fn run(
         let push = tokio::select! {
             _ = shutdown.cancelled() => return,
             push = inbox.recv() => match push {
-                Some(push) => push,
+                Some((push, size)) => {
+                    cluster.inbox_bytes.fetch_sub(size, Ordering::SeqCst);
+                    push
+                }
                 None => return,
             },
         };

@@ -19,7 +19,7 @@
 //!   empty) by itself.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -52,6 +52,22 @@ use wire::{Body, Header, Outcome};
 
 /// Messages from Redis waiting for the dispatcher; beyond this they are dropped and counted.
 const INBOX: usize = 8192;
+/// Bytes of messages waiting for the dispatcher; beyond this they are dropped and counted.
+const INBOX_BYTES: usize = 64 * 1024 * 1024;
+
+/// A message from Redis and its size, as it waits in the inbox.
+pub(crate) type Inbound = (PushInfo, usize);
+
+/// The size of a push's payload.
+fn size_of(push: &PushInfo) -> usize {
+    push.data
+        .iter()
+        .map(|v| match v {
+            Value::BulkString(b) => b.len(),
+            _ => 16,
+        })
+        .sum()
+}
 /// How long a call waits for another node's answer before it answers 503.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(2);
 /// Replies being sent at once; the dispatcher waits for a slot beyond this.
@@ -84,6 +100,8 @@ pub struct Cluster {
     /// Unix ms since when Redis has answered without a break (0: it does not).
     up_since_ms: AtomicI64,
     reply_slots: Arc<Semaphore>,
+    /// Bytes waiting in the inbox (bounded by [`INBOX_BYTES`]).
+    inbox_bytes: Arc<AtomicUsize>,
     metrics: Arc<Metrics>,
 }
 
@@ -104,7 +122,7 @@ impl Cluster {
     pub async fn connect(
         config: &portcullis_config::Cluster,
         metrics: Arc<Metrics>,
-    ) -> Result<(Arc<Cluster>, mpsc::Receiver<PushInfo>), GatewayError> {
+    ) -> Result<(Arc<Cluster>, mpsc::Receiver<Inbound>), GatewayError> {
         let url = redacted(&config.redis);
         let fail = |what: &str, e: redis::RedisError| {
             GatewayError::Cluster(format!("{what} Redis at {url}: {e}"))
@@ -128,7 +146,9 @@ impl Cluster {
         let commands = ConnectionManager::new_with_config(client.clone(), manager.clone())
             .await
             .map_err(|e| fail("cannot reach", e))?;
-        let (inbox, receiver) = mpsc::channel(INBOX);
+        let (inbox, receiver) = mpsc::channel::<Inbound>(INBOX);
+        let inbox_bytes = Arc::new(AtomicUsize::new(0));
+        let waiting = inbox_bytes.clone();
         let resubscribe = Arc::new(AtomicBool::new(false));
         let interests = Arc::new(Interests::default());
         let dropped = resubscribe.clone();
@@ -139,7 +159,10 @@ impl Cluster {
                 dropped.store(true, Ordering::SeqCst);
                 subscriber_task.wake.notify_one();
             }
-            if inbox.try_send(push).is_err() {
+            let size = size_of(&push);
+            let over = waiting.fetch_add(size, Ordering::SeqCst) + size > INBOX_BYTES;
+            if over || inbox.try_send((push, size)).is_err() {
+                waiting.fetch_sub(size, Ordering::SeqCst);
                 lost_metrics.cluster.lost("queue_full");
             }
             Ok(())
@@ -185,6 +208,7 @@ impl Cluster {
             resubscribe,
             up_since_ms: AtomicI64::new(now_ms()),
             reply_slots: Arc::new(Semaphore::new(REPLY_SLOTS)),
+            inbox_bytes,
             metrics,
         });
         cluster.metrics.cluster.redis_up.set(1);
@@ -198,7 +222,7 @@ impl Cluster {
     /// nodes, sending their connections' `$disconnect` through `lost`).
     pub fn run(
         self: &Arc<Self>,
-        inbox: mpsc::Receiver<PushInfo>,
+        inbox: mpsc::Receiver<Inbound>,
         lost: LostConnection,
         tasks: &TaskTracker,
         shutdown: CancellationToken,
