@@ -104,4 +104,10 @@ impl Functions {
             max_memory_mb: done.max_memory_mb,
         })
     }
+
+    /// Calls of `name` waiting for a free environment (bounded by `concurrency` ×
+    /// [`QUEUE_PER_ENVIRONMENT`]); `None` for an unknown function.
+    pub fn queued(&self, name: &str) -> Option<usize> {
+        self.pools.get(name).map(Pool::queued)
+    }
 }

@@ -80,6 +80,11 @@ impl Pool {
         result
     }
 
+    /// Calls waiting for an environment now.
+    pub(crate) fn queued(&self) -> usize {
+        self.waiting.load(Ordering::Acquire)
+    }
+
     /// A warm environment whose process is still running, dropping dead ones.
     fn take_idle(&self) -> Option<Environment> {
         let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);

@@ -248,14 +248,11 @@ def lambda_handler(event, context):
             .lines()
             .count()
     };
-    for _ in 0..3000 {
-        if starts() >= 2 {
-            break;
-        }
+    // Two handlers running and the third call queued: it waits rather than starting a third
+    // environment.
+    while starts() < 2 || functions.queued("capped") != Some(1) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    // Give a third environment every chance to appear if the cap were not enforced.
-    tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(starts(), 2, "only two environments run at once");
     std::fs::write(dir.path().join("release"), "").unwrap();
     let mut pids = Vec::new();
@@ -356,4 +353,67 @@ async fn init_errors_are_reported_with_the_aws_error_types() {
         call(&functions, "unknown", json!({})).await,
         Err(FunctionError::UnknownFunction(_))
     ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_beyond_the_queue_are_refused_as_overloaded() {
+    let app = r#"
+import os, time
+
+def lambda_handler(event, context):
+    open("started", "w").close()
+    while not os.path.exists("release"):
+        time.sleep(0.01)
+    return {}
+"#;
+    let dir = code_dir(&[("app.py", app)]);
+    let functions = std::sync::Arc::new(start(vec![python("busy", dir.path())]));
+    let spawn = || {
+        let functions = functions.clone();
+        tokio::spawn(async move { call(&functions, "busy", json!({})).await })
+    };
+    let mut calls = vec![spawn()];
+    while !dir.path().join("started").exists() {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let bound = portcullis_functions::QUEUE_PER_ENVIRONMENT;
+    calls.extend((0..bound).map(|_| spawn()));
+    while functions.queued("busy") != Some(bound) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let err = call(&functions, "busy", json!({})).await.unwrap_err();
+    assert_eq!(err, FunctionError::Overloaded("busy".to_owned()));
+    assert_eq!(err.fault(), portcullis_functions::Fault::Capacity);
+    std::fs::write(dir.path().join("release"), "").unwrap();
+    for c in calls {
+        c.await.unwrap().unwrap();
+    }
+    assert_eq!(functions.queued("busy"), Some(0));
+}
+
+/// A `provided` runtime: the command is the bootstrap and speaks the Runtime API itself.
+const CUSTOM_BOOTSTRAP: &str = r#"
+import json, os, urllib.request
+api = "http://" + os.environ["AWS_LAMBDA_RUNTIME_API"] + "/2018-06-01/runtime/invocation/"
+while True:
+    with urllib.request.urlopen(api + "next") as r:
+        request_id = r.headers["Lambda-Runtime-Aws-Request-Id"]
+        event = json.loads(r.read())
+    body = json.dumps({"custom": event, "cwd_has_bootstrap": os.path.exists("bootstrap.py"), "handler": os.environ["_HANDLER"]}).encode()
+    urllib.request.urlopen(urllib.request.Request(api + request_id + "/response", data=body, method="POST")).read()
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provided_runtime_runs_its_command_in_the_code_directory() {
+    let dir = code_dir(&[("bootstrap.py", CUSTOM_BOOTSTRAP)]);
+    let mut f = function("custom", Runtime::Provided, "", dir.path());
+    f.command = vec!["python3".to_owned(), "bootstrap.py".to_owned()];
+    let functions = start(vec![f]);
+    for n in 0..2 {
+        let out = call(&functions, "custom", json!({"n": n})).await.unwrap();
+        assert_eq!(
+            out,
+            json!({"custom": {"n": n}, "cwd_has_bootstrap": true, "handler": ""})
+        );
+    }
 }
