@@ -96,6 +96,8 @@ pub(crate) async fn serve(
         let mut connections = JoinSet::new();
         loop {
             let Ok((stream, _)) = listener.accept().await else {
+                // Out of descriptors, most likely: wait instead of spinning.
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                 continue;
             };
             while connections.try_join_next().is_some() {}
