@@ -22,6 +22,8 @@ def lambda_handler(event, context):
         os._exit(3)
     if event.get("fail"):
         raise ValueError("bad input: " + event["fail"])
+    if event.get("unserialisable"):
+        return {"when": object()}
     return {
         "event": event,
         "pid": os.getpid(),
@@ -310,6 +312,13 @@ async fn a_handler_exception_is_handled_without_its_trace_and_keeps_the_environm
         }
     );
     assert!(!err.to_json().to_string().contains("Traceback"));
+    let err = call(&functions, "picky", json!({"unserialisable": true}))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, FunctionError::Handled { error_type, .. } if error_type == "Runtime.MarshalError"),
+        "{err:?}"
+    );
     let after = call(&functions, "picky", json!({})).await.unwrap();
     assert_eq!(first["pid"], after["pid"]);
 }

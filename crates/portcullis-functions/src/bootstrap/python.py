@@ -98,11 +98,17 @@ def main():
         try:
             event = json.loads(body) if body else None
             result = handler(event, context)
-            payload = json.dumps(result).encode()
         except Exception as e:  # noqa: BLE001 - the handler's exception goes to the caller
             stack = traceback.format_exception(type(e), e, e.__traceback__)
             print("".join(stack), file=sys.stderr, end="", flush=True)
             post_error("/invocation/%s/error" % request_id, type(e).__name__, str(e), stack)
+            continue
+        try:
+            payload = json.dumps(result).encode()
+        except (TypeError, ValueError) as e:
+            message = "Unable to marshal response: %s" % e
+            print("[ERROR] Runtime.MarshalError: %s" % message, file=sys.stderr, flush=True)
+            post_error("/invocation/%s/error" % request_id, "Runtime.MarshalError", message)
             continue
         request("POST", "/invocation/%s/response" % request_id, payload, {"Content-Type": "application/json"})
 
