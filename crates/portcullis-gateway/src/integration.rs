@@ -102,11 +102,15 @@ impl Integration {
     }
 }
 
+/// What [`GatewayError::IntegrationUnreachable`] says when no connection could be made (the
+/// request was not sent).
+pub const CONNECT_FAILED: &str = "connection failed";
+
 /// reqwest errors print the URL; backend URLs may carry credentials, so keep only the kind.
 fn unreachable(e: reqwest::Error) -> GatewayError {
     let e = e.without_url();
     let what = if e.is_connect() {
-        "connection failed".to_owned()
+        CONNECT_FAILED.to_owned()
     } else if e.is_timeout() {
         "timed out".to_owned()
     } else {

@@ -33,6 +33,7 @@ use super::WsApi;
 use super::timers::{Due, Timers};
 use crate::authorizers::Identity;
 use crate::error::GatewayError;
+use crate::integration::CONNECT_FAILED;
 use crate::metrics::{ApiLabel, DisconnectLabels};
 use crate::registry::{ConnectionHandle, Data, Outbound};
 use crate::state::State;
@@ -527,8 +528,23 @@ pub async fn deliver_disconnect(
     ctx.disconnect_status_code = Some(ending.code());
     ctx.disconnect_reason = Some(ending.reason());
     let event = disconnect_event(&ctx);
-    if let Err(e) = integration.invoke(event).await {
-        state.metrics.error(e.kind());
-        debug!(connection_id = %handle.id, error = %e, "$disconnect integration failed");
+    // A connection that a dead node held is reported once, by one survivor, among many at
+    // once: a backend that refuses connections for a moment is tried again (the event never
+    // reached it, so it cannot arrive twice).
+    let attempts = if *ending == Close::NodeLost { 4 } else { 1 };
+    for attempt in 1..=attempts {
+        match integration.invoke(event.clone()).await {
+            Ok(_) => return,
+            Err(GatewayError::IntegrationUnreachable(what))
+                if attempt < attempts && what == CONNECT_FAILED =>
+            {
+                tokio::time::sleep(Duration::from_millis(250 << attempt)).await;
+            }
+            Err(e) => {
+                state.metrics.error(e.kind());
+                debug!(connection_id = %handle.id, error = %e, "$disconnect integration failed");
+                return;
+            }
+        }
     }
 }
