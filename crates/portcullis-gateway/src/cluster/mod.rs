@@ -105,14 +105,19 @@ pub struct Cluster {
     metrics: Arc<Metrics>,
 }
 
-/// Redis's URL with the password hidden, for messages.
+/// Redis's URL with the password hidden, for messages: `redis://:<redacted>@host:6379/0`.
 fn redacted(url: &str) -> String {
     match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("<redacted>"));
-            u.to_string()
+        Ok(u) => {
+            let auth = match (u.username(), u.password()) {
+                (user, Some(_)) => format!("{user}:<redacted>@"),
+                ("", None) => String::new(),
+                (user, None) => format!("{user}@"),
+            };
+            let host = u.host_str().unwrap_or_default();
+            let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();
+            format!("{}://{auth}{host}{port}{}", u.scheme(), u.path())
         }
-        Ok(u) => u.to_string(),
         Err(_) => "<unparsable URL>".to_owned(),
     }
 }
@@ -402,5 +407,24 @@ fn message_of(push: PushInfo) -> Option<(Vec<u8>, Vec<u8>)> {
             Some((channel, message))
         }
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redacted;
+
+    #[test]
+    fn the_redis_password_never_shows() {
+        assert_eq!(
+            redacted("redis://:hunter2@10.0.0.5:6380/0"),
+            "redis://:<redacted>@10.0.0.5:6380/0"
+        );
+        assert_eq!(
+            redacted("rediss://app:p%40ss@cache.internal:6379"),
+            "rediss://app:<redacted>@cache.internal:6379"
+        );
+        assert_eq!(redacted("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+        assert_eq!(redacted("not a url :hunter2@"), "<unparsable URL>");
     }
 }
