@@ -5,10 +5,14 @@
 //! This crate owns the processes, the Runtime API server, the pools and the CloudWatch-style
 //! log lines. It does not know about HTTP routes or authorizers: the gateway builds events
 //! and reads results. Pure rules (paths, variables, identifiers, report lines) are apart from
-//! the I/O: [`runtime_api`], `process`, `logs::split_lines`.
+//! the I/O: [`runtime_api`], `process`, `logs::split_lines`, `callback::connect`.
+//!
+//! [`CallbackProxy`] lets handlers call the gateway's `@connections` API back as AWS samples do
+//! (see its module).
 
 #![forbid(unsafe_code)]
 
+mod callback;
 mod endpoint;
 mod environment;
 mod error;
@@ -24,6 +28,7 @@ use bytes::Bytes;
 use indexmap::IndexMap;
 use portcullis_config::{Config, Function};
 
+pub use callback::{CallbackProxy, MAX_TUNNELS};
 pub use error::{Fault, FunctionError};
 pub use pool::QUEUE_PER_ENVIRONMENT;
 pub use process::Identity;
@@ -36,7 +41,8 @@ use crate::runtime_api::MAX_PAYLOAD;
 #[derive(Debug, Clone)]
 pub struct Options {
     pub identity: Identity,
-    /// Variables given to every function after its own `environment` (credentials, later).
+    /// Variables given to every function by the gateway (e.g. [`CallbackProxy::environment`]);
+    /// a function's own `environment` replaces any of them.
     pub extra_env: Vec<(String, String)>,
 }
 
