@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 const APP: &str = r#"
 import os, time
 
-with open("inits.log", "a") as f:
+with open(os.path.join(os.environ["STATE"], "inits.log"), "a") as f:
     f.write("init\n")
 CALLS = 0
 
@@ -60,7 +60,9 @@ fn venv_python() -> PathBuf {
     python
 }
 
-fn awslambdaric(name: &str, code: &Path, timeout: Duration) -> Function {
+/// A `provided` function running `app.handler` under awslambdaric. `state` is where the
+/// handler writes (a write under `code` would be a code change).
+fn awslambdaric(name: &str, code: &Path, state: &Path, timeout: Duration) -> Function {
     Function {
         name: name.to_owned(),
         runtime: Runtime::Provided,
@@ -69,7 +71,7 @@ fn awslambdaric(name: &str, code: &Path, timeout: Duration) -> Function {
         timeout,
         memory_mb: 512,
         concurrency: 1,
-        environment: Vec::new(),
+        environment: vec![("STATE".to_owned(), state.display().to_string())],
         command: vec![
             venv_python().display().to_string(),
             "-m".to_owned(),
@@ -87,14 +89,16 @@ fn start(function: Function) -> Functions {
             account_id: "123456789012".to_owned(),
         },
         extra_env: Vec::new(),
+        metrics: Default::default(),
     };
     Functions::start(&map, options).unwrap()
 }
 
-fn code_dir() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("app.py"), APP).unwrap();
-    dir
+/// The code directory with `app.py`, and a directory for what the handler writes.
+fn dirs() -> (tempfile::TempDir, tempfile::TempDir) {
+    let code = tempfile::tempdir().unwrap();
+    std::fs::write(code.path().join("app.py"), APP).unwrap();
+    (code, tempfile::tempdir().unwrap())
 }
 
 async fn invoke(functions: &Functions, event: Value) -> Result<(Invocation, Value), FunctionError> {
@@ -107,8 +111,13 @@ async fn invoke(functions: &Functions, event: Value) -> Result<(Invocation, Valu
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn awslambdaric_handlers_see_the_context_of_aws_and_init_once() {
-    let dir = code_dir();
-    let functions = start(awslambdaric("ric", dir.path(), Duration::from_secs(30)));
+    let (dir, state) = dirs();
+    let functions = start(awslambdaric(
+        "ric",
+        dir.path(),
+        state.path(),
+        Duration::from_secs(30),
+    ));
     let mut pids = Vec::new();
     for n in 1..=2 {
         let (invocation, out) = invoke(&functions, json!({"n": n})).await.unwrap();
@@ -137,14 +146,19 @@ async fn awslambdaric_handlers_see_the_context_of_aws_and_init_once() {
     }
     pids.dedup();
     assert_eq!(pids.len(), 1, "both calls ran in one environment");
-    let inits = std::fs::read_to_string(dir.path().join("inits.log")).unwrap();
+    let inits = std::fs::read_to_string(state.path().join("inits.log")).unwrap();
     assert_eq!(inits, "init\n");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_awslambdaric_exception_is_the_error_the_gateway_sees() {
-    let dir = code_dir();
-    let functions = start(awslambdaric("ric", dir.path(), Duration::from_secs(30)));
+    let (dir, state) = dirs();
+    let functions = start(awslambdaric(
+        "ric",
+        dir.path(),
+        state.path(),
+        Duration::from_secs(30),
+    ));
     let (_, first) = invoke(&functions, json!({})).await.unwrap();
     let err = invoke(&functions, json!({"fail": "x"})).await.unwrap_err();
     assert_eq!(
@@ -161,8 +175,13 @@ async fn an_awslambdaric_exception_is_the_error_the_gateway_sees() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_awslambdaric_timeout_kills_the_environment() {
-    let dir = code_dir();
-    let functions = start(awslambdaric("ric", dir.path(), Duration::from_secs(1)));
+    let (dir, state) = dirs();
+    let functions = start(awslambdaric(
+        "ric",
+        dir.path(),
+        state.path(),
+        Duration::from_secs(1),
+    ));
     let (_, first) = invoke(&functions, json!({})).await.unwrap();
     let err = invoke(&functions, json!({"sleep": 30})).await.unwrap_err();
     assert_eq!(err, FunctionError::Timeout(Duration::from_secs(1)));
@@ -173,8 +192,8 @@ async fn an_awslambdaric_timeout_kills_the_environment() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_awslambdaric_init_failure_is_an_init_error() {
-    let dir = code_dir();
-    let mut f = awslambdaric("ric", dir.path(), Duration::from_secs(30));
+    let (dir, state) = dirs();
+    let mut f = awslambdaric("ric", dir.path(), state.path(), Duration::from_secs(30));
     *f.command.last_mut().unwrap() = "app.nothing".to_owned();
     let functions = start(f);
     match invoke(&functions, json!({})).await.unwrap_err() {

@@ -2,8 +2,9 @@
 //! with its event and what the runtime told it about the invocation. An event with `"fail":
 //! "why"` is answered with an `EchoError` whose message is `why`.
 //!
-//! At start it appends `init` to `inits.log` in its working directory (the function's code
-//! directory), so that a warm environment can be told from a new one.
+//! At start it appends `init` to `$STATE/inits.log` when `STATE` is set, so that a warm
+//! environment can be told from a new one. (Not in its working directory, the function's code
+//! directory: a write there is a code change, which recycles the environment.)
 
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -47,10 +48,12 @@ async fn handler(event: LambdaEvent<Value>) -> Result<Value, Diagnostic> {
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open("inits.log")?
-        .write_all(b"init\n")?;
+    if let Some(state) = std::env::var_os("STATE") {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(std::path::Path::new(&state).join("inits.log"))?
+            .write_all(b"init\n")?;
+    }
     lambda_runtime::run(service_fn(handler)).await
 }

@@ -13,7 +13,9 @@ use serde_json::{Value, json};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
-fn start(code: &std::path::Path) -> Functions {
+/// `echo` with its code in `code`, writing its marks in `state` (a write under `code` would
+/// be a code change).
+fn start(code: &std::path::Path, state: &std::path::Path) -> Functions {
     let function = Function {
         name: "echo".to_owned(),
         runtime: Runtime::Provided,
@@ -22,7 +24,7 @@ fn start(code: &std::path::Path) -> Functions {
         timeout: TIMEOUT,
         memory_mb: 128,
         concurrency: 1,
-        environment: Vec::new(),
+        environment: vec![("STATE".to_owned(), state.display().to_string())],
         command: vec![env!("CARGO_BIN_EXE_portcullis-example-rust-handler").to_owned()],
     };
     let map: IndexMap<String, Function> = [("echo".to_owned(), function)].into();
@@ -32,6 +34,7 @@ fn start(code: &std::path::Path) -> Functions {
             account_id: "123456789012".to_owned(),
         },
         extra_env: Vec::new(),
+        metrics: Default::default(),
     };
     Functions::start(&map, options).unwrap()
 }
@@ -47,8 +50,8 @@ fn now_ms() -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lambda_runtime_handler_runs_warm_and_sees_its_invocation() {
-    let dir = tempfile::tempdir().unwrap();
-    let functions = start(dir.path());
+    let (dir, state) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let functions = start(dir.path(), state.path());
     let mut pids = Vec::new();
     for n in 1..=2 {
         let before = now_ms();
@@ -88,14 +91,14 @@ async fn a_lambda_runtime_handler_runs_warm_and_sees_its_invocation() {
     }
     pids.dedup();
     assert_eq!(pids.len(), 1, "both calls ran in one environment");
-    let inits = std::fs::read_to_string(dir.path().join("inits.log")).unwrap();
+    let inits = std::fs::read_to_string(state.path().join("inits.log")).unwrap();
     assert_eq!(inits, "init\n", "initialised once");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_err_of_the_handler_is_the_error_the_gateway_sees() {
-    let dir = tempfile::tempdir().unwrap();
-    let functions = start(dir.path());
+    let (dir, state) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let functions = start(dir.path(), state.path());
     let err = functions
         .invoke(
             "echo",
