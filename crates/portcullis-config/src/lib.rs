@@ -96,6 +96,11 @@ pub fn load_file(path: &Path) -> Result<Config, Diagnostics> {
                 if function.code.is_relative() {
                     function.code = base.join(&function.code);
                 }
+                // A handler runs inside `code` with LAMBDA_TASK_ROOT = `code`: a path relative
+                // to Portcullis's working directory would be looked up again from inside itself.
+                if let Ok(absolute) = std::path::absolute(&function.code) {
+                    function.code = absolute;
+                }
             }
             if let Some(KeyEncryptionKey::File(file)) = &mut config.store.key_encryption_key
                 && file.is_relative()
