@@ -5,13 +5,15 @@
 //! This crate owns the processes, the Runtime API server, the pools and the CloudWatch-style
 //! log lines. It does not know about HTTP routes or authorizers: the gateway builds events
 //! and reads results. Pure rules (paths, variables, identifiers, report lines) are apart from
-//! the I/O: [`runtime_api`], `process`, `logs::split_lines`, `changes`.
+//! the I/O: [`runtime_api`], `process`, `logs::split_lines`, `changes`, `callback::connect`.
 //!
 //! A change under a function's `code` directory recycles its environments (`watch`, `pool`);
-//! every call is counted in [`FunctionMetrics`].
+//! every call is counted in [`FunctionMetrics`]. [`CallbackProxy`] lets handlers call the
+//! gateway's `@connections` API back as AWS samples do (see its module).
 
 #![forbid(unsafe_code)]
 
+mod callback;
 mod changes;
 mod endpoint;
 mod environment;
@@ -31,6 +33,7 @@ use bytes::Bytes;
 use indexmap::IndexMap;
 use portcullis_config::{Config, Function};
 
+pub use callback::{CallbackProxy, MAX_TUNNELS};
 pub use error::{Fault, FunctionError};
 pub use metrics::{EnvironmentLabels, ErrorLabels, FunctionLabel, FunctionMetrics};
 pub use pool::QUEUE_PER_ENVIRONMENT;
@@ -43,7 +46,8 @@ use crate::pool::Pool;
 #[derive(Debug, Clone)]
 pub struct Options {
     pub identity: Identity,
-    /// Variables given to every function after its own `environment` (credentials, later).
+    /// Variables given to every function by the gateway (e.g. [`CallbackProxy::environment`]);
+    /// a function's own `environment` replaces any of them.
     pub extra_env: Vec<(String, String)>,
     /// Where calls are counted: families registered by the gateway, or unregistered ones.
     pub metrics: Arc<FunctionMetrics>,
