@@ -2,8 +2,10 @@
 //! registry). Names follow `portcullis_<subsystem>_<thing>_<unit>`; labels never carry a
 //! connection id, user id or raw path.
 
+use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
+use portcullis_functions::FunctionMetrics;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -96,6 +98,8 @@ pub struct Metrics {
     pub sse: SseMetrics,
     /// Redis and the other nodes.
     pub cluster: ClusterMetrics,
+    /// `[functions.NAME]`: handed to the functions through `Options::with_metrics`.
+    functions: Arc<FunctionMetrics>,
 }
 
 impl Default for Metrics {
@@ -208,8 +212,10 @@ impl Metrics {
         );
         let sse = SseMetrics::new(&mut registry);
         let cluster = ClusterMetrics::new(&mut registry);
+        let functions = FunctionMetrics::register(&mut registry);
         Metrics {
             registry,
+            functions,
             push_deliveries,
             push_skipped,
             sse,
@@ -229,6 +235,12 @@ impl Metrics {
             management_requests,
             connections_refused,
         }
+    }
+
+    /// The `portcullis_function_*` families, to pass in the functions' `Options`
+    /// (`Options::for_config(..).with_metrics(metrics.functions())`).
+    pub fn functions(&self) -> Arc<FunctionMetrics> {
+        self.functions.clone()
     }
 
     pub fn connection_refused(&self, listener: &str, reason: &str) {
@@ -273,5 +285,54 @@ impl Metrics {
             out.clear();
         }
         out
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::time::Duration;
+
+    use indexmap::IndexMap;
+    use portcullis_config::{Function, Runtime};
+    use portcullis_functions::{Functions, Identity, Options};
+
+    use super::Metrics;
+
+    #[test]
+    fn functions_given_the_gateway_metrics_are_exported_from_the_start() {
+        let metrics = Metrics::new();
+        let code = tempfile::tempdir().unwrap();
+        let function = Function {
+            name: "chat".to_owned(),
+            runtime: Runtime::Python("python3.11".to_owned()),
+            handler: "app.handler".to_owned(),
+            code: code.path().to_path_buf(),
+            timeout: Duration::from_secs(3),
+            memory_mb: 128,
+            concurrency: 1,
+            environment: Vec::new(),
+            command: Vec::new(),
+        };
+        let functions: IndexMap<String, Function> = [("chat".to_owned(), function)].into();
+        let options = Options {
+            identity: Identity {
+                region: "us-east-1".to_owned(),
+                account_id: "000000000000".to_owned(),
+            },
+            extra_env: Vec::new(),
+            metrics: Default::default(),
+        }
+        .with_metrics(metrics.functions());
+        let _functions = Functions::start(&functions, options).unwrap();
+        let text = metrics.render();
+        for series in [
+            r#"portcullis_function_invocations_total{function="chat"} 0"#,
+            r#"portcullis_function_environments{function="chat",state="idle"} 0"#,
+            r#"portcullis_function_duration_seconds_count{function="chat"} 0"#,
+            r#"portcullis_function_recycles_total{function="chat"} 0"#,
+        ] {
+            assert!(text.contains(series), "{series} missing from:\n{text}");
+        }
     }
 }

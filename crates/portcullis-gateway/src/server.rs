@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use portcullis_config::Config;
 use portcullis_core::id::NodeId;
+use portcullis_functions::CallbackProxy;
 use portcullis_idp::IdentityProvider;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -42,6 +43,9 @@ pub struct RunningGateway {
     accept_tasks: TaskTracker,
     /// This node's part of `[cluster]`, if configured.
     cluster: Option<Arc<Cluster>>,
+    /// The loopback proxy through which functions call `@connections` back, when
+    /// `[functions]` are configured.
+    callback: Option<CallbackProxy>,
 }
 
 impl RunningGateway {
@@ -51,6 +55,15 @@ impl RunningGateway {
 
     pub fn open_connections(&self) -> usize {
         self.state.registry.local_count()
+    }
+
+    /// The variables that let a function call this gateway's `@connections` API the way AWS
+    /// samples do (proxy, CA files, a minted credential); empty without `[functions]`.
+    pub fn function_environment(&self) -> Vec<(String, String)> {
+        self.callback
+            .as_ref()
+            .map(CallbackProxy::environment)
+            .unwrap_or_default()
     }
 
     /// Graceful shutdown: stop accepting, close every connection with 1001, deliver each
@@ -122,6 +135,22 @@ pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
         Some(_) => listen_addr.to_string(),
         None => config.server.domain_name.clone(),
     };
+    // Functions call `@connections` back through a loopback proxy that hands their requests
+    // to the admin listener, signed with a credential minted here (scope `connections`, in
+    // memory only).
+    let callback = if config.functions.is_empty() {
+        None
+    } else {
+        Some(
+            CallbackProxy::start(admin_addr, &domain_name)
+                .await
+                .map_err(|e| GatewayError::Internal(e.to_string()))?,
+        )
+    };
+    let mut management = config.management.clone();
+    if let Some(callback) = &callback {
+        management.credentials.push(callback.credential().clone());
+    }
     let kinds = config
         .integrations
         .iter()
@@ -170,7 +199,7 @@ pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
     let static_sites = static_sites.into_iter().map(|(_, site)| site).collect();
 
     let state = Arc::new(State {
-        management: Arc::new(config.management.clone()),
+        management: Arc::new(management),
         metrics,
         registry,
         authorizers,
@@ -275,6 +304,7 @@ pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
         stop_accepting,
         accept_tasks,
         cluster,
+        callback,
     })
 }
 

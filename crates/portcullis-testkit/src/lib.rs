@@ -107,6 +107,15 @@ impl TestGateway {
             .expect("text")
     }
 
+    /// What functions are given to call this gateway back (see
+    /// `RunningGateway::function_environment`).
+    pub fn function_environment(&self) -> Vec<(String, String)> {
+        self.gateway
+            .as_ref()
+            .map(RunningGateway::function_environment)
+            .unwrap_or_default()
+    }
+
     /// Graceful shutdown, awaited.
     pub async fn shutdown(mut self) {
         if let Some(g) = self.gateway.take() {

@@ -2,6 +2,7 @@
 //! (tokio-tungstenite) and SigV4-signed management calls. One test binary (see Cargo.toml).
 
 mod authorizers;
+mod callback;
 mod cli;
 mod cluster;
 mod cluster_sse;
