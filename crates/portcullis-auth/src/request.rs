@@ -654,7 +654,7 @@ pub fn http_v1_event(input: &HttpAuthorizerRequest<'_>, identity: &[String]) -> 
 }
 
 mod client;
-pub use client::RequestAuthorizerClient;
+pub use client::{AuthorizerTarget, RequestAuthorizerClient};
 
 #[cfg(test)]
 mod tests;

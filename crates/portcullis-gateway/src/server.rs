@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use portcullis_config::Config;
 use portcullis_core::id::NodeId;
+use portcullis_functions::{Functions, Options};
 use portcullis_idp::IdentityProvider;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -42,6 +43,9 @@ pub struct RunningGateway {
     accept_tasks: TaskTracker,
     /// This node's part of `[cluster]`, if configured.
     cluster: Option<Arc<Cluster>>,
+    /// `[functions]`, if any: shared by the `lambda` integrations and the `function`
+    /// authorizers; its processes end when the last holder lets go.
+    functions: Option<Arc<Functions>>,
 }
 
 impl RunningGateway {
@@ -77,6 +81,9 @@ impl RunningGateway {
         if let Some(cluster) = &self.cluster {
             cluster.leave().await;
         }
+        // The `$disconnect` calls are done: the function processes can go. Calls the grace
+        // period cut short keep them until their own end (the function's `timeout`).
+        drop(self.functions);
     }
 }
 
@@ -84,11 +91,24 @@ impl RunningGateway {
 pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
     let metrics = Arc::new(Metrics::new());
     let client = http_client()?;
+    // Processes start on the first invocation of each function, not here.
+    let functions = if config.functions.is_empty() {
+        None
+    } else {
+        let started = Functions::start(&config.functions, Options::for_config(&config))
+            .map_err(|e| GatewayError::Internal(format!("functions: {e}")))?;
+        Some(Arc::new(started))
+    };
     let mut integrations: Integrations = HashMap::new();
     for (name, integration) in &config.integrations {
         integrations.insert(
             name.clone(),
-            Arc::new(Integration::new(integration, client.clone(), &metrics)),
+            Arc::new(Integration::new(
+                integration,
+                client.clone(),
+                functions.as_ref(),
+                &metrics,
+            )?),
         );
     }
     let listener = bind(config.server.listen).await?;
@@ -115,7 +135,7 @@ pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
     let identity = idp.as_ref().map(|i| {
         portcullis_idp::router(i.clone()).merge(portcullis_idp::cognito_router(i.clone()))
     });
-    let authorizers = Authorizers::new(&config, &client, idp.as_ref())?;
+    let authorizers = Authorizers::new(&config, &client, idp.as_ref(), functions.as_ref())?;
 
     // Port 0 asks for an ephemeral port: events then name the port actually bound.
     let domain_name = match config.server.domain_name.strip_suffix(":0") {
@@ -275,6 +295,7 @@ pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
         stop_accepting,
         accept_tasks,
         cluster,
+        functions,
     })
 }
 
