@@ -111,6 +111,8 @@ pub(crate) async fn serve(
                     async move { Ok::<_, Infallible>(handle(&shared, req).await) }
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
+                    // awslambdaric sends an X-Ray error cause of up to 1 MiB in a header.
+                    .max_buf_size(MAX_HEAD_BYTES)
                     .serve_connection(TokioIo::new(stream), service)
                     .await;
             });
@@ -118,6 +120,10 @@ pub(crate) async fn serve(
     });
     Ok((addr, task))
 }
+
+/// Largest request head accepted from a runtime client: room for the error-cause header
+/// third-party clients send with a failed invocation.
+const MAX_HEAD_BYTES: usize = 2 * 1024 * 1024;
 
 fn reply(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));

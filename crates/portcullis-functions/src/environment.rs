@@ -131,6 +131,11 @@ impl Environment {
         Ok(env)
     }
 
+    /// How long the handler took to load.
+    pub(crate) fn init_time(&self) -> Duration {
+        self.init.unwrap_or_default()
+    }
+
     /// Whether the process is still running (an idle one may have died).
     pub(crate) fn alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))

@@ -60,6 +60,24 @@ impl FunctionError {
         }
     }
 
+    /// A short name of the failure for metrics (`function_errors_total{kind}`): `handled`
+    /// (the handler raised or returned an error; its environment is kept), `init`, `timeout`,
+    /// `crash`, `response_too_large`, `event_too_large`, `overloaded`, `unknown_function`,
+    /// `gateway`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            FunctionError::UnknownFunction(_) => "unknown_function",
+            FunctionError::EventTooLarge { .. } => "event_too_large",
+            FunctionError::Overloaded(_) => "overloaded",
+            FunctionError::InitError { .. } => "init",
+            FunctionError::Handled { .. } => "handled",
+            FunctionError::Timeout(_) => "timeout",
+            FunctionError::Crashed(_) => "crash",
+            FunctionError::ResponseTooLarge(_) => "response_too_large",
+            FunctionError::Gateway(_) => "gateway",
+        }
+    }
+
     /// The AWS error type, as `aws lambda invoke` shows it in the payload (function errors)
     /// or as the service error code (the others).
     pub fn error_type(&self) -> &str {

@@ -40,9 +40,11 @@ pub(crate) fn function_arn(identity: &Identity, name: &str) -> String {
     )
 }
 
-/// The variables of one environment's process, in the order they are set: the runtime's
-/// own first, then the function's `environment`, then `extra` (filled by the gateway, e.g.
-/// credentials). `inherited` are the variables kept from Portcullis's own environment.
+/// The variables of one environment's process, in the order they are set (a later one
+/// replaces an earlier one of the same name): the runtime's own first, then `extra` (filled
+/// by the gateway: the callback proxy and its credential), then the function's `environment`,
+/// so that a function configured with its own credentials or proxy keeps them.
+/// `inherited` are the variables kept from Portcullis's own environment.
 pub(crate) fn variables(
     function: &Function,
     identity: &Identity,
@@ -74,8 +76,8 @@ pub(crate) fn variables(
         ("TZ", ":UTC".to_owned()),
     ];
     vars.extend(own.into_iter().map(|(k, v)| (k.to_owned(), v)));
-    vars.extend(function.environment.iter().cloned());
     vars.extend(extra.iter().cloned());
+    vars.extend(function.environment.iter().cloned());
     vars
 }
 
@@ -210,7 +212,7 @@ mod tests {
     }
 
     #[test]
-    fn variables_are_those_of_aws_then_the_function_then_extra() {
+    fn variables_are_those_of_aws_then_the_gateway_then_the_function() {
         let identity = Identity {
             region: "eu-west-1".into(),
             account_id: "123456789012".into(),
@@ -221,7 +223,10 @@ mod tests {
             "127.0.0.1:9001",
             "stream",
             &[("PATH".into(), "/usr/bin".into())],
-            &[("AWS_ACCESS_KEY_ID".into(), "AKIA".into())],
+            &[
+                ("AWS_ACCESS_KEY_ID".into(), "AKIA".into()),
+                ("TABLE".into(), "from-gateway".into()),
+            ],
         );
         let get = |k: &str| {
             vars.iter()

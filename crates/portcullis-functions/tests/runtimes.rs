@@ -4,12 +4,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use indexmap::IndexMap;
 use portcullis_config::{Function, Runtime};
-use portcullis_functions::{FunctionError, Functions, Identity, Options};
+use portcullis_functions::{FunctionError, FunctionMetrics, Functions, Identity, Options};
 use serde_json::{Value, json};
 
 const PY_APP: &str = r#"
@@ -64,6 +65,10 @@ fn python(name: &str, code: &Path) -> Function {
 }
 
 fn start(functions: Vec<Function>) -> Functions {
+    start_counted(functions, Arc::default())
+}
+
+fn start_counted(functions: Vec<Function>, metrics: Arc<FunctionMetrics>) -> Functions {
     let map: IndexMap<String, Function> =
         functions.into_iter().map(|f| (f.name.clone(), f)).collect();
     let options = Options {
@@ -72,8 +77,18 @@ fn start(functions: Vec<Function>) -> Functions {
             account_id: "123456789012".to_owned(),
         },
         extra_env: vec![("EXTRA".to_owned(), "from-gateway".to_owned())],
+        metrics,
     };
     Functions::start(&map, options).unwrap()
+}
+
+/// A directory for what handlers write (markers, counters), apart from their code: a write
+/// under `code` is a code change.
+fn state_dir(f: &mut Function) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    f.environment
+        .push(("STATE".to_owned(), dir.path().display().to_string()));
+    dir
 }
 
 fn code_dir(files: &[(&str, &str)]) -> tempfile::TempDir {
@@ -198,7 +213,7 @@ async fn node_handlers_async_callback_and_esm() {
 async fn init_runs_once_across_calls() {
     let app = r#"
 import os
-with open("inits.log", "a") as f:
+with open(os.path.join(os.environ["STATE"], "inits.log"), "a") as f:
     f.write("init\n")
 CALLS = 0
 
@@ -208,7 +223,9 @@ def lambda_handler(event, context):
     return {"calls": CALLS, "pid": os.getpid()}
 "#;
     let dir = code_dir(&[("app.py", app)]);
-    let functions = start(vec![python("warm", dir.path())]);
+    let mut f = python("warm", dir.path());
+    let state = state_dir(&mut f);
+    let functions = start(vec![f]);
     let mut pids = Vec::new();
     for expected in 1..=3 {
         let out = call(&functions, "warm", json!({})).await.unwrap();
@@ -217,7 +234,7 @@ def lambda_handler(event, context):
     }
     pids.dedup();
     assert_eq!(pids.len(), 1);
-    let inits = std::fs::read_to_string(dir.path().join("inits.log")).unwrap();
+    let inits = std::fs::read_to_string(state.path().join("inits.log")).unwrap();
     assert_eq!(inits, "init\n");
 }
 
@@ -226,15 +243,18 @@ async fn at_most_concurrency_environments_run_and_a_third_call_waits() {
     let app = r#"
 import os, time
 
+STATE = os.environ["STATE"]
+
 def lambda_handler(event, context):
-    with open("calls.log", "a") as f:
+    with open(os.path.join(STATE, "calls.log"), "a") as f:
         f.write("start %d\n" % os.getpid())
-    while not os.path.exists("release"):
+    while not os.path.exists(os.path.join(STATE, "release")):
         time.sleep(0.01)
     return {"pid": os.getpid()}
 "#;
-    let dir = code_dir(&[("app.py", app)]);
-    let mut f = python("capped", dir.path());
+    let code = code_dir(&[("app.py", app)]);
+    let mut f = python("capped", code.path());
+    let dir = state_dir(&mut f);
     f.concurrency = 2;
     let functions = std::sync::Arc::new(start(vec![f]));
     let calls: Vec<_> = (0..3)
@@ -369,14 +389,18 @@ async fn calls_beyond_the_queue_are_refused_as_overloaded() {
     let app = r#"
 import os, time
 
+STATE = os.environ["STATE"]
+
 def lambda_handler(event, context):
-    open("started", "w").close()
-    while not os.path.exists("release"):
+    open(os.path.join(STATE, "started"), "w").close()
+    while not os.path.exists(os.path.join(STATE, "release")):
         time.sleep(0.01)
     return {}
 "#;
-    let dir = code_dir(&[("app.py", app)]);
-    let functions = std::sync::Arc::new(start(vec![python("busy", dir.path())]));
+    let code = code_dir(&[("app.py", app)]);
+    let mut f = python("busy", code.path());
+    let dir = state_dir(&mut f);
+    let functions = std::sync::Arc::new(start(vec![f]));
     let spawn = || {
         let functions = functions.clone();
         tokio::spawn(async move { call(&functions, "busy", json!({})).await })
@@ -425,4 +449,275 @@ async fn a_provided_runtime_runs_its_command_in_the_code_directory() {
             json!({"custom": {"n": n}, "cwd_has_bootstrap": true, "handler": ""})
         );
     }
+}
+
+/// Reads one series from the registry's exposition text, as a scraper would; 0 when absent.
+fn series(registry: &prometheus_client::registry::Registry, name: &str) -> f64 {
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, registry).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .map_or(0.0, |v| v.trim().parse().unwrap())
+}
+
+fn registered() -> (prometheus_client::registry::Registry, Arc<FunctionMetrics>) {
+    let mut registry = prometheus_client::registry::Registry::with_prefix("portcullis");
+    let metrics = FunctionMetrics::register(&mut registry);
+    (registry, metrics)
+}
+
+/// Calls `name` until `done` holds for its result, for at most 30 s.
+async fn call_until(functions: &Functions, name: &str, done: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..600 {
+        let out = call(functions, name, json!({})).await.unwrap();
+        if done(&out) {
+            return out;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{name} never gave the expected result");
+}
+
+const VERSIONED_PY: &str = r#"
+import os, time
+STATE = os.environ["STATE"]
+with open(os.path.join(STATE, "inits"), "a") as f:
+    f.write("init\n")
+VERSION = "one"
+
+def lambda_handler(event, context):
+    if event.get("sleep"):
+        open(os.path.join(STATE, "sleeping"), "w").close()
+        time.sleep(event["sleep"])
+    return {"version": VERSION, "pid": os.getpid()}
+"#;
+
+fn inits(state: &Path) -> usize {
+    std::fs::read_to_string(state.join("inits"))
+        .unwrap_or_default()
+        .lines()
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edited_python_handler_is_picked_up_and_calls_in_flight_finish_on_the_old_code() {
+    let code = code_dir(&[("app.py", VERSIONED_PY)]);
+    let mut f = python("edited", code.path());
+    f.concurrency = 2;
+    let state = state_dir(&mut f);
+    let (registry, metrics) = registered();
+    let functions = Arc::new(start_counted(vec![f], metrics));
+    let first = call(&functions, "edited", json!({})).await.unwrap();
+    assert_eq!(first["version"], "one");
+    assert_eq!(inits(state.path()), 1);
+
+    let in_flight = {
+        let functions = functions.clone();
+        tokio::spawn(async move { call(&functions, "edited", json!({"sleep": 1})).await })
+    };
+    while !state.path().join("sleeping").exists() {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let edited = VERSIONED_PY.replace(r#"VERSION = "one""#, r#"VERSION = "second""#);
+    std::fs::write(code.path().join("app.py"), edited).unwrap();
+
+    let after = call_until(&functions, "edited", |v| v["version"] == "second").await;
+    assert_ne!(
+        after["pid"], first["pid"],
+        "a new environment runs the new code"
+    );
+    let old = in_flight.await.unwrap().unwrap();
+    assert_eq!(
+        old["version"], "one",
+        "the call in flight finished on the old code"
+    );
+    let recycles = r#"portcullis_function_recycles_total{function="edited"}"#;
+    while series(&registry, recycles) < 1.0 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(series(&registry, recycles), 1.0, "one edit, one recycle");
+
+    // The environment of the call in flight was stopped, not put back: from now on every
+    // call runs the new code in one warm environment, whose init ran once.
+    let warm = call(&functions, "edited", json!({})).await.unwrap();
+    let inits_now = inits(state.path());
+    assert!(inits_now >= 2, "the new code's init ran");
+    for _ in 0..3 {
+        let out = call(&functions, "edited", json!({})).await.unwrap();
+        assert_eq!(out["version"], "second");
+        assert_eq!(out["pid"], warm["pid"]);
+    }
+    assert_eq!(inits(state.path()), inits_now);
+    let envs = |state: &str| {
+        series(
+            &registry,
+            &format!("portcullis_function_environments{{function=\"edited\",state=\"{state}\"}}"),
+        )
+    };
+    assert_eq!((envs("busy"), envs("idle")), (0.0, 1.0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edited_node_handler_is_picked_up() {
+    let app = "exports.handler = async () => ({ version: 'one', pid: process.pid });\n";
+    let code = code_dir(&[("index.js", app)]);
+    let node = Runtime::Node("nodejs20.x".to_owned());
+    let functions = start(vec![function(
+        "nodeedit",
+        node,
+        "index.handler",
+        code.path(),
+    )]);
+    let first = call(&functions, "nodeedit", json!({})).await.unwrap();
+    assert_eq!(first["version"], "one");
+    std::fs::write(
+        code.path().join("index.js"),
+        app.replace("'one'", "'second'"),
+    )
+    .unwrap();
+    let after = call_until(&functions, "nodeedit", |v| v["version"] == "second").await;
+    assert_ne!(after["pid"], first["pid"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn byte_code_and_editor_files_do_not_recycle() {
+    let quiet_code = code_dir(&[("app.py", VERSIONED_PY)]);
+    let marker_code = code_dir(&[("app.py", VERSIONED_PY)]);
+    let mut quiet = python("quiet", quiet_code.path());
+    let quiet_state = state_dir(&mut quiet);
+    let mut marker = python("marker", marker_code.path());
+    let _marker_state = state_dir(&mut marker);
+    let (registry, metrics) = registered();
+    let functions = start_counted(vec![quiet, marker], metrics);
+    // The first call has Python write `__pycache__/app.*.pyc` into the code directory.
+    let first = call(&functions, "quiet", json!({})).await.unwrap();
+    assert!(quiet_code.path().join("__pycache__").is_dir());
+    let root = quiet_code.path();
+    std::fs::write(root.join("__pycache__/other.cpython-311.pyc"), "x").unwrap();
+    std::fs::write(root.join("stale.pyc"), "x").unwrap();
+    std::fs::write(root.join(".app.py.swp"), "x").unwrap();
+    std::fs::write(root.join("app.py~"), "x").unwrap();
+    std::fs::write(root.join(".#app.py"), "x").unwrap();
+    // A real change elsewhere, seen after the noise (one watcher, events in order): once it
+    // has been acted on, so has the noise.
+    std::fs::write(marker_code.path().join("app.py"), VERSIONED_PY).unwrap();
+    for _ in 0..600 {
+        if series(
+            &registry,
+            r#"portcullis_function_recycles_total{function="marker"}"#,
+        ) >= 1.0
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        series(
+            &registry,
+            r#"portcullis_function_recycles_total{function="marker"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        series(
+            &registry,
+            r#"portcullis_function_recycles_total{function="quiet"}"#
+        ),
+        0.0
+    );
+    let again = call(&functions, "quiet", json!({})).await.unwrap();
+    assert_eq!(again["pid"], first["pid"], "the warm environment was kept");
+    assert_eq!(inits(quiet_state.path()), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_outcome_is_counted_and_environments_return_to_their_state() {
+    let code = code_dir(&[("app.py", PY_APP)]);
+    let mut f = python("acct", code.path());
+    f.timeout = Duration::from_secs(1);
+    let mut broken = python("broken", code.path());
+    broken.handler = "app.nothing".to_owned();
+    let (registry, metrics) = registered();
+    let functions = start_counted(vec![f, broken], metrics);
+    let value = |metric: &str, labels: &str| {
+        series(
+            &registry,
+            &format!("portcullis_function_{metric}{{function=\"acct\"{labels}}}"),
+        )
+    };
+    let envs = |state: &str| value("environments", &format!(",state=\"{state}\""));
+    let errors = |kind: &str| value("errors_total", &format!(",kind=\"{kind}\""));
+
+    call(&functions, "acct", json!({})).await.unwrap();
+    assert_eq!(value("invocations_total", ""), 1.0);
+    assert_eq!(value("cold_starts_total", ""), 1.0);
+    assert_eq!(value("init_duration_seconds_count", ""), 1.0);
+    assert_eq!(value("duration_seconds_count", ""), 1.0);
+    assert_eq!((envs("busy"), envs("idle")), (0.0, 1.0));
+
+    call(&functions, "acct", json!({"fail": "x"}))
+        .await
+        .unwrap_err();
+    assert_eq!(errors("handled"), 1.0);
+    assert_eq!(
+        value("cold_starts_total", ""),
+        1.0,
+        "the environment was kept"
+    );
+    assert_eq!((envs("busy"), envs("idle")), (0.0, 1.0));
+
+    call(&functions, "acct", json!({"sleep": 30}))
+        .await
+        .unwrap_err();
+    assert_eq!(errors("timeout"), 1.0);
+    assert_eq!(value("timeouts_total", ""), 1.0);
+    assert_eq!((envs("busy"), envs("idle")), (0.0, 0.0));
+
+    call(&functions, "acct", json!({})).await.unwrap();
+    assert_eq!(value("cold_starts_total", ""), 2.0);
+    call(&functions, "acct", json!({"crash": true}))
+        .await
+        .unwrap_err();
+    assert_eq!(errors("crash"), 1.0);
+    assert_eq!((envs("busy"), envs("idle")), (0.0, 0.0));
+
+    call(&functions, "acct", json!({})).await.unwrap();
+    assert_eq!(value("cold_starts_total", ""), 3.0);
+    assert_eq!((envs("busy"), envs("idle")), (0.0, 1.0));
+
+    let huge = Bytes::from(vec![
+        b' ';
+        portcullis_functions::runtime_api::MAX_PAYLOAD + 1
+    ]);
+    functions.invoke("acct", huge).await.unwrap_err();
+    assert_eq!(errors("event_too_large"), 1.0);
+
+    // A code change stops the idle environment; the next call starts a new one.
+    std::fs::write(code.path().join("app.py"), format!("{PY_APP}\n# edited\n")).unwrap();
+    for _ in 0..600 {
+        if value("recycles_total", "") >= 1.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(value("recycles_total", ""), 1.0);
+    assert_eq!((envs("busy"), envs("idle")), (0.0, 0.0));
+    call(&functions, "acct", json!({})).await.unwrap();
+    assert_eq!(value("cold_starts_total", ""), 4.0);
+    assert_eq!((envs("busy"), envs("idle")), (0.0, 1.0));
+    assert_eq!(value("invocations_total", ""), 8.0);
+    assert_eq!(value("duration_seconds_count", ""), 7.0);
+    assert_eq!(value("queued", ""), 0.0);
+
+    call(&functions, "broken", json!({})).await.unwrap_err();
+    let broken = |m: &str| series(&registry, &format!("portcullis_function_{m}"));
+    assert_eq!(
+        broken(r#"errors_total{function="broken",kind="init"}"#),
+        1.0
+    );
+    assert_eq!(broken(r#"cold_starts_total{function="broken"}"#), 0.0);
+    assert_eq!(
+        broken(r#"environments{function="broken",state="busy"}"#),
+        0.0
+    );
 }
