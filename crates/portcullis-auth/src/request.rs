@@ -1,7 +1,9 @@
-//! The REQUEST authorizer webhook: a URL speaking the Lambda REQUEST authorizer format.
+//! The REQUEST authorizer: a webhook speaking the Lambda REQUEST authorizer format, or the
+//! authorizer handler itself run by `portcullis-functions` ([`AuthorizerTarget`]).
 //!
-//! The gateway POSTs the authorizer event API Gateway would pass to the Lambda (reference §4.3)
-//! and reads the Lambda's return value as the response body (§4.4):
+//! The gateway POSTs (or invokes the handler with) the authorizer event API Gateway would pass
+//! to the Lambda (reference §4.3) and reads the Lambda's return value as the response body
+//! (§4.4); a handler that fails with the message `Unauthorized` means 401:
 //!
 //! * [`websocket_event`]: the WebSocket `$connect` shape (`methodArn`, `headers`,
 //!   `multiValueHeaders`, query maps, `stageVariables`, CONNECT-like `requestContext`);
@@ -654,7 +656,7 @@ pub fn http_v1_event(input: &HttpAuthorizerRequest<'_>, identity: &[String]) -> 
 }
 
 mod client;
-pub use client::RequestAuthorizerClient;
+pub use client::{AuthorizerTarget, RequestAuthorizerClient};
 
 #[cfg(test)]
 mod tests;

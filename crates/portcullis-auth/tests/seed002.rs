@@ -65,7 +65,7 @@ fn config(url: &str) -> RequestAuthorizer {
     RequestAuthorizer {
         payload_format: portcullis_config::PayloadFormat::V2,
         name: "seed002".into(),
-        url: portcullis_config::HttpUrl::parse(url).unwrap(),
+        target: portcullis_config::Target::Url(portcullis_config::HttpUrl::parse(url).unwrap()),
         identity_source: vec!["$request.header.Authorization".into()],
         cache_ttl: Duration::from_secs(300),
         csrf: None,
@@ -167,7 +167,7 @@ async fn seed002_handler_unchanged() {
         .to_owned();
 
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
-    let client = RequestAuthorizerClient::new(&config(&url), http).unwrap();
+    let client = RequestAuthorizerClient::new(&config(&url), http, None).unwrap();
     let cache = AnswerCache::new(100);
     let orders = http_arn(
         "us-east-1",

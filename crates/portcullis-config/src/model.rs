@@ -353,16 +353,64 @@ pub enum IntegrationKind {
     Http,
     /// Forward the request itself (HTTP APIs).
     HttpProxy,
+    /// Invoke a `[functions.NAME]` with the AWS-shaped event, read its result as `Http` reads
+    /// a body.
+    Lambda,
+}
+
+impl IntegrationKind {
+    /// The `type` as written in the configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IntegrationKind::Http => "http",
+            IntegrationKind::HttpProxy => "http_proxy",
+            IntegrationKind::Lambda => "lambda",
+        }
+    }
+
+    /// Whether the integration receives an event and answers with a result (`http`,
+    /// `lambda`) rather than the request itself (`http_proxy`).
+    pub fn is_event(self) -> bool {
+        !matches!(self, IntegrationKind::HttpProxy)
+    }
+}
+
+/// Where an integration or a request authorizer sends its calls.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// An HTTP endpoint (`url`).
+    Url(HttpUrl),
+    /// A `[functions.NAME]` run by Portcullis (`function`); the name is checked to exist.
+    Function(String),
+}
+
+impl Target {
+    /// The URL, for an HTTP target.
+    pub fn url(&self) -> Option<&HttpUrl> {
+        match self {
+            Target::Url(url) => Some(url),
+            Target::Function(_) => None,
+        }
+    }
+
+    /// The function's name, for a function target.
+    pub fn function(&self) -> Option<&str> {
+        match self {
+            Target::Url(_) => None,
+            Target::Function(name) => Some(name),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
 pub struct Integration {
     pub name: String,
     pub kind: IntegrationKind,
-    pub url: HttpUrl,
+    /// `Function` exactly when `kind` is `Lambda`.
+    pub target: Target,
     /// Default 29 s; allowed 50 ms – 29 s for WebSocket use (AWS), up to 30 s.
     pub timeout: Duration,
-    /// Largest result body read from the backend. Default 1 MiB.
+    /// Largest result read from the backend or returned by the function. Default 1 MiB.
     pub max_response_bytes: usize,
 }
 
@@ -417,7 +465,8 @@ pub struct RequestAuthorizer {
     /// shape with `authorizationToken` and `methodArn`). WebSocket `$connect` always uses the
     /// WebSocket REQUEST shape.
     pub payload_format: PayloadFormat,
-    pub url: HttpUrl,
+    /// The webhook (`url`) or the authorizer handler (`function`).
+    pub target: Target,
     pub identity_source: Vec<String>,
     pub cache_ttl: Duration,
     pub csrf: Option<Csrf>,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use toml_edit::{Array, DocumentMut, InlineTable, Item, Table, Value};
 
 use crate::duration;
-use crate::model::{Authorizer, BinaryFrames, Config, IntegrationKind, Secret};
+use crate::model::{Authorizer, BinaryFrames, Config, Secret, Target};
 use crate::syntax::redact_url;
 
 const REDACTED: &str = "<redacted>";
@@ -231,12 +231,8 @@ pub(crate) fn render(config: &Config) -> String {
     let mut integrations = implicit();
     for (name, i) in &config.integrations {
         let mut t = Table::new();
-        let kind = match i.kind {
-            IntegrationKind::Http => "http",
-            IntegrationKind::HttpProxy => "http_proxy",
-        };
-        set(&mut t, "type", str(kind));
-        set(&mut t, "url", str(&redact_url(&i.url)));
+        set(&mut t, "type", str(i.kind.as_str()));
+        render_target(&mut t, &i.target);
         set(&mut t, "timeout", dur(i.timeout));
         set(&mut t, "max_response_bytes", int(i.max_response_bytes));
         integrations.insert(name, Item::Table(t));
@@ -274,7 +270,7 @@ pub(crate) fn render(config: &Config) -> String {
             }
             Authorizer::Request(r) => {
                 set(&mut t, "type", str("request"));
-                set(&mut t, "url", str(&redact_url(&r.url)));
+                render_target(&mut t, &r.target);
                 set(&mut t, "identity_source", list(&r.identity_source));
                 set(&mut t, "cache_ttl", dur(r.cache_ttl));
                 let format = match r.payload_format {
@@ -446,5 +442,13 @@ fn render_csrf(t: &mut Table, csrf: Option<&crate::model::Csrf>) {
             pairs.push(("header", str(h)));
         }
         set(t, "csrf", inline(pairs));
+    }
+}
+
+/// `url = "..."` (credentials redacted) or `function = "NAME"`.
+fn render_target(t: &mut Table, target: &Target) {
+    match target {
+        Target::Url(url) => set(t, "url", str(&redact_url(url))),
+        Target::Function(name) => set(t, "function", str(name)),
     }
 }

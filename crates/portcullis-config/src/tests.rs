@@ -226,7 +226,10 @@ fn contract_example_compiles_with_every_key_mapped() {
 
     let backend = &config.integrations["chat_backend"];
     assert_eq!(backend.kind, IntegrationKind::Http);
-    assert_eq!(backend.url, "http://127.0.0.1:9000/events");
+    assert_eq!(
+        backend.target.url().unwrap(),
+        "http://127.0.0.1:9000/events"
+    );
     assert_eq!(backend.timeout, Duration::from_secs(29));
     assert_eq!(
         config.integrations["content_proxy"].kind,
@@ -253,7 +256,10 @@ fn contract_example_compiles_with_every_key_mapped() {
     let Authorizer::Request(legacy) = &config.authorizers["legacy"] else {
         panic!("legacy is request")
     };
-    assert_eq!(legacy.url, "http://127.0.0.1:9100/authorize");
+    assert_eq!(
+        legacy.target.url().unwrap(),
+        "http://127.0.0.1:9100/authorize"
+    );
     assert_eq!(legacy.identity_source, ["route.request.header.Cookie"]);
     assert_eq!(legacy.cache_ttl, Duration::from_secs(300));
     let csrf = legacy.csrf.as_ref().unwrap();
@@ -885,7 +891,7 @@ url = "${BACKEND_URL}"
             "test.toml:4:1: server.colour: unknown key \"colour\"; expected one of: listen, admin_listen, public_url, tls, shutdown_grace, max_connections, admin_max_connections, max_connections_per_ip, header_read_timeout, body_read_timeout",
             "test.toml:7:16: websocket.chat.idle_timeout: invalid duration \"ten\": expected a whole number followed by a unit (ms, s, m, h, d), e.g. \"30s\"",
             "test.toml:9:30: websocket.chat.routes.\"$default\".integration: no integration named \"backnd\"",
-            "test.toml:12:8: integrations.backend.type: expected \"http\" or \"http_proxy\", got \"grpc\"",
+            "test.toml:12:8: integrations.backend.type: expected \"http\", \"http_proxy\" or \"lambda\", got \"grpc\"",
             "test.toml:13:7: integrations.backend.url: environment variable BACKEND_URL is not set (write \"${BACKEND_URL:-default}\" to give a default)",
         ]
     );
@@ -1765,7 +1771,7 @@ issuers = [{ issuer = "https://issuer.example", jwks_uri = "https://issuer.examp
         selection.evaluate(r#"{"service":"a","action":"b"}"#),
         Some("a/b".to_owned())
     );
-    let url = &config.integrations["backend"].url;
+    let url = config.integrations["backend"].target.url().unwrap();
     // The text as written (what `check` prints), the parsed form (what a client calls).
     assert_eq!(url.as_str(), "http://127.0.0.1:9000");
     assert_eq!(url.url().port(), Some(9000));
@@ -1830,5 +1836,111 @@ issuers = [
         ),
         "{}",
         messages[0]
+    );
+}
+
+// ---- function targets: lambda integrations and request authorizers with `function` -------
+
+const FUNCTION: &str =
+    "[functions.chat]\nruntime = \"python3.11\"\nhandler = \"app.handler\"\ncode = \"fn\"\n";
+
+#[test]
+fn lambda_integrations_and_function_authorizers_name_their_function() {
+    let source = with_server(&format!(
+        "{FUNCTION}[integrations.chat]\ntype = \"lambda\"\nfunction = \"chat\"\ntimeout = \"5s\"\nmax_response_bytes = 65536\n\
+         [authorizers.legacy]\ntype = \"request\"\nfunction = \"chat\"\n"
+    ));
+    let config = load(&source).unwrap();
+    let chat = &config.integrations["chat"];
+    assert_eq!(chat.kind, IntegrationKind::Lambda);
+    assert_eq!(chat.target, Target::Function("chat".to_owned()));
+    assert_eq!(chat.target.url(), None);
+    assert_eq!(chat.timeout, Duration::from_secs(5));
+    assert_eq!(chat.max_response_bytes, 64 * 1024);
+    let Authorizer::Request(legacy) = &config.authorizers["legacy"] else {
+        panic!("legacy is request")
+    };
+    assert_eq!(legacy.target.function(), Some("chat"));
+    // `check` shows the function and the rendering loads again.
+    let rendered = render_redacted(&config);
+    assert!(
+        rendered.contains("[integrations.chat]\ntype = \"lambda\"\nfunction = \"chat\""),
+        "{rendered}"
+    );
+    assert!(
+        rendered.contains("[authorizers.legacy]\ntype = \"request\"\nfunction = \"chat\""),
+        "{rendered}"
+    );
+    let reloaded = load_str(&rendered, "rendered.toml", &|_| None)
+        .unwrap_or_else(|e| panic!("{e}\n{rendered}"));
+    assert_eq!(render_redacted(&reloaded), rendered);
+}
+
+#[test]
+fn a_lambda_integration_defaults_to_29_seconds_and_one_mebibyte() {
+    let source = with_server(&format!(
+        "{FUNCTION}[integrations.chat]\ntype = \"lambda\"\nfunction = \"chat\"\n"
+    ));
+    let config = load(&source).unwrap();
+    assert_eq!(config.integrations["chat"].timeout, Duration::from_secs(29));
+    assert_eq!(config.integrations["chat"].max_response_bytes, 1_048_576);
+}
+
+#[test]
+fn an_unknown_function_is_reported_where_it_is_named() {
+    let source = with_server(&format!(
+        "{FUNCTION}[integrations.chat]\ntype = \"lambda\"\nfunction = \"chta\"\n\
+         [authorizers.legacy]\ntype = \"request\"\nfunction = \"auth\"\n"
+    ));
+    assert_eq!(
+        errors(&source),
+        vec![
+            "test.toml:10:12: integrations.chat.function: no function named \"chta\"",
+            "test.toml:13:12: authorizers.legacy.function: no function named \"auth\"",
+        ]
+    );
+    assert_error(
+        &with_server("[integrations.chat]\ntype = \"lambda\"\nfunction = \"chat\"\n"),
+        "test.toml:6:12: integrations.chat.function: no function named \"chat\" (declare it in a [functions.chat] table)",
+    );
+}
+
+#[test]
+fn lambda_integrations_take_function_and_http_ones_url() {
+    assert_error(
+        &with_server(&format!(
+            "{FUNCTION}[integrations.chat]\ntype = \"lambda\"\nfunction = \"chat\"\nurl = \"http://127.0.0.1:9000\"\n"
+        )),
+        "test.toml:11:7: integrations.chat.url: not allowed with type = \"lambda\" (it calls the `function`)",
+    );
+    assert_error(
+        &with_server(&format!(
+            "{FUNCTION}[integrations.chat]\ntype = \"lambda\"\n"
+        )),
+        "test.toml:8:1: integrations.chat.function: missing required key",
+    );
+    for kind in ["http", "http_proxy"] {
+        assert_error(
+            &with_server(&format!(
+                "{FUNCTION}[integrations.b]\ntype = \"{kind}\"\nurl = \"http://127.0.0.1:9000\"\nfunction = \"chat\"\n"
+            )),
+            &format!(
+                "test.toml:11:12: integrations.b.function: not allowed with type = \"{kind}\": use type = \"lambda\" to call a function"
+            ),
+        );
+    }
+}
+
+#[test]
+fn a_request_authorizer_needs_exactly_one_of_url_and_function() {
+    assert_error(
+        &with_server(&format!(
+            "{FUNCTION}[authorizers.a]\ntype = \"request\"\nurl = \"http://127.0.0.1:9100\"\nfunction = \"chat\"\n"
+        )),
+        "test.toml:8:1: authorizers.a: set either url (a webhook) or function (a handler), not both",
+    );
+    assert_error(
+        &with_server("[authorizers.a]\ntype = \"request\"\n"),
+        "test.toml:4:1: authorizers.a: missing the authorizer to call: set url (a webhook) or function (a handler)",
     );
 }

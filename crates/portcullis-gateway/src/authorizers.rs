@@ -18,6 +18,7 @@ use portcullis_auth::request::{
 };
 use portcullis_config::{Authorizer as AuthorizerConfig, Config};
 use portcullis_core::fault::{Fault, HasFault};
+use portcullis_functions::Functions;
 use portcullis_idp::IdentityProvider;
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -103,6 +104,7 @@ impl Authorizers {
         config: &Config,
         http: &reqwest::Client,
         idp: Option<&Arc<IdentityProvider>>,
+        functions: Option<&Arc<Functions>>,
     ) -> Result<Self, GatewayError> {
         let mut map = HashMap::new();
         for (name, authorizer) in &config.authorizers {
@@ -144,7 +146,7 @@ impl Authorizers {
                     }
                 }
                 AuthorizerConfig::Request(request) => {
-                    let client = RequestAuthorizerClient::new(request, http.clone())
+                    let client = RequestAuthorizerClient::new(request, http.clone(), functions)
                         .map_err(|e| GatewayError::Internal(format!("authorizers.{name}: {e}")))?;
                     Authorizer::Request {
                         name: name.clone(),

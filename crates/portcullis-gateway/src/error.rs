@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use portcullis_core::fault::{Fault, HasFault};
+use portcullis_functions::{Fault as FunctionFault, FunctionError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
@@ -23,6 +24,14 @@ pub enum GatewayError {
     IntegrationTooLarge(usize),
     #[error("integration result invalid: {0}")]
     IntegrationInvalid(String),
+    /// A `lambda` integration's function failed: the handler threw, crashed, failed to
+    /// start, ran past its own timeout, or every environment was busy. The text (which may
+    /// carry the handler's error message) is logged, never sent to the client.
+    #[error("function {function:?}: {error}")]
+    Function {
+        function: String,
+        error: FunctionError,
+    },
     #[error("internal error: {0}")]
     Internal(String),
     /// `[cluster]`'s Redis could not be reached or refused us (the message names the URL
@@ -41,6 +50,13 @@ impl HasFault for GatewayError {
             | GatewayError::IntegrationStatus(_)
             | GatewayError::IntegrationTooLarge(_)
             | GatewayError::IntegrationInvalid(_) => Fault::Backend,
+            GatewayError::Function { error, .. } => match error.fault() {
+                FunctionFault::Function | FunctionFault::Capacity => Fault::Backend,
+                FunctionFault::Caller => Fault::Client,
+                // A process that cannot be started: the runtime missing, a code directory
+                // gone.
+                FunctionFault::Gateway => Fault::Operator,
+            },
         }
     }
 }
@@ -55,6 +71,18 @@ impl GatewayError {
             GatewayError::IntegrationStatus(_) => "integration_status",
             GatewayError::IntegrationTooLarge(_) => "integration_too_large",
             GatewayError::IntegrationInvalid(_) => "integration_invalid",
+            GatewayError::Function { error, .. } => match error {
+                FunctionError::Timeout(_) => "function_timeout",
+                FunctionError::Overloaded(_) => "function_overloaded",
+                FunctionError::EventTooLarge { .. } => "function_event_too_large",
+                FunctionError::UnknownFunction(_) | FunctionError::Gateway(_) => {
+                    "function_unavailable"
+                }
+                FunctionError::InitError { .. }
+                | FunctionError::Handled { .. }
+                | FunctionError::Crashed(_)
+                | FunctionError::ResponseTooLarge(_) => "function_error",
+            },
             GatewayError::Internal(_) => "internal",
             GatewayError::Cluster(_) => "cluster",
         }
@@ -97,5 +125,32 @@ mod tests {
         ] {
             assert_eq!(backend.fault(), Fault::Backend, "{backend}");
         }
+    }
+
+    #[test]
+    fn function_failures_are_the_backends_and_named_by_kind() {
+        let failed = |error| GatewayError::Function {
+            function: "chat".into(),
+            error,
+        };
+        let handled = failed(FunctionError::Handled {
+            error_type: "ValueError".into(),
+            error_message: "boom".into(),
+        });
+        assert_eq!(handled.fault(), Fault::Backend);
+        assert_eq!(handled.kind(), "function_error");
+        assert_eq!(handled.to_string(), "function \"chat\": ValueError: boom");
+        let timeout = failed(FunctionError::Timeout(Duration::from_secs(1)));
+        assert_eq!(timeout.kind(), "function_timeout");
+        assert_eq!(timeout.fault(), Fault::Backend);
+        let overloaded = failed(FunctionError::Overloaded("chat".into()));
+        assert_eq!(overloaded.kind(), "function_overloaded");
+        assert_eq!(overloaded.fault(), Fault::Backend);
+        let big = failed(FunctionError::EventTooLarge { size: 2, limit: 1 });
+        assert_eq!(big.fault(), Fault::Client);
+        assert_eq!(
+            failed(FunctionError::Gateway("spawn".into())).fault(),
+            Fault::Operator
+        );
     }
 }

@@ -1,21 +1,34 @@
-//! Integrations: calling backends over HTTP.
+//! Integrations: calling backends over HTTP, or invoking functions run by Portcullis.
 //!
-//! One pooled keep-alive client is shared by every integration; each call has the
-//! integration's timeout and reads at most `max_response_bytes` of the answer.
+//! One pooled keep-alive client is shared by every HTTP integration; each call has the
+//! integration's timeout and reads at most `max_response_bytes` of the answer. A `lambda`
+//! integration invokes its `[functions.NAME]` with the same event and reads the handler's
+//! result as an `http` integration reads a body, within the same timeout and size limit.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use portcullis_config::Integration as IntegrationConfig;
+use bytes::Bytes;
+use portcullis_config::{Integration as IntegrationConfig, Target};
 use portcullis_core::event::{ProxyResult, parse_proxy_result};
+use portcullis_functions::Functions;
 use prometheus_client::metrics::histogram::Histogram;
 
 use crate::error::GatewayError;
 use crate::metrics::{IntegrationLabels, Metrics};
 
+/// Where an integration's calls go.
+enum Backend {
+    Url(reqwest::Url),
+    Function {
+        name: Arc<str>,
+        functions: Arc<Functions>,
+    },
+}
+
 /// A configured backend, ready to call.
 pub struct Integration {
-    url: reqwest::Url,
+    backend: Backend,
     timeout: Duration,
     max_response_bytes: usize,
     client: reqwest::Client,
@@ -23,32 +36,58 @@ pub struct Integration {
 }
 
 impl Integration {
-    pub fn new(config: &IntegrationConfig, client: reqwest::Client, metrics: &Metrics) -> Self {
+    /// `functions` runs a `lambda` integration's function (`None` when the file declares no
+    /// functions, which configuration validation makes impossible for a `lambda` one).
+    pub fn new(
+        config: &IntegrationConfig,
+        client: reqwest::Client,
+        functions: Option<&Arc<Functions>>,
+        metrics: &Metrics,
+    ) -> Result<Self, GatewayError> {
         let latency = metrics
             .integration_duration
             .get_or_create(&IntegrationLabels {
                 integration: config.name.clone(),
             })
             .clone();
-        Integration {
-            url: config.url.url().clone(),
+        let backend = match (&config.target, functions) {
+            (Target::Url(url), _) => Backend::Url(url.url().clone()),
+            (Target::Function(name), Some(functions)) => Backend::Function {
+                name: Arc::from(name.as_str()),
+                functions: functions.clone(),
+            },
+            (Target::Function(name), None) => {
+                return Err(GatewayError::Internal(format!(
+                    "integrations.{}: function {name:?} is not running",
+                    config.name
+                )));
+            }
+        };
+        Ok(Integration {
+            backend,
             timeout: config.timeout,
             max_response_bytes: config.max_response_bytes,
             client,
             latency,
-        }
+        })
     }
 
-    /// POST an event and read the Lambda-proxy-shaped result (WebSocket routes).
+    /// Send an event and read the Lambda-proxy-shaped result (WebSocket routes).
     pub async fn invoke(&self, event: Vec<u8>) -> Result<ProxyResult, GatewayError> {
         let body = self.invoke_raw(event).await?;
         parse_proxy_result(&body).map_err(|e| GatewayError::IntegrationInvalid(e.to_string()))
     }
 
-    /// POST an event and return the raw result body of a 2xx answer.
-    pub async fn invoke_raw(&self, event: Vec<u8>) -> Result<Vec<u8>, GatewayError> {
+    /// Send an event and return the raw result: the body of a 2xx answer, or the handler's
+    /// result JSON.
+    pub async fn invoke_raw(&self, event: Vec<u8>) -> Result<Bytes, GatewayError> {
         let started = Instant::now();
-        let outcome = tokio::time::timeout(self.timeout, self.call(event)).await;
+        let outcome = match &self.backend {
+            Backend::Url(url) => tokio::time::timeout(self.timeout, self.post(url, event)).await,
+            Backend::Function { name, functions } => {
+                tokio::time::timeout(self.timeout, self.run(name, functions, event)).await
+            }
+        };
         self.latency.observe(started.elapsed().as_secs_f64());
         match outcome {
             Ok(result) => result,
@@ -56,9 +95,13 @@ impl Integration {
         }
     }
 
-    /// The backend's base URL (`http_proxy` integrations append the request path).
-    pub fn url(&self) -> &reqwest::Url {
-        &self.url
+    /// The backend's base URL (`http_proxy` integrations append the request path); `None`
+    /// for a `lambda` integration.
+    pub fn url(&self) -> Option<&reqwest::Url> {
+        match &self.backend {
+            Backend::Url(url) => Some(url),
+            Backend::Function { .. } => None,
+        }
     }
 
     pub fn timeout(&self) -> Duration {
@@ -73,10 +116,38 @@ impl Integration {
         self.latency.observe(elapsed.as_secs_f64());
     }
 
-    async fn call(&self, event: Vec<u8>) -> Result<Vec<u8>, GatewayError> {
+    /// Invokes the function in a task of its own: when the gateway stops waiting (the
+    /// integration timeout, a client gone), the invocation still finishes, as a Lambda
+    /// invocation does after API Gateway gave up, and its warm environment goes back to the
+    /// pool instead of being killed. The function's own `timeout` bounds the task.
+    async fn run(
+        &self,
+        name: &Arc<str>,
+        functions: &Arc<Functions>,
+        event: Vec<u8>,
+    ) -> Result<Bytes, GatewayError> {
+        let (name, functions) = (name.clone(), functions.clone());
+        let task = tokio::spawn(async move {
+            let result = functions.invoke(&name, Bytes::from(event)).await;
+            (name, result)
+        });
+        let (name, result) = task
+            .await
+            .map_err(|e| GatewayError::Internal(format!("function task: {e}")))?;
+        let invocation = result.map_err(|error| GatewayError::Function {
+            function: name.to_string(),
+            error,
+        })?;
+        if invocation.payload.len() > self.max_response_bytes {
+            return Err(GatewayError::IntegrationTooLarge(self.max_response_bytes));
+        }
+        Ok(invocation.payload)
+    }
+
+    async fn post(&self, url: &reqwest::Url, event: Vec<u8>) -> Result<Bytes, GatewayError> {
         let mut response = self
             .client
-            .post(self.url.clone())
+            .post(url.clone())
             .header(http::header::CONTENT_TYPE, "application/json")
             .body(event)
             .send()
@@ -98,7 +169,7 @@ impl Integration {
         if !status.is_success() {
             return Err(GatewayError::IntegrationStatus(status.as_u16()));
         }
-        Ok(body)
+        Ok(Bytes::from(body))
     }
 }
 

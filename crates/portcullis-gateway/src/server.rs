@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use portcullis_config::Config;
 use portcullis_core::id::NodeId;
-use portcullis_functions::CallbackProxy;
+use portcullis_functions::{CallbackProxy, Functions, Options};
 use portcullis_idp::IdentityProvider;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -46,6 +46,9 @@ pub struct RunningGateway {
     /// The loopback proxy through which functions call `@connections` back, when
     /// `[functions]` are configured.
     callback: Option<CallbackProxy>,
+    /// `[functions]`, if any: shared by the `lambda` integrations and the `function`
+    /// authorizers; its processes end when the last holder lets go.
+    functions: Option<Arc<Functions>>,
 }
 
 impl RunningGateway {
@@ -90,6 +93,9 @@ impl RunningGateway {
         if let Some(cluster) = &self.cluster {
             cluster.leave().await;
         }
+        // The `$disconnect` calls are done: the function processes can go. Calls the grace
+        // period cut short keep them until their own end (the function's `timeout`).
+        drop(self.functions);
     }
 }
 
@@ -97,13 +103,6 @@ impl RunningGateway {
 pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
     let metrics = Arc::new(Metrics::new());
     let client = http_client()?;
-    let mut integrations: Integrations = HashMap::new();
-    for (name, integration) in &config.integrations {
-        integrations.insert(
-            name.clone(),
-            Arc::new(Integration::new(integration, client.clone(), &metrics)),
-        );
-    }
     let listener = bind(config.server.listen).await?;
     let admin_listener = bind(config.server.admin_listen).await?;
     let listen_addr = listener
@@ -128,7 +127,6 @@ pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
     let identity = idp.as_ref().map(|i| {
         portcullis_idp::router(i.clone()).merge(portcullis_idp::cognito_router(i.clone()))
     });
-    let authorizers = Authorizers::new(&config, &client, idp.as_ref())?;
 
     // Port 0 asks for an ephemeral port: events then name the port actually bound.
     let domain_name = match config.server.domain_name.strip_suffix(":0") {
@@ -151,6 +149,32 @@ pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
     if let Some(callback) = &callback {
         management.credentials.push(callback.credential().clone());
     }
+    // Processes start on the first invocation of each function, not here. They see the
+    // callback proxy's variables and are counted in this gateway's metrics.
+    let functions = if config.functions.is_empty() {
+        None
+    } else {
+        let mut options = Options::for_config(&config).with_metrics(metrics.functions());
+        if let Some(callback) = &callback {
+            options.extra_env = callback.environment();
+        }
+        let started = Functions::start(&config.functions, options)
+            .map_err(|e| GatewayError::Internal(format!("functions: {e}")))?;
+        Some(Arc::new(started))
+    };
+    let mut integrations: Integrations = HashMap::new();
+    for (name, integration) in &config.integrations {
+        integrations.insert(
+            name.clone(),
+            Arc::new(Integration::new(
+                integration,
+                client.clone(),
+                functions.as_ref(),
+                &metrics,
+            )?),
+        );
+    }
+    let authorizers = Authorizers::new(&config, &client, idp.as_ref(), functions.as_ref())?;
     let kinds = config
         .integrations
         .iter()
@@ -305,6 +329,7 @@ pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
         accept_tasks,
         cluster,
         callback,
+        functions,
     })
 }
 

@@ -1,11 +1,15 @@
-//! [`RequestAuthorizerClient`]: one configured request authorizer calling its webhook, with the
-//! identity-source, CSRF and answer-cache steps around the call.
+//! [`RequestAuthorizerClient`]: one configured request authorizer calling its webhook or its
+//! handler (a `[functions.NAME]`), with the identity-source, CSRF and answer-cache steps
+//! around the call.
 
+use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use portcullis_config::{Csrf, RequestAuthorizer};
+use bytes::Bytes;
+use portcullis_config::{Csrf, RequestAuthorizer, Target};
+use portcullis_functions::{FunctionError, Functions};
 
 use super::{
     AnswerCache, Authorized, AuthorizerAnswer, HttpAuthorizerRequest, INVOKE, MAX_ANSWER_BYTES,
@@ -17,23 +21,75 @@ use crate::csrf;
 use crate::error::AuthError;
 use crate::identity::{self, IdentitySource, RequestParts};
 
-/// One configured request authorizer and the HTTP client it calls its webhook with.
+/// What a request authorizer calls for its answer.
+#[derive(Clone)]
+pub enum AuthorizerTarget {
+    /// POST the event to a URL; the body is the answer.
+    Webhook {
+        url: reqwest::Url,
+        http: reqwest::Client,
+    },
+    /// Invoke a handler; its return value is the answer, and a failure whose `errorMessage` is
+    /// exactly `Unauthorized` means 401 (what API Gateway does with a Lambda authorizer).
+    Function {
+        name: String,
+        functions: Arc<Functions>,
+    },
+}
+
+impl fmt::Debug for AuthorizerTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            // The URL may carry credentials: only its host is shown.
+            AuthorizerTarget::Webhook { url, .. } => f
+                .debug_struct("Webhook")
+                .field("host", &url.host_str())
+                .finish_non_exhaustive(),
+            AuthorizerTarget::Function { name, .. } => f
+                .debug_struct("Function")
+                .field("name", name)
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+/// One configured request authorizer and what it calls.
 #[derive(Debug, Clone)]
 pub struct RequestAuthorizerClient {
     name: String,
-    url: reqwest::Url,
+    target: AuthorizerTarget,
     identity_sources: Vec<IdentitySource>,
     cache_ttl: Duration,
     csrf: Option<Csrf>,
     timeout: Duration,
     payload_format: portcullis_config::PayloadFormat,
-    http: reqwest::Client,
 }
 
 impl RequestAuthorizerClient {
-    /// Fails only on what config validation already rejects (a bad identity source).
-    pub fn new(config: &RequestAuthorizer, http: reqwest::Client) -> Result<Self, AuthError> {
-        let url = config.url.url().clone();
+    /// `functions` runs the handler of a `function` authorizer. Fails only on what config
+    /// validation already rejects (a bad identity source) or a `function` authorizer built
+    /// without `functions`.
+    pub fn new(
+        config: &RequestAuthorizer,
+        http: reqwest::Client,
+        functions: Option<&Arc<Functions>>,
+    ) -> Result<Self, AuthError> {
+        let target = match (&config.target, functions) {
+            (Target::Url(url), _) => AuthorizerTarget::Webhook {
+                url: url.url().clone(),
+                http,
+            },
+            (Target::Function(name), Some(functions)) => AuthorizerTarget::Function {
+                name: name.clone(),
+                functions: functions.clone(),
+            },
+            (Target::Function(name), None) => {
+                return Err(invalid(format!(
+                    "authorizer {:?}: function {name:?} is not running",
+                    config.name
+                )));
+            }
+        };
         let identity_sources = config
             .identity_source
             .iter()
@@ -42,13 +98,12 @@ impl RequestAuthorizerClient {
             .map_err(|e| invalid(format!("authorizer {:?}: {e}", config.name)))?;
         Ok(RequestAuthorizerClient {
             name: config.name.clone(),
-            url,
+            target,
             identity_sources,
             cache_ttl: config.cache_ttl,
             csrf: config.csrf.clone(),
             timeout: config.timeout,
             payload_format: config.payload_format,
-            http,
         })
     }
 
@@ -88,15 +143,20 @@ impl RequestAuthorizerClient {
         }
     }
 
-    /// Calls the webhook with the WebSocket `$connect` event.
+    /// What this authorizer calls.
+    pub fn target(&self) -> &AuthorizerTarget {
+        &self.target
+    }
+
+    /// Calls the webhook or handler with the WebSocket `$connect` event.
     pub async fn call_websocket(
         &self,
         input: &WebSocketAuthorizerRequest<'_>,
     ) -> Result<AuthorizerAnswer, AuthError> {
-        self.post(websocket_event(input)).await
+        self.call(websocket_event(input)).await
     }
 
-    /// Calls the webhook with an HTTP API event of `format`.
+    /// Calls the webhook or handler with an HTTP API event of `format`.
     pub async fn call_http(
         &self,
         input: &HttpAuthorizerRequest<'_>,
@@ -107,7 +167,7 @@ impl RequestAuthorizerClient {
             PayloadFormat::V1 => http_v1_event(input, identity),
             PayloadFormat::V2 => http_event(input, identity),
         };
-        self.post(body).await
+        self.call(body).await
     }
 
     /// The whole `$connect` check: identity sources (401 if missing) → CSRF (403) → cached
@@ -178,12 +238,51 @@ impl RequestAuthorizerClient {
         })
     }
 
-    async fn post(&self, body: Vec<u8>) -> Result<AuthorizerAnswer, AuthError> {
+    /// One call within the authorizer's `timeout`.
+    async fn call(&self, event: Vec<u8>) -> Result<AuthorizerAnswer, AuthError> {
         let name = &self.name;
         let exchange = async {
-            let mut resp = self
-                .http
-                .post(self.url.clone())
+            match &self.target {
+                AuthorizerTarget::Webhook { url, http } => self.post(url, http, event).await,
+                AuthorizerTarget::Function {
+                    name: function,
+                    functions,
+                } => self.invoke(function, functions, event).await,
+            }
+        };
+        tokio::time::timeout(self.timeout, exchange)
+            .await
+            .map_err(|_| {
+                invalid(format!(
+                    "authorizer {name:?}: no answer within {:?}",
+                    self.timeout
+                ))
+            })?
+    }
+
+    /// The handler's result is read like a webhook's 200 body.
+    async fn invoke(
+        &self,
+        function: &str,
+        functions: &Functions,
+        event: Vec<u8>,
+    ) -> Result<AuthorizerAnswer, AuthError> {
+        match functions.invoke(function, Bytes::from(event)).await {
+            Ok(invocation) => parse_answer(200, &invocation.payload),
+            Err(e) => Err(function_failure(&self.name, function, &e)),
+        }
+    }
+
+    async fn post(
+        &self,
+        url: &reqwest::Url,
+        http: &reqwest::Client,
+        body: Vec<u8>,
+    ) -> Result<AuthorizerAnswer, AuthError> {
+        let name = &self.name;
+        let exchange = async {
+            let mut resp = http
+                .post(url.clone())
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .timeout(self.timeout)
                 .body(body)
@@ -218,13 +317,21 @@ impl RequestAuthorizerClient {
             }
             parse_answer(status, &buf)
         };
-        tokio::time::timeout(self.timeout, exchange)
-            .await
-            .map_err(|_| {
-                invalid(format!(
-                    "authorizer {name:?}: no answer within {:?}",
-                    self.timeout
-                ))
-            })?
+        exchange.await
     }
+}
+
+/// A failed handler: `Unauthorized` when it failed with exactly that message (as Lambda
+/// authorizers signal 401), else an authorizer error whose text is logged, never sent.
+fn function_failure(authorizer: &str, function: &str, error: &FunctionError) -> AuthError {
+    if let FunctionError::Handled { error_message, .. } = error
+        && error_message == "Unauthorized"
+    {
+        return AuthError::Unauthorized;
+    }
+    invalid(format!(
+        "authorizer {authorizer:?}: function {function:?} failed: {}: {}",
+        error.error_type(),
+        error.error_message()
+    ))
 }

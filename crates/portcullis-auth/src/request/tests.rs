@@ -318,7 +318,7 @@ fn config(url: &str, sources: &[&str]) -> RequestAuthorizer {
     RequestAuthorizer {
         payload_format: portcullis_config::PayloadFormat::V2,
         name: "legacy".into(),
-        url: portcullis_config::HttpUrl::parse(url).unwrap(),
+        target: portcullis_config::Target::Url(portcullis_config::HttpUrl::parse(url).unwrap()),
         identity_source: sources.iter().map(|s| (*s).to_owned()).collect(),
         cache_ttl: Duration::from_secs(300),
         csrf: None,
@@ -379,6 +379,7 @@ async fn websocket_event_on_the_wire() {
     let client = RequestAuthorizerClient::new(
         &config(&url, &["route.request.header.Cookie"]),
         http_client(),
+        None,
     )
     .unwrap();
     let query = ws_query();
@@ -541,6 +542,7 @@ async fn http_v2_event_on_the_wire() {
             &["$request.header.Authorization", "$request.cookie.session"],
         ),
         http_client(),
+        None,
     )
     .unwrap();
     let query = http_query();
@@ -676,7 +678,7 @@ async fn webhook_status_mapping() {
     for (status, body, want) in cases {
         let body = body.to_owned();
         let (url, _) = webhook(move || (status, body.clone()), Duration::ZERO).await;
-        let client = RequestAuthorizerClient::new(&config(&url, &[]), http_client()).unwrap();
+        let client = RequestAuthorizerClient::new(&config(&url, &[]), http_client(), None).unwrap();
         let input = http_input(HTTP_HEADERS, &[], &[]);
         let got = client.call_http(&input, &[], PayloadFormat::V2).await;
         match want {
@@ -694,7 +696,7 @@ async fn webhook_timeout() {
     let (url, hook) = webhook(ok_reply, Duration::from_secs(5)).await;
     let mut cfg = config(&url, &[]);
     cfg.timeout = Duration::from_millis(200);
-    let client = RequestAuthorizerClient::new(&cfg, http_client()).unwrap();
+    let client = RequestAuthorizerClient::new(&cfg, http_client(), None).unwrap();
     let started = Instant::now();
     let got = client
         .call_http(&http_input(HTTP_HEADERS, &[], &[]), &[], PayloadFormat::V2)
@@ -713,7 +715,7 @@ async fn webhook_answer_limit() {
         v.to_string()
     };
     let (url, _) = webhook(move || (StatusCode::OK, big.clone()), Duration::ZERO).await;
-    let client = RequestAuthorizerClient::new(&config(&url, &[]), http_client()).unwrap();
+    let client = RequestAuthorizerClient::new(&config(&url, &[]), http_client(), None).unwrap();
     let input = http_input(HTTP_HEADERS, &[], &[]);
     let got = client.call_http(&input, &[], PayloadFormat::V2).await;
     assert!(is_misconfigured(&got), "{got:?}");
@@ -735,9 +737,12 @@ async fn webhook_answer_limit() {
             }
         }
     });
-    let client =
-        RequestAuthorizerClient::new(&config(&format!("http://{addr}/"), &[]), http_client())
-            .unwrap();
+    let client = RequestAuthorizerClient::new(
+        &config(&format!("http://{addr}/"), &[]),
+        http_client(),
+        None,
+    )
+    .unwrap();
     let got = client.call_http(&input, &[], PayloadFormat::V2).await;
     let Err(AuthError::Misconfigured(msg)) = got else {
         panic!("{got:?}")
@@ -750,9 +755,12 @@ async fn unreachable_webhook_is_an_authorizer_error() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     drop(listener);
-    let client =
-        RequestAuthorizerClient::new(&config(&format!("http://{addr}/"), &[]), http_client())
-            .unwrap();
+    let client = RequestAuthorizerClient::new(
+        &config(&format!("http://{addr}/"), &[]),
+        http_client(),
+        None,
+    )
+    .unwrap();
     let got = client
         .call_http(&http_input(HTTP_HEADERS, &[], &[]), &[], PayloadFormat::V2)
         .await;
@@ -779,7 +787,7 @@ async fn authorize_websocket_pipeline() {
         query: Some("csrf".into()),
         header: None,
     });
-    let client = RequestAuthorizerClient::new(&cfg, http_client()).unwrap();
+    let client = RequestAuthorizerClient::new(&cfg, http_client(), None).unwrap();
     let cache = AnswerCache::new(100);
     let query = ws_query();
     let mut input = WebSocketAuthorizerRequest {
@@ -855,8 +863,8 @@ async fn zero_ttl_and_no_sources_do_not_cache() {
     let cache = AnswerCache::new(100);
     let mut cfg = config(&url, &["route.request.header.Cookie"]);
     cfg.cache_ttl = Duration::ZERO;
-    let zero = RequestAuthorizerClient::new(&cfg, http_client()).unwrap();
-    let none = RequestAuthorizerClient::new(&config(&url, &[]), http_client()).unwrap();
+    let zero = RequestAuthorizerClient::new(&cfg, http_client(), None).unwrap();
+    let none = RequestAuthorizerClient::new(&config(&url, &[]), http_client(), None).unwrap();
     let query = ws_query();
     let input = WebSocketAuthorizerRequest {
         method_arn: WS_ARN,
@@ -892,6 +900,7 @@ async fn stale_policy_over_http_routes() {
     let client = RequestAuthorizerClient::new(
         &config(&url, &["$request.header.Authorization"]),
         http_client(),
+        None,
     )
     .unwrap();
     let cache = AnswerCache::new(100);
@@ -919,7 +928,8 @@ fn client_rejects_bad_config() {
     assert!(
         RequestAuthorizerClient::new(
             &config("http://127.0.0.1:1/", &["route.request.body.x"]),
-            http_client()
+            http_client(),
+            None
         )
         .is_err()
     );

@@ -2,10 +2,11 @@
 
 use std::time::Duration;
 
+use super::{RefKind, Refs};
 use crate::HttpUrl;
 use crate::model::{
     Authorizer, Csrf, Integration, IntegrationKind, JwtAuthorizer, JwtIssuer, PayloadFormat,
-    RequestAuthorizer,
+    RequestAuthorizer, Target,
 };
 use crate::syntax;
 use crate::walk::{Ctx, Sp, Tbl, index};
@@ -25,24 +26,68 @@ fn url(ctx: &mut Ctx<'_>, t: &mut Tbl<'_>, key: &'static str) -> Option<HttpUrl>
     }
 }
 
+/// `function = "NAME"`: a non-empty name, checked against `[functions]` once every section
+/// has been read.
+fn function(ctx: &mut Ctx<'_>, t: &mut Tbl<'_>, refs: &mut Refs) -> Option<Target> {
+    let name = t.name(ctx, "function")?;
+    refs.push(RefKind::Function, &name, t.path_of("function"));
+    Some(Target::Function(name.v))
+}
+
 pub(super) fn integration(
     ctx: &mut Ctx<'_>,
     name: &Sp<String>,
     mut t: Tbl<'_>,
+    refs: &mut Refs,
 ) -> Option<Integration> {
     let kind = t.req_string(ctx, "type").and_then(|k| match k.v.as_str() {
         "http" => Some(IntegrationKind::Http),
         "http_proxy" => Some(IntegrationKind::HttpProxy),
+        "lambda" => Some(IntegrationKind::Lambda),
         other => {
             ctx.error(
                 k.at,
                 &t.path_of("type"),
-                format!("expected \"http\" or \"http_proxy\", got {other:?}"),
+                format!("expected \"http\", \"http_proxy\" or \"lambda\", got {other:?}"),
             );
             None
         }
     });
-    let url = url(ctx, &mut t, "url");
+    // The target key must fit the type; with an unknown type, whichever is given is checked.
+    let target = match kind {
+        Some(IntegrationKind::Lambda) => {
+            if t.contains("url") {
+                t.node("url");
+                ctx.error(
+                    t.at_of("url"),
+                    &t.path_of("url"),
+                    "not allowed with type = \"lambda\" (it calls the `function`)",
+                );
+            }
+            if t.contains("function") {
+                function(ctx, &mut t, refs)
+            } else {
+                t.missing(ctx, "function");
+                None
+            }
+        }
+        Some(kind) => {
+            if t.contains("function") {
+                t.node("function");
+                ctx.error(
+                    t.at_of("function"),
+                    &t.path_of("function"),
+                    format!(
+                        "not allowed with type = {:?}: use type = \"lambda\" to call a function",
+                        kind.as_str()
+                    ),
+                );
+            }
+            url(ctx, &mut t, "url").map(Target::Url)
+        }
+        None if t.contains("function") => function(ctx, &mut t, refs),
+        None => url(ctx, &mut t, "url").map(Target::Url),
+    };
     let timeout = t
         .duration_in(ctx, "timeout", MIN_TIMEOUT, MAX_TIMEOUT)
         .map_or(Duration::from_secs(29), |d| d.v);
@@ -53,7 +98,7 @@ pub(super) fn integration(
     Some(Integration {
         name: name.v.clone(),
         kind: kind?,
-        url: url?,
+        target: target?,
         timeout,
         max_response_bytes,
     })
@@ -89,6 +134,7 @@ pub(super) fn authorizer(
     ctx: &mut Ctx<'_>,
     name: &Sp<String>,
     mut t: Tbl<'_>,
+    refs: &mut Refs,
 ) -> Option<Authorizer> {
     if name.v == "none" {
         ctx.error(name.at, &t.path, "the name \"none\" is reserved (a route's authorizer = \"none\" turns authorization off)");
@@ -96,7 +142,7 @@ pub(super) fn authorizer(
     let kind = t.req_string(ctx, "type")?;
     match kind.v.as_str() {
         "jwt" => jwt(ctx, name, t).map(Authorizer::Jwt),
-        "request" => request(ctx, name, t).map(Authorizer::Request),
+        "request" => request(ctx, name, t, refs).map(Authorizer::Request),
         other => {
             // Without a known type the other keys cannot be checked; report only this.
             ctx.error(
@@ -197,8 +243,27 @@ fn jwt(ctx: &mut Ctx<'_>, name: &Sp<String>, mut t: Tbl<'_>) -> Option<JwtAuthor
     })
 }
 
-fn request(ctx: &mut Ctx<'_>, name: &Sp<String>, mut t: Tbl<'_>) -> Option<RequestAuthorizer> {
-    let url = url(ctx, &mut t, "url");
+fn request(
+    ctx: &mut Ctx<'_>,
+    name: &Sp<String>,
+    mut t: Tbl<'_>,
+    refs: &mut Refs,
+) -> Option<RequestAuthorizer> {
+    let target = match (t.contains("url"), t.contains("function")) {
+        (true, false) => url(ctx, &mut t, "url").map(Target::Url),
+        (false, true) => function(ctx, &mut t, refs),
+        (both, _) => {
+            t.node("url");
+            t.node("function");
+            let message = if both {
+                "set either url (a webhook) or function (a handler), not both"
+            } else {
+                "missing the authorizer to call: set url (a webhook) or function (a handler)"
+            };
+            ctx.error(t.at, &t.path, message);
+            None
+        }
+    };
     let identity_source = identity_sources(ctx, &mut t, false);
     let cache_ttl = t
         .duration_in(ctx, "cache_ttl", Duration::ZERO, Duration::from_secs(3600))
@@ -224,7 +289,7 @@ fn request(ctx: &mut Ctx<'_>, name: &Sp<String>, mut t: Tbl<'_>) -> Option<Reque
     Some(RequestAuthorizer {
         payload_format,
         name: name.v.clone(),
-        url: url?,
+        target: target?,
         identity_source: identity_source?,
         cache_ttl,
         csrf,

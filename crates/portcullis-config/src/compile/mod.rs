@@ -40,6 +40,7 @@ use crate::walk::{Ctx, Sp, Tbl};
 pub(crate) enum RefKind {
     Integration,
     Authorizer,
+    Function,
 }
 
 /// A name used somewhere that must be defined in another section.
@@ -64,14 +65,29 @@ impl Refs {
         });
     }
 
-    fn check(self, ctx: &mut Ctx<'_>, integrations: &[String], authorizers: &[String]) {
+    fn check(
+        self,
+        ctx: &mut Ctx<'_>,
+        integrations: &[String],
+        authorizers: &[String],
+        functions: &[String],
+    ) {
         for r in self.0 {
             let (declared, what) = match r.kind {
                 RefKind::Integration => (integrations, "integration"),
                 RefKind::Authorizer => (authorizers, "authorizer"),
+                RefKind::Function => (functions, "function"),
             };
             if !declared.contains(&r.name) {
-                ctx.error(r.at, &r.path, format!("no {what} named {:?}", r.name));
+                let message = if r.kind == RefKind::Function && declared.is_empty() {
+                    format!(
+                        "no function named {:?} (declare it in a [functions.{}] table)",
+                        r.name, r.name
+                    )
+                } else {
+                    format!("no {what} named {:?}", r.name)
+                };
+                ctx.error(r.at, &r.path, message);
             }
         }
     }
@@ -150,7 +166,7 @@ pub(crate) fn compile(root: &Node, ctx: &mut Ctx<'_>) -> Option<Config> {
     let mut integration_names = Vec::new();
     for (name, t) in named(ctx, &mut top, "integrations") {
         integration_names.push(name.v.clone());
-        if let Some(integration) = backends::integration(ctx, &name, t) {
+        if let Some(integration) = backends::integration(ctx, &name, t, &mut refs) {
             integrations.insert(name.v, integration);
         }
     }
@@ -160,7 +176,7 @@ pub(crate) fn compile(root: &Node, ctx: &mut Ctx<'_>) -> Option<Config> {
     for (name, t) in named(ctx, &mut top, "authorizers") {
         authorizer_names.push(name.v.clone());
         authorizer_at.insert(name.v.clone(), name.at);
-        if let Some(authorizer) = backends::authorizer(ctx, &name, t) {
+        if let Some(authorizer) = backends::authorizer(ctx, &name, t, &mut refs) {
             authorizers.insert(name.v, authorizer);
         }
     }
@@ -188,14 +204,16 @@ pub(crate) fn compile(root: &Node, ctx: &mut Ctx<'_>) -> Option<Config> {
     }
     let cluster = top.table(ctx, "cluster").map(|t| cluster::cluster(ctx, t));
     let mut functions_out = IndexMap::new();
+    let mut function_names = Vec::new();
     for (name, t) in named(ctx, &mut top, "functions") {
+        function_names.push(name.v.clone());
         if let Some(function) = functions::function(ctx, &name, t) {
             functions_out.insert(name.v, function);
         }
     }
     top.finish(ctx);
 
-    refs.check(ctx, &integration_names, &authorizer_names);
+    refs.check(ctx, &integration_names, &authorizer_names, &function_names);
     apis::check_unique(ctx, &ws_meta, &http_meta);
 
     if ctx.has_errors() {

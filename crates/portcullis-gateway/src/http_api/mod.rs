@@ -228,7 +228,7 @@ async fn serve(
     let source_ip = peer.ip().to_string();
     // Decoded query and owned headers feed authorizers and `http` events; a plain proxied
     // request needs neither.
-    let needs_copies = route.authorizer.is_some() || route.kind == IntegrationKind::Http;
+    let needs_copies = route.authorizer.is_some() || route.kind.is_event();
     let query = if needs_copies {
         query_pairs(req.uri().query())
     } else {
@@ -343,7 +343,8 @@ async fn serve(
     }
 
     match route.kind {
-        IntegrationKind::Http => {
+        // The same event and result for an HTTP endpoint and for a function.
+        IntegrationKind::Http | IntegrationKind::Lambda => {
             let (parts, body) = req.into_parts();
             let body = match read_body(body, &parts.headers, api.config.max_body_bytes).await {
                 Ok(b) => b,
@@ -395,33 +396,46 @@ async fn serve(
                     }
                     Err(e) => {
                         let e = GatewayError::IntegrationInvalid(e.to_string());
-                        integration_failure(state, api, &route.key, &e)
+                        integration_failure(state, api, &route.key, &rid, &e)
                     }
                 },
-                Err(e) => integration_failure(state, api, &route.key, &e),
+                Err(e) => integration_failure(state, api, &route.key, &rid, &e),
             }
         }
         IntegrationKind::HttpProxy => {
-            proxy(state, api, route, req, &path, &source_ip, identity.as_ref()).await
+            let incoming = proxy::Incoming {
+                path: &path,
+                source_ip: &source_ip,
+                request_id: &rid,
+            };
+            proxy(state, api, route, req, &incoming, identity.as_ref()).await
         }
     }
 }
 
-/// The answer when the integration failed: 504 when it timed out, else 500 (API Gateway's
-/// answers), logged as loudly as its fault calls for and counted by kind.
+/// The answer when the integration failed: 504 when it did not answer within its timeout,
+/// 413 when the event is too large for a function, else 500 (API Gateway's answers: a
+/// function that failed, crashed or ran past its own timeout is a 500), logged as loudly as
+/// its fault calls for and counted by kind. The error's text (a handler's message) stays in
+/// the log.
 fn integration_failure(
     state: &State,
     api: &HttpApi,
     route: &str,
+    request_id: &str,
     e: &GatewayError,
 ) -> Response<Body> {
     let fault = e.fault();
-    log_fault!(fault, api = %api.name, route = %route, error = %e, %fault, "integration failed");
+    log_fault!(fault, api = %api.name, route = %route, request_id = %request_id, error = %e, %fault, "integration failed");
     state.metrics.error(e.kind());
     match e {
         GatewayError::IntegrationTimeout(_) => {
             reply::message(StatusCode::GATEWAY_TIMEOUT, "Endpoint request timed out")
         }
+        GatewayError::Function {
+            error: portcullis_functions::FunctionError::EventTooLarge { .. },
+            ..
+        } => reply::message(StatusCode::PAYLOAD_TOO_LARGE, "Request Too Long"),
         _ => reply::message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error"),
     }
 }

@@ -14,6 +14,14 @@ use crate::authorizers::Identity;
 use crate::error::GatewayError;
 use crate::state::State;
 
+/// What the router learnt about a request before forwarding it.
+pub struct Incoming<'a> {
+    /// The path inside the API (appended to the backend's URL).
+    pub path: &'a str,
+    pub source_ip: &'a str,
+    pub request_id: &'a str,
+}
+
 /// Forward the request itself: headers as `forward::proxy_headers` rewrites them (hop-by-hop and
 /// gateway-owned ones dropped in any spelling, session cookies stripped, `X-Forwarded-*` and the
 /// caller's identity in `X-Portcullis-*` set), bodies streamed both ways (the request body
@@ -23,15 +31,24 @@ pub async fn proxy(
     api: &HttpApi,
     route: &HttpRoute,
     req: Request<Body>,
-    path: &str,
-    source_ip: &str,
+    incoming: &Incoming<'_>,
     identity: Option<&Identity>,
 ) -> Response<Body> {
+    let Incoming {
+        path,
+        source_ip,
+        request_id,
+    } = *incoming;
     let (parts, body) = req.into_parts();
     if declared_over(&parts.headers, api.config.max_body_bytes) {
         return too_large();
     }
-    let mut url = route.integration.url().clone();
+    // Configuration gives every `http_proxy` integration a URL.
+    let Some(url) = route.integration.url() else {
+        let error = GatewayError::Internal("http_proxy integration without a URL".to_owned());
+        return integration_failure(state, api, &route.key, request_id, &error);
+    };
+    let mut url = url.clone();
     let base = url.path().trim_end_matches('/').to_owned();
     url.set_path(&format!("{base}{path}"));
     url.set_query(parts.uri.query());
@@ -78,7 +95,7 @@ pub async fn proxy(
                 return too_large();
             }
             let error = GatewayError::IntegrationUnreachable(e.without_url().to_string());
-            return integration_failure(state, api, &route.key, &error);
+            return integration_failure(state, api, &route.key, request_id, &error);
         }
         Err(_) => {
             route.integration.observe(started.elapsed());
@@ -86,6 +103,7 @@ pub async fn proxy(
                 state,
                 api,
                 &route.key,
+                request_id,
                 &GatewayError::IntegrationTimeout(route.integration.timeout()),
             );
         }

@@ -256,7 +256,9 @@ pub async fn call_connect(
             Ok(result.headers)
         }
         Err(e) => {
-            warn!(api = %api.name, transport = attempt.transport.as_str(), connection_id = %connection_id, path = %path_for_log, error = %e, "$connect integration failed");
+            // 502 whatever failed (API Gateway's answer when the `$connect` function throws);
+            // the error's text stays in the log.
+            warn!(api = %api.name, transport = attempt.transport.as_str(), connection_id = %connection_id, request_id = %rid, path = %path_for_log, error = %e, "$connect integration failed");
             state.metrics.error(e.kind());
             attempt.rejected(state, 502);
             Err(reply::message(

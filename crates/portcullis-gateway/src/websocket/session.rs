@@ -463,7 +463,11 @@ fn dispatch(
             Ok(_) => None,
             Err(e) => {
                 state.metrics.error(e.kind());
-                debug!(connection_id = %connection_id, route = %route_key, error = %e, "integration failed");
+                // The client gets a fixed frame; what the backend or handler said stays here.
+                let fault = portcullis_core::fault::HasFault::fault(&e);
+                log_fault!(fault, connection_id = %connection_id, route = %route_key, request_id = %rid, error = %e, %fault, "integration failed");
+                // Only the gateway giving up waiting is a timeout frame: a function that ran
+                // past its own timeout failed, as a Lambda does.
                 let kind = match e {
                     GatewayError::IntegrationTimeout(_) => ErrorFrame::EndpointRequestTimedOut,
                     _ => ErrorFrame::InternalServerError,
@@ -542,7 +546,8 @@ pub async fn deliver_disconnect(
             }
             Err(e) => {
                 state.metrics.error(e.kind());
-                debug!(connection_id = %handle.id, error = %e, "$disconnect integration failed");
+                let fault = portcullis_core::fault::HasFault::fault(&e);
+                log_fault!(fault, connection_id = %handle.id, request_id = %rid, error = %e, %fault, "$disconnect integration failed");
                 return;
             }
         }

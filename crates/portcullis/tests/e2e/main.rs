@@ -7,6 +7,7 @@ mod cli;
 mod cluster;
 mod cluster_sse;
 mod config_cli;
+mod functions;
 mod http_api;
 mod identity_admin;
 mod identity_provider;
