@@ -322,34 +322,38 @@ fn contract_example_without_its_secrets_reports_both_variables() {
 
 #[test]
 fn every_example_file_loads() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
     let mut loaded = 0;
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "toml") {
-            // The examples must load without any environment (defaults for every variable).
-            let source = std::fs::read_to_string(&path).unwrap();
-            if let Err(e) = load_str(&source, &path.display().to_string(), &|_| None) {
-                panic!("{e}");
+    for dir in [examples.clone(), examples.join("seeds")] {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                // The examples must load without any environment (defaults for every variable).
+                let source = std::fs::read_to_string(&path).unwrap();
+                if let Err(e) = load_str(&source, &path.display().to_string(), &|_| None) {
+                    panic!("{e}");
+                }
+                loaded += 1;
             }
-            loaded += 1;
         }
     }
-    assert!(loaded >= 1, "no examples found in {}", dir.display());
+    assert!(loaded >= 4, "no examples found in {}", examples.display());
 }
 
 #[test]
 fn every_bench_config_loads() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench");
     let mut loaded = 0;
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "toml") {
-            let source = std::fs::read_to_string(&path).unwrap();
-            if let Err(e) = load_str(&source, &path.display().to_string(), &|_| None) {
-                panic!("{e}");
+    for dir in [dir.clone(), dir.join("functions")] {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                let source = std::fs::read_to_string(&path).unwrap();
+                if let Err(e) = load_str(&source, &path.display().to_string(), &|_| None) {
+                    panic!("{e}");
+                }
+                loaded += 1;
             }
-            loaded += 1;
         }
     }
     assert!(

@@ -18,18 +18,20 @@ fn check(path: &std::path::Path) -> (bool, String, String) {
 
 #[test]
 fn every_example_config_is_valid() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
     let mut seen = 0;
-    for entry in std::fs::read_dir(&dir).expect("examples dir") {
-        let path = entry.expect("entry").path();
-        if path.extension().is_some_and(|e| e == "toml") {
-            let (ok, stdout, stderr) = check(&path);
-            assert!(ok, "{} is invalid:\n{stderr}", path.display());
-            assert!(!stdout.is_empty());
-            seen += 1;
+    for dir in [examples.clone(), examples.join("seeds")] {
+        for entry in std::fs::read_dir(&dir).expect("examples dir") {
+            let path = entry.expect("entry").path();
+            if path.extension().is_some_and(|e| e == "toml") {
+                let (ok, stdout, stderr) = check(&path);
+                assert!(ok, "{} is invalid:\n{stderr}", path.display());
+                assert!(!stdout.is_empty());
+                seen += 1;
+            }
         }
     }
-    assert!(seen >= 1, "no example configs found");
+    assert!(seen >= 4, "no example configs found");
 }
 
 #[test]
