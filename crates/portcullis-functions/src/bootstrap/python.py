@@ -4,6 +4,7 @@ import http.client
 import importlib
 import json
 import os
+import socket
 import sys
 import time
 import traceback
@@ -12,14 +13,34 @@ API = os.environ["AWS_LAMBDA_RUNTIME_API"]
 PREFIX = "/2018-06-01/runtime"
 
 
+_conn = None
+
+
+def _connection():
+    # One kept-alive connection to the Runtime API, without Nagle's delay.
+    global _conn
+    if _conn is None:
+        _conn = http.client.HTTPConnection(API, timeout=None)
+        _conn.connect()
+        _conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return _conn
+
+
 def request(method, path, body=None, headers=None):
-    conn = http.client.HTTPConnection(API, timeout=None)
-    try:
-        conn.request(method, PREFIX + path, body=body, headers=headers or {})
-        resp = conn.getresponse()
-        return resp.status, dict(resp.getheaders()), resp.read()
-    finally:
-        conn.close()
+    global _conn
+    for attempt in (0, 1):
+        try:
+            conn = _connection()
+            conn.request(method, PREFIX + path, body=body, headers=headers or {})
+            resp = conn.getresponse()
+            return resp.status, dict(resp.getheaders()), resp.read()
+        except (http.client.HTTPException, OSError):
+            # The endpoint closed the kept-alive connection: open a new one, once.
+            if _conn is not None:
+                _conn.close()
+            _conn = None
+            if attempt == 1:
+                raise
 
 
 def error_body(error_type, error_message, stack=None):
