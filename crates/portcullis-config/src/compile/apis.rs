@@ -9,7 +9,7 @@ use indexmap::IndexMap;
 use portcullis_core::http_route::RouteTable;
 use portcullis_core::selection::SelectionExpression;
 
-use super::{RefKind, Refs, iam};
+use super::{RefKind, Refs, authorization as iam};
 use crate::model::{Authorization, BinaryFrames, Cors, HttpApi, HttpRoute, Throttle, WebSocketApi, WsRoute};
 use crate::syntax::{self, WsRouteKind};
 use crate::walk::{Ctx, Sp, Tbl};
