@@ -26,7 +26,6 @@ use serde_json::value::RawValue;
 use tracing::warn;
 
 use crate::error::GatewayError;
-use crate::iam::IamAccess;
 use crate::metrics::{AuthorizerLabels, Metrics};
 use crate::reply;
 use crate::session_key::LiveSession;
@@ -107,6 +106,22 @@ impl Identity {
     /// The `AWS_IAM` caller, whose fields join `requestContext.identity`.
     pub fn caller(&self) -> Option<&CallerIdentity> {
         self.iam.as_ref().map(|iam| &iam.caller)
+    }
+}
+
+/// What an `AWS_IAM` connection or request is allowed: its caller and its role's policy.
+#[derive(Debug)]
+pub struct IamAccess {
+    pub caller: CallerIdentity,
+    pub role: String,
+    pub policy: Arc<portcullis_core::policy::PolicyDocument>,
+}
+
+impl IamAccess {
+    /// The role's policy allows `execute-api:Invoke` on `arn`.
+    pub fn allows(&self, arn: &str) -> bool {
+        portcullis_core::policy::evaluate(&self.policy, INVOKE, arn)
+            == portcullis_core::policy::Decision::Allow
     }
 }
 

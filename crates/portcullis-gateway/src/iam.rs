@@ -22,35 +22,18 @@ use std::time::Duration;
 use portcullis_auth::sigv4::{self, SigV4Error, SignableRequest, VerifyParams};
 use portcullis_config::Config;
 use portcullis_core::caller::CallerIdentity;
-use portcullis_core::policy::{self, Decision, PolicyDocument};
+use portcullis_core::policy::PolicyDocument;
 use portcullis_idp::IdentityProvider;
 use portcullis_idp::identity_pools::IamSession;
 use serde_json::value::RawValue;
 
-use crate::authorizers::Identity;
+use crate::authorizers::{IamAccess, Identity};
 use crate::session_key::LiveSession;
 
-/// The action every route is authorized for.
-const INVOKE: &str = "execute-api:Invoke";
 /// SigV4 clock window (AWS: 15 minutes; the admin listener's 5 minutes here too).
 const MAX_CLOCK_SKEW: Duration = Duration::from_secs(300);
 /// The service name clients sign for.
 const SERVICE: &str = "execute-api";
-
-/// What an `AWS_IAM` connection or request is allowed: its caller and its role's policy.
-#[derive(Debug)]
-pub struct IamAccess {
-    pub caller: CallerIdentity,
-    pub role: String,
-    pub policy: Arc<PolicyDocument>,
-}
-
-impl IamAccess {
-    /// The role's policy allows `execute-api:Invoke` on `arn`.
-    pub fn allows(&self, arn: &str) -> bool {
-        policy::evaluate(&self.policy, INVOKE, arn) == Decision::Allow
-    }
-}
 
 /// Why an `AWS_IAM` request was refused (always a 403 to the caller).
 #[derive(Debug, thiserror::Error)]
@@ -157,9 +140,11 @@ impl Iam {
         match (verified, opened.into_inner()) {
             (Ok(_), Some(Ok(session))) => Ok(session),
             (Err(SigV4Error::UnknownAccessKey), Some(Err(e))) => Err(IamRefusal::Credentials(e)),
-            (Err(SigV4Error::UnknownAccessKey), None) if token.is_none() => Err(
-                IamRefusal::Credentials("no X-Amz-Security-Token: only identity-pool credentials are accepted".into()),
-            ),
+            (Err(SigV4Error::UnknownAccessKey), None) if token.is_none() => {
+                Err(IamRefusal::Credentials(
+                    "no X-Amz-Security-Token: only identity-pool credentials are accepted".into(),
+                ))
+            }
             (Err(e), _) => Err(IamRefusal::Signature(e)),
             (Ok(_), _) => Err(IamRefusal::Credentials("credentials not opened".into())),
         }
@@ -211,9 +196,7 @@ fn security_token(req: &SignableRequest<'_>) -> Option<String> {
 fn identity(session: &IamSession, access: IamAccess) -> Identity {
     let login = session.login.as_ref();
     Identity {
-        principal_id: Some(
-            login.map_or_else(|| session.identity_id.clone(), |l| l.sub.clone()),
-        ),
+        principal_id: Some(login.map_or_else(|| session.identity_id.clone(), |l| l.sub.clone())),
         // API Gateway gives IAM callers no `requestContext.authorizer` on WebSocket events;
         // HTTP events get `{"iam": ...}` (see `http_context`).
         context: null(),

@@ -16,10 +16,10 @@ use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 use crate::authorizers::Authorizers;
-use crate::iam::Iam;
 use crate::cluster::{Cluster, LostConnection};
 use crate::error::GatewayError;
 use crate::http_api::HttpApi;
+use crate::iam::Iam;
 use crate::integration::{Integration, Integrations, http_client};
 use crate::listener::{ListenerRules, PerClient, accept_loop, bind};
 use crate::metrics::Metrics;

@@ -10,7 +10,9 @@ use portcullis_core::http_route::RouteTable;
 use portcullis_core::selection::SelectionExpression;
 
 use super::{RefKind, Refs, authorization as iam};
-use crate::model::{Authorization, BinaryFrames, Cors, HttpApi, HttpRoute, Throttle, WebSocketApi, WsRoute};
+use crate::model::{
+    Authorization, BinaryFrames, Cors, HttpApi, HttpRoute, Throttle, WebSocketApi, WsRoute,
+};
 use crate::syntax::{self, WsRouteKind};
 use crate::walk::{Ctx, Sp, Tbl};
 
@@ -449,12 +451,7 @@ pub(super) fn http(
             }
             let own_authorizer = r.name(ctx, "authorizer");
             let own_authorization = iam::authorization(ctx, &mut r, refs);
-            iam::exclusive(
-                ctx,
-                &r,
-                own_authorization.as_ref(),
-                own_authorizer.as_ref(),
-            );
+            iam::exclusive(ctx, &r, own_authorization.as_ref(), own_authorizer.as_ref());
             // The route's own choice wins; a route that names an authorizer (even "none")
             // does not inherit the API's authorization.
             let authorization = match (&own_authorization, &own_authorizer) {

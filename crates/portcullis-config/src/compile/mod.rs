@@ -11,10 +11,10 @@
 //!   APIs; derived ones include the API kind, so `[websocket.x]` and `[http.x]` differ.
 
 mod apis;
+mod authorization;
 mod backends;
 mod cluster;
 mod functions;
-mod authorization;
 mod identity;
 mod pools;
 

@@ -60,9 +60,15 @@ fn http_authorizer_of_both_kinds() {
         ])
     );
     assert_eq!(v["iam"]["principalOrgId"], Value::Null);
-    assert_eq!(v["iam"]["cognitoIdentity"]["identityPoolId"], "us-east-1:app");
+    assert_eq!(
+        v["iam"]["cognitoIdentity"]["identityPoolId"],
+        "us-east-1:app"
+    );
     let v = caller(false).http_authorizer();
-    assert_eq!(v["iam"]["cognitoIdentity"]["amr"], json!(["unauthenticated"]));
+    assert_eq!(
+        v["iam"]["cognitoIdentity"]["amr"],
+        json!(["unauthenticated"])
+    );
     assert_eq!(v["iam"]["callerId"], v["iam"]["userId"]);
     let fields = serde_json::to_value(caller(false).identity_fields()).unwrap_or_default();
     assert_eq!(fields["cognitoAuthenticationProvider"], Value::Null);

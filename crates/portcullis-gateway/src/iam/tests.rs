@@ -13,7 +13,10 @@ fn req<'a>(query: &'a str, headers: &'a [(&'a str, &'a str)]) -> SignableRequest
 #[test]
 fn security_token_from_header_or_query() {
     let headers = [("X-Amz-Security-Token", " tok.en ")];
-    assert_eq!(security_token(&req("", &headers)).as_deref(), Some("tok.en"));
+    assert_eq!(
+        security_token(&req("", &headers)).as_deref(),
+        Some("tok.en")
+    );
     assert_eq!(
         security_token(&req("a=1&X-Amz-Security-Token=ab%2Bc%3D&b=2", &[])).as_deref(),
         Some("ab+c=")

@@ -27,7 +27,10 @@ async fn setup() -> Setup {
     let backend = Backend::start(|e| match e["requestContext"]["eventType"].as_str() {
         Some("CONNECT" | "DISCONNECT") => Reply::ok(),
         Some("MESSAGE") => Reply::body("pong"),
-        _ => Reply::Json(200, json!({"statusCode": 200, "body": "orders"}).to_string()),
+        _ => Reply::Json(
+            200,
+            json!({"statusCode": 200, "body": "orders"}).to_string(),
+        ),
     })
     .await;
     let dir = tempfile::tempdir().expect("tmp");
@@ -132,7 +135,12 @@ async fn credentials(s: &Setup, username: &str) -> Credentials {
 }
 
 /// `ws://host/path?X-Amz-...`, presigned as botocore's `SigV4QueryAuth` does.
-fn presigned(s: &Setup, path: &str, creds: &Credentials, at: chrono::DateTime<chrono::Utc>) -> String {
+fn presigned(
+    s: &Setup,
+    path: &str,
+    creds: &Credentials,
+    at: chrono::DateTime<chrono::Utc>,
+) -> String {
     let headers = [("host", s.host.as_str())];
     let req = SignableRequest {
         method: "GET",
@@ -178,7 +186,10 @@ async fn presigned_connect_and_per_message_role_policy() {
     let now = chrono::Utc::now();
 
     // Unsigned, tampered, expired, wrong service: 403 before any integration runs.
-    assert_eq!(handshake_status(&s.gw.ws_url("/chat"), &[]).await, Some(403));
+    assert_eq!(
+        handshake_status(&s.gw.ws_url("/chat"), &[]).await,
+        Some(403)
+    );
     let good = presigned(&s, "/chat", &bob, now);
     let tampered = {
         let mut t = good.clone();
@@ -234,7 +245,11 @@ async fn presigned_connect_and_per_message_role_policy() {
     let denied: Value = serde_json::from_str(&next_text(&mut bob_socket).await).expect("json");
     assert_eq!(denied["message"], "Forbidden");
     send_text(&mut bob_socket, r#"{"action":"sendmessage"}"#).await;
-    assert_eq!(next_text(&mut bob_socket).await, "pong", "the socket stays open");
+    assert_eq!(
+        next_text(&mut bob_socket).await,
+        "pong",
+        "the socket stays open"
+    );
     let message = s
         .backend
         .wait_for(|e| e["requestContext"]["routeKey"] == "sendmessage")
@@ -327,10 +342,7 @@ async fn signed_http(
         chrono::Utc::now(),
     );
     let mut request = reqwest::Client::new()
-        .request(
-            method.parse().expect("method"),
-            format!("{}{path}", s.base),
-        )
+        .request(method.parse().expect("method"), format!("{}{path}", s.base))
         .header("x-amz-security-token", &creds.session_token)
         .body(body.to_owned());
     for (name, value) in &signed {
@@ -364,7 +376,10 @@ async fn http_routes_take_header_signed_requests() {
         .await;
     let iam = &event["requestContext"]["authorizer"]["iam"];
     assert_eq!(iam["accessKey"], bob.access_key_id.as_str());
-    assert_eq!(iam["cognitoIdentity"]["identityPoolId"], format!("{REGION}:app"));
+    assert_eq!(
+        iam["cognitoIdentity"]["identityPoolId"],
+        format!("{REGION}:app")
+    );
     assert_eq!(iam["cognitoIdentity"]["amr"][0], "authenticated");
 
     // POST /orders is not in the members' policy; the admins' allows it.

@@ -37,7 +37,10 @@ fn websocket_and_http_routes_take_aws_iam() {
         true,
     )
     .unwrap_or_else(|e| panic!("{e:?}"));
-    assert_eq!(config.websocket["chat"].authorization, Authorization::AwsIam);
+    assert_eq!(
+        config.websocket["chat"].authorization,
+        Authorization::AwsIam
+    );
     let shop = &config.http["shop"].routes;
     assert_eq!(shop["GET /a"].authorization, Authorization::AwsIam);
     assert_eq!(shop["GET /a"].authorizer, None);
