@@ -16,6 +16,9 @@ use portcullis_core::selection::SelectionExpression;
 
 use crate::HttpUrl;
 
+mod iam;
+pub use iam::{IdentityPool, IdentityPoolRoles, Role};
+
 /// A secret value from the configuration. `Debug` and `Display` never show it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -61,6 +64,10 @@ pub struct Config {
     pub cluster: Option<Cluster>,
     /// `[functions.NAME]`: Lambda handlers run by Portcullis, by name, in file order.
     pub functions: IndexMap<String, Function>,
+    /// `[identity_pools.NAME]`: Cognito-style identity pools, by name, in file order.
+    pub identity_pools: IndexMap<String, IdentityPool>,
+    /// `[roles.NAME]`: IAM roles of the identity pools, by name, in file order.
+    pub roles: IndexMap<String, Role>,
     /// Valid but risky choices (a secret from a `${VAR:-default}` fallback, a `jwt`
     /// authorizer that would accept ID tokens), in file order: `portcullis check` prints them
     /// and `serve` logs each at `warn` on start.

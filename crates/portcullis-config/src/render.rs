@@ -428,8 +428,56 @@ pub(crate) fn render(config: &Config) -> String {
         sites.insert(name, Item::Table(t));
     }
     doc.insert("static", Item::Table(sites));
+    render_iam(&mut doc, config);
 
     doc.to_string()
+}
+
+/// `[roles.*]` (policies as compact JSON) and `[identity_pools.*]`.
+fn render_iam(doc: &mut DocumentMut, config: &Config) {
+    let mut roles = implicit();
+    for (name, role) in &config.roles {
+        let mut t = Table::new();
+        set(&mut t, "policy", str(&role.policy_json.to_string()));
+        roles.insert(name, Item::Table(t));
+    }
+    doc.insert("roles", Item::Table(roles));
+    let mut pools = implicit();
+    for (name, p) in &config.identity_pools {
+        let mut t = Table::new();
+        set(&mut t, "id", str(&p.id));
+        set(&mut t, "user_pools", list(&p.user_pools));
+        set(
+            &mut t,
+            "allow_unauthenticated",
+            Value::from(p.allow_unauthenticated),
+        );
+        set(&mut t, "credentials_ttl", dur(p.credentials_ttl));
+        set(
+            &mut t,
+            "rate_limit_per_ip",
+            Value::from(i64::from(p.rate_limit_per_ip)),
+        );
+        let mut r = Vec::new();
+        if let Some(role) = &p.roles.authenticated {
+            r.push(("authenticated", str(role)));
+        }
+        if let Some(role) = &p.roles.unauthenticated {
+            r.push(("unauthenticated", str(role)));
+        }
+        if !p.roles.by_group.is_empty() {
+            let groups = p
+                .roles
+                .by_group
+                .iter()
+                .map(|(g, role)| (g.as_str(), str(role)))
+                .collect();
+            r.push(("by_group", inline(groups)));
+        }
+        set(&mut t, "roles", inline(r));
+        pools.insert(name, Item::Table(t));
+    }
+    doc.insert("identity_pools", Item::Table(pools));
 }
 
 fn render_csrf(t: &mut Table, csrf: Option<&crate::model::Csrf>) {

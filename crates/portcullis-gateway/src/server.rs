@@ -112,8 +112,8 @@ pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
         .local_addr()
         .map_err(|e| GatewayError::Internal(e.to_string()))?;
 
-    // The built-in identity provider, when the file defines pools.
-    let idp = if config.pools.is_empty() {
+    // The built-in identity provider, when the file defines user or identity pools.
+    let idp = if config.pools.is_empty() && config.identity_pools.is_empty() {
         None
     } else {
         Some(

@@ -28,6 +28,7 @@ pub mod delivery;
 pub mod error;
 pub mod grants;
 pub mod http;
+pub mod identity_pools;
 pub mod keys;
 pub mod lockout;
 pub mod manage;

@@ -14,6 +14,7 @@ mod apis;
 mod backends;
 mod cluster;
 mod functions;
+mod identity;
 mod pools;
 
 use std::collections::HashMap;
@@ -211,6 +212,7 @@ pub(crate) fn compile(root: &Node, ctx: &mut Ctx<'_>) -> Option<Config> {
             functions_out.insert(name.v, function);
         }
     }
+    let (roles, identity_pools) = iam(ctx, &mut top, management.as_ref(), &pools_out);
     top.finish(ctx);
 
     refs.check(ctx, &integration_names, &authorizer_names, &function_names);
@@ -242,8 +244,45 @@ pub(crate) fn compile(root: &Node, ctx: &mut Ctx<'_>) -> Option<Config> {
         static_sites,
         cluster: cluster.flatten(),
         functions: functions_out,
+        identity_pools,
+        roles,
         warnings: Vec::new(),
     })
+}
+
+/// `[roles.*]` then `[identity_pools.*]`, which refer to roles and to `[pools.*]`.
+fn iam(
+    ctx: &mut Ctx<'_>,
+    top: &mut Tbl<'_>,
+    management: Option<&Management>,
+    pools: &IndexMap<String, crate::model::Pool>,
+) -> (
+    IndexMap<String, crate::model::Role>,
+    IndexMap<String, crate::model::IdentityPool>,
+) {
+    let account_id = management.map_or(defaults::ACCOUNT_ID, |m| m.account_id.as_str());
+    let region = management.map_or(defaults::REGION, |m| m.region.as_str());
+    let mut roles = IndexMap::new();
+    let mut role_names = Vec::new();
+    for (name, t) in named(ctx, top, "roles") {
+        role_names.push(name.v.clone());
+        if let Some(role) = identity::role(ctx, &name, t, account_id) {
+            roles.insert(name.v, role);
+        }
+    }
+    let known = identity::Known {
+        region,
+        pools,
+        roles: &role_names,
+    };
+    let mut identity_pools = IndexMap::new();
+    let mut ids = Vec::new();
+    for (name, t) in named(ctx, top, "identity_pools") {
+        if let Some(pool) = identity::identity_pool(ctx, &name, t, &known, &mut ids) {
+            identity_pools.insert(name.v, pool);
+        }
+    }
+    (roles, identity_pools)
 }
 
 /// A `jwt` authorizer without `token_use` would take an ID token where an access token is
