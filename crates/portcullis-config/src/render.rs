@@ -7,7 +7,7 @@ use std::time::Duration;
 use toml_edit::{Array, DocumentMut, InlineTable, Item, Table, Value};
 
 use crate::duration;
-use crate::model::{Authorizer, BinaryFrames, Config, Secret, Target};
+use crate::model::{Authorization, Authorizer, BinaryFrames, Config, Secret, Target};
 use crate::syntax::redact_url;
 
 const REDACTED: &str = "<redacted>";
@@ -125,6 +125,9 @@ pub(crate) fn render(config: &Config) -> String {
         if let Some(a) = &api.authorizer {
             set(&mut t, "authorizer", str(a));
         }
+        if api.authorization != Authorization::None {
+            set(&mut t, "authorization", str(api.authorization.as_str()));
+        }
         set(&mut t, "idle_timeout", dur(api.idle_timeout));
         set(&mut t, "max_duration", dur(api.max_duration));
         set(&mut t, "max_frame_bytes", int(api.max_frame_bytes));
@@ -186,6 +189,9 @@ pub(crate) fn render(config: &Config) -> String {
         if let Some(a) = &api.authorizer {
             set(&mut t, "authorizer", str(a));
         }
+        if api.authorization != Authorization::None {
+            set(&mut t, "authorization", str(api.authorization.as_str()));
+        }
         if let Some(c) = &api.cors {
             let mut pairs = vec![
                 ("allow_origins", list(&c.allow_origins)),
@@ -208,6 +214,7 @@ pub(crate) fn render(config: &Config) -> String {
                 let mut pairs = vec![
                     ("integration", str(&r.integration)),
                     ("authorizer", str(authorizer)),
+                    ("authorization", str(r.authorization.as_str())),
                     ("scopes", list(&r.scopes)),
                     ("groups", list(&r.groups)),
                 ];

@@ -16,6 +16,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 use crate::authorizers::Authorizers;
+use crate::iam::Iam;
 use crate::cluster::{Cluster, LostConnection};
 use crate::error::GatewayError;
 use crate::http_api::HttpApi;
@@ -227,6 +228,7 @@ pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
         metrics,
         registry,
         authorizers,
+        iam: Iam::new(&config, idp.as_ref()).map(Arc::new),
         shutdown: CancellationToken::new(),
         tasks: TaskTracker::new(),
         listen_port: listen_addr.port(),

@@ -14,6 +14,7 @@ mod apis;
 mod backends;
 mod cluster;
 mod functions;
+mod authorization;
 mod identity;
 mod pools;
 
@@ -42,6 +43,8 @@ pub(crate) enum RefKind {
     Integration,
     Authorizer,
     Function,
+    /// `authorization = "AWS_IAM"`: some identity pool must be declared.
+    IdentityPools,
 }
 
 /// A name used somewhere that must be defined in another section.
@@ -72,12 +75,19 @@ impl Refs {
         integrations: &[String],
         authorizers: &[String],
         functions: &[String],
+        identity_pools: &[String],
     ) {
         for r in self.0 {
+            if r.kind == RefKind::IdentityPools {
+                if identity_pools.is_empty() {
+                    ctx.error(r.at, &r.path, authorization::NEEDS_IDENTITY_POOL);
+                }
+                continue;
+            }
             let (declared, what) = match r.kind {
                 RefKind::Integration => (integrations, "integration"),
                 RefKind::Authorizer => (authorizers, "authorizer"),
-                RefKind::Function => (functions, "function"),
+                RefKind::Function | RefKind::IdentityPools => (functions, "function"),
             };
             if !declared.contains(&r.name) {
                 let message = if r.kind == RefKind::Function && declared.is_empty() {
@@ -215,7 +225,14 @@ pub(crate) fn compile(root: &Node, ctx: &mut Ctx<'_>) -> Option<Config> {
     let (roles, identity_pools) = iam(ctx, &mut top, management.as_ref(), &pools_out);
     top.finish(ctx);
 
-    refs.check(ctx, &integration_names, &authorizer_names, &function_names);
+    let identity_pool_names: Vec<String> = identity_pools.keys().cloned().collect();
+    refs.check(
+        ctx,
+        &integration_names,
+        &authorizer_names,
+        &function_names,
+        &identity_pool_names,
+    );
     apis::check_unique(ctx, &ws_meta, &http_meta);
 
     if ctx.has_errors() {
