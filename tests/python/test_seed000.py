@@ -22,6 +22,7 @@ import secrets
 import shutil
 import subprocess
 import urllib.parse
+from unittest import mock
 
 import boto3
 import botocore.config
@@ -87,11 +88,17 @@ class Seed000:
         assert answer["IdentityId"] == identity_id
         return {"identity_id": identity_id, "logins": logins, "credentials": answer["Credentials"]}
 
-    def presign(self, credentials: dict, expires: int = 300) -> str:
-        """The upgrade URL presigned as the AWS SDKs do it (X-Amz-* in the query string)."""
+    def presign(self, credentials: dict, expires: int = 300, signed_at: datetime.datetime | None = None) -> str:
+        """The upgrade URL presigned as the AWS SDKs do it (X-Amz-* in the query string),
+        signed now or at `signed_at` (naive UTC, as botocore's clock)."""
         request = AWSRequest(method="GET", url=f"http://{self.gateway.base}/chat")
         creds = Credentials(credentials["AccessKeyId"], credentials["SecretKey"], credentials["SessionToken"])
-        SigV4QueryAuth(creds, "execute-api", REGION, expires=expires).add_auth(request)
+        signer = SigV4QueryAuth(creds, "execute-api", REGION, expires=expires)
+        if signed_at is None:
+            signer.add_auth(request)
+        else:
+            with mock.patch("botocore.auth.get_current_datetime", return_value=signed_at):
+                signer.add_auth(request)
         return "ws://" + request.url.split("://", 1)[1]
 
     def disable(self, username: str) -> None:
@@ -139,12 +146,15 @@ def test_admin_may_use_secret_member_may_not_checked_per_message(seed000):
     again = seed000.identity.get_id(IdentityPoolId=IDENTITY_POOL_ID, Logins=bob["logins"])
     assert again["IdentityId"] == bob["identity_id"]
 
-    # Without a signature, or with a signature that does not match, no socket.
+    # Without a signature, with a signature that does not match, or an expired one: no socket.
     assert refused_status(f"ws://{seed000.gateway.base}/chat") == 403
     good = seed000.presign(creds)
     signature = urllib.parse.parse_qs(urllib.parse.urlsplit(good).query)["X-Amz-Signature"][0]
     forged = good.replace(signature, ("0" if signature[0] != "0" else "1") + signature[1:])
     assert refused_status(forged) == 403
+    # A URL presigned ten minutes ago for one minute has expired.
+    ten_minutes_ago = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None) - datetime.timedelta(minutes=10)
+    assert refused_status(seed000.presign(creds, expires=60, signed_at=ten_minutes_ago)) == 403
 
     with ws_connect(seed000.presign(alice["credentials"])) as a, ws_connect(good) as b:
         # The admin's role allows prod/*: the secret route answers, with who asked.
