@@ -933,7 +933,7 @@ url = "http://127.0.0.1:9000"
             "test.toml:5:8: websocket.chat.path: invalid path \"chat\": must start with \"/\"",
             "test.toml:6:19: websocket.chat.max_frame_bytes: max_frame_bytes (200000) must not exceed max_message_bytes (131072)",
             "test.toml:7:17: websocket.chat.binary_frames: expected \"close\" or \"base64\", got \"text\"",
-            "test.toml:8:18: websocket.chat.message_policy: needs the API to have an authorizer",
+            "test.toml:8:18: websocket.chat.message_policy: needs the API to have an authorizer (with authorization = \"AWS_IAM\" the role's policy is always evaluated for every message)",
             "test.toml:9:14: websocket.chat.send_queue: must be at least 1, got 0",
             "test.toml:11:46: websocket.chat.routes.\"$connect\".response: response = true is only allowed on $default and custom routes",
             "test.toml:12:14: websocket.chat.routes.\"$default\".integration: missing required key",
