@@ -267,7 +267,7 @@ impl Authorizer {
     ) -> Result<Identity, AuthError> {
         let outcome = match self {
             Authorizer::Jwt { jwt, .. } => jwt
-                .check(&input.request)
+                .check(&input.request, Transport::WebSocket)
                 .await
                 .map_err(|denial| denial.error()),
             Authorizer::Request { client, cache, .. } => {
@@ -302,7 +302,7 @@ impl Authorizer {
     ) -> Result<Identity, HttpDenial> {
         let outcome = match self {
             Authorizer::Jwt { jwt, .. } => {
-                jwt.check(&input.request)
+                jwt.check(&input.request, Transport::Http)
                     .await
                     .map_err(|denial| HttpDenial {
                         error: denial.error(),
@@ -405,8 +405,20 @@ impl JwtDenial {
     }
 }
 
+/// Which event the identity is for: WebSocket events carry the claims at the top of
+/// `requestContext.authorizer` too ([`VerifiedToken::websocket_authorizer_context`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Transport {
+    WebSocket,
+    Http,
+}
+
 impl JwtAuth {
-    async fn check(&self, request: &RequestParts<'_>) -> Result<Identity, JwtDenial> {
+    async fn check(
+        &self,
+        request: &RequestParts<'_>,
+        transport: Transport,
+    ) -> Result<Identity, JwtDenial> {
         let Some((source, raw)) = self
             .sources
             .iter()
@@ -467,7 +479,11 @@ impl JwtAuth {
         if revoked(self.idp.as_ref(), &checked.0).await {
             return Err(JwtDenial::Revoked);
         }
-        Ok(checked.1.clone())
+        let mut identity = checked.1.clone();
+        if transport == Transport::WebSocket {
+            identity.context = compact(&checked.0.websocket_authorizer_context());
+        }
+        Ok(identity)
     }
 }
 

@@ -31,6 +31,7 @@ pub mod http;
 pub mod keys;
 pub mod lockout;
 pub mod manage;
+pub mod mint;
 pub mod oauth_code;
 pub mod options;
 pub mod password;

@@ -19,6 +19,7 @@ mod push;
 mod push_cli;
 mod slow_clients;
 mod sse;
+mod token_cli;
 mod static_site;
 mod trust;
 mod websocket;
