@@ -227,8 +227,6 @@ fn jwt(ctx: &mut Ctx<'_>, name: &Sp<String>, mut t: Tbl<'_>) -> Option<JwtAuthor
 /// asymmetric `algorithms`) or a shared-secret one (`secret` or `secret_file`, required HMAC
 /// `algorithms`, `issuer` any string). `None` when something was reported.
 fn issuer(ctx: &mut Ctx<'_>, mut i: Tbl<'_>) -> Option<JwtIssuer> {
-    let secret = i.secret(ctx, "secret");
-    let secret_file = i.name(ctx, "secret_file");
     let shared = i.contains("secret") || i.contains("secret_file");
     let issuer = if shared {
         // Any string names a shared-secret issuer: nothing is fetched from it.
@@ -252,6 +250,8 @@ fn issuer(ctx: &mut Ctx<'_>, mut i: Tbl<'_>) -> Option<JwtIssuer> {
                 None
             }
         });
+    let secret = i.secret(ctx, "secret");
+    let secret_file = i.name(ctx, "secret_file");
     let mut ok = true;
     if shared && i.contains("jwks_uri") {
         ctx.error(
