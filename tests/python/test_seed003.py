@@ -124,6 +124,7 @@ def test_seed003_tokens_in_query_or_protocol_carry_the_context_to_every_handler_
     wait_until(lambda: stored() == {}, what="the $disconnect handler deleting every row")
 
 
+@pytest.mark.filterwarnings("ignore:The HMAC key")
 def test_seed003_refuses_missing_forged_and_expired_tokens(serve, portcullis_bin, tmp_path):
     secret = secrets.token_urlsafe(32)
     gateway = serve("seed003", JWT_SECRET=secret, SEED003_STATE_DIR=str(tmp_path / "state"))

@@ -54,7 +54,9 @@ fn the_contract_example_loads_with_its_secret_from_the_environment() {
     assert!(!rendered.contains(SECRET), "{rendered}");
     assert!(rendered.contains("HS512"), "{rendered}");
     // A file instead of a value.
-    let i = issuer(r#"{ issuer = "my-app", secret_file = "/run/secrets/jwt", algorithms = ["HS384"] }"#);
+    let i = issuer(
+        r#"{ issuer = "my-app", secret_file = "/run/secrets/jwt", algorithms = ["HS384"] }"#,
+    );
     assert_eq!(i.secret, Some(HmacSecret::File("/run/secrets/jwt".into())));
 }
 

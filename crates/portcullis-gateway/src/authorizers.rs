@@ -301,14 +301,13 @@ impl Authorizer {
         metrics: &Metrics,
     ) -> Result<Identity, HttpDenial> {
         let outcome = match self {
-            Authorizer::Jwt { jwt, .. } => {
-                jwt.check(&input.request, Transport::Http)
-                    .await
-                    .map_err(|denial| HttpDenial {
-                        error: denial.error(),
-                        jwt_description: Some(denial.description()),
-                    })
-            }
+            Authorizer::Jwt { jwt, .. } => jwt
+                .check(&input.request, Transport::Http)
+                .await
+                .map_err(|denial| HttpDenial {
+                    error: denial.error(),
+                    jwt_description: Some(denial.description()),
+                }),
             Authorizer::Request { client, cache, .. } => {
                 let format = match client.payload_format() {
                     portcullis_config::PayloadFormat::V1 => PayloadFormat::V1,

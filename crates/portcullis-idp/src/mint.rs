@@ -21,7 +21,11 @@ pub struct MintedTokens {
 
 impl IdentityProvider {
     /// The client of `pool` named `client_id`, else the pool's first client by id.
-    async fn mint_client(&self, pool: &str, client_id: Option<&str>) -> Result<ClientRecord, IdpError> {
+    async fn mint_client(
+        &self,
+        pool: &str,
+        client_id: Option<&str>,
+    ) -> Result<ClientRecord, IdpError> {
         let mut clients: Vec<ClientRecord> = self
             .store
             .list_clients(pool)
@@ -34,9 +38,13 @@ impl IdentityProvider {
             Some(id) => clients
                 .into_iter()
                 .find(|c| c.client_id == id)
-                .ok_or_else(|| IdpError::InvalidParameter(format!("no client {id:?} in pool {pool:?}"))),
+                .ok_or_else(|| {
+                    IdpError::InvalidParameter(format!("no client {id:?} in pool {pool:?}"))
+                }),
             None => clients.into_iter().next().ok_or_else(|| {
-                IdpError::InvalidParameter(format!("pool {pool:?} has no client to name as audience"))
+                IdpError::InvalidParameter(format!(
+                    "pool {pool:?} has no client to name as audience"
+                ))
             }),
         }
     }

@@ -100,12 +100,7 @@ fn claims(iss: &str) -> Value {
 }
 
 fn hs(alg: jsonwebtoken::Algorithm, secret: &[u8], claims: &Value) -> String {
-    jsonwebtoken::encode(
-        &Header::new(alg),
-        claims,
-        &EncodingKey::from_secret(secret),
-    )
-    .unwrap()
+    jsonwebtoken::encode(&Header::new(alg), claims, &EncodingKey::from_secret(secret)).unwrap()
 }
 
 fn rs256(claims: &Value) -> String {
@@ -127,7 +122,11 @@ fn with_header(token: &str, header: &Value) -> String {
 #[tokio::test]
 async fn the_right_secret_verifies_and_names_the_principal_by_user_id() {
     let v = verifier(JwtOptions::default());
-    let token = hs(jsonwebtoken::Algorithm::HS256, SECRET.as_bytes(), &claims(APP));
+    let token = hs(
+        jsonwebtoken::Algorithm::HS256,
+        SECRET.as_bytes(),
+        &claims(APP),
+    );
     let verified = v.verify(&token).await.unwrap();
     assert_eq!(verified.issuer, APP);
     assert_eq!(verified.principal.as_deref(), Some("u1"));
@@ -244,7 +243,11 @@ async fn forged_relabelled_and_replayed_tokens_are_refused() {
         ),
         (
             "HS256 token with the shared secret sent as the JWKS issuer",
-            hs(jsonwebtoken::Algorithm::HS256, SECRET.as_bytes(), &claims(IDP)),
+            hs(
+                jsonwebtoken::Algorithm::HS256,
+                SECRET.as_bytes(),
+                &claims(IDP),
+            ),
             JwtError::UnsupportedAlgorithm("HS256".into()),
         ),
         (
@@ -304,7 +307,11 @@ async fn audience_is_checked_for_shared_secret_issuers_when_set() {
     c["aud"] = json!("chat");
     let ok = hs(jsonwebtoken::Algorithm::HS512, SECRET.as_bytes(), &c);
     let verified = v.verify(&ok).await.unwrap();
-    assert_eq!(verified.principal.as_deref(), Some("s-1"), "sub without principal_claim");
+    assert_eq!(
+        verified.principal.as_deref(),
+        Some("s-1"),
+        "sub without principal_claim"
+    );
     c["aud"] = json!("other");
     let wrong = hs(jsonwebtoken::Algorithm::HS256, SECRET.as_bytes(), &c);
     assert_eq!(v.verify(&wrong).await.unwrap_err(), JwtError::WrongAudience);

@@ -6,8 +6,7 @@ use super::{RefKind, Refs};
 use crate::HttpUrl;
 use crate::model::{
     Authorizer, Csrf, HmacSecret, Integration, IntegrationKind, JwsAlgorithm, JwtAuthorizer,
-    JwtIssuer, MIN_HMAC_SECRET_BYTES, PayloadFormat,
-    RequestAuthorizer, Target,
+    JwtIssuer, MIN_HMAC_SECRET_BYTES, PayloadFormat, RequestAuthorizer, Target,
 };
 use crate::syntax;
 use crate::walk::{Ctx, Sp, Tbl, index};
@@ -175,7 +174,11 @@ fn jwt(ctx: &mut Ctx<'_>, name: &Sp<String>, mut t: Tbl<'_>) -> Option<JwtAuthor
     for i in tables {
         let (at, path) = (i.at_of("issuer"), i.path_of("issuer"));
         match issuer(ctx, i) {
-            Some(issuer) if issuers.iter().any(|o: &JwtIssuer| o.issuer == issuer.issuer) => {
+            Some(issuer)
+                if issuers
+                    .iter()
+                    .any(|o: &JwtIssuer| o.issuer == issuer.issuer) =>
+            {
                 let message = format!("issuer {:?} is listed twice", issuer.issuer);
                 ctx.error(at, &path, message);
                 ok = false;
@@ -290,7 +293,11 @@ fn issuer(ctx: &mut Ctx<'_>, mut i: Tbl<'_>) -> Option<JwtIssuer> {
                 ctx.error(
                     name.at,
                     &path,
-                    format!("unknown algorithm {:?}: expected one of {}", name.v, known.join(", ")),
+                    format!(
+                        "unknown algorithm {:?}: expected one of {}",
+                        name.v,
+                        known.join(", ")
+                    ),
                 );
                 ok = false;
             }

@@ -35,7 +35,9 @@ pub(super) fn build(r: &Request<'_>) -> Result<Map<String, Value>, String> {
         }
         Some(text) => match serde_json::from_str::<Value>(text) {
             Ok(Value::Object(map)) => map,
-            Ok(_) => return Err("--claims must be a JSON object, e.g. '{\"userId\":\"u1\"}'".into()),
+            Ok(_) => {
+                return Err("--claims must be a JSON object, e.g. '{\"userId\":\"u1\"}'".into());
+            }
             Err(e) => return Err(format!("--claims is not valid JSON: {e}")),
         },
     };
@@ -56,7 +58,9 @@ pub(super) fn build(r: &Request<'_>) -> Result<Map<String, Value>, String> {
     for (name, flag, value) in flags {
         let Some(value) = value else { continue };
         if claims.contains_key(name) {
-            return Err(format!("--claims sets {name:?}, which {flag} sets: remove it from --claims"));
+            return Err(format!(
+                "--claims sets {name:?}, which {flag} sets: remove it from --claims"
+            ));
         }
         claims.insert(name.to_owned(), value);
     }

@@ -134,7 +134,8 @@ fn mint_shared(args: &MintArgs) -> Result<Secret, Failure> {
             args.algorithm
         ))
     })?;
-    let ttl = portcullis_config::parse_duration(&args.ttl).map_err(|e| error(format!("--ttl: {e}")))?;
+    let ttl =
+        portcullis_config::parse_duration(&args.ttl).map_err(|e| error(format!("--ttl: {e}")))?;
     let claims = claims::build(&claims::Request {
         claims: args.claims.as_deref(),
         issuer,

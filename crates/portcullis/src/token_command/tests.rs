@@ -17,7 +17,7 @@ fn request(claims: Option<&str>) -> Request<'_> {
 
 #[test]
 fn claims_get_issuer_and_times_added() {
-    let got = build(&request(Some(r#"{"userId":"u1","firstName":"Ada"}"#))).unwrap();
+    let got = build(&request(Some(r#"{"userId":"u1","firstName":"Ada"}"#))).expect("valid");
     assert_eq!(
         serde_json::Value::Object(got),
         json!({"userId": "u1", "firstName": "Ada", "iss": "my-app", "iat": 1_700_000_000,
@@ -28,7 +28,7 @@ fn claims_get_issuer_and_times_added() {
         audience: Some("chat"),
         ..request(None)
     })
-    .unwrap();
+    .expect("valid");
     assert_eq!(with_flags["sub"], "s-1");
     assert_eq!(with_flags["aud"], "chat");
 }
@@ -58,7 +58,7 @@ fn bad_claims_and_conflicts_are_refused() {
         ),
     ];
     for (r, want) in cases {
-        let got = build(&r).unwrap_err();
+        let got = build(&r).expect_err("refused");
         assert!(got.contains(want), "{got:?} lacks {want:?}");
     }
 }

@@ -19,7 +19,7 @@ mod push;
 mod push_cli;
 mod slow_clients;
 mod sse;
-mod token_cli;
 mod static_site;
+mod token_cli;
 mod trust;
 mod websocket;

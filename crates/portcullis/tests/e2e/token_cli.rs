@@ -37,7 +37,11 @@ fn mint(args: &[&str], env: &[(&str, &str)]) -> Minted {
 #[track_caller]
 fn token_of(m: &Minted) -> String {
     assert_eq!(m.code, 0, "stderr: {}", m.stderr);
-    assert!(m.stdout.ends_with('\n') && m.stdout.lines().count() == 1, "{:?}", m.stdout);
+    assert!(
+        m.stdout.ends_with('\n') && m.stdout.lines().count() == 1,
+        "{:?}",
+        m.stdout
+    );
     m.stdout.trim().to_owned()
 }
 
@@ -100,30 +104,70 @@ async fn minted_tokens_are_accepted_by_a_running_gateway() {
     let text = config(&dir.path().join("p.db")).replace("BACKEND", &backend.url);
     std::fs::write(&file, &text).expect("write config");
     let gw = TestGateway::start_full(&text).await;
-    let created = portcullis(&["users", "create"], &file, &["--pool", "main", "alice"], None);
+    let created = portcullis(
+        &["users", "create"],
+        &file,
+        &["--pool", "main", "alice"],
+        None,
+    );
     assert_eq!(created.code, 0, "{}", created.stderr);
 
     let claims = r#"{"userId":"u1","firstName":"Ada"}"#;
     let shared = token_of(&mint(
-        &["--secret-env", "JWT_SECRET", "--issuer", "my-app", "--claims", claims, "--ttl", "10m"],
+        &[
+            "--secret-env",
+            "JWT_SECRET",
+            "--issuer",
+            "my-app",
+            "--claims",
+            claims,
+            "--ttl",
+            "10m",
+        ],
         &[("JWT_SECRET", SECRET)],
     ));
     let hs512 = token_of(&mint(
-        &["--secret-env", "JWT_SECRET", "--issuer", "my-app", "--claims", claims,
-          "--algorithm", "HS512", "--subject", "s-1"],
+        &[
+            "--secret-env",
+            "JWT_SECRET",
+            "--issuer",
+            "my-app",
+            "--claims",
+            claims,
+            "--algorithm",
+            "HS512",
+            "--subject",
+            "s-1",
+        ],
         &[("JWT_SECRET", SECRET)],
     ));
     let secret_file = dir.path().join("secret");
     std::fs::write(&secret_file, format!("{SECRET}\n")).expect("write secret");
     let from_file = token_of(&mint(
-        &["--secret-file", secret_file.to_str().expect("utf-8"), "--issuer", "my-app",
-          "--claims", claims],
+        &[
+            "--secret-file",
+            secret_file.to_str().expect("utf-8"),
+            "--issuer",
+            "my-app",
+            "--claims",
+            claims,
+        ],
         &[],
     ));
     let config_arg = file.to_str().expect("utf-8");
-    let alice = token_of(&mint(&["--config", config_arg, "--pool", "main", "--user", "alice"], &[]));
+    let alice = token_of(&mint(
+        &["--config", config_arg, "--pool", "main", "--user", "alice"],
+        &[],
+    ));
     let service = token_of(&mint(
-        &["--config", config_arg, "--pool", "main", "--client", "reporting"],
+        &[
+            "--config",
+            config_arg,
+            "--pool",
+            "main",
+            "--client",
+            "reporting",
+        ],
         &[],
     ));
 
@@ -136,7 +180,8 @@ async fn minted_tokens_are_accepted_by_a_running_gateway() {
         (&service, None),
     ] {
         let url = format!("{}?access_token={token}", gw.ws_url("/chat"));
-        assert_eq!(handshake_status(&url, &[]).await, Some(101), "{principal:?}");
+        // `None`: no refusal, the upgrade succeeded.
+        assert_eq!(handshake_status(&url, &[]).await, None, "{principal:?}");
         let event = backend
             .wait_for(|e| {
                 e["requestContext"]["eventType"] == "CONNECT"
@@ -172,7 +217,14 @@ async fn minted_tokens_are_accepted_by_a_running_gateway() {
 
     // A token of the wrong secret is refused by the same gateway.
     let forged = token_of(&mint(
-        &["--secret-env", "JWT_SECRET", "--issuer", "my-app", "--claims", claims],
+        &[
+            "--secret-env",
+            "JWT_SECRET",
+            "--issuer",
+            "my-app",
+            "--claims",
+            claims,
+        ],
         &[("JWT_SECRET", "another-secret-of-at-least-32-bytes!!")],
     ));
     let url = format!("{}?access_token={forged}", gw.ws_url("/chat"));
@@ -181,16 +233,29 @@ async fn minted_tokens_are_accepted_by_a_running_gateway() {
     // Failures: a line on stderr, nothing on stdout, a non-zero exit.
     let failures: Vec<(Minted, &str)> = vec![
         (
-            mint(&["--config", config_arg, "--pool", "main", "--user", "nobody"], &[]),
+            mint(
+                &["--config", config_arg, "--pool", "main", "--user", "nobody"],
+                &[],
+            ),
             "no user \"nobody\" in pool \"main\"",
         ),
         (
-            mint(&["--config", config_arg, "--pool", "nope", "--user", "alice"], &[]),
+            mint(
+                &["--config", config_arg, "--pool", "nope", "--user", "alice"],
+                &[],
+            ),
             "nope",
         ),
         (
             mint(
-                &["--secret-env", "JWT_SECRET", "--issuer", "my-app", "--claims", "{\"userId\":"],
+                &[
+                    "--secret-env",
+                    "JWT_SECRET",
+                    "--issuer",
+                    "my-app",
+                    "--claims",
+                    "{\"userId\":",
+                ],
                 &[("JWT_SECRET", SECRET)],
             ),
             "--claims is not valid JSON",
@@ -200,7 +265,10 @@ async fn minted_tokens_are_accepted_by_a_running_gateway() {
             "JWT_SECRET is not set",
         ),
         (
-            mint(&["--secret-env", "JWT_SECRET", "--issuer", "my-app"], &[("JWT_SECRET", "short")]),
+            mint(
+                &["--secret-env", "JWT_SECRET", "--issuer", "my-app"],
+                &[("JWT_SECRET", "short")],
+            ),
             "at least 32",
         ),
         (
@@ -209,7 +277,14 @@ async fn minted_tokens_are_accepted_by_a_running_gateway() {
         ),
         (
             mint(
-                &["--secret-env", "JWT_SECRET", "--issuer", "my-app", "--algorithm", "RS256"],
+                &[
+                    "--secret-env",
+                    "JWT_SECRET",
+                    "--issuer",
+                    "my-app",
+                    "--algorithm",
+                    "RS256",
+                ],
                 &[("JWT_SECRET", SECRET)],
             ),
             "HS256, HS384 or HS512",
