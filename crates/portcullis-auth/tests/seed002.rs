@@ -281,6 +281,7 @@ async fn seed002_handler_unchanged() {
             disconnect_status_code: None,
             disconnect_reason: None,
             connection_type: None,
+            caller: None,
         },
         stage_variables: &[],
     };

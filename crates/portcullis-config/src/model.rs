@@ -16,6 +16,9 @@ use portcullis_core::selection::SelectionExpression;
 
 use crate::HttpUrl;
 
+mod iam;
+pub use iam::{IdentityPool, IdentityPoolRoles, Role};
+
 /// A secret value from the configuration. `Debug` and `Display` never show it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -61,6 +64,10 @@ pub struct Config {
     pub cluster: Option<Cluster>,
     /// `[functions.NAME]`: Lambda handlers run by Portcullis, by name, in file order.
     pub functions: IndexMap<String, Function>,
+    /// `[identity_pools.NAME]`: Cognito-style identity pools, by name, in file order.
+    pub identity_pools: IndexMap<String, IdentityPool>,
+    /// `[roles.NAME]`: IAM roles of the identity pools, by name, in file order.
+    pub roles: IndexMap<String, Role>,
     /// Valid but risky choices (a secret from a `${VAR:-default}` fallback, a `jwt`
     /// authorizer that would accept ID tokens), in file order: `portcullis check` prints them
     /// and `serve` logs each at `warn` on start.
@@ -238,6 +245,10 @@ pub struct WebSocketApi {
     pub route_selection_expression: SelectionExpression,
     /// Authorizer evaluated on `$connect`.
     pub authorizer: Option<String>,
+    /// `authorization = "AWS_IAM"`: `$connect` must be SigV4-signed with identity-pool
+    /// credentials, and the role's policy is evaluated for `$connect` and every message route.
+    /// Never set together with `authorizer`.
+    pub authorization: Authorization,
     pub idle_timeout: Duration,
     pub max_duration: Duration,
     pub max_frame_bytes: usize,
@@ -306,6 +317,26 @@ pub struct WsRoute {
     pub groups: Vec<String>,
 }
 
+/// `authorization` of a WebSocket API or an HTTP route: `"NONE"` (the default; an
+/// `authorizer` may still apply) or `"AWS_IAM"` (SigV4 with identity-pool credentials, the
+/// role's IAM policy decides).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Authorization {
+    #[default]
+    None,
+    AwsIam,
+}
+
+impl Authorization {
+    /// The configuration spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Authorization::None => "NONE",
+            Authorization::AwsIam => "AWS_IAM",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct HttpApi {
     pub name: String,
@@ -313,6 +344,9 @@ pub struct HttpApi {
     pub stage: String,
     pub api_id: String,
     pub authorizer: Option<String>,
+    /// The routes' default `authorization` (routes without their own `authorizer` or
+    /// `authorization` inherit it). Never `AwsIam` together with `authorizer`.
+    pub authorization: Authorization,
     pub cors: Option<Cors>,
     pub max_body_bytes: usize,
     /// Route key (`GET /x/{id}`, `ANY /{proxy+}`, `$default`) → route, in file order.
@@ -335,7 +369,10 @@ pub struct Cors {
 #[derive(Debug, Clone)]
 pub struct HttpRoute {
     pub integration: String,
+    /// The effective authorizer (the route's own, else the API's).
     pub authorizer: Option<String>,
+    /// The effective authorization; `AwsIam` only when `authorizer` is `None`.
+    pub authorization: Authorization,
     pub scopes: Vec<String>,
     pub groups: Vec<String>,
     pub throttle: Option<Throttle>,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use toml_edit::{Array, DocumentMut, InlineTable, Item, Table, Value};
 
 use crate::duration;
-use crate::model::{Authorizer, BinaryFrames, Config, HmacSecret, Secret, Target};
+use crate::model::{Authorization, Authorizer, BinaryFrames, Config, HmacSecret, Secret, Target};
 use crate::syntax::redact_url;
 
 const REDACTED: &str = "<redacted>";
@@ -125,6 +125,9 @@ pub(crate) fn render(config: &Config) -> String {
         if let Some(a) = &api.authorizer {
             set(&mut t, "authorizer", str(a));
         }
+        if api.authorization != Authorization::None {
+            set(&mut t, "authorization", str(api.authorization.as_str()));
+        }
         set(&mut t, "idle_timeout", dur(api.idle_timeout));
         set(&mut t, "max_duration", dur(api.max_duration));
         set(&mut t, "max_frame_bytes", int(api.max_frame_bytes));
@@ -186,6 +189,9 @@ pub(crate) fn render(config: &Config) -> String {
         if let Some(a) = &api.authorizer {
             set(&mut t, "authorizer", str(a));
         }
+        if api.authorization != Authorization::None {
+            set(&mut t, "authorization", str(api.authorization.as_str()));
+        }
         if let Some(c) = &api.cors {
             let mut pairs = vec![
                 ("allow_origins", list(&c.allow_origins)),
@@ -208,6 +214,7 @@ pub(crate) fn render(config: &Config) -> String {
                 let mut pairs = vec![
                     ("integration", str(&r.integration)),
                     ("authorizer", str(authorizer)),
+                    ("authorization", str(r.authorization.as_str())),
                     ("scopes", list(&r.scopes)),
                     ("groups", list(&r.groups)),
                 ];
@@ -440,8 +447,56 @@ pub(crate) fn render(config: &Config) -> String {
         sites.insert(name, Item::Table(t));
     }
     doc.insert("static", Item::Table(sites));
+    render_iam(&mut doc, config);
 
     doc.to_string()
+}
+
+/// `[roles.*]` (policies as compact JSON) and `[identity_pools.*]`.
+fn render_iam(doc: &mut DocumentMut, config: &Config) {
+    let mut roles = implicit();
+    for (name, role) in &config.roles {
+        let mut t = Table::new();
+        set(&mut t, "policy", str(&role.policy_json.to_string()));
+        roles.insert(name, Item::Table(t));
+    }
+    doc.insert("roles", Item::Table(roles));
+    let mut pools = implicit();
+    for (name, p) in &config.identity_pools {
+        let mut t = Table::new();
+        set(&mut t, "id", str(&p.id));
+        set(&mut t, "user_pools", list(&p.user_pools));
+        set(
+            &mut t,
+            "allow_unauthenticated",
+            Value::from(p.allow_unauthenticated),
+        );
+        set(&mut t, "credentials_ttl", dur(p.credentials_ttl));
+        set(
+            &mut t,
+            "rate_limit_per_ip",
+            Value::from(i64::from(p.rate_limit_per_ip)),
+        );
+        let mut r = Vec::new();
+        if let Some(role) = &p.roles.authenticated {
+            r.push(("authenticated", str(role)));
+        }
+        if let Some(role) = &p.roles.unauthenticated {
+            r.push(("unauthenticated", str(role)));
+        }
+        if !p.roles.by_group.is_empty() {
+            let groups = p
+                .roles
+                .by_group
+                .iter()
+                .map(|(g, role)| (g.as_str(), str(role)))
+                .collect();
+            r.push(("by_group", inline(groups)));
+        }
+        set(&mut t, "roles", inline(r));
+        pools.insert(name, Item::Table(t));
+    }
+    doc.insert("identity_pools", Item::Table(pools));
 }
 
 fn render_csrf(t: &mut Table, csrf: Option<&crate::model::Csrf>) {

@@ -15,6 +15,8 @@ use serde::ser::{SerializeMap as _, SerializeStruct as _, Serializer};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
+use crate::caller::CallerIdentity;
+
 /// Which kind of event an integration receives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EventType {
@@ -63,6 +65,8 @@ pub struct WsEventContext<'a> {
     /// `requestContext.connectionType`: `Some("sse")` for a server-sent events stream; absent
     /// for a WebSocket, as on API Gateway.
     pub connection_type: Option<&'a str>,
+    /// The signer of an `AWS_IAM` connection: its fields join `requestContext.identity`.
+    pub caller: Option<&'a CallerIdentity>,
 }
 
 #[derive(Serialize)]
@@ -120,6 +124,7 @@ impl<'a> RequestContext<'a> {
                 source_ip: ctx.source_ip,
                 user_agent: ctx.user_agent,
                 user_agent_first: kind == EventType::Message,
+                caller: ctx.caller,
             },
             request_id: ctx.request_id,
             domain_name: ctx.domain_name,
@@ -132,15 +137,38 @@ impl<'a> RequestContext<'a> {
 }
 
 /// `{sourceIp[, userAgent]}`; MESSAGE captures list `userAgent` first, the others `sourceIp`.
+/// An `AWS_IAM` caller's fields follow.
 struct Identity<'a> {
     source_ip: &'a str,
     user_agent: Option<&'a str>,
     user_agent_first: bool,
+    caller: Option<&'a CallerIdentity>,
 }
 
 impl Serialize for Identity<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let len = 1 + usize::from(self.user_agent.is_some());
+        if let Some(caller) = self.caller {
+            let mut map = s.serialize_map(None)?;
+            map.serialize_entry("sourceIp", self.source_ip)?;
+            if let Some(ua) = self.user_agent {
+                map.serialize_entry("userAgent", ua)?;
+            }
+            let f = caller.identity_fields();
+            map.serialize_entry("cognitoIdentityPoolId", f.cognito_identity_pool_id)?;
+            map.serialize_entry("accountId", f.account_id)?;
+            map.serialize_entry("cognitoIdentityId", f.cognito_identity_id)?;
+            map.serialize_entry("caller", &f.caller)?;
+            map.serialize_entry("accessKey", f.access_key)?;
+            map.serialize_entry("cognitoAuthenticationType", f.cognito_authentication_type)?;
+            map.serialize_entry(
+                "cognitoAuthenticationProvider",
+                &f.cognito_authentication_provider,
+            )?;
+            map.serialize_entry("userArn", &f.user_arn)?;
+            map.serialize_entry("user", &f.user)?;
+            return map.end();
+        }
         let mut st = s.serialize_struct("Identity", len)?;
         match (self.user_agent, self.user_agent_first) {
             (Some(ua), true) => {
@@ -610,6 +638,7 @@ mod tests {
             disconnect_status_code: None,
             disconnect_reason: None,
             connection_type: None,
+            caller: None,
         }
     }
 

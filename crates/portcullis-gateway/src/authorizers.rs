@@ -17,6 +17,7 @@ use portcullis_auth::request::{
     RequestAuthorizerClient, WebSocketAuthorizerRequest, decide,
 };
 use portcullis_config::{Authorizer as AuthorizerConfig, Config};
+use portcullis_core::caller::CallerIdentity;
 use portcullis_core::fault::{Fault, HasFault};
 use portcullis_functions::Functions;
 use portcullis_idp::IdentityProvider;
@@ -75,6 +76,8 @@ pub struct Identity {
     pub answer: Option<Arc<AuthorizerAnswer>>,
     /// The built-in pool session behind the token, if it came from one.
     pub session: Option<LiveSession>,
+    /// An `AWS_IAM` caller: its identity and its role's policy, evaluated for every route.
+    pub iam: Option<Arc<IamAccess>>,
 }
 
 impl Identity {
@@ -84,12 +87,41 @@ impl Identity {
             && (groups.is_empty() || groups.iter().any(|g| self.groups.contains(g)))
     }
 
-    /// The connection's policy evaluated for `arn` (true when there is no policy to evaluate).
+    /// The connection's policy evaluated for `arn` (true when there is no policy to evaluate):
+    /// a request authorizer's answer, or an `AWS_IAM` caller's role policy.
     pub fn policy_allows(&self, arn: &str) -> bool {
-        match &self.answer {
+        let by_answer = match &self.answer {
             Some(answer) => decide(answer, INVOKE, arn).is_ok(),
             None => true,
-        }
+        };
+        by_answer && self.iam.as_ref().is_none_or(|iam| iam.allows(arn))
+    }
+
+    /// `requestContext.authorizer` of events: absent for an `AWS_IAM` caller of a WebSocket
+    /// API (its fields are in `requestContext.identity`, as on API Gateway).
+    pub fn event_authorizer(&self) -> Option<&RawValue> {
+        (self.context.get() != "null").then_some(&*self.context)
+    }
+
+    /// The `AWS_IAM` caller, whose fields join `requestContext.identity`.
+    pub fn caller(&self) -> Option<&CallerIdentity> {
+        self.iam.as_ref().map(|iam| &iam.caller)
+    }
+}
+
+/// What an `AWS_IAM` connection or request is allowed: its caller and its role's policy.
+#[derive(Debug)]
+pub struct IamAccess {
+    pub caller: CallerIdentity,
+    pub role: String,
+    pub policy: Arc<portcullis_core::policy::PolicyDocument>,
+}
+
+impl IamAccess {
+    /// The role's policy allows `execute-api:Invoke` on `arn`.
+    pub fn allows(&self, arn: &str) -> bool {
+        portcullis_core::policy::evaluate(&self.policy, INVOKE, arn)
+            == portcullis_core::policy::Decision::Allow
     }
 }
 
@@ -219,6 +251,7 @@ fn webhook_identity(authorized: &Authorized, context: Value) -> Identity {
         context: compact(&context),
         answer: Some(authorized.answer.clone()),
         session: None,
+        iam: None,
     }
 }
 
@@ -464,6 +497,7 @@ impl JwtAuth {
                     groups: verified.groups.clone(),
                     answer: None,
                     session,
+                    iam: None,
                 };
                 let remaining = u64::try_from(verified.expires_at - chrono::Utc::now().timestamp())
                     .unwrap_or(0);

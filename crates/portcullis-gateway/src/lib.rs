@@ -30,6 +30,7 @@ mod authorizers;
 mod cluster;
 mod headers;
 mod http_api;
+mod iam;
 mod integration;
 mod listener;
 mod metrics;

@@ -4,7 +4,8 @@
 //! 1. a WebSocket API's path: the upgrade (503 while the gateway drains);
 //! 2. a WebSocket API's SSE path (`sse.path`): the event stream (503 while draining);
 //! 3. the identity provider's endpoints: `/pools/...` (OAuth2/OIDC, hosted pages) and the
-//!    Cognito JSON API (`POST /` with an `X-Amz-Target: AWSCognitoIdentityProviderService.*`);
+//!    Cognito JSON APIs (`POST /` with an `X-Amz-Target: AWSCognitoIdentityProviderService.*`,
+//!    or `AWSCognitoIdentityService.*` for the identity pools);
 //! 4. an HTTP API whose base path holds the path (longest base path first);
 //! 5. a static site whose prefix holds the path (longest prefix first);
 //! 6. otherwise 404.
@@ -119,8 +120,8 @@ impl Public {
     }
 }
 
-/// Whether a request is for the identity provider: a path under `/pools/`, or the Cognito JSON
-/// API (`/` with a Cognito `X-Amz-Target`).
+/// Whether a request is for the identity provider: a path under `/pools/`, or a Cognito JSON
+/// API (`/` with a Cognito user pool or identity pool `X-Amz-Target`).
 fn is_identity_request(req: &Request<Body>) -> bool {
     let path = req.uri().path();
     let cognito = path == "/"
@@ -128,7 +129,10 @@ fn is_identity_request(req: &Request<Body>) -> bool {
             .headers()
             .get("x-amz-target")
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|t| t.starts_with("AWSCognitoIdentityProviderService."));
+            .is_some_and(|t| {
+                t.starts_with("AWSCognitoIdentityProviderService.")
+                    || t.starts_with("AWSCognitoIdentityService.")
+            });
     path.starts_with("/pools/") || cognito
 }
 

@@ -19,6 +19,7 @@ use crate::authorizers::Authorizers;
 use crate::cluster::{Cluster, LostConnection};
 use crate::error::GatewayError;
 use crate::http_api::HttpApi;
+use crate::iam::Iam;
 use crate::integration::{Integration, Integrations, http_client};
 use crate::listener::{ListenerRules, PerClient, accept_loop, bind};
 use crate::metrics::Metrics;
@@ -112,8 +113,8 @@ pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
         .local_addr()
         .map_err(|e| GatewayError::Internal(e.to_string()))?;
 
-    // The built-in identity provider, when the file defines pools.
-    let idp = if config.pools.is_empty() {
+    // The built-in identity provider, when the file defines user or identity pools.
+    let idp = if config.pools.is_empty() && config.identity_pools.is_empty() {
         None
     } else {
         Some(
@@ -227,6 +228,7 @@ pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
         metrics,
         registry,
         authorizers,
+        iam: Iam::new(&config, idp.as_ref()).map(Arc::new),
         shutdown: CancellationToken::new(),
         tasks: TaskTracker::new(),
         listen_port: listen_addr.port(),

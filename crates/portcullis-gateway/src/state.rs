@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::authorizers::Authorizers;
+use crate::iam::Iam;
 use crate::metrics::Metrics;
 use crate::registry::ConnectionRegistry;
 
@@ -23,6 +24,8 @@ pub struct State {
     pub registry: Arc<dyn ConnectionRegistry>,
     /// Every configured authorizer by name (a WebSocket API names its own at `$connect`).
     pub authorizers: Authorizers,
+    /// Identity-pool credentials and the roles' policies, for `AWS_IAM` APIs and routes.
+    pub iam: Option<Arc<Iam>>,
     /// Cancelled when the gateway starts draining: every session closes with 1001.
     pub shutdown: CancellationToken,
     /// Sessions and `$disconnect` deliveries, awaited (bounded) on shutdown.
@@ -47,6 +50,7 @@ impl State {
             metrics: Arc::new(Metrics::new()),
             registry: Arc::new(crate::registry::LocalRegistry::new(NodeId(1))),
             authorizers: Authorizers::default(),
+            iam: None,
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
             listen_port: 8080,

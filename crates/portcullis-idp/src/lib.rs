@@ -13,8 +13,10 @@
 //! the CLI and the gateway's admin HTTP API, what users may write ([`attributes`]: the pool's
 //! attribute schema; [`username`]: normalised usernames without look-alikes), and revocation
 //! ([`revocation`]: which live sessions a revocation covers, and the store's revocation log
-//! through which revocations made by one process reach the live connections of another). It
-//! does not verify tokens for routes (that is `portcullis-auth`, which reads this crate's keys
+//! through which revocations made by one process reach the live connections of another), and
+//! identity pools ([`identity_pools`]: temporary credentials of a role for the pools' users,
+//! verifiable by any node sharing the store, with the Cognito Identity API in
+//! [`http::identity`]). It does not verify tokens for routes (that is `portcullis-auth`, which reads this crate's keys
 //! through [`KeySource`](portcullis_auth::jwt::KeySource)).
 //!
 //! The provider's operations are split by domain, one `impl IdentityProvider` per file:
@@ -28,6 +30,7 @@ pub mod delivery;
 pub mod error;
 pub mod grants;
 pub mod http;
+pub mod identity_pools;
 pub mod keys;
 pub mod lockout;
 pub mod manage;

@@ -39,6 +39,8 @@ pub struct IdentityProvider {
     pub(crate) feed: tokio::sync::Mutex<RevocationFeed>,
     /// A hash of a password nobody has: what unknown users' passwords are checked against.
     pub(crate) dummy_hash: tokio::sync::OnceCell<String>,
+    /// Identity pools, roles and the key of their temporary credentials.
+    pub(crate) iam: crate::identity_pools::IamState,
 }
 
 impl std::fmt::Debug for IdentityProvider {
@@ -93,6 +95,11 @@ impl IdentityProvider {
             );
         }
         let idp = IdentityProvider {
+            iam: crate::identity_pools::IamState::new(
+                config,
+                &secret_key,
+                options.rate_limit_entries,
+            ),
             code_flow: oauth_code::CodeFlow::new(Arc::clone(&store), options.clock.clone()),
             store,
             public_url,

@@ -344,6 +344,7 @@ fn ws_context() -> WsEventContext<'static> {
         disconnect_status_code: None,
         disconnect_reason: None,
         connection_type: None,
+        caller: None,
     }
 }
 

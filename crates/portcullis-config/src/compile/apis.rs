@@ -9,8 +9,10 @@ use indexmap::IndexMap;
 use portcullis_core::http_route::RouteTable;
 use portcullis_core::selection::SelectionExpression;
 
-use super::{RefKind, Refs};
-use crate::model::{BinaryFrames, Cors, HttpApi, HttpRoute, Throttle, WebSocketApi, WsRoute};
+use super::{RefKind, Refs, authorization as iam};
+use crate::model::{
+    Authorization, BinaryFrames, Cors, HttpApi, HttpRoute, Throttle, WebSocketApi, WsRoute,
+};
 use crate::syntax::{self, WsRouteKind};
 use crate::walk::{Ctx, Sp, Tbl};
 
@@ -139,6 +141,8 @@ pub(super) fn websocket(
     if let Some(a) = &authorizer {
         refs.push(RefKind::Authorizer, a, t.path_of("authorizer"));
     }
+    let authorization = iam::authorization(ctx, &mut t, refs);
+    iam::exclusive(ctx, &t, authorization.as_ref(), authorizer.as_ref());
     let idle_timeout = t
         .duration_in(ctx, "idle_timeout", Duration::from_millis(1), TEN_YEARS)
         .map_or(Duration::from_secs(600), |d| d.v);
@@ -189,7 +193,8 @@ pub(super) fn websocket(
         ctx.error(
             mp.at,
             &t.path_of("message_policy"),
-            "needs the API to have an authorizer",
+            "needs the API to have an authorizer (with authorization = \"AWS_IAM\" the \
+             role's policy is always evaluated for every message)",
         );
     }
     let send_queue = t.size(ctx, "send_queue", 1).map_or(64, |s| s.v);
@@ -284,6 +289,7 @@ pub(super) fn websocket(
         api_id: api_id.v,
         route_selection_expression,
         authorizer: authorizer.map(|a| a.v),
+        authorization: authorization.map_or(Authorization::None, |a| a.v),
         idle_timeout,
         max_duration,
         max_frame_bytes,
@@ -398,6 +404,14 @@ pub(super) fn http(
             refs.push(RefKind::Authorizer, a, t.path_of("authorizer"));
         }
     }
+    let default_authorization = iam::authorization(ctx, &mut t, refs);
+    iam::exclusive(
+        ctx,
+        &t,
+        default_authorization.as_ref(),
+        default_authorizer.as_ref(),
+    );
+    let default_authorization = default_authorization.map_or(Authorization::None, |a| a.v);
     let cors = t.table(ctx, "cors").map(|c| cors(ctx, c));
     let max_body_bytes = t.size(ctx, "max_body_bytes", 1).map_or(10_485_760, |s| s.v);
 
@@ -435,7 +449,18 @@ pub(super) fn http(
             if let Some(i) = &integration {
                 refs.push(RefKind::Integration, i, r.path_of("integration"));
             }
-            let authorizer = match r.name(ctx, "authorizer") {
+            let own_authorizer = r.name(ctx, "authorizer");
+            let own_authorization = iam::authorization(ctx, &mut r, refs);
+            iam::exclusive(ctx, &r, own_authorization.as_ref(), own_authorizer.as_ref());
+            // The route's own choice wins; a route that names an authorizer (even "none")
+            // does not inherit the API's authorization.
+            let authorization = match (&own_authorization, &own_authorizer) {
+                (Some(a), _) => a.v,
+                (None, Some(_)) => Authorization::None,
+                (None, None) => default_authorization,
+            };
+            let authorizer = match own_authorizer {
+                _ if authorization == Authorization::AwsIam => None,
                 Some(a) if a.v == "none" => None,
                 Some(a) => {
                     refs.push(RefKind::Authorizer, &a, r.path_of("authorizer"));
@@ -488,6 +513,7 @@ pub(super) fn http(
                 HttpRoute {
                     integration: integration.v,
                     authorizer,
+                    authorization,
                     scopes,
                     groups,
                     throttle,
@@ -523,6 +549,7 @@ pub(super) fn http(
         stage,
         api_id: api_id.v,
         authorizer: default_authorizer.map(|a| a.v),
+        authorization: default_authorization,
         cors,
         max_body_bytes,
         routes,

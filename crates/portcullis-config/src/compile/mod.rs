@@ -11,9 +11,11 @@
 //!   APIs; derived ones include the API kind, so `[websocket.x]` and `[http.x]` differ.
 
 mod apis;
+mod authorization;
 mod backends;
 mod cluster;
 mod functions;
+mod identity;
 mod pools;
 
 use std::collections::HashMap;
@@ -41,6 +43,8 @@ pub(crate) enum RefKind {
     Integration,
     Authorizer,
     Function,
+    /// `authorization = "AWS_IAM"`: some identity pool must be declared.
+    IdentityPools,
 }
 
 /// A name used somewhere that must be defined in another section.
@@ -71,12 +75,19 @@ impl Refs {
         integrations: &[String],
         authorizers: &[String],
         functions: &[String],
+        identity_pools: &[String],
     ) {
         for r in self.0 {
+            if r.kind == RefKind::IdentityPools {
+                if identity_pools.is_empty() {
+                    ctx.error(r.at, &r.path, authorization::NEEDS_IDENTITY_POOL);
+                }
+                continue;
+            }
             let (declared, what) = match r.kind {
                 RefKind::Integration => (integrations, "integration"),
                 RefKind::Authorizer => (authorizers, "authorizer"),
-                RefKind::Function => (functions, "function"),
+                RefKind::Function | RefKind::IdentityPools => (functions, "function"),
             };
             if !declared.contains(&r.name) {
                 let message = if r.kind == RefKind::Function && declared.is_empty() {
@@ -211,9 +222,17 @@ pub(crate) fn compile(root: &Node, ctx: &mut Ctx<'_>) -> Option<Config> {
             functions_out.insert(name.v, function);
         }
     }
+    let (roles, identity_pools) = iam(ctx, &mut top, management.as_ref(), &pools_out);
     top.finish(ctx);
 
-    refs.check(ctx, &integration_names, &authorizer_names, &function_names);
+    let identity_pool_names: Vec<String> = identity_pools.keys().cloned().collect();
+    refs.check(
+        ctx,
+        &integration_names,
+        &authorizer_names,
+        &function_names,
+        &identity_pool_names,
+    );
     apis::check_unique(ctx, &ws_meta, &http_meta);
 
     if ctx.has_errors() {
@@ -252,8 +271,45 @@ pub(crate) fn compile(root: &Node, ctx: &mut Ctx<'_>) -> Option<Config> {
         static_sites,
         cluster: cluster.flatten(),
         functions: functions_out,
+        identity_pools,
+        roles,
         warnings: Vec::new(),
     })
+}
+
+/// `[roles.*]` then `[identity_pools.*]`, which refer to roles and to `[pools.*]`.
+fn iam(
+    ctx: &mut Ctx<'_>,
+    top: &mut Tbl<'_>,
+    management: Option<&Management>,
+    pools: &IndexMap<String, crate::model::Pool>,
+) -> (
+    IndexMap<String, crate::model::Role>,
+    IndexMap<String, crate::model::IdentityPool>,
+) {
+    let account_id = management.map_or(defaults::ACCOUNT_ID, |m| m.account_id.as_str());
+    let region = management.map_or(defaults::REGION, |m| m.region.as_str());
+    let mut roles = IndexMap::new();
+    let mut role_names = Vec::new();
+    for (name, t) in named(ctx, top, "roles") {
+        role_names.push(name.v.clone());
+        if let Some(role) = identity::role(ctx, &name, t, account_id) {
+            roles.insert(name.v, role);
+        }
+    }
+    let known = identity::Known {
+        region,
+        pools,
+        roles: &role_names,
+    };
+    let mut identity_pools = IndexMap::new();
+    let mut ids = Vec::new();
+    for (name, t) in named(ctx, top, "identity_pools") {
+        if let Some(pool) = identity::identity_pool(ctx, &name, t, &known, &mut ids) {
+            identity_pools.insert(name.v, pool);
+        }
+    }
+    (roles, identity_pools)
 }
 
 /// A `jwt` authorizer without `token_use` would take an ID token where an access token is

@@ -109,7 +109,11 @@ fn record(handle: &ConnectionHandle) -> Vec<u8> {
         source_ip: handle.source_ip.clone(),
         user_agent: handle.user_agent.clone(),
         principal: handle.principal.clone(),
-        authorizer: handle.identity.as_ref().map(|i| i.context.clone()),
+        authorizer: handle
+            .identity
+            .as_ref()
+            .and_then(|i| i.event_authorizer())
+            .map(ToOwned::to_owned),
         transport: handle.transport.as_str().to_owned(),
     };
     serde_json::to_vec(&record).unwrap_or_default()

@@ -5,6 +5,7 @@
 //! [`proxy`]). Request bodies are read within the API's limit by [`body`].
 
 mod body;
+mod iam;
 mod proxy;
 
 use std::collections::HashMap;
@@ -17,7 +18,7 @@ use http::{HeaderName, HeaderValue, Request, Response, StatusCode, header};
 use portcullis_auth::error::AuthError;
 use portcullis_auth::identity::RequestParts;
 use portcullis_auth::request::HttpAuthorizerRequest;
-use portcullis_config::IntegrationKind;
+use portcullis_config::{Authorization, IntegrationKind};
 use portcullis_core::cors::{CorsPolicy, is_preflight};
 use portcullis_core::fault::HasFault;
 use portcullis_core::forward::{self, HOP_BY_HOP};
@@ -46,6 +47,7 @@ struct HttpRoute {
     integration: Arc<Integration>,
     kind: IntegrationKind,
     authorizer: Option<Arc<Authorizer>>,
+    authorization: Authorization,
     scopes: Vec<String>,
     groups: Vec<String>,
     throttle: Option<Mutex<KeyedBuckets>>,
@@ -104,6 +106,7 @@ impl HttpApi {
                 integration,
                 kind,
                 authorizer,
+                authorization: route.authorization,
                 scopes: route.scopes.clone(),
                 groups: route.groups.clone(),
                 throttle,
@@ -209,7 +212,7 @@ pub async fn handle(
 async fn serve(
     state: &State,
     api: &HttpApi,
-    req: Request<Body>,
+    mut req: Request<Body>,
     peer: SocketAddr,
 ) -> Response<Body> {
     let full_path = req.uri().path().to_owned();
@@ -254,6 +257,15 @@ async fn serve(
 
     // Authorization.
     let mut identity: Option<Identity> = None;
+    if route.authorization == Authorization::AwsIam {
+        match iam::authorize(state, api, &route.key, &path, req).await {
+            Ok((id, read)) => {
+                identity = Some(id);
+                req = read;
+            }
+            Err(response) => return response,
+        }
+    }
     if let Some(authorizer) = &route.authorizer {
         let header_refs: Vec<(&str, &str)> = headers
             .iter()

@@ -304,7 +304,7 @@ impl Drop for Session {
                 (state.clone(), api.clone(), handle.clone(), identity.clone());
             state.tasks.clone().spawn_on(
                 async move {
-                    let context = identity.as_ref().map(|i| &*i.context);
+                    let context = identity.as_ref().and_then(|i| i.event_authorizer());
                     deliver_disconnect(&state, &api, &handle, context, &ending).await;
                 },
                 &runtime,

@@ -11,6 +11,7 @@ use http::{HeaderMap, Request, Response, StatusCode, header};
 use portcullis_auth::error::AuthError;
 use portcullis_auth::identity::RequestParts;
 use portcullis_auth::request::WebSocketAuthorizerRequest;
+use portcullis_config::Authorization;
 use portcullis_core::event::{self, EventType, WsEventContext, connect_event};
 use portcullis_core::id::{ConnectionId, request_id};
 use portcullis_core::{forward, policy, redact};
@@ -37,6 +38,8 @@ pub struct Attempt {
     /// The request's headers as events carry them, with the forwarding headers added.
     headers: Vec<(String, String)>,
     pub query: Vec<(String, String)>,
+    /// The request as it was signed, kept for an `AWS_IAM` API only.
+    pub(super) signed: Option<super::iam::Signed>,
 }
 
 impl Attempt {
@@ -60,6 +63,8 @@ impl Attempt {
                 .map(str::to_owned),
             headers: event_headers(req.headers(), &source_ip, state.listen_port, &state.scheme),
             query: query_pairs(req.uri().query()),
+            signed: (api.config.authorization == Authorization::AwsIam)
+                .then(|| super::iam::Signed::of(req)),
             source_ip,
             transport,
             api,
@@ -70,7 +75,7 @@ impl Attempt {
     fn context<'a>(
         &'a self,
         request_id: &'a str,
-        authorizer: Option<&'a serde_json::value::RawValue>,
+        identity: Option<&'a Identity>,
     ) -> WsEventContext<'a> {
         WsEventContext {
             route_key: "$connect",
@@ -85,10 +90,11 @@ impl Attempt {
             domain_name: &self.api.domain_name,
             source_ip: &self.source_ip,
             user_agent: self.user_agent.as_deref(),
-            authorizer,
+            authorizer: identity.and_then(|i| i.event_authorizer()),
             disconnect_status_code: None,
             disconnect_reason: None,
             connection_type: connection_type(self.transport),
+            caller: identity.and_then(|i| i.caller()),
         }
     }
 
@@ -160,6 +166,16 @@ pub async fn authorize(
 ) -> Result<Option<Arc<Identity>>, Response<Body>> {
     let api = &attempt.api;
     let path_for_log = &attempt.path_for_log;
+    if api.config.authorization == Authorization::AwsIam {
+        return match super::iam::authorize(state, api, attempt.signed.as_ref()).await {
+            Ok(identity) => Ok(Some(identity)),
+            Err(reason) => {
+                info!(api = %api.name, transport = attempt.transport.as_str(), path = %path_for_log, status = 403, reason = %reason, "{} refused: AWS_IAM", attempt.what());
+                attempt.rejected(state, 403);
+                Err(reply::message(StatusCode::FORBIDDEN, "Forbidden"))
+            }
+        };
+    }
     let Some(name) = &api.config.authorizer else {
         return Ok(None);
     };
@@ -232,7 +248,7 @@ pub async fn call_connect(
         return Ok(Vec::new());
     };
     let rid = request_id();
-    let ctx = attempt.context(&rid, identity.map(|i| &*i.context));
+    let ctx = attempt.context(&rid, identity.map(|i| &**i));
     // The gateway's session cookies stay with the gateway (the authorizer had them).
     let body = connect_event(
         &ctx,

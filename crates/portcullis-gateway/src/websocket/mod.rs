@@ -3,6 +3,7 @@
 //! deadlines an API's SSE streams share with its WebSockets (`admission`, `timers`).
 
 pub(crate) mod admission;
+mod iam;
 mod session;
 pub(crate) mod timers;
 mod upgrade;

@@ -261,7 +261,7 @@ pub async fn run(mut socket: Socket, session: Session) {
         &state,
         &api,
         &handle,
-        identity.as_ref().map(|i| &*i.context),
+        identity.as_ref().and_then(|i| i.event_authorizer()),
         &ending,
     )
     .await;
@@ -360,6 +360,7 @@ fn context<'a>(
         disconnect_status_code: None,
         disconnect_reason: None,
         connection_type: super::admission::connection_type(handle.transport),
+        caller: handle.identity.as_ref().and_then(|i| i.caller()),
     }
 }
 
@@ -398,7 +399,8 @@ fn dispatch(
     // Beyond API Gateway: every message is authorized for its route, not only the connection.
     if let Some(identity) = identity {
         let scoped = identity.allows(&route.scopes, &route.groups);
-        let by_policy = !api.config.message_policy
+        // An `AWS_IAM` caller's role policy is evaluated for every message route.
+        let by_policy = !(api.config.message_policy || identity.iam.is_some())
             || identity.policy_allows(&policy::websocket_arn(
                 &state.management.region,
                 &state.management.account_id,
@@ -425,7 +427,7 @@ fn dispatch(
         let mut ctx = context(
             api,
             handle,
-            identity.as_ref().map(|i| &*i.context),
+            identity.as_ref().and_then(|i| i.event_authorizer()),
             &route.key,
             EventType::Message,
             &rid,

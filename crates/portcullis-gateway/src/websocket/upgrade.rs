@@ -150,7 +150,7 @@ fn open(
                 warn!(api = %api.name, connection_id = %handle.id, error = %e, "upgrade failed after $connect");
                 state.registry.unregister(&handle.id);
                 handle.queue.close();
-                let context = identity.as_ref().map(|i| &*i.context);
+                let context = identity.as_ref().and_then(|i| i.event_authorizer());
                 session::deliver_disconnect(&state, &api, &handle, context, &Close::Abnormal).await;
             }
         }

@@ -6,7 +6,8 @@
 //! - [`cookie_session`]: cookie sessions for browser pages on the gateway's origin;
 //! - [`admin`]: the identity admin API (`/admin/...`; the gateway serves it on its admin
 //!   listener after checking the caller);
-//! - [`cognito`]: the Cognito JSON API (`POST /` with `X-Amz-Target`), a router of its own;
+//! - [`cognito`]: the Cognito JSON API (`POST /` with `X-Amz-Target`), a router of its own,
+//!   which hands the identity pool targets to [`identity`] (the Cognito Identity JSON API);
 //! - [`reply`]: what they share (the JSON reply, RFC 6749 errors, the form reader, the
 //!   per-address rate limit, cookies); [`page`]: the HTML of the hosted pages.
 //!
@@ -23,6 +24,7 @@ pub mod admin;
 pub mod cognito;
 pub mod cookie_session;
 mod hosted;
+pub mod identity;
 pub mod oauth;
 pub(crate) mod page;
 pub(crate) mod reply;

@@ -9,6 +9,7 @@ mod cluster_sse;
 mod config_cli;
 mod functions;
 mod http_api;
+mod iam;
 mod identity_admin;
 mod identity_provider;
 mod invoke_cli;

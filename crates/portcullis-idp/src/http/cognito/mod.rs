@@ -99,6 +99,8 @@ struct Cognito {
     verifier: Option<JwtVerifier>,
     /// issuer → pool name.
     issuers: HashMap<String, String>,
+    /// The Cognito Identity API (identity pools), served at the same `POST /`.
+    identity: crate::http::identity::IdentityApi,
 }
 
 /// The JSON API router (`POST /`), default options.
@@ -145,6 +147,7 @@ pub fn cognito_router_with(idp: Arc<IdentityProvider>, options: CognitoOptions) 
         }
     };
     let state = Arc::new(Cognito {
+        identity: crate::http::identity::IdentityApi::new(Arc::clone(&idp)),
         webhooks: CodeWebhooks::new(idp.pools.iter().map(|(name, s)| (name, &s.config))),
         idp,
         options,
@@ -155,6 +158,9 @@ pub fn cognito_router_with(idp: Arc<IdentityProvider>, options: CognitoOptions) 
 }
 
 async fn handle(State(c): State<Arc<Cognito>>, request: Request) -> Response {
+    if crate::http::identity::is_identity_target(request.headers()) {
+        return c.identity.handle(request).await;
+    }
     match handle_inner(&c, request).await {
         Ok(body) => answer(StatusCode::OK, &body),
         Err(e) => e.into_response(),

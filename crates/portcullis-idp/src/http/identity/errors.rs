@@ -1,0 +1,123 @@
+//! The errors of the Cognito Identity API: `{"__type": name, "message": message}` with the
+//! status and the `x-amzn-errortype` header the service answers, in one place.
+
+use axum::response::Response;
+use http::{HeaderValue, StatusCode, header};
+use portcullis_core::fault::{Fault, HasFault};
+use serde_json::{Value, json};
+
+use crate::http::reply::json_as;
+use crate::tokens;
+
+/// The content type of the API.
+const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
+
+/// The Cognito Identity error types this API answers (`__type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdentityErrorType {
+    InternalError,
+    InvalidIdentityPoolConfiguration,
+    InvalidParameter,
+    NotAuthorized,
+    ResourceNotFound,
+    Serialization,
+    TooManyRequests,
+    UnknownOperation,
+}
+
+impl IdentityErrorType {
+    /// The `__type` on the wire.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::InternalError => "InternalErrorException",
+            Self::InvalidIdentityPoolConfiguration => "InvalidIdentityPoolConfigurationException",
+            Self::InvalidParameter => "InvalidParameterException",
+            Self::NotAuthorized => "NotAuthorizedException",
+            Self::ResourceNotFound => "ResourceNotFoundException",
+            Self::Serialization => "SerializationException",
+            Self::TooManyRequests => "TooManyRequestsException",
+            Self::UnknownOperation => "UnknownOperationException",
+        }
+    }
+
+    /// 500 for `InternalErrorException`, 400 for the rest (as the service).
+    pub fn status(self) -> StatusCode {
+        match self {
+            Self::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    /// The provider for internal errors, the operator for a pool whose roles do not cover
+    /// the caller, the caller for the rest.
+    pub fn fault(self) -> Fault {
+        match self {
+            Self::InternalError => Fault::Internal,
+            Self::InvalidIdentityPoolConfiguration => Fault::Operator,
+            _ => Fault::Client,
+        }
+    }
+}
+
+/// An error of the Cognito Identity API.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {message}", kind.name())]
+pub struct IdentityError {
+    pub kind: IdentityErrorType,
+    pub message: String,
+}
+
+impl HasFault for IdentityError {
+    fn fault(&self) -> Fault {
+        self.kind.fault()
+    }
+}
+
+pub(super) fn err(kind: IdentityErrorType, message: impl Into<String>) -> IdentityError {
+    IdentityError {
+        kind,
+        message: message.into(),
+    }
+}
+
+pub(super) fn not_authorized(message: impl Into<String>) -> IdentityError {
+    err(IdentityErrorType::NotAuthorized, message)
+}
+
+/// `NotAuthorizedException` for a login token that cannot be used; `why` is for the caller.
+pub(super) fn invalid_login(why: &str) -> IdentityError {
+    not_authorized(format!("Invalid login token. {why}"))
+}
+
+pub(super) fn invalid_parameter(message: impl Into<String>) -> IdentityError {
+    err(IdentityErrorType::InvalidParameter, message)
+}
+
+/// `InternalErrorException`; the cause goes to the log only.
+pub(super) fn internal(e: &dyn std::fmt::Display) -> IdentityError {
+    tracing::error!(error = %e, "cognito identity API: internal failure");
+    err(IdentityErrorType::InternalError, "Internal error")
+}
+
+/// An answer: `body` with `status`, `application/x-amz-json-1.1`, `no-store`, a request id.
+pub(super) fn answer(status: StatusCode, body: &Value) -> Response {
+    let mut response = json_as(status, CONTENT_TYPE, body);
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Ok(v) = HeaderValue::from_str(&tokens::uuid_v4()) {
+        headers.insert("x-amzn-requestid", v);
+    }
+    response
+}
+
+impl IdentityError {
+    pub(super) fn into_response(self) -> Response {
+        let name = self.kind.name();
+        let body = json!({"__type": name, "message": self.message});
+        let mut response = answer(self.kind.status(), &body);
+        if let Ok(v) = HeaderValue::from_str(&format!("{name}:")) {
+            response.headers_mut().insert("x-amzn-errortype", v);
+        }
+        response
+    }
+}
