@@ -107,6 +107,10 @@ pub fn load_file(path: &Path) -> Result<Config, Diagnostics> {
             {
                 *file = base.join(&*file);
             }
+            let problems = check_secret_files(&mut config, base, &file_name);
+            if !problems.is_empty() {
+                return Err(Diagnostics(problems));
+            }
             Ok(config)
         }
         Err(e) => Err(Diagnostics(vec![Diagnostic {
@@ -117,6 +121,44 @@ pub fn load_file(path: &Path) -> Result<Config, Diagnostics> {
             message: format!("cannot read configuration file: {e}"),
         }])),
     }
+}
+
+/// Resolves every `secret_file` of a `jwt` issuer against `base` and reads it, so that
+/// `portcullis check` refuses a missing file or a secret shorter than
+/// [`MIN_HMAC_SECRET_BYTES`] as it refuses a short `secret`.
+fn check_secret_files(config: &mut Config, base: &Path, file_name: &str) -> Vec<Diagnostic> {
+    let mut problems = Vec::new();
+    for (name, authorizer) in config.authorizers.iter_mut() {
+        let Authorizer::Jwt(jwt) = authorizer else {
+            continue;
+        };
+        for (index, issuer) in jwt.issuers.iter_mut().enumerate() {
+            let Some(HmacSecret::File(file)) = &mut issuer.secret else {
+                continue;
+            };
+            if file.is_relative() {
+                *file = base.join(&*file);
+            }
+            let message = match HmacSecret::File(file.clone()).load() {
+                Err(e) => format!("cannot read {}: {e}", file.display()),
+                Ok(secret) if secret.expose().len() < MIN_HMAC_SECRET_BYTES => format!(
+                    "{} holds {} bytes; a shared secret must be at least \
+                     {MIN_HMAC_SECRET_BYTES} bytes (generate one with `openssl rand -base64 32`)",
+                    file.display(),
+                    secret.expose().len()
+                ),
+                Ok(_) => continue,
+            };
+            problems.push(Diagnostic {
+                file: file_name.to_owned(),
+                line: 1,
+                column: 1,
+                path: format!("authorizers.{name}.issuers[{index}].secret_file"),
+                message,
+            });
+        }
+    }
+    problems
 }
 
 /// Compiles `source` (named `file_name` in diagnostics), looking variables up with `env`.
@@ -157,6 +199,12 @@ pub fn load_str(
     }
 }
 
+/// Parses a duration as the file writes them (`"50ms"`, `"30s"`, `"10m"`, `"2h"`, `"30d"`), for
+/// command-line flags that take the same form. The error is a complete sentence.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    duration::parse(text)
+}
+
 /// The effective configuration as TOML, with every secret shown as `"<redacted>"`.
 pub fn render_redacted(config: &Config) -> String {
     render::render(config)
@@ -164,3 +212,6 @@ pub fn render_redacted(config: &Config) -> String {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod shared_secret_tests;

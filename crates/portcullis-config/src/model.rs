@@ -474,12 +474,117 @@ pub struct JwtAuthorizer {
     pub csrf: Option<Csrf>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct JwtIssuer {
+    /// The exact `iss` value. A URL for JWKS issuers (discovery starts there); any string for
+    /// shared-secret issuers (`"my-app"`).
     pub issuer: String,
     pub audience: Vec<String>,
-    /// Where the issuer's keys are; `None`: found by OIDC discovery.
+    /// Where the issuer's keys are; `None`: found by OIDC discovery (or a shared secret).
     pub jwks_uri: Option<HttpUrl>,
+    /// JWS algorithms accepted from this issuer. Empty for a JWKS issuer: every asymmetric one
+    /// its keys allow. Never empty for a shared-secret issuer, and then only HMAC ones.
+    pub algorithms: Vec<JwsAlgorithm>,
+    /// The shared secret of an HMAC issuer (`secret` or `secret_file`); such an issuer has
+    /// no JWKS and is never a built-in pool.
+    pub secret: Option<HmacSecret>,
+}
+
+/// Least length of an HMAC issuer's shared secret, in bytes (RFC 7518 §3.2 asks for at least
+/// the hash size; 32 bytes suits HS256 and is refused below for every HMAC algorithm).
+pub const MIN_HMAC_SECRET_BYTES: usize = 32;
+
+/// The shared secret of an HMAC `jwt` issuer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HmacSecret {
+    /// The secret itself, usually `"${JWT_SECRET}"`; at least [`MIN_HMAC_SECRET_BYTES`] bytes.
+    Value(Secret),
+    /// A file holding it (one trailing newline is ignored), read when the verifier is built; a
+    /// relative path is resolved against the configuration file's directory by
+    /// [`crate::load_file`], which also checks its length.
+    File(std::path::PathBuf),
+}
+
+impl HmacSecret {
+    /// The secret's bytes: the value, or the file's content without one trailing newline.
+    pub fn load(&self) -> std::io::Result<Secret> {
+        match self {
+            HmacSecret::Value(secret) => Ok(secret.clone()),
+            HmacSecret::File(path) => {
+                let mut text = std::fs::read_to_string(path)?;
+                if text.ends_with('\n') {
+                    text.pop();
+                    if text.ends_with('\r') {
+                        text.pop();
+                    }
+                }
+                Ok(Secret::new(text))
+            }
+        }
+    }
+}
+
+/// A JWS `alg` an issuer may be configured with (RFC 7518 names, case-sensitive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum JwsAlgorithm {
+    HS256,
+    HS384,
+    HS512,
+    RS256,
+    RS384,
+    RS512,
+    PS256,
+    PS384,
+    PS512,
+    ES256,
+    ES384,
+    ES512,
+    EdDSA,
+}
+
+impl JwsAlgorithm {
+    pub const ALL: [JwsAlgorithm; 13] = [
+        Self::HS256,
+        Self::HS384,
+        Self::HS512,
+        Self::RS256,
+        Self::RS384,
+        Self::RS512,
+        Self::PS256,
+        Self::PS384,
+        Self::PS512,
+        Self::ES256,
+        Self::ES384,
+        Self::ES512,
+        Self::EdDSA,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::HS256 => "HS256",
+            Self::HS384 => "HS384",
+            Self::HS512 => "HS512",
+            Self::RS256 => "RS256",
+            Self::RS384 => "RS384",
+            Self::RS512 => "RS512",
+            Self::PS256 => "PS256",
+            Self::PS384 => "PS384",
+            Self::PS512 => "PS512",
+            Self::ES256 => "ES256",
+            Self::ES384 => "ES384",
+            Self::ES512 => "ES512",
+            Self::EdDSA => "EdDSA",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.name() == name)
+    }
+
+    /// `HS256`, `HS384`, `HS512`.
+    pub fn is_hmac(self) -> bool {
+        matches!(self, Self::HS256 | Self::HS384 | Self::HS512)
+    }
 }
 
 #[derive(Debug, Clone)]

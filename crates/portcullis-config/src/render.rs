@@ -7,7 +7,7 @@ use std::time::Duration;
 use toml_edit::{Array, DocumentMut, InlineTable, Item, Table, Value};
 
 use crate::duration;
-use crate::model::{Authorization, Authorizer, BinaryFrames, Config, Secret, Target};
+use crate::model::{Authorization, Authorizer, BinaryFrames, Config, HmacSecret, Secret, Target};
 use crate::syntax::redact_url;
 
 const REDACTED: &str = "<redacted>";
@@ -261,6 +261,18 @@ pub(crate) fn render(config: &Config) -> String {
                             vec![("issuer", str(&i.issuer)), ("audience", list(&i.audience))];
                         if let Some(uri) = &i.jwks_uri {
                             pairs.push(("jwks_uri", str(&redact_url(uri))));
+                        }
+                        if !i.algorithms.is_empty() {
+                            let names: Vec<String> =
+                                i.algorithms.iter().map(|a| a.name().to_owned()).collect();
+                            pairs.push(("algorithms", list(&names)));
+                        }
+                        match &i.secret {
+                            Some(HmacSecret::Value(value)) => pairs.push(("secret", secret(value))),
+                            Some(HmacSecret::File(file)) => {
+                                pairs.push(("secret_file", str(&file.display().to_string())));
+                            }
+                            None => {}
                         }
                         inline(pairs)
                     })

@@ -1390,7 +1390,7 @@ bogus = 1
     );
     assert_error(
         &source,
-        "test.toml:25:1: authorizers.j.issuers[0].bogus: unknown key \"bogus\"; expected one of: issuer, audience, jwks_uri",
+        "test.toml:25:1: authorizers.j.issuers[0].bogus: unknown key \"bogus\"; expected one of: issuer, audience, jwks_uri, secret, secret_file, algorithms",
     );
     let config = load(&source.replace("bogus = 1\n", "")).unwrap();
     let ids: Vec<&str> = config

@@ -300,7 +300,7 @@ impl Authorizer {
     ) -> Result<Identity, AuthError> {
         let outcome = match self {
             Authorizer::Jwt { jwt, .. } => jwt
-                .check(&input.request)
+                .check(&input.request, Transport::WebSocket)
                 .await
                 .map_err(|denial| denial.error()),
             Authorizer::Request { client, cache, .. } => {
@@ -334,14 +334,13 @@ impl Authorizer {
         metrics: &Metrics,
     ) -> Result<Identity, HttpDenial> {
         let outcome = match self {
-            Authorizer::Jwt { jwt, .. } => {
-                jwt.check(&input.request)
-                    .await
-                    .map_err(|denial| HttpDenial {
-                        error: denial.error(),
-                        jwt_description: Some(denial.description()),
-                    })
-            }
+            Authorizer::Jwt { jwt, .. } => jwt
+                .check(&input.request, Transport::Http)
+                .await
+                .map_err(|denial| HttpDenial {
+                    error: denial.error(),
+                    jwt_description: Some(denial.description()),
+                }),
             Authorizer::Request { client, cache, .. } => {
                 let format = match client.payload_format() {
                     portcullis_config::PayloadFormat::V1 => PayloadFormat::V1,
@@ -438,8 +437,20 @@ impl JwtDenial {
     }
 }
 
+/// Which event the identity is for: WebSocket events carry the claims at the top of
+/// `requestContext.authorizer` too ([`VerifiedToken::websocket_authorizer_context`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Transport {
+    WebSocket,
+    Http,
+}
+
 impl JwtAuth {
-    async fn check(&self, request: &RequestParts<'_>) -> Result<Identity, JwtDenial> {
+    async fn check(
+        &self,
+        request: &RequestParts<'_>,
+        transport: Transport,
+    ) -> Result<Identity, JwtDenial> {
         let Some((source, raw)) = self
             .sources
             .iter()
@@ -501,7 +512,11 @@ impl JwtAuth {
         if revoked(self.idp.as_ref(), &checked.0).await {
             return Err(JwtDenial::Revoked);
         }
-        Ok(checked.1.clone())
+        let mut identity = checked.1.clone();
+        if transport == Transport::WebSocket {
+            identity.context = compact(&checked.0.websocket_authorizer_context());
+        }
+        Ok(identity)
     }
 }
 

@@ -269,6 +269,7 @@ impl IdentityProvider {
                 issuer: state.issuer.clone(),
                 audience: Vec::new(),
                 jwks_uri: None,
+                ..JwtIssuer::default()
             }],
             token_use: Some("access".into()),
             principal_claim: None,

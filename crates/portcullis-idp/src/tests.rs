@@ -119,6 +119,7 @@ fn verifier(audience: Vec<String>, jwks_uri: Option<String>) -> JwtVerifier {
             issuer: ISSUER.into(),
             audience,
             jwks_uri: jwks_uri.map(|u| portcullis_config::HttpUrl::parse(&u).unwrap()),
+            ..JwtIssuer::default()
         }],
         token_use: None,
         principal_claim: None,

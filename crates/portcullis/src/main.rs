@@ -2,12 +2,14 @@
 //! library crates (`portcullis-config` compiles the file, `portcullis-gateway` serves it,
 //! `portcullis-idp` runs the identity-store commands of [`identity_commands`],
 //! `portcullis-client` calls a running gateway for [`push_command`], `portcullis-functions`
-//! runs a handler for [`invoke_command`]).
+//! runs a handler for [`invoke_command`], `portcullis-auth` signs the tokens of
+//! [`token_command`]).
 
 mod failure;
 mod identity_commands;
 mod invoke_command;
 mod push_command;
+mod token_command;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -62,6 +64,12 @@ enum Command {
     /// stdout, as `aws lambda invoke` writes it) or an unknown function; 2 for an invalid
     /// configuration file.
     Invoke(invoke_command::InvokeArgs),
+    /// Mint tokens: shared-secret (HMAC) JWTs, or a built-in pool's tokens.
+    ///
+    /// Prints only the token on stdout. Exit status: 0 on success; 1 on any error (one line on
+    /// stderr, nothing on stdout); 2 for an invalid configuration file.
+    #[command(subcommand)]
+    Token(token_command::TokenCommand),
     // `pools`, `users`, `groups`, `clients`, `keys`: the identity store, directly.
     #[command(flatten)]
     Identity(identity_commands::IdentityCommand),
@@ -135,6 +143,10 @@ fn main() -> ExitCode {
         Command::Invoke(args) => {
             init_logging(cli.log_format, "info");
             invoke_command::run(args)
+        }
+        Command::Token(command) => {
+            init_logging(cli.log_format, "warn");
+            token_command::run(command)
         }
         Command::Identity(command) => {
             // These commands print their results; only warnings and errors are logged.

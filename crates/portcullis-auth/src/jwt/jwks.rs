@@ -43,6 +43,8 @@ struct RefreshState {
 pub(crate) struct IssuerKeys {
     pub issuer: String,
     pub audience: Vec<String>,
+    /// Algorithms accepted from this issuer; empty: every one its keys allow.
+    pub algorithms: Vec<super::keys::Algorithm>,
     jwks_uri: Option<String>,
     current: RwLock<Arc<KeySet>>,
     refresh: tokio::sync::Mutex<RefreshState>,
@@ -70,6 +72,7 @@ impl IssuerKeys {
         IssuerKeys {
             issuer,
             audience,
+            algorithms: Vec::new(),
             jwks_uri,
             current: RwLock::new(Arc::new(KeySet::empty(next_generation()))),
             refresh: tokio::sync::Mutex::new(RefreshState::default()),

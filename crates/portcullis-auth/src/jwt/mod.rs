@@ -1,14 +1,18 @@
 //! JWT verification for `jwt` authorizers: several trusted issuers per authorizer, their keys
-//! fetched from JWKS endpoints (or an in-process [`KeySource`]), claims checked as API Gateway's
-//! HTTP JWT authorizer does.
+//! fetched from JWKS endpoints (or an in-process [`KeySource`]) or a shared secret ([`hmac`]),
+//! claims checked as API Gateway's HTTP JWT authorizer does.
 //!
 //! Order of work for one token ([`JwtVerifier::verify`]), cheapest and least trusting first:
 //! 1. size bound, then the compact form ([`token`]): three base64url parts, JSON header and
-//!    payload, an asymmetric `alg` (never `none` or `HS*`), optional string `kid`, no `crit`;
+//!    payload, a known `alg` (never `none`), optional string `kid`, no `crit`;
 //! 2. the issuer, chosen by exact match of the (still unverified) `iss` with a configured one;
+//!    its configuration decides the kind of key: a shared-secret issuer takes only the HMAC
+//!    algorithms listed for it, a JWKS issuer only asymmetric ones (those listed, if any), so
+//!    an `HS256` token can never be checked against a public key (algorithm confusion);
 //! 3. the key, by `kid` from that issuer's keys only ([`jwks`]); a key of another type or curve
 //!    than `alg` needs, or whose JWK pins another `alg`, is refused ([`keys`]);
-//! 4. the signature (aws-lc-rs, keys parsed when the JWKS was loaded);
+//! 4. the signature or MAC (aws-lc-rs, keys parsed when the JWKS was loaded; MACs compared in
+//!    constant time);
 //! 5. the claims ([`claims`]): `exp`, `nbf`, `iat` with clock skew, audience / `client_id`,
 //!    `token_use`.
 //!
@@ -17,12 +21,16 @@
 //! revocation. Errors and logs never contain a token, a signature or key material.
 
 mod claims;
+pub mod hmac;
 mod jwks;
 mod keys;
 mod token;
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod attacks;
 
 use portcullis_core::fault::{Fault, HasFault};
 use std::sync::Arc;
@@ -33,7 +41,11 @@ use serde_json::{Map, Value};
 pub use keys::{Algorithm, Jwk, Jwks, KeySource};
 
 use claims::ClaimRules;
+pub use hmac::HmacAlgorithm;
+use hmac::HmacIssuer;
 use jwks::IssuerKeys;
+use portcullis_config::{JwsAlgorithm, MIN_HMAC_SECRET_BYTES};
+use token::TokenAlgorithm;
 
 /// Bounds and timings of JWT verification.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -178,6 +190,26 @@ impl VerifiedToken {
         Value::Object(context)
     }
 
+    /// `requestContext.authorizer` of WebSocket events: [`authorizer_context`]
+    /// (Self::authorizer_context) plus every claim at the top level, as a Lambda authorizer's
+    /// `context` reaches a WebSocket integration (`requestContext.authorizer.userId`), so
+    /// handlers written for one read the same keys from the other (API Gateway has no JWT
+    /// authorizer for WebSocket APIs to follow). Values are the same strings as in
+    /// `jwt.claims`; claims named `principalId`, `jwt` or `integrationLatency` stay only in
+    /// `jwt.claims`.
+    pub fn websocket_authorizer_context(&self) -> Value {
+        let mut context = self.authorizer_context();
+        if let Value::Object(map) = &mut context {
+            for (name, value) in &self.claims {
+                if matches!(name.as_str(), "principalId" | "jwt" | "integrationLatency") {
+                    continue;
+                }
+                map.insert(name.clone(), Value::String(claims::claim_text(value)));
+            }
+        }
+        context
+    }
+
     /// API Gateway's route-scope rule: the token has at least one of `required`; an empty
     /// `required` is satisfied by any token.
     pub fn has_any_scope(&self, required: &[String]) -> bool {
@@ -193,6 +225,8 @@ impl VerifiedToken {
 struct Inner {
     name: String,
     issuers: Vec<IssuerKeys>,
+    /// Shared-secret issuers; their names never repeat one of `issuers`.
+    shared: Vec<HmacIssuer>,
     token_use: Option<String>,
     principal_claim: Option<String>,
     http: reqwest::Client,
@@ -211,6 +245,7 @@ impl std::fmt::Debug for JwtVerifier {
         f.debug_struct("JwtVerifier")
             .field("name", &self.inner.name)
             .field("issuers", &self.inner.issuers)
+            .field("shared", &self.inner.shared)
             .field("token_use", &self.inner.token_use)
             .field("options", &self.inner.options)
             .finish_non_exhaustive()
@@ -238,24 +273,71 @@ impl JwtVerifier {
             )));
         }
         let mut issuers: Vec<IssuerKeys> = Vec::with_capacity(config.issuers.len());
+        let mut shared: Vec<HmacIssuer> = Vec::new();
         for issuer in &config.issuers {
-            if issuers.iter().any(|i| i.issuer == issuer.issuer) {
+            if issuers.iter().any(|i| i.issuer == issuer.issuer)
+                || shared.iter().any(|i| i.issuer == issuer.issuer)
+            {
                 return Err(JwtError::InvalidConfig(format!(
                     "authorizer {:?} lists issuer {:?} twice",
                     config.name, issuer.issuer
                 )));
             }
-            // `jwks_uri` is an `HttpUrl`: checked when the configuration was compiled.
-            issuers.push(IssuerKeys::new(
-                issuer.issuer.clone(),
-                issuer.audience.clone(),
-                issuer.jwks_uri.as_ref().map(|u| u.as_str().to_owned()),
-            ));
+            let invalid = |what: String| {
+                JwtError::InvalidConfig(format!(
+                    "authorizer {:?}, issuer {:?}: {what}",
+                    config.name, issuer.issuer
+                ))
+            };
+            match &issuer.secret {
+                Some(secret) => {
+                    let secret = secret
+                        .load()
+                        .map_err(|e| invalid(format!("cannot read secret_file: {e}")))?;
+                    if secret.expose().len() < MIN_HMAC_SECRET_BYTES {
+                        return Err(invalid(format!(
+                            "the secret must be at least {MIN_HMAC_SECRET_BYTES} bytes"
+                        )));
+                    }
+                    let algorithms = issuer
+                        .algorithms
+                        .iter()
+                        .map(|a| HmacAlgorithm::from_name(a.name()))
+                        .collect::<Option<Vec<_>>>()
+                        .filter(|a| !a.is_empty())
+                        .ok_or_else(|| invalid("needs HMAC algorithms only".into()))?;
+                    shared.push(HmacIssuer::new(
+                        issuer.issuer.clone(),
+                        issuer.audience.clone(),
+                        &algorithms,
+                        secret.expose().as_bytes(),
+                    ));
+                }
+                None => {
+                    let algorithms = issuer
+                        .algorithms
+                        .iter()
+                        .map(|a: &JwsAlgorithm| Algorithm::from_name(a.name()))
+                        .collect::<Option<Vec<_>>>()
+                        .ok_or_else(|| {
+                            invalid("HMAC algorithms need a secret, not public keys".into())
+                        })?;
+                    // `jwks_uri` is an `HttpUrl`: checked when the configuration was compiled.
+                    let mut keys = IssuerKeys::new(
+                        issuer.issuer.clone(),
+                        issuer.audience.clone(),
+                        issuer.jwks_uri.as_ref().map(|u| u.as_str().to_owned()),
+                    );
+                    keys.algorithms = algorithms;
+                    issuers.push(keys);
+                }
+            }
         }
         Ok(JwtVerifier {
             inner: Arc::new(Inner {
                 name: config.name.clone(),
                 issuers,
+                shared,
                 token_use: config.token_use.clone(),
                 principal_claim: config.principal_claim.clone(),
                 http,
@@ -278,26 +360,46 @@ impl JwtVerifier {
     pub async fn verify_at(&self, token: &str, now: i64) -> Result<VerifiedToken, JwtError> {
         let inner = &*self.inner;
         let jws = token::parse(token, inner.options.max_token_bytes)?;
-        let issuer = match jws.claims.get("iss") {
-            Some(Value::String(iss)) => inner
-                .issuers
-                .iter()
-                .find(|i| i.issuer == *iss)
-                .ok_or(JwtError::UnknownIssuer)?,
+        let iss = match jws.claims.get("iss") {
+            Some(Value::String(iss)) => iss.as_str(),
             Some(_) => return Err(JwtError::Malformed("iss is not a string")),
             None => return Err(JwtError::UnknownIssuer),
         };
-        let (set, index) = issuer
-            .lookup(jws.header.kid.as_deref(), &inner.http, &inner.options)
-            .await?;
-        set.get(index).ok_or(JwtError::UnknownKey)?.verify(
-            jws.header.alg,
-            jws.signing_input,
-            &jws.signature,
-        )?;
+        let unsupported = || JwtError::UnsupportedAlgorithm(jws.header.alg.name().to_owned());
+        let (issuer, audience) = if let Some(shared) = inner.shared.iter().find(|i| i.issuer == iss)
+        {
+            // A shared-secret issuer: only a MAC with one of its algorithms.
+            let TokenAlgorithm::Mac(alg) = jws.header.alg else {
+                return Err(unsupported());
+            };
+            shared.verify(alg, jws.signing_input, &jws.signature)?;
+            (&shared.issuer, &shared.audience)
+        } else {
+            let issuer = inner
+                .issuers
+                .iter()
+                .find(|i| i.issuer == iss)
+                .ok_or(JwtError::UnknownIssuer)?;
+            // A public-key issuer: never a MAC (its public key is no secret).
+            let TokenAlgorithm::Signature(alg) = jws.header.alg else {
+                return Err(unsupported());
+            };
+            if !issuer.algorithms.is_empty() && !issuer.algorithms.contains(&alg) {
+                return Err(unsupported());
+            }
+            let (set, index) = issuer
+                .lookup(jws.header.kid.as_deref(), &inner.http, &inner.options)
+                .await?;
+            set.get(index).ok_or(JwtError::UnknownKey)?.verify(
+                alg,
+                jws.signing_input,
+                &jws.signature,
+            )?;
+            (&issuer.issuer, &issuer.audience)
+        };
 
         let rules = ClaimRules {
-            audience: &issuer.audience,
+            audience,
             token_use: inner.token_use.as_deref(),
             skew: i64::try_from(inner.options.clock_skew.as_secs()).unwrap_or(i64::MAX),
         };
@@ -307,7 +409,7 @@ impl JwtVerifier {
             None => checked.subject.clone(),
         };
         Ok(VerifiedToken {
-            issuer: issuer.issuer.clone(),
+            issuer: issuer.clone(),
             subject: checked.subject,
             principal,
             claims: jws.claims,

@@ -254,6 +254,7 @@ fn issuer_config(b: &Backend, pool: &str, audience: &[&str], explicit: bool) -> 
         audience: audience.iter().map(|s| (*s).to_owned()).collect(),
         jwks_uri: explicit
             .then(|| HttpUrl::parse(&format!("{}/jwks.json", b.issuer(pool))).unwrap()),
+        ..JwtIssuer::default()
     }
 }
 
@@ -1013,6 +1014,7 @@ fn configuration_errors() {
         issuer: "https://i.example".into(),
         audience: vec![],
         jwks_uri: uri.map(|u| HttpUrl::parse(u).unwrap()),
+        ..JwtIssuer::default()
     };
     let build =
         |c: JwtAuthorizer| JwtVerifier::new(&c, reqwest::Client::new(), JwtOptions::default());

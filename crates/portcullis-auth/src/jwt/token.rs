@@ -2,7 +2,8 @@
 //!
 //! `BASE64URL(header) "." BASE64URL(payload) "." BASE64URL(signature)`: exactly three parts,
 //! unpadded base64url with canonical trailing bits, a header and payload that are JSON objects,
-//! a string `alg` naming an asymmetric algorithm, an optional string `kid`, no `crit`. The size
+//! a string `alg` naming an asymmetric or HMAC algorithm (never `none`; which kind an issuer
+//! accepts is decided later, from its configuration), an optional string `kid`, no `crit`. The size
 //! bound is checked before anything is decoded. Header members that point at keys (`jku`, `jwk`,
 //! `x5u`, `x5c`) are ignored: keys only ever come from the issuer's configured JWKS.
 
@@ -11,12 +12,36 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value};
 
 use super::JwtError;
+use super::hmac::HmacAlgorithm;
 use super::keys::Algorithm;
+
+/// A token's `alg`: a public-key signature or a MAC. The issuer's configuration, not the token,
+/// says which of the two it may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TokenAlgorithm {
+    Signature(Algorithm),
+    Mac(HmacAlgorithm),
+}
+
+impl TokenAlgorithm {
+    fn from_name(name: &str) -> Option<Self> {
+        Algorithm::from_name(name)
+            .map(Self::Signature)
+            .or_else(|| HmacAlgorithm::from_name(name).map(Self::Mac))
+    }
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Signature(alg) => alg.name(),
+            Self::Mac(alg) => alg.name(),
+        }
+    }
+}
 
 /// The protected header members the verifier uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Header {
-    pub alg: Algorithm,
+    pub alg: TokenAlgorithm,
     pub kid: Option<String>,
 }
 
@@ -70,7 +95,7 @@ pub(crate) fn parse(token: &str, max_bytes: usize) -> Result<CompactJws<'_>, Jwt
         Some(Value::String(alg)) => alg,
         _ => return Err(JwtError::Malformed("the header has no string alg")),
     };
-    let alg = Algorithm::from_name(alg)
+    let alg = TokenAlgorithm::from_name(alg)
         .ok_or_else(|| JwtError::UnsupportedAlgorithm(sanitize_alg(alg)))?;
     if header.contains_key("crit") {
         return Err(JwtError::Malformed(
@@ -127,7 +152,7 @@ mod tests {
         assert_eq!(
             jws.header,
             Header {
-                alg: Algorithm::RS256,
+                alg: TokenAlgorithm::Signature(Algorithm::RS256),
                 kid: Some("k1".into())
             }
         );
@@ -210,14 +235,14 @@ mod tests {
                 JwtError::UnsupportedAlgorithm("none".into()),
             ),
             (
-                "HS256",
-                token(r#"{"alg":"HS256"}"#, "{}", SIG),
-                JwtError::UnsupportedAlgorithm("HS256".into()),
+                "lowercase hs256",
+                token(r#"{"alg":"hs256"}"#, "{}", SIG),
+                JwtError::UnsupportedAlgorithm("hs256".into()),
             ),
             (
-                "HS512",
-                token(r#"{"alg":"HS512"}"#, "{}", SIG),
-                JwtError::UnsupportedAlgorithm("HS512".into()),
+                "HS1",
+                token(r#"{"alg":"HS1"}"#, "{}", SIG),
+                JwtError::UnsupportedAlgorithm("HS1".into()),
             ),
             (
                 "lowercase rs256",

@@ -5,8 +5,8 @@ use std::time::Duration;
 use super::{RefKind, Refs};
 use crate::HttpUrl;
 use crate::model::{
-    Authorizer, Csrf, Integration, IntegrationKind, JwtAuthorizer, JwtIssuer, PayloadFormat,
-    RequestAuthorizer, Target,
+    Authorizer, Csrf, HmacSecret, Integration, IntegrationKind, JwsAlgorithm, JwtAuthorizer,
+    JwtIssuer, MIN_HMAC_SECRET_BYTES, PayloadFormat, RequestAuthorizer, Target,
 };
 use crate::syntax;
 use crate::walk::{Ctx, Sp, Tbl, index};
@@ -171,36 +171,19 @@ fn jwt(ctx: &mut Ctx<'_>, name: &Sp<String>, mut t: Tbl<'_>) -> Option<JwtAuthor
     }
     let mut issuers = Vec::new();
     let mut ok = true;
-    for mut i in tables {
-        let issuer = url(ctx, &mut i, "issuer").map(|u| u.as_str().to_owned());
-        if let Some(issuer) = &issuer
-            && issuers
-                .iter()
-                .any(|other: &JwtIssuer| other.issuer == *issuer)
-        {
-            ctx.error(
-                i.at_of("issuer"),
-                &i.path_of("issuer"),
-                format!("issuer {issuer:?} is listed twice"),
-            );
-        }
-        let audience = i.string_list(ctx, "audience");
-        let jwks_uri = i
-            .string(ctx, "jwks_uri")
-            .and_then(|u| match HttpUrl::parse(&u.v) {
-                Ok(parsed) => Some(parsed),
-                Err(message) => {
-                    ctx.error(u.at, &i.path_of("jwks_uri"), message);
-                    None
-                }
-            });
-        i.finish(ctx);
-        match issuer {
-            Some(issuer) => issuers.push(JwtIssuer {
-                issuer,
-                audience,
-                jwks_uri,
-            }),
+    for i in tables {
+        let (at, path) = (i.at_of("issuer"), i.path_of("issuer"));
+        match issuer(ctx, i) {
+            Some(issuer)
+                if issuers
+                    .iter()
+                    .any(|o: &JwtIssuer| o.issuer == issuer.issuer) =>
+            {
+                let message = format!("issuer {:?} is listed twice", issuer.issuer);
+                ctx.error(at, &path, message);
+                ok = false;
+            }
+            Some(issuer) => issuers.push(issuer),
             None => ok = false,
         }
     }
@@ -240,6 +223,133 @@ fn jwt(ctx: &mut Ctx<'_>, name: &Sp<String>, mut t: Tbl<'_>) -> Option<JwtAuthor
         principal_claim,
         cache_ttl,
         csrf,
+    })
+}
+
+/// One element of `issuers`: a JWKS issuer (`issuer` a URL, optional `jwks_uri`, optional
+/// asymmetric `algorithms`) or a shared-secret one (`secret` or `secret_file`, required HMAC
+/// `algorithms`, `issuer` any string). `None` when something was reported.
+fn issuer(ctx: &mut Ctx<'_>, mut i: Tbl<'_>) -> Option<JwtIssuer> {
+    let shared = i.contains("secret") || i.contains("secret_file");
+    let issuer = if shared {
+        // Any string names a shared-secret issuer: nothing is fetched from it.
+        i.req_name(ctx, "issuer").and_then(|s| {
+            if s.v.len() > 1024 {
+                ctx.error(s.at, &i.path_of("issuer"), "longer than 1024 bytes");
+                return None;
+            }
+            Some(s.v)
+        })
+    } else {
+        url(ctx, &mut i, "issuer").map(|u| u.as_str().to_owned())
+    };
+    let audience = i.string_list(ctx, "audience");
+    let jwks_uri = i
+        .string(ctx, "jwks_uri")
+        .and_then(|u| match HttpUrl::parse(&u.v) {
+            Ok(parsed) => Some(parsed),
+            Err(message) => {
+                ctx.error(u.at, &i.path_of("jwks_uri"), message);
+                None
+            }
+        });
+    let secret = i.secret(ctx, "secret");
+    let secret_file = i.name(ctx, "secret_file");
+    let mut ok = true;
+    if shared && i.contains("jwks_uri") {
+        ctx.error(
+            i.at_of("jwks_uri"),
+            &i.path_of("jwks_uri"),
+            "a shared-secret issuer has no JWKS: set either secret / secret_file or jwks_uri, \
+             never both for one issuer",
+        );
+        ok = false;
+    }
+    let mut algorithms = Vec::new();
+    for name in i.strings(ctx, "algorithms").unwrap_or_default() {
+        let path = i.path_of("algorithms");
+        match JwsAlgorithm::from_name(&name.v) {
+            Some(alg) if alg.is_hmac() != shared => {
+                let message = if shared {
+                    format!(
+                        "{:?} is not an HMAC algorithm: a shared-secret issuer takes HS256, \
+                         HS384 or HS512",
+                        name.v
+                    )
+                } else {
+                    format!(
+                        "{:?} needs a shared secret: set secret or secret_file (HMAC and public \
+                         keys are never mixed for one issuer)",
+                        name.v
+                    )
+                };
+                ctx.error(name.at, &path, message);
+                ok = false;
+            }
+            Some(alg) if !algorithms.contains(&alg) => algorithms.push(alg),
+            Some(_) => {}
+            None => {
+                let known: Vec<&str> = JwsAlgorithm::ALL.iter().map(|a| a.name()).collect();
+                ctx.error(
+                    name.at,
+                    &path,
+                    format!(
+                        "unknown algorithm {:?}: expected one of {}",
+                        name.v,
+                        known.join(", ")
+                    ),
+                );
+                ok = false;
+            }
+        }
+    }
+    if shared && algorithms.is_empty() && ok {
+        ctx.error(
+            i.at_of("algorithms"),
+            &i.path_of("algorithms"),
+            "required for a shared-secret issuer: algorithms = [\"HS256\"] (or HS384, HS512)",
+        );
+        ok = false;
+    }
+    let secret = match (secret, secret_file) {
+        (Some(_), Some(file)) => {
+            ctx.error(
+                file.at,
+                &i.path_of("secret_file"),
+                "set either secret or secret_file, not both",
+            );
+            None
+        }
+        (Some(value), None) => {
+            let len = value.v.expose().len();
+            if len < MIN_HMAC_SECRET_BYTES {
+                ctx.error(
+                    value.at,
+                    &i.path_of("secret"),
+                    format!(
+                        "must be at least {MIN_HMAC_SECRET_BYTES} bytes, got {len} (generate \
+                         one with `openssl rand -base64 32`)"
+                    ),
+                );
+                None
+            } else {
+                Some(HmacSecret::Value(value.v))
+            }
+        }
+        (None, Some(file)) => Some(HmacSecret::File(file.v.into())),
+        (None, None) => None,
+    };
+    if shared && secret.is_none() {
+        ok = false;
+    }
+    i.finish(ctx);
+    ok.then_some(())?;
+    Some(JwtIssuer {
+        issuer: issuer?,
+        audience,
+        jwks_uri,
+        algorithms,
+        secret,
     })
 }
 

@@ -246,6 +246,16 @@ pub(crate) fn compile(root: &Node, ctx: &mut Ctx<'_>) -> Option<Config> {
     for (name, authorizer) in authorizers.iter_mut() {
         if let Authorizer::Jwt(jwt) = authorizer {
             let at = authorizer_at.get(name).copied().unwrap_or(0);
+            for (index, issuer) in jwt.issuers.iter().enumerate() {
+                if issuer.secret.is_some() && pool_issuers.contains(&issuer.issuer) {
+                    ctx.error(
+                        at,
+                        &format!("authorizers.{name}.issuers[{index}].secret"),
+                        "this issuer is a built-in pool, whose keys are its own: remove the \
+                         secret (a pool's tokens are never HMAC-signed)",
+                    );
+                }
+            }
             default_token_use(ctx, at, name, jwt, &pool_issuers);
         }
     }
@@ -316,8 +326,16 @@ fn default_token_use(
     if jwt.token_use.is_some() {
         return;
     }
-    if jwt.issuers.iter().all(|i| pool_issuers.contains(&i.issuer)) {
+    let pools_only = jwt.issuers.iter().all(|i| pool_issuers.contains(&i.issuer));
+    if pools_only {
         jwt.token_use = Some("access".to_owned());
+    } else if jwt
+        .issuers
+        .iter()
+        .all(|i| i.secret.is_some() || pool_issuers.contains(&i.issuer))
+    {
+        // Shared-secret issuers are applications minting their own tokens: there is no
+        // access/ID pair to confuse, and their tokens rarely carry token_use.
     } else {
         ctx.warn(
             at,

@@ -266,6 +266,7 @@ fn remote_verifier(e: &Env, audience: &str) -> JwtVerifier {
                 portcullis_config::HttpUrl::parse(&format!("{}/.well-known/jwks.json", e.base))
                     .unwrap(),
             ),
+            ..JwtIssuer::default()
         }],
         token_use: None,
         principal_claim: None,

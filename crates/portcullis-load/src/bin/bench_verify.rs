@@ -62,6 +62,7 @@ async fn main() -> Result<()> {
             issuer: ISSUER.into(),
             audience: vec![],
             jwks_uri: None,
+            ..portcullis_config::JwtIssuer::default()
         }],
         token_use: None,
         principal_claim: None,

@@ -21,5 +21,6 @@ mod push_cli;
 mod slow_clients;
 mod sse;
 mod static_site;
+mod token_cli;
 mod trust;
 mod websocket;

@@ -118,6 +118,7 @@ pub fn cognito_router_with(idp: Arc<IdentityProvider>, options: CognitoOptions) 
             issuer: state.issuer.clone(),
             audience: state.config.clients.keys().cloned().collect(),
             jwks_uri: None,
+            ..JwtIssuer::default()
         });
     }
     let verifier = if jwt_issuers.is_empty() {

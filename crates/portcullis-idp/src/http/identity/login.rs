@@ -49,6 +49,7 @@ impl Logins {
                     issuer: state.issuer.clone(),
                     audience: Vec::new(),
                     jwks_uri: None,
+                    ..JwtIssuer::default()
                 }],
                 // ID or access tokens; checked below (client-credentials tokens have no user).
                 token_use: None,
