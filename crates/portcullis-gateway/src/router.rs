@@ -10,7 +10,7 @@
 //! 5. a static site whose prefix holds the path (longest prefix first);
 //! 6. otherwise 404.
 //!
-//! Admin listener: `GET /healthz`, `GET /metrics`, `/admin/...` (the identity admin API),
+//! Admin listener: `GET /healthz`, `GET /readyz`, `GET /metrics`, `/admin/...` (the identity admin API),
 //! everything else the management API (`@connections`, `@users`, `@topics`).
 
 use std::collections::HashMap;
@@ -143,6 +143,8 @@ pub struct Admin {
     pub idp: Option<Arc<IdentityProvider>>,
     /// Every WebSocket API, for listing connections by stage.
     pub websocket: Vec<Arc<WsApi>>,
+    /// The dependencies `/readyz` checks, and its last check.
+    pub readiness: admin::readiness::Readiness,
 }
 
 impl Admin {
@@ -150,6 +152,7 @@ impl Admin {
     pub async fn serve(&self, req: Request<Body>) -> Response<Body> {
         match (req.method(), req.uri().path()) {
             (&Method::GET, "/healthz") => admin::health::healthz(&self.state),
+            (&Method::GET, "/readyz") => self.readiness.readyz(&self.state).await,
             (&Method::GET, "/metrics") => admin::scrape::metrics(&self.state.metrics),
             (_, path) if admin::identity::owns(path) => {
                 admin::identity::handle(&self.state, self.idp.as_deref(), req).await

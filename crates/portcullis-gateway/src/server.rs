@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
+use crate::admin;
 use crate::authorizers::Authorizers;
 use crate::cluster::{Cluster, LostConnection};
 use crate::error::GatewayError;
@@ -70,22 +71,24 @@ impl RunningGateway {
             .unwrap_or_default()
     }
 
-    /// Graceful shutdown: stop accepting, close every connection with 1001, deliver each
-    /// `$disconnect`, wait at most `server.shutdown_grace` for all of it.
+    /// Graceful shutdown, in this order: the node starts draining (`/healthz` and `/readyz`
+    /// answer 503, new upgrades and event streams get 503, every session closes with 1001 and
+    /// its `$disconnect` is delivered) while both listeners still answer, so load balancers
+    /// see the node leave instead of a refused connection; once the sessions are done, the
+    /// listeners stop accepting. All of it within `server.shutdown_grace`.
     pub async fn shutdown(self) {
-        info!("shutting down: closing listeners and connections");
-        self.stop_accepting.cancel();
+        info!("draining: new upgrades refused, closing connections");
+        let deadline = tokio::time::Instant::now() + self.shutdown_grace;
         self.state.shutdown.cancel();
-        self.accept_tasks.close();
         self.state.tasks.close();
-        let drained = tokio::time::timeout(self.shutdown_grace, async {
-            self.state.tasks.wait().await;
-            self.accept_tasks.wait().await;
-        })
-        .await;
-        match drained {
-            Ok(()) => info!("shutdown complete"),
-            Err(_) => warn!(
+        let drained = tokio::time::timeout_at(deadline, self.state.tasks.wait()).await;
+        info!("closing listeners");
+        self.stop_accepting.cancel();
+        self.accept_tasks.close();
+        let stopped = tokio::time::timeout_at(deadline, self.accept_tasks.wait()).await;
+        match (drained, stopped) {
+            (Ok(()), Ok(())) => info!("shutdown complete"),
+            _ => warn!(
                 remaining = self.state.tasks.len(),
                 "shutdown grace period over; dropping the rest"
             ),
@@ -266,6 +269,7 @@ pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
     });
     let admin = Arc::new(router::Admin {
         state: state.clone(),
+        readiness: admin::readiness::Readiness::new(idp.clone(), cluster.clone()),
         idp,
         websocket: websocket.into_values().collect(),
     });

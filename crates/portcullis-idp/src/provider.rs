@@ -55,6 +55,11 @@ impl std::fmt::Debug for IdentityProvider {
 }
 
 impl IdentityProvider {
+    /// One cheap round trip to the store (`SELECT 1`): whether it answers, for `/readyz`.
+    pub async fn ping_store(&self) -> Result<(), IdpError> {
+        Ok(self.store.ping().await?)
+    }
+
     /// Opens the store named by `[store].url`, migrates it, upserts the configured pools,
     /// groups, resource servers and clients, and loads (or creates) every pool's signing key.
     pub async fn open(config: &Config) -> Result<Arc<Self>, IdpError> {

@@ -20,7 +20,7 @@ use tracing::{error, warn};
 #[derive(Parser)]
 #[command(
     name = "portcullis",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("PORTCULLIS_COMMIT"), ")"),
     about = "WebSocket and HTTP API gateway with identity built in"
 )]
 struct Cli {

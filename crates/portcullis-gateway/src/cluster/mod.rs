@@ -269,6 +269,15 @@ impl Cluster {
         self.is_up()
     }
 
+    /// One `PING` on the command connection: whether Redis answers now, for `/readyz`.
+    pub async fn ping(&self) -> Result<(), GatewayError> {
+        let mut conn = self.commands.clone();
+        redis::cmd("PING")
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(|e| GatewayError::Cluster(format!("PING: {e}")))
+    }
+
     /// The command connection, for shared state kept in Redis elsewhere in the gateway.
     pub(crate) fn commands(&self) -> ConnectionManager {
         self.commands.clone()

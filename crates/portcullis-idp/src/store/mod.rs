@@ -217,6 +217,9 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Creates or upgrades the schema.
     async fn migrate(&self) -> Result<(), StoreError>;
 
+    /// The cheapest round trip to the database (`SELECT 1`), for readiness checks.
+    async fn ping(&self) -> Result<(), StoreError>;
+
     /// The value under `key` in the metadata table, inserting `init` first if there is none
     /// (first writer wins, so concurrent starts agree).
     async fn meta_get_or_init(&self, key: &str, init: &[u8]) -> Result<Vec<u8>, StoreError>;

@@ -18,6 +18,7 @@ mod management;
 mod operations;
 mod push;
 mod push_cli;
+mod readiness;
 mod slow_clients;
 mod sse;
 mod static_site;

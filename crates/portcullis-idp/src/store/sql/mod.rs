@@ -163,6 +163,10 @@ macro_rules! sql_store {
             async fn migrate(&self) -> Result<(), StoreError> {
                 $name::migrate(self).await
             }
+            async fn ping(&self) -> Result<(), StoreError> {
+                sqlx::query("SELECT 1").execute(&self.pool).await?;
+                Ok(())
+            }
             async fn meta_get_or_init(
                 &self,
                 key: &str,
