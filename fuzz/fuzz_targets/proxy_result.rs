@@ -2,6 +2,4 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
-    let _ = portcullis_core::event::parse_proxy_result(data);
-});
+fuzz_target!(|data: &[u8]| portcullis_fuzz::proxy_result::run(data));

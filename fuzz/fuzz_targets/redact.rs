@@ -2,8 +2,4 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
-    let _ = portcullis_core::redact::redact_url(text);
-    let _ = portcullis_core::subprotocol::negotiate(&[text], &["chat.v1".to_owned()]);
-});
+fuzz_target!(|data: &[u8]| portcullis_fuzz::redact::run(data));

@@ -2,16 +2,5 @@
 //! evaluating them runs on every client message; both must never panic.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use portcullis_core::selection::SelectionExpression;
 
-fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
-    // First line: the expression; the rest: the message body.
-    let (expr, body) = text.split_once('\n').unwrap_or((text, "{}"));
-    if let Ok(expr) = SelectionExpression::parse(expr) {
-        let _ = expr.evaluate(body);
-    }
-    if let Ok(fixed) = SelectionExpression::parse("${request.body.action}-$request.body.data[0]['k']") {
-        let _ = fixed.evaluate(text);
-    }
-});
+fuzz_target!(|data: &[u8]| portcullis_fuzz::selection::run(data));

@@ -161,6 +161,11 @@ pub struct Server {
     /// How long a request body may take to arrive once the gateway starts reading it; then
     /// 408 and the connection is closed. Default 10 s.
     pub body_read_timeout: Duration,
+    /// How long a kept-alive connection to an integration's backend may stay unused before
+    /// the gateway closes it. Default 30 s.
+    pub upstream_idle_timeout: Duration,
+    /// Most unused kept-alive connections kept open to one backend host. Default 64.
+    pub upstream_max_idle_per_host: usize,
 }
 
 /// Default of `server.max_connections`.
@@ -173,6 +178,10 @@ pub const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 256;
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default of `server.body_read_timeout`.
 pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default of `server.upstream_idle_timeout`.
+pub const DEFAULT_UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default of `server.upstream_max_idle_per_host`.
+pub const DEFAULT_UPSTREAM_MAX_IDLE_PER_HOST: usize = 64;
 
 #[derive(Debug, Clone)]
 pub struct Tls {

@@ -88,6 +88,16 @@ pub(crate) fn render(config: &Config) -> String {
         dur(s.header_read_timeout),
     );
     set(&mut server, "body_read_timeout", dur(s.body_read_timeout));
+    set(
+        &mut server,
+        "upstream_idle_timeout",
+        dur(s.upstream_idle_timeout),
+    );
+    set(
+        &mut server,
+        "upstream_max_idle_per_host",
+        int(s.upstream_max_idle_per_host),
+    );
     doc.insert("server", Item::Table(server));
 
     let m = &config.management;

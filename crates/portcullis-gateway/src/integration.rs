@@ -190,11 +190,15 @@ fn unreachable(e: reqwest::Error) -> GatewayError {
     GatewayError::IntegrationUnreachable(what)
 }
 
-/// The shared HTTP client for every integration.
-pub fn http_client() -> Result<reqwest::Client, GatewayError> {
+/// The shared HTTP client for every integration: kept-alive connections unused for
+/// `idle_timeout` are closed, and at most `max_idle_per_host` unused ones are kept per host.
+pub fn http_client(
+    idle_timeout: Duration,
+    max_idle_per_host: usize,
+) -> Result<reqwest::Client, GatewayError> {
     reqwest::Client::builder()
-        .pool_idle_timeout(Duration::from_secs(90))
-        .pool_max_idle_per_host(256)
+        .pool_idle_timeout(idle_timeout)
+        .pool_max_idle_per_host(max_idle_per_host)
         .connect_timeout(Duration::from_secs(5))
         .tcp_nodelay(true)
         .no_proxy()

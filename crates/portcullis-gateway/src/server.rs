@@ -106,7 +106,10 @@ impl RunningGateway {
 /// Start serving `config`: binds both listeners and returns once they accept.
 pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
     let metrics = Arc::new(Metrics::new());
-    let client = http_client()?;
+    let client = http_client(
+        config.server.upstream_idle_timeout,
+        config.server.upstream_max_idle_per_host,
+    )?;
     let listener = bind(config.server.listen).await?;
     let admin_listener = bind(config.server.admin_listen).await?;
     let listen_addr = listener

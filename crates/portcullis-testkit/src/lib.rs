@@ -22,6 +22,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 pub use portcullis_auth::sigv4;
 
+pub mod counted;
 pub mod jwt;
 pub mod redis;
 pub mod sse;
@@ -162,6 +163,7 @@ pub struct Backend {
     pub url: String,
     events: Arc<Mutex<Vec<Value>>>,
     notify: Arc<Notify>,
+    open_sockets: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Backend {
@@ -179,6 +181,7 @@ impl Backend {
             .await
             .expect("bind backend");
         let addr = listener.local_addr().expect("addr");
+        let (listener, open_sockets) = counted::CountingListener::new(listener);
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
@@ -186,7 +189,13 @@ impl Backend {
             url: format!("http://{addr}/events"),
             events: state.events,
             notify: state.notify,
+            open_sockets,
         }
+    }
+
+    /// TCP connections to this backend open right now (accepted and not yet closed).
+    pub fn open_sockets(&self) -> usize {
+        self.open_sockets.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// A backend that accepts everything and echoes MESSAGE bodies back.

@@ -5,6 +5,7 @@
 //! runs a handler for [`invoke_command`], `portcullis-auth` signs the tokens of
 //! [`token_command`]).
 
+mod alloc;
 mod failure;
 mod identity_commands;
 mod invoke_command;
@@ -110,6 +111,10 @@ fn main() -> ExitCode {
         },
         Command::Serve { config } => {
             init_logging(cli.log_format, "info");
+            match alloc::init() {
+                Some(problem) => warn!(allocator = alloc::NAME, "{problem}"),
+                None => tracing::debug!(allocator = alloc::NAME, "memory allocator"),
+            }
             let cfg = match portcullis_config::load_file(&config) {
                 Ok(cfg) => {
                     for w in &cfg.warnings {

@@ -31,7 +31,8 @@ use crate::model::{
 };
 use crate::model::{
     DEFAULT_ADMIN_MAX_CONNECTIONS, DEFAULT_BODY_READ_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT,
-    DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_IP,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_IP, DEFAULT_UPSTREAM_IDLE_TIMEOUT,
+    DEFAULT_UPSTREAM_MAX_IDLE_PER_HOST,
 };
 use crate::raw::Node;
 use crate::syntax;
@@ -500,6 +501,17 @@ fn server(ctx: &mut Ctx<'_>, mut t: Tbl<'_>) -> Option<Server> {
             Duration::from_secs(3600),
         )
         .map_or(DEFAULT_BODY_READ_TIMEOUT, |d| d.v);
+    let upstream_idle_timeout = t
+        .duration_in(
+            ctx,
+            "upstream_idle_timeout",
+            Duration::from_millis(1),
+            Duration::from_secs(3600),
+        )
+        .map_or(DEFAULT_UPSTREAM_IDLE_TIMEOUT, |d| d.v);
+    let upstream_max_idle_per_host = t
+        .size(ctx, "upstream_max_idle_per_host", 0)
+        .map_or(DEFAULT_UPSTREAM_MAX_IDLE_PER_HOST, |s| s.v);
     t.finish(ctx);
     let (public_url, domain_name) = public?;
     Some(Server {
@@ -514,6 +526,8 @@ fn server(ctx: &mut Ctx<'_>, mut t: Tbl<'_>) -> Option<Server> {
         max_connections_per_ip,
         header_read_timeout,
         body_read_timeout,
+        upstream_idle_timeout,
+        upstream_max_idle_per_host,
     })
 }
 

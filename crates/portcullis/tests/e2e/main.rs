@@ -24,4 +24,5 @@ mod sse;
 mod static_site;
 mod token_cli;
 mod trust;
+mod upstream_pool;
 mod websocket;
