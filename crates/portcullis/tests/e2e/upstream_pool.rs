@@ -16,6 +16,7 @@ fn config(backend: &Backend, server: &str) -> String {
         "[server]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\nshutdown_grace = \"1s\"\n{server}\n\n\
          [management]\nregion = \"{REGION}\"\ncredentials = [{{ access_key_id = \"{ACCESS_KEY_ID}\", secret_access_key = \"{SECRET_ACCESS_KEY}\" }}]\n\n\
          [websocket.chat]\n[websocket.chat.routes]\n\
+         \"$connect\" = {{ integration = \"backend\" }}\n\
          \"$disconnect\" = {{ integration = \"backend\" }}\n\
          \"$default\" = {{ integration = \"backend\", response = true }}\n\n\
          [integrations.backend]\ntype = \"http\"\nurl = \"{}\"\n",
