@@ -179,7 +179,15 @@ class Soak:
                 outcome = "ok" if '"n"' in text else "error"
                 self.stats.add(f"reply:{action}:{outcome}")
                 await asyncio.sleep(random.uniform(0.05, 0.5))
-            await asyncio.sleep(random.uniform(0.5, self.args.hold))
+            # Stay a while, reading what is pushed meanwhile.
+            end = time.monotonic() + random.uniform(0.5, self.args.hold)
+            while (left := end - time.monotonic()) > 0:
+                try:
+                    text = await asyncio.wait_for(ws.recv(), left)
+                except asyncio.TimeoutError:
+                    break
+                if isinstance(text, str) and text.startswith("push:"):
+                    self.stats.add("push_received")
         except Exception as e:  # noqa: BLE001
             self.stats.add(f"session_error:{type(e).__name__}")
         finally:
@@ -266,7 +274,8 @@ def summarize(rows: list[dict], warmup: float, loaded_until: float) -> dict:
 async def run(args) -> int:
     out = Path(args.out or ROOT / "soak-results" / time.strftime("%Y%m%d-%H%M%S"))
     out.mkdir(parents=True, exist_ok=True)
-    release = ROOT / "target" / "release"
+    # SOAK_PROFILE=debug runs the debug build (a quick check of the script itself).
+    release = ROOT / "target" / os.environ.get("SOAK_PROFILE", "release")
     port, admin_port, backend_port = free_port(), free_port(), free_port()
     backend = f"http://127.0.0.1:{backend_port}"
     admin = f"http://127.0.0.1:{admin_port}"
@@ -316,7 +325,8 @@ async def run(args) -> int:
         def sample(phase: str) -> None:
             rss, fds = read_proc(gw.pid)
             try:
-                conns = metrics(admin).get("portcullis_connections_open", 0)
+                conns = sum(v for k, v in metrics(admin).items()
+                            if k.startswith("portcullis_ws_connections_open"))
             except OSError:
                 conns = -1
             rows.append({"t": round(time.monotonic() - start, 1), "phase": phase,
@@ -334,6 +344,7 @@ async def run(args) -> int:
         loaded_until = time.monotonic() - start
         soak.stop.set()
         await asyncio.gather(*tasks)
+        soak.mgmt.close()  # its kept-alive connection to the admin listener
         idle_report = ""
         if idle is not None:
             idle.send_signal(signal.SIGINT)

@@ -72,6 +72,8 @@ async def handle_event(rec: Recorder, body: bytes) -> bytes:
             return response(500, b'{"error":"backend failure"}')
         elif action == "hang":
             await asyncio.sleep(HANG_SECONDS)
+        elif action == "whoami":
+            text = json.dumps({"connectionId": cid})
         return response(200, json.dumps({"statusCode": 200, "body": text}).encode())
     return response(200, b'{"statusCode":200}')
 
