@@ -296,7 +296,7 @@ async def run(args) -> int:
     config = out / "gateway.toml"
     config.write_text(gateway_config(port, admin_port, backend, backend))
     log = open(out / "gateway.log", "w")
-    gw = subprocess.Popen([str(release / "portcullis"), "serve", "--config", str(config)],
+    gw = subprocess.Popen([os.environ.get("SOAK_GATEWAY", str(release / "portcullis")), "serve", "--config", str(config)],
                           stdout=log, stderr=subprocess.STDOUT)
     rows: list[dict] = []
     result = {"command": " ".join(sys.argv), "out": str(out)}
