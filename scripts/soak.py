@@ -95,14 +95,21 @@ route_selection_expression = "$request.body.action"
 idle_timeout = "1h"
 
 [websocket.soak.routes]
-"$connect" = {{ integration = "backend" }}
-"$disconnect" = {{ integration = "backend" }}
+"$connect" = {{ integration = "lifecycle" }}
+"$disconnect" = {{ integration = "lifecycle" }}
 "$default" = {{ integration = "backend", response = true }}
 
+# Messages: a short timeout, which the backend's "hang" answers exceed on purpose.
 [integrations.backend]
 type = "http"
 url = "{backend}/events"
 timeout = "2s"
+
+# $connect and $disconnect: the same backend with the default timeout, so that 8,000
+# $disconnect events at once (the idle population leaving) are all delivered.
+[integrations.lifecycle]
+type = "http"
+url = "{backend}/events"
 
 [authorizers.users]
 type = "jwt"
