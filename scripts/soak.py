@@ -115,6 +115,7 @@ url = "{backend}/events"
 type = "jwt"
 identity_source = ["route.request.querystring.access_token", "route.request.cookie.session"]
 issuers = [{{ issuer = "{issuer}" }}]
+token_use = "access"
 """
 
 
