@@ -35,6 +35,7 @@ mod integration;
 mod listener;
 mod metrics;
 mod outbound;
+mod outbound_tls;
 mod push;
 pub mod registry;
 mod replay;
@@ -49,5 +50,7 @@ mod static_site;
 mod websocket;
 
 pub use error::GatewayError;
+/// `[server] tls`, `admin_tls` and `ca_file` as `portcullis check` and `serve` validate them.
+pub use listener::tls::check as check_tls;
 pub use metrics::Metrics;
 pub use server::{RunningGateway, start};

@@ -22,7 +22,7 @@ use crate::error::GatewayError;
 use crate::http_api::HttpApi;
 use crate::iam::Iam;
 use crate::integration::{Integration, Integrations, http_client};
-use crate::listener::{ListenerRules, PerClient, accept_loop, bind};
+use crate::listener::{ListenerRules, PerClient, accept_loop, bind, tls};
 use crate::metrics::Metrics;
 use crate::registry::LocalRegistry;
 use crate::registry::{ConnectionHandle, ConnectionRegistry, Transport};
@@ -106,7 +106,7 @@ impl RunningGateway {
 /// Start serving `config`: binds both listeners and returns once they accept.
 pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
     let metrics = Arc::new(Metrics::new());
-    let client = http_client()?;
+    let client = http_client(config.server.ca_file.as_deref())?;
     let listener = bind(config.server.listen).await?;
     let admin_listener = bind(config.server.admin_listen).await?;
     let listen_addr = listener
@@ -290,6 +290,13 @@ pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
                 .collect(),
         ),
         metrics: state.metrics.clone(),
+        tls: tls::listener_acceptor(
+            "public",
+            config.server.tls.as_ref(),
+            &state.metrics,
+            &accept_tasks,
+            &stop_accepting,
+        )?,
     };
     // The admin listener has a budget of its own: a flood of public clients cannot keep
     // health checks and `@connections` out.
@@ -301,6 +308,13 @@ pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
         body_read_timeout: config.server.body_read_timeout,
         event_streams: Arc::default(),
         metrics: state.metrics.clone(),
+        tls: tls::listener_acceptor(
+            "admin",
+            config.server.admin_tls.as_ref(),
+            &state.metrics,
+            &accept_tasks,
+            &stop_accepting,
+        )?,
     };
 
     let apis = public.websocket.len();
