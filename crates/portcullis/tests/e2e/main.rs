@@ -22,6 +22,7 @@ mod readiness;
 mod slow_clients;
 mod sse;
 mod static_site;
+mod tls;
 mod token_cli;
 mod trust;
 mod websocket;
