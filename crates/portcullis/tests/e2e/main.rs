@@ -23,6 +23,7 @@ mod slow_clients;
 mod sse;
 mod static_site;
 mod tls;
+mod tls_sse;
 mod token_cli;
 mod trust;
 mod websocket;

@@ -23,14 +23,14 @@ use tokio_tungstenite::tungstenite::Message;
 type Wss = WebSocketStream<tokio_rustls::client::TlsStream<TcpStream>>;
 
 /// A certificate authority for the tests, and leaves it signs for `localhost`/127.0.0.1.
-struct TestCa {
+pub(crate) struct TestCa {
     issuer: Issuer<'static, KeyPair>,
     pem: String,
     der: CertificateDer<'static>,
 }
 
 impl TestCa {
-    fn new() -> TestCa {
+    pub(crate) fn new() -> TestCa {
         let key = KeyPair::generate().expect("key");
         let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
         params
@@ -46,7 +46,7 @@ impl TestCa {
     }
 
     /// A leaf named `cn`, valid from 2020 to `until` (year), as (chain PEM, key PEM, DER).
-    fn leaf(&self, cn: &str, until: i32) -> (String, String, CertificateDer<'static>) {
+    pub(crate) fn leaf(&self, cn: &str, until: i32) -> (String, String, CertificateDer<'static>) {
         let key = KeyPair::generate().expect("key");
         let mut params =
             CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
@@ -88,7 +88,7 @@ impl TestCa {
     }
 
     /// TLS to `addr` (ALPN http/1.1): the stream and the certificate the server presented.
-    async fn tls_connect(
+    pub(crate) async fn tls_connect(
         &self,
         addr: std::net::SocketAddr,
     ) -> (
@@ -120,7 +120,7 @@ impl TestCa {
     }
 }
 
-fn write_pair(dir: &Path, name: &str, cert: &str, key: &str) -> (PathBuf, PathBuf) {
+pub(crate) fn write_pair(dir: &Path, name: &str, cert: &str, key: &str) -> (PathBuf, PathBuf) {
     let (c, k) = (
         dir.join(format!("{name}.pem")),
         dir.join(format!("{name}.key")),
