@@ -172,6 +172,13 @@ pub fn check(config: &Config) -> (Vec<String>, Vec<String>) {
             Err(problem) => problems.push(problem),
         }
     }
+    if config.server.admin_tls.is_some() && !config.functions.is_empty() {
+        problems.push(
+            "server.admin_tls: not supported with [functions] yet (their `@connections` \
+             callbacks reach the admin listener in plain HTTP)"
+                .to_owned(),
+        );
+    }
     if let Some(ca_file) = &config.server.ca_file
         && let Err(problem) = crate::outbound_tls::extra_roots(Path::new(ca_file))
     {
