@@ -168,3 +168,35 @@ async fn wait_for(done: impl Fn() -> bool) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[test]
+fn check_names_every_unusable_file_and_refuses_admin_tls_with_functions() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = self_signed(&rcgen::PKCS_ECDSA_P256_SHA256, "good", FAR);
+    let files = write(dir.path(), &cert, &key);
+    let source = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n\
+         tls = {{ cert = {:?}, key = {:?} }}\n\
+         admin_tls = {{ cert = {:?}, key = \"/nonexistent/admin.key\" }}\n\
+         ca_file = {:?}\n\n\
+         [functions.f]\nruntime = \"python3.11\"\nhandler = \"app.handler\"\ncode = \"f\"\n",
+        files.cert, files.key, files.cert, files.key
+    );
+    let config = portcullis_config::load_str(&source, "t.toml", &|_| None).unwrap();
+    let (problems, warnings) = check(&config);
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(problems.len(), 3, "{problems:#?}");
+    assert!(problems[0].starts_with("server.admin_tls.key: /nonexistent/admin.key: "));
+    assert!(problems[1].starts_with("server.admin_tls: not supported with [functions]"));
+    // A key file is no CA bundle.
+    assert!(
+        problems[2].starts_with("server.ca_file: "),
+        "{}",
+        problems[2]
+    );
+    assert!(
+        problems[2].contains("no CERTIFICATE block"),
+        "{}",
+        problems[2]
+    );
+}
