@@ -222,6 +222,27 @@ async fn wss_and_https_over_h2_and_http1_with_the_events_saying_https() {
     admin.read_to_string(&mut answer).await.ok();
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 
+    // TLS 1.2 clients are served too.
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.der.clone()).expect("root");
+    let tls12 = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_protocol_versions(&[&rustls::version::TLS12])
+    .expect("versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let tcp = TcpStream::connect(gw.listen).await.expect("tcp");
+    let name = ServerName::try_from("localhost").expect("name");
+    let stream = TlsConnector::from(Arc::new(tls12))
+        .connect(name, tcp)
+        .await
+        .expect("TLS 1.2 handshake");
+    assert_eq!(
+        stream.get_ref().1.protocol_version(),
+        Some(rustls::ProtocolVersion::TLSv1_2)
+    );
+
     // Plain HTTP to a TLS listener is not served.
     let plain = reqwest::Client::builder()
         .no_proxy()
