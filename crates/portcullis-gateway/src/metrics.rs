@@ -69,6 +69,12 @@ pub struct DecisionLabels {
     pub outcome: String,
 }
 
+/// `result`: `ok` or `error`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReloadLabels {
+    pub result: String,
+}
+
 /// `target`: `user` or `topic`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PushLabels {
@@ -94,6 +100,8 @@ pub struct Metrics {
     pub connections_refused: Family<RefusedLabels, Counter<u64, AtomicU64>>,
     pub push_deliveries: Family<PushLabels, Counter<u64, AtomicU64>>,
     pub push_skipped: Family<PushLabels, Counter<u64, AtomicU64>>,
+    /// Configuration reloads (SIGHUP, a change of the file, `RunningGateway::reload`).
+    pub config_reloads: Family<ReloadLabels, Counter<u64, AtomicU64>>,
     /// SSE streams and replay logs.
     pub sse: SseMetrics,
     /// Redis and the other nodes.
@@ -122,6 +130,12 @@ impl Metrics {
             "ws_connects",
             "Accepted WebSocket connections",
             connects.clone(),
+        );
+        let config_reloads = Family::default();
+        registry.register(
+            "config_reloads",
+            "Configuration reloads by result (ok: applied, error: refused, the old one kept)",
+            config_reloads.clone(),
         );
         let connect_rejects = Family::default();
         registry.register(
@@ -218,6 +232,7 @@ impl Metrics {
             functions,
             push_deliveries,
             push_skipped,
+            config_reloads,
             sse,
             cluster,
             authorizer_cache_hits,
@@ -268,6 +283,15 @@ impl Metrics {
                 .get_or_create(&labels)
                 .inc_by(skipped as u64);
         }
+    }
+
+    /// One reload, `ok` (applied) or `error` (refused).
+    pub fn config_reload(&self, ok: bool) {
+        self.config_reloads
+            .get_or_create(&ReloadLabels {
+                result: if ok { "ok" } else { "error" }.to_owned(),
+            })
+            .inc();
     }
 
     pub fn error(&self, kind: &str) {
