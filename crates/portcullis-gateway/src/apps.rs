@@ -98,12 +98,8 @@ pub fn build(
             )?),
         );
     }
-    let authorizers = Authorizers::new(
-        config,
-        &base.client,
-        idp.as_ref(),
-        base.functions.as_ref(),
-    )?;
+    let authorizers =
+        Authorizers::new(config, &base.client, idp.as_ref(), base.functions.as_ref())?;
     let kinds = config
         .integrations
         .iter()

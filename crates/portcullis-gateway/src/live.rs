@@ -21,7 +21,10 @@ impl<T> Live<T> {
     /// The current value. The lock is held only to clone the `Arc` (a panic cannot happen
     /// while it is held, so a poisoned lock still holds a whole value).
     pub fn load(&self) -> Arc<T> {
-        self.0.read().unwrap_or_else(PoisonError::into_inner).clone()
+        self.0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Replace the value for every later `load`; returns the one replaced.

@@ -2,8 +2,8 @@
 //! the callback proxy, shutdown), the apps built from the configuration (`apps`, replaced by a
 //! reload, see `reload`), and graceful shutdown.
 
-use std::path::Path;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 
 use portcullis_config::Config;

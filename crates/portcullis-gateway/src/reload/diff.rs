@@ -35,11 +35,7 @@ impl Counts {
 
 impl fmt::Display for Counts {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "+{} -{} ~{}",
-            self.added, self.removed, self.changed
-        )
+        write!(f, "+{} -{} ~{}", self.added, self.removed, self.changed)
     }
 }
 

@@ -161,7 +161,10 @@ impl Reloader {
         drop(current);
         info!(changes = %changes, identity_rebuilt = identity_replaced, "configuration reloaded");
         for key in &changes.needs_restart {
-            warn!(key, "changed in the configuration file; needs a restart to apply");
+            warn!(
+                key,
+                "changed in the configuration file; needs a restart to apply"
+            );
         }
         self.base.metrics.config_reload(true);
         for api in &changes.removed_websocket {
@@ -188,7 +191,11 @@ impl Reloader {
             }
         }
         if closed > 0 {
-            info!(api, connections = closed, "closing the connections of a removed API");
+            info!(
+                api,
+                connections = closed,
+                "closing the connections of a removed API"
+            );
         }
     }
 }

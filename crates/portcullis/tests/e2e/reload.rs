@@ -1,0 +1,267 @@
+//! Live configuration reload: a reload adds an HTTP API while an open WebSocket keeps working;
+//! a broken file is refused and changes nothing; a WebSocket API the new file removes closes
+//! its sockets with 1001 and its backend gets their `$disconnect`; a changed file is picked up
+//! by the watch (replaced by a rename, as editors and ConfigMaps do); SIGHUP reloads the file
+//! of the real binary.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use portcullis_config::Config;
+use portcullis_testkit::*;
+
+/// What `TestGateway::start` puts before the APIs (a reload must keep it to change nothing
+/// else).
+fn header() -> String {
+    format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\nshutdown_grace = \"5s\"\n\n\
+         [management]\nregion = \"{REGION}\"\ncredentials = [{{ access_key_id = \"{ACCESS_KEY_ID}\", secret_access_key = \"{SECRET_ACCESS_KEY}\" }}]\n\n"
+    )
+}
+
+fn config(apis: &str) -> Config {
+    let toml = format!("{}{apis}", header());
+    match portcullis_config::load_str(&toml, "test.toml", &|_| None) {
+        Ok(c) => c,
+        Err(d) => panic!("test config invalid:\n{d}\n---\n{toml}"),
+    }
+}
+
+fn backend_integration(backend: &Backend) -> String {
+    format!(
+        "[integrations.backend]\ntype = \"http\"\nurl = \"{}\"\n\n",
+        backend.url
+    )
+}
+
+fn ws_api(name: &str) -> String {
+    format!(
+        "[websocket.{name}]\n[websocket.{name}.routes]\n\
+         \"$connect\" = {{ integration = \"backend\" }}\n\
+         \"$disconnect\" = {{ integration = \"backend\" }}\n\
+         \"$default\" = {{ integration = \"backend\", response = true }}\n\n"
+    )
+}
+
+const HTTP_API: &str = "[http.extra]\nbase_path = \"/api\"\n[http.extra.routes]\n\"GET /hello\" = { integration = \"backend\" }\n\n";
+
+async fn status_of(url: &str) -> u16 {
+    reqwest::get(url).await.expect("answers").status().as_u16()
+}
+
+/// Polls `url` until it answers `status` (20 s at most).
+async fn until_status(url: &str, status: u16) {
+    let mut last = None;
+    for _ in 0..200 {
+        match reqwest::get(url).await {
+            Ok(r) if r.status().as_u16() == status => return,
+            other => last = Some(other.map(|r| r.status().as_u16())),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{url} never answered {status}; last: {last:?}");
+}
+
+async fn echo(client: &mut Client, text: &str) {
+    send_text(client, text).await;
+    assert_eq!(next_text(client).await, text);
+}
+
+#[tokio::test]
+async fn a_reload_adds_an_http_api_while_an_open_socket_keeps_working() {
+    let backend = Backend::echo().await;
+    let apis = format!("{}{}", backend_integration(&backend), ws_api("chat"));
+    let gw = TestGateway::start(&apis).await;
+    let (mut client, id) = connect_and_id(&gw, "/chat", &backend).await;
+    echo(&mut client, "before").await;
+    assert_eq!(status_of(&gw.http_url("/api/hello")).await, 404);
+
+    let changes = gw
+        .running()
+        .reload(config(&format!("{apis}{HTTP_API}")))
+        .await
+        .expect("the new configuration is applied");
+    assert_eq!((changes.http.added, changes.websocket.changed), (1, 0));
+
+    assert_eq!(status_of(&gw.http_url("/api/hello")).await, 200);
+    // The socket opened before the reload is still served, and was never disconnected.
+    echo(&mut client, "after").await;
+    assert!(
+        !backend
+            .events()
+            .iter()
+            .any(|e| e["requestContext"]["eventType"] == "DISCONNECT"
+                && e["requestContext"]["connectionId"] == id.as_str())
+    );
+    // New sockets work too.
+    let mut second = connect(&gw.ws_url("/chat")).await;
+    echo(&mut second, "new").await;
+    let metrics = gw.metrics_text().await;
+    assert!(
+        metrics.contains(r#"portcullis_config_reloads_total{result="ok"} 1"#),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn a_broken_file_is_refused_and_the_running_configuration_stays() {
+    let backend = Backend::echo().await;
+    let apis = format!(
+        "{}{}{HTTP_API}",
+        backend_integration(&backend),
+        ws_api("chat")
+    );
+    let gw = TestGateway::start(&apis).await;
+    let mut client = connect(&gw.ws_url("/chat")).await;
+    echo(&mut client, "before").await;
+
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("gw.toml");
+    // A route naming an integration that does not exist, and an unknown key.
+    let broken = format!(
+        "{}[websocket.chat]\nfrobnicate = true\n[websocket.chat.routes]\n\"$default\" = {{ integration = \"nowhere\" }}\n",
+        header()
+    );
+    std::fs::write(&path, broken).expect("write");
+    let refused = gw.running().reload_file(&path).await;
+    let message = refused.expect_err("a broken file is refused").to_string();
+    assert!(message.contains("nowhere"), "{message}");
+    assert!(message.contains("frobnicate"), "{message}");
+
+    // Everything still answers as before: the HTTP API, the open socket, new sockets.
+    assert_eq!(status_of(&gw.http_url("/api/hello")).await, 200);
+    echo(&mut client, "after").await;
+    let mut second = connect(&gw.ws_url("/chat")).await;
+    echo(&mut second, "new").await;
+    let metrics = gw.metrics_text().await;
+    assert!(
+        metrics.contains(r#"portcullis_config_reloads_total{result="error"} 1"#),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn a_removed_api_closes_its_sockets_with_1001_and_the_backend_gets_disconnect() {
+    let backend = Backend::echo().await;
+    let integration = backend_integration(&backend);
+    let gw = TestGateway::start(&format!(
+        "{integration}{}{}",
+        ws_api("chat"),
+        ws_api("games")
+    ))
+    .await;
+    let (mut games, games_id) = connect_and_id(&gw, "/games", &backend).await;
+    let (mut chat, chat_id) = connect_and_id(&gw, "/chat", &backend).await;
+
+    let changes = gw
+        .running()
+        .reload(config(&format!("{integration}{}", ws_api("chat"))))
+        .await
+        .expect("applied");
+    assert_eq!(changes.removed_websocket, vec!["games".to_owned()]);
+
+    assert_eq!(close_code(&mut games).await, Some(1001));
+    let event = backend.wait_event("DISCONNECT", &games_id).await;
+    assert_eq!(event["requestContext"]["disconnectStatusCode"], 1001);
+    assert_eq!(event["requestContext"]["disconnectReason"], "API removed");
+    // The other API's socket is untouched, and the removed path is gone for new clients.
+    echo(&mut chat, "still here").await;
+    assert!(
+        !backend
+            .events()
+            .iter()
+            .any(|e| e["requestContext"]["eventType"] == "DISCONNECT"
+                && e["requestContext"]["connectionId"] == chat_id.as_str())
+    );
+    assert_eq!(handshake_status(&gw.ws_url("/games"), &[]).await, Some(404));
+}
+
+/// Replace `path` the way editors and ConfigMaps do: write a new file beside it, rename it over.
+fn replace_by_rename(path: &Path, text: &str) {
+    let fresh = path.with_extension("toml.new");
+    std::fs::write(&fresh, text).expect("write");
+    std::fs::rename(&fresh, path).expect("rename");
+}
+
+#[tokio::test]
+async fn a_changed_file_is_picked_up_without_a_reload_call() {
+    let backend = Backend::echo().await;
+    let apis = format!("{}{}", backend_integration(&backend), ws_api("chat"));
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("gw.toml");
+    std::fs::write(&path, format!("{}{apis}", header())).expect("write");
+    let gw = TestGateway::start_full(&format!("{}{apis}", header())).await;
+    gw.running().watch_config(&path).expect("watched");
+    let mut client = connect(&gw.ws_url("/chat")).await;
+    assert_eq!(status_of(&gw.http_url("/api/hello")).await, 404);
+
+    // Another file of the directory changes nothing.
+    std::fs::write(dir.path().join("notes.txt"), "unrelated").expect("write");
+    replace_by_rename(&path, &format!("{}{apis}{HTTP_API}", header()));
+    until_status(&gw.http_url("/api/hello"), 200).await;
+    echo(&mut client, "after").await;
+}
+
+#[tokio::test]
+async fn sighup_reloads_the_configuration_file_of_the_binary() {
+    let backend = Backend::echo().await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let (port, admin) = (free_port(), free_port());
+    let server = format!(
+        "[server]\nlisten = \"127.0.0.1:{port}\"\nadmin_listen = \"127.0.0.1:{admin}\"\n\n"
+    );
+    let apis = format!("{}{}", backend_integration(&backend), ws_api("chat"));
+    let path = dir.path().join("gw.toml");
+    std::fs::write(&path, format!("{server}{apis}")).expect("write");
+    let log_path = dir.path().join("stderr.log");
+    let log = std::fs::File::create(&log_path).expect("log file");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(["serve", "--config"])
+        .arg(&path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(log))
+        .spawn()
+        .expect("spawn");
+    let hello = format!("http://127.0.0.1:{port}/api/hello");
+    until_status(&format!("http://127.0.0.1:{admin}/healthz"), 200).await;
+    let mut client = connect(&format!("ws://127.0.0.1:{port}/chat")).await;
+    assert_eq!(status_of(&hello).await, 404);
+
+    // The file is written in place (no rename) and SIGHUP sent at once.
+    std::fs::write(&path, format!("{server}{apis}{HTTP_API}")).expect("write");
+    let hup = Command::new("kill")
+        .arg("-HUP")
+        .arg(child.id().to_string())
+        .status()
+        .expect("kill");
+    assert!(hup.success());
+    until_status(&hello, 200).await;
+    echo(&mut client, "after").await;
+    // The log says the signal was taken as a reload (the watch may have reloaded too).
+    let mut logged = String::new();
+    for _ in 0..100 {
+        logged = std::fs::read_to_string(&log_path).unwrap_or_default();
+        if logged.contains("SIGHUP: reloading the configuration")
+            && logged.contains("configuration reloaded")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    drop(client);
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .expect("join")
+        .expect("wait");
+    assert!(
+        logged.contains("SIGHUP: reloading the configuration"),
+        "{logged}"
+    );
+    assert!(logged.contains("http +1 -0 ~0"), "{logged}");
+    assert!(status.success(), "exited with {status}");
+}
