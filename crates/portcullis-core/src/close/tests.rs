@@ -2,7 +2,7 @@ use super::*;
 
 #[test]
 fn every_close_has_its_code_reason_and_label() {
-    let table: [(Close, u16, &str, &str, bool); 14] = [
+    let table: [(Close, u16, &str, &str, bool); 15] = [
         (
             Close::ClientWithoutStatus,
             1005,
