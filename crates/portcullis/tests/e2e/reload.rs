@@ -265,3 +265,68 @@ async fn sighup_reloads_the_configuration_file_of_the_binary() {
     assert!(logged.contains("http +1 -0 ~0"), "{logged}");
     assert!(status.success(), "exited with {status}");
 }
+
+async fn client_token(base: &str, client: &str, secret: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("{base}/pools/main/oauth2/token"))
+        .basic_auth(client, Some(secret))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("scope", "reports/read"),
+        ])
+        .send()
+        .await
+        .expect("token request")
+}
+
+#[tokio::test]
+async fn a_pool_client_added_by_a_reload_gets_tokens() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = |name: &str| {
+        format!(
+            "[pools.main.clients.{name}]\nsecret = \"{name}-secret-123\"\ngrants = [\"client_credentials\"]\nallowed_scopes = [\"reports/read\"]\n"
+        )
+    };
+    let pool = format!(
+        "[server]\nlisten = \"127.0.0.1:{port}\"\nadmin_listen = \"127.0.0.1:0\"\npublic_url = \"{base}\"\n\n\
+         [store]\nurl = \"sqlite://{}/idp.db\"\n\n\
+         [pools.main]\n[pools.main.resource_servers.reports]\nscopes = [\"read\"]\n{}",
+        dir.path().display(),
+        client("first")
+    );
+    let gw = TestGateway::start_full(&pool).await;
+    assert_eq!(
+        client_token(&base, "first", "first-secret-123")
+            .await
+            .status()
+            .as_u16(),
+        200
+    );
+    let refused = client_token(&base, "second", "second-secret-123").await;
+    assert_eq!(
+        refused.status().as_u16(),
+        401,
+        "an unknown client is refused"
+    );
+
+    let with_second = format!("{pool}{}", client("second"));
+    let config = match portcullis_config::load_str(&with_second, "test.toml", &|_| None) {
+        Ok(c) => c,
+        Err(d) => panic!("{d}"),
+    };
+    let changes = gw.running().reload(config).await.expect("applied");
+    assert!(changes.identity);
+    let token = client_token(&base, "second", "second-secret-123").await;
+    assert_eq!(token.status().as_u16(), 200);
+    let token: serde_json::Value = token.json().await.expect("json");
+    assert_eq!(token["token_type"], "Bearer");
+    assert_eq!(
+        client_token(&base, "first", "first-secret-123")
+            .await
+            .status()
+            .as_u16(),
+        200
+    );
+}
