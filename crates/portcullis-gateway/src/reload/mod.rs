@@ -154,6 +154,11 @@ impl Reloader {
                 .as_ref()
                 .map(|idp| watch_revocations(&self.base, idp));
         }
+        for api in &changes.removed_websocket {
+            if let Some(api) = previous.websocket.get(api) {
+                api.retire();
+            }
+        }
         self.event_streams
             .store(Arc::new(apps.event_streams.clone()));
         self.apps.store(Arc::new(apps));

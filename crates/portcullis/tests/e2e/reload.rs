@@ -330,3 +330,39 @@ async fn a_pool_client_added_by_a_reload_gets_tokens() {
         200
     );
 }
+
+#[tokio::test]
+async fn a_socket_whose_connect_was_under_way_when_its_api_was_removed_is_closed() {
+    // `$connect` answers after 2 s: the reload happens while it is pending.
+    let backend = Backend::start(
+        |event| match event["requestContext"]["eventType"].as_str() {
+            Some("CONNECT") => Reply::Delay(Duration::from_secs(2), Box::new(Reply::ok())),
+            _ => Reply::ok(),
+        },
+    )
+    .await;
+    let integration = backend_integration(&backend);
+    let gw = TestGateway::start(&format!(
+        "{integration}{}{}",
+        ws_api("chat"),
+        ws_api("games")
+    ))
+    .await;
+    let url = gw.ws_url("/games");
+    let connecting = tokio::spawn(async move { connect(&url).await });
+    let event = backend
+        .wait_for(|e| e["requestContext"]["eventType"] == "CONNECT")
+        .await;
+    let id = event["requestContext"]["connectionId"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    gw.running()
+        .reload(config(&format!("{integration}{}", ws_api("chat"))))
+        .await
+        .expect("applied");
+    let mut games = connecting.await.expect("join");
+    assert_eq!(close_code(&mut games).await, Some(1001));
+    let event = backend.wait_event("DISCONNECT", &id).await;
+    assert_eq!(event["requestContext"]["disconnectReason"], "API removed");
+}
