@@ -366,3 +366,65 @@ async fn a_socket_whose_connect_was_under_way_when_its_api_was_removed_is_closed
     let event = backend.wait_event("DISCONNECT", &id).await;
     assert_eq!(event["requestContext"]["disconnectReason"], "API removed");
 }
+
+#[tokio::test]
+async fn an_event_stream_added_by_a_reload_is_served_and_closed_when_its_api_is_removed() {
+    use portcullis_testkit::jwt::Issuer;
+    use portcullis_testkit::sse::Protocol;
+
+    let issuer = Issuer::start("k1").await;
+    let backend = Backend::echo().await;
+    let authorizer = format!(
+        "[authorizers.users]\ntype = \"jwt\"\nidentity_source = [\"route.request.header.Authorization\"]\n\
+         issuers = [{{ issuer = \"{}\" }}]\n\n",
+        issuer.issuer
+    );
+    let base = format!(
+        "{}{authorizer}{}",
+        backend_integration(&backend),
+        ws_api("games")
+    );
+    let with_stream = format!(
+        "{base}[websocket.chat]\nauthorizer = \"users\"\nsse = true\n[websocket.chat.routes]\n\
+         \"$connect\" = {{ integration = \"backend\" }}\n\"$disconnect\" = {{ integration = \"backend\" }}\n\n"
+    );
+    let gw = TestGateway::start(&base).await;
+    let bearer = format!(
+        "Bearer {}",
+        issuer.token(serde_json::json!({"sub": "alice"}))
+    );
+    let headers = [("authorization", bearer.as_str())];
+    let url = gw.http_url("/chat/events");
+    assert!(
+        portcullis_testkit::sse::connect(&url, &headers, Protocol::Http1)
+            .await
+            .is_err(),
+        "no stream before the reload"
+    );
+
+    gw.running()
+        .reload(config(&with_stream))
+        .await
+        .expect("applied");
+    // HTTP/1.1: the listener learns the new stream path from the reload.
+    let mut stream = match portcullis_testkit::sse::connect(&url, &headers, Protocol::Http1).await {
+        Ok(stream) => stream,
+        Err((status, _, body)) => panic!("stream refused: {status} {body}"),
+    };
+    let first = stream.event().await;
+    assert_eq!(first.event, "connected");
+    let id = serde_json::from_str::<serde_json::Value>(&first.data).expect("json")["connectionId"]
+        .as_str()
+        .expect("connectionId")
+        .to_owned();
+
+    gw.running().reload(config(&base)).await.expect("applied");
+    let ending = stream.event().await;
+    assert_eq!(ending.event, "close");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&ending.data).expect("json"),
+        serde_json::json!({"code": 1001, "reason": "API removed"})
+    );
+    let event = backend.wait_event("DISCONNECT", &id).await;
+    assert_eq!(event["requestContext"]["disconnectStatusCode"], 1001);
+}
