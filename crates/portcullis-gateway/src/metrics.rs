@@ -76,6 +76,12 @@ pub struct TlsReloadLabels {
     pub result: String,
 }
 
+/// `result`: `ok` or `error`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReloadLabels {
+    pub result: String,
+}
+
 /// `target`: `user` or `topic`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PushLabels {
@@ -102,6 +108,8 @@ pub struct Metrics {
     pub push_deliveries: Family<PushLabels, Counter<u64, AtomicU64>>,
     pub push_skipped: Family<PushLabels, Counter<u64, AtomicU64>>,
     pub tls_reloads: Family<TlsReloadLabels, Counter<u64, AtomicU64>>,
+    /// Configuration reloads (SIGHUP, a change of the file, `RunningGateway::reload`).
+    pub config_reloads: Family<ReloadLabels, Counter<u64, AtomicU64>>,
     /// SSE streams and replay logs.
     pub sse: SseMetrics,
     /// Redis and the other nodes.
@@ -130,6 +138,12 @@ impl Metrics {
             "ws_connects",
             "Accepted WebSocket connections",
             connects.clone(),
+        );
+        let config_reloads = Family::default();
+        registry.register(
+            "config_reloads",
+            "Configuration reloads by result (ok: applied, error: refused, the old one kept)",
+            config_reloads.clone(),
         );
         let connect_rejects = Family::default();
         registry.register(
@@ -233,6 +247,7 @@ impl Metrics {
             push_deliveries,
             push_skipped,
             tls_reloads,
+            config_reloads,
             sse,
             cluster,
             authorizer_cache_hits,
@@ -291,6 +306,15 @@ impl Metrics {
             .get_or_create(&TlsReloadLabels {
                 listener: listener.to_owned(),
                 result: result.to_owned(),
+            })
+            .inc();
+    }
+
+    /// One reload, `ok` (applied) or `error` (refused).
+    pub fn config_reload(&self, ok: bool) {
+        self.config_reloads
+            .get_or_create(&ReloadLabels {
+                result: if ok { "ok" } else { "error" }.to_owned(),
             })
             .inc();
     }

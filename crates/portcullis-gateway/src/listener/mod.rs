@@ -29,6 +29,7 @@ use tracing::{debug, warn};
 pub use limits::{ConnectionSlot, PerClient};
 
 use crate::error::GatewayError;
+use crate::live::Live;
 use crate::metrics::Metrics;
 use crate::reply;
 use limits::with_deadline;
@@ -65,8 +66,9 @@ pub struct ListenerRules {
     /// A request body must arrive within this once reading starts; then 408.
     pub body_read_timeout: Duration,
     /// Paths of event streams (`sse.path`): a new HTTP/1.1 connection whose first request is
-    /// a `GET` of one is served next to hyper (see [`event_stream`]).
-    pub event_streams: Arc<HashSet<String>>,
+    /// a `GET` of one is served next to hyper (see [`event_stream`]). Read per connection: a
+    /// configuration reload replaces them.
+    pub event_streams: Live<HashSet<String>>,
     pub metrics: Arc<Metrics>,
     /// `[server] tls` / `admin_tls`: connections are TLS, handshaken within
     /// `header_read_timeout`; `None` for plain HTTP.
@@ -157,7 +159,7 @@ pub async fn accept_loop<F, Fut>(
             header_read_timeout,
             body_read_timeout,
         };
-        let event_streams = event_streams.clone();
+        let event_streams = event_streams.load();
         let tls = tls.clone();
         tokio::spawn(async move {
             match tls {
