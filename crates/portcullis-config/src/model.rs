@@ -143,7 +143,13 @@ pub struct Server {
     pub public_url: String,
     /// Host part of `public_url` (with port if any), used as `domainName`.
     pub domain_name: String,
+    /// TLS on the public listener; `public_url` defaults to `https://` with it.
     pub tls: Option<Tls>,
+    /// TLS on the admin listener.
+    pub admin_tls: Option<Tls>,
+    /// Extra trusted CA certificates (PEM, one or more) for outbound `https://` calls
+    /// (integrations, HTTP authorizers, JWKS), next to the system roots.
+    pub ca_file: Option<String>,
     /// How long a graceful shutdown waits for `$disconnect` deliveries. Default 10 s.
     pub shutdown_grace: Duration,
     /// Most connections open at once on the public listener (HTTP and WebSocket).
@@ -183,9 +189,14 @@ pub const DEFAULT_UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default of `server.upstream_max_idle_per_host`.
 pub const DEFAULT_UPSTREAM_MAX_IDLE_PER_HOST: usize = 64;
 
+/// A certificate chain and its private key, PEM files. [`crate::load_file`] resolves
+/// relative paths against the configuration file's directory; the compiler does not open
+/// them (the gateway validates them, for `portcullis check` too).
 #[derive(Debug, Clone)]
 pub struct Tls {
+    /// The leaf certificate first, then its intermediates.
     pub cert: String,
+    /// PKCS#8, PKCS#1 (RSA) or SEC1 (EC).
     pub key: String,
 }
 

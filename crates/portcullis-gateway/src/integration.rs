@@ -190,13 +190,17 @@ fn unreachable(e: reqwest::Error) -> GatewayError {
     GatewayError::IntegrationUnreachable(what)
 }
 
-/// The shared HTTP client for every integration: kept-alive connections unused for
-/// `idle_timeout` are closed, and at most `max_idle_per_host` unused ones are kept per host.
+/// The client of every outbound call (integrations, authorizers): `ca_file`
+/// (`[server] ca_file`) adds trusted roots; kept-alive connections unused for `idle_timeout`
+/// are closed, and at most `max_idle_per_host` unused ones are kept per host.
 pub fn http_client(
+    ca_file: Option<&str>,
     idle_timeout: Duration,
     max_idle_per_host: usize,
 ) -> Result<reqwest::Client, GatewayError> {
-    reqwest::Client::builder()
+    let builder = crate::outbound_tls::trust(reqwest::Client::builder(), ca_file)
+        .map_err(GatewayError::Tls)?;
+    builder
         .pool_idle_timeout(idle_timeout)
         .pool_max_idle_per_host(max_idle_per_host)
         .connect_timeout(Duration::from_secs(5))

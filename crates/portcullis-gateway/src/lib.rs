@@ -20,12 +20,14 @@
 //!   (closing the connections a revocation covers),
 //!   `authorizers`, `integration` (calls to backends), [`metrics`](Metrics), `reply` (the
 //!   gateway's own answers) and `error` (the gateway's failures and who caused them);
-//! - `server`: building it all from the configuration, starting, shutting down.
+//! - `server`: the long-lived parts, starting, shutting down; `apps`: what one configuration
+//!   builds; `reload`: replacing the apps live (SIGHUP, a watched file), through `live`.
 
 #[macro_use]
 mod error;
 
 mod admin;
+mod apps;
 mod authorizers;
 mod cluster;
 mod headers;
@@ -33,10 +35,13 @@ mod http_api;
 mod iam;
 mod integration;
 mod listener;
+mod live;
 mod metrics;
 mod outbound;
+mod outbound_tls;
 mod push;
 pub mod registry;
+mod reload;
 mod replay;
 mod reply;
 mod revocation;
@@ -49,5 +54,8 @@ mod static_site;
 mod websocket;
 
 pub use error::GatewayError;
+/// `[server] tls`, `admin_tls` and `ca_file` as `portcullis check` and `serve` validate them.
+pub use listener::tls::check as check_tls;
 pub use metrics::Metrics;
+pub use reload::{Changes, Counts};
 pub use server::{RunningGateway, start};

@@ -91,11 +91,38 @@ fn init_logging(format: LogFormat, default_filter: &str) {
     }
 }
 
+/// The TLS files of `cfg` (`[server] tls`, `admin_tls`, `ca_file`) as `check` and `serve`
+/// see them: each problem is printed as `FILE: server.tls.cert: PATH: reason` and refuses
+/// the configuration; warnings (a certificate about to expire) go to `warn`.
+fn tls_usable(
+    config: &std::path::Path,
+    cfg: &portcullis_config::Config,
+    warn: impl Fn(&str),
+) -> bool {
+    let (problems, warnings) = portcullis_gateway::check_tls(cfg);
+    for warning in &warnings {
+        warn(warning);
+    }
+    for problem in &problems {
+        eprintln!("{}: {problem}", config.display());
+    }
+    if !problems.is_empty() {
+        eprintln!("{}: {} error(s)", config.display(), problems.len());
+    }
+    problems.is_empty()
+}
+
 fn main() -> ExitCode {
+    // One crypto provider for every TLS object of the process (listeners, outbound calls,
+    // Redis): with two in the dependency graph rustls would otherwise refuse to pick one.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let cli = Cli::parse();
     match cli.command {
         Command::Check { config } => match portcullis_config::load_file(&config) {
             Ok(cfg) => {
+                if !tls_usable(&config, &cfg, |w| eprintln!("warning: {w}")) {
+                    return ExitCode::from(2);
+                }
                 println!("{}", portcullis_config::render_redacted(&cfg));
                 for warning in &cfg.warnings {
                     eprintln!("warning: {warning}");
@@ -121,6 +148,9 @@ fn main() -> ExitCode {
                         let at = format!("{}:{}:{}", w.file, w.line, w.column);
                         warn!(key = %w.path, at = %at, "{}", w.message);
                     }
+                    if !tls_usable(&config, &cfg, |w| warn!("{w}")) {
+                        return ExitCode::from(2);
+                    }
                     cfg
                 }
                 Err(diagnostics) => {
@@ -139,7 +169,7 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            runtime.block_on(serve(cfg))
+            runtime.block_on(serve(cfg, config))
         }
         Command::Push(args) => {
             init_logging(cli.log_format, "warn");
@@ -161,7 +191,7 @@ fn main() -> ExitCode {
     }
 }
 
-async fn serve(cfg: portcullis_config::Config) -> ExitCode {
+async fn serve(cfg: portcullis_config::Config, path: PathBuf) -> ExitCode {
     if let Some(warning) = portcullis_idp::keys::unencrypted_store_warning(&cfg) {
         tracing::warn!("{warning}");
     }
@@ -172,23 +202,34 @@ async fn serve(cfg: portcullis_config::Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    wait_for_signal().await;
+    // A change of the file reloads it; without a watch (no inotify left), SIGHUP still does.
+    if let Err(e) = gateway.watch_config(&path) {
+        warn!(error = %e, "cannot watch the configuration file; reload it with SIGHUP");
+    }
+    run_until_stopped(&gateway, &path).await;
     gateway.shutdown().await;
     ExitCode::SUCCESS
 }
 
-async fn wait_for_signal() {
+/// Until SIGTERM or SIGINT: SIGHUP reloads the configuration file (the reload logs its
+/// outcome and refuses a file with errors).
+async fn run_until_stopped(gateway: &portcullis_gateway::RunningGateway, path: &std::path::Path) {
     use tokio::signal::unix::{SignalKind, signal};
     match (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
     ) {
-        (Ok(mut term), Ok(mut int)) => {
+        (Ok(mut term), Ok(mut int), Ok(mut hup)) => loop {
             tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
+                _ = term.recv() => return,
+                _ = int.recv() => return,
+                _ = hup.recv() => {
+                    tracing::info!(file = %path.display(), "SIGHUP: reloading the configuration");
+                    let _ = gateway.reload_file(path).await;
+                }
             }
-        }
+        },
         _ => {
             let _ = tokio::signal::ctrl_c().await;
         }
