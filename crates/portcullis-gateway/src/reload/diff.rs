@@ -93,6 +93,15 @@ impl Changes {
                 "server.body_read_timeout",
                 old.server.body_read_timeout != new.server.body_read_timeout,
             ),
+            // The outbound client (and its pool) is built once, at start.
+            (
+                "server.upstream_idle_timeout",
+                old.server.upstream_idle_timeout != new.server.upstream_idle_timeout,
+            ),
+            (
+                "server.upstream_max_idle_per_host",
+                old.server.upstream_max_idle_per_host != new.server.upstream_max_idle_per_host,
+            ),
             ("cluster", server(|c| format!("{:?}", c.cluster))),
             ("functions", old.functions != new.functions),
             ("store", server(|c| format!("{:?}", c.store))),
