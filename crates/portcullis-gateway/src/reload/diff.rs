@@ -61,7 +61,7 @@ impl Changes {
     pub fn between(old: &Config, new: &Config) -> Changes {
         let server = |f: fn(&Config) -> String| f(old) != f(new);
         let mut needs_restart = Vec::new();
-        let restart_keys: [(&'static str, bool); 13] = [
+        let restart_keys: [(&'static str, bool); 15] = [
             ("server.listen", old.server.listen != new.server.listen),
             (
                 "server.admin_listen",
