@@ -215,3 +215,6 @@ mod tests;
 
 #[cfg(test)]
 mod shared_secret_tests;
+
+#[cfg(test)]
+mod limits_tests;
