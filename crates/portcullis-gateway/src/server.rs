@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
+use crate::abuse::{self, Limits};
 use crate::admin;
 use crate::authorizers::Authorizers;
 use crate::cluster::{Cluster, LostConnection};
@@ -259,6 +260,12 @@ pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
         .values()
         .filter_map(|api| Some((api.config.sse.as_ref()?.path.clone(), api.clone())))
         .collect();
+    // One per-address table: sockets on accept (a trusted proxy's exempt), sessions through a
+    // trusted proxy under their client's address.
+    let per_client = PerClient::exempting(
+        config.server.max_connections_per_ip,
+        config.server.trusted_proxies.clone(),
+    );
     let public = Arc::new(router::Public {
         state: state.clone(),
         websocket: websocket.clone(),
@@ -266,6 +273,11 @@ pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
         identity,
         http_apis,
         static_sites,
+        limits: Arc::new(Limits::new(
+            &config.server,
+            per_client.clone(),
+            state.metrics.clone(),
+        )),
     });
     let admin = Arc::new(router::Admin {
         state: state.clone(),
@@ -278,8 +290,11 @@ pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
     let accept_tasks = TaskTracker::new();
     let public_rules = ListenerRules {
         name: "public",
-        budget: Arc::new(Semaphore::new(config.server.max_connections)),
-        per_client: Some(PerClient::new(config.server.max_connections_per_ip)),
+        // Sessions are limited by `Limits`; this bounds sockets of every kind, more loosely.
+        budget: Arc::new(Semaphore::new(abuse::socket_budget(
+            config.server.max_connections,
+        ))),
+        per_client: Some(per_client),
         header_read_timeout: config.server.header_read_timeout,
         body_read_timeout: config.server.body_read_timeout,
         event_streams: Arc::new(

@@ -22,7 +22,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
-pub use limits::{ConnectionSlot, PerClient};
+pub use limits::{ClientSlot, ConnectionSlot, PerClient};
 
 use crate::error::GatewayError;
 use crate::metrics::Metrics;
