@@ -25,6 +25,7 @@ pub mod cognito;
 pub mod cookie_session;
 mod hosted;
 pub mod identity;
+pub(crate) mod json11;
 pub mod oauth;
 pub(crate) mod page;
 pub(crate) mod reply;

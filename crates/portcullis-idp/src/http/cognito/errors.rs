@@ -5,18 +5,15 @@
 use std::collections::BTreeMap;
 
 use axum::response::Response;
-use http::{HeaderValue, StatusCode, header};
+use http::StatusCode;
 use portcullis_core::fault::{Fault, HasFault};
-use serde_json::{Value, json};
 
 use crate::attributes::{AttributeError, Writer};
-use crate::http::reply::json_as;
+use crate::http::json11::{self, CallError};
 use crate::pending::challenges::ChallengeError;
 use crate::store::{StoreError, UserRecord};
-use crate::{IdpError, PasswordCheck, tokens};
+use crate::{IdpError, PasswordCheck};
 
-/// The content type of the JSON API.
-pub(super) const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 const MSG_BAD_CREDENTIALS: &str = "Incorrect username or password.";
 const MSG_LIMIT_EXCEEDED: &str = "Attempt limit exceeded, please try after some time.";
 const MSG_CODE_MISMATCH: &str = "Invalid verification code provided, please try again.";
@@ -191,27 +188,20 @@ impl From<ChallengeError> for CognitoError {
     }
 }
 
-/// A JSON API answer: `body` with `status`, `application/x-amz-json-1.1`, `no-store` and a
-/// request id.
-pub(super) fn answer(status: StatusCode, body: &Value) -> Response {
-    let mut response = json_as(status, CONTENT_TYPE, body);
-    let headers = response.headers_mut();
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    if let Ok(v) = HeaderValue::from_str(&tokens::uuid_v4()) {
-        headers.insert("x-amzn-requestid", v);
+impl From<CallError> for CognitoError {
+    fn from(e: CallError) -> Self {
+        let kind = match e {
+            CallError::UnknownOperation => ErrorType::UnknownOperation,
+            CallError::TooLarge => ErrorType::InvalidParameter,
+            CallError::NotJson | CallError::NotObject => ErrorType::Serialization,
+        };
+        err(kind, e.message())
     }
-    response
 }
 
 impl CognitoError {
     pub(super) fn into_response(self) -> Response {
-        let name = self.kind.name();
-        let body = json!({"__type": name, "message": self.message});
-        let mut response = answer(self.kind.status(), &body);
-        if let Ok(v) = HeaderValue::from_str(&format!("{name}:")) {
-            response.headers_mut().insert("x-amzn-errortype", v);
-        }
-        response
+        json11::error(self.kind.status(), self.kind.name(), &self.message)
     }
 }
 

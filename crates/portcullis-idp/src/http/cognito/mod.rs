@@ -44,14 +44,13 @@
 #![allow(clippy::result_large_err)]
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lc_rs::hmac;
 use axum::Router;
-use axum::body::to_bytes;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::response::Response;
 use axum::routing::post;
 use base64::Engine;
@@ -62,7 +61,7 @@ use portcullis_config::{AppClient, JwtAuthorizer, JwtIssuer, Secret};
 use serde_json::{Map, Value};
 
 use crate::delivery::{CodePurpose, CodeWebhooks};
-use crate::http::reply::MAX_BODY_BYTES;
+use crate::http::json11::{Call, answer, read_call};
 use crate::store::UserRecord;
 use crate::{ClientAuth, IdentityProvider};
 
@@ -78,7 +77,7 @@ mod user;
 pub use errors::{CognitoError, ErrorType};
 pub use options::{Clock, CognitoOptions};
 
-use errors::{ErrorType as E, answer, err, invalid_parameter, not_authorized, password_answer};
+use errors::{ErrorType as E, err, invalid_parameter, not_authorized, password_answer};
 
 #[cfg(test)]
 use crate::delivery::CodeDelivery;
@@ -168,25 +167,11 @@ async fn handle(State(c): State<Arc<Cognito>>, request: Request) -> Response {
 }
 
 async fn handle_inner(c: &Cognito, request: Request) -> Result<Value, CognitoError> {
-    let ip = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(a)| a.ip());
-    let operation = request
-        .headers()
-        .get("x-amz-target")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|t| t.strip_prefix(TARGET_PREFIX))
-        .map(str::to_owned)
-        .ok_or_else(|| err(E::UnknownOperation, "Missing or unknown X-Amz-Target"))?;
-    let bytes = to_bytes(request.into_body(), MAX_BODY_BYTES)
-        .await
-        .map_err(|_| invalid_parameter("Request body too large"))?;
-    let body: Value = serde_json::from_slice(&bytes)
-        .map_err(|_| err(E::Serialization, "Request body is not valid JSON"))?;
-    let Value::Object(mut body) = body else {
-        return Err(err(E::Serialization, "Request body is not a JSON object"));
-    };
+    let Call {
+        operation,
+        mut body,
+        ip,
+    } = read_call(request, TARGET_PREFIX).await?;
     // Every operation finds users under their stored (NFKC) name.
     crate::username::normalize_request_fields(&mut body);
     // The pool's rate limit, for the operations that guess passwords or codes, burn Argon2 or

@@ -2,15 +2,10 @@
 //! status and the `x-amzn-errortype` header the service answers, in one place.
 
 use axum::response::Response;
-use http::{HeaderValue, StatusCode, header};
+use http::StatusCode;
 use portcullis_core::fault::{Fault, HasFault};
-use serde_json::{Value, json};
 
-use crate::http::reply::json_as;
-use crate::tokens;
-
-/// The content type of the API.
-const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
+use crate::http::json11::{self, CallError};
 
 /// The Cognito Identity error types this API answers (`__type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,25 +94,19 @@ pub(super) fn internal(e: &dyn std::fmt::Display) -> IdentityError {
     err(IdentityErrorType::InternalError, "Internal error")
 }
 
-/// An answer: `body` with `status`, `application/x-amz-json-1.1`, `no-store`, a request id.
-pub(super) fn answer(status: StatusCode, body: &Value) -> Response {
-    let mut response = json_as(status, CONTENT_TYPE, body);
-    let headers = response.headers_mut();
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    if let Ok(v) = HeaderValue::from_str(&tokens::uuid_v4()) {
-        headers.insert("x-amzn-requestid", v);
+impl From<CallError> for IdentityError {
+    fn from(e: CallError) -> Self {
+        let kind = match e {
+            CallError::UnknownOperation => IdentityErrorType::UnknownOperation,
+            CallError::TooLarge => IdentityErrorType::InvalidParameter,
+            CallError::NotJson | CallError::NotObject => IdentityErrorType::Serialization,
+        };
+        err(kind, e.message())
     }
-    response
 }
 
 impl IdentityError {
     pub(super) fn into_response(self) -> Response {
-        let name = self.kind.name();
-        let body = json!({"__type": name, "message": self.message});
-        let mut response = answer(self.kind.status(), &body);
-        if let Ok(v) = HeaderValue::from_str(&format!("{name}:")) {
-            response.headers_mut().insert("x-amzn-errortype", v);
-        }
-        response
+        json11::error(self.kind.status(), self.kind.name(), &self.message)
     }
 }

@@ -28,11 +28,10 @@ mod login;
 #[cfg(test)]
 mod tests;
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 
-use axum::body::to_bytes;
-use axum::extract::{ConnectInfo, Request};
+use axum::extract::Request;
 use axum::response::Response;
 use http::{HeaderMap, StatusCode};
 use portcullis_config::IdentityPool;
@@ -41,11 +40,11 @@ use serde_json::{Map, Value, json};
 pub use errors::{IdentityError, IdentityErrorType};
 
 use crate::IdentityProvider;
-use crate::http::reply::MAX_BODY_BYTES;
+use crate::http::json11::{Call, answer, read_call};
 use crate::identity_pools::credentials;
 use crate::identity_pools::role::{RoleChoiceError, RoleRequest, choose_role};
 use errors::{
-    IdentityErrorType as E, answer, err, internal, invalid_login, invalid_parameter, not_authorized,
+    IdentityErrorType as E, err, internal, invalid_login, invalid_parameter, not_authorized,
 };
 use login::{Logins, VerifiedLogin};
 
@@ -96,25 +95,11 @@ impl IdentityApi {
     }
 
     async fn handle_inner(&self, request: Request) -> Result<Value, IdentityError> {
-        let ip = request
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(a)| a.ip());
-        let operation = request
-            .headers()
-            .get("x-amz-target")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|t| t.strip_prefix(TARGET_PREFIX))
-            .map(str::to_owned)
-            .ok_or_else(|| err(E::UnknownOperation, "Missing or unknown X-Amz-Target"))?;
-        let bytes = to_bytes(request.into_body(), MAX_BODY_BYTES)
-            .await
-            .map_err(|_| invalid_parameter("Request body too large"))?;
-        let body: Value = serde_json::from_slice(&bytes)
-            .map_err(|_| err(E::Serialization, "Request body is not valid JSON"))?;
-        let Value::Object(body) = body else {
-            return Err(err(E::Serialization, "Request body is not a JSON object"));
-        };
+        let Call {
+            operation,
+            body,
+            ip,
+        } = read_call(request, TARGET_PREFIX).await?;
         match operation.as_str() {
             "GetId" => self.get_id(&body, ip).await,
             "GetCredentialsForIdentity" => self.get_credentials_for_identity(&body, ip).await,
