@@ -98,7 +98,10 @@ impl Public {
                     // The identity provider's per-address limits count the client, not a
                     // trusted proxy in front of it.
                     req.extensions_mut()
-                        .insert(axum::extract::ConnectInfo(SocketAddr::new(client, peer.port())));
+                        .insert(axum::extract::ConnectInfo(SocketAddr::new(
+                            client,
+                            peer.port(),
+                        )));
                     match tower::ServiceExt::oneshot(router, req).await {
                         Ok(response) => response,
                         Err(never) => match never {},

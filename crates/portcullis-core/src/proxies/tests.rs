@@ -17,9 +17,15 @@ fn client(peer: &str, headers: &[&str], trusted: &[Cidr]) -> IpAddr {
 fn blocks_parse_and_contain() {
     let ten: Cidr = "10.0.0.0/8".parse().unwrap();
     assert!(ten.contains(ip("10.255.1.2")));
-    assert!(ten.contains(ip("::ffff:10.1.2.3")), "a mapped address is IPv4");
+    assert!(
+        ten.contains(ip("::ffff:10.1.2.3")),
+        "a mapped address is IPv4"
+    );
     assert!(!ten.contains(ip("11.0.0.1")));
-    assert!(!ten.contains(ip("::a00:1")), "IPv6 is never in an IPv4 block");
+    assert!(
+        !ten.contains(ip("::a00:1")),
+        "IPv6 is never in an IPv4 block"
+    );
     let one: Cidr = "127.0.0.1".parse().unwrap();
     assert_eq!(one.to_string(), "127.0.0.1/32");
     assert!(one.contains(ip("127.0.0.1")) && !one.contains(ip("127.0.0.2")));
@@ -41,8 +47,19 @@ fn blocks_parse_and_contain() {
 #[test]
 fn bad_blocks_are_refused_with_a_reason() {
     for bad in [
-        "", "10.0.0.0/", "/8", "10.0.0/8", "10.0.0.0/8/8", "10.0.0.0/+8", "10.0.0.0/-1",
-        "10.0.0.0/ 8", " 10.0.0.0/8", "localhost", "010.0.0.0/8", "10.0.0.0/0008", "fe80::1%eth0",
+        "",
+        "10.0.0.0/",
+        "/8",
+        "10.0.0/8",
+        "10.0.0.0/8/8",
+        "10.0.0.0/+8",
+        "10.0.0.0/-1",
+        "10.0.0.0/ 8",
+        " 10.0.0.0/8",
+        "localhost",
+        "010.0.0.0/8",
+        "10.0.0.0/0008",
+        "fe80::1%eth0",
     ] {
         assert_eq!(bad.parse::<Cidr>(), Err(CidrError::Syntax), "{bad:?}");
     }
@@ -58,17 +75,29 @@ fn bad_blocks_are_refused_with_a_reason() {
 #[test]
 fn an_untrusted_peer_is_the_client_whatever_it_says() {
     let trusted = blocks(&["10.0.0.0/8"]);
-    assert_eq!(client("203.0.113.7", &["198.51.100.1"], &trusted), ip("203.0.113.7"));
-    assert_eq!(client("203.0.113.7", &["10.0.0.1"], &trusted), ip("203.0.113.7"));
+    assert_eq!(
+        client("203.0.113.7", &["198.51.100.1"], &trusted),
+        ip("203.0.113.7")
+    );
+    assert_eq!(
+        client("203.0.113.7", &["10.0.0.1"], &trusted),
+        ip("203.0.113.7")
+    );
     // Without trusted proxies every header is ignored.
     assert_eq!(client("10.0.0.1", &["198.51.100.1"], &[]), ip("10.0.0.1"));
-    assert_eq!(client("::ffff:203.0.113.7", &[], &trusted), ip("203.0.113.7"));
+    assert_eq!(
+        client("::ffff:203.0.113.7", &[], &trusted),
+        ip("203.0.113.7")
+    );
 }
 
 #[test]
 fn behind_a_trusted_proxy_the_right_most_untrusted_entry_is_the_client() {
     let trusted = blocks(&["10.0.0.0/8", "127.0.0.1/32"]);
-    assert_eq!(client("10.0.0.2", &["198.51.100.1"], &trusted), ip("198.51.100.1"));
+    assert_eq!(
+        client("10.0.0.2", &["198.51.100.1"], &trusted),
+        ip("198.51.100.1")
+    );
     // The client's own entries (left of what the proxy appended) are ignored.
     assert_eq!(
         client("10.0.0.2", &["1.1.1.1, 2.2.2.2, 198.51.100.1"], &trusted),
@@ -81,15 +110,25 @@ fn behind_a_trusted_proxy_the_right_most_untrusted_entry_is_the_client() {
     );
     // Several headers are one list, in order.
     assert_eq!(
-        client("10.0.0.2", &["6.6.6.6", "198.51.100.1", "10.9.9.9"], &trusted),
+        client(
+            "10.0.0.2",
+            &["6.6.6.6", "198.51.100.1", "10.9.9.9"],
+            &trusted
+        ),
         ip("198.51.100.1")
     );
     // No header: the proxy itself.
     assert_eq!(client("10.0.0.2", &[], &trusted), ip("10.0.0.2"));
     // Only trusted addresses: the left-most of them.
-    assert_eq!(client("10.0.0.2", &["10.1.1.1, 10.0.0.3"], &trusted), ip("10.1.1.1"));
+    assert_eq!(
+        client("10.0.0.2", &["10.1.1.1, 10.0.0.3"], &trusted),
+        ip("10.1.1.1")
+    );
     // A dual-stack socket's mapped peer is trusted like its IPv4 address.
-    assert_eq!(client("::ffff:10.0.0.2", &["198.51.100.1"], &trusted), ip("198.51.100.1"));
+    assert_eq!(
+        client("::ffff:10.0.0.2", &["198.51.100.1"], &trusted),
+        ip("198.51.100.1")
+    );
 }
 
 #[test]
@@ -105,11 +144,21 @@ fn spellings_of_an_address() {
         ("::ffff:198.51.100.1", "198.51.100.1"),
         ("[::ffff:198.51.100.1]:1", "198.51.100.1"),
     ] {
-        assert_eq!(client("10.0.0.2", &[entry], &trusted), ip(want), "{entry:?}");
+        assert_eq!(
+            client("10.0.0.2", &[entry], &trusted),
+            ip(want),
+            "{entry:?}"
+        );
     }
     // Empty entries and trailing commas are skipped.
-    assert_eq!(client("10.0.0.2", &["198.51.100.1,, ,"], &trusted), ip("198.51.100.1"));
-    assert_eq!(client("10.0.0.2", &["", "198.51.100.1", " "], &trusted), ip("198.51.100.1"));
+    assert_eq!(
+        client("10.0.0.2", &["198.51.100.1,, ,"], &trusted),
+        ip("198.51.100.1")
+    );
+    assert_eq!(
+        client("10.0.0.2", &["", "198.51.100.1", " "], &trusted),
+        ip("198.51.100.1")
+    );
 }
 
 #[test]
@@ -136,13 +185,25 @@ fn junk_stops_at_the_last_trusted_hop() {
         "for=198.51.100.1",
         "\u{ff11}98.51.100.1",
     ] {
-        assert_eq!(client("10.0.0.2", &[junk], &trusted), ip("10.0.0.2"), "{junk:?}");
+        assert_eq!(
+            client("10.0.0.2", &[junk], &trusted),
+            ip("10.0.0.2"),
+            "{junk:?}"
+        );
         // Junk left of a real client address is never reached.
         let behind = format!("{junk}, 198.51.100.1");
-        assert_eq!(client("10.0.0.2", &[&behind], &trusted), ip("198.51.100.1"), "{junk:?}");
+        assert_eq!(
+            client("10.0.0.2", &[&behind], &trusted),
+            ip("198.51.100.1"),
+            "{junk:?}"
+        );
         // Junk between two trusted hops stops at the nearer one.
         let between = format!("198.51.100.1, {junk}, 10.0.0.7");
-        assert_eq!(client("10.0.0.2", &[&between], &trusted), ip("10.0.0.7"), "{junk:?}");
+        assert_eq!(
+            client("10.0.0.2", &[&between], &trusted),
+            ip("10.0.0.7"),
+            "{junk:?}"
+        );
     }
     // Bytes that are not UTF-8.
     let raw: [&[u8]; 1] = [b"\xff\xfe"];

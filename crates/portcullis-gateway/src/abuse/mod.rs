@@ -38,8 +38,8 @@ use crate::listener::{ClientSlot, ConnectionSlot, PerClient};
 use crate::metrics::Metrics;
 use crate::reply;
 
-pub use rate::MessageRate;
 use rate::ConnectRate;
+pub use rate::MessageRate;
 use sessions::{SessionPermit, Sessions};
 
 /// The public listener's bound on sockets of every kind, given `server.max_connections`:

@@ -110,7 +110,10 @@ mod tests {
         assert!(!rate.take_at(ip("2001:db8::ffff:1"), 0.0), "same /64");
         assert!(rate.take_at(ip("2001:db8:0:1::1"), 0.0), "another /64");
         assert!(rate.take_at(ip("192.0.2.9"), 0.0));
-        assert!(!rate.take_at(ip("::ffff:192.0.2.9"), 0.0), "a mapped address is IPv4");
+        assert!(
+            !rate.take_at(ip("::ffff:192.0.2.9"), 0.0),
+            "a mapped address is IPv4"
+        );
     }
 
     #[test]

@@ -2,8 +2,8 @@
 //! listener, a cap per client address on the public listener, and a deadline on request
 //! bodies. (What is admitted as a WebSocket or SSE session, and how fast, is `crate::abuse`.)
 
-use std::collections::HashMap;
 use std::any::Any;
+use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::net::IpAddr;
 use std::pin::Pin;
@@ -280,7 +280,11 @@ mod tests {
         let table = PerClient::exempting(1, trusted);
         let proxy: IpAddr = "10.0.0.2".parse().unwrap();
         let held: Vec<_> = (0..5).map(|_| table.try_open(proxy).unwrap()).collect();
-        assert_eq!(table.tracked(), 0, "the proxy's sockets are counted nowhere");
+        assert_eq!(
+            table.tracked(),
+            0,
+            "the proxy's sockets are counted nowhere"
+        );
         let client: IpAddr = "198.51.100.1".parse().unwrap();
         let session = table.count(client);
         assert!(session.is_some());

@@ -290,12 +290,7 @@ pub async fn call_connect(
 
 /// Request headers as API Gateway passes them on CONNECT, with the forwarding headers it adds
 /// (`X-Forwarded-For`: the client's values, then `hop`, the address the request came from).
-fn event_headers(
-    headers: &HeaderMap,
-    hop: &str,
-    port: u16,
-    scheme: &str,
-) -> Vec<(String, String)> {
+fn event_headers(headers: &HeaderMap, hop: &str, port: u16, scheme: &str) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = Vec::with_capacity(headers.len() + 3);
     let mut forwarded_for = None;
     for (name, value) in headers {

@@ -63,7 +63,11 @@ async fn beyond_max_connections_an_upgrade_gets_503_until_one_closes() {
     let (status, body) = refused(&gw.ws_url("/chat"), &[]).await;
     assert_eq!(status, 503);
     assert_eq!(body, r#"{"message":"Service Unavailable"}"#);
-    assert_eq!(connects(&backend), 2, "the refused upgrade never reached $connect");
+    assert_eq!(
+        connects(&backend),
+        2,
+        "the refused upgrade never reached $connect"
+    );
     let metrics = gw.metrics_text().await;
     assert!(
         metrics.contains(
@@ -72,7 +76,9 @@ async fn beyond_max_connections_an_upgrade_gets_503_until_one_closes() {
         "{metrics}"
     );
     // Plain HTTP still has sockets: the listener's own budget is looser.
-    let answer = reqwest::get(gw.http_url("/nothing-here")).await.expect("get");
+    let answer = reqwest::get(gw.http_url("/nothing-here"))
+        .await
+        .expect("get");
     assert_eq!(answer.status(), 404);
 
     // The two keep working; one closes and its place comes back.
@@ -133,7 +139,11 @@ async fn over_connect_rate_per_ip_an_upgrade_gets_429_before_connect_runs() {
     let (status, body) = refused(&url, &[]).await;
     assert_eq!(status, 429);
     assert_eq!(body, r#"{"message":"Too Many Requests"}"#);
-    assert_eq!(connects(&backend), 2, "$connect ran only for the admitted ones");
+    assert_eq!(
+        connects(&backend),
+        2,
+        "$connect ran only for the admitted ones"
+    );
     let metrics = gw.metrics_text().await;
     assert!(
         metrics.contains(
@@ -235,9 +245,7 @@ async fn over_message_rate_a_message_gets_an_error_frame_and_the_socket_stays() 
 
 /// The `$connect` event of the most recent connection.
 async fn last_connect(backend: &Backend, before: usize) -> Value {
-    backend
-        .wait_for(|_| connects(backend) > before)
-        .await;
+    backend.wait_for(|_| connects(backend) > before).await;
     backend
         .events()
         .into_iter()
@@ -257,11 +265,17 @@ async fn x_forwarded_for_names_the_client_only_behind_a_trusted_proxy() {
     ))
     .await;
     let url = gw.ws_url("/chat");
-    let _alice = try_connect(&url, &[("x-forwarded-for", "6.6.6.6, 203.0.113.9, 10.1.2.3")])
-        .await
-        .expect("alice");
+    let _alice = try_connect(
+        &url,
+        &[("x-forwarded-for", "6.6.6.6, 203.0.113.9, 10.1.2.3")],
+    )
+    .await
+    .expect("alice");
     let event = last_connect(&backend, 0).await;
-    assert_eq!(event["requestContext"]["identity"]["sourceIp"], "203.0.113.9");
+    assert_eq!(
+        event["requestContext"]["identity"]["sourceIp"],
+        "203.0.113.9"
+    );
     assert_eq!(
         event["headers"]["X-Forwarded-For"],
         "6.6.6.6, 203.0.113.9, 10.1.2.3, 127.0.0.1"
@@ -271,24 +285,26 @@ async fn x_forwarded_for_names_the_client_only_behind_a_trusted_proxy() {
         .await
         .expect("bob");
     let event = last_connect(&backend, 1).await;
-    assert_eq!(event["requestContext"]["identity"]["sourceIp"], "2001:db8::7");
+    assert_eq!(
+        event["requestContext"]["identity"]["sourceIp"],
+        "2001:db8::7"
+    );
     let (status, _) = refused(&url, &[("x-forwarded-for", "203.0.113.9")]).await;
     assert_eq!(status, 429);
     gw.shutdown().await;
 
     // From a peer that is not trusted, the header changes nothing.
     let backend = Backend::echo().await;
-    let gw = TestGateway::start_full(&config(
-        &backend,
-        "trusted_proxies = [\"10.0.0.0/8\"]",
-        "",
-    ))
-    .await;
+    let gw =
+        TestGateway::start_full(&config(&backend, "trusted_proxies = [\"10.0.0.0/8\"]", "")).await;
     let _spoofer = try_connect(&gw.ws_url("/chat"), &[("x-forwarded-for", "203.0.113.9")])
         .await
         .expect("connect");
     let event = last_connect(&backend, 0).await;
     assert_eq!(event["requestContext"]["identity"]["sourceIp"], "127.0.0.1");
-    assert_eq!(event["headers"]["X-Forwarded-For"], "203.0.113.9, 127.0.0.1");
+    assert_eq!(
+        event["headers"]["X-Forwarded-For"],
+        "203.0.113.9, 127.0.0.1"
+    );
     gw.shutdown().await;
 }
