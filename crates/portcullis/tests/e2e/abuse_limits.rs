@@ -308,3 +308,49 @@ async fn x_forwarded_for_names_the_client_only_behind_a_trusted_proxy() {
     );
     gw.shutdown().await;
 }
+
+#[tokio::test]
+async fn sse_streams_count_against_max_connections_too() {
+    use portcullis_testkit::sse::{self, Protocol};
+    let backend = Backend::echo().await;
+    let gw = TestGateway::start_full(&config(
+        &backend,
+        "max_connections = 2\nconnect_rate_per_ip = 0",
+        "sse = true",
+    ))
+    .await;
+    let events = gw.http_url("/chat/events");
+    // One stream on its own HTTP/1.1 connection, one on HTTP/2 (a stream, not a socket).
+    let first = sse::connect(&events, &[], Protocol::Http1)
+        .await
+        .expect("first stream");
+    let _second = sse::connect(&events, &[], Protocol::Http2)
+        .await
+        .expect("second stream");
+    let Err((status, _, body)) = sse::connect(&events, &[], Protocol::Http1).await else {
+        panic!("a third stream was admitted");
+    };
+    assert_eq!(
+        (status, body.as_str()),
+        (503, r#"{"message":"Service Unavailable"}"#)
+    );
+    let (status, body) = refused(&gw.ws_url("/chat"), &[]).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (503, r#"{"message":"Service Unavailable"}"#)
+    );
+
+    // A stream that ends gives its place back.
+    drop(first);
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        match try_connect(&gw.ws_url("/chat"), &[]).await {
+            Ok(_) => break,
+            Err(WsError::Http(r)) if r.status() == 503 && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("no place came back: {e}"),
+        }
+    }
+    gw.shutdown().await;
+}
