@@ -39,6 +39,8 @@ pub enum Close {
     Revoked,
     /// Graceful shutdown (1001).
     GoingAway,
+    /// A configuration reload removed the connection's WebSocket API (1001).
+    ApiRemoved,
     /// The node holding the connection died; a surviving node of the cluster reports it
     /// (1006, `node lost`).
     NodeLost,
@@ -46,7 +48,7 @@ pub enum Close {
 
 impl Close {
     /// Every variant with a fixed code and reason (all but [`Close::Client`]).
-    pub const FIXED: [Close; 14] = [
+    pub const FIXED: [Close; 15] = [
         Close::ClientWithoutStatus,
         Close::Abnormal,
         Close::WriteFailed,
@@ -60,6 +62,7 @@ impl Close {
         Close::Deleted,
         Close::Revoked,
         Close::GoingAway,
+        Close::ApiRemoved,
         Close::NodeLost,
     ];
 
@@ -69,7 +72,7 @@ impl Close {
         match self {
             Close::Client { code, .. } => *code,
             Close::Deleted => 1000,
-            Close::IdleTimeout | Close::MaxDuration | Close::GoingAway => 1001,
+            Close::IdleTimeout | Close::MaxDuration | Close::GoingAway | Close::ApiRemoved => 1001,
             Close::ProtocolError => 1002,
             Close::BinaryFrame => 1003,
             Close::ClientWithoutStatus => 1005,
@@ -95,6 +98,7 @@ impl Close {
             Close::Deleted => "Connection deleted",
             Close::Revoked => "Token revoked",
             Close::GoingAway => "Going away",
+            Close::ApiRemoved => "API removed",
             Close::NodeLost => "node lost",
         }
     }
@@ -116,6 +120,7 @@ impl Close {
             Close::Deleted => "deleted",
             Close::Revoked => "revoked",
             Close::GoingAway => "shutdown",
+            Close::ApiRemoved => "api_removed",
             Close::NodeLost => "node_lost",
         }
     }
@@ -134,6 +139,7 @@ impl Close {
                 | Close::Deleted
                 | Close::Revoked
                 | Close::GoingAway
+                | Close::ApiRemoved
         )
     }
 }

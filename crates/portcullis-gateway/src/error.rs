@@ -38,12 +38,17 @@ pub enum GatewayError {
     /// without its password).
     #[error("cluster: {0}")]
     Cluster(String),
+    /// A configuration reload refused: the file's diagnostics, one per line.
+    #[error("configuration refused:\n{0}")]
+    Config(String),
 }
 
 impl HasFault for GatewayError {
     fn fault(&self) -> Fault {
         match self {
-            GatewayError::Bind { .. } | GatewayError::Cluster(_) => Fault::Operator,
+            GatewayError::Bind { .. } | GatewayError::Cluster(_) | GatewayError::Config(_) => {
+                Fault::Operator
+            }
             GatewayError::Internal(_) => Fault::Internal,
             GatewayError::IntegrationUnreachable(_)
             | GatewayError::IntegrationTimeout(_)
@@ -85,6 +90,7 @@ impl GatewayError {
             },
             GatewayError::Internal(_) => "internal",
             GatewayError::Cluster(_) => "cluster",
+            GatewayError::Config(_) => "config",
         }
     }
 }

@@ -22,13 +22,15 @@
 //!   (closing the connections a revocation covers),
 //!   `authorizers`, `integration` (calls to backends), [`metrics`](Metrics), `reply` (the
 //!   gateway's own answers) and `error` (the gateway's failures and who caused them);
-//! - `server`: building it all from the configuration, starting, shutting down.
+//! - `server`: the long-lived parts, starting, shutting down; `apps`: what one configuration
+//!   builds; `reload`: replacing the apps live (SIGHUP, a watched file), through `live`.
 
 #[macro_use]
 mod error;
 
 mod abuse;
 mod admin;
+mod apps;
 mod authorizers;
 mod cluster;
 mod headers;
@@ -36,10 +38,12 @@ mod http_api;
 mod iam;
 mod integration;
 mod listener;
+mod live;
 mod metrics;
 mod outbound;
 mod push;
 pub mod registry;
+mod reload;
 mod replay;
 mod reply;
 mod revocation;
@@ -53,4 +57,5 @@ mod websocket;
 
 pub use error::GatewayError;
 pub use metrics::Metrics;
+pub use reload::{Changes, Counts};
 pub use server::{RunningGateway, start};

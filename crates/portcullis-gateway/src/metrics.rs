@@ -69,6 +69,12 @@ pub struct DecisionLabels {
     pub outcome: String,
 }
 
+/// `result`: `ok` or `error`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReloadLabels {
+    pub result: String,
+}
+
 /// `target`: `user` or `topic`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PushLabels {
@@ -95,6 +101,8 @@ pub struct Metrics {
     pub connections_refused: Family<RefusedLabels, Counter<u64, AtomicU64>>,
     pub push_deliveries: Family<PushLabels, Counter<u64, AtomicU64>>,
     pub push_skipped: Family<PushLabels, Counter<u64, AtomicU64>>,
+    /// Configuration reloads (SIGHUP, a change of the file, `RunningGateway::reload`).
+    pub config_reloads: Family<ReloadLabels, Counter<u64, AtomicU64>>,
     /// SSE streams and replay logs.
     pub sse: SseMetrics,
     /// Redis and the other nodes.
@@ -123,6 +131,12 @@ impl Metrics {
             "ws_connects",
             "Accepted WebSocket connections",
             connects.clone(),
+        );
+        let config_reloads = Family::default();
+        registry.register(
+            "config_reloads",
+            "Configuration reloads by result (ok: applied, error: refused, the old one kept)",
+            config_reloads.clone(),
         );
         let connect_rejects = Family::default();
         registry.register(
@@ -226,6 +240,7 @@ impl Metrics {
             functions,
             push_deliveries,
             push_skipped,
+            config_reloads,
             sse,
             cluster,
             authorizer_cache_hits,
@@ -277,6 +292,15 @@ impl Metrics {
                 .get_or_create(&labels)
                 .inc_by(skipped as u64);
         }
+    }
+
+    /// One reload, `ok` (applied) or `error` (refused).
+    pub fn config_reload(&self, ok: bool) {
+        self.config_reloads
+            .get_or_create(&ReloadLabels {
+                result: if ok { "ok" } else { "error" }.to_owned(),
+            })
+            .inc();
     }
 
     pub fn error(&self, kind: &str) {

@@ -1,37 +1,30 @@
-//! Process wiring: building the apps from the configuration, starting the two listeners with
-//! their routers, and graceful shutdown.
+//! Process wiring: the long-lived parts (listeners, registry and cluster, metrics, functions,
+//! the callback proxy, shutdown), the apps built from the configuration (`apps`, replaced by a
+//! reload, see `reload`), and graceful shutdown.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use portcullis_config::Config;
 use portcullis_core::id::NodeId;
 use portcullis_functions::{CallbackProxy, Functions, Options};
-use portcullis_idp::IdentityProvider;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
-use crate::abuse::{self, Limits};
-use crate::admin;
-use crate::authorizers::Authorizers;
+use crate::abuse::{self, Counts};
+use crate::apps::{Apps, Base};
 use crate::cluster::{Cluster, LostConnection};
 use crate::error::GatewayError;
-use crate::http_api::HttpApi;
-use crate::iam::Iam;
-use crate::integration::{Integration, Integrations, http_client};
-use crate::listener::{ListenerRules, PerClient, accept_loop, bind};
+use crate::integration::http_client;
+use crate::listener::{ListenerRules, accept_loop, bind};
+use crate::live::Live;
 use crate::metrics::Metrics;
 use crate::registry::LocalRegistry;
 use crate::registry::{ConnectionHandle, ConnectionRegistry, Transport};
-use crate::revocation;
-use crate::router;
-use crate::state::State;
-use crate::static_site::Site;
-use crate::websocket::WsApi;
+use crate::reload::{self, Changes, Reloader};
 use crate::websocket::deliver_disconnect;
 use portcullis_core::close::Close;
 
@@ -39,9 +32,8 @@ use portcullis_core::close::Close;
 pub struct RunningGateway {
     pub listen_addr: SocketAddr,
     pub admin_addr: SocketAddr,
-    state: Arc<State>,
-    /// `server.shutdown_grace`: the longest a shutdown waits for sessions to close.
-    shutdown_grace: Duration,
+    /// The running configuration's apps and what replaces them.
+    reloader: Arc<Reloader>,
     stop_accepting: CancellationToken,
     accept_tasks: TaskTracker,
     /// This node's part of `[cluster]`, if configured.
@@ -49,18 +41,15 @@ pub struct RunningGateway {
     /// The loopback proxy through which functions call `@connections` back, when
     /// `[functions]` are configured.
     callback: Option<CallbackProxy>,
-    /// `[functions]`, if any: shared by the `lambda` integrations and the `function`
-    /// authorizers; its processes end when the last holder lets go.
-    functions: Option<Arc<Functions>>,
 }
 
 impl RunningGateway {
     pub fn metrics(&self) -> Arc<Metrics> {
-        self.state.metrics.clone()
+        self.reloader.base().metrics.clone()
     }
 
     pub fn open_connections(&self) -> usize {
-        self.state.registry.local_count()
+        self.reloader.base().registry.local_count()
     }
 
     /// The variables that let a function call this gateway's `@connections` API the way AWS
@@ -72,6 +61,29 @@ impl RunningGateway {
             .unwrap_or_default()
     }
 
+    /// Apply `config` to new connections and requests (see the `reload` module): open
+    /// connections keep their API, those of a removed WebSocket API close with 1001. An
+    /// error leaves the running configuration as it was.
+    pub async fn reload(&self, config: Config) -> Result<Changes, GatewayError> {
+        self.reloader.reload(config).await
+    }
+
+    /// Compile the file at `path` (as `portcullis check` does) and [`reload`](Self::reload)
+    /// it; a file with errors is refused with its diagnostics logged.
+    pub async fn reload_file(&self, path: &Path) -> Result<Changes, GatewayError> {
+        self.reloader.reload_file(path).await
+    }
+
+    /// Reload whenever the file at `path` changes (its directory is watched, so a file
+    /// replaced by a rename counts), until the gateway shuts down.
+    pub fn watch_config(&self, path: &Path) -> Result<(), GatewayError> {
+        reload::watch::spawn(
+            Arc::downgrade(&self.reloader),
+            path,
+            self.reloader.base().shutdown.clone(),
+        )
+    }
+
     /// Graceful shutdown, in this order: the node starts draining (`/healthz` and `/readyz`
     /// answer 503, new upgrades and event streams get 503, every session closes with 1001 and
     /// its `$disconnect` is delivered) while both listeners still answer, so load balancers
@@ -79,10 +91,11 @@ impl RunningGateway {
     /// listeners stop accepting. All of it within `server.shutdown_grace`.
     pub async fn shutdown(self) {
         info!("draining: new upgrades refused, closing connections");
-        let deadline = tokio::time::Instant::now() + self.shutdown_grace;
-        self.state.shutdown.cancel();
-        self.state.tasks.close();
-        let drained = tokio::time::timeout_at(deadline, self.state.tasks.wait()).await;
+        let base = self.reloader.base();
+        let deadline = tokio::time::Instant::now() + self.reloader.shutdown_grace().await;
+        base.shutdown.cancel();
+        base.tasks.close();
+        let drained = tokio::time::timeout_at(deadline, base.tasks.wait()).await;
         info!("closing listeners");
         self.stop_accepting.cancel();
         self.accept_tasks.close();
@@ -90,7 +103,7 @@ impl RunningGateway {
         match (drained, stopped) {
             (Ok(()), Ok(())) => info!("shutdown complete"),
             _ => warn!(
-                remaining = self.state.tasks.len(),
+                remaining = base.tasks.len(),
                 "shutdown grace period over; dropping the rest"
             ),
         }
@@ -98,9 +111,10 @@ impl RunningGateway {
         if let Some(cluster) = &self.cluster {
             cluster.leave().await;
         }
-        // The `$disconnect` calls are done: the function processes can go. Calls the grace
-        // period cut short keep them until their own end (the function's `timeout`).
-        drop(self.functions);
+        // The `$disconnect` calls are done: the function processes can go (the apps hold
+        // them too, and go with the gateway). Calls the grace period cut short keep them
+        // until their own end (the function's `timeout`).
+        drop(self.reloader);
     }
 }
 
@@ -116,22 +130,6 @@ pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
     let admin_addr = admin_listener
         .local_addr()
         .map_err(|e| GatewayError::Internal(e.to_string()))?;
-
-    // The built-in identity provider, when the file defines user or identity pools.
-    let idp = if config.pools.is_empty() && config.identity_pools.is_empty() {
-        None
-    } else {
-        Some(
-            IdentityProvider::open(&config)
-                .await
-                .map_err(|e| GatewayError::Internal(format!("identity provider: {e}")))?,
-        )
-    };
-    // The identity provider's endpoints: OAuth2/OIDC under /pools/, and the Cognito JSON API
-    // at POST / (selected by X-Amz-Target).
-    let identity = idp.as_ref().map(|i| {
-        portcullis_idp::router(i.clone()).merge(portcullis_idp::cognito_router(i.clone()))
-    });
 
     // Port 0 asks for an ephemeral port: events then name the port actually bound.
     let domain_name = match config.server.domain_name.strip_suffix(":0") {
@@ -150,10 +148,6 @@ pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
                 .map_err(|e| GatewayError::Internal(e.to_string()))?,
         )
     };
-    let mut management = config.management.clone();
-    if let Some(callback) = &callback {
-        management.credentials.push(callback.credential().clone());
-    }
     // Processes start on the first invocation of each function, not here. They see the
     // callback proxy's variables and are counted in this gateway's metrics.
     let functions = if config.functions.is_empty() {
@@ -167,35 +161,6 @@ pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
             .map_err(|e| GatewayError::Internal(format!("functions: {e}")))?;
         Some(Arc::new(started))
     };
-    let mut integrations: Integrations = HashMap::new();
-    for (name, integration) in &config.integrations {
-        integrations.insert(
-            name.clone(),
-            Arc::new(Integration::new(
-                integration,
-                client.clone(),
-                functions.as_ref(),
-                &metrics,
-            )?),
-        );
-    }
-    let authorizers = Authorizers::new(&config, &client, idp.as_ref(), functions.as_ref())?;
-    let kinds = config
-        .integrations
-        .iter()
-        .map(|(name, i)| (name.clone(), i.kind))
-        .collect();
-    let mut http_apis = Vec::new();
-    for api in config.http.values() {
-        http_apis.push(Arc::new(HttpApi::new(
-            api,
-            &domain_name,
-            &integrations,
-            &kinds,
-            &authorizers,
-        )?));
-    }
-    http_apis.sort_by_key(|a| std::cmp::Reverse(a.base_path_len()));
     // One node keeps its connections in process; a cluster reaches the others through Redis.
     let (registry, cluster): (Arc<dyn ConnectionRegistry>, _) = match &config.cluster {
         None => (Arc::new(LocalRegistry::new(NodeId(node_id()))), None),
@@ -204,107 +169,32 @@ pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
             (cluster.clone(), Some((cluster, inbox)))
         }
     };
-    let mut websocket = HashMap::new();
-    for api in config.websocket.values() {
-        let shared = cluster.as_ref().map(|(cluster, _)| cluster);
-        websocket.insert(
-            api.path.clone(),
-            Arc::new(WsApi::new(
-                api,
-                &domain_name,
-                &integrations,
-                &metrics,
-                shared,
-            )?),
-        );
-    }
-
-    let mut static_sites = config
-        .static_sites
-        .values()
-        .map(|site| Ok((site.path.len(), Site::new(site)?)))
-        .collect::<Result<Vec<_>, GatewayError>>()?;
-    static_sites.sort_by_key(|(len, _)| std::cmp::Reverse(*len));
-    let static_sites = static_sites.into_iter().map(|(_, site)| site).collect();
-
-    let state = Arc::new(State {
-        management: Arc::new(management),
-        metrics,
+    let base = Base {
+        client,
+        metrics: metrics.clone(),
         registry,
-        authorizers,
-        iam: Iam::new(&config, idp.as_ref()).map(Arc::new),
+        cluster: cluster.as_ref().map(|(cluster, _)| cluster.clone()),
+        functions,
+        callback_credential: callback.as_ref().map(|c| c.credential().clone()),
+        listen_addr,
+        tls: config.server.tls.is_some(),
         shutdown: CancellationToken::new(),
         tasks: TaskTracker::new(),
-        listen_port: listen_addr.port(),
-        scheme: if config.server.tls.is_some() {
-            "https".into()
-        } else {
-            "http".into()
-        },
-    });
-    // Revocations by the built-in identity provider close the live connections they cover.
-    if let Some(idp) = &idp {
-        revocation::spawn(
-            &state.tasks,
-            idp,
-            state.registry.clone(),
-            state.shutdown.clone(),
-        );
-    }
-    let cluster = cluster.map(|(cluster, inbox)| {
-        let lost = lost_connections(&state, &websocket);
-        cluster.run(inbox, lost, &state.tasks, state.shutdown.clone());
-        cluster
-    });
-    let sse = websocket
-        .values()
-        .filter_map(|api| Some((api.config.sse.as_ref()?.path.clone(), api.clone())))
-        .collect();
-    // One per-address table: sockets on accept (a trusted proxy's exempt), sessions through a
-    // trusted proxy under their client's address.
-    let per_client = PerClient::exempting(
-        config.server.max_connections_per_ip,
-        config.server.trusted_proxies.clone(),
-    );
-    let public = Arc::new(router::Public {
-        state: state.clone(),
-        websocket: websocket.clone(),
-        sse,
-        identity,
-        http_apis,
-        static_sites,
-        limits: Arc::new(Limits::new(
-            &config.server,
-            per_client.clone(),
-            state.metrics.clone(),
-        )),
-    });
-    let admin = Arc::new(router::Admin {
-        state: state.clone(),
-        readiness: admin::readiness::Readiness::new(idp.clone(), cluster.clone()),
-        idp,
-        websocket: websocket.into_values().collect(),
-    });
-
-    let stop_accepting = CancellationToken::new();
-    let accept_tasks = TaskTracker::new();
+        limits: Counts::new(&config.server),
+    };
     let public_rules = ListenerRules {
         name: "public",
-        // Sessions are limited by `Limits`; this bounds sockets of every kind, more loosely.
+        // Sessions are limited by `abuse::Limits`; this bounds sockets of every kind, more
+        // loosely. One per-address table for sockets on accept (a trusted proxy's exempt) and
+        // for sessions through a trusted proxy, under their client's address.
         budget: Arc::new(Semaphore::new(abuse::socket_budget(
             config.server.max_connections,
         ))),
-        per_client: Some(per_client),
+        per_client: Some(base.limits.per_client()),
         header_read_timeout: config.server.header_read_timeout,
         body_read_timeout: config.server.body_read_timeout,
-        event_streams: Arc::new(
-            config
-                .websocket
-                .values()
-                .filter_map(|api| Some(api.sse.as_ref()?.path.clone()))
-                .collect(),
-        ),
-        metrics: state.metrics.clone(),
+        event_streams: Live::default(),
+        metrics: metrics.clone(),
     };
     // The admin listener has a budget of its own: a flood of public clients cannot keep
     // health checks and `@connections` out.
@@ -314,21 +204,37 @@ pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
         per_client: None,
         header_read_timeout: config.server.header_read_timeout,
         body_read_timeout: config.server.body_read_timeout,
-        event_streams: Arc::default(),
-        metrics: state.metrics.clone(),
+        event_streams: Live::default(),
+        metrics: metrics.clone(),
     };
+    let reloader = Reloader::start(config, base).await?;
+    let public_rules = ListenerRules {
+        event_streams: reloader.event_streams().clone(),
+        ..public_rules
+    };
+    let base = reloader.base();
+    let cluster = cluster.map(|(cluster, inbox)| {
+        let lost = lost_connections(reloader.apps().clone());
+        cluster.run(inbox, lost, &base.tasks, base.shutdown.clone());
+        cluster
+    });
 
-    let apis = public.websocket.len();
+    let stop_accepting = CancellationToken::new();
+    let accept_tasks = TaskTracker::new();
+    let apis = reloader.apps().load().websocket.len();
+    let public_apps = reloader.apps().clone();
     accept_tasks.spawn(accept_loop(
         listener,
         stop_accepting.clone(),
         public_rules,
-        state.shutdown.clone(),
+        base.shutdown.clone(),
         move |req, peer| {
-            let public = public.clone();
+            // Each request is served by the apps current when it arrives.
+            let public = public_apps.load().public.clone();
             async move { public.serve(req, peer).await }
         },
     ));
+    let admin_apps = reloader.apps().clone();
     accept_tasks.spawn(accept_loop(
         admin_listener,
         stop_accepting.clone(),
@@ -336,7 +242,7 @@ pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
         // The admin listener keeps serving while sessions drain.
         CancellationToken::new(),
         move |req, _peer| {
-            let admin = admin.clone();
+            let admin = admin_apps.load().admin.clone();
             async move { admin.serve(req).await }
         },
     ));
@@ -344,33 +250,25 @@ pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
     Ok(RunningGateway {
         listen_addr,
         admin_addr,
-        state,
-        shutdown_grace: config.server.shutdown_grace,
+        reloader,
         stop_accepting,
         accept_tasks,
         cluster,
         callback,
-        functions,
     })
 }
 
 /// How this node sends the `$disconnect` of a dead node's connection: with its API's
 /// `$disconnect` integration, `disconnectReason = "node lost"`.
-fn lost_connections(state: &Arc<State>, websocket: &HashMap<String, Arc<WsApi>>) -> LostConnection {
-    let state = Arc::downgrade(state);
-    let apis: Arc<HashMap<String, Arc<WsApi>>> = Arc::new(
-        websocket
-            .values()
-            .map(|api| (api.name.to_string(), api.clone()))
-            .collect(),
-    );
+/// The API is looked up in the apps current when the loss is noticed.
+fn lost_connections(apps: Live<Apps>) -> LostConnection {
     Arc::new(move |id, record| {
-        let state = state.clone();
-        let apis = apis.clone();
+        let apps = apps.load();
         Box::pin(async move {
-            let (Some(state), Some(api)) = (state.upgrade(), apis.get(&record.api)) else {
+            let Some(api) = apps.websocket.get(&record.api) else {
                 return;
             };
+            let state = &apps.state;
             let mut handle = ConnectionHandle::new(
                 id,
                 api.name.clone(),
@@ -386,7 +284,7 @@ fn lost_connections(state: &Arc<State>, websocket: &HashMap<String, Arc<WsApi>>)
             info!(api = %api.name, connection_id = %id, "$disconnect for a connection of a lost node");
             let handle = Arc::new(handle);
             deliver_disconnect(
-                &state,
+                state,
                 api,
                 &handle,
                 record.authorizer.as_deref(),

@@ -2,6 +2,10 @@
 //! the shutdown signal and the few configuration values the handlers read. The apps (WebSocket
 //! APIs, HTTP APIs, static sites, the identity endpoints, the admin API) keep their own state
 //! with the router that serves them; nothing here knows about them.
+//!
+//! One `State` per configuration: a reload builds a new one with the new authorizers, IAM
+//! roles and `[management]`, around the same registry, metrics, shutdown signal and task
+//! tracker (see `apps`). A session keeps the `State` it connected with.
 
 use std::sync::Arc;
 

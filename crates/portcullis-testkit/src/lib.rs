@@ -116,6 +116,13 @@ impl TestGateway {
             .unwrap_or_default()
     }
 
+    /// The running gateway, e.g. to reload its configuration.
+    pub fn running(&self) -> &RunningGateway {
+        self.gateway
+            .as_ref()
+            .expect("the gateway runs until shutdown")
+    }
+
     /// Graceful shutdown, awaited.
     pub async fn shutdown(mut self) {
         if let Some(g) = self.gateway.take() {

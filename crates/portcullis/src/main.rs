@@ -134,7 +134,7 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            runtime.block_on(serve(cfg))
+            runtime.block_on(serve(cfg, config))
         }
         Command::Push(args) => {
             init_logging(cli.log_format, "warn");
@@ -156,7 +156,7 @@ fn main() -> ExitCode {
     }
 }
 
-async fn serve(cfg: portcullis_config::Config) -> ExitCode {
+async fn serve(cfg: portcullis_config::Config, path: PathBuf) -> ExitCode {
     if let Some(warning) = portcullis_idp::keys::unencrypted_store_warning(&cfg) {
         tracing::warn!("{warning}");
     }
@@ -167,23 +167,34 @@ async fn serve(cfg: portcullis_config::Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    wait_for_signal().await;
+    // A change of the file reloads it; without a watch (no inotify left), SIGHUP still does.
+    if let Err(e) = gateway.watch_config(&path) {
+        warn!(error = %e, "cannot watch the configuration file; reload it with SIGHUP");
+    }
+    run_until_stopped(&gateway, &path).await;
     gateway.shutdown().await;
     ExitCode::SUCCESS
 }
 
-async fn wait_for_signal() {
+/// Until SIGTERM or SIGINT: SIGHUP reloads the configuration file (the reload logs its
+/// outcome and refuses a file with errors).
+async fn run_until_stopped(gateway: &portcullis_gateway::RunningGateway, path: &std::path::Path) {
     use tokio::signal::unix::{SignalKind, signal};
     match (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
     ) {
-        (Ok(mut term), Ok(mut int)) => {
+        (Ok(mut term), Ok(mut int), Ok(mut hup)) => loop {
             tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
+                _ = term.recv() => return,
+                _ = int.recv() => return,
+                _ = hup.recv() => {
+                    tracing::info!(file = %path.display(), "SIGHUP: reloading the configuration");
+                    let _ = gateway.reload_file(path).await;
+                }
             }
-        }
+        },
         _ => {
             let _ = tokio::signal::ctrl_c().await;
         }

@@ -2,7 +2,7 @@ use super::*;
 
 #[test]
 fn every_close_has_its_code_reason_and_label() {
-    let table: [(Close, u16, &str, &str, bool); 14] = [
+    let table: [(Close, u16, &str, &str, bool); 15] = [
         (
             Close::ClientWithoutStatus,
             1005,
@@ -64,6 +64,7 @@ fn every_close_has_its_code_reason_and_label() {
         (Close::Deleted, 1000, "Connection deleted", "deleted", true),
         (Close::Revoked, 1008, "Token revoked", "revoked", true),
         (Close::GoingAway, 1001, "Going away", "shutdown", true),
+        (Close::ApiRemoved, 1001, "API removed", "api_removed", true),
         (Close::NodeLost, 1006, "node lost", "node_lost", false),
     ];
     for (close, code, reason, label, sent) in &table {

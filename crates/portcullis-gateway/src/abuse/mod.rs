@@ -62,6 +62,33 @@ pub fn client_ip(req: &Request<Body>, peer: SocketAddr) -> IpAddr {
         .map_or_else(|| peer.ip().to_canonical(), |c| c.0)
 }
 
+/// The counts that outlive a reload: the node's open sessions and the public listener's
+/// per-address table (its cap and its exempt trusted proxies are those the gateway started
+/// with; a change of `max_connections_per_ip` needs a restart, one of `trusted_proxies` changes
+/// who the client is at once and the accept-time exemption after a restart).
+#[derive(Clone)]
+pub struct Counts {
+    sessions: Arc<Sessions>,
+    per_client: Arc<PerClient>,
+}
+
+impl Counts {
+    pub fn new(server: &Server) -> Counts {
+        Counts {
+            sessions: Sessions::new(server.max_connections),
+            per_client: PerClient::exempting(
+                server.max_connections_per_ip,
+                server.trusted_proxies.clone(),
+            ),
+        }
+    }
+
+    /// The per-address table, for the public listener's accept loop.
+    pub fn per_client(&self) -> Arc<PerClient> {
+        self.per_client.clone()
+    }
+}
+
 /// What the public listener admits as sessions.
 pub struct Limits {
     trusted: Vec<Cidr>,
@@ -78,14 +105,15 @@ pub struct Admitted {
 }
 
 impl Limits {
-    /// The limits of `server`; `per_client` is the listener's own per-address table (sessions
-    /// through a trusted proxy are counted in it under their client's address).
-    pub fn new(server: &Server, per_client: Arc<PerClient>, metrics: Arc<Metrics>) -> Limits {
+    /// The limits of `server` over `counts` (whose session limit becomes `server`'s). The
+    /// connect-rate allowances start afresh.
+    pub fn new(server: &Server, counts: &Counts, metrics: Arc<Metrics>) -> Limits {
+        counts.sessions.set_max(server.max_connections);
         Limits {
             trusted: server.trusted_proxies.clone(),
             connect_rate: ConnectRate::new(server.connect_rate_per_ip),
-            sessions: Sessions::new(server.max_connections),
-            per_client,
+            sessions: counts.sessions.clone(),
+            per_client: counts.per_client.clone(),
             metrics,
         }
     }

@@ -4,25 +4,32 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Open sessions, at most `max`. An upgrade takes a [`SessionPermit`] before its authorizer and
-/// `$connect` run (so upgrades in progress count too); the session holds it until it ends.
+/// `$connect` run (so upgrades in progress count too); the session holds it until it ends. The
+/// count outlives a reload; a reload may change `max` (sessions already open stay).
 pub struct Sessions {
     open: AtomicUsize,
-    max: usize,
+    max: AtomicUsize,
 }
 
 impl Sessions {
     pub fn new(max: usize) -> Arc<Sessions> {
         Arc::new(Sessions {
             open: AtomicUsize::new(0),
-            max,
+            max: AtomicUsize::new(max),
         })
+    }
+
+    /// A new limit for new sessions.
+    pub fn set_max(&self, max: usize) {
+        self.max.store(max, Ordering::Release);
     }
 
     /// A place for one more session, or `None` when `max` are open.
     pub fn try_open(self: &Arc<Self>) -> Option<SessionPermit> {
+        let max = self.max.load(Ordering::Acquire);
         self.open
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < self.max).then_some(n + 1)
+                (n < max).then_some(n + 1)
             })
             .ok()?;
         Some(SessionPermit {
@@ -65,6 +72,12 @@ mod tests {
         assert!(c.is_some());
         drop((b, c));
         assert_eq!(sessions.open(), 0);
+        // A lower limit applies to new sessions; those open stay.
+        let held: Vec<_> = (0..2).filter_map(|_| sessions.try_open()).collect();
+        sessions.set_max(1);
+        assert!(sessions.try_open().is_none());
+        drop(held);
+        assert!(sessions.try_open().is_some());
     }
 
     #[test]

@@ -11,11 +11,7 @@ fn server(extra: &str) -> Server {
 
 fn limits(extra: &str) -> Limits {
     let server = server(extra);
-    let per_client = PerClient::exempting(
-        server.max_connections_per_ip,
-        server.trusted_proxies.clone(),
-    );
-    Limits::new(&server, per_client, Arc::new(Metrics::new()))
+    Limits::new(&server, &Counts::new(&server), Arc::new(Metrics::new()))
 }
 
 fn peer(ip: &str) -> SocketAddr {

@@ -25,6 +25,7 @@ use tracing::{debug, warn};
 pub use limits::{ClientSlot, ConnectionSlot, PerClient};
 
 use crate::error::GatewayError;
+use crate::live::Live;
 use crate::metrics::Metrics;
 use crate::reply;
 use limits::with_deadline;
@@ -60,8 +61,9 @@ pub struct ListenerRules {
     /// A request body must arrive within this once reading starts; then 408.
     pub body_read_timeout: Duration,
     /// Paths of event streams (`sse.path`): a new HTTP/1.1 connection whose first request is
-    /// a `GET` of one is served next to hyper (see [`event_stream`]).
-    pub event_streams: Arc<HashSet<String>>,
+    /// a `GET` of one is served next to hyper (see [`event_stream`]). Read per connection: a
+    /// configuration reload replaces them.
+    pub event_streams: Live<HashSet<String>>,
     pub metrics: Arc<Metrics>,
 }
 
@@ -141,7 +143,7 @@ pub async fn accept_loop<F, Fut>(
         let stop = stop.clone();
         let drain = drain.clone();
         let metrics = metrics.clone();
-        let event_streams = event_streams.clone();
+        let event_streams = event_streams.load();
         tokio::spawn(async move {
             if !event_streams.is_empty() {
                 match event_stream::sniff(&stream, header_read_timeout, &event_streams).await {

@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use portcullis_core::close::Close;
 use portcullis_core::handshake;
 use portcullis_core::sse::{self as events, MAX_EVENT_ID_BYTES};
 use tracing::info;
@@ -68,6 +69,10 @@ pub async fn handle(
     };
     let handle = Arc::new(attempt.handle(identity.as_ref()));
     state.registry.register(handle.clone());
+    if api.is_retired() {
+        // A reload removed the API while this stream was being admitted.
+        let _ = state.registry.close(&handle.id, Close::ApiRemoved).await;
+    }
     state.registry.settle().await;
     let snapshot = replay
         .snapshot(handle.principal.as_deref(), last_event_id.as_deref())

@@ -10,7 +10,7 @@ mod upgrade;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU64};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 
 use portcullis_config::WebSocketApi;
 use portcullis_core::selection::SelectionExpression;
@@ -59,6 +59,9 @@ pub struct WsApi {
     pub metrics: ApiMetrics,
     /// With `sse`: the log of `@users` pushes SSE streams replay from.
     pub replay: Option<Arc<ReplayStore>>,
+    /// A configuration reload removed this API: a connection that opens on it anyway (its
+    /// upgrade was under way during the reload) is closed at once.
+    retired: AtomicBool,
 }
 
 /// Per-connection read buffer: small on purpose (the library default is 128 KiB per socket).
@@ -129,7 +132,19 @@ impl WsApi {
                 .sse
                 .as_ref()
                 .map(|sse| Arc::new(ReplayStore::new(&config.name, sse, metrics, cluster))),
+            retired: AtomicBool::new(false),
         })
+    }
+
+    /// Mark the API removed by a reload; done before its open connections are listed and
+    /// closed, so a connection registered after that listing sees the mark.
+    pub fn retire(&self) {
+        self.retired.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether a reload removed this API (checked once a connection is registered).
+    pub fn is_retired(&self) -> bool {
+        self.retired.load(Ordering::SeqCst)
     }
 
     /// The route for a message whose selection expression evaluated to `key`

@@ -136,6 +136,10 @@ fn open(
     let tasks = state.tasks.clone();
     tasks.spawn(async move {
         let _slot = slot;
+        if api.is_retired() {
+            // A reload removed the API while this upgrade was under way.
+            let _ = state.registry.close(&handle.id, Close::ApiRemoved).await;
+        }
         match on_upgrade.await {
             Ok(upgraded) => {
                 let socket = WebSocketStream::from_raw_socket(

@@ -20,6 +20,7 @@ mod operations;
 mod push;
 mod push_cli;
 mod readiness;
+mod reload;
 mod slow_clients;
 mod sse;
 mod static_site;
