@@ -354,3 +354,41 @@ async fn sse_streams_count_against_max_connections_too() {
     }
     gw.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_reload_changes_the_limits_and_keeps_counting_open_sessions() {
+    let backend = Backend::echo().await;
+    let load = |server: &str, api: &str| {
+        portcullis_config::load_str(&config(&backend, server, api), "test.toml", &|_| None)
+            .expect("valid")
+    };
+    let gw = TestGateway::start_full(&config(
+        &backend,
+        "max_connections = 1\nconnect_rate_per_ip = 0",
+        "",
+    ))
+    .await;
+    let (mut open, _) = connect_and_id(&gw, "/chat", &backend).await;
+    assert_eq!(refused(&gw.ws_url("/chat"), &[]).await.0, 503);
+
+    // Room for two: the session open before the reload still counts.
+    gw.running()
+        .reload(load(
+            "max_connections = 2\nconnect_rate_per_ip = 0",
+            "message_rate = 1",
+        ))
+        .await
+        .expect("reloaded");
+    let (mut second, _) = connect_and_id(&gw, "/chat", &backend).await;
+    assert_eq!(refused(&gw.ws_url("/chat"), &[]).await.0, 503);
+    // The new message rate applies to the new connection; the old one keeps its own.
+    send_text(&mut second, "one").await;
+    assert_eq!(next_text(&mut second).await, "one");
+    send_text(&mut second, "two").await;
+    assert!(next_text(&mut second).await.contains("Too Many Requests"));
+    for i in 0..3 {
+        send_text(&mut open, &format!("m{i}")).await;
+        assert_eq!(next_text(&mut open).await, format!("m{i}"));
+    }
+    gw.shutdown().await;
+}
