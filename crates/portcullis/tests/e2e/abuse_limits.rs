@@ -392,3 +392,38 @@ async fn a_reload_changes_the_limits_and_keeps_counting_open_sessions() {
     }
     gw.shutdown().await;
 }
+
+#[tokio::test]
+async fn http_api_events_name_the_forwarded_client_behind_a_trusted_proxy() {
+    let backend = Backend::echo().await;
+    let http = "[http.api]\nbase_path = \"/api\"\n[http.api.routes]\n\"GET /who\" = { integration = \"backend\" }\n";
+    let toml = format!(
+        "{}\n{http}",
+        config(&backend, "trusted_proxies = [\"127.0.0.0/8\"]", "")
+    );
+    let gw = TestGateway::start_full(&toml).await;
+    let client = reqwest::Client::new();
+    for (forwarded, want) in [
+        ("198.51.100.4, 127.0.0.9", "198.51.100.4"),
+        ("unknown", "127.0.0.1"),
+    ] {
+        let answer = client
+            .get(gw.http_url("/api/who"))
+            .header("x-forwarded-for", forwarded)
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!(answer.status(), 200);
+        let event = backend
+            .events()
+            .into_iter()
+            .rev()
+            .find(|e| e["routeKey"] == "GET /who")
+            .expect("the http event");
+        assert_eq!(
+            event["requestContext"]["http"]["sourceIp"], want,
+            "{forwarded}"
+        );
+    }
+    gw.shutdown().await;
+}
