@@ -107,6 +107,21 @@ pub fn load_file(path: &Path) -> Result<Config, Diagnostics> {
             {
                 *file = base.join(&*file);
             }
+            let resolve = |file: &mut String| {
+                if Path::new(file.as_str()).is_relative() {
+                    *file = base.join(file.as_str()).to_string_lossy().into_owned();
+                }
+            };
+            for tls in [&mut config.server.tls, &mut config.server.admin_tls]
+                .into_iter()
+                .flatten()
+            {
+                resolve(&mut tls.cert);
+                resolve(&mut tls.key);
+            }
+            if let Some(ca_file) = &mut config.server.ca_file {
+                resolve(ca_file);
+            }
             let problems = check_secret_files(&mut config, base, &file_name);
             if !problems.is_empty() {
                 return Err(Diagnostics(problems));
@@ -218,3 +233,6 @@ mod shared_secret_tests;
 
 #[cfg(test)]
 mod limits_tests;
+
+#[cfg(test)]
+mod tls_tests;

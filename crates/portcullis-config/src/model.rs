@@ -144,7 +144,13 @@ pub struct Server {
     pub public_url: String,
     /// Host part of `public_url` (with port if any), used as `domainName`.
     pub domain_name: String,
+    /// TLS on the public listener; `public_url` defaults to `https://` with it.
     pub tls: Option<Tls>,
+    /// TLS on the admin listener.
+    pub admin_tls: Option<Tls>,
+    /// Extra trusted CA certificates (PEM, one or more) for outbound `https://` calls
+    /// (integrations, HTTP authorizers, JWKS), next to the system roots.
+    pub ca_file: Option<String>,
     /// How long a graceful shutdown waits for `$disconnect` deliveries. Default 10 s.
     pub shutdown_grace: Duration,
     /// Most WebSocket connections and SSE streams open at once (a node's sessions); an
@@ -189,9 +195,14 @@ pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default of `server.body_read_timeout`.
 pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// A certificate chain and its private key, PEM files. [`crate::load_file`] resolves
+/// relative paths against the configuration file's directory; the compiler does not open
+/// them (the gateway validates them, for `portcullis check` too).
 #[derive(Debug, Clone)]
 pub struct Tls {
+    /// The leaf certificate first, then its intermediates.
     pub cert: String,
+    /// PKCS#8, PKCS#1 (RSA) or SEC1 (EC).
     pub key: String,
 }
 

@@ -70,6 +70,16 @@ pub(crate) fn render(config: &Config) -> String {
             inline(vec![("cert", str(&tls.cert)), ("key", str(&tls.key))]),
         );
     }
+    if let Some(tls) = &s.admin_tls {
+        set(
+            &mut server,
+            "admin_tls",
+            inline(vec![("cert", str(&tls.cert)), ("key", str(&tls.key))]),
+        );
+    }
+    if let Some(ca_file) = &s.ca_file {
+        set(&mut server, "ca_file", str(ca_file));
+    }
     set(&mut server, "shutdown_grace", dur(s.shutdown_grace));
     set(&mut server, "max_connections", int(s.max_connections));
     set(

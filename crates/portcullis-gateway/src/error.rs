@@ -38,6 +38,10 @@ pub enum GatewayError {
     /// without its password).
     #[error("cluster: {0}")]
     Cluster(String),
+    /// `[server] tls`, `admin_tls` or `ca_file` cannot be used: one line naming the key and
+    /// the file (never key material).
+    #[error("{0}")]
+    Tls(String),
     /// A configuration reload refused: the file's diagnostics, one per line.
     #[error("configuration refused:\n{0}")]
     Config(String),
@@ -46,9 +50,10 @@ pub enum GatewayError {
 impl HasFault for GatewayError {
     fn fault(&self) -> Fault {
         match self {
-            GatewayError::Bind { .. } | GatewayError::Cluster(_) | GatewayError::Config(_) => {
-                Fault::Operator
-            }
+            GatewayError::Bind { .. }
+            | GatewayError::Cluster(_)
+            | GatewayError::Tls(_)
+            | GatewayError::Config(_) => Fault::Operator,
             GatewayError::Internal(_) => Fault::Internal,
             GatewayError::IntegrationUnreachable(_)
             | GatewayError::IntegrationTimeout(_)
@@ -90,6 +95,7 @@ impl GatewayError {
             },
             GatewayError::Internal(_) => "internal",
             GatewayError::Cluster(_) => "cluster",
+            GatewayError::Tls(_) => "tls",
             GatewayError::Config(_) => "config",
         }
     }

@@ -191,8 +191,11 @@ fn unreachable(e: reqwest::Error) -> GatewayError {
 }
 
 /// The shared HTTP client for every integration.
-pub fn http_client() -> Result<reqwest::Client, GatewayError> {
-    reqwest::Client::builder()
+/// The client of every outbound call; `ca_file` (`[server] ca_file`) adds trusted roots.
+pub fn http_client(ca_file: Option<&str>) -> Result<reqwest::Client, GatewayError> {
+    let builder = crate::outbound_tls::trust(reqwest::Client::builder(), ca_file)
+        .map_err(GatewayError::Tls)?;
+    builder
         .pool_idle_timeout(Duration::from_secs(90))
         .pool_max_idle_per_host(256)
         .connect_timeout(Duration::from_secs(5))

@@ -41,6 +41,7 @@ mod listener;
 mod live;
 mod metrics;
 mod outbound;
+mod outbound_tls;
 mod push;
 pub mod registry;
 mod reload;
@@ -56,6 +57,8 @@ mod static_site;
 mod websocket;
 
 pub use error::GatewayError;
+/// `[server] tls`, `admin_tls` and `ca_file` as `portcullis check` and `serve` validate them.
+pub use listener::tls::check as check_tls;
 pub use metrics::Metrics;
 pub use reload::{Changes, Counts};
 pub use server::{RunningGateway, start};

@@ -69,6 +69,13 @@ pub struct DecisionLabels {
     pub outcome: String,
 }
 
+/// `result`: `ok` or `failed`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TlsReloadLabels {
+    pub listener: String,
+    pub result: String,
+}
+
 /// `result`: `ok` or `error`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReloadLabels {
@@ -101,6 +108,7 @@ pub struct Metrics {
     pub connections_refused: Family<RefusedLabels, Counter<u64, AtomicU64>>,
     pub push_deliveries: Family<PushLabels, Counter<u64, AtomicU64>>,
     pub push_skipped: Family<PushLabels, Counter<u64, AtomicU64>>,
+    pub tls_reloads: Family<TlsReloadLabels, Counter<u64, AtomicU64>>,
     /// Configuration reloads (SIGHUP, a change of the file, `RunningGateway::reload`).
     pub config_reloads: Family<ReloadLabels, Counter<u64, AtomicU64>>,
     /// SSE streams and replay logs.
@@ -232,6 +240,12 @@ impl Metrics {
             "Receivers skipped by @users and @topics pushes because their send queue was full",
             push_skipped.clone(),
         );
+        let tls_reloads = Family::default();
+        registry.register(
+            "tls_certificate_reloads",
+            "Certificate files re-read after a change, by listener and result (ok, failed)",
+            tls_reloads.clone(),
+        );
         let sse = SseMetrics::new(&mut registry);
         let cluster = ClusterMetrics::new(&mut registry);
         let functions = FunctionMetrics::register(&mut registry);
@@ -240,6 +254,7 @@ impl Metrics {
             functions,
             push_deliveries,
             push_skipped,
+            tls_reloads,
             config_reloads,
             sse,
             cluster,
@@ -292,6 +307,16 @@ impl Metrics {
                 .get_or_create(&labels)
                 .inc_by(skipped as u64);
         }
+    }
+
+    /// Count one re-read of a listener's certificate files.
+    pub fn tls_reload(&self, listener: &str, result: &str) {
+        self.tls_reloads
+            .get_or_create(&TlsReloadLabels {
+                listener: listener.to_owned(),
+                result: result.to_owned(),
+            })
+            .inc();
     }
 
     /// One reload, `ok` (applied) or `error` (refused).

@@ -19,7 +19,7 @@ use crate::apps::{Apps, Base};
 use crate::cluster::{Cluster, LostConnection};
 use crate::error::GatewayError;
 use crate::integration::http_client;
-use crate::listener::{ListenerRules, accept_loop, bind};
+use crate::listener::{ListenerRules, accept_loop, bind, tls};
 use crate::live::Live;
 use crate::metrics::Metrics;
 use crate::registry::LocalRegistry;
@@ -121,7 +121,7 @@ impl RunningGateway {
 /// Start serving `config`: binds both listeners and returns once they accept.
 pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
     let metrics = Arc::new(Metrics::new());
-    let client = http_client()?;
+    let client = http_client(config.server.ca_file.as_deref())?;
     let listener = bind(config.server.listen).await?;
     let admin_listener = bind(config.server.admin_listen).await?;
     let listen_addr = listener
@@ -182,6 +182,8 @@ pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
         tasks: TaskTracker::new(),
         limits: Counts::new(&config.server),
     };
+    let stop_accepting = CancellationToken::new();
+    let accept_tasks = TaskTracker::new();
     let public_rules = ListenerRules {
         name: "public",
         // Sessions are limited by `abuse::Limits`; this bounds sockets of every kind, more
@@ -195,6 +197,13 @@ pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
         body_read_timeout: config.server.body_read_timeout,
         event_streams: Live::default(),
         metrics: metrics.clone(),
+        tls: tls::listener_acceptor(
+            "public",
+            config.server.tls.as_ref(),
+            &metrics,
+            &accept_tasks,
+            &stop_accepting,
+        )?,
     };
     // The admin listener has a budget of its own: a flood of public clients cannot keep
     // health checks and `@connections` out.
@@ -206,6 +215,13 @@ pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
         body_read_timeout: config.server.body_read_timeout,
         event_streams: Live::default(),
         metrics: metrics.clone(),
+        tls: tls::listener_acceptor(
+            "admin",
+            config.server.admin_tls.as_ref(),
+            &metrics,
+            &accept_tasks,
+            &stop_accepting,
+        )?,
     };
     let reloader = Reloader::start(config, base).await?;
     let public_rules = ListenerRules {
@@ -219,8 +235,6 @@ pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
         cluster
     });
 
-    let stop_accepting = CancellationToken::new();
-    let accept_tasks = TaskTracker::new();
     let apis = reloader.apps().load().websocket.len();
     let public_apps = reloader.apps().clone();
     accept_tasks.spawn(accept_loop(

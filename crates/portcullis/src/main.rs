@@ -90,11 +90,38 @@ fn init_logging(format: LogFormat, default_filter: &str) {
     }
 }
 
+/// The TLS files of `cfg` (`[server] tls`, `admin_tls`, `ca_file`) as `check` and `serve`
+/// see them: each problem is printed as `FILE: server.tls.cert: PATH: reason` and refuses
+/// the configuration; warnings (a certificate about to expire) go to `warn`.
+fn tls_usable(
+    config: &std::path::Path,
+    cfg: &portcullis_config::Config,
+    warn: impl Fn(&str),
+) -> bool {
+    let (problems, warnings) = portcullis_gateway::check_tls(cfg);
+    for warning in &warnings {
+        warn(warning);
+    }
+    for problem in &problems {
+        eprintln!("{}: {problem}", config.display());
+    }
+    if !problems.is_empty() {
+        eprintln!("{}: {} error(s)", config.display(), problems.len());
+    }
+    problems.is_empty()
+}
+
 fn main() -> ExitCode {
+    // One crypto provider for every TLS object of the process (listeners, outbound calls,
+    // Redis): with two in the dependency graph rustls would otherwise refuse to pick one.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let cli = Cli::parse();
     match cli.command {
         Command::Check { config } => match portcullis_config::load_file(&config) {
             Ok(cfg) => {
+                if !tls_usable(&config, &cfg, |w| eprintln!("warning: {w}")) {
+                    return ExitCode::from(2);
+                }
                 println!("{}", portcullis_config::render_redacted(&cfg));
                 for warning in &cfg.warnings {
                     eprintln!("warning: {warning}");
@@ -115,6 +142,9 @@ fn main() -> ExitCode {
                     for w in &cfg.warnings {
                         let at = format!("{}:{}:{}", w.file, w.line, w.column);
                         warn!(key = %w.path, at = %at, "{}", w.message);
+                    }
+                    if !tls_usable(&config, &cfg, |w| warn!("{w}")) {
+                        return ExitCode::from(2);
                     }
                     cfg
                 }

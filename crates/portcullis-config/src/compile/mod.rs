@@ -456,18 +456,15 @@ fn server(ctx: &mut Ctx<'_>, mut t: Tbl<'_>) -> Option<Server> {
                 None
             }
         },
-        (None, Some(listen)) => public_url_parts(&format!("http://{}", listen.v)).ok(),
+        (None, Some(listen)) => {
+            let scheme = if t.contains("tls") { "https" } else { "http" };
+            public_url_parts(&format!("{scheme}://{}", listen.v)).ok()
+        }
         (None, None) => None,
     };
-    let tls = t.table(ctx, "tls").and_then(|mut tls| {
-        let cert = tls.req_name(ctx, "cert");
-        let key = tls.req_name(ctx, "key");
-        tls.finish(ctx);
-        Some(Tls {
-            cert: cert?.v,
-            key: key?.v,
-        })
-    });
+    let tls = tls_files(ctx, &mut t, "tls");
+    let admin_tls = tls_files(ctx, &mut t, "admin_tls");
+    let ca_file = t.name(ctx, "ca_file").map(|f| f.v);
     let shutdown_grace = t
         .duration_in(
             ctx,
@@ -511,6 +508,8 @@ fn server(ctx: &mut Ctx<'_>, mut t: Tbl<'_>) -> Option<Server> {
         public_url,
         domain_name,
         tls,
+        admin_tls,
+        ca_file,
         shutdown_grace,
         max_connections,
         admin_max_connections,
@@ -519,6 +518,18 @@ fn server(ctx: &mut Ctx<'_>, mut t: Tbl<'_>) -> Option<Server> {
         trusted_proxies,
         header_read_timeout,
         body_read_timeout,
+    })
+}
+
+/// `server.tls` / `server.admin_tls`: `{ cert, key }`, both required.
+fn tls_files(ctx: &mut Ctx<'_>, t: &mut Tbl<'_>, key: &'static str) -> Option<Tls> {
+    let mut tls = t.table(ctx, key)?;
+    let cert = tls.req_name(ctx, "cert");
+    let key = tls.req_name(ctx, "key");
+    tls.finish(ctx);
+    Some(Tls {
+        cert: cert?.v,
+        key: key?.v,
     })
 }
 

@@ -18,9 +18,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::body::Body;
+use bytes::Bytes;
 use futures_util::StreamExt;
 use http::{HeaderName, HeaderValue, Method, Request, Response, Version, header};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::ConnectionSlot;
@@ -92,15 +93,38 @@ pub(super) async fn sniff(
     Some(parse_head(&buf[..n], paths))
 }
 
-/// Serve the stream that `request` opens: consume its head, ask `handler`, write the answer.
-pub(super) async fn serve<F, Fut>(
-    mut stream: TcpStream,
+/// Read a new connection's first bytes where they cannot be peeked (TLS), waiting at most
+/// `deadline`: what they are, and the bytes (to hand to hyper in front of the rest when they
+/// are not an event stream's). `None` when nothing arrived in time or the connection failed.
+pub(super) async fn read_head<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    deadline: Duration,
+    paths: &HashSet<String>,
+) -> Option<(Head, Bytes)> {
+    let mut buf = vec![0u8; MAX_HEAD_BYTES];
+    let n = tokio::time::timeout(deadline, stream.read(&mut buf))
+        .await
+        .ok()?
+        .ok()?;
+    if n == 0 {
+        return None;
+    }
+    buf.truncate(n);
+    let head = parse_head(&buf, paths);
+    Some((head, Bytes::from(buf)))
+}
+
+/// Serve the stream that `request` opens: consume its head (`head_len` bytes still in the
+/// stream; 0 when they were read already), ask `handler`, write the answer.
+pub(super) async fn serve<S, F, Fut>(
+    mut stream: S,
     request: Box<Request<Body>>,
     head_len: usize,
     slot: ConnectionSlot,
     peer: SocketAddr,
     handler: F,
 ) where
+    S: AsyncRead + AsyncWrite + Unpin,
     F: Fn(Request<Body>, SocketAddr) -> Fut,
     Fut: std::future::Future<Output = Response<Body>>,
 {

@@ -4,6 +4,8 @@
 
 mod event_stream;
 mod limits;
+mod prefixed;
+pub(crate) mod tls;
 
 use std::collections::HashSet;
 use std::convert::Infallible;
@@ -17,8 +19,10 @@ use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
@@ -29,6 +33,7 @@ use crate::live::Live;
 use crate::metrics::Metrics;
 use crate::reply;
 use limits::with_deadline;
+use prefixed::Prefixed;
 
 pub async fn bind(addr: SocketAddr) -> Result<TcpListener, GatewayError> {
     let socket = if addr.is_ipv4() {
@@ -65,6 +70,9 @@ pub struct ListenerRules {
     /// configuration reload replaces them.
     pub event_streams: Live<HashSet<String>>,
     pub metrics: Arc<Metrics>,
+    /// `[server] tls` / `admin_tls`: connections are TLS, handshaken within
+    /// `header_read_timeout`; `None` for plain HTTP.
+    pub tls: Option<TlsAcceptor>,
 }
 
 /// The answer to a connection over its address's cap, written without reading the request.
@@ -102,6 +110,7 @@ pub async fn accept_loop<F, Fut>(
         body_read_timeout,
         event_streams,
         metrics,
+        tls,
     } = rules;
     loop {
         let permit = tokio::select! {
@@ -138,75 +147,186 @@ pub async fn accept_loop<F, Fut>(
         };
         let slot = ConnectionSlot::new(permit, client);
         let _ = stream.set_nodelay(true);
-        let handler = handler.clone();
-        let builder = builder.clone();
-        let stop = stop.clone();
-        let drain = drain.clone();
-        let metrics = metrics.clone();
+        let conn = Conn {
+            name,
+            peer,
+            slot,
+            handler: handler.clone(),
+            builder: builder.clone(),
+            stop: stop.clone(),
+            drain: drain.clone(),
+            metrics: metrics.clone(),
+            header_read_timeout,
+            body_read_timeout,
+        };
         let event_streams = event_streams.load();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            if !event_streams.is_empty() {
-                match event_stream::sniff(&stream, header_read_timeout, &event_streams).await {
-                    None => {
-                        debug!(listener = name, client = %peer.ip(), "no request head in time; connection closed");
-                        metrics.error("header_read_timeout");
-                        return;
-                    }
-                    Some(event_stream::Head::Stream(request, head_len)) => {
-                        // A task of its own: this one is sized for hyper's connection state
-                        // (about 10 KiB), which a stream would otherwise keep for its lifetime.
-                        tokio::spawn(event_stream::serve(
-                            stream, request, head_len, slot, peer, handler,
-                        ));
-                        return;
-                    }
-                    Some(event_stream::Head::Other) => {}
-                }
-            }
-            let request_seen = CancellationToken::new();
-            let seen = request_seen.clone();
-            let conn_metrics = metrics.clone();
-            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-                seen.cancel();
-                let handler = handler.clone();
-                let metrics = conn_metrics.clone();
-                let version = req.version();
-                let expired = Arc::new(AtomicBool::new(false));
-                let body_expired = expired.clone();
-                let mut req = req.map(|b| with_deadline(b, body_read_timeout, body_expired));
-                req.extensions_mut().insert(slot.clone());
-                async move {
-                    let response = handler(req, peer).await;
-                    if expired.load(Ordering::Acquire) {
-                        debug!(listener = name, client = %peer.ip(), "request body not received in time");
-                        metrics.error("body_read_timeout");
-                        return Ok::<_, Infallible>(request_timeout(version));
-                    }
-                    Ok(response)
-                }
-            });
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-            tokio::pin!(conn);
-            // Until its first request head arrives, nothing else bounds a new connection (the
-            // protocol sniffing before HTTP/1 or HTTP/2 has no timer of its own).
-            let first_request = async {
-                tokio::time::sleep(header_read_timeout).await;
-                if request_seen.is_cancelled() {
-                    std::future::pending::<()>().await;
-                }
-            };
-            tokio::select! {
-                _ = &mut conn => {}
-                _ = async { stop.cancelled().await; drain.cancelled().await } => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
-                }
-                _ = first_request => {
-                    debug!(listener = name, client = %peer.ip(), "no request head in time; connection closed");
-                    metrics.error("header_read_timeout");
-                }
+            match tls {
+                None => conn.serve_plain(stream, &event_streams).await,
+                Some(acceptor) => conn.serve_tls(stream, acceptor, &event_streams).await,
             }
         });
+    }
+}
+
+/// One accepted connection and what serving it needs.
+struct Conn<F> {
+    name: &'static str,
+    peer: SocketAddr,
+    slot: ConnectionSlot,
+    handler: F,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    stop: CancellationToken,
+    drain: CancellationToken,
+    metrics: Arc<Metrics>,
+    header_read_timeout: Duration,
+    body_read_timeout: Duration,
+}
+
+impl<F, Fut> Conn<F>
+where
+    F: Fn(Request<Body>, SocketAddr) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Response<Body>> + Send + 'static,
+{
+    fn no_head_in_time(&self) {
+        debug!(listener = self.name, client = %self.peer.ip(), "no request head in time; connection closed");
+        self.metrics.error("header_read_timeout");
+    }
+
+    async fn serve_plain(self, stream: TcpStream, event_streams: &HashSet<String>) {
+        if !event_streams.is_empty() {
+            match event_stream::sniff(&stream, self.header_read_timeout, event_streams).await {
+                None => return self.no_head_in_time(),
+                Some(event_stream::Head::Stream(request, head_len)) => {
+                    // A task of its own: this one is sized for hyper's connection state
+                    // (about 10 KiB), which a stream would otherwise keep for its lifetime.
+                    tokio::spawn(event_stream::serve(
+                        stream,
+                        request,
+                        head_len,
+                        self.slot,
+                        self.peer,
+                        self.handler,
+                    ));
+                    return;
+                }
+                Some(event_stream::Head::Other) => {}
+            }
+        }
+        self.serve_http(stream).await;
+    }
+
+    /// The handshake (within `header_read_timeout`), then the same serving as in plain text.
+    /// Over TLS the first request head cannot be peeked: it is read, and handed back to hyper
+    /// in front of the rest when it is not an event stream's.
+    async fn serve_tls(
+        self,
+        stream: TcpStream,
+        acceptor: TlsAcceptor,
+        event_streams: &HashSet<String>,
+    ) {
+        let mut stream = match tokio::time::timeout(
+            self.header_read_timeout,
+            acceptor.accept(stream),
+        )
+        .await
+        {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(e)) => {
+                debug!(listener = self.name, client = %self.peer.ip(), error = %e, "TLS handshake failed");
+                self.metrics.error("tls_handshake");
+                return;
+            }
+            Err(_) => {
+                debug!(listener = self.name, client = %self.peer.ip(), "TLS handshake not done in time");
+                self.metrics.error("tls_handshake_timeout");
+                return;
+            }
+        };
+        let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+        if event_streams.is_empty() || h2 {
+            return self.serve_http(stream).await;
+        }
+        let read =
+            event_stream::read_head(&mut stream, self.header_read_timeout, event_streams).await;
+        match read {
+            None => self.no_head_in_time(),
+            Some((event_stream::Head::Stream(request, _), _)) => {
+                tokio::spawn(event_stream::serve(
+                    stream,
+                    request,
+                    0,
+                    self.slot,
+                    self.peer,
+                    self.handler,
+                ));
+            }
+            Some((event_stream::Head::Other, head)) => {
+                self.serve_http(Prefixed::new(head, stream)).await;
+            }
+        }
+    }
+
+    async fn serve_http<I>(self, io: I)
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let Conn {
+            name,
+            peer,
+            slot,
+            handler,
+            builder,
+            stop,
+            drain,
+            metrics,
+            header_read_timeout,
+            body_read_timeout,
+        } = self;
+        let request_seen = CancellationToken::new();
+        let seen = request_seen.clone();
+        let conn_metrics = metrics.clone();
+        let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+            seen.cancel();
+            let handler = handler.clone();
+            let metrics = conn_metrics.clone();
+            let version = req.version();
+            let expired = Arc::new(AtomicBool::new(false));
+            let body_expired = expired.clone();
+            let mut req = req.map(|b| with_deadline(b, body_read_timeout, body_expired));
+            req.extensions_mut().insert(slot.clone());
+            async move {
+                let response = handler(req, peer).await;
+                if expired.load(Ordering::Acquire) {
+                    debug!(listener = name, client = %peer.ip(), "request body not received in time");
+                    metrics.error("body_read_timeout");
+                    return Ok::<_, Infallible>(request_timeout(version));
+                }
+                Ok(response)
+            }
+        });
+        let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
+        tokio::pin!(conn);
+        // Until its first request head arrives, nothing else bounds a new connection (the
+        // protocol sniffing before HTTP/1 or HTTP/2 has no timer of its own).
+        let first_request = async {
+            tokio::time::sleep(header_read_timeout).await;
+            if request_seen.is_cancelled() {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            _ = &mut conn => {}
+            _ = async { stop.cancelled().await; drain.cancelled().await } => {
+                conn.as_mut().graceful_shutdown();
+                let _ = conn.await;
+            }
+            _ = first_request => {
+                debug!(listener = name, client = %peer.ip(), "no request head in time; connection closed");
+                metrics.error("header_read_timeout");
+            }
+        }
     }
 }
 

@@ -61,13 +61,18 @@ impl Changes {
     pub fn between(old: &Config, new: &Config) -> Changes {
         let server = |f: fn(&Config) -> String| f(old) != f(new);
         let mut needs_restart = Vec::new();
-        let restart_keys: [(&'static str, bool); 11] = [
+        let restart_keys: [(&'static str, bool); 13] = [
             ("server.listen", old.server.listen != new.server.listen),
             (
                 "server.admin_listen",
                 old.server.admin_listen != new.server.admin_listen,
             ),
             ("server.tls", server(|c| format!("{:?}", c.server.tls))),
+            (
+                "server.admin_tls",
+                server(|c| format!("{:?}", c.server.admin_tls)),
+            ),
+            ("server.ca_file", old.server.ca_file != new.server.ca_file),
             (
                 "server.max_connections",
                 old.server.max_connections != new.server.max_connections,

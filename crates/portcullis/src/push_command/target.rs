@@ -61,7 +61,13 @@ pub fn resolve(
     let (base, origin) = match endpoint_url {
         Some(url) => (url.trim_end_matches('/').to_owned(), url.to_owned()),
         None => {
-            let base = admin_base(cfg.server.admin_listen).map_err(|e| format!("{e} in {file}"))?;
+            let mut base =
+                admin_base(cfg.server.admin_listen).map_err(|e| format!("{e} in {file}"))?;
+            // `admin_tls`: the same address over https (the certificate must name it, or
+            // pass --endpoint-url with the name it has).
+            if cfg.server.admin_tls.is_some() {
+                base = base.replacen("http://", "https://", 1);
+            }
             let origin = format!("the admin listener at {base} (server.admin_listen of {file})");
             (base, origin)
         }

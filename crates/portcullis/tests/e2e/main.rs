@@ -24,6 +24,8 @@ mod reload;
 mod slow_clients;
 mod sse;
 mod static_site;
+mod tls;
+mod tls_sse;
 mod token_cli;
 mod trust;
 mod websocket;
