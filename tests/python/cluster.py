@@ -52,6 +52,7 @@ PUSH_TEMPLATE = (
 [server]
 listen = "127.0.0.1:{ws_port}"
 admin_listen = "127.0.0.1:{admin_port}"
+connect_rate_per_ip = 0  # every node's clients connect from 127.0.0.1, dozens at once
 
 [management]
 region = "{region}"

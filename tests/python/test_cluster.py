@@ -363,6 +363,7 @@ POOL_TEMPLATE = (
 [server]
 listen = "127.0.0.1:{ws_port}"
 admin_listen = "127.0.0.1:{admin_port}"
+connect_rate_per_ip = 0  # every node's clients connect from 127.0.0.1, dozens at once
 public_url = "{public_url}"
 
 [management]

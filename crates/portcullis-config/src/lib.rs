@@ -232,4 +232,7 @@ mod tests;
 mod shared_secret_tests;
 
 #[cfg(test)]
+mod limits_tests;
+
+#[cfg(test)]
 mod tls_tests;

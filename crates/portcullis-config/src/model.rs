@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use indexmap::IndexMap;
 use portcullis_core::http_route::RouteTable;
+pub use portcullis_core::proxies::Cidr;
 use portcullis_core::selection::SelectionExpression;
 
 use crate::HttpUrl;
@@ -152,15 +153,23 @@ pub struct Server {
     pub ca_file: Option<String>,
     /// How long a graceful shutdown waits for `$disconnect` deliveries. Default 10 s.
     pub shutdown_grace: Duration,
-    /// Most connections open at once on the public listener (HTTP and WebSocket).
-    /// Default 100,000.
+    /// Most WebSocket connections and SSE streams open at once (a node's sessions); an
+    /// upgrade beyond gets 503. The public listener's sockets are bounded as well, more
+    /// loosely (see `portcullis_gateway`'s socket budget). Default 100,000.
     pub max_connections: usize,
     /// Most connections open at once on the admin listener, a budget of its own so that a
     /// flood on the public listener cannot starve `/healthz` and `@connections`. Default 1,000.
     pub admin_max_connections: usize,
     /// Most connections open at once on the public listener from one client address (IPv6:
-    /// one /64). Default 256.
+    /// one /64). Default 256. A trusted proxy's own sockets are not capped; each session
+    /// through it counts against its forwarded client's address instead.
     pub max_connections_per_ip: usize,
+    /// New WebSocket connections and SSE streams per second from one client address (IPv6:
+    /// one /64), bursts of as many; beyond, 429. 0 = no limit. Default 50.
+    pub connect_rate_per_ip: u32,
+    /// Peers whose `X-Forwarded-For` names the client (load balancers, reverse proxies).
+    /// Default none: the client is always the socket's peer.
+    pub trusted_proxies: Vec<Cidr>,
     /// How long a connection may take to deliver a request head (and, when it is new, its
     /// first bytes). Default 10 s.
     pub header_read_timeout: Duration,
@@ -180,6 +189,12 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 100_000;
 pub const DEFAULT_ADMIN_MAX_CONNECTIONS: usize = 1_000;
 /// Default of `server.max_connections_per_ip`.
 pub const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 256;
+/// Default of `server.connect_rate_per_ip`.
+pub const DEFAULT_CONNECT_RATE_PER_IP: u32 = 50;
+/// Default of `websocket.NAME.message_rate`.
+pub const DEFAULT_MESSAGE_RATE: u32 = 100;
+/// Largest `connect_rate_per_ip` and `message_rate`.
+pub const MAX_RATE: u32 = 1_000_000;
 /// Default of `server.header_read_timeout`.
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default of `server.body_read_timeout`.
@@ -284,6 +299,9 @@ pub struct WebSocketApi {
     pub send_queue: usize,
     /// Integration calls in flight per connection; further messages wait. Default 8.
     pub max_inflight: usize,
+    /// Messages per second one connection may send, bursts of as many; a message beyond is
+    /// dropped and answered with a `Too Many Requests` error frame. 0 = no limit. Default 100.
+    pub message_rate: u32,
     /// Interval of server pings. Default 30 s; 0 disables.
     pub ping_interval: Duration,
     /// Topics one connection may be subscribed to at once. Default 100.

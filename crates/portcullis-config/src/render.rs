@@ -94,6 +94,13 @@ pub(crate) fn render(config: &Config) -> String {
     );
     set(
         &mut server,
+        "connect_rate_per_ip",
+        Value::from(i64::from(s.connect_rate_per_ip)),
+    );
+    let trusted: Vec<String> = s.trusted_proxies.iter().map(|b| b.to_string()).collect();
+    set(&mut server, "trusted_proxies", list(&trusted));
+    set(
+        &mut server,
         "header_read_timeout",
         dur(s.header_read_timeout),
     );
@@ -171,6 +178,11 @@ pub(crate) fn render(config: &Config) -> String {
         set(&mut t, "message_policy", Value::from(api.message_policy));
         set(&mut t, "send_queue", int(api.send_queue));
         set(&mut t, "max_inflight", int(api.max_inflight));
+        set(
+            &mut t,
+            "message_rate",
+            Value::from(i64::from(api.message_rate)),
+        );
         set(
             &mut t,
             "max_topics_per_connection",

@@ -673,7 +673,7 @@ fn unknown_key_at_the_top_level() {
 fn unknown_key_in_a_section() {
     assert_error(
         &with_server("listen_addr = \"x\"\n"),
-        "test.toml:4:1: server.listen_addr: unknown key \"listen_addr\"; expected one of: listen, admin_listen, public_url, tls, admin_tls, ca_file, shutdown_grace, max_connections, admin_max_connections, max_connections_per_ip, header_read_timeout, body_read_timeout, upstream_idle_timeout, upstream_max_idle_per_host",
+        "test.toml:4:1: server.listen_addr: unknown key \"listen_addr\"; expected one of: listen, admin_listen, public_url, tls, admin_tls, ca_file, shutdown_grace, max_connections, admin_max_connections, max_connections_per_ip, connect_rate_per_ip, trusted_proxies, header_read_timeout, body_read_timeout, upstream_idle_timeout, upstream_max_idle_per_host",
     );
 }
 
@@ -892,7 +892,7 @@ url = "${BACKEND_URL}"
         errors(source),
         [
             "test.toml:3:16: server.admin_listen: expected a socket address like \"127.0.0.1:8080\", got \"nope\"",
-            "test.toml:4:1: server.colour: unknown key \"colour\"; expected one of: listen, admin_listen, public_url, tls, admin_tls, ca_file, shutdown_grace, max_connections, admin_max_connections, max_connections_per_ip, header_read_timeout, body_read_timeout, upstream_idle_timeout, upstream_max_idle_per_host",
+            "test.toml:4:1: server.colour: unknown key \"colour\"; expected one of: listen, admin_listen, public_url, tls, admin_tls, ca_file, shutdown_grace, max_connections, admin_max_connections, max_connections_per_ip, connect_rate_per_ip, trusted_proxies, header_read_timeout, body_read_timeout, upstream_idle_timeout, upstream_max_idle_per_host",
             "test.toml:7:16: websocket.chat.idle_timeout: invalid duration \"ten\": expected a whole number followed by a unit (ms, s, m, h, d), e.g. \"30s\"",
             "test.toml:9:30: websocket.chat.routes.\"$default\".integration: no integration named \"backnd\"",
             "test.toml:12:8: integrations.backend.type: expected \"http\", \"http_proxy\" or \"lambda\", got \"grpc\"",
@@ -905,7 +905,7 @@ url = "${BACKEND_URL}"
 fn columns_count_characters_not_bytes() {
     assert_error(
         "# é\n[server]\nlisten = \"127.0.0.1:8080\"\nadmin_listen = \"127.0.0.1:9090\"\n\"ключ\" = 1\n",
-        "test.toml:5:1: server.\"ключ\": unknown key \"ключ\"; expected one of: listen, admin_listen, public_url, tls, admin_tls, ca_file, shutdown_grace, max_connections, admin_max_connections, max_connections_per_ip, header_read_timeout, body_read_timeout, upstream_idle_timeout, upstream_max_idle_per_host",
+        "test.toml:5:1: server.\"ключ\": unknown key \"ключ\"; expected one of: listen, admin_listen, public_url, tls, admin_tls, ca_file, shutdown_grace, max_connections, admin_max_connections, max_connections_per_ip, connect_rate_per_ip, trusted_proxies, header_read_timeout, body_read_timeout, upstream_idle_timeout, upstream_max_idle_per_host",
     );
 }
 

@@ -524,6 +524,9 @@ pub enum ErrorFrame {
     InternalServerError,
     /// The integration exceeded its timeout.
     EndpointRequestTimedOut,
+    /// The connection sent more messages than its API's `message_rate` allows; the message
+    /// was dropped.
+    TooManyRequests,
 }
 
 impl ErrorFrame {
@@ -533,6 +536,7 @@ impl ErrorFrame {
             ErrorFrame::Forbidden => "Forbidden",
             ErrorFrame::InternalServerError => "Internal server error",
             ErrorFrame::EndpointRequestTimedOut => "Endpoint request timed out",
+            ErrorFrame::TooManyRequests => "Too Many Requests",
         }
     }
 }
@@ -885,6 +889,10 @@ mod tests {
             (
                 ErrorFrame::EndpointRequestTimedOut,
                 r#"{"message": "Endpoint request timed out", "connectionId":"Yq3kXfP1oAMCJzA=", "requestId":"Yq3lC2xGoAMFt4g="}"#,
+            ),
+            (
+                ErrorFrame::TooManyRequests,
+                r#"{"message": "Too Many Requests", "connectionId":"Yq3kXfP1oAMCJzA=", "requestId":"Yq3lC2xGoAMFt4g="}"#,
             ),
         ];
         for (kind, want) in cases {

@@ -21,6 +21,7 @@ pub mod http_event;
 pub mod http_route;
 pub mod id;
 pub mod policy;
+pub mod proxies;
 pub mod redact;
 pub mod selection;
 pub mod sse;

@@ -6,7 +6,9 @@
 //! and testable. A clock that steps backwards never adds tokens. Nothing here locks; the caller
 //! wraps [`KeyedBuckets`] in a mutex (or shards it by key hash).
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
+use std::hash::Hash;
 
 /// A token bucket holding up to `burst` tokens, refilled at `rate_per_sec`; each request takes
 /// one. A new bucket is full. `burst < 1` rejects every request (AWS: a burst of 0 blocks all).
@@ -84,15 +86,17 @@ pub const DEFAULT_MAX_KEYS: usize = 100_000;
 /// the capacity, the least recently used buckets are dropped as well until an eighth is free, so
 /// the O(n) sweep runs at most once per `max_keys / 8` new keys. Dropping a partly drained bucket
 /// hands that key a fresh burst: under a flood of distinct keys the bound wins over exactness.
+///
+/// Keys are strings unless another type is named (`KeyedBuckets<IpAddr>`).
 #[derive(Debug, Clone)]
-pub struct KeyedBuckets {
+pub struct KeyedBuckets<K = String> {
     rate_per_sec: f64,
     burst: u32,
     max_keys: usize,
-    buckets: HashMap<String, TokenBucket>,
+    buckets: HashMap<K, TokenBucket>,
 }
 
-impl KeyedBuckets {
+impl<K: Hash + Eq + Clone> KeyedBuckets<K> {
     /// `max_keys` below 1 is treated as 1.
     pub fn new(rate_per_sec: f64, burst: u32, max_keys: usize) -> Self {
         KeyedBuckets {
@@ -104,7 +108,11 @@ impl KeyedBuckets {
     }
 
     /// Takes a token from `key`'s bucket (created full on first use).
-    pub fn try_take(&mut self, key: &str, now_secs: f64) -> bool {
+    pub fn try_take<Q>(&mut self, key: &Q, now_secs: f64) -> bool
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
         if let Some(bucket) = self.buckets.get_mut(key) {
             return bucket.try_take(now_secs);
         }
@@ -144,7 +152,7 @@ impl KeyedBuckets {
             return;
         }
         let excess = self.buckets.len() - target;
-        let mut by_age: Vec<(f64, &String)> = self
+        let mut by_age: Vec<(f64, &K)> = self
             .buckets
             .iter()
             .map(|(k, b)| (b.last_seen(), k))
@@ -152,7 +160,7 @@ impl KeyedBuckets {
         if excess < by_age.len() {
             by_age.select_nth_unstable_by(excess, |a, b| a.0.total_cmp(&b.0));
         }
-        let oldest: Vec<String> = by_age
+        let oldest: Vec<K> = by_age
             .into_iter()
             .take(excess)
             .map(|(_, k)| k.clone())

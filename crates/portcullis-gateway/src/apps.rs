@@ -19,6 +19,7 @@ use portcullis_idp::IdentityProvider;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::abuse;
 use crate::admin;
 use crate::authorizers::Authorizers;
 use crate::cluster::Cluster;
@@ -48,6 +49,8 @@ pub struct Base {
     pub tls: bool,
     pub shutdown: CancellationToken,
     pub tasks: TaskTracker,
+    /// The session limits' counts, kept across reloads.
+    pub limits: abuse::Counts,
 }
 
 /// The apps of one configuration.
@@ -169,6 +172,11 @@ pub fn build(
         identity,
         http_apis,
         static_sites,
+        limits: Arc::new(abuse::Limits::new(
+            &config.server,
+            &base.limits,
+            metrics.clone(),
+        )),
     });
     let admin = Arc::new(router::Admin {
         state: state.clone(),

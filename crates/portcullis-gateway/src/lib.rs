@@ -8,6 +8,8 @@
 //! The modules follow a request:
 //! - [`listener`]: binding, the accept loop and what protects it (connection budgets, a cap per
 //!   client address, header and body deadlines);
+//! - `abuse`: who the client is behind trusted proxies, and the limits on new sessions
+//!   (total, per address, rate) decided before any authorizer runs;
 //! - `router`: the one place saying which app answers a request, on either listener;
 //! - the public apps: `websocket` (upgrade and sessions), `sse` (a WebSocket API's
 //!   server-sent events), `http_api` (routing, `http` events, `http_proxy` forwarding),
@@ -26,6 +28,7 @@
 #[macro_use]
 mod error;
 
+mod abuse;
 mod admin;
 mod apps;
 mod authorizers;

@@ -101,6 +101,7 @@ pub struct Metrics {
     pub disconnects: Family<DisconnectLabels, Counter<u64, AtomicU64>>,
     pub messages_in: Family<ApiLabel, Counter<u64, AtomicU64>>,
     pub messages_out: Family<ApiLabel, Counter<u64, AtomicU64>>,
+    pub messages_throttled: Family<ApiLabel, Counter<u64, AtomicU64>>,
     pub integration_duration: Family<IntegrationLabels, Histogram>,
     pub errors: Family<ErrorLabels, Counter<u64, AtomicU64>>,
     pub management_requests: Family<ManagementLabels, Counter<u64, AtomicU64>>,
@@ -216,9 +217,16 @@ impl Metrics {
         let connections_refused = Family::default();
         registry.register(
             "connections_refused",
-            "Connections refused on accept, by listener and reason (per_ip: the client address \
-             already had max_connections_per_ip open)",
+            "Connections and sessions refused, by listener and reason (per_ip: the client \
+             address already had max_connections_per_ip open; max_connections: the node had \
+             max_connections sessions open; connect_rate: over connect_rate_per_ip)",
             connections_refused.clone(),
+        );
+        let messages_throttled = Family::default();
+        registry.register(
+            "ws_messages_throttled",
+            "WebSocket messages dropped for exceeding the API's message_rate",
+            messages_throttled.clone(),
         );
         let push_deliveries = Family::default();
         registry.register(
@@ -260,6 +268,7 @@ impl Metrics {
             disconnects,
             messages_in,
             messages_out,
+            messages_throttled,
             integration_duration,
             errors,
             management_requests,

@@ -1,8 +1,10 @@
 //! Where a request goes: the one place that says which app answers it, for each listener.
 //!
-//! Public listener, in this order:
-//! 1. a WebSocket API's path: the upgrade (503 while the gateway drains);
-//! 2. a WebSocket API's SSE path (`sse.path`): the event stream (503 while draining);
+//! Public listener: first the client's address is found (`abuse::Limits::identify`: the peer,
+//! or behind a trusted proxy the address it forwarded); then, in this order:
+//! 1. a WebSocket API's path: the upgrade (503 while the gateway drains; then the session
+//!    limits of `abuse`: 429 over the connect rate, 503 beyond `max_connections`);
+//! 2. a WebSocket API's SSE path (`sse.path`): the event stream (the same refusals);
 //! 3. the identity provider's endpoints: `/pools/...` (OAuth2/OIDC, hosted pages) and the
 //!    Cognito JSON APIs (`POST /` with an `X-Amz-Target: AWSCognitoIdentityProviderService.*`,
 //!    or `AWSCognitoIdentityService.*` for the identity pools);
@@ -21,6 +23,7 @@ use axum::body::Body;
 use http::{Method, Request, Response, StatusCode};
 use portcullis_idp::IdentityProvider;
 
+use crate::abuse::{self, Limits};
 use crate::admin;
 use crate::http_api::{self, HttpApi};
 use crate::reply;
@@ -43,6 +46,8 @@ pub struct Public {
     pub http_apis: Vec<Arc<HttpApi>>,
     /// `[static.*]` sites, longest prefix first (a site at `/` comes last).
     pub static_sites: Vec<Site>,
+    /// The client's address, and the limits on new sessions.
+    pub limits: Arc<Limits>,
 }
 
 /// Which public app a request goes to.
@@ -58,31 +63,45 @@ enum PublicApp {
 
 impl Public {
     /// Answer one request of the public listener.
-    pub async fn serve(&self, req: Request<Body>, peer: SocketAddr) -> Response<Body> {
+    pub async fn serve(&self, mut req: Request<Body>, peer: SocketAddr) -> Response<Body> {
+        let client = self.limits.identify(&mut req, peer);
         match self.select(&req) {
             PublicApp::WebSocket => {
                 if self.state.shutdown.is_cancelled() {
                     return reply::message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable");
                 }
-                match self.websocket.get(req.uri().path()).cloned() {
-                    Some(api) => handle_upgrade(self.state.clone(), api, req, peer).await,
-                    None => reply::message(StatusCode::NOT_FOUND, "Not Found"),
+                let Some(api) = self.websocket.get(req.uri().path()).cloned() else {
+                    return reply::message(StatusCode::NOT_FOUND, "Not Found");
+                };
+                match self.limits.admit(peer, client) {
+                    Ok(admitted) => abuse::hold_with_connection(&mut req, admitted),
+                    Err(refusal) => return refusal,
                 }
+                handle_upgrade(self.state.clone(), api, req, peer).await
             }
             PublicApp::Sse => {
                 if self.state.shutdown.is_cancelled() {
                     return reply::message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable");
                 }
-                match self.sse.get(req.uri().path()).cloned() {
-                    Some(api) => sse::handle(self.state.clone(), api, req, peer).await,
-                    None => reply::message(StatusCode::NOT_FOUND, "Not Found"),
-                }
+                let Some(api) = self.sse.get(req.uri().path()).cloned() else {
+                    return reply::message(StatusCode::NOT_FOUND, "Not Found");
+                };
+                let admitted = match self.limits.admit(peer, client) {
+                    Ok(admitted) => admitted,
+                    Err(refusal) => return refusal,
+                };
+                let response = sse::handle(self.state.clone(), api, req, peer).await;
+                abuse::hold_while_streaming(response, admitted)
             }
             PublicApp::Identity => match self.identity.clone() {
                 Some(router) => {
-                    let mut req = req;
+                    // The identity provider's per-address limits count the client, not a
+                    // trusted proxy in front of it.
                     req.extensions_mut()
-                        .insert(axum::extract::ConnectInfo(peer));
+                        .insert(axum::extract::ConnectInfo(SocketAddr::new(
+                            client,
+                            peer.port(),
+                        )));
                     match tower::ServiceExt::oneshot(router, req).await {
                         Ok(response) => response,
                         Err(never) => match never {},

@@ -14,11 +14,12 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
+use crate::abuse::{self, Counts};
 use crate::apps::{Apps, Base};
 use crate::cluster::{Cluster, LostConnection};
 use crate::error::GatewayError;
 use crate::integration::http_client;
-use crate::listener::{ListenerRules, PerClient, accept_loop, bind, tls};
+use crate::listener::{ListenerRules, accept_loop, bind, tls};
 use crate::live::Live;
 use crate::metrics::Metrics;
 use crate::registry::LocalRegistry;
@@ -183,13 +184,19 @@ pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
         tls: config.server.tls.is_some(),
         shutdown: CancellationToken::new(),
         tasks: TaskTracker::new(),
+        limits: Counts::new(&config.server),
     };
     let stop_accepting = CancellationToken::new();
     let accept_tasks = TaskTracker::new();
     let public_rules = ListenerRules {
         name: "public",
-        budget: Arc::new(Semaphore::new(config.server.max_connections)),
-        per_client: Some(PerClient::new(config.server.max_connections_per_ip)),
+        // Sessions are limited by `abuse::Limits`; this bounds sockets of every kind, more
+        // loosely. One per-address table for sockets on accept (a trusted proxy's exempt) and
+        // for sessions through a trusted proxy, under their client's address.
+        budget: Arc::new(Semaphore::new(abuse::socket_budget(
+            config.server.max_connections,
+        ))),
+        per_client: Some(base.limits.per_client()),
         header_read_timeout: config.server.header_read_timeout,
         body_read_timeout: config.server.body_read_timeout,
         event_streams: Live::default(),

@@ -199,6 +199,7 @@ pub(super) fn websocket(
     }
     let send_queue = t.size(ctx, "send_queue", 1).map_or(64, |s| s.v);
     let max_inflight = t.size(ctx, "max_inflight", 1).map_or(8, |s| s.v);
+    let message_rate = super::limits::message_rate(ctx, &mut t);
     let max_topics_per_connection = t
         .size(ctx, "max_topics_per_connection", 1)
         .map_or(100, |s| s.v);
@@ -301,6 +302,7 @@ pub(super) fn websocket(
         message_policy: message_policy.is_some_and(|m| m.v),
         send_queue,
         max_inflight,
+        message_rate,
         ping_interval,
         max_topics_per_connection,
         max_subscribers_per_topic,

@@ -16,6 +16,7 @@ mod backends;
 mod cluster;
 mod functions;
 mod identity;
+mod limits;
 mod pools;
 
 use std::collections::HashMap;
@@ -482,6 +483,8 @@ fn server(ctx: &mut Ctx<'_>, mut t: Tbl<'_>) -> Option<Server> {
     let max_connections_per_ip = t
         .size(ctx, "max_connections_per_ip", 1)
         .map_or(DEFAULT_MAX_CONNECTIONS_PER_IP, |s| s.v);
+    let connect_rate_per_ip = limits::connect_rate_per_ip(ctx, &mut t);
+    let trusted_proxies = limits::trusted_proxies(ctx, &mut t);
     let header_read_timeout = t
         .duration_in(
             ctx,
@@ -523,6 +526,8 @@ fn server(ctx: &mut Ctx<'_>, mut t: Tbl<'_>) -> Option<Server> {
         max_connections,
         admin_max_connections,
         max_connections_per_ip,
+        connect_rate_per_ip,
+        trusted_proxies,
         header_read_timeout,
         body_read_timeout,
         upstream_idle_timeout,

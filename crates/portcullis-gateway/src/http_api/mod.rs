@@ -228,7 +228,8 @@ async fn serve(
     let path_parameters = found.path_parameters;
     let rid = request_id();
     let now = event::now_ms();
-    let source_ip = peer.ip().to_string();
+    // The client (behind a trusted proxy, the address it forwarded).
+    let source_ip = crate::abuse::client_ip(&req, peer).to_string();
     // Decoded query and owned headers feed authorizers and `http` events; a plain proxied
     // request needs neither.
     let needs_copies = route.authorizer.is_some() || route.kind.is_event();
@@ -415,9 +416,11 @@ async fn serve(
             }
         }
         IntegrationKind::HttpProxy => {
+            // `X-Forwarded-For` ends with the address the request came from.
+            let hop = peer.ip().to_canonical().to_string();
             let incoming = proxy::Incoming {
                 path: &path,
-                source_ip: &source_ip,
+                source_ip: &hop,
                 request_id: &rid,
             };
             proxy(state, api, route, req, &incoming, identity.as_ref()).await

@@ -18,6 +18,8 @@ use crate::state::State;
 pub struct Incoming<'a> {
     /// The path inside the API (appended to the backend's URL).
     pub path: &'a str,
+    /// The address the request came from (the socket's peer, a trusted proxy's included),
+    /// appended to `X-Forwarded-For`.
     pub source_ip: &'a str,
     pub request_id: &'a str,
 }

@@ -1,7 +1,8 @@
 //! What keeps slow or greedy clients from taking a listener down: a connection budget per
 //! listener, a cap per client address on the public listener, and a deadline on request
-//! bodies.
+//! bodies. (What is admitted as a WebSocket or SSE session, and how fast, is `crate::abuse`.)
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::net::IpAddr;
@@ -14,29 +15,52 @@ use std::time::Duration;
 use axum::body::Body;
 use bytes::Bytes;
 use hyper::body::{Body as HttpBody, Frame, SizeHint};
+use portcullis_core::proxies::{Cidr, is_trusted};
 use tokio::sync::OwnedSemaphorePermit;
 
 pub use portcullis_core::client::client_key;
 
 /// Open connections per client address, at most `cap` each. An address is tracked only while
 /// it has a connection open, so the table never holds more entries than the listener has
-/// connections (`server.max_connections`).
+/// connections. Peers in `exempt` (the trusted proxies, which carry many clients each) are not
+/// counted on accept; `crate::abuse` counts each of their sessions under its forwarded client
+/// address instead, with [`PerClient::count`].
 pub struct PerClient {
     cap: usize,
+    exempt: Vec<Cidr>,
     open: Mutex<HashMap<IpAddr, usize>>,
 }
 
 impl PerClient {
+    #[cfg(test)]
     pub fn new(cap: usize) -> Arc<PerClient> {
+        PerClient::exempting(cap, Vec::new())
+    }
+
+    /// A table whose cap does not apply to peers in `exempt`.
+    pub fn exempting(cap: usize, exempt: Vec<Cidr>) -> Arc<PerClient> {
         Arc::new(PerClient {
             cap,
+            exempt,
             open: Mutex::new(HashMap::new()),
         })
     }
 
-    /// A slot for one more connection from `ip`, or `None` when its address already has
-    /// `cap` open.
+    /// A slot for one more connection from the peer `ip`, or `None` when its address already
+    /// has `cap` open. An exempt peer always gets one, counted nowhere.
     pub fn try_open(self: &Arc<Self>, ip: IpAddr) -> Option<ClientSlot> {
+        if is_trusted(ip, &self.exempt) {
+            return Some(ClientSlot {
+                table: self.clone(),
+                key: None,
+            });
+        }
+        self.count(ip)
+    }
+
+    /// A slot for one more connection from the client `ip`, exempt or not; `None` when its
+    /// address already has `cap` open.
+    pub fn count(self: &Arc<Self>, ip: IpAddr) -> Option<ClientSlot> {
         let key = client_key(ip);
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         let count = open.entry(key).or_insert(0);
@@ -49,7 +73,7 @@ impl PerClient {
         *count += 1;
         Some(ClientSlot {
             table: self.clone(),
-            key,
+            key: Some(key),
         })
     }
 
@@ -67,16 +91,18 @@ impl PerClient {
     }
 }
 
-/// One connection counted against its client address; released when dropped.
+/// One connection counted against its client address (none for an exempt peer); released
+/// when dropped.
 pub struct ClientSlot {
     table: Arc<PerClient>,
-    key: IpAddr,
+    key: Option<IpAddr>,
 }
 
 impl Drop for ClientSlot {
     fn drop(&mut self) {
+        let Some(key) = self.key else { return };
         let mut open = self.table.open.lock().unwrap_or_else(|e| e.into_inner());
-        if let Entry::Occupied(mut entry) = open.entry(self.key) {
+        if let Entry::Occupied(mut entry) = open.entry(key) {
             *entry.get_mut() = entry.get().saturating_sub(1);
             if *entry.get() == 0 {
                 entry.remove();
@@ -90,13 +116,23 @@ impl Drop for ClientSlot {
 /// connection keeps counting until the session ends.
 #[derive(Clone)]
 pub struct ConnectionSlot {
-    _held: Arc<(OwnedSemaphorePermit, Option<ClientSlot>)>,
+    _held: Arc<dyn Any + Send + Sync>,
 }
 
 impl ConnectionSlot {
     pub fn new(permit: OwnedSemaphorePermit, client: Option<ClientSlot>) -> ConnectionSlot {
         ConnectionSlot {
             _held: Arc::new((permit, client)),
+        }
+    }
+
+    /// `slot`, holding `more` as well for as long as it lives (the session's own places).
+    pub fn holding<T: Send + Sync + 'static>(
+        slot: Option<ConnectionSlot>,
+        more: T,
+    ) -> ConnectionSlot {
+        ConnectionSlot {
+            _held: Arc::new((slot, more)),
         }
     }
 }
@@ -236,6 +272,26 @@ mod tests {
             0,
             "addresses without connections are forgotten"
         );
+    }
+
+    #[test]
+    fn exempt_peers_are_not_capped_but_their_clients_are() {
+        let trusted = vec!["10.0.0.0/8".parse().unwrap()];
+        let table = PerClient::exempting(1, trusted);
+        let proxy: IpAddr = "10.0.0.2".parse().unwrap();
+        let held: Vec<_> = (0..5).map(|_| table.try_open(proxy).unwrap()).collect();
+        assert_eq!(
+            table.tracked(),
+            0,
+            "the proxy's sockets are counted nowhere"
+        );
+        let client: IpAddr = "198.51.100.1".parse().unwrap();
+        let session = table.count(client);
+        assert!(session.is_some());
+        assert!(table.count(client).is_none(), "the client's cap holds");
+        assert!(table.try_open(client).is_none(), "directly too");
+        drop((held, session));
+        assert_eq!(table.tracked(), 0);
     }
 
     #[test]

@@ -26,7 +26,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
-pub use limits::{ConnectionSlot, PerClient};
+pub use limits::{ClientSlot, ConnectionSlot, PerClient};
 
 use crate::error::GatewayError;
 use crate::live::Live;

@@ -61,6 +61,7 @@ fn identity_endpoints_come_before_a_site_at_the_root() {
         identity: Some(axum::Router::new()),
         http_apis: Vec::new(),
         static_sites: vec![site_at_root()],
+        limits: crate::abuse::Limits::for_tests(),
     };
     let select = |method, path, target| public.select(&request(method, path, target));
     assert_eq!(select(Method::POST, "/", cognito), PublicApp::Identity);
@@ -97,6 +98,7 @@ async fn nothing_configured_is_a_json_404() {
         identity: None,
         http_apis: Vec::new(),
         static_sites: Vec::new(),
+        limits: crate::abuse::Limits::for_tests(),
     };
     let peer = SocketAddr::from(([127, 0, 0, 1], 1));
     let response = public.serve(request(Method::GET, "/x", None), peer).await;

@@ -51,7 +51,10 @@ impl Attempt {
         peer: SocketAddr,
     ) -> Self {
         let connection_id = ConnectionId::generate(state.registry.node());
-        let source_ip = peer.ip().to_string();
+        // `sourceIp`: the client (behind a trusted proxy, the address it forwarded); the
+        // `X-Forwarded-For` of events ends with the peer the request came from.
+        let source_ip = crate::abuse::client_ip(req, peer).to_string();
+        let hop = peer.ip().to_canonical().to_string();
         Attempt {
             path_for_log: path_for_log(req),
             connection_id,
@@ -61,7 +64,7 @@ impl Attempt {
                 .get(header::USER_AGENT)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned),
-            headers: event_headers(req.headers(), &source_ip, state.listen_port, &state.scheme),
+            headers: event_headers(req.headers(), &hop, state.listen_port, &state.scheme),
             query: query_pairs(req.uri().query()),
             signed: (api.config.authorization == Authorization::AwsIam)
                 .then(|| super::iam::Signed::of(req)),
@@ -285,13 +288,9 @@ pub async fn call_connect(
     }
 }
 
-/// Request headers as API Gateway passes them on CONNECT, with the forwarding headers it adds.
-fn event_headers(
-    headers: &HeaderMap,
-    source_ip: &str,
-    port: u16,
-    scheme: &str,
-) -> Vec<(String, String)> {
+/// Request headers as API Gateway passes them on CONNECT, with the forwarding headers it adds
+/// (`X-Forwarded-For`: the client's values, then `hop`, the address the request came from).
+fn event_headers(headers: &HeaderMap, hop: &str, port: u16, scheme: &str) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = Vec::with_capacity(headers.len() + 3);
     let mut forwarded_for = None;
     for (name, value) in headers {
@@ -306,8 +305,8 @@ fn event_headers(
         out.push((canonical_name(name.as_str()), value.to_owned()));
     }
     let xff = match forwarded_for {
-        Some(prior) => format!("{prior}, {source_ip}"),
-        None => source_ip.to_owned(),
+        Some(prior) => format!("{prior}, {hop}"),
+        None => hop.to_owned(),
     };
     out.push(("X-Forwarded-For".to_owned(), xff));
     out.push(("X-Forwarded-Port".to_owned(), port.to_string()));

@@ -44,6 +44,8 @@ pub struct ApiMetrics {
     pub connects: Counter<u64, AtomicU64>,
     pub messages_in: Counter<u64, AtomicU64>,
     pub messages_out: Counter<u64, AtomicU64>,
+    /// Messages dropped for exceeding `message_rate`.
+    pub messages_throttled: Counter<u64, AtomicU64>,
 }
 
 /// A WebSocket API ready to serve.
@@ -116,6 +118,7 @@ impl WsApi {
             connects: metrics.connects.get_or_create(&label).clone(),
             messages_in: metrics.messages_in.get_or_create(&label).clone(),
             messages_out: metrics.messages_out.get_or_create(&label).clone(),
+            messages_throttled: metrics.messages_throttled.get_or_create(&label).clone(),
         };
         Ok(WsApi {
             name: Arc::from(config.name.as_str()),

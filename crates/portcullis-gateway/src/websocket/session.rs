@@ -31,6 +31,7 @@ use tracing::{debug, info};
 
 use super::WsApi;
 use super::timers::{Due, Timers};
+use crate::abuse::MessageRate;
 use crate::authorizers::Identity;
 use crate::error::GatewayError;
 use crate::integration::CONNECT_FAILED;
@@ -69,6 +70,8 @@ pub async fn run(mut socket: Socket, session: Session) {
     // Integration calls of this connection; their replies are written by this task directly.
     let mut inflight = Inflight::default();
     let max_inflight = api.config.max_inflight;
+    // `message_rate`: a message beyond it is answered with an error frame and dropped.
+    let mut rate = MessageRate::new(api.config.message_rate);
     // One timer for the idle timeout, the maximum duration and the next ping: it sleeps until
     // the earliest of them. Activity only moves `timers.idle_at` later, so it never needs to
     // reset the timer; when the timer fires early, it is set again for what is due next.
@@ -158,7 +161,7 @@ pub async fn run(mut socket: Socket, session: Session) {
                         handle.touch(event::now_ms());
                         timers.active(Instant::now());
                         let body = text.as_str().to_owned();
-                        match dispatch(&state, &api, &handle, &identity, body, false) {
+                        match dispatch(&state, &api, &handle, &identity, &mut rate, body, false) {
                             Dispatch::Call(call) => inflight.push(call),
                             Dispatch::Answer(frame) => {
                                 if let Some(ending) = send_direct(&mut socket, &api, frame).await {
@@ -178,7 +181,7 @@ pub async fn run(mut socket: Socket, session: Session) {
                                 handle.touch(event::now_ms());
                                 timers.active(Instant::now());
                                 let body = base64::engine::general_purpose::STANDARD.encode(&bytes);
-                                match dispatch(&state, &api, &handle, &identity, body, true) {
+                                match dispatch(&state, &api, &handle, &identity, &mut rate, body, true) {
                                     Dispatch::Call(call) => inflight.push(call),
                                     Dispatch::Answer(frame) => {
                                         if let Some(ending) = send_direct(&mut socket, &api, frame).await {
@@ -377,21 +380,32 @@ enum Dispatch {
     Nothing,
 }
 
-/// Route one message, authorize it for its route, and prepare its integration call.
+/// Route one message, authorize it for its route, and prepare its integration call. A
+/// message beyond the connection's `message_rate` goes no further than an error frame.
 fn dispatch(
     state: &Arc<State>,
     api: &Arc<WsApi>,
     handle: &Arc<ConnectionHandle>,
     identity: &Option<Arc<Identity>>,
+    rate: &mut MessageRate,
     body: String,
     is_base64: bool,
 ) -> Dispatch {
+    let rid = request_id();
+    if !rate.allow() {
+        api.metrics.messages_throttled.inc();
+        debug!(api = %api.name, connection_id = %handle.id, "message dropped: message_rate");
+        return Dispatch::Answer(error_frame(
+            ErrorFrame::TooManyRequests,
+            handle.id.as_str(),
+            &rid,
+        ));
+    }
     let key = if is_base64 {
         None
     } else {
         api.selection.evaluate(&body)
     };
-    let rid = request_id();
     let route = api.message_route(key.as_deref());
     let Some(route) = route else {
         return Dispatch::Answer(error_frame(ErrorFrame::Forbidden, handle.id.as_str(), &rid));

@@ -1,6 +1,7 @@
 //! End-to-end tests: a real gateway on loopback, real HTTP backends, a real WebSocket client
 //! (tokio-tungstenite) and SigV4-signed management calls. One test binary (see Cargo.toml).
 
+mod abuse_limits;
 mod authorizers;
 mod callback;
 mod cli;
