@@ -364,7 +364,10 @@ async fn serve(
                 Err(response) => return response,
             };
             // The gateway's session cookies stay with the gateway (the authorizer had them).
-            let headers = forward::event_headers(&headers);
+            // ... and the forwarding headers are the gateway's, as API Gateway's are.
+            let hop = peer.ip().to_canonical().to_string();
+            let headers =
+                forward::http_event_headers(&headers, &hop, state.listen_port, &state.scheme);
             let event = http_event(&HttpEventInput {
                 route_key: &route.key,
                 raw_path: &full_path,

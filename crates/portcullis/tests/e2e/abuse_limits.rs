@@ -424,6 +424,14 @@ async fn http_api_events_name_the_forwarded_client_behind_a_trusted_proxy() {
             event["requestContext"]["http"]["sourceIp"], want,
             "{forwarded}"
         );
+        // The event's forwarding headers are the gateway's: the client's chain, then the hop.
+        let headers = &event["headers"];
+        assert_eq!(
+            headers["x-forwarded-for"],
+            format!("{forwarded}, 127.0.0.1")
+        );
+        assert_eq!(headers["x-forwarded-proto"], "http");
+        assert_eq!(headers["x-forwarded-port"], gw.listen.port().to_string());
     }
     gw.shutdown().await;
 }
