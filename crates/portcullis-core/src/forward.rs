@@ -32,23 +32,30 @@ pub const HOP_BY_HOP: &[&str] = &[
     "upgrade",
 ];
 
-/// `name` lower-cased with `_` read as `-`: the name a CGI-style backend would see.
-fn normalised(name: &str) -> String {
-    name.chars()
-        .map(|c| match c {
-            '_' => '-',
-            c => c.to_ascii_lowercase(),
-        })
-        .collect()
+/// A header name's byte as a CGI-style backend would see it: lower-cased, `_` read as `-`.
+fn fold(b: u8) -> u8 {
+    match b {
+        b'_' => b'-',
+        b => b.to_ascii_lowercase(),
+    }
+}
+
+/// Whether two header names are the same to a CGI-style backend.
+fn same_name(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| fold(x) == fold(y))
+}
+
+/// Whether `name` folded starts with `prefix` (lower-case, with `-`).
+fn name_starts_with(name: &str, prefix: &str) -> bool {
+    name.len() >= prefix.len() && name.bytes().zip(prefix.bytes()).all(|(x, p)| fold(x) == p)
 }
 
 /// Whether `name`, in any casing and with `_` for `-`, is a header only the gateway may set.
 pub fn is_gateway_owned(name: &str) -> bool {
-    let n = normalised(name);
-    n.starts_with("x-portcullis-")
-        || n.starts_with("x-forwarded-")
-        || n == "forwarded"
-        || n == "x-real-ip"
+    name_starts_with(name, "x-portcullis-")
+        || name_starts_with(name, "x-forwarded-")
+        || same_name(name, "forwarded")
+        || same_name(name, "x-real-ip")
 }
 
 /// A `Cookie` header value without the cookies named in `drop` (pairs separated by `;`), or
@@ -131,77 +138,123 @@ pub struct ProxyContext<'a> {
     pub authorizer: Option<&'a str>,
 }
 
-/// The headers `http_proxy` sends a backend, from the client's headers (lower-case names as
-/// HTTP/1 parsers give them; values as bytes):
-///
-/// - dropped: hop-by-hop headers and those the `Connection` header names; `Host` (the backend's
-///   URL names its host; the client's goes in `X-Forwarded-Host`); every header the gateway
-///   owns, in any spelling ([`is_gateway_owned`]);
-/// - `Cookie` without the gateway's session cookies ([`SESSION_COOKIES`]);
-/// - set by the gateway: `X-Forwarded-For` (the client's own `X-Forwarded-For` values, then the
-///   client's address: the last entry is the one the gateway vouches for), `X-Forwarded-Proto`,
-///   `X-Forwarded-Host` (the client's `Host`), and `X-Portcullis-Principal` /
-///   `X-Portcullis-Authorizer` when the route has an authorizer.
+/// What `http_proxy` does with one of the client's headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyFate {
+    /// Forwarded unchanged.
+    Keep,
+    /// Not forwarded: hop-by-hop, named by `Connection`, or the gateway's.
+    Drop,
+    /// Its values come first in the gateway's `X-Forwarded-For`.
+    ForwardedFor,
+    /// The client's `Host`: sent as `X-Forwarded-Host` (the backend's URL names its host).
+    Host,
+    /// Forwarded without the gateway's session cookies ([`without_cookies`]).
+    Cookie,
+}
+
+/// The fate of the client's header `name`; `connection` holds the values of the client's
+/// `Connection` headers (each a comma-separated list of header names).
+pub fn proxy_fate(name: &str, connection: &[&str]) -> ProxyFate {
+    if name.eq_ignore_ascii_case("x-forwarded-for") {
+        return ProxyFate::ForwardedFor;
+    }
+    if name.eq_ignore_ascii_case("host") {
+        return ProxyFate::Host;
+    }
+    let named_by_connection = || {
+        connection
+            .iter()
+            .flat_map(|v| v.split(','))
+            .any(|token| same_name(token.trim(), name))
+    };
+    if HOP_BY_HOP.iter().any(|h| same_name(name, h))
+        || is_gateway_owned(name)
+        || named_by_connection()
+    {
+        return ProxyFate::Drop;
+    }
+    if name.eq_ignore_ascii_case("cookie") {
+        return ProxyFate::Cookie;
+    }
+    ProxyFate::Keep
+}
+
+/// The headers the gateway adds to a proxied request, in order: `X-Forwarded-For` (the
+/// client's own values, `prior`, then `ctx.source_ip`: the last entry is the one the gateway
+/// vouches for), `X-Forwarded-Proto`, `X-Forwarded-Host` (the client's `Host`, if any), and
+/// `X-Portcullis-Principal` / `X-Portcullis-Authorizer` when the route has an authorizer.
+pub fn proxy_additions<'a>(
+    prior: &[&str],
+    host: Option<&'a [u8]>,
+    ctx: &ProxyContext<'a>,
+) -> impl Iterator<Item = (&'static str, std::borrow::Cow<'a, [u8]>)> {
+    use std::borrow::Cow;
+    let mut forwarded_for = String::with_capacity(
+        prior.iter().map(|p| p.len() + 2).sum::<usize>() + ctx.source_ip.len(),
+    );
+    for value in prior
+        .iter()
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+    {
+        forwarded_for.push_str(value);
+        forwarded_for.push_str(", ");
+    }
+    forwarded_for.push_str(ctx.source_ip);
+    let proto: &'static [u8] = if ctx.scheme == "https" {
+        b"https"
+    } else {
+        b"http"
+    };
+    [
+        Some(("x-forwarded-for", Cow::Owned(forwarded_for.into_bytes()))),
+        Some(("x-forwarded-proto", Cow::Borrowed(proto))),
+        host.map(|h| ("x-forwarded-host", Cow::Borrowed(h))),
+        ctx.principal
+            .map(|p| (PRINCIPAL_HEADER, Cow::Borrowed(p.as_bytes()))),
+        ctx.authorizer
+            .map(|a| (AUTHORIZER_HEADER, Cow::Borrowed(a.as_bytes()))),
+    ]
+    .into_iter()
+    .flatten()
+}
+
+/// The headers `http_proxy` sends a backend, from the client's headers (values as bytes):
+/// each as [`proxy_fate`] decides, then [`proxy_additions`]. The gateway applies the same
+/// rules to its header map without this copy.
 pub fn proxy_headers(headers: &[(&str, &[u8])], ctx: &ProxyContext<'_>) -> Vec<(String, Vec<u8>)> {
-    let connection_tokens: Vec<String> = headers
+    let connection: Vec<&str> = headers
         .iter()
         .filter(|(n, _)| n.eq_ignore_ascii_case("connection"))
         .filter_map(|(_, v)| std::str::from_utf8(v).ok())
-        .flat_map(|v| v.split(',').map(|t| normalised(t.trim())))
         .collect();
-    let mut prior_forwarded_for: Vec<&str> = Vec::new();
+    let mut prior: Vec<&str> = Vec::new();
     let mut host: Option<&[u8]> = None;
     let mut out: Vec<(String, Vec<u8>)> = Vec::with_capacity(headers.len() + 5);
     for (name, value) in headers {
-        let lower = name.to_ascii_lowercase();
-        if lower == "x-forwarded-for" {
-            if let Ok(v) = std::str::from_utf8(value) {
-                prior_forwarded_for.extend(v.split(',').map(str::trim).filter(|s| !s.is_empty()));
+        match proxy_fate(name, &connection) {
+            ProxyFate::Keep => out.push((name.to_ascii_lowercase(), value.to_vec())),
+            ProxyFate::Drop => {}
+            ProxyFate::ForwardedFor => prior.extend(std::str::from_utf8(value).ok()),
+            ProxyFate::Host => {
+                host.get_or_insert(*value);
             }
-            continue;
-        }
-        if lower == "host" {
-            host.get_or_insert(*value);
-            continue;
-        }
-        let n = normalised(name);
-        if HOP_BY_HOP.contains(&n.as_str())
-            || connection_tokens.contains(&n)
-            || is_gateway_owned(&n)
-        {
-            continue;
-        }
-        if lower == "cookie" {
-            if let Some(kept) = std::str::from_utf8(value)
-                .ok()
-                .and_then(|v| without_cookies(v, SESSION_COOKIES))
-            {
-                out.push((lower, kept.into_bytes()));
+            ProxyFate::Cookie => {
+                if let Some(kept) = std::str::from_utf8(value)
+                    .ok()
+                    .and_then(|v| without_cookies(v, SESSION_COOKIES))
+                {
+                    out.push((name.to_ascii_lowercase(), kept.into_bytes()));
+                }
             }
-            continue;
         }
-        out.push((lower, value.to_vec()));
     }
-    prior_forwarded_for.push(ctx.source_ip);
-    out.push((
-        "x-forwarded-for".to_owned(),
-        prior_forwarded_for.join(", ").into_bytes(),
-    ));
-    let proto = if ctx.scheme == "https" {
-        "https"
-    } else {
-        "http"
-    };
-    out.push(("x-forwarded-proto".to_owned(), proto.as_bytes().to_vec()));
-    if let Some(host) = host {
-        out.push(("x-forwarded-host".to_owned(), host.to_vec()));
-    }
-    if let Some(principal) = ctx.principal {
-        out.push((PRINCIPAL_HEADER.to_owned(), principal.as_bytes().to_vec()));
-    }
-    if let Some(context) = ctx.authorizer {
-        out.push((AUTHORIZER_HEADER.to_owned(), context.as_bytes().to_vec()));
-    }
+    out.extend(
+        proxy_additions(&prior, host, ctx)
+            .map(|(name, value)| (name.to_owned(), value.into_owned())),
+    );
     out
 }
 

@@ -32,11 +32,15 @@ use crate::registry::ConnectionRegistry;
 use crate::router;
 use crate::state::State;
 use crate::static_site::Site;
+use crate::upstream::Upstreams;
 use crate::websocket::WsApi;
 
 /// What the gateway keeps for its whole life, from which each configuration's apps are built.
 pub struct Base {
+    /// The client of authorizer webhooks and JWKS fetches.
     pub client: reqwest::Client,
+    /// Kept-alive connections to integrations' backends, by origin.
+    pub upstreams: Arc<Upstreams>,
     pub metrics: Arc<Metrics>,
     pub registry: Arc<dyn ConnectionRegistry>,
     pub cluster: Option<Arc<Cluster>>,
@@ -95,7 +99,7 @@ pub fn build(
             name.clone(),
             Arc::new(Integration::new(
                 integration,
-                base.client.clone(),
+                &base.upstreams,
                 base.functions.as_ref(),
                 metrics,
             )?),

@@ -1,7 +1,8 @@
 //! Integrations: calling backends over HTTP, or invoking functions run by Portcullis.
 //!
-//! One pooled keep-alive client is shared by every HTTP integration; each call has the
-//! integration's timeout and reads at most `max_response_bytes` of the answer. A `lambda`
+//! Calls to URLs go through the origin's pool of kept-alive connections ([`crate::upstream`]);
+//! each call has the integration's timeout and reads at most `max_response_bytes` of the
+//! answer. A `lambda`
 //! integration invokes its `[functions.NAME]` with the same event and reads the handler's
 //! result as an `http` integration reads a body, within the same timeout and size limit.
 
@@ -16,10 +17,17 @@ use prometheus_client::metrics::histogram::Histogram;
 
 use crate::error::GatewayError;
 use crate::metrics::{IntegrationLabels, Metrics};
+pub use crate::upstream::CONNECT_FAILED;
+use crate::upstream::{RequestBody, Upstream, UpstreamError, Upstreams};
 
 /// Where an integration's calls go.
 enum Backend {
-    Url(reqwest::Url),
+    Url {
+        url: url::Url,
+        upstream: Upstream,
+        /// The URL's path and query: what an event is POSTed to.
+        target: http::Uri,
+    },
     Function {
         name: Arc<str>,
         functions: Arc<Functions>,
@@ -31,7 +39,6 @@ pub struct Integration {
     backend: Backend,
     timeout: Duration,
     max_response_bytes: usize,
-    client: reqwest::Client,
     latency: Histogram,
 }
 
@@ -40,7 +47,7 @@ impl Integration {
     /// functions, which configuration validation makes impossible for a `lambda` one).
     pub fn new(
         config: &IntegrationConfig,
-        client: reqwest::Client,
+        upstreams: &Upstreams,
         functions: Option<&Arc<Functions>>,
         metrics: &Metrics,
     ) -> Result<Self, GatewayError> {
@@ -51,7 +58,17 @@ impl Integration {
             })
             .clone();
         let backend = match (&config.target, functions) {
-            (Target::Url(url), _) => Backend::Url(url.url().clone()),
+            (Target::Url(url), _) => {
+                let url = url.url().clone();
+                let target = origin_form(&url).map_err(|e| {
+                    GatewayError::Internal(format!("integrations.{}: {e}", config.name))
+                })?;
+                Backend::Url {
+                    upstream: upstreams.origin(&url)?,
+                    url,
+                    target,
+                }
+            }
             (Target::Function(name), Some(functions)) => Backend::Function {
                 name: Arc::from(name.as_str()),
                 functions: functions.clone(),
@@ -67,7 +84,6 @@ impl Integration {
             backend,
             timeout: config.timeout,
             max_response_bytes: config.max_response_bytes,
-            client,
             latency,
         })
     }
@@ -83,7 +99,9 @@ impl Integration {
     pub async fn invoke_raw(&self, event: Vec<u8>) -> Result<Bytes, GatewayError> {
         let started = Instant::now();
         let outcome = match &self.backend {
-            Backend::Url(url) => tokio::time::timeout(self.timeout, self.post(url, event)).await,
+            Backend::Url {
+                upstream, target, ..
+            } => tokio::time::timeout(self.timeout, self.post(upstream, target, event)).await,
             Backend::Function { name, functions } => {
                 tokio::time::timeout(self.timeout, self.run(name, functions, event)).await
             }
@@ -95,21 +113,17 @@ impl Integration {
         }
     }
 
-    /// The backend's base URL (`http_proxy` integrations append the request path); `None`
-    /// for a `lambda` integration.
-    pub fn url(&self) -> Option<&reqwest::Url> {
+    /// The backend's base URL (`http_proxy` integrations append the request path) and its
+    /// origin's connections; `None` for a `lambda` integration.
+    pub fn url(&self) -> Option<(&url::Url, &Upstream)> {
         match &self.backend {
-            Backend::Url(url) => Some(url),
+            Backend::Url { url, upstream, .. } => Some((url, upstream)),
             Backend::Function { .. } => None,
         }
     }
 
     pub fn timeout(&self) -> Duration {
         self.timeout
-    }
-
-    pub fn client(&self) -> &reqwest::Client {
-        &self.client
     }
 
     pub fn observe(&self, elapsed: Duration) {
@@ -144,53 +158,56 @@ impl Integration {
         Ok(invocation.payload)
     }
 
-    async fn post(&self, url: &reqwest::Url, event: Vec<u8>) -> Result<Bytes, GatewayError> {
-        let mut response = self
-            .client
-            .post(url.clone())
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .body(event)
-            .send()
+    async fn post(
+        &self,
+        upstream: &Upstream,
+        target: &http::Uri,
+        event: Vec<u8>,
+    ) -> Result<Bytes, GatewayError> {
+        let mut request = http::Request::new(RequestBody::bytes(event));
+        *request.method_mut() = http::Method::POST;
+        *request.uri_mut() = target.clone();
+        request.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+        let response = upstream
+            .send(request)
             .await
-            .map_err(unreachable)?;
+            .map_err(UpstreamError::into_gateway)?;
         let status = response.status();
-        if let Some(len) = response.content_length()
-            && len as usize > self.max_response_bytes
+        if let Some(len) = response
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            && len > self.max_response_bytes as u64
         {
             return Err(GatewayError::IntegrationTooLarge(self.max_response_bytes));
         }
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(unreachable)? {
-            if body.len() + chunk.len() > self.max_response_bytes {
-                return Err(GatewayError::IntegrationTooLarge(self.max_response_bytes));
-            }
-            body.extend_from_slice(&chunk);
-        }
+        let body = response
+            .into_body()
+            .read_to_end(self.max_response_bytes)
+            .await
+            .map_err(|e| UpstreamError::http(&e).into_gateway())?
+            .ok_or(GatewayError::IntegrationTooLarge(self.max_response_bytes))?;
         if !status.is_success() {
             return Err(GatewayError::IntegrationStatus(status.as_u16()));
         }
-        Ok(Bytes::from(body))
+        Ok(body)
     }
 }
 
-/// What [`GatewayError::IntegrationUnreachable`] says when no connection could be made (the
-/// request was not sent).
-pub const CONNECT_FAILED: &str = "connection failed";
-
-/// reqwest errors print the URL; backend URLs may carry credentials, so keep only the kind.
-fn unreachable(e: reqwest::Error) -> GatewayError {
-    let e = e.without_url();
-    let what = if e.is_connect() {
-        CONNECT_FAILED.to_owned()
-    } else if e.is_timeout() {
-        "timed out".to_owned()
-    } else {
-        e.to_string()
+/// The path and query of `url`: the request target sent to its origin.
+fn origin_form(url: &url::Url) -> Result<http::Uri, http::Error> {
+    let target = match url.query() {
+        Some(query) => format!("{}?{query}", url.path()),
+        None => url.path().to_owned(),
     };
-    GatewayError::IntegrationUnreachable(what)
+    Ok(http::Uri::builder().path_and_query(target).build()?)
 }
 
-/// The client of every outbound call (integrations, authorizers): `ca_file`
+/// The client of outbound calls other than integrations (HTTP authorizers, JWKS): `ca_file`
 /// (`[server] ca_file`) adds trusted roots; kept-alive connections unused for `idle_timeout`
 /// are closed, and at most `max_idle_per_host` unused ones are kept per host.
 pub fn http_client(

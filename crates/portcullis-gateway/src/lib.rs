@@ -54,6 +54,7 @@ pub mod session_key;
 mod sse;
 mod state;
 mod static_site;
+mod upstream;
 mod websocket;
 
 pub use error::GatewayError;

@@ -25,6 +25,7 @@ use crate::metrics::Metrics;
 use crate::registry::LocalRegistry;
 use crate::registry::{ConnectionHandle, ConnectionRegistry, Transport};
 use crate::reload::{self, Changes, Reloader};
+use crate::upstream::{PoolSettings, Upstreams};
 use crate::websocket::deliver_disconnect;
 use portcullis_core::close::Close;
 
@@ -126,6 +127,13 @@ pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
         config.server.upstream_idle_timeout,
         config.server.upstream_max_idle_per_host,
     )?;
+    let upstreams = Upstreams::new(
+        config.server.ca_file.as_deref(),
+        PoolSettings {
+            idle_timeout: config.server.upstream_idle_timeout,
+            max_idle: config.server.upstream_max_idle_per_host,
+        },
+    )?;
     let listener = bind(config.server.listen).await?;
     let admin_listener = bind(config.server.admin_listen).await?;
     let listen_addr = listener
@@ -175,6 +183,7 @@ pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
     };
     let base = Base {
         client,
+        upstreams,
         metrics: metrics.clone(),
         registry,
         cluster: cluster.as_ref().map(|(cluster, _)| cluster.clone()),
