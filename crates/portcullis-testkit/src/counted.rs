@@ -15,17 +15,22 @@ use tokio::net::{TcpListener, TcpStream};
 pub struct CountingListener {
     inner: TcpListener,
     open: Arc<AtomicUsize>,
+    accepted: Arc<AtomicUsize>,
 }
 
 impl CountingListener {
-    pub fn new(inner: TcpListener) -> (CountingListener, Arc<AtomicUsize>) {
+    /// The listener, the count of sockets open now, and the count of every socket accepted.
+    pub fn new(inner: TcpListener) -> (CountingListener, Arc<AtomicUsize>, Arc<AtomicUsize>) {
         let open = Arc::new(AtomicUsize::new(0));
+        let accepted = Arc::new(AtomicUsize::new(0));
         (
             CountingListener {
                 inner,
                 open: open.clone(),
+                accepted: accepted.clone(),
             },
             open,
+            accepted,
         )
     }
 }
@@ -37,6 +42,7 @@ impl axum::serve::Listener for CountingListener {
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
         let (stream, addr) = axum::serve::Listener::accept(&mut self.inner).await;
         self.open.fetch_add(1, Ordering::SeqCst);
+        self.accepted.fetch_add(1, Ordering::SeqCst);
         (
             CountedStream {
                 inner: stream,

@@ -171,6 +171,7 @@ pub struct Backend {
     events: Arc<Mutex<Vec<Value>>>,
     notify: Arc<Notify>,
     open_sockets: Arc<std::sync::atomic::AtomicUsize>,
+    accepted_sockets: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Backend {
@@ -188,7 +189,7 @@ impl Backend {
             .await
             .expect("bind backend");
         let addr = listener.local_addr().expect("addr");
-        let (listener, open_sockets) = counted::CountingListener::new(listener);
+        let (listener, open_sockets, accepted_sockets) = counted::CountingListener::new(listener);
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
@@ -197,12 +198,19 @@ impl Backend {
             events: state.events,
             notify: state.notify,
             open_sockets,
+            accepted_sockets,
         }
     }
 
     /// TCP connections to this backend open right now (accepted and not yet closed).
     pub fn open_sockets(&self) -> usize {
         self.open_sockets.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// TCP connections this backend accepted since it started.
+    pub fn accepted_sockets(&self) -> usize {
+        self.accepted_sockets
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// A backend that accepts everything and echoes MESSAGE bodies back.

@@ -1,6 +1,7 @@
-//! Kept-alive connections to integration backends: after a burst, the unused ones are closed
-//! once `server.upstream_idle_timeout` has passed, and at most
-//! `server.upstream_max_idle_per_host` stay open meanwhile.
+//! Kept-alive connections to integration backends: one origin's connections are shared by
+//! every integration that calls it; after a burst, the unused ones are closed once
+//! `server.upstream_idle_timeout` has passed, and at most `server.upstream_max_idle_per_host`
+//! stay open meanwhile.
 
 use std::time::Duration;
 
@@ -112,5 +113,34 @@ async fn at_most_max_idle_per_host_connections_stay_open_after_a_burst() {
         open >= 1,
         "the pool should keep some connections, found {open}"
     );
+    gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn integrations_and_proxied_routes_to_one_origin_share_one_kept_alive_connection() {
+    let backend = Backend::echo().await;
+    let origin = backend.url.trim_end_matches("/events");
+    let toml = format!(
+        "{}\n[http.api]\nbase_path = \"/api\"\n[http.api.routes]\n\
+         \"ANY /{{path+}}\" = {{ integration = \"proxied\" }}\n\n\
+         [integrations.proxied]\ntype = \"http_proxy\"\nurl = \"{origin}/proxied\"\n",
+        config(&backend, "")
+    );
+    let gw = TestGateway::start_full(&toml).await;
+    let http = reqwest::Client::new();
+    let (mut client, _) = connect_and_id(&gw, "/chat", &backend).await;
+    for i in 0..5 {
+        send_text(&mut client, &format!("hello {i}")).await;
+        assert_eq!(next_text(&mut client).await, format!("hello {i}"));
+        let response = http
+            .get(gw.http_url(&format!("/api/item/{i}?q={i}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    // `$connect`, five messages and five proxied requests, one after another: one connection.
+    assert_eq!(backend.accepted_sockets(), 1);
+    assert_eq!(backend.open_sockets(), 1);
     gw.shutdown().await;
 }
