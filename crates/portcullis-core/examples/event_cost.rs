@@ -8,16 +8,17 @@
 //! ```
 //!
 //! `http`: an HTTP API request through an `http` integration (payload 2.0): the request's
-//! headers as the gateway copies them, the event's forwarding headers, the event, and a
-//! structured result with headers, a cookie and a JSON body. `ws`: a WebSocket MESSAGE event
-//! and its result. Run with N and with 0 and subtract: the difference over N is the cost of one
-//! event and result, without the process's start-up (`scripts/event-cost` does).
+//! headers and query as the gateway collects them, the event (with the gateway's forwarding
+//! headers), and a structured result with headers, a cookie and a JSON body. `ws`: a WebSocket
+//! MESSAGE event and its result, read as the session reads it. Run with N and with 0 and
+//! subtract: the difference over N is the cost of one event and result, without the process's
+//! start-up (`scripts/event-cost` does).
 
+use std::borrow::Cow;
 use std::hint::black_box;
 
-use portcullis_core::event::{EventType, WsEventContext, message_event, parse_proxy_result};
-use portcullis_core::forward::http_event_headers;
-use portcullis_core::http_event::{HttpEventInput, http_event, parse_http_result};
+use portcullis_core::event::{EventType, WsEventContext, message_event, parse_proxy_result_ref};
+use portcullis_core::http_event::{Forwarding, HttpEventInput, http_event, parse_http_result};
 
 const HEADERS: &[(&str, &str)] = &[
     ("host", "api.example.com"),
@@ -49,22 +50,23 @@ const WS_RESULT: &[u8] =
     br#"{"statusCode":200,"body":"{\"type\":\"ack\",\"room\":\"general\",\"id\":\"m-99120\"}"}"#;
 
 fn http_once() {
-    // As the gateway copies a request's headers for an `http` integration.
-    let headers: Vec<(String, String)> = HEADERS
-        .iter()
-        .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
-        .collect();
+    // As the gateway borrows a request's headers and decoded query for an `http` integration.
+    let headers: Vec<(&str, &str)> = black_box(HEADERS).to_vec();
     let query = vec![
-        ("expand".to_owned(), "lines".to_owned()),
-        ("limit".to_owned(), "10".to_owned()),
+        (Cow::Borrowed("expand"), Cow::Borrowed("lines")),
+        (Cow::Borrowed("limit"), Cow::Borrowed("10")),
     ];
     let params = vec![("id".to_owned(), "o-1842".to_owned())];
-    let headers = http_event_headers(black_box(&headers), "127.0.0.1", 8080, "http");
     let event = http_event(&HttpEventInput {
         route_key: "POST /orders/{id}",
         raw_path: "/orders/o-1842",
         raw_query_string: "expand=lines&limit=10",
         headers: &headers,
+        forwarding: Some(Forwarding {
+            hop: "127.0.0.1",
+            port: 8080,
+            scheme: "http",
+        }),
         query: &query,
         path_parameters: &params,
         account_id: "111122223333",
@@ -106,7 +108,7 @@ fn ws_once() {
     };
     let event = message_event(&ctx, black_box(WS_MESSAGE), false);
     black_box(event);
-    let result = parse_proxy_result(black_box(WS_RESULT));
+    let result = parse_proxy_result_ref(black_box(WS_RESULT));
     black_box(result.map(|r| r.body.map_or(0, |b| b.len())).unwrap_or(0));
 }
 
