@@ -118,6 +118,27 @@ fn write_grouped(out: &mut Vec<u8>, pairs: &[(&str, &str)], fold_case: bool) {
     out.push(b'}');
 }
 
+/// `n` in decimal, written into `digits`.
+fn decimal(n: u16, digits: &mut [u8; 5]) -> &str {
+    let mut at = digits.len();
+    let mut v = n;
+    loop {
+        at -= 1;
+        if let Some(slot) = digits.get_mut(at) {
+            // `v % 10` is below 10.
+            *slot = b'0' + (v % 10) as u8;
+        }
+        v /= 10;
+        if v == 0 || at == 0 {
+            break;
+        }
+    }
+    digits
+        .get(at..)
+        .and_then(|d| std::str::from_utf8(d).ok())
+        .unwrap_or_default()
+}
+
 /// `{name: value}` in order.
 fn write_pairs(out: &mut Vec<u8>, pairs: &[(String, String)]) {
     out.push(b'{');
@@ -147,23 +168,26 @@ fn domain_prefix(domain: &str) -> &str {
 /// XML and JavaScript types). Everything else — including a missing type and
 /// `application/x-www-form-urlencoded`, as observed on AWS — is sent base64-encoded.
 pub fn is_textual_content_type(content_type: &str) -> bool {
-    let essence = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let essence = content_type.split(';').next().unwrap_or("").trim();
     let Some((kind, sub)) = essence.split_once('/') else {
         return false;
     };
-    match kind {
-        "text" => !sub.is_empty(),
-        "application" => {
-            matches!(sub, "json" | "xml" | "javascript" | "ecmascript")
-                || sub.ends_with("+json")
-                || sub.ends_with("+xml")
-        }
-        _ => false,
+    let ends_with = |suffix: &str| {
+        sub.len() >= suffix.len()
+            && sub
+                .get(sub.len() - suffix.len()..)
+                .is_some_and(|end| end.eq_ignore_ascii_case(suffix))
+    };
+    if kind.eq_ignore_ascii_case("text") {
+        !sub.is_empty()
+    } else if kind.eq_ignore_ascii_case("application") {
+        ["json", "xml", "javascript", "ecmascript"]
+            .iter()
+            .any(|t| sub.eq_ignore_ascii_case(t))
+            || ends_with("+json")
+            || ends_with("+xml")
+    } else {
+        false
     }
 }
 
@@ -237,11 +261,19 @@ pub fn http_event(input: &HttpEventInput) -> Vec<u8> {
     if cookies_open {
         out.push(b']');
     }
-    // The gateway's forwarding headers (owned text outlives `headers`).
-    let mut port_text = Vec::new();
+    // The gateway's forwarding headers (their text outlives `headers`).
+    let mut port_digits = [0u8; 5];
+    let mut port_text = "";
     let mut forwarded_for = String::new();
     if let Some(f) = &input.forwarding {
         if prior_forwarded_for {
+            let prior_len: usize = input
+                .headers
+                .iter()
+                .filter(|(n, _)| n.eq_ignore_ascii_case("x-forwarded-for"))
+                .map(|(_, v)| v.len() + 2)
+                .sum();
+            forwarded_for.reserve(prior_len + f.hop.len());
             let prior = input
                 .headers
                 .iter()
@@ -253,14 +285,11 @@ pub fn http_event(input: &HttpEventInput) -> Vec<u8> {
             }
         }
         forwarded_for.push_str(f.hop);
-        json::int(&mut port_text, i64::from(f.port));
+        port_text = decimal(f.port, &mut port_digits);
     }
     if let Some(f) = &input.forwarding {
         headers.push(("x-forwarded-for", &forwarded_for));
-        headers.push((
-            "x-forwarded-port",
-            std::str::from_utf8(&port_text).unwrap_or_default(),
-        ));
+        headers.push(("x-forwarded-port", port_text));
         headers.push((
             "x-forwarded-proto",
             if f.scheme == "https" { "https" } else { "http" },
@@ -818,6 +847,13 @@ mod tests {
     }
 
     #[test]
+    fn ports_in_decimal() {
+        for port in [0u16, 1, 9, 10, 443, 8080, 65535] {
+            assert_eq!(decimal(port, &mut [0; 5]), port.to_string());
+        }
+    }
+
+    #[test]
     fn textual_types() {
         let cases = [
             ("text/plain", true),
@@ -828,6 +864,10 @@ mod tests {
             ("application/atom+xml", true),
             ("application/xml", true),
             ("application/javascript", true),
+            ("Application/Problem+JSON", true),
+            ("application/json5", false),
+            ("application/+json", true),
+            ("image/svg+xml", false),
             ("application/x-www-form-urlencoded", false),
             ("application/octet-stream", false),
             ("multipart/form-data; boundary=x", false),
