@@ -1,4 +1,4 @@
-//! Lambda-proxy results come from backends: parsing must never panic.
+//! Lambda-proxy results come from backends: parsing (both result formats) must never panic.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 

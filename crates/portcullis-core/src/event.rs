@@ -1,21 +1,24 @@
 //! AWS WebSocket Lambda-proxy events (CONNECT, MESSAGE, DISCONNECT), proxy results, and the
 //! gateway's own error frames — byte-for-byte the shapes API Gateway produces.
 //!
-//! Events are serialised straight from borrowed structs (no `serde_json::Value` tree). Header
+//! Events are written straight from borrowed input into one buffer (no `serde_json::Value`
+//! tree). Header
 //! and query maps are emitted sorted by name (headers case-insensitively, as AWS's captures are),
 //! grouped so that `headers` carries the last value per name (in the casing of the name's first
 //! occurrence) and `multiValueHeaders` all values in arrival order.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::fmt;
 
 use chrono::{DateTime, Datelike as _, Timelike as _, Utc};
 use serde::Serialize;
 use serde::ser::{SerializeMap as _, SerializeStruct as _, Serializer};
-use serde_json::Value;
 use serde_json::value::RawValue;
 
 use crate::caller::CallerIdentity;
+use crate::json;
+use crate::proxy_result::{self, Doc, Field, Status, Text};
 
 /// Which kind of event an integration receives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -69,19 +72,15 @@ pub struct WsEventContext<'a> {
     pub caller: Option<&'a CallerIdentity>,
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
+/// `requestContext`, written by [`RequestContext::write`] in the member order of AWS's captures.
 struct RequestContext<'a> {
     route_key: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
     message_id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     disconnect_status_code: Option<u16>,
     event_type: &'static str,
     extended_request_id: &'a str,
     request_time: ClfTime,
     message_direction: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
     disconnect_reason: Option<&'a str>,
     stage: &'a str,
     connected_at: i64,
@@ -90,10 +89,8 @@ struct RequestContext<'a> {
     request_id: &'a str,
     domain_name: &'a str,
     connection_id: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
     connection_type: Option<&'a str>,
     api_id: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
     authorizer: Option<&'a RawValue>,
 }
 
@@ -134,6 +131,58 @@ impl<'a> RequestContext<'a> {
             authorizer: ctx.authorizer,
         }
     }
+
+    /// Appends the object; optional members are omitted when `None`.
+    fn write(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
+        out.extend_from_slice(br#"{"routeKey":"#);
+        json::string(out, self.route_key);
+        if let Some(id) = self.message_id {
+            out.extend_from_slice(br#","messageId":"#);
+            json::string(out, id);
+        }
+        if let Some(code) = self.disconnect_status_code {
+            out.extend_from_slice(br#","disconnectStatusCode":"#);
+            json::int(out, i64::from(code));
+        }
+        out.extend_from_slice(br#","eventType":"#);
+        json::string(out, self.event_type);
+        out.extend_from_slice(br#","extendedRequestId":"#);
+        json::string(out, self.extended_request_id);
+        out.extend_from_slice(br#","requestTime":"#);
+        self.request_time.write_json(out);
+        out.extend_from_slice(br#","messageDirection":"#);
+        json::string(out, self.message_direction);
+        if let Some(reason) = self.disconnect_reason {
+            out.extend_from_slice(br#","disconnectReason":"#);
+            json::string(out, reason);
+        }
+        out.extend_from_slice(br#","stage":"#);
+        json::string(out, self.stage);
+        out.extend_from_slice(br#","connectedAt":"#);
+        json::int(out, self.connected_at);
+        out.extend_from_slice(br#","requestTimeEpoch":"#);
+        json::int(out, self.request_time_epoch);
+        out.extend_from_slice(br#","identity":"#);
+        self.identity.write(out)?;
+        out.extend_from_slice(br#","requestId":"#);
+        json::string(out, self.request_id);
+        out.extend_from_slice(br#","domainName":"#);
+        json::string(out, self.domain_name);
+        out.extend_from_slice(br#","connectionId":"#);
+        json::string(out, self.connection_id);
+        if let Some(kind) = self.connection_type {
+            out.extend_from_slice(br#","connectionType":"#);
+            json::string(out, kind);
+        }
+        out.extend_from_slice(br#","apiId":"#);
+        json::string(out, self.api_id);
+        if let Some(authorizer) = self.authorizer {
+            out.extend_from_slice(br#","authorizer":"#);
+            out.extend_from_slice(authorizer.get().as_bytes());
+        }
+        out.push(b'}');
+        Ok(())
+    }
 }
 
 /// `{sourceIp[, userAgent]}`; MESSAGE captures list `userAgent` first, the others `sourceIp`.
@@ -143,6 +192,35 @@ struct Identity<'a> {
     user_agent: Option<&'a str>,
     user_agent_first: bool,
     caller: Option<&'a CallerIdentity>,
+}
+
+impl Identity<'_> {
+    /// Appends the object (an `AWS_IAM` caller's through [`Serialize`]).
+    fn write(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
+        if self.caller.is_some() {
+            return serde_json::to_writer(out, self);
+        }
+        match (self.user_agent, self.user_agent_first) {
+            (Some(ua), true) => {
+                out.extend_from_slice(br#"{"userAgent":"#);
+                json::string(out, ua);
+                out.extend_from_slice(br#","sourceIp":"#);
+                json::string(out, self.source_ip);
+            }
+            (Some(ua), false) => {
+                out.extend_from_slice(br#"{"sourceIp":"#);
+                json::string(out, self.source_ip);
+                out.extend_from_slice(br#","userAgent":"#);
+                json::string(out, ua);
+            }
+            (None, _) => {
+                out.extend_from_slice(br#"{"sourceIp":"#);
+                json::string(out, self.source_ip);
+            }
+        }
+        out.push(b'}');
+        Ok(())
+    }
 }
 
 impl Serialize for Identity<'_> {
@@ -256,65 +334,15 @@ impl Serialize for Values<'_, '_> {
     }
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ConnectEvent<'g, 'a> {
-    headers: LastValues<'g, 'a>,
-    multi_value_headers: MultiValues<'g, 'a>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    query_string_parameters: Option<LastValues<'g, 'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    multi_value_query_string_parameters: Option<MultiValues<'g, 'a>>,
-    request_context: RequestContext<'a>,
-    is_base64_encoded: bool,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct MessageEvent<'a> {
-    request_context: RequestContext<'a>,
-    body: &'a str,
-    is_base64_encoded: bool,
-}
-
-#[derive(Serialize)]
-struct DisconnectHeaders<'a> {
-    #[serde(rename = "Host")]
-    host: &'a str,
-    #[serde(rename = "x-api-key")]
-    api_key: &'static str,
-    #[serde(rename = "X-Forwarded-For")]
-    forwarded_for: &'static str,
-    #[serde(rename = "x-restapi")]
-    restapi: &'static str,
-}
-
-#[derive(Serialize)]
-struct DisconnectMultiHeaders<'a> {
-    #[serde(rename = "Host")]
-    host: [&'a str; 1],
-    #[serde(rename = "x-api-key")]
-    api_key: [&'static str; 1],
-    #[serde(rename = "X-Forwarded-For")]
-    forwarded_for: [&'static str; 1],
-    #[serde(rename = "x-restapi")]
-    restapi: [&'static str; 1],
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct DisconnectEvent<'a> {
-    headers: DisconnectHeaders<'a>,
-    multi_value_headers: DisconnectMultiHeaders<'a>,
-    request_context: RequestContext<'a>,
-    is_base64_encoded: bool,
-}
-
-fn to_bytes<T: Serialize>(value: &T, capacity: usize) -> Vec<u8> {
+/// Runs `write` on a buffer of `capacity` bytes. Only string-keyed maps and plain values are
+/// written, so this cannot fail; an empty vector would be rejected downstream rather than
+/// panic here.
+fn written(
+    capacity: usize,
+    write: impl FnOnce(&mut Vec<u8>) -> Result<(), serde_json::Error>,
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(capacity);
-    // Only string-keyed maps and plain values are serialised, so this cannot fail; an empty
-    // vector would be rejected downstream rather than panic here.
-    if serde_json::to_writer(&mut out, value).is_err() {
+    if write(&mut out).is_err() {
         out.clear();
     }
     out
@@ -329,52 +357,63 @@ pub fn connect_event(
 ) -> Vec<u8> {
     let h = Grouped::new(headers, true);
     let q = Grouped::new(query, false);
-    let has_query = !query.is_empty();
     let size: usize = headers
         .iter()
         .chain(query)
         .map(|(k, v)| 2 * (k.len() + v.len()) + 12)
         .sum();
-    let ev = ConnectEvent {
-        headers: LastValues(&h),
-        multi_value_headers: MultiValues(&h),
-        query_string_parameters: has_query.then_some(LastValues(&q)),
-        multi_value_query_string_parameters: has_query.then_some(MultiValues(&q)),
-        request_context: RequestContext::new(ctx, EventType::Connect),
-        is_base64_encoded: false,
-    };
-    to_bytes(&ev, 640 + size)
+    let context = RequestContext::new(ctx, EventType::Connect);
+    written(640 + size, |out| {
+        out.extend_from_slice(br#"{"headers":"#);
+        serde_json::to_writer(&mut *out, &LastValues(&h))?;
+        out.extend_from_slice(br#","multiValueHeaders":"#);
+        serde_json::to_writer(&mut *out, &MultiValues(&h))?;
+        if !query.is_empty() {
+            out.extend_from_slice(br#","queryStringParameters":"#);
+            serde_json::to_writer(&mut *out, &LastValues(&q))?;
+            out.extend_from_slice(br#","multiValueQueryStringParameters":"#);
+            serde_json::to_writer(&mut *out, &MultiValues(&q))?;
+        }
+        out.extend_from_slice(br#","requestContext":"#);
+        context.write(out)?;
+        out.extend_from_slice(br#","isBase64Encoded":false}"#);
+        Ok(())
+    })
 }
 
 /// A MESSAGE event for `$default` or a custom route.
 pub fn message_event(ctx: &WsEventContext, body: &str, is_base64_encoded: bool) -> Vec<u8> {
-    let ev = MessageEvent {
-        request_context: RequestContext::new(ctx, EventType::Message),
-        body,
-        is_base64_encoded,
-    };
-    to_bytes(&ev, 640 + body.len() + body.len() / 8)
+    let context = RequestContext::new(ctx, EventType::Message);
+    let capacity = 640 + ctx.authorizer.map_or(0, |a| a.get().len()) + body.len() + body.len() / 8;
+    written(capacity, |out| {
+        out.extend_from_slice(br#"{"requestContext":"#);
+        context.write(out)?;
+        out.extend_from_slice(br#","body":"#);
+        json::string(out, body);
+        out.extend_from_slice(br#","isBase64Encoded":"#);
+        json::boolean(out, is_base64_encoded);
+        out.push(b'}');
+        Ok(())
+    })
 }
 
 /// The `$disconnect` event, with AWS's fixed header set.
 pub fn disconnect_event(ctx: &WsEventContext) -> Vec<u8> {
-    let ev = DisconnectEvent {
-        headers: DisconnectHeaders {
-            host: ctx.domain_name,
-            api_key: "",
-            forwarded_for: "",
-            restapi: "",
-        },
-        multi_value_headers: DisconnectMultiHeaders {
-            host: [ctx.domain_name],
-            api_key: [""],
-            forwarded_for: [""],
-            restapi: [""],
-        },
-        request_context: RequestContext::new(ctx, EventType::Disconnect),
-        is_base64_encoded: false,
-    };
-    to_bytes(&ev, 900)
+    let context = RequestContext::new(ctx, EventType::Disconnect);
+    written(900, |out| {
+        out.extend_from_slice(br#"{"headers":{"Host":"#);
+        json::string(out, ctx.domain_name);
+        out.extend_from_slice(
+            br#","x-api-key":"","X-Forwarded-For":"","x-restapi":""},"multiValueHeaders":{"Host":["#,
+        );
+        json::string(out, ctx.domain_name);
+        out.extend_from_slice(
+            br#"],"x-api-key":[""],"X-Forwarded-For":[""],"x-restapi":[""]},"requestContext":"#,
+        );
+        context.write(out)?;
+        out.extend_from_slice(br#","isBase64Encoded":false}"#);
+        Ok(())
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -388,6 +427,31 @@ pub struct ProxyResult {
     pub headers: Vec<(String, String)>,
     pub body: Option<String>,
     pub is_base64_encoded: bool,
+}
+
+/// A [`ProxyResult`] borrowing from the result's bytes wherever the JSON had no escapes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProxyResultRef<'a> {
+    pub status_code: Option<u16>,
+    /// In the order given: `headers` first, then `multiValueHeaders`.
+    pub headers: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    pub body: Option<Cow<'a, str>>,
+    pub is_base64_encoded: bool,
+}
+
+impl ProxyResultRef<'_> {
+    pub fn into_owned(self) -> ProxyResult {
+        ProxyResult {
+            status_code: self.status_code,
+            headers: self
+                .headers
+                .into_iter()
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+            body: self.body.map(Cow::into_owned),
+            is_base64_encoded: self.is_base64_encoded,
+        }
+    }
 }
 
 /// Why a proxy result is malformed (API Gateway answers these with an internal error).
@@ -404,7 +468,12 @@ pub enum ResultError {
     InvalidField(&'static str),
 }
 
-/// Parses an integration's result; see [`ProxyResult`].
+/// Parses an integration's result; see [`ProxyResult`] and [`parse_proxy_result_ref`].
+pub fn parse_proxy_result(bytes: &[u8]) -> Result<ProxyResult, ResultError> {
+    parse_proxy_result_ref(bytes).map(ProxyResultRef::into_owned)
+}
+
+/// Parses an integration's result without copying what needs no unescaping:
 ///
 /// * empty (or all-whitespace) input and `null` → the all-`None` default;
 /// * an object → `statusCode` (integer or integer string, 100..=599), `headers` (values that are
@@ -414,102 +483,94 @@ pub enum ResultError {
 ///   `isBase64Encoded` (boolean); other keys are ignored and `null` counts as absent;
 /// * any other JSON (string, number, boolean, array) → `body` only: a string's contents, else
 ///   the JSON text as sent.
-pub fn parse_proxy_result(bytes: &[u8]) -> Result<ProxyResult, ResultError> {
+///
+/// The whole input must be valid JSON (ignored members included); a member given twice counts
+/// with its last value.
+pub fn parse_proxy_result_ref(bytes: &[u8]) -> Result<ProxyResultRef<'_>, ResultError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(ProxyResult::default());
+        return Ok(ProxyResultRef::default());
     }
-    let value: Value = serde_json::from_slice(bytes)?;
-    let map = match value {
-        Value::Null => return Ok(ProxyResult::default()),
-        Value::Object(map) => map,
-        Value::String(s) => {
-            return Ok(ProxyResult {
+    let m = match proxy_result::parse(bytes)? {
+        Doc::Null => return Ok(ProxyResultRef::default()),
+        Doc::Object(m) => m,
+        Doc::Str(s) => {
+            return Ok(ProxyResultRef {
                 body: Some(s),
-                ..ProxyResult::default()
+                ..ProxyResultRef::default()
             });
         }
-        other => {
-            let text = String::from_utf8_lossy(bytes).trim().to_owned();
-            let body = if text.is_empty() {
-                other.to_string()
-            } else {
-                text
+        Doc::Other => {
+            // Valid JSON other than a string is ASCII: its text as sent.
+            let text = match std::str::from_utf8(bytes) {
+                Ok(text) => Cow::Borrowed(text.trim()),
+                Err(_) => Cow::Owned(String::from_utf8_lossy(bytes).trim().to_owned()),
             };
-            return Ok(ProxyResult {
-                body: Some(body),
-                ..ProxyResult::default()
+            return Ok(ProxyResultRef {
+                body: Some(text),
+                ..ProxyResultRef::default()
             });
         }
     };
-    let mut out = ProxyResult::default();
-    match map.get("statusCode") {
-        None | Some(Value::Null) => {}
-        Some(Value::Number(n)) => {
-            out.status_code = Some(
-                n.as_u64()
-                    .and_then(|c| u16::try_from(c).ok())
+    let mut out = ProxyResultRef {
+        status_code: match m.status_code {
+            None | Some(Status::Null) => None,
+            Some(Status::Int(n)) => Some(
+                u16::try_from(n)
+                    .ok()
                     .filter(|c| (100..=599).contains(c))
                     .ok_or(ResultError::InvalidStatusCode)?,
-            );
-        }
-        Some(Value::String(s)) => {
-            out.status_code = Some(
+            ),
+            Some(Status::Str(s)) => Some(
                 s.trim()
                     .parse::<u16>()
                     .ok()
                     .filter(|c| (100..=599).contains(c))
                     .ok_or(ResultError::InvalidStatusCode)?,
-            );
-        }
-        Some(_) => return Err(ResultError::InvalidStatusCode),
-    }
-    match map.get("headers") {
-        None | Some(Value::Null) => {}
-        Some(Value::Object(h)) => {
+            ),
+            Some(Status::Wrong) => return Err(ResultError::InvalidStatusCode),
+        },
+        ..ProxyResultRef::default()
+    };
+    match m.headers {
+        None | Some(Field::Null) => {}
+        Some(Field::Value(h)) => {
+            out.headers.reserve(h.len());
             for (k, v) in h {
-                if let Some(v) = header_value(v) {
-                    out.headers.push((k.clone(), v));
+                if let Some(v) = v.header_value() {
+                    out.headers.push((k, v));
                 }
             }
         }
-        Some(_) => return Err(ResultError::InvalidField("headers")),
+        Some(Field::Wrong) => return Err(ResultError::InvalidField("headers")),
     }
-    match map.get("multiValueHeaders") {
-        None | Some(Value::Null) => {}
-        Some(Value::Object(h)) => {
+    match m.multi_value_headers {
+        None | Some(Field::Null) => {}
+        Some(Field::Value(h)) => {
             for (k, vs) in h {
-                let values: Vec<String> = match vs {
-                    Value::Null => continue,
-                    Value::Array(items) => items.iter().filter_map(header_value).collect(),
-                    single => header_value(single).into_iter().collect(),
+                let values: Vec<Cow<'_, str>> = match vs {
+                    Text::Null => continue,
+                    Text::List(items) => items.into_iter().filter_map(Text::header_value).collect(),
+                    single => single.header_value().into_iter().collect(),
                 };
-                out.headers
-                    .retain(|(hk, hv)| !(hk.eq_ignore_ascii_case(k) && values.contains(hv)));
+                out.headers.retain(|(hk, hv)| {
+                    !(hk.eq_ignore_ascii_case(&k) && values.iter().any(|v| v == hv))
+                });
                 out.headers
                     .extend(values.into_iter().map(|v| (k.clone(), v)));
             }
         }
-        Some(_) => return Err(ResultError::InvalidField("multiValueHeaders")),
+        Some(Field::Wrong) => return Err(ResultError::InvalidField("multiValueHeaders")),
     }
-    out.body = match map.get("body") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(other) => Some(other.to_string()),
+    out.body = match m.body {
+        None | Some(Text::Null) => None,
+        Some(text) => text.header_value(),
     };
-    out.is_base64_encoded = match map.get("isBase64Encoded") {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(_) => return Err(ResultError::InvalidField("isBase64Encoded")),
+    out.is_base64_encoded = match m.is_base64_encoded {
+        None | Some(Field::Null) => false,
+        Some(Field::Value(b)) => b,
+        Some(Field::Wrong) => return Err(ResultError::InvalidField("isBase64Encoded")),
     };
     Ok(out)
-}
-
-fn header_value(v: &Value) -> Option<String> {
-    match v {
-        Value::Null => None,
-        Value::String(s) => Some(s.clone()),
-        other => Some(other.to_string()),
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -570,8 +631,42 @@ fn datetime(epoch_ms: i64) -> DateTime<Utc> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClfTime(pub i64);
 
+impl ClfTime {
+    /// The text without `fmt`, for years 0 to 9999 (`None` outside them).
+    fn text(self) -> Option<[u8; 26]> {
+        let t = datetime(self.0);
+        let year = u32::try_from(t.year()).ok().filter(|y| *y <= 9999)?;
+        let month = MONTHS.get(t.month0() as usize).copied().unwrap_or("Jan");
+        let mut b = *b"dd/Mmm/yyyy:HH:MM:SS +0000";
+        let two = |n: u32| [b'0' + (n / 10 % 10) as u8, b'0' + (n % 10) as u8];
+        b[0..2].copy_from_slice(&two(t.day()));
+        b[3..6].copy_from_slice(month.as_bytes());
+        b[7..9].copy_from_slice(&two(year / 100));
+        b[9..11].copy_from_slice(&two(year % 100));
+        b[12..14].copy_from_slice(&two(t.hour()));
+        b[15..17].copy_from_slice(&two(t.minute()));
+        b[18..20].copy_from_slice(&two(t.second()));
+        Some(b)
+    }
+
+    /// The time as a JSON string.
+    pub(crate) fn write_json(self, out: &mut Vec<u8>) {
+        out.push(b'"');
+        match self.text() {
+            Some(text) => out.extend_from_slice(&text),
+            None => out.extend_from_slice(self.to_string().as_bytes()),
+        }
+        out.push(b'"');
+    }
+}
+
 impl fmt::Display for ClfTime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(text) = self.text()
+            && let Ok(text) = std::str::from_utf8(&text)
+        {
+            return f.write_str(text);
+        }
         let t = datetime(self.0);
         let month = MONTHS.get(t.month0() as usize).copied().unwrap_or("Jan");
         write!(
@@ -622,7 +717,7 @@ pub fn now_ms() -> i64 {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     fn ctx<'a>() -> WsEventContext<'a> {
         WsEventContext {

@@ -58,6 +58,13 @@ pub fn is_gateway_owned(name: &str) -> bool {
         || same_name(name, "x-real-ip")
 }
 
+/// Whether one `name=value` pair of a `Cookie` header is one of the gateway's
+/// [`SESSION_COOKIES`].
+pub fn is_session_cookie(pair: &str) -> bool {
+    let name = pair.split_once('=').map_or(pair, |(n, _)| n).trim();
+    SESSION_COOKIES.contains(&name)
+}
+
 /// A `Cookie` header value without the cookies named in `drop` (pairs separated by `;`), or
 /// `None` when nothing is left.
 pub fn without_cookies(value: &str, drop: &[&str]) -> Option<String> {
@@ -86,43 +93,6 @@ pub fn event_headers(headers: &[(String, String)]) -> Vec<(String, String)> {
             }
         })
         .collect()
-}
-
-/// The headers of an HTTP API (payload 2.0) event, as API Gateway passes them: those of
-/// [`event_headers`], without the client's `X-Forwarded-Port` / `X-Forwarded-Proto`, and with
-/// the forwarding headers the gateway vouches for appended: `x-forwarded-for` (the client's
-/// values, then `hop`, the address the request came from), `x-forwarded-port` and
-/// `x-forwarded-proto` (how the client reached the gateway).
-pub fn http_event_headers(
-    headers: &[(String, String)],
-    hop: &str,
-    port: u16,
-    scheme: &str,
-) -> Vec<(String, String)> {
-    let mut prior: Vec<&str> = Vec::new();
-    let mut out: Vec<(String, String)> = Vec::with_capacity(headers.len() + 3);
-    for (name, value) in event_headers(headers) {
-        if name.eq_ignore_ascii_case("x-forwarded-for") {
-            continue;
-        }
-        if name.eq_ignore_ascii_case("x-forwarded-port")
-            || name.eq_ignore_ascii_case("x-forwarded-proto")
-        {
-            continue;
-        }
-        out.push((name, value));
-    }
-    for (name, value) in headers {
-        if name.eq_ignore_ascii_case("x-forwarded-for") {
-            prior.extend(value.split(',').map(str::trim).filter(|v| !v.is_empty()));
-        }
-    }
-    prior.push(hop);
-    out.push(("x-forwarded-for".to_owned(), prior.join(", ")));
-    out.push(("x-forwarded-port".to_owned(), port.to_string()));
-    let proto = if scheme == "https" { "https" } else { "http" };
-    out.push(("x-forwarded-proto".to_owned(), proto.to_owned()));
-    out
 }
 
 /// What `http_proxy` knows about a request besides its headers.

@@ -4,6 +4,8 @@
 //! so events carry the conventional casing instead: a table for the names whose casing is not
 //! plain title case (`Sec-WebSocket-Key`), title case (`X-Forwarded-For`) for the rest.
 
+use std::borrow::Cow;
+
 const SPECIAL: &[(&str, &str)] = &[
     ("sec-websocket-key", "Sec-WebSocket-Key"),
     ("sec-websocket-version", "Sec-WebSocket-Version"),
@@ -39,6 +41,14 @@ pub fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
         Some(q) if !q.is_empty() => url::form_urlencoded::parse(q.as_bytes())
             .into_owned()
             .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// [`query_pairs`] borrowing from `query` where nothing needed decoding.
+pub fn query_cows(query: Option<&str>) -> Vec<(Cow<'_, str>, Cow<'_, str>)> {
+    match query {
+        Some(q) if !q.is_empty() => url::form_urlencoded::parse(q.as_bytes()).collect(),
         _ => Vec::new(),
     }
 }

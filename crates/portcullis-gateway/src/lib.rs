@@ -30,6 +30,7 @@ mod error;
 
 mod abuse;
 mod admin;
+mod answer;
 mod apps;
 mod authorizers;
 mod cluster;

@@ -8,6 +8,7 @@ mod body;
 mod iam;
 mod proxy;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -21,17 +22,20 @@ use portcullis_auth::request::HttpAuthorizerRequest;
 use portcullis_config::{Authorization, IntegrationKind};
 use portcullis_core::cors::{CorsPolicy, is_preflight};
 use portcullis_core::fault::HasFault;
-use portcullis_core::forward::{self, HOP_BY_HOP};
-use portcullis_core::http_event::{HttpEventInput, http_event, parse_http_result};
+use portcullis_core::forward::HOP_BY_HOP;
+use portcullis_core::http_event::{
+    Forwarding, HttpEventInput, HttpResult, http_event, parse_http_result,
+};
 use portcullis_core::http_route::{RouteTable, strip_base_path};
 use portcullis_core::id::request_id;
 use portcullis_core::throttle::KeyedBuckets;
 use portcullis_core::{event, policy, redact};
 use tracing::info;
 
+use crate::answer;
 use crate::authorizers::{self, Authorizer, Authorizers, HttpDenial, Identity};
 use crate::error::GatewayError;
-use crate::headers::query_pairs;
+use crate::headers::{query_cows, query_pairs};
 use crate::integration::{Integration, Integrations};
 use crate::reply;
 use crate::state::State;
@@ -231,26 +235,6 @@ async fn serve(
     let now = event::now_ms();
     // The client (behind a trusted proxy, the address it forwarded).
     let source_ip = crate::abuse::client_ip(&req, peer).to_string();
-    // Decoded query and owned headers feed authorizers and `http` events; a plain proxied
-    // request needs neither.
-    let needs_copies = route.authorizer.is_some() || route.kind.is_event();
-    let query = if needs_copies {
-        query_pairs(req.uri().query())
-    } else {
-        Vec::new()
-    };
-    let headers: Vec<(String, String)> = if needs_copies {
-        req.headers()
-            .iter()
-            .filter_map(|(n, v)| {
-                v.to_str()
-                    .ok()
-                    .map(|v| (n.as_str().to_owned(), v.to_owned()))
-            })
-            .collect()
-    } else {
-        Vec::new()
-    };
     let protocol = match req.version() {
         http::Version::HTTP_2 => "HTTP/2.0",
         http::Version::HTTP_10 => "HTTP/1.0",
@@ -269,10 +253,9 @@ async fn serve(
         }
     }
     if let Some(authorizer) = &route.authorizer {
-        let header_refs: Vec<(&str, &str)> = headers
-            .iter()
-            .map(|(n, v)| (n.as_str(), v.as_str()))
-            .collect();
+        // Borrowed from the request (text values only); the query decoded for the authorizer.
+        let header_refs = text_headers(req.headers());
+        let query = query_pairs(req.uri().query());
         let arn = policy::http_arn(
             &state.management.region,
             &state.management.account_id,
@@ -364,16 +347,22 @@ async fn serve(
                 Ok(b) => b,
                 Err(response) => return response,
             };
-            // The gateway's session cookies stay with the gateway (the authorizer had them).
-            // ... and the forwarding headers are the gateway's, as API Gateway's are.
+            // Borrowed from the request: the event builder leaves the gateway's session cookies
+            // with the gateway (the authorizer had them) and sends the gateway's forwarding
+            // headers, not the client's, as API Gateway does.
+            let headers = text_headers(&parts.headers);
+            let query = query_cows(parts.uri.query());
             let hop = peer.ip().to_canonical().to_string();
-            let headers =
-                forward::http_event_headers(&headers, &hop, state.listen_port, &state.scheme);
             let event = http_event(&HttpEventInput {
                 route_key: &route.key,
                 raw_path: &full_path,
                 raw_query_string: parts.uri.query().unwrap_or(""),
                 headers: &headers,
+                forwarding: Some(Forwarding {
+                    hop: &hop,
+                    port: state.listen_port,
+                    scheme: &state.scheme,
+                }),
                 query: &query,
                 path_parameters: &path_parameters,
                 account_id: &state.management.account_id,
@@ -390,27 +379,7 @@ async fn serve(
             });
             match route.integration.invoke_raw(event).await {
                 Ok(raw) => match parse_http_result(&raw) {
-                    Ok(result) => {
-                        let mut response = Response::new(Body::from(result.body));
-                        *response.status_mut() =
-                            StatusCode::from_u16(result.status).unwrap_or(StatusCode::OK);
-                        let headers = response.headers_mut();
-                        for (name, value) in result.headers {
-                            if let (Ok(n), Ok(v)) = (
-                                HeaderName::from_bytes(name.as_bytes()),
-                                HeaderValue::from_str(&value),
-                            ) && !HOP_BY_HOP.contains(&n.as_str())
-                            {
-                                headers.append(n, v);
-                            }
-                        }
-                        for cookie in result.cookies {
-                            if let Ok(v) = HeaderValue::from_str(&cookie) {
-                                headers.append(header::SET_COOKIE, v);
-                            }
-                        }
-                        response
-                    }
+                    Ok(result) => result_response(&raw, result),
                     Err(e) => {
                         let e = GatewayError::IntegrationInvalid(e.to_string());
                         integration_failure(state, api, &route.key, &rid, &e)
@@ -430,6 +399,46 @@ async fn serve(
             proxy(state, api, route, req, &incoming, identity.as_ref()).await
         }
     }
+}
+
+/// A request's headers whose values are text, borrowed, in arrival order.
+fn text_headers(headers: &http::HeaderMap) -> Vec<(&str, &str)> {
+    headers
+        .iter()
+        .filter_map(|(n, v)| v.to_str().ok().map(|v| (n.as_str(), v)))
+        .collect()
+}
+
+/// The response for an `http` integration's payload 2.0 result; the body and the header
+/// values share the answer's buffer where the result borrows from it (no copies).
+fn result_response(raw: &bytes::Bytes, result: HttpResult<'_>) -> Response<Body> {
+    let mut response = Response::new(Body::from(answer::bytes(raw, result.body)));
+    *response.status_mut() = StatusCode::from_u16(result.status).unwrap_or(StatusCode::OK);
+    let headers = response.headers_mut();
+    headers.reserve(result.headers.len() + result.cookies.len());
+    for (name, value) in result.headers {
+        let value = match value {
+            Cow::Borrowed(v) => Cow::Borrowed(v.as_bytes()),
+            Cow::Owned(v) => Cow::Owned(v.into_bytes()),
+        };
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_maybe_shared(answer::bytes(raw, value)),
+        ) && !HOP_BY_HOP.contains(&n.as_str())
+        {
+            headers.append(n, v);
+        }
+    }
+    for cookie in result.cookies {
+        let cookie = match cookie {
+            Cow::Borrowed(c) => Cow::Borrowed(c.as_bytes()),
+            Cow::Owned(c) => Cow::Owned(c.into_bytes()),
+        };
+        if let Ok(v) = HeaderValue::from_maybe_shared(answer::bytes(raw, cookie)) {
+            headers.append(header::SET_COOKIE, v);
+        }
+    }
+    response
 }
 
 /// The answer when the integration failed: 504 when it did not answer within its timeout,

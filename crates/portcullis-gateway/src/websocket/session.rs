@@ -17,8 +17,9 @@ use portcullis_config::BinaryFrames;
 use portcullis_core::close::Close;
 use portcullis_core::event::{
     self, ErrorFrame, EventType, WsEventContext, disconnect_event, error_frame, message_event,
+    parse_proxy_result_ref,
 };
-use portcullis_core::id::request_id;
+use portcullis_core::id::{ConnectionId, request_id};
 use portcullis_core::policy;
 use serde_json::value::RawValue;
 use tokio::time::{Instant, sleep_until};
@@ -32,6 +33,7 @@ use tracing::{debug, info};
 use super::WsApi;
 use super::timers::{Due, Timers};
 use crate::abuse::MessageRate;
+use crate::answer;
 use crate::authorizers::Identity;
 use crate::error::GatewayError;
 use crate::integration::CONNECT_FAILED;
@@ -455,7 +457,23 @@ fn dispatch(
     let connection_id = handle.id;
     let state = state.clone();
     Dispatch::Call(Box::pin(async move {
-        match integration.invoke(event).await {
+        // The answer is parsed in place: the reply text shares its buffer where the JSON
+        // needed no unescaping.
+        let raw = match integration.invoke_raw(event).await {
+            Ok(raw) => raw,
+            Err(e) => {
+                return Some(integration_failed(
+                    &state,
+                    connection_id,
+                    &route_key,
+                    &rid,
+                    e,
+                ));
+            }
+        };
+        let parsed = parse_proxy_result_ref(&raw)
+            .map_err(|e| GatewayError::IntegrationInvalid(e.to_string()));
+        match parsed {
             Ok(result) if response => match result.body {
                 Some(body) if result.is_base64_encoded => {
                     match base64::engine::general_purpose::STANDARD.decode(body.as_bytes()) {
@@ -473,27 +491,40 @@ fn dispatch(
                         }
                     }
                 }
-                Some(body) => Some(Outbound::Text(body.into())),
+                Some(body) => Some(Outbound::Text(answer::text(&raw, body))),
                 None => None,
             },
             Ok(_) => None,
-            Err(e) => {
-                state.metrics.error(e.kind());
-                // The client gets a fixed frame; what the backend or handler said stays here.
-                let fault = portcullis_core::fault::HasFault::fault(&e);
-                log_fault!(fault, connection_id = %connection_id, route = %route_key, request_id = %rid, error = %e, %fault, "integration failed");
-                // Only the gateway giving up waiting is a timeout frame: a function that ran
-                // past its own timeout failed, as a Lambda does.
-                let kind = match e {
-                    GatewayError::IntegrationTimeout(_) => ErrorFrame::EndpointRequestTimedOut,
-                    _ => ErrorFrame::InternalServerError,
-                };
-                Some(Outbound::Text(
-                    error_frame(kind, connection_id.as_str(), &rid).into(),
-                ))
-            }
+            Err(e) => Some(integration_failed(
+                &state,
+                connection_id,
+                &route_key,
+                &rid,
+                e,
+            )),
         }
     }))
+}
+
+/// The frame for a failed integration call, logged and counted: the client gets a fixed
+/// frame; what the backend or handler said stays in the log.
+fn integration_failed(
+    state: &State,
+    connection_id: ConnectionId,
+    route_key: &str,
+    rid: &str,
+    e: GatewayError,
+) -> Outbound {
+    state.metrics.error(e.kind());
+    let fault = portcullis_core::fault::HasFault::fault(&e);
+    log_fault!(fault, connection_id = %connection_id, route = %route_key, request_id = %rid, error = %e, %fault, "integration failed");
+    // Only the gateway giving up waiting is a timeout frame: a function that ran past its own
+    // timeout failed, as a Lambda does.
+    let kind = match e {
+        GatewayError::IntegrationTimeout(_) => ErrorFrame::EndpointRequestTimedOut,
+        _ => ErrorFrame::InternalServerError,
+    };
+    Outbound::Text(error_frame(kind, connection_id.as_str(), rid).into())
 }
 
 /// Flush what was fed to the socket (nothing to do when nothing was); `Some` when the
