@@ -14,14 +14,10 @@ const PATIENCE: Duration = Duration::from_secs(10);
 
 fn config(backend: &Backend, server: &str, api: &str) -> String {
     format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\nshutdown_grace = \"2s\"\n{server}\n\n\
-         [management]\nregion = \"{REGION}\"\ncredentials = [{{ access_key_id = \"{ACCESS_KEY_ID}\", secret_access_key = \"{SECRET_ACCESS_KEY}\" }}]\n\n\
-         [websocket.chat]\n{api}\n\n[websocket.chat.routes]\n\
-         \"$connect\" = {{ integration = \"backend\" }}\n\
-         \"$disconnect\" = {{ integration = \"backend\" }}\n\
-         \"$default\" = {{ integration = \"backend\", response = true }}\n\n\
-         [integrations.backend]\ntype = \"http\"\nurl = \"{}\"\n",
-        backend.url
+        "{}{}{}",
+        config_head(&format!("shutdown_grace = \"2s\"\n{server}")),
+        backend_ws_api("chat", api),
+        backend_integration(&backend.url)
     )
 }
 
