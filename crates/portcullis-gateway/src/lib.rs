@@ -41,7 +41,6 @@ mod listener;
 mod live;
 mod metrics;
 mod outbound;
-mod outbound_tls;
 mod push;
 pub mod registry;
 mod reload;

@@ -180,7 +180,7 @@ pub fn check(config: &Config) -> (Vec<String>, Vec<String>) {
         );
     }
     if let Some(ca_file) = &config.server.ca_file
-        && let Err(problem) = crate::outbound_tls::extra_roots(Path::new(ca_file))
+        && let Err(problem) = portcullis_auth::outbound_tls::extra_roots(Path::new(ca_file))
     {
         problems.push(problem);
     }
