@@ -390,6 +390,26 @@ pub async fn send_text(client: &mut Client, text: &str) {
         .expect("send");
 }
 
+/// Starts an upgrade to `path` in the background and waits for its `$connect` to reach
+/// `backend` (the first one it receives): the upgrade, still under way while `$connect`
+/// runs, and the connection's id.
+pub async fn connect_under_way(
+    gateway: &TestGateway,
+    path: &str,
+    backend: &Backend,
+) -> (tokio::task::JoinHandle<Client>, String) {
+    let url = gateway.ws_url(path);
+    let connecting = tokio::spawn(async move { connect(&url).await });
+    let event = backend
+        .wait_for(|e| e["requestContext"]["eventType"] == "CONNECT")
+        .await;
+    let id = event["requestContext"]["connectionId"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    (connecting, id)
+}
+
 /// Ask the backend-visible connection id: connect, and read it from the CONNECT event.
 pub async fn connect_and_id(
     gateway: &TestGateway,

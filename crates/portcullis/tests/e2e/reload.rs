@@ -19,6 +19,12 @@ fn config(apis: &str) -> Config {
     }
 }
 
+/// The integration `backend` to `backend` and a WebSocket API on it for each of `names`.
+fn apis_of(backend: &Backend, names: &[&str]) -> String {
+    let apis: String = names.iter().map(|n| backend_ws_api(n, "")).collect();
+    format!("{}{apis}", backend_integration(&backend.url))
+}
+
 const HTTP_API: &str = "[http.extra]\nbase_path = \"/api\"\n[http.extra.routes]\n\"GET /hello\" = { integration = \"backend\" }\n\n";
 
 async fn status_of(url: &str) -> u16 {
@@ -57,11 +63,7 @@ async fn serves_old_and_new_sockets(gw: &TestGateway, client: &mut Client, resul
 #[tokio::test]
 async fn a_reload_adds_an_http_api_while_an_open_socket_keeps_working() {
     let backend = Backend::echo().await;
-    let apis = format!(
-        "{}{}",
-        backend_integration(&backend.url),
-        backend_ws_api("chat", "")
-    );
+    let apis = apis_of(&backend, &["chat"]);
     let gw = TestGateway::start(&apis).await;
     let (mut client, id) = connect_and_id(&gw, "/chat", &backend).await;
     echo(&mut client, "before").await;
@@ -89,11 +91,7 @@ async fn a_reload_adds_an_http_api_while_an_open_socket_keeps_working() {
 #[tokio::test]
 async fn a_broken_file_is_refused_and_the_running_configuration_stays() {
     let backend = Backend::echo().await;
-    let apis = format!(
-        "{}{}{HTTP_API}",
-        backend_integration(&backend.url),
-        backend_ws_api("chat", "")
-    );
+    let apis = format!("{}{HTTP_API}", apis_of(&backend, &["chat"]));
     let gw = TestGateway::start(&apis).await;
     let mut client = connect(&gw.ws_url("/chat")).await;
     echo(&mut client, "before").await;
@@ -119,22 +117,13 @@ async fn a_broken_file_is_refused_and_the_running_configuration_stays() {
 #[tokio::test]
 async fn a_removed_api_closes_its_sockets_with_1001_and_the_backend_gets_disconnect() {
     let backend = Backend::echo().await;
-    let integration = backend_integration(&backend.url);
-    let gw = TestGateway::start(&format!(
-        "{integration}{}{}",
-        backend_ws_api("chat", ""),
-        backend_ws_api("games", "")
-    ))
-    .await;
+    let gw = TestGateway::start(&apis_of(&backend, &["chat", "games"])).await;
     let (mut games, games_id) = connect_and_id(&gw, "/games", &backend).await;
     let (mut chat, chat_id) = connect_and_id(&gw, "/chat", &backend).await;
 
     let changes = gw
         .running()
-        .reload(config(&format!(
-            "{integration}{}",
-            backend_ws_api("chat", "")
-        )))
+        .reload(config(&apis_of(&backend, &["chat"])))
         .await
         .expect("applied");
     assert_eq!(changes.removed_websocket, vec!["games".to_owned()]);
@@ -165,11 +154,7 @@ fn replace_by_rename(path: &Path, text: &str) {
 #[tokio::test]
 async fn a_changed_file_is_picked_up_without_a_reload_call() {
     let backend = Backend::echo().await;
-    let apis = format!(
-        "{}{}",
-        backend_integration(&backend.url),
-        backend_ws_api("chat", "")
-    );
+    let apis = apis_of(&backend, &["chat"]);
     let dir = tempfile::tempdir().expect("tmp");
     let path = dir.path().join("gw.toml");
     std::fs::write(&path, format!("{}{apis}", start_head())).expect("write");
@@ -193,16 +178,12 @@ async fn sighup_reloads_the_configuration_file_of_the_binary() {
     let server = format!(
         "[server]\nlisten = \"127.0.0.1:{port}\"\nadmin_listen = \"127.0.0.1:{admin}\"\n\n"
     );
-    let apis = format!(
-        "{}{}",
-        backend_integration(&backend.url),
-        backend_ws_api("chat", "")
-    );
+    let apis = apis_of(&backend, &["chat"]);
     let path = dir.path().join("gw.toml");
     std::fs::write(&path, format!("{server}{apis}")).expect("write");
     let log_path = dir.path().join("stderr.log");
     let log = std::fs::File::create(&log_path).expect("log file");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+    let child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
         .args(["serve", "--config"])
         .arg(&path)
         .stdout(Stdio::null())
@@ -240,10 +221,7 @@ async fn sighup_reloads_the_configuration_file_of_the_binary() {
         .arg(child.id().to_string())
         .status();
     drop(client);
-    let status = tokio::task::spawn_blocking(move || child.wait())
-        .await
-        .expect("join")
-        .expect("wait");
+    let status = super::cli::exited(child).await;
     assert!(
         logged.contains("SIGHUP: reloading the configuration"),
         "{logged}"
@@ -327,27 +305,10 @@ async fn a_socket_whose_connect_was_under_way_when_its_api_was_removed_is_closed
         },
     )
     .await;
-    let integration = backend_integration(&backend.url);
-    let gw = TestGateway::start(&format!(
-        "{integration}{}{}",
-        backend_ws_api("chat", ""),
-        backend_ws_api("games", "")
-    ))
-    .await;
-    let url = gw.ws_url("/games");
-    let connecting = tokio::spawn(async move { connect(&url).await });
-    let event = backend
-        .wait_for(|e| e["requestContext"]["eventType"] == "CONNECT")
-        .await;
-    let id = event["requestContext"]["connectionId"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let gw = TestGateway::start(&apis_of(&backend, &["chat", "games"])).await;
+    let (connecting, id) = connect_under_way(&gw, "/games", &backend).await;
     gw.running()
-        .reload(config(&format!(
-            "{integration}{}",
-            backend_ws_api("chat", "")
-        )))
+        .reload(config(&apis_of(&backend, &["chat"])))
         .await
         .expect("applied");
     let mut games = connecting.await.expect("join");
