@@ -25,6 +25,14 @@ fn apis_of(backend: &Backend, names: &[&str]) -> String {
     format!("{}{apis}", backend_integration(&backend.url))
 }
 
+/// Whether `backend` got a `$disconnect` for connection `id`.
+fn disconnected(backend: &Backend, id: &str) -> bool {
+    backend.events().iter().any(|e| {
+        e["requestContext"]["eventType"] == "DISCONNECT"
+            && e["requestContext"]["connectionId"] == id
+    })
+}
+
 const HTTP_API: &str = "[http.extra]\nbase_path = \"/api\"\n[http.extra.routes]\n\"GET /hello\" = { integration = \"backend\" }\n\n";
 
 async fn status_of(url: &str) -> u16 {
@@ -79,13 +87,7 @@ async fn a_reload_adds_an_http_api_while_an_open_socket_keeps_working() {
     assert_eq!(status_of(&gw.http_url("/api/hello")).await, 200);
     // The socket opened before the reload is still served, and was never disconnected.
     serves_old_and_new_sockets(&gw, &mut client, "ok").await;
-    assert!(
-        !backend
-            .events()
-            .iter()
-            .any(|e| e["requestContext"]["eventType"] == "DISCONNECT"
-                && e["requestContext"]["connectionId"] == id.as_str())
-    );
+    assert!(!disconnected(&backend, &id));
 }
 
 #[tokio::test]
@@ -134,13 +136,7 @@ async fn a_removed_api_closes_its_sockets_with_1001_and_the_backend_gets_disconn
     assert_eq!(event["requestContext"]["disconnectReason"], "API removed");
     // The other API's socket is untouched, and the removed path is gone for new clients.
     echo(&mut chat, "still here").await;
-    assert!(
-        !backend
-            .events()
-            .iter()
-            .any(|e| e["requestContext"]["eventType"] == "DISCONNECT"
-                && e["requestContext"]["connectionId"] == chat_id.as_str())
-    );
+    assert!(!disconnected(&backend, &chat_id));
     assert_eq!(handshake_status(&gw.ws_url("/games"), &[]).await, Some(404));
 }
 
@@ -261,12 +257,11 @@ async fn a_pool_client_added_by_a_reload_gets_tokens() {
         client("first")
     );
     let gw = TestGateway::start_full(&pool).await;
+    let first = client_token(&base, "first", "first-secret-123").await;
     assert_eq!(
-        client_token(&base, "first", "first-secret-123")
-            .await
-            .status()
-            .as_u16(),
-        200
+        first.status().as_u16(),
+        200,
+        "the configured client gets tokens"
     );
     let refused = client_token(&base, "second", "second-secret-123").await;
     assert_eq!(
@@ -286,12 +281,11 @@ async fn a_pool_client_added_by_a_reload_gets_tokens() {
     assert_eq!(token.status().as_u16(), 200);
     let token: serde_json::Value = token.json().await.expect("json");
     assert_eq!(token["token_type"], "Bearer");
+    let first = client_token(&base, "first", "first-secret-123").await;
     assert_eq!(
-        client_token(&base, "first", "first-secret-123")
-            .await
-            .status()
-            .as_u16(),
-        200
+        first.status().as_u16(),
+        200,
+        "the configured client gets tokens"
     );
 }
 
