@@ -5,20 +5,17 @@
 //! Input: the first line is the method, every other line a header (`name:value`).
 use portcullis_core::handshake::{self, UpgradePolicy};
 
+use super::headers;
+
 /// One input; panics (the finding) when a property fails.
 pub fn run(data: &[u8]) {
-    let mut lines = data.split(|&b| b == b'\n');
-    let method = String::from_utf8_lossy(lines.next().unwrap_or_default()).into_owned();
-    let owned: Vec<(String, &[u8])> = lines
-        .map(|line| match line.iter().position(|&b| b == b':') {
-            Some(i) => (
-                String::from_utf8_lossy(&line[..i]).into_owned(),
-                &line[i + 1..],
-            ),
-            None => (String::from_utf8_lossy(line).into_owned(), &[][..]),
-        })
-        .collect();
-    let headers: Vec<(&str, &[u8])> = owned.iter().map(|(n, v)| (n.as_str(), *v)).collect();
+    let (method, rest) = match data.iter().position(|&b| b == b'\n') {
+        Some(i) => (&data[..i], Some(&data[i + 1..])),
+        None => (data, None),
+    };
+    let method = String::from_utf8_lossy(method).into_owned();
+    let owned = rest.map(headers::parse).unwrap_or_default();
+    let headers = headers::borrowed(&owned);
     let origins = vec!["https://app.example".to_owned()];
     let protocols = vec!["chat".to_owned(), "json.v2".to_owned()];
     let policy = UpgradePolicy {

@@ -5,6 +5,7 @@
 pub mod config;
 pub mod cookie;
 pub mod handshake;
+pub mod headers;
 pub mod http_route;
 pub mod jwt;
 pub mod policy;

@@ -5,19 +5,12 @@
 //! Input: one header per line (`name:value`).
 use portcullis_core::forward::{self, HOP_BY_HOP, ProxyContext, SESSION_COOKIES};
 
+use super::headers;
+
 /// One input; panics (the finding) when a property fails.
 pub fn run(data: &[u8]) {
-    let owned: Vec<(String, &[u8])> = data
-        .split(|&b| b == b'\n')
-        .map(|line| match line.iter().position(|&b| b == b':') {
-            Some(i) => (
-                String::from_utf8_lossy(&line[..i]).into_owned(),
-                &line[i + 1..],
-            ),
-            None => (String::from_utf8_lossy(line).into_owned(), &[][..]),
-        })
-        .collect();
-    let headers: Vec<(&str, &[u8])> = owned.iter().map(|(n, v)| (n.as_str(), *v)).collect();
+    let owned = headers::parse(data);
+    let headers = headers::borrowed(&owned);
     let ctx = ProxyContext {
         source_ip: "203.0.113.9",
         scheme: "https",

@@ -14,5 +14,6 @@ pub mod csrf;
 pub mod error;
 pub mod identity;
 pub mod jwt;
+pub mod outbound_tls;
 pub mod request;
 pub mod sigv4;

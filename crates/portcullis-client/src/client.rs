@@ -31,10 +31,23 @@ pub struct Answer {
 
 impl Management {
     /// `base_url` is what boto3 would get as `endpoint_url`, e.g. `http://127.0.0.1:9090/prod`.
+    /// An `https://` endpoint is verified with the system roots.
     pub fn new(base_url: &str, credentials: Credentials) -> Result<Management, ClientError> {
+        Management::with_roots(base_url, credentials, Vec::new())
+    }
+
+    /// [`new`](Self::new), an `https://` endpoint also trusted when its certificate chains to
+    /// one of `roots` (e.g. the CA of an `admin_tls` certificate, see
+    /// `portcullis_auth::outbound_tls::read_roots`).
+    pub fn with_roots(
+        base_url: &str,
+        credentials: Credentials,
+        roots: Vec<reqwest::Certificate>,
+    ) -> Result<Management, ClientError> {
         let endpoint = Endpoint::parse(base_url)?;
         let http = reqwest::Client::builder()
             .no_proxy()
+            .tls_certs_merge(roots)
             .timeout(CALL_TIMEOUT)
             .connect_timeout(CONNECT_TIMEOUT)
             .pool_idle_timeout(Duration::from_secs(60))

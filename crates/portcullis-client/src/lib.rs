@@ -38,6 +38,8 @@ pub use answer::ConnectionSummary;
 pub use client::Management;
 pub use endpoint::Endpoint;
 pub use error::{ApiError, ClientError};
+/// A trusted root certificate for [`Management::with_roots`].
+pub use reqwest::Certificate;
 
 /// Largest payload the management API accepts (`PostToConnection`'s `Data`, and every push).
 pub const MAX_DATA_BYTES: usize = 131_072;

@@ -71,7 +71,7 @@ async fn connect(proxy: &CallbackProxy, target: &str) -> (TcpStream, String) {
 #[tokio::test]
 async fn https_to_the_gateway_name_reaches_the_admin_listener_unchanged() {
     let admin = echo_http().await;
-    let proxy = CallbackProxy::start(admin, "localhost:18080")
+    let proxy = CallbackProxy::start(admin, "localhost:18080", None)
         .await
         .unwrap();
     // Python's own HTTPS client, told nothing but the function's variables.
@@ -118,7 +118,7 @@ for url in ["https://localhost:18080/prod/@connections/abc", "https://127.0.0.1:
 async fn other_targets_are_plain_tunnels() {
     let admin = echo_http().await;
     let echo = echo_tcp().await;
-    let proxy = CallbackProxy::start(admin, "localhost:18080")
+    let proxy = CallbackProxy::start(admin, "localhost:18080", None)
         .await
         .unwrap();
     // Loopback, but another port than the gateway's: not intercepted.
@@ -133,7 +133,7 @@ async fn other_targets_are_plain_tunnels() {
 #[tokio::test]
 async fn what_is_not_a_reachable_tunnel_is_refused() {
     let admin = echo_http().await;
-    let proxy = CallbackProxy::start(admin, "localhost:18080")
+    let proxy = CallbackProxy::start(admin, "localhost:18080", None)
         .await
         .unwrap();
 
@@ -163,7 +163,7 @@ async fn what_is_not_a_reachable_tunnel_is_refused() {
 
 #[tokio::test]
 async fn the_environment_names_the_proxy_the_ca_files_and_a_credential() {
-    let proxy = CallbackProxy::start(echo_http().await, "localhost:18080")
+    let proxy = CallbackProxy::start(echo_http().await, "localhost:18080", None)
         .await
         .unwrap();
     let env: std::collections::HashMap<String, String> = proxy.environment().into_iter().collect();

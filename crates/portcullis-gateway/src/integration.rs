@@ -215,16 +215,12 @@ pub fn http_client(
     idle_timeout: Duration,
     max_idle_per_host: usize,
 ) -> Result<reqwest::Client, GatewayError> {
-    let builder = crate::outbound_tls::trust(reqwest::Client::builder(), ca_file)
-        .map_err(GatewayError::Tls)?;
+    let builder =
+        portcullis_auth::outbound_tls::client_builder(ca_file).map_err(GatewayError::Tls)?;
     builder
         .pool_idle_timeout(idle_timeout)
         .pool_max_idle_per_host(max_idle_per_host)
         .connect_timeout(Duration::from_secs(5))
-        .tcp_nodelay(true)
-        .no_proxy()
-        // A backend or JWKS endpoint must not bounce the gateway elsewhere.
-        .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(|e| GatewayError::Internal(format!("http client: {e}")))
 }

@@ -42,7 +42,6 @@ mod listener;
 mod live;
 mod metrics;
 mod outbound;
-mod outbound_tls;
 mod push;
 pub mod registry;
 mod reload;

@@ -148,14 +148,35 @@ pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
         Some(_) => listen_addr.to_string(),
         None => config.server.domain_name.clone(),
     };
+    let stop_accepting = CancellationToken::new();
+    let accept_tasks = TaskTracker::new();
+    let public_tls = tls::listener_acceptor(
+        "public",
+        config.server.tls.as_ref(),
+        &metrics,
+        &accept_tasks,
+        &stop_accepting,
+    )?;
+    let admin_tls = tls::listener_acceptor(
+        "admin",
+        config.server.admin_tls.as_ref(),
+        &metrics,
+        &accept_tasks,
+        &stop_accepting,
+    )?;
     // Functions call `@connections` back through a loopback proxy that hands their requests
     // to the admin listener, signed with a credential minted here (scope `connections`, in
-    // memory only).
+    // memory only). With `admin_tls` the proxy speaks TLS to the admin listener and trusts
+    // exactly the certificate it serves.
     let callback = if config.functions.is_empty() {
         None
     } else {
+        let admin_client = match &admin_tls {
+            Some((_, current)) => Some(tls::own_admin_client_config(current.clone())?),
+            None => None,
+        };
         Some(
-            CallbackProxy::start(admin_addr, &domain_name)
+            CallbackProxy::start(admin_addr, &domain_name, admin_client)
                 .await
                 .map_err(|e| GatewayError::Internal(e.to_string()))?,
         )
@@ -195,8 +216,6 @@ pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
         tasks: TaskTracker::new(),
         limits: Counts::new(&config.server),
     };
-    let stop_accepting = CancellationToken::new();
-    let accept_tasks = TaskTracker::new();
     let public_rules = ListenerRules {
         name: "public",
         // Sessions are limited by `abuse::Limits`; this bounds sockets of every kind, more
@@ -210,13 +229,7 @@ pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
         body_read_timeout: config.server.body_read_timeout,
         event_streams: Live::default(),
         metrics: metrics.clone(),
-        tls: tls::listener_acceptor(
-            "public",
-            config.server.tls.as_ref(),
-            &metrics,
-            &accept_tasks,
-            &stop_accepting,
-        )?,
+        tls: public_tls.map(|(acceptor, _)| acceptor),
     };
     // The admin listener has a budget of its own: a flood of public clients cannot keep
     // health checks and `@connections` out.
@@ -228,13 +241,7 @@ pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
         body_read_timeout: config.server.body_read_timeout,
         event_streams: Live::default(),
         metrics: metrics.clone(),
-        tls: tls::listener_acceptor(
-            "admin",
-            config.server.admin_tls.as_ref(),
-            &metrics,
-            &accept_tasks,
-            &stop_accepting,
-        )?,
+        tls: admin_tls.map(|(acceptor, _)| acceptor),
     };
     let reloader = Reloader::start(config, base).await?;
     let public_rules = ListenerRules {

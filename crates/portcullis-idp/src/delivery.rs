@@ -89,7 +89,12 @@ impl std::fmt::Debug for CodeWebhooks {
 }
 
 impl CodeWebhooks {
-    pub(crate) fn new<'a>(pools: impl Iterator<Item = (&'a String, &'a Pool)>) -> Self {
+    /// The webhooks of `pools`, called with `client` (the provider's outbound client: the
+    /// system roots and `[server] ca_file`, no redirects).
+    pub(crate) fn new<'a>(
+        pools: impl Iterator<Item = (&'a String, &'a Pool)>,
+        client: &reqwest::Client,
+    ) -> Self {
         let hooks: HashMap<String, Arc<Hook>> = pools
             .filter_map(|(name, pool)| {
                 let hook = pool.code_webhook.as_ref()?;
@@ -106,23 +111,7 @@ impl CodeWebhooks {
                 ))
             })
             .collect();
-        let client = if hooks.is_empty() {
-            None
-        } else {
-            match reqwest::Client::builder()
-                .no_proxy()
-                // the webhook must not bounce codes elsewhere
-                .redirect(reqwest::redirect::Policy::none())
-                .tcp_nodelay(true)
-                .build()
-            {
-                Ok(c) => Some(c),
-                Err(e) => {
-                    tracing::error!(error = %e, "code webhook: cannot build the HTTP client; codes will not be delivered");
-                    None
-                }
-            }
-        };
+        let client = (!hooks.is_empty()).then(|| client.clone());
         CodeWebhooks {
             hooks,
             client,

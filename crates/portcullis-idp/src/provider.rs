@@ -41,6 +41,9 @@ pub struct IdentityProvider {
     pub(crate) dummy_hash: tokio::sync::OnceCell<String>,
     /// Identity pools, roles and the key of their temporary credentials.
     pub(crate) iam: crate::identity_pools::IamState,
+    /// The client of every outbound call (code webhooks, token verifiers): the system roots
+    /// and `[server] ca_file`.
+    pub(crate) outbound: reqwest::Client,
 }
 
 impl std::fmt::Debug for IdentityProvider {
@@ -83,6 +86,7 @@ impl IdentityProvider {
         let pepper = at_rest.open_store(store.as_ref()).await?;
         let secret_key = hmac::Key::new(hmac::HMAC_SHA256, &pepper);
         let public_url = config.server.public_url.trim_end_matches('/').to_owned();
+        let outbound = outbound_client(config.server.ca_file.as_deref())?;
         // Revocations written before this process started cover no connection of it.
         let last_event = store.last_revocation_event_id().await?;
         let mut pools = HashMap::new();
@@ -120,6 +124,7 @@ impl IdentityProvider {
             }),
             dummy_hash: tokio::sync::OnceCell::new(),
             options,
+            outbound,
         };
         idp.sync_config(config).await?;
         for name in config.pools.keys() {
@@ -281,8 +286,7 @@ impl IdentityProvider {
             cache_ttl: Duration::ZERO,
             csrf: None,
         };
-        let http = reqwest::Client::builder().build().ok()?;
-        let verifier = JwtVerifier::new(&cfg, http, JwtOptions::default()).ok()?;
+        let verifier = JwtVerifier::new(&cfg, self.outbound.clone(), JwtOptions::default()).ok()?;
         verifier.set_local_keys(&state.issuer, self.key_source(pool));
         // Built twice at once: either is right, the first one stays.
         Some(state.access_verifier.get_or_init(|| verifier).clone())
@@ -308,8 +312,24 @@ impl IdentityProvider {
         self.options.clock.now()
     }
 
+    /// The client of the provider's outbound calls: trusts the system roots and
+    /// `[server] ca_file`, follows no redirect.
+    pub fn outbound(&self) -> &reqwest::Client {
+        &self.outbound
+    }
+
     /// The options this provider runs with.
     pub fn options(&self) -> &IdpOptions {
         &self.options
     }
+}
+
+/// The provider's outbound client (see [`IdentityProvider::outbound`]); an unusable
+/// `ca_file` is a configuration error naming the key and the file.
+fn outbound_client(ca_file: Option<&str>) -> Result<reqwest::Client, IdpError> {
+    portcullis_auth::outbound_tls::client_builder(ca_file)
+        .map_err(IdpError::Config)?
+        .connect_timeout(Duration::from_secs(5))
+        .build()
+        .map_err(|e| IdpError::Config(format!("outbound HTTP client: {e}")))
 }

@@ -33,6 +33,37 @@ pub const REGION: &str = portcullis_config::defaults::REGION;
 
 pub type Client = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
+/// The head of a test configuration: `[server]` on ephemeral loopback ports with the lines
+/// `server` adds (e.g. `shutdown_grace`, limits), and `[management]` with the test credential.
+pub fn config_head(server: &str) -> String {
+    format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\n{server}\n\n\
+         [management]\nregion = \"{REGION}\"\ncredentials = [{{ access_key_id = \"{ACCESS_KEY_ID}\", secret_access_key = \"{SECRET_ACCESS_KEY}\" }}]\n\n"
+    )
+}
+
+/// What [`TestGateway::start`] puts before the APIs (a reload that keeps it changes nothing
+/// else).
+pub fn start_head() -> String {
+    config_head("shutdown_grace = \"5s\"")
+}
+
+/// `[integrations.backend]`: an HTTP integration to `url` (a [`Backend`]'s).
+pub fn backend_integration(url: &str) -> String {
+    format!("[integrations.backend]\ntype = \"http\"\nurl = \"{url}\"\n\n")
+}
+
+/// `[websocket.NAME]` with the API's own lines `api` (may be empty), whose `$connect`,
+/// `$disconnect` and `$default` (answered) go to the integration `backend`.
+pub fn backend_ws_api(name: &str, api: &str) -> String {
+    format!(
+        "[websocket.{name}]\n{api}\n[websocket.{name}.routes]\n\
+         \"$connect\" = {{ integration = \"backend\" }}\n\
+         \"$disconnect\" = {{ integration = \"backend\" }}\n\
+         \"$default\" = {{ integration = \"backend\", response = true }}\n\n"
+    )
+}
+
 /// A gateway running in this process on ephemeral loopback ports.
 pub struct TestGateway {
     pub listen: SocketAddr,
@@ -44,10 +75,7 @@ impl TestGateway {
     /// Start from a TOML snippet holding everything but `[server]` and `[management]`
     /// (those are added: ephemeral ports, the test credentials).
     pub async fn start(apis_toml: &str) -> TestGateway {
-        let toml = format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\nshutdown_grace = \"5s\"\n\n\
-             [management]\nregion = \"{REGION}\"\ncredentials = [{{ access_key_id = \"{ACCESS_KEY_ID}\", secret_access_key = \"{SECRET_ACCESS_KEY}\" }}]\n\n{apis_toml}"
-        );
+        let toml = format!("{}{apis_toml}", start_head());
         let config = match portcullis_config::load_str(&toml, "test.toml", &|_| None) {
             Ok(c) => c,
             Err(d) => panic!("test config invalid:\n{d}\n---\n{toml}"),
@@ -368,6 +396,26 @@ pub async fn send_text(client: &mut Client, text: &str) {
         .send(Message::text(text.to_owned()))
         .await
         .expect("send");
+}
+
+/// Starts an upgrade to `path` in the background and waits for its `$connect` to reach
+/// `backend` (the first one it receives): the upgrade, still under way while `$connect`
+/// runs, and the connection's id.
+pub async fn connect_under_way(
+    gateway: &TestGateway,
+    path: &str,
+    backend: &Backend,
+) -> (tokio::task::JoinHandle<Client>, String) {
+    let url = gateway.ws_url(path);
+    let connecting = tokio::spawn(async move { connect(&url).await });
+    let event = backend
+        .wait_for(|e| e["requestContext"]["eventType"] == "CONNECT")
+        .await;
+    let id = event["requestContext"]["connectionId"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    (connecting, id)
 }
 
 /// Ask the backend-visible connection id: connect, and read it from the CONNECT event.

@@ -1,13 +1,16 @@
 //! How a handler calls the gateway back the way AWS samples do:
 //! `boto3.client("apigatewaymanagementapi", endpoint_url=f"https://{domainName}/{stage}")`.
 //!
-//! The gateway's `@connections` API is plain HTTP on the admin listener, while the handler
-//! asks for `https://` on the public name. The [`CallbackProxy`] closes that gap without a
-//! change to the handler: every function gets `HTTPS_PROXY` pointing at this loopback proxy.
-//! A `CONNECT` to the gateway's own name and port is answered here, TLS is terminated inside
-//! the tunnel with a certificate of an ephemeral CA (which the function trusts through
-//! `AWS_CA_BUNDLE` / `NODE_EXTRA_CA_CERTS`), and the decrypted bytes go to the admin listener
-//! unchanged, so the `Host` header and the SigV4 signature stay valid. Any other `CONNECT`
+//! The gateway's `@connections` API is on the admin listener (plain HTTP, or its own TLS with
+//! `admin_tls`), while the handler asks for `https://` on the public name. The
+//! [`CallbackProxy`] closes that gap without a change to the handler: every function gets
+//! `HTTPS_PROXY` pointing at this loopback proxy. A `CONNECT` to the gateway's own name and
+//! port is answered here, TLS is terminated inside the tunnel with a certificate of an
+//! ephemeral CA (which the function trusts through `AWS_CA_BUNDLE` / `NODE_EXTRA_CA_CERTS`),
+//! and the decrypted bytes go to the admin listener unchanged, so the `Host` header and the
+//! SigV4 signature stay valid. With `admin_tls` they go inside a TLS connection of the
+//! proxy's own, whose client configuration the gateway gives (it trusts the certificate the
+//! admin listener serves); nothing crosses the wire in plain text. Any other `CONNECT`
 //! is a plain tunnel, so the handler's other HTTPS calls work as before. The function signs
 //! with a credential minted at start (scope `connections` only) that the gateway adds in
 //! memory to the credentials its admin listener accepts.
@@ -27,6 +30,7 @@ use std::time::{Duration, Instant};
 use portcullis_config::{Credential, CredentialScope, Secret};
 use rand::Rng;
 use rand::distr::Alphanumeric;
+use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
@@ -90,16 +94,20 @@ impl std::fmt::Debug for CallbackProxy {
 
 struct Shared {
     admin: SocketAddr,
+    /// TLS to the admin listener (`admin_tls`); `None`: plain TCP.
+    admin_tls: Option<tokio_rustls::TlsConnector>,
     gateway: Gateway,
     authority: Authority,
 }
 
 impl CallbackProxy {
     /// Starts the proxy on `127.0.0.1` (an ephemeral port) for a gateway whose events say
-    /// `domain_name` and whose admin listener is `admin`.
+    /// `domain_name` and whose admin listener is `admin`, reached over TLS with `admin_tls`
+    /// when the listener has TLS (the configuration decides whom it trusts).
     pub async fn start(
         admin: SocketAddr,
         domain_name: &str,
+        admin_tls: Option<Arc<rustls::ClientConfig>>,
     ) -> Result<CallbackProxy, FunctionError> {
         let fail = |what: &str, e: &dyn std::fmt::Display| {
             FunctionError::Gateway(format!("callback proxy: {what}: {e}"))
@@ -120,6 +128,7 @@ impl CallbackProxy {
         let addr = listener.local_addr().map_err(|e| fail("bind", &e))?;
         let shared = Arc::new(Shared {
             admin: reachable(admin),
+            admin_tls: admin_tls.map(tokio_rustls::TlsConnector::from),
             gateway: Gateway::from_domain_name(domain_name),
             authority,
         });
@@ -276,12 +285,29 @@ async fn tunnel(mut client: TcpStream, shared: &Shared) -> io::Result<()> {
                 Ok(Err(_)) => return client.write_all(UNREACHABLE).await,
                 Err(_) => return client.write_all(TOO_SLOW).await,
             };
+            let admin = match &shared.admin_tls {
+                None => Admin::Plain(admin),
+                Some(connector) => {
+                    let name = ServerName::IpAddress(shared.admin.ip().into());
+                    match timeout(HANDSHAKE_TIMEOUT, connector.connect(name, admin)).await {
+                        Ok(Ok(tls)) => Admin::Tls(Box::new(tls)),
+                        Ok(Err(e)) => {
+                            tracing::warn!(error = %e, "callback proxy: TLS to the admin listener failed");
+                            return client.write_all(UNREACHABLE).await;
+                        }
+                        Err(_) => return client.write_all(TOO_SLOW).await,
+                    }
+                }
+            };
             client.write_all(ESTABLISHED).await?;
             let acceptor = tokio_rustls::TlsAcceptor::from(config);
             let tls = timeout(HANDSHAKE_TIMEOUT, acceptor.accept(client))
                 .await
                 .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake"))??;
-            pipe(tls, admin, IDLE_TIMEOUT).await
+            match admin {
+                Admin::Plain(admin) => pipe(tls, admin, IDLE_TIMEOUT).await,
+                Admin::Tls(admin) => pipe(tls, *admin, IDLE_TIMEOUT).await,
+            }
         }
         Route::Tunnel => {
             let dial = TcpStream::connect((target.host.as_str(), target.port));
@@ -295,6 +321,12 @@ async fn tunnel(mut client: TcpStream, shared: &Shared) -> io::Result<()> {
             pipe(client, upstream, IDLE_TIMEOUT).await
         }
     }
+}
+
+/// The proxy's connection to the admin listener.
+enum Admin {
+    Plain(TcpStream),
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
 }
 
 /// Reads up to the blank line of the head; returns the target and any bytes that came after.

@@ -172,15 +172,8 @@ pub fn check(config: &Config) -> (Vec<String>, Vec<String>) {
             Err(problem) => problems.push(problem),
         }
     }
-    if config.server.admin_tls.is_some() && !config.functions.is_empty() {
-        problems.push(
-            "server.admin_tls: not supported with [functions] yet (their `@connections` \
-             callbacks reach the admin listener in plain HTTP)"
-                .to_owned(),
-        );
-    }
     if let Some(ca_file) = &config.server.ca_file
-        && let Err(problem) = crate::outbound_tls::extra_roots(Path::new(ca_file))
+        && let Err(problem) = portcullis_auth::outbound_tls::extra_roots(Path::new(ca_file))
     {
         problems.push(problem);
     }
@@ -211,6 +204,79 @@ impl ResolvesServerCert for CurrentCert {
     }
 }
 
+/// The client side of the gateway's own calls to its admin listener (the functions' callback
+/// proxy, see `portcullis_functions::CallbackProxy`): the listener is trusted when it presents
+/// exactly the certificate `current` holds now, and proves it holds that certificate's key.
+/// No CA, name or `ca_file` is involved: the caller knows which certificate it serves.
+/// ALPN `http/1.1` (what the proxy's tunnels carry).
+pub fn own_admin_client_config(
+    current: Arc<CurrentCert>,
+) -> Result<Arc<rustls::ClientConfig>, GatewayError> {
+    let provider = provider();
+    let verifier = Arc::new(OwnCertificate {
+        current,
+        algorithms: provider.signature_verification_algorithms,
+    });
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| GatewayError::Tls(e.to_string()))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// Accepts the certificate the gateway's admin listener serves now, and no other.
+#[derive(Debug)]
+struct OwnCertificate {
+    current: Arc<CurrentCert>,
+    algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
+}
+
+impl rustls::client::danger::ServerCertVerifier for OwnCertificate {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        let served = self.current.get();
+        match served.end_entity_cert() {
+            Ok(own) if own.as_ref() == end_entity.as_ref() => {
+                Ok(rustls::client::danger::ServerCertVerified::assertion())
+            }
+            _ => Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::ApplicationVerificationFailure,
+            )),
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
 /// TLS 1.2 and 1.3 with the aws-lc-rs provider, ALPN [`ALPN`], the certificate of `current`.
 pub fn server_config(current: Arc<CurrentCert>) -> Result<ServerConfig, GatewayError> {
     let mut config = ServerConfig::builder_with_provider(provider())
@@ -222,14 +288,15 @@ pub fn server_config(current: Arc<CurrentCert>) -> Result<ServerConfig, GatewayE
     Ok(config)
 }
 
-/// The acceptor of a listener (`public` or `admin`) with `tls` configured, see [`acceptor`].
+/// The acceptor of a listener (`public` or `admin`) with `tls` configured, and the
+/// certificate it serves, see [`acceptor`].
 pub fn listener_acceptor(
     listener: &'static str,
     tls: Option<&Tls>,
     metrics: &Arc<Metrics>,
     tasks: &TaskTracker,
     stop: &CancellationToken,
-) -> Result<Option<TlsAcceptor>, GatewayError> {
+) -> Result<Option<(TlsAcceptor, Arc<CurrentCert>)>, GatewayError> {
     let Some(tls) = tls else {
         return Ok(None);
     };
@@ -243,14 +310,15 @@ pub fn listener_acceptor(
 }
 
 /// Loads the files of `tls` (refusing to start when they are unusable), and keeps them
-/// current: the watcher runs in `tasks` until `stop`.
+/// current: the watcher runs in `tasks` until `stop`. Returns the acceptor and the
+/// certificate new handshakes get (replaced when the files change).
 pub fn acceptor(
     listener: &'static str,
     files: TlsFiles,
     metrics: &Arc<Metrics>,
     tasks: &TaskTracker,
     stop: CancellationToken,
-) -> Result<TlsAcceptor, GatewayError> {
+) -> Result<(TlsAcceptor, Arc<CurrentCert>), GatewayError> {
     let now = chrono::Utc::now().timestamp();
     let loaded = load(&files, now).map_err(GatewayError::Tls)?;
     if let Some(warning) = loaded.expiry_warning(&files, now) {
@@ -263,11 +331,11 @@ pub fn acceptor(
         listener,
         stamp: stamp(&files),
         files,
-        current,
+        current: current.clone(),
         metrics: metrics.clone(),
     };
     tasks.spawn(watcher.run(POLL_INTERVAL, stop));
-    Ok(TlsAcceptor::from(Arc::new(config)))
+    Ok((TlsAcceptor::from(Arc::new(config)), current))
 }
 
 /// What identifies a version of the files: modification time and length of both.

@@ -5,7 +5,9 @@
 //! wildcard address is reached on loopback, `--endpoint-url` replaces it), the stage of the
 //! WebSocket API named by `--api` (the stage selects the API, CONTRACT.md §1), and the first
 //! `[management]` credential with the `connections` scope, whose signature is SigV4 for service
-//! `execute-api` in `[management] region`, as a backend's would be.
+//! `execute-api` in `[management] region`, as a backend's would be. With `admin_tls` the call
+//! is `https://`, and the listener's certificate must chain to the system roots, to
+//! `--ca-file`, or (without the flag) to the configuration's `server.ca_file`.
 //!
 //! On success it prints `{"connections": N}` (how many connections were handed the message; a
 //! push to a single `--connection` that arrives prints `{"connections": 1}`) and exits 0. A
@@ -21,7 +23,8 @@ use std::process::ExitCode;
 
 use bytes::Bytes;
 use clap::{ArgGroup, Args};
-use portcullis_client::{ClientError, MAX_DATA_BYTES, Management};
+use portcullis_auth::outbound_tls::{CA_FILE_KEY, read_roots};
+use portcullis_client::{Certificate, ClientError, MAX_DATA_BYTES, Management};
 use serde_json::json;
 
 use crate::failure::{Failure, load_config};
@@ -56,6 +59,10 @@ pub struct PushArgs {
     /// `server.admin_listen` is not where the gateway is reached.
     #[arg(long, value_name = "URL")]
     endpoint_url: Option<String>,
+    /// Certificates (PEM) to trust, besides the system roots, for an `https://` admin
+    /// listener (`admin_tls`); without it, the configuration's `server.ca_file` is used.
+    #[arg(long, value_name = "FILE")]
+    ca_file: Option<PathBuf>,
 }
 
 /// Who gets the message.
@@ -92,7 +99,9 @@ fn execute(args: PushArgs) -> Result<usize, Failure> {
         (None, Some(path)) => read_file(path)?,
         (None, None) => return Err(Failure::Error("no data given".into())),
     };
-    let management = Management::new(&target.base_url, target.credentials)
+    let roots = trusted_roots(args.ca_file.as_deref(), cfg.server.ca_file.as_deref())
+        .map_err(Failure::Error)?;
+    let management = Management::with_roots(&target.base_url, target.credentials, roots)
         .map_err(|e| Failure::Error(e.to_string()))?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -106,6 +115,19 @@ fn execute(args: PushArgs) -> Result<usize, Failure> {
         }
     });
     sent.map_err(|e| Failure::Error(describe(e, &target.origin)))
+}
+
+/// The extra roots of the call: `--ca-file` when given, else the configuration's
+/// `server.ca_file`; an unusable file is named with the flag or key it came from.
+fn trusted_roots(
+    flag: Option<&Path>,
+    configured: Option<&str>,
+) -> Result<Vec<Certificate>, String> {
+    match (flag, configured) {
+        (Some(file), _) => read_roots(file, "--ca-file"),
+        (None, Some(file)) => read_roots(Path::new(file), CA_FILE_KEY),
+        (None, None) => Ok(Vec::new()),
+    }
 }
 
 /// The one recipient clap let through; an empty name would name a different resource.
@@ -132,6 +154,12 @@ fn recipient(
 /// One line for a failed call: the gateway's refusal as it gave it, or where the call went.
 fn describe(e: ClientError, origin: &str) -> String {
     match e {
+        ClientError::Unreachable { reason, .. } if reason.contains("certificate") => {
+            format!(
+                "cannot reach {origin}: {reason}; trust the CA of the admin listener's \
+                 certificate with --ca-file (or server.ca_file)"
+            )
+        }
         ClientError::Unreachable { reason, .. } => {
             format!("cannot reach {origin}: {reason}; is the gateway running?")
         }

@@ -14,15 +14,18 @@ const PATIENCE: Duration = Duration::from_secs(10);
 
 fn config(backend: &Backend, server: &str, api: &str) -> String {
     format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\nshutdown_grace = \"2s\"\n{server}\n\n\
-         [management]\nregion = \"{REGION}\"\ncredentials = [{{ access_key_id = \"{ACCESS_KEY_ID}\", secret_access_key = \"{SECRET_ACCESS_KEY}\" }}]\n\n\
-         [websocket.chat]\n{api}\n\n[websocket.chat.routes]\n\
-         \"$connect\" = {{ integration = \"backend\" }}\n\
-         \"$disconnect\" = {{ integration = \"backend\" }}\n\
-         \"$default\" = {{ integration = \"backend\", response = true }}\n\n\
-         [integrations.backend]\ntype = \"http\"\nurl = \"{}\"\n",
-        backend.url
+        "{}{}{}",
+        config_head(&format!("shutdown_grace = \"2s\"\n{server}")),
+        backend_ws_api("chat", api),
+        backend_integration(&backend.url)
     )
+}
+
+/// An echo backend and a gateway in front of it (see [`config`]).
+async fn started(server: &str, api: &str) -> (Backend, TestGateway) {
+    let backend = Backend::echo().await;
+    let gateway = TestGateway::start_full(&config(&backend, server, api)).await;
+    (backend, gateway)
 }
 
 /// The status and body of a refused upgrade; panics if it was accepted.
@@ -50,13 +53,7 @@ fn connects(backend: &Backend) -> usize {
 
 #[tokio::test]
 async fn beyond_max_connections_an_upgrade_gets_503_until_one_closes() {
-    let backend = Backend::echo().await;
-    let gw = TestGateway::start_full(&config(
-        &backend,
-        "max_connections = 2\nconnect_rate_per_ip = 0",
-        "",
-    ))
-    .await;
+    let (backend, gw) = started("max_connections = 2\nconnect_rate_per_ip = 0", "").await;
     let (mut first, first_id) = connect_and_id(&gw, "/chat", &backend).await;
     let (mut second, _) = connect_and_id(&gw, "/chat", &backend).await;
 
@@ -103,13 +100,7 @@ async fn beyond_max_connections_an_upgrade_gets_503_until_one_closes() {
 
 #[tokio::test]
 async fn parallel_upgrades_never_exceed_max_connections() {
-    let backend = Backend::echo().await;
-    let gw = TestGateway::start_full(&config(
-        &backend,
-        "max_connections = 5\nconnect_rate_per_ip = 0",
-        "",
-    ))
-    .await;
+    let (backend, gw) = started("max_connections = 5\nconnect_rate_per_ip = 0", "").await;
     let url = gw.ws_url("/chat");
     let attempts = (0..20).map(|_| {
         let url = url.clone();
@@ -131,8 +122,7 @@ async fn parallel_upgrades_never_exceed_max_connections() {
 
 #[tokio::test]
 async fn over_connect_rate_per_ip_an_upgrade_gets_429_before_connect_runs() {
-    let backend = Backend::echo().await;
-    let gw = TestGateway::start_full(&config(&backend, "connect_rate_per_ip = 2", "")).await;
+    let (backend, gw) = started("connect_rate_per_ip = 2", "").await;
     let url = gw.ws_url("/chat");
     let _first = connect(&url).await;
     let _second = connect(&url).await;
@@ -156,8 +146,7 @@ async fn over_connect_rate_per_ip_an_upgrade_gets_429_before_connect_runs() {
 
 #[tokio::test]
 async fn parallel_upgrades_from_one_address_never_exceed_the_rate() {
-    let backend = Backend::echo().await;
-    let gw = TestGateway::start_full(&config(&backend, "connect_rate_per_ip = 3", "")).await;
+    let (backend, gw) = started("connect_rate_per_ip = 3", "").await;
     let url = gw.ws_url("/chat");
     let started = Instant::now();
     let attempts = (0..30).map(|_| {
@@ -189,8 +178,7 @@ async fn parallel_upgrades_from_one_address_never_exceed_the_rate() {
 
 #[tokio::test]
 async fn over_message_rate_a_message_gets_an_error_frame_and_the_socket_stays() {
-    let backend = Backend::echo().await;
-    let gw = TestGateway::start_full(&config(&backend, "", "message_rate = 3")).await;
+    let (backend, gw) = started("", "message_rate = 3").await;
     let (mut client, id) = connect_and_id(&gw, "/chat", &backend).await;
     for i in 0..6 {
         client
@@ -294,9 +282,7 @@ async fn x_forwarded_for_names_the_client_only_behind_a_trusted_proxy() {
     gw.shutdown().await;
 
     // From a peer that is not trusted, the header changes nothing.
-    let backend = Backend::echo().await;
-    let gw =
-        TestGateway::start_full(&config(&backend, "trusted_proxies = [\"10.0.0.0/8\"]", "")).await;
+    let (backend, gw) = started("trusted_proxies = [\"10.0.0.0/8\"]", "").await;
     let _spoofer = try_connect(&gw.ws_url("/chat"), &[("x-forwarded-for", "203.0.113.9")])
         .await
         .expect("connect");
@@ -312,13 +298,8 @@ async fn x_forwarded_for_names_the_client_only_behind_a_trusted_proxy() {
 #[tokio::test]
 async fn sse_streams_count_against_max_connections_too() {
     use portcullis_testkit::sse::{self, Protocol};
-    let backend = Backend::echo().await;
-    let gw = TestGateway::start_full(&config(
-        &backend,
-        "max_connections = 2\nconnect_rate_per_ip = 0",
-        "sse = true",
-    ))
-    .await;
+    let (_backend, gw) =
+        started("max_connections = 2\nconnect_rate_per_ip = 0", "sse = true").await;
     let events = gw.http_url("/chat/events");
     // One stream on its own HTTP/1.1 connection, one on HTTP/2 (a stream, not a socket).
     let first = sse::connect(&events, &[], Protocol::Http1)

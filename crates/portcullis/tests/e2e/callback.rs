@@ -1,6 +1,7 @@
 //! Handlers calling back: the AWS-sample management client (boto3 `apigatewaymanagementapi`
 //! with `endpoint_url=f"https://{domainName}/{stage}"`), run by a real Python with exactly the
-//! variables a function gets, reaches a live WebSocket connection through the gateway.
+//! variables a function gets, reaches a live WebSocket connection through the gateway; and a
+//! real Python function does the same while the admin listener has TLS (`admin_tls`).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -139,4 +140,59 @@ except urllib.error.HTTPError as e:
     let (ok, stdout, stderr) = run_as_function(&gw, script, &[&url]).await;
     assert!(ok, "{stdout}\n{stderr}");
     assert_eq!(stdout.trim(), "403", "{stderr}");
+}
+
+/// A `$default` handler that answers through the management API, as the AWS samples do.
+const PUSHER_PY: &str = r#"
+import boto3
+
+def handler(event, context):
+    rc = event["requestContext"]
+    client = boto3.client("apigatewaymanagementapi",
+                          endpoint_url=f"https://{rc['domainName']}/{rc['stage']}")
+    client.post_to_connection(ConnectionId=rc["connectionId"],
+                              Data=("pushed: " + event["body"]).encode())
+    return {"statusCode": 200}
+"#;
+
+#[tokio::test]
+async fn a_python_function_pushes_through_boto3_while_the_admin_listener_has_tls() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let ca = super::tls::TestCa::new();
+    let (cert, key, _) = ca.leaf("admin", 2100);
+    let (cert, key) = super::tls::write_pair(dir.path(), "admin", &cert, &key);
+    let code = dir.path().join("code");
+    std::fs::create_dir_all(&code).expect("mkdir");
+    std::fs::write(code.join("app.py"), PUSHER_PY).expect("write");
+    let backend = Backend::echo().await;
+    let toml = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\nshutdown_grace = \"2s\"\n\
+         admin_tls = {{ cert = {cert:?}, key = {key:?} }}\n\n\
+         [websocket.chat]\nstage = \"prod\"\n[websocket.chat.routes]\n\
+         \"$connect\" = {{ integration = \"backend\" }}\n\
+         \"$default\" = {{ integration = \"pusher\" }}\n\n\
+         [integrations.backend]\ntype = \"http\"\nurl = \"{}\"\n\n\
+         [integrations.pusher]\ntype = \"lambda\"\nfunction = \"pusher\"\n\n\
+         [functions.pusher]\nruntime = \"python3.11\"\nhandler = \"app.handler\"\n\
+         code = \"{}\"\ntimeout = \"30s\"\n",
+        backend.url,
+        code.display()
+    );
+    let gw = TestGateway::start_full(&toml).await;
+    // The admin listener speaks TLS only.
+    let plain = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client")
+        .get(gw.admin_url("/healthz"))
+        .send()
+        .await;
+    assert!(plain.is_err(), "plain HTTP answered: {plain:?}");
+
+    let (mut client, _) = connect_and_id(&gw, "/chat", &backend).await;
+    send_text(&mut client, "hi").await;
+    assert_eq!(next_text(&mut client).await, "pushed: hi");
+    send_text(&mut client, "again").await;
+    assert_eq!(next_text(&mut client).await, "pushed: again");
+    gw.shutdown().await;
 }

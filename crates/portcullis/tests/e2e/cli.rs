@@ -57,6 +57,15 @@ pub(crate) struct Out {
     pub stderr: String,
 }
 
+/// Waits, off the async runtime, for a process a test started (e.g. `portcullis serve`) to
+/// exit.
+pub(crate) async fn exited(mut child: std::process::Child) -> std::process::ExitStatus {
+    tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .expect("join")
+        .expect("wait")
+}
+
 /// `portcullis COMMAND... --config FILE REST...` with `stdin` (or none), run to its end.
 pub(crate) fn portcullis(
     command: &[&str],

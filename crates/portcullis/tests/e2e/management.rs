@@ -212,15 +212,7 @@ async fn posts_while_connect_runs_are_gone() {
     })
     .await;
     let gw = TestGateway::start(&api(&backend)).await;
-    let url = gw.ws_url("/chat");
-    let connecting = tokio::spawn(async move { connect(&url).await });
-    let event = backend
-        .wait_for(|e| e["requestContext"]["eventType"] == "CONNECT")
-        .await;
-    let id = event["requestContext"]["connectionId"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let (connecting, id) = connect_under_way(&gw, "/chat", &backend).await;
     let path = format!("/@connections/{}", encode_id(&id));
     let during = management(&gw, "POST", &path, b"too early", SECRET_ACCESS_KEY).await;
     assert_eq!(during.status().as_u16(), 410);

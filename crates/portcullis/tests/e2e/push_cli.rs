@@ -1,6 +1,7 @@
 //! `portcullis push`: the real binary against a gateway running in this process, both reading
 //! the same configuration file. Principals come from a request authorizer that names the caller
-//! after the `user` query parameter.
+//! after the `user` query parameter. With `admin_tls`, the certificate of a test CA is trusted
+//! through `--ca-file` or `server.ca_file`.
 
 use std::path::{Path, PathBuf};
 
@@ -11,6 +12,7 @@ use portcullis_testkit::{
 use serde_json::json;
 
 use super::cli::{Out, portcullis};
+use super::tls::{TestCa, write_pair};
 
 struct World {
     dir: tempfile::TempDir,
@@ -45,6 +47,11 @@ fn config_text(port: u16, admin: u16, secret: &str, backend: &str, webhook: &str
 }
 
 async fn world() -> World {
+    world_in(tempfile::tempdir().expect("tmp"), "").await
+}
+
+/// The world in `dir`, with `server` added to the configuration's `[server]`.
+async fn world_in(dir: tempfile::TempDir, server: &str) -> World {
     let backend = Backend::echo().await;
     let webhook = Backend::start(|event| {
         let user = event["queryStringParameters"]["user"]
@@ -67,8 +74,8 @@ async fn world() -> World {
         SECRET_ACCESS_KEY,
         &backend.url,
         &webhook.url,
-    );
-    let dir = tempfile::tempdir().expect("tmp");
+    )
+    .replacen("[server]\n", &format!("[server]\n{server}"), 1);
     let config = dir.path().join("gw.toml");
     std::fs::write(&config, &toml).expect("write config");
     let gateway = TestGateway::start_full(&toml).await;
@@ -282,4 +289,84 @@ async fn an_unknown_api_and_a_listener_that_is_down_are_named() {
     std::fs::write(&invalid, "[server]\nlisten = 3\n").expect("write");
     let out = push(&invalid, &["--user", "alice", "x"], None).await;
     assert_eq!(out.code, 2, "{}", out.stderr);
+}
+
+#[tokio::test]
+async fn over_admin_tls_push_trusts_its_ca_file_or_the_configured_one() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let ca = TestCa::new();
+    let (cert, key, _) = ca.leaf("admin", 2100);
+    let (cert, key) = write_pair(dir.path(), "admin", &cert, &key);
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca.pem()).expect("ca");
+    let not_pem = dir.path().join("notes.txt");
+    std::fs::write(&not_pem, "not a certificate\n").expect("notes");
+    let w = world_in(
+        dir,
+        &format!("admin_tls = {{ cert = {cert:?}, key = {key:?} }}\n"),
+    )
+    .await;
+    let (mut ws, id) = connect_and_id(&w.gateway, "/chat?user=alice", &w.backend).await;
+    let to_alice = ["--api", "chat", "--connection", id.as_str()];
+    let with = |extra: &[&str]| -> Vec<String> {
+        to_alice
+            .iter()
+            .chain(extra)
+            .map(|a| (*a).to_owned())
+            .collect()
+    };
+    let run = |config: PathBuf, args: Vec<String>| async move {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        push(&config, &args, None).await
+    };
+
+    // The system roots alone do not know the test CA: refused, and the way out is named.
+    let untrusted = run(w.config.clone(), with(&["first"])).await;
+    assert_eq!(untrusted.code, 1, "{}", untrusted.stdout);
+    let admin = w.gateway.admin.port();
+    assert!(
+        untrusted.stderr.contains(&format!(
+            "push: cannot reach the admin listener at https://127.0.0.1:{admin}"
+        )),
+        "{}",
+        untrusted.stderr
+    );
+    assert!(
+        untrusted.stderr.contains("UnknownIssuer") && untrusted.stderr.contains("--ca-file"),
+        "{}",
+        untrusted.stderr
+    );
+
+    // --ca-file: the certificate chains to it; the message arrives.
+    let ca_path = ca_file.display().to_string();
+    let trusted = run(w.config.clone(), with(&["--ca-file", &ca_path, "over tls"])).await;
+    assert_eq!(trusted.code, 0, "{}", trusted.stderr);
+    assert_eq!(trusted.stdout, "{\"connections\":1}\n");
+    assert_eq!(next_text(&mut ws).await, "over tls");
+
+    // An unusable --ca-file is named, and nothing is sent.
+    let notes = not_pem.display().to_string();
+    let unusable = run(w.config.clone(), with(&["--ca-file", &notes, "never"])).await;
+    assert_eq!(unusable.code, 1);
+    assert_eq!(
+        unusable.stderr,
+        format!("push: --ca-file: {notes}: no CERTIFICATE block in the file\n")
+    );
+
+    // Without the flag, the configuration's server.ca_file is trusted.
+    let text = std::fs::read_to_string(&w.config).expect("config");
+    let configured = w.dir.path().join("with-ca.toml");
+    std::fs::write(
+        &configured,
+        text.replacen(
+            "[server]\n",
+            &format!("[server]\nca_file = {ca_path:?}\n"),
+            1,
+        ),
+    )
+    .expect("write");
+    let from_config = run(configured, with(&["from the config"])).await;
+    assert_eq!(from_config.code, 0, "{}", from_config.stderr);
+    assert_eq!(next_text(&mut ws).await, "from the config");
+    w.gateway.shutdown().await;
 }

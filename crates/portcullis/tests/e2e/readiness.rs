@@ -141,7 +141,7 @@ async fn sigterm_reports_draining_and_refuses_upgrades_before_the_node_exits() {
     );
     let path = dir.path().join("gw.toml");
     std::fs::write(&path, config).expect("write");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+    let child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
         .args(["serve", "--config"])
         .arg(&path)
         .stdout(Stdio::null())
@@ -185,10 +185,7 @@ async fn sigterm_reports_draining_and_refuses_upgrades_before_the_node_exits() {
 
     release.notify_one();
     drop(client);
-    let status = tokio::task::spawn_blocking(move || child.wait())
-        .await
-        .expect("join")
-        .expect("wait");
+    let status = super::cli::exited(child).await;
     assert!(
         status.success(),
         "portcullis exited with {status} after SIGTERM"

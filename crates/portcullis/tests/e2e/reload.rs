@@ -11,37 +11,26 @@ use std::time::Duration;
 use portcullis_config::Config;
 use portcullis_testkit::*;
 
-/// What `TestGateway::start` puts before the APIs (a reload must keep it to change nothing
-/// else).
-fn header() -> String {
-    format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\nshutdown_grace = \"5s\"\n\n\
-         [management]\nregion = \"{REGION}\"\ncredentials = [{{ access_key_id = \"{ACCESS_KEY_ID}\", secret_access_key = \"{SECRET_ACCESS_KEY}\" }}]\n\n"
-    )
-}
-
 fn config(apis: &str) -> Config {
-    let toml = format!("{}{apis}", header());
+    let toml = format!("{}{apis}", start_head());
     match portcullis_config::load_str(&toml, "test.toml", &|_| None) {
         Ok(c) => c,
         Err(d) => panic!("test config invalid:\n{d}\n---\n{toml}"),
     }
 }
 
-fn backend_integration(backend: &Backend) -> String {
-    format!(
-        "[integrations.backend]\ntype = \"http\"\nurl = \"{}\"\n\n",
-        backend.url
-    )
+/// The integration `backend` to `backend` and a WebSocket API on it for each of `names`.
+fn apis_of(backend: &Backend, names: &[&str]) -> String {
+    let apis: String = names.iter().map(|n| backend_ws_api(n, "")).collect();
+    format!("{}{apis}", backend_integration(&backend.url))
 }
 
-fn ws_api(name: &str) -> String {
-    format!(
-        "[websocket.{name}]\n[websocket.{name}.routes]\n\
-         \"$connect\" = {{ integration = \"backend\" }}\n\
-         \"$disconnect\" = {{ integration = \"backend\" }}\n\
-         \"$default\" = {{ integration = \"backend\", response = true }}\n\n"
-    )
+/// Whether `backend` got a `$disconnect` for connection `id`.
+fn disconnected(backend: &Backend, id: &str) -> bool {
+    backend.events().iter().any(|e| {
+        e["requestContext"]["eventType"] == "DISCONNECT"
+            && e["requestContext"]["connectionId"] == id
+    })
 }
 
 const HTTP_API: &str = "[http.extra]\nbase_path = \"/api\"\n[http.extra.routes]\n\"GET /hello\" = { integration = \"backend\" }\n\n";
@@ -68,10 +57,21 @@ async fn echo(client: &mut Client, text: &str) {
     assert_eq!(next_text(client).await, text);
 }
 
+/// After one reload (`result`: `ok` or `error`): `client`, opened before it, still echoes, a
+/// new socket on `/chat` does too, and the reload was counted.
+async fn serves_old_and_new_sockets(gw: &TestGateway, client: &mut Client, result: &str) {
+    echo(client, "after").await;
+    let mut second = connect(&gw.ws_url("/chat")).await;
+    echo(&mut second, "new").await;
+    let metrics = gw.metrics_text().await;
+    let counted = format!("portcullis_config_reloads_total{{result=\"{result}\"}} 1");
+    assert!(metrics.contains(&counted), "{metrics}");
+}
+
 #[tokio::test]
 async fn a_reload_adds_an_http_api_while_an_open_socket_keeps_working() {
     let backend = Backend::echo().await;
-    let apis = format!("{}{}", backend_integration(&backend), ws_api("chat"));
+    let apis = apis_of(&backend, &["chat"]);
     let gw = TestGateway::start(&apis).await;
     let (mut client, id) = connect_and_id(&gw, "/chat", &backend).await;
     echo(&mut client, "before").await;
@@ -86,32 +86,14 @@ async fn a_reload_adds_an_http_api_while_an_open_socket_keeps_working() {
 
     assert_eq!(status_of(&gw.http_url("/api/hello")).await, 200);
     // The socket opened before the reload is still served, and was never disconnected.
-    echo(&mut client, "after").await;
-    assert!(
-        !backend
-            .events()
-            .iter()
-            .any(|e| e["requestContext"]["eventType"] == "DISCONNECT"
-                && e["requestContext"]["connectionId"] == id.as_str())
-    );
-    // New sockets work too.
-    let mut second = connect(&gw.ws_url("/chat")).await;
-    echo(&mut second, "new").await;
-    let metrics = gw.metrics_text().await;
-    assert!(
-        metrics.contains(r#"portcullis_config_reloads_total{result="ok"} 1"#),
-        "{metrics}"
-    );
+    serves_old_and_new_sockets(&gw, &mut client, "ok").await;
+    assert!(!disconnected(&backend, &id));
 }
 
 #[tokio::test]
 async fn a_broken_file_is_refused_and_the_running_configuration_stays() {
     let backend = Backend::echo().await;
-    let apis = format!(
-        "{}{}{HTTP_API}",
-        backend_integration(&backend),
-        ws_api("chat")
-    );
+    let apis = format!("{}{HTTP_API}", apis_of(&backend, &["chat"]));
     let gw = TestGateway::start(&apis).await;
     let mut client = connect(&gw.ws_url("/chat")).await;
     echo(&mut client, "before").await;
@@ -121,7 +103,7 @@ async fn a_broken_file_is_refused_and_the_running_configuration_stays() {
     // A route naming an integration that does not exist, and an unknown key.
     let broken = format!(
         "{}[websocket.chat]\nfrobnicate = true\n[websocket.chat.routes]\n\"$default\" = {{ integration = \"nowhere\" }}\n",
-        header()
+        start_head()
     );
     std::fs::write(&path, broken).expect("write");
     let refused = gw.running().reload_file(&path).await;
@@ -131,32 +113,19 @@ async fn a_broken_file_is_refused_and_the_running_configuration_stays() {
 
     // Everything still answers as before: the HTTP API, the open socket, new sockets.
     assert_eq!(status_of(&gw.http_url("/api/hello")).await, 200);
-    echo(&mut client, "after").await;
-    let mut second = connect(&gw.ws_url("/chat")).await;
-    echo(&mut second, "new").await;
-    let metrics = gw.metrics_text().await;
-    assert!(
-        metrics.contains(r#"portcullis_config_reloads_total{result="error"} 1"#),
-        "{metrics}"
-    );
+    serves_old_and_new_sockets(&gw, &mut client, "error").await;
 }
 
 #[tokio::test]
 async fn a_removed_api_closes_its_sockets_with_1001_and_the_backend_gets_disconnect() {
     let backend = Backend::echo().await;
-    let integration = backend_integration(&backend);
-    let gw = TestGateway::start(&format!(
-        "{integration}{}{}",
-        ws_api("chat"),
-        ws_api("games")
-    ))
-    .await;
+    let gw = TestGateway::start(&apis_of(&backend, &["chat", "games"])).await;
     let (mut games, games_id) = connect_and_id(&gw, "/games", &backend).await;
     let (mut chat, chat_id) = connect_and_id(&gw, "/chat", &backend).await;
 
     let changes = gw
         .running()
-        .reload(config(&format!("{integration}{}", ws_api("chat"))))
+        .reload(config(&apis_of(&backend, &["chat"])))
         .await
         .expect("applied");
     assert_eq!(changes.removed_websocket, vec!["games".to_owned()]);
@@ -167,13 +136,7 @@ async fn a_removed_api_closes_its_sockets_with_1001_and_the_backend_gets_disconn
     assert_eq!(event["requestContext"]["disconnectReason"], "API removed");
     // The other API's socket is untouched, and the removed path is gone for new clients.
     echo(&mut chat, "still here").await;
-    assert!(
-        !backend
-            .events()
-            .iter()
-            .any(|e| e["requestContext"]["eventType"] == "DISCONNECT"
-                && e["requestContext"]["connectionId"] == chat_id.as_str())
-    );
+    assert!(!disconnected(&backend, &chat_id));
     assert_eq!(handshake_status(&gw.ws_url("/games"), &[]).await, Some(404));
 }
 
@@ -187,18 +150,18 @@ fn replace_by_rename(path: &Path, text: &str) {
 #[tokio::test]
 async fn a_changed_file_is_picked_up_without_a_reload_call() {
     let backend = Backend::echo().await;
-    let apis = format!("{}{}", backend_integration(&backend), ws_api("chat"));
+    let apis = apis_of(&backend, &["chat"]);
     let dir = tempfile::tempdir().expect("tmp");
     let path = dir.path().join("gw.toml");
-    std::fs::write(&path, format!("{}{apis}", header())).expect("write");
-    let gw = TestGateway::start_full(&format!("{}{apis}", header())).await;
+    std::fs::write(&path, format!("{}{apis}", start_head())).expect("write");
+    let gw = TestGateway::start_full(&format!("{}{apis}", start_head())).await;
     gw.running().watch_config(&path).expect("watched");
     let mut client = connect(&gw.ws_url("/chat")).await;
     assert_eq!(status_of(&gw.http_url("/api/hello")).await, 404);
 
     // Another file of the directory changes nothing.
     std::fs::write(dir.path().join("notes.txt"), "unrelated").expect("write");
-    replace_by_rename(&path, &format!("{}{apis}{HTTP_API}", header()));
+    replace_by_rename(&path, &format!("{}{apis}{HTTP_API}", start_head()));
     until_status(&gw.http_url("/api/hello"), 200).await;
     echo(&mut client, "after").await;
 }
@@ -211,12 +174,12 @@ async fn sighup_reloads_the_configuration_file_of_the_binary() {
     let server = format!(
         "[server]\nlisten = \"127.0.0.1:{port}\"\nadmin_listen = \"127.0.0.1:{admin}\"\n\n"
     );
-    let apis = format!("{}{}", backend_integration(&backend), ws_api("chat"));
+    let apis = apis_of(&backend, &["chat"]);
     let path = dir.path().join("gw.toml");
     std::fs::write(&path, format!("{server}{apis}")).expect("write");
     let log_path = dir.path().join("stderr.log");
     let log = std::fs::File::create(&log_path).expect("log file");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+    let child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
         .args(["serve", "--config"])
         .arg(&path)
         .stdout(Stdio::null())
@@ -254,10 +217,7 @@ async fn sighup_reloads_the_configuration_file_of_the_binary() {
         .arg(child.id().to_string())
         .status();
     drop(client);
-    let status = tokio::task::spawn_blocking(move || child.wait())
-        .await
-        .expect("join")
-        .expect("wait");
+    let status = super::cli::exited(child).await;
     assert!(
         logged.contains("SIGHUP: reloading the configuration"),
         "{logged}"
@@ -297,12 +257,11 @@ async fn a_pool_client_added_by_a_reload_gets_tokens() {
         client("first")
     );
     let gw = TestGateway::start_full(&pool).await;
+    let first = client_token(&base, "first", "first-secret-123").await;
     assert_eq!(
-        client_token(&base, "first", "first-secret-123")
-            .await
-            .status()
-            .as_u16(),
-        200
+        first.status().as_u16(),
+        200,
+        "the configured client gets tokens"
     );
     let refused = client_token(&base, "second", "second-secret-123").await;
     assert_eq!(
@@ -322,12 +281,11 @@ async fn a_pool_client_added_by_a_reload_gets_tokens() {
     assert_eq!(token.status().as_u16(), 200);
     let token: serde_json::Value = token.json().await.expect("json");
     assert_eq!(token["token_type"], "Bearer");
+    let first = client_token(&base, "first", "first-secret-123").await;
     assert_eq!(
-        client_token(&base, "first", "first-secret-123")
-            .await
-            .status()
-            .as_u16(),
-        200
+        first.status().as_u16(),
+        200,
+        "the configured client gets tokens"
     );
 }
 
@@ -341,24 +299,10 @@ async fn a_socket_whose_connect_was_under_way_when_its_api_was_removed_is_closed
         },
     )
     .await;
-    let integration = backend_integration(&backend);
-    let gw = TestGateway::start(&format!(
-        "{integration}{}{}",
-        ws_api("chat"),
-        ws_api("games")
-    ))
-    .await;
-    let url = gw.ws_url("/games");
-    let connecting = tokio::spawn(async move { connect(&url).await });
-    let event = backend
-        .wait_for(|e| e["requestContext"]["eventType"] == "CONNECT")
-        .await;
-    let id = event["requestContext"]["connectionId"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+    let gw = TestGateway::start(&apis_of(&backend, &["chat", "games"])).await;
+    let (connecting, id) = connect_under_way(&gw, "/games", &backend).await;
     gw.running()
-        .reload(config(&format!("{integration}{}", ws_api("chat"))))
+        .reload(config(&apis_of(&backend, &["chat"])))
         .await
         .expect("applied");
     let mut games = connecting.await.expect("join");
@@ -381,8 +325,8 @@ async fn an_event_stream_added_by_a_reload_is_served_and_closed_when_its_api_is_
     );
     let base = format!(
         "{}{authorizer}{}",
-        backend_integration(&backend),
-        ws_api("games")
+        backend_integration(&backend.url),
+        backend_ws_api("games", "")
     );
     let with_stream = format!(
         "{base}[websocket.chat]\nauthorizer = \"users\"\nsse = true\n[websocket.chat.routes]\n\

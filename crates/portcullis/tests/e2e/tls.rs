@@ -1,11 +1,11 @@
 //! TLS on both listeners with a test CA: wss:// and https:// (h2 and HTTP/1.1 by ALPN), the
 //! admin listener, a certificate renewed on disk under a live connection, unusable files
-//! refused by `check` and `serve`, plain HTTP refused, and an https integration trusted
-//! through `ca_file`.
+//! refused by `check` and `serve`, plain HTTP refused, and an https integration and an
+//! identity provider's code webhook trusted through `ca_file`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -30,6 +30,11 @@ pub(crate) struct TestCa {
 }
 
 impl TestCa {
+    /// The CA's certificate (PEM), what a `ca_file` holds.
+    pub(crate) fn pem(&self) -> &str {
+        &self.pem
+    }
+
     pub(crate) fn new() -> TestCa {
         let key = KeyPair::generate().expect("key");
         let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
@@ -425,9 +430,13 @@ fn unusable_tls_files_fail_check_and_serve_with_one_line_naming_key_and_file() {
     );
 }
 
-/// An https backend with a certificate of `ca`: answers every request with a Lambda proxy
-/// result, HTTP/1.1, one request per connection.
-async fn https_backend(ca: &TestCa) -> String {
+/// What [`https_server`] keeps for a client that refused its certificate.
+const REFUSED: &str = "(TLS handshake refused)";
+
+/// An https server with a certificate of `ca` (HTTP/1.1, one request per connection): keeps
+/// every request it reads (head and body, as text; [`REFUSED`] for a failed handshake) and
+/// answers each with `answer`. Returns its port and the requests.
+async fn https_server(ca: &TestCa, answer: String) -> (u16, Arc<Mutex<Vec<String>>>) {
     let (cert, key, _) = ca.leaf("backend", 2100);
     let chain = vec![CertificateDer::from_pem_slice(cert.as_bytes()).expect("certificate")];
     let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(key.as_bytes()).expect("key");
@@ -445,31 +454,60 @@ async fn https_backend(ca: &TestCa) -> String {
         .await
         .expect("bind");
     let port = listener.local_addr().expect("addr").port();
+    let requests = Arc::new(Mutex::new(Vec::new()));
+    let seen = requests.clone();
     tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
-            let acceptor = acceptor.clone();
+            let (acceptor, answer, seen) = (acceptor.clone(), answer.clone(), seen.clone());
             tokio::spawn(async move {
                 let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    seen.lock().expect("requests").push(REFUSED.to_owned());
                     return;
                 };
-                let mut head = Vec::new();
-                let mut buf = [0u8; 4096];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match tls.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let body = json!({"statusCode": 200, "body": "from the https backend"}).to_string();
-                let answer = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
+                let Some(request) = read_request(&mut tls).await else {
+                    return;
+                };
+                seen.lock().expect("requests").push(request);
                 let _ = tls.write_all(answer.as_bytes()).await;
                 let _ = tls.shutdown().await;
             });
         }
     });
+    (port, requests)
+}
+
+/// One HTTP/1.1 request: the head and the `content-length` bytes after it.
+async fn read_request(tls: &mut tokio_rustls::server::TlsStream<TcpStream>) -> Option<String> {
+    let mut read = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        if let Some(end) = read.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&read[..end]).to_ascii_lowercase();
+            let length = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            if read.len() >= end + 4 + length {
+                return Some(String::from_utf8_lossy(&read).into_owned());
+            }
+        }
+        match tls.read(&mut buf).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => read.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// An https backend with a certificate of `ca`: answers every request with a Lambda proxy
+/// result.
+async fn https_backend(ca: &TestCa) -> String {
+    let body = json!({"statusCode": 200, "body": "from the https backend"}).to_string();
+    let answer = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let (port, _) = https_server(ca, answer).await;
     format!("https://localhost:{port}/events")
 }
 
@@ -504,4 +542,75 @@ async fn an_https_integration_is_trusted_through_ca_file_only() {
         .expect("request");
     assert!(response.status().is_server_error(), "{}", response.status());
     without.shutdown().await;
+}
+
+/// A sign-up on the gateway's own Cognito JSON API, whose confirmation code goes to the
+/// pool's `code_webhook`.
+async fn sign_up(gateway: &TestGateway, username: &str) {
+    let response = reqwest::Client::new()
+        .post(gateway.http_url("/"))
+        .header("X-Amz-Target", "AWSCognitoIdentityProviderService.SignUp")
+        .header("Content-Type", "application/x-amz-json-1.1")
+        .body(
+            json!({"ClientId": "web", "Username": username, "Password": "password1",
+                   "UserAttributes": [{"Name": "email", "Value": "ann@example.com"}]})
+            .to_string(),
+        )
+        .send()
+        .await
+        .expect("SignUp");
+    assert_eq!(response.status(), 200);
+}
+
+/// Waits until `requests` holds `n` requests (10 s at most).
+async fn until_requests(requests: &Mutex<Vec<String>>, n: usize) -> Vec<String> {
+    for _ in 0..100 {
+        let got = requests.lock().expect("requests").clone();
+        if got.len() >= n {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("fewer than {n} requests arrived");
+}
+
+#[tokio::test]
+async fn a_code_webhook_over_https_is_trusted_through_ca_file_only() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let ca = TestCa::new();
+    let answer = "HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n".to_owned();
+    let (port, requests) = https_server(&ca, answer).await;
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca.pem()).expect("ca");
+    let rest = |store: &str| {
+        format!(
+            "[store]\nurl = \"sqlite://{}/{store}.db\"\n\n\
+             [pools.main]\nself_sign_up = true\n\
+             password_policy = {{ min_length = 8, require_digits = true }}\ncode_webhook = \"https://localhost:{port}/codes\"\n\
+             [pools.main.clients.web]\npublic = true\n",
+            dir.path().display()
+        )
+    };
+    let server = "[server]\nlisten = \"127.0.0.1:0\"\nadmin_listen = \"127.0.0.1:0\"\nshutdown_grace = \"1s\"\n";
+
+    // Without the CA the webhook's certificate is not trusted: the gateway refuses the
+    // handshake, nothing is delivered (a sign-up never waits for its delivery, so it still
+    // succeeds).
+    let without = TestGateway::start_full(&format!("{server}\n{}", rest("without"))).await;
+    sign_up(&without, "bob").await;
+    assert_eq!(until_requests(&requests, 1).await, vec![REFUSED.to_owned()]);
+    without.shutdown().await;
+
+    let with_ca = TestGateway::start_full(&format!(
+        "{server}ca_file = {ca_file:?}\n\n{}",
+        rest("with")
+    ))
+    .await;
+    sign_up(&with_ca, "ann").await;
+    let got = until_requests(&requests, 2).await;
+    with_ca.shutdown().await;
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert!(got[1].starts_with("POST /codes HTTP/1.1\r\n"), "{}", got[1]);
+    assert!(got[1].contains("\"username\":\"ann\""), "{}", got[1]);
+    assert!(got[1].contains("\"kind\":\"SIGN_UP\""), "{}", got[1]);
 }

@@ -132,7 +132,7 @@ pub fn cognito_router_with(idp: Arc<IdentityProvider>, options: CognitoOptions) 
             cache_ttl: Duration::from_secs(0),
             csrf: None,
         };
-        match JwtVerifier::new(&cfg, reqwest::Client::new(), JwtOptions::default()) {
+        match JwtVerifier::new(&cfg, idp.outbound().clone(), JwtOptions::default()) {
             Ok(v) => {
                 for (name, state) in &idp.pools {
                     v.set_local_keys(&state.issuer, idp.key_source(name));
@@ -147,7 +147,10 @@ pub fn cognito_router_with(idp: Arc<IdentityProvider>, options: CognitoOptions) 
     };
     let state = Arc::new(Cognito {
         identity: crate::http::identity::IdentityApi::new(Arc::clone(&idp)),
-        webhooks: CodeWebhooks::new(idp.pools.iter().map(|(name, s)| (name, &s.config))),
+        webhooks: CodeWebhooks::new(
+            idp.pools.iter().map(|(name, s)| (name, &s.config)),
+            idp.outbound(),
+        ),
         idp,
         options,
         verifier,

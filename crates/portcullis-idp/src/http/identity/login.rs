@@ -61,7 +61,7 @@ impl Logins {
                 max_token_bytes: MAX_LOGIN_TOKEN_BYTES,
                 ..JwtOptions::default()
             };
-            match JwtVerifier::new(&cfg, reqwest::Client::new(), options) {
+            match JwtVerifier::new(&cfg, idp.outbound().clone(), options) {
                 Ok(verifier) => {
                     verifier.set_local_keys(&state.issuer, idp.key_source(name));
                     by_provider.insert(
