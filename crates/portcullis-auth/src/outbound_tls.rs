@@ -13,9 +13,9 @@ use rustls::pki_types::pem::PemObject;
 /// The key every problem with the gateway's extra CA file is reported under.
 pub const CA_FILE_KEY: &str = "server.ca_file";
 
-/// The certificates of `ca_file` (PEM, one or more); the error is one line naming `key` (the
-/// configuration key or flag the file came from) and the file.
-pub fn read_roots(ca_file: &Path, key: &str) -> Result<Vec<reqwest::Certificate>, String> {
+/// The certificates of `ca_file` (PEM, one or more), each checked to parse; the error is one
+/// line naming `key` (the configuration key or flag the file came from) and the file.
+pub fn read_der_roots(ca_file: &Path, key: &str) -> Result<Vec<CertificateDer<'static>>, String> {
     let problem = |what: &dyn std::fmt::Display| format!("{key}: {}: {what}", ca_file.display());
     let pem = std::fs::read(ca_file).map_err(|e| problem(&e))?;
     let ders = CertificateDer::pem_slice_iter(&pem)
@@ -24,12 +24,20 @@ pub fn read_roots(ca_file: &Path, key: &str) -> Result<Vec<reqwest::Certificate>
     if ders.is_empty() {
         return Err(problem(&"no CERTIFICATE block in the file"));
     }
-    ders.iter()
+    for (i, der) in ders.iter().enumerate() {
+        x509_parser::parse_x509_certificate(der)
+            .map_err(|e| problem(&format_args!("certificate {} does not parse ({e})", i + 1)))?;
+    }
+    Ok(ders)
+}
+
+/// [`read_der_roots`], as the HTTP client takes them.
+pub fn read_roots(ca_file: &Path, key: &str) -> Result<Vec<reqwest::Certificate>, String> {
+    let problem = |what: &dyn std::fmt::Display| format!("{key}: {}: {what}", ca_file.display());
+    read_der_roots(ca_file, key)?
+        .iter()
         .enumerate()
         .map(|(i, der)| {
-            x509_parser::parse_x509_certificate(der).map_err(|e| {
-                problem(&format_args!("certificate {} does not parse ({e})", i + 1))
-            })?;
             reqwest::Certificate::from_der(der)
                 .map_err(|e| problem(&format_args!("certificate {}: {e}", i + 1)))
         })

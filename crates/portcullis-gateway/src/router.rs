@@ -77,7 +77,9 @@ impl Public {
                     Ok(admitted) => abuse::hold_with_connection(&mut req, admitted),
                     Err(refusal) => return refusal,
                 }
-                handle_upgrade(self.state.clone(), api, req, peer).await
+                // Boxed, as every app but the HTTP APIs: a request's future is as large as its
+                // largest branch, and hyper moves it into place for every request.
+                Box::pin(handle_upgrade(self.state.clone(), api, req, peer)).await
             }
             PublicApp::Sse => {
                 if self.state.shutdown.is_cancelled() {
@@ -90,7 +92,7 @@ impl Public {
                     Ok(admitted) => admitted,
                     Err(refusal) => return refusal,
                 };
-                let response = sse::handle(self.state.clone(), api, req, peer).await;
+                let response = Box::pin(sse::handle(self.state.clone(), api, req, peer)).await;
                 abuse::hold_while_streaming(response, admitted)
             }
             PublicApp::Identity => match self.identity.clone() {
@@ -102,7 +104,7 @@ impl Public {
                             client,
                             peer.port(),
                         )));
-                    match tower::ServiceExt::oneshot(router, req).await {
+                    match Box::pin(tower::ServiceExt::oneshot(router, req)).await {
                         Ok(response) => response,
                         Err(never) => match never {},
                     }
@@ -113,7 +115,7 @@ impl Public {
                 let api = self.http_apis[i].clone();
                 http_api::handle(self.state.clone(), api, req, peer).await
             }
-            PublicApp::StaticSite(i) => self.static_sites[i].serve(req).await,
+            PublicApp::StaticSite(i) => Box::pin(self.static_sites[i].serve(req)).await,
             PublicApp::NotFound => reply::message(StatusCode::NOT_FOUND, "Not Found"),
         }
     }

@@ -167,7 +167,8 @@ impl Pool {
         loop {
             let (mut conn, reused) = match self.checkout() {
                 Some(conn) => (conn, true),
-                None => (self.connect().await?, false),
+                // Boxed: connecting is rare, and its state would make every request's larger.
+                None => (Box::pin(self.connect()).await?, false),
             };
             let sent = conn.sender.try_send_request(req);
             let outcome = drive(&mut conn, sent).await;

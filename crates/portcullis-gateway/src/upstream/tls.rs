@@ -4,7 +4,6 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
@@ -25,7 +24,10 @@ impl Connector {
     pub fn new(ca_file: Option<&str>) -> Result<Connector, String> {
         let extra_roots = match ca_file {
             None => Vec::new(),
-            Some(file) => read_roots(Path::new(file))?,
+            Some(file) => portcullis_auth::outbound_tls::read_der_roots(
+                Path::new(file),
+                portcullis_auth::outbound_tls::CA_FILE_KEY,
+            )?,
         };
         Ok(Connector {
             extra_roots: Arc::new(extra_roots),
@@ -65,18 +67,4 @@ impl Connector {
             .map_err(|e| UpstreamError::Connect(format!("TLS: {e}")))?;
         Ok(Stream::Tls(Box::new(tls)))
     }
-}
-
-/// The certificates of a PEM bundle.
-fn read_roots(file: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let problem =
-        |what: &dyn std::fmt::Display| format!("server.ca_file: {}: {what}", file.display());
-    let pem = std::fs::read(file).map_err(|e| problem(&e))?;
-    let roots = CertificateDer::pem_slice_iter(&pem)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| problem(&format_args!("not a PEM certificate bundle ({e})")))?;
-    if roots.is_empty() {
-        return Err(problem(&"no CERTIFICATE block in the file"));
-    }
-    Ok(roots)
 }
