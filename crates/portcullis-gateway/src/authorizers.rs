@@ -346,7 +346,8 @@ impl Authorizer {
                     portcullis_config::PayloadFormat::V1 => PayloadFormat::V1,
                     portcullis_config::PayloadFormat::V2 => PayloadFormat::V2,
                 };
-                let result = client.authorize_http(input, format, cache).await;
+                // Boxed: a webhook call's state is large, and most requests have none.
+                let result = Box::pin(client.authorize_http(input, format, cache)).await;
                 result
                     .map(|authorized| {
                         self.count_cache(metrics, authorized.from_cache);
@@ -382,7 +383,7 @@ async fn revoked(
     let origin_jti = token.claims.get("origin_jti").and_then(Value::as_str);
     let sub = token.subject.as_deref().unwrap_or_default();
     let iat = token.claims.get("iat").and_then(Value::as_i64).unwrap_or(0);
-    idp.is_revoked(origin_jti, sub, iat).await
+    Box::pin(idp.is_revoked(origin_jti, sub, iat)).await
 }
 
 /// A `jwt` authorizer: the verifier, where the token comes from, the built-in identity
@@ -467,9 +468,8 @@ impl JwtAuth {
             // Still valid: the cache entry never outlives the token's `exp`.
             Some(hit) => hit,
             None => {
-                let verified = self
-                    .verifier
-                    .verify(token)
+                // Boxed: a miss may fetch the issuer's keys; hits, the common case, stay small.
+                let verified = Box::pin(self.verifier.verify(token))
                     .await
                     .map_err(JwtDenial::Invalid)?;
                 let session = self

@@ -103,7 +103,7 @@ impl Integration {
                 upstream, target, ..
             } => tokio::time::timeout(self.timeout, self.post(upstream, target, event)).await,
             Backend::Function { name, functions } => {
-                tokio::time::timeout(self.timeout, self.run(name, functions, event)).await
+                tokio::time::timeout(self.timeout, Box::pin(self.run(name, functions, event))).await
             }
         };
         self.latency.observe(started.elapsed().as_secs_f64());

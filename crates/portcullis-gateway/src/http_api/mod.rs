@@ -244,7 +244,8 @@ async fn serve(
     // Authorization.
     let mut identity: Option<Identity> = None;
     if route.authorization == Authorization::AwsIam {
-        match iam::authorize(state, api, &route.key, &path, req).await {
+        // Boxed: `AWS_IAM` routes are few, and their state would make every request's larger.
+        match Box::pin(iam::authorize(state, api, &route.key, &path, req)).await {
             Ok((id, read)) => {
                 identity = Some(id);
                 req = read;
@@ -256,14 +257,20 @@ async fn serve(
         // Borrowed from the request (text values only); the query decoded for the authorizer.
         let header_refs = text_headers(req.headers());
         let query = query_pairs(req.uri().query());
-        let arn = policy::http_arn(
-            &state.management.region,
-            &state.management.account_id,
-            &api.config.api_id,
-            &api.config.stage,
-            &method,
-            &path,
-        );
+        // The route's ARN is for request authorizers (`methodArn`, `routeArn`); a `jwt`
+        // authorizer never reads it.
+        let arn = if authorizer.is_jwt() {
+            String::new()
+        } else {
+            policy::http_arn(
+                &state.management.region,
+                &state.management.account_id,
+                &api.config.api_id,
+                &api.config.stage,
+                &method,
+                &path,
+            )
+        };
         let input = HttpAuthorizerRequest {
             route_arn: &arn,
             route_key: &route.key,
