@@ -370,11 +370,13 @@ async def run(args) -> int:
         while time.monotonic() < deadline:
             sample("after")
             await asyncio.sleep(args.sample_every)
+        # Read before the last scrape: the scrape's own connection to the admin listener is
+        # not one the gateway kept.
+        final_rss, final_fds = read_proc(gw.pid)
         backend_stats = json.loads(http_get(f"{backend}/stats"))
         connects = set(backend_stats["connects"])
         disconnects = set(backend_stats["disconnects"])
         m1 = metrics(admin)
-        final_rss, final_fds = read_proc(gw.pid)
         crashed = gw.poll() is not None
         result.update(summarize(rows, warmup, loaded_until))
         result.update({
