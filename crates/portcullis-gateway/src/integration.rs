@@ -204,7 +204,7 @@ fn origin_form(url: &url::Url) -> Result<http::Uri, http::Error> {
         Some(query) => format!("{}?{query}", url.path()),
         None => url.path().to_owned(),
     };
-    Ok(http::Uri::builder().path_and_query(target).build()?)
+    http::Uri::builder().path_and_query(target).build()
 }
 
 /// The client of outbound calls other than integrations (HTTP authorizers, JWKS): `ca_file`

@@ -3,7 +3,10 @@
 
 use axum::body::Body;
 use http::{HeaderMap, Response, StatusCode, header};
-use http_body_util::{BodyExt, LengthLimitError};
+use http_body_util::BodyExt;
+
+#[cfg(test)]
+pub use crate::upstream::is_length_limit;
 
 use crate::reply;
 
@@ -19,19 +22,6 @@ pub fn declared_over(headers: &HeaderMap, limit: usize) -> bool {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok())
         .is_some_and(|n| n > limit)
-}
-
-/// Whether `error`, or any error it was caused by, is the body-length limit of
-/// `http_body_util::Limited` (a streamed body that turned out longer than allowed).
-pub fn is_length_limit(error: &(dyn std::error::Error + 'static)) -> bool {
-    let mut cause = Some(error);
-    while let Some(e) = cause {
-        if e.is::<LengthLimitError>() {
-            return true;
-        }
-        cause = e.source();
-    }
-    false
 }
 
 /// Read a request body up to `limit` bytes; 413 beyond.

@@ -39,7 +39,6 @@ use crate::headers::{query_cows, query_pairs};
 use crate::integration::{Integration, Integrations};
 use crate::reply;
 use crate::state::State;
-pub(crate) use body::is_length_limit;
 use body::read_body;
 use proxy::proxy;
 

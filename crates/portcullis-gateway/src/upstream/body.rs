@@ -1,18 +1,13 @@
-//! What goes to a backend (a request body: none, bytes, or the client's body streamed within
-//! its limit) and what comes back (the answer's body, read from the connection by whoever
-//! polls it, which hands the connection back to its pool at the end).
+//! What goes to a backend: a request body (none, bytes, or the client's body streamed within
+//! its limit).
 
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::body::Body;
 use bytes::Bytes;
 use http_body_util::Limited;
-use hyper::body::Incoming;
 use hyper::body::{Body as HttpBody, Frame, SizeHint};
-
-use super::pool::{Conn, Pool};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -70,113 +65,6 @@ impl HttpBody for RequestBody {
                 SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
             }
             RequestBody::Stream(body) => body.size_hint(),
-        }
-    }
-}
-
-/// An answer's body, read from its connection. At its end the connection goes back to the
-/// pool; dropped before (the client left, a deadline passed) the connection is closed, since
-/// the rest of the answer would be read as the next one's.
-pub struct ResponseBody {
-    body: Incoming,
-    conn: Option<Box<Conn>>,
-    pool: Arc<Pool>,
-}
-
-impl ResponseBody {
-    pub(super) fn new(body: Incoming, conn: Box<Conn>, pool: Arc<Pool>) -> ResponseBody {
-        ResponseBody {
-            body,
-            conn: Some(conn),
-            pool,
-        }
-    }
-
-    /// The whole body, at most `limit` bytes (`None` beyond).
-    pub async fn read_to_end(mut self, limit: usize) -> Result<Option<Bytes>, hyper::Error> {
-        let mut first: Option<Bytes> = None;
-        let mut rest: Vec<u8> = Vec::new();
-        while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut self).poll_frame(cx)).await
-        {
-            let Ok(data) = frame?.into_data() else {
-                continue;
-            };
-            let len = first.as_ref().map_or(0, Bytes::len) + rest.len() + data.len();
-            if len > limit {
-                return Ok(None);
-            }
-            match &mut first {
-                None => first = Some(data),
-                Some(head) => {
-                    if rest.is_empty() {
-                        rest.reserve(len);
-                        rest.extend_from_slice(head);
-                    }
-                    rest.extend_from_slice(&data);
-                }
-            }
-        }
-        Ok(Some(if rest.is_empty() {
-            first.unwrap_or_default()
-        } else {
-            Bytes::from(rest)
-        }))
-    }
-
-    fn release(&mut self) {
-        if let Some(conn) = self.conn.take()
-            && !conn.is_done()
-        {
-            self.pool.put_back(conn);
-        }
-    }
-}
-
-impl std::fmt::Debug for ResponseBody {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ResponseBody")
-            .field("end", &self.body.is_end_stream())
-            .finish()
-    }
-}
-
-impl HttpBody for ResponseBody {
-    type Data = Bytes;
-    type Error = hyper::Error;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let this = self.get_mut();
-        // The connection reads what the body is waiting for.
-        if let Some(conn) = this.conn.as_mut() {
-            conn.poll_driver(cx);
-        }
-        let polled = Pin::new(&mut this.body).poll_frame(cx);
-        match &polled {
-            Poll::Ready(None) => this.release(),
-            Poll::Ready(Some(Err(_))) => this.conn = None,
-            _ => {}
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
-    }
-}
-
-impl Drop for ResponseBody {
-    /// A body nobody read because it is empty (a `HEAD`, a 204, `Content-Length: 0`) is
-    /// complete: its connection is reusable.
-    fn drop(&mut self) {
-        if self.conn.is_some() && self.body.is_end_stream() {
-            self.release();
         }
     }
 }

@@ -21,9 +21,11 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use http::{HeaderValue, Request, Response};
+use http_body_util::LengthLimitError;
 
-pub use body::{RequestBody, ResponseBody};
+pub use body::RequestBody;
 use pool::Pool;
+pub use pool::ResponseBody;
 
 use crate::error::GatewayError;
 
@@ -154,7 +156,7 @@ pub enum UpstreamError {
 
 impl UpstreamError {
     pub(crate) fn http(e: &hyper::Error) -> UpstreamError {
-        if crate::http_api::is_length_limit(e) {
+        if is_length_limit(e) {
             return UpstreamError::BodyTooLarge;
         }
         UpstreamError::Http(describe(e))
@@ -181,6 +183,19 @@ fn describe(e: &hyper::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+/// Whether `error`, or any error it was caused by, is the body-length limit of
+/// `http_body_util::Limited` (a streamed body that turned out longer than allowed).
+pub fn is_length_limit(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(e) = cause {
+        if e.is::<LengthLimitError>() {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
 }
 
 #[cfg(test)]

@@ -136,7 +136,7 @@ async fn integrations_and_proxied_routes_to_one_origin_share_one_kept_alive_conn
             .get(gw.http_url(&format!("/api/item/{i}?q={i}")))
             .send()
             .await
-            .unwrap();
+            .expect("the gateway answers");
         assert_eq!(response.status(), 200);
     }
     // `$connect`, five messages and five proxied requests, one after another: one connection.
