@@ -181,6 +181,9 @@ pub struct Server {
     pub upstream_idle_timeout: Duration,
     /// Most unused kept-alive connections kept open to one backend host. Default 64.
     pub upstream_max_idle_per_host: usize,
+    /// Threads serving the public listener, each with a listening socket of its own; `0`
+    /// (the default) means one per core.
+    pub workers: usize,
 }
 
 /// Default of `server.max_connections`.
@@ -201,6 +204,8 @@ pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default of `server.upstream_idle_timeout`.
 pub const DEFAULT_UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Largest `server.workers`.
+pub const MAX_WORKERS: usize = 1024;
 /// Default of `server.upstream_max_idle_per_host`.
 pub const DEFAULT_UPSTREAM_MAX_IDLE_PER_HOST: usize = 64;
 

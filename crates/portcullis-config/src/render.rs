@@ -115,6 +115,7 @@ pub(crate) fn render(config: &Config) -> String {
         "upstream_max_idle_per_host",
         int(s.upstream_max_idle_per_host),
     );
+    set(&mut server, "workers", int(s.workers));
     doc.insert("server", Item::Table(server));
 
     let m = &config.management;

@@ -673,7 +673,7 @@ fn unknown_key_at_the_top_level() {
 fn unknown_key_in_a_section() {
     assert_error(
         &with_server("listen_addr = \"x\"\n"),
-        "test.toml:4:1: server.listen_addr: unknown key \"listen_addr\"; expected one of: listen, admin_listen, public_url, tls, admin_tls, ca_file, shutdown_grace, max_connections, admin_max_connections, max_connections_per_ip, connect_rate_per_ip, trusted_proxies, header_read_timeout, body_read_timeout, upstream_idle_timeout, upstream_max_idle_per_host",
+        "test.toml:4:1: server.listen_addr: unknown key \"listen_addr\"; expected one of: listen, admin_listen, public_url, tls, admin_tls, ca_file, shutdown_grace, max_connections, admin_max_connections, max_connections_per_ip, connect_rate_per_ip, trusted_proxies, header_read_timeout, body_read_timeout, upstream_idle_timeout, upstream_max_idle_per_host, workers",
     );
 }
 
@@ -767,6 +767,22 @@ body_read_timeout = "2h"
             "test.toml:6:23: server.header_read_timeout: must be between 1ms and 10m, got 0s",
             "test.toml:7:21: server.body_read_timeout: must be between 1ms and 1h, got 2h",
         ]
+    );
+}
+
+#[test]
+fn workers_are_one_per_core_by_default_and_bounded() {
+    let config = load(&with_server("")).expect("compiles");
+    assert_eq!(config.server.workers, 0);
+    let config = load(&with_server("workers = 3\n")).expect("compiles");
+    assert_eq!(config.server.workers, 3);
+    assert_eq!(
+        errors(&with_server("workers = 1025\n")),
+        ["test.toml:4:11: server.workers: must be between 0 and 1024, got 1025"]
+    );
+    assert_eq!(
+        errors(&with_server("workers = -1\n")),
+        ["test.toml:4:11: server.workers: must be between 0 and 1024, got -1"]
     );
 }
 
@@ -892,7 +908,7 @@ url = "${BACKEND_URL}"
         errors(source),
         [
             "test.toml:3:16: server.admin_listen: expected a socket address like \"127.0.0.1:8080\", got \"nope\"",
-            "test.toml:4:1: server.colour: unknown key \"colour\"; expected one of: listen, admin_listen, public_url, tls, admin_tls, ca_file, shutdown_grace, max_connections, admin_max_connections, max_connections_per_ip, connect_rate_per_ip, trusted_proxies, header_read_timeout, body_read_timeout, upstream_idle_timeout, upstream_max_idle_per_host",
+            "test.toml:4:1: server.colour: unknown key \"colour\"; expected one of: listen, admin_listen, public_url, tls, admin_tls, ca_file, shutdown_grace, max_connections, admin_max_connections, max_connections_per_ip, connect_rate_per_ip, trusted_proxies, header_read_timeout, body_read_timeout, upstream_idle_timeout, upstream_max_idle_per_host, workers",
             "test.toml:7:16: websocket.chat.idle_timeout: invalid duration \"ten\": expected a whole number followed by a unit (ms, s, m, h, d), e.g. \"30s\"",
             "test.toml:9:30: websocket.chat.routes.\"$default\".integration: no integration named \"backnd\"",
             "test.toml:12:8: integrations.backend.type: expected \"http\", \"http_proxy\" or \"lambda\", got \"grpc\"",
@@ -905,7 +921,7 @@ url = "${BACKEND_URL}"
 fn columns_count_characters_not_bytes() {
     assert_error(
         "# é\n[server]\nlisten = \"127.0.0.1:8080\"\nadmin_listen = \"127.0.0.1:9090\"\n\"ключ\" = 1\n",
-        "test.toml:5:1: server.\"ключ\": unknown key \"ключ\"; expected one of: listen, admin_listen, public_url, tls, admin_tls, ca_file, shutdown_grace, max_connections, admin_max_connections, max_connections_per_ip, connect_rate_per_ip, trusted_proxies, header_read_timeout, body_read_timeout, upstream_idle_timeout, upstream_max_idle_per_host",
+        "test.toml:5:1: server.\"ключ\": unknown key \"ключ\"; expected one of: listen, admin_listen, public_url, tls, admin_tls, ca_file, shutdown_grace, max_connections, admin_max_connections, max_connections_per_ip, connect_rate_per_ip, trusted_proxies, header_read_timeout, body_read_timeout, upstream_idle_timeout, upstream_max_idle_per_host, workers",
     );
 }
 
@@ -1328,6 +1344,7 @@ fn rendered_config_shows_effective_values() {
         "body_read_timeout = \"10s\"",
         "upstream_idle_timeout = \"30s\"",
         "upstream_max_idle_per_host = 64",
+        "workers = 0",
         "[websocket.chat]",
         "idle_timeout = \"10m\"",
         "ping_interval = \"30s\"",

@@ -56,6 +56,7 @@ mod state;
 mod static_site;
 mod upstream;
 mod websocket;
+mod workers;
 
 pub use error::GatewayError;
 /// `[server] tls`, `admin_tls` and `ca_file` as `portcullis check` and `serve` validate them.

@@ -19,7 +19,7 @@ use crate::apps::{Apps, Base};
 use crate::cluster::{Cluster, LostConnection};
 use crate::error::GatewayError;
 use crate::integration::http_client;
-use crate::listener::{ListenerRules, accept_loop, bind, tls};
+use crate::listener::{ListenerRules, accept_loop, bind, bind_many, tls};
 use crate::live::Live;
 use crate::metrics::Metrics;
 use crate::registry::LocalRegistry;
@@ -27,6 +27,7 @@ use crate::registry::{ConnectionHandle, ConnectionRegistry, Transport};
 use crate::reload::{self, Changes, Reloader};
 use crate::upstream::{PoolSettings, Upstreams};
 use crate::websocket::deliver_disconnect;
+use crate::workers::{self, Workers};
 use portcullis_core::close::Close;
 
 /// A started gateway.
@@ -42,6 +43,8 @@ pub struct RunningGateway {
     /// The loopback proxy through which functions call `@connections` back, when
     /// `[functions]` are configured.
     callback: Option<CallbackProxy>,
+    /// The threads serving the public listener; dropped last.
+    workers: Workers,
 }
 
 impl RunningGateway {
@@ -116,6 +119,8 @@ impl RunningGateway {
         // them too, and go with the gateway). Calls the grace period cut short keep them
         // until their own end (the function's `timeout`).
         drop(self.reloader);
+        // Last: tasks still running on the workers (those the grace period cut short) stop.
+        drop(self.workers);
     }
 }
 
@@ -127,16 +132,20 @@ pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
         config.server.upstream_idle_timeout,
         config.server.upstream_max_idle_per_host,
     )?;
+    let workers = Workers::start(workers::count(config.server.workers))?;
     let upstreams = Upstreams::new(
         config.server.ca_file.as_deref(),
         PoolSettings {
             idle_timeout: config.server.upstream_idle_timeout,
             max_idle: config.server.upstream_max_idle_per_host,
+            shards: workers.len() + 1,
         },
     )?;
-    let listener = bind(config.server.listen).await?;
+    let listeners = bind_many(config.server.listen, workers.len())?;
     let admin_listener = bind(config.server.admin_listen).await?;
-    let listen_addr = listener
+    let listen_addr = listeners
+        .first()
+        .ok_or_else(|| GatewayError::Internal("no worker".to_owned()))?
         .local_addr()
         .map_err(|e| GatewayError::Internal(e.to_string()))?;
     let admin_addr = admin_listener
@@ -257,17 +266,35 @@ pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
 
     let apis = reloader.apps().load().websocket.len();
     let public_apps = reloader.apps().clone();
-    accept_tasks.spawn(accept_loop(
-        listener,
-        stop_accepting.clone(),
-        public_rules,
-        base.shutdown.clone(),
-        move |req, peer| {
-            // Each request is served by the apps current when it arrives.
-            let public = public_apps.load().public.clone();
-            async move { public.serve(req, peer).await }
-        },
-    ));
+    // Each worker accepts on its own socket and serves what it accepted.
+    let mut listeners = listeners.into_iter().map(Some).collect::<Vec<_>>();
+    let public_rules = Arc::new(public_rules);
+    workers.spawn_each(|index| {
+        let listener = listeners.get_mut(index).and_then(Option::take);
+        let rules = public_rules.clone();
+        let public_apps = public_apps.clone();
+        let stop = stop_accepting.clone();
+        let drain = base.shutdown.clone();
+        accept_tasks.track_future(async move {
+            let Some(listener) = listener else { return };
+            let listener = match tokio::net::TcpListener::from_std(listener) {
+                Ok(listener) => listener,
+                Err(e) => return warn!(error = %e, "a worker cannot accept"),
+            };
+            accept_loop(
+                listener,
+                stop,
+                rules.as_ref().clone(),
+                drain,
+                move |req, peer| {
+                    // Each request is served by the apps current when it arrives.
+                    let public = public_apps.load().public.clone();
+                    async move { public.serve(req, peer).await }
+                },
+            )
+            .await;
+        })
+    });
     let admin_apps = reloader.apps().clone();
     accept_tasks.spawn(accept_loop(
         admin_listener,
@@ -289,6 +316,7 @@ pub async fn start(config: Config) -> Result<RunningGateway, GatewayError> {
         accept_tasks,
         cluster,
         callback,
+        workers,
     })
 }
 

@@ -33,7 +33,7 @@ use crate::model::{
 use crate::model::{
     DEFAULT_ADMIN_MAX_CONNECTIONS, DEFAULT_BODY_READ_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT,
     DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_IP, DEFAULT_UPSTREAM_IDLE_TIMEOUT,
-    DEFAULT_UPSTREAM_MAX_IDLE_PER_HOST,
+    DEFAULT_UPSTREAM_MAX_IDLE_PER_HOST, MAX_WORKERS,
 };
 use crate::raw::Node;
 use crate::syntax;
@@ -512,6 +512,10 @@ fn server(ctx: &mut Ctx<'_>, mut t: Tbl<'_>) -> Option<Server> {
     let upstream_max_idle_per_host = t
         .size(ctx, "upstream_max_idle_per_host", 0)
         .map_or(DEFAULT_UPSTREAM_MAX_IDLE_PER_HOST, |s| s.v);
+    let workers = t
+        .int(ctx, "workers", 0, MAX_WORKERS as i64)
+        .and_then(|w| usize::try_from(w.v).ok())
+        .unwrap_or(0);
     t.finish(ctx);
     let (public_url, domain_name) = public?;
     Some(Server {
@@ -532,6 +536,7 @@ fn server(ctx: &mut Ctx<'_>, mut t: Tbl<'_>) -> Option<Server> {
         body_read_timeout,
         upstream_idle_timeout,
         upstream_max_idle_per_host,
+        workers,
     })
 }
 

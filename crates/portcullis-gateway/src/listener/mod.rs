@@ -4,6 +4,7 @@
 
 mod event_stream;
 mod limits;
+mod linger;
 mod prefixed;
 pub(crate) mod tls;
 
@@ -33,9 +34,41 @@ use crate::live::Live;
 use crate::metrics::Metrics;
 use crate::reply;
 use limits::with_deadline;
+use linger::Lingering;
 use prefixed::Prefixed;
 
 pub async fn bind(addr: SocketAddr) -> Result<TcpListener, GatewayError> {
+    bind_socket(addr, false)
+}
+
+/// `count` listening sockets on one address (the first one's port when `addr` asks for port
+/// 0), with `SO_REUSEPORT` when there is more than one: the kernel spreads new connections
+/// over them.
+pub fn bind_many(
+    addr: SocketAddr,
+    count: usize,
+) -> Result<Vec<std::net::TcpListener>, GatewayError> {
+    let shared = count > 1;
+    let first = bind_socket(addr, shared)?;
+    let addr = first
+        .local_addr()
+        .map_err(|source| GatewayError::Bind { addr, source })?;
+    let mut listeners = Vec::with_capacity(count);
+    listeners.push(first);
+    for _ in 1..count {
+        listeners.push(bind_socket(addr, shared)?);
+    }
+    // Registered with a worker's runtime when that worker starts accepting on it.
+    listeners
+        .into_iter()
+        .map(|l| {
+            l.into_std()
+                .map_err(|source| GatewayError::Bind { addr, source })
+        })
+        .collect()
+}
+
+fn bind_socket(addr: SocketAddr, reuse_port: bool) -> Result<TcpListener, GatewayError> {
     let socket = if addr.is_ipv4() {
         tokio::net::TcpSocket::new_v4()
     } else {
@@ -45,6 +78,12 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, GatewayError> {
     socket
         .set_reuseaddr(true)
         .map_err(|source| GatewayError::Bind { addr, source })?;
+    #[cfg(unix)]
+    if reuse_port {
+        socket
+            .set_reuseport(true)
+            .map_err(|source| GatewayError::Bind { addr, source })?;
+    }
     socket
         .bind(addr)
         .map_err(|source| GatewayError::Bind { addr, source })?;
@@ -54,6 +93,7 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, GatewayError> {
 }
 
 /// How one listener treats its connections.
+#[derive(Clone)]
 pub struct ListenerRules {
     /// `public` or `admin`, for metrics and logs.
     pub name: &'static str,
@@ -214,7 +254,8 @@ where
                 Some(event_stream::Head::Other) => {}
             }
         }
-        self.serve_http(stream).await;
+        let slot = self.slot.clone();
+        self.serve_http(Lingering::new(stream, slot)).await;
     }
 
     /// The handshake (within `header_read_timeout`), then the same serving as in plain text.

@@ -61,7 +61,7 @@ impl Changes {
     pub fn between(old: &Config, new: &Config) -> Changes {
         let server = |f: fn(&Config) -> String| f(old) != f(new);
         let mut needs_restart = Vec::new();
-        let restart_keys: [(&'static str, bool); 15] = [
+        let restart_keys: [(&'static str, bool); 16] = [
             ("server.listen", old.server.listen != new.server.listen),
             (
                 "server.admin_listen",
@@ -102,6 +102,8 @@ impl Changes {
                 "server.upstream_max_idle_per_host",
                 old.server.upstream_max_idle_per_host != new.server.upstream_max_idle_per_host,
             ),
+            // The worker threads and their listening sockets are made once, at start.
+            ("server.workers", old.server.workers != new.server.workers),
             ("cluster", server(|c| format!("{:?}", c.cluster))),
             ("functions", old.functions != new.functions),
             ("store", server(|c| format!("{:?}", c.store))),

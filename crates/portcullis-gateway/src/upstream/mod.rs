@@ -42,6 +42,8 @@ pub const CONNECT_FAILED: &str = "connection failed";
 pub struct PoolSettings {
     pub idle_timeout: Duration,
     pub max_idle: usize,
+    /// Idle lists per pool: one per worker thread and one for the other threads.
+    pub shards: usize,
 }
 
 /// Every origin's pool, shared by the integrations that call it (and kept across
@@ -84,6 +86,13 @@ impl Upstreams {
     pub fn idle(&self) -> usize {
         let pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
         pools.values().map(|p| p.idle()).sum()
+    }
+
+    /// Idle connections in one thread's list, over every origin.
+    #[cfg(test)]
+    pub fn idle_in(&self, shard: usize) -> usize {
+        let pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
+        pools.values().map(|p| p.idle_in(shard)).sum()
     }
 }
 

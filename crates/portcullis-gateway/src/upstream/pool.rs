@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Instant;
@@ -111,6 +112,9 @@ pub struct Conn {
     /// The driver finished (the backend closed, or the connection failed): it must not be
     /// polled again, and the connection is not reused.
     done: bool,
+    /// The idle list it goes back to: that of the thread that opened it, whose runtime is
+    /// told when its socket is ready.
+    shard: usize,
 }
 
 impl Conn {
@@ -139,12 +143,15 @@ struct Idle {
     since: Instant,
 }
 
-/// An origin's unused connections, most recently used last.
+/// An origin's unused connections: one list per worker thread (see [`crate::workers`]) and
+/// one for every other thread, most recently used last in each.
 pub struct Pool {
     origin: Origin,
     settings: PoolSettings,
     tls: Connector,
-    idle: Mutex<Vec<Idle>>,
+    idle: Box<[Mutex<Vec<Idle>>]>,
+    /// Connections in all the lists (at most `settings.max_idle`).
+    idle_count: AtomicUsize,
 }
 
 impl Pool {
@@ -153,7 +160,10 @@ impl Pool {
             origin,
             settings,
             tls,
-            idle: Mutex::new(Vec::new()),
+            idle: (0..settings.shards.max(1))
+                .map(|_| Mutex::new(Vec::new()))
+                .collect(),
+            idle_count: AtomicUsize::new(0),
         }
     }
 
@@ -188,14 +198,27 @@ impl Pool {
         }
     }
 
-    /// The most recently used connection that is still open, if any. Connections unused past
-    /// the idle timeout are dropped on the way.
+    /// This thread's list of idle connections.
+    fn home(&self) -> usize {
+        crate::workers::current() % self.idle.len()
+    }
+
+    /// The most recently used connection that is still open, if any: one this thread opened
+    /// if there is one, else another thread's. Connections unused past the idle timeout are
+    /// dropped on the way.
     fn checkout(&self) -> Option<Box<Conn>> {
+        let home = self.home();
+        (0..self.idle.len()).find_map(|offset| self.take((home + offset) % self.idle.len()))
+    }
+
+    fn take(&self, shard: usize) -> Option<Box<Conn>> {
+        let list = self.idle.get(shard)?;
         loop {
             let idle = {
-                let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+                let mut idle = list.lock().unwrap_or_else(|p| p.into_inner());
                 idle.pop()?
             };
+            self.idle_count.fetch_sub(1, Ordering::Relaxed);
             if idle.since.elapsed() >= self.settings.idle_timeout {
                 continue;
             }
@@ -212,31 +235,50 @@ impl Pool {
         if self.settings.max_idle == 0 || !conn.settle() {
             return;
         }
-        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-        if idle.len() < self.settings.max_idle {
-            idle.push(Idle {
-                conn,
-                since: Instant::now(),
-            });
+        if self.idle_count.fetch_add(1, Ordering::Relaxed) >= self.settings.max_idle {
+            self.idle_count.fetch_sub(1, Ordering::Relaxed);
+            return;
         }
+        let Some(list) = self.idle.get(conn.shard) else {
+            self.idle_count.fetch_sub(1, Ordering::Relaxed);
+            return;
+        };
+        let mut idle = list.lock().unwrap_or_else(|p| p.into_inner());
+        idle.push(Idle {
+            conn,
+            since: Instant::now(),
+        });
     }
 
     /// Drop the connections unused past the idle timeout (the oldest are first).
     pub fn close_expired(&self) {
-        let expired: Vec<Idle> = {
-            let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
-            let keep_from = idle
-                .iter()
-                .position(|i| i.since.elapsed() < self.settings.idle_timeout)
-                .unwrap_or(idle.len());
-            idle.drain(..keep_from).collect()
-        };
-        drop(expired);
+        for list in &self.idle {
+            let expired: Vec<Idle> = {
+                let mut idle = list.lock().unwrap_or_else(|p| p.into_inner());
+                let keep_from = idle
+                    .iter()
+                    .position(|i| i.since.elapsed() < self.settings.idle_timeout)
+                    .unwrap_or(idle.len());
+                idle.drain(..keep_from).collect()
+            };
+            self.idle_count.fetch_sub(expired.len(), Ordering::Relaxed);
+            drop(expired);
+        }
     }
 
     #[cfg(test)]
     pub fn idle(&self) -> usize {
-        self.idle.lock().map(|i| i.len()).unwrap_or(0)
+        self.idle
+            .iter()
+            .map(|list| list.lock().map(|i| i.len()).unwrap_or(0))
+            .sum()
+    }
+
+    #[cfg(test)]
+    pub fn idle_in(&self, shard: usize) -> usize {
+        self.idle
+            .get(shard)
+            .map_or(0, |list| list.lock().map(|i| i.len()).unwrap_or(0))
     }
 
     async fn connect(&self) -> Result<Box<Conn>, UpstreamError> {
@@ -263,6 +305,7 @@ impl Pool {
             sender,
             driver,
             done: false,
+            shard: self.home(),
         }))
     }
 }

@@ -80,11 +80,16 @@ async fn backend() -> Backend {
 }
 
 fn upstreams(idle_timeout: Duration, max_idle: usize) -> Arc<Upstreams> {
+    sharded(idle_timeout, max_idle, 1)
+}
+
+fn sharded(idle_timeout: Duration, max_idle: usize, shards: usize) -> Arc<Upstreams> {
     Upstreams::new(
         None,
         PoolSettings {
             idle_timeout,
             max_idle,
+            shards,
         },
     )
     .unwrap()
@@ -342,4 +347,43 @@ fn credentials_in_the_url_become_basic_auth() {
     assert_eq!(value, "Basic dXNAZXI6cDpzcw==");
     assert!(value.is_sensitive());
     assert!(pool::basic_auth(&url::Url::parse("http://backend/").unwrap()).is_none());
+}
+
+/// A connection goes back to the list of the worker that opened it (whose runtime watches its
+/// socket); a worker takes its own first, and another's rather than opening a new one. The
+/// idle cap counts every list.
+#[tokio::test]
+async fn connections_return_to_the_worker_that_opened_them() {
+    let backend = backend().await;
+    let upstreams = sharded(Duration::from_secs(30), 2, 3);
+    let upstream = upstreams.origin(&backend.url).unwrap();
+    crate::workers::pretend(1);
+    fetch(&upstream, "/base/n/1").await;
+    assert_eq!(upstreams.idle_in(1), 1);
+    // Worker 2 has none of its own: it borrows worker 1's, which goes back to worker 1.
+    crate::workers::pretend(2);
+    fetch(&upstream, "/base/n/1").await;
+    assert_eq!(backend.accepted.load(Ordering::SeqCst), 1);
+    assert_eq!((upstreams.idle_in(1), upstreams.idle_in(2)), (1, 0));
+    // Two at once from worker 2: one borrowed, one new and kept by worker 2.
+    let (a, b) = tokio::join!(fetch(&upstream, "/base/n/1"), fetch(&upstream, "/base/n/1"));
+    assert_eq!((a.0, b.0), (StatusCode::OK, StatusCode::OK));
+    assert_eq!(backend.accepted.load(Ordering::SeqCst), 2);
+    assert_eq!((upstreams.idle_in(1), upstreams.idle_in(2)), (1, 1));
+    // Worker 2 now takes its own.
+    fetch(&upstream, "/base/n/1").await;
+    assert_eq!((upstreams.idle_in(1), upstreams.idle_in(2)), (1, 1));
+    // Three at once from worker 0: the cap (2) holds over all the lists.
+    crate::workers::pretend(0);
+    let (a, b, c) = tokio::join!(
+        fetch(&upstream, "/base/n/1"),
+        fetch(&upstream, "/base/n/1"),
+        fetch(&upstream, "/base/n/1")
+    );
+    assert_eq!(
+        (a.0, b.0, c.0),
+        (StatusCode::OK, StatusCode::OK, StatusCode::OK)
+    );
+    assert_eq!(backend.accepted.load(Ordering::SeqCst), 3);
+    assert_eq!(upstreams.idle(), 2);
 }
