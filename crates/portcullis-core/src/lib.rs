@@ -9,6 +9,7 @@
 //! backends, or verify credentials (see `portcullis-auth` and `portcullis-gateway`).
 #![forbid(unsafe_code)]
 
+pub mod addr;
 pub mod caller;
 pub mod client;
 pub mod close;

@@ -20,6 +20,7 @@ use portcullis_auth::error::AuthError;
 use portcullis_auth::identity::RequestParts;
 use portcullis_auth::request::HttpAuthorizerRequest;
 use portcullis_config::{Authorization, IntegrationKind};
+use portcullis_core::addr::ip_text;
 use portcullis_core::cors::{CorsPolicy, is_preflight};
 use portcullis_core::fault::HasFault;
 use portcullis_core::forward::HOP_BY_HOP;
@@ -233,7 +234,7 @@ async fn serve(
     let rid = request_id();
     let now = event::now_ms();
     // The client (behind a trusted proxy, the address it forwarded).
-    let source_ip = crate::abuse::client_ip(&req, peer).to_string();
+    let source_ip = ip_text(crate::abuse::client_ip(&req, peer));
     let protocol = match req.version() {
         http::Version::HTTP_2 => "HTTP/2.0",
         http::Version::HTTP_10 => "HTTP/1.0",
@@ -358,7 +359,7 @@ async fn serve(
             // headers, not the client's, as API Gateway does.
             let headers = text_headers(&parts.headers);
             let query = query_cows(parts.uri.query());
-            let hop = peer.ip().to_canonical().to_string();
+            let hop = ip_text(peer.ip().to_canonical());
             let event = http_event(&HttpEventInput {
                 route_key: &route.key,
                 raw_path: &full_path,
@@ -396,7 +397,7 @@ async fn serve(
         }
         IntegrationKind::HttpProxy => {
             // `X-Forwarded-For` ends with the address the request came from.
-            let hop = peer.ip().to_canonical().to_string();
+            let hop = ip_text(peer.ip().to_canonical());
             let incoming = proxy::Incoming {
                 path: &path,
                 source_ip: &hop,
