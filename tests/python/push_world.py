@@ -30,6 +30,7 @@ TEMPLATE = """\
 [server]
 listen = "127.0.0.1:{ws_port}"
 admin_listen = "127.0.0.1:{admin_port}"
+connect_rate_per_ip = 0  # the tests connect from 127.0.0.1, dozens a second; test_abuse_limits tests the limit
 
 [management]
 region = "{region}"

@@ -23,6 +23,8 @@
 //! [`provider`] (opening, configuration, accessors), [`users`], [`sign_in`] (password checks
 //! with [`lockout`]), [`sessions`] and [`grants`] (the token and revocation endpoints),
 //! [`keys`] (rotation) and [`revocation`]. Errors are in [`error`], tunables in [`options`].
+//! The arithmetic of Cognito's SRP sign-in (verifiers, challenges, claim signatures) is in
+//! [`srp`], without I/O.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod attributes;
@@ -45,6 +47,7 @@ pub mod ratelimit;
 pub mod revocation;
 pub mod sessions;
 pub mod sign_in;
+pub mod srp;
 pub mod store;
 pub mod tokens;
 pub mod username;
