@@ -236,3 +236,6 @@ mod limits_tests;
 
 #[cfg(test)]
 mod tls_tests;
+
+#[cfg(test)]
+mod pool_id_tests;

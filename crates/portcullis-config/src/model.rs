@@ -696,6 +696,10 @@ pub enum KeyEncryptionKey {
 #[derive(Debug, Clone)]
 pub struct Pool {
     pub name: String,
+    /// The user pool id in Cognito's shape `{region}_{name}` (`us-east-1_main`, the region of
+    /// `[management]`) unless `id` sets one. The Cognito clients derive the SRP pool name from
+    /// it (the part after the first `_`).
+    pub id: String,
     pub self_sign_up: bool,
     pub password_policy: PasswordPolicy,
     pub access_token_ttl: Duration,
@@ -767,6 +771,45 @@ pub struct AppClient {
     /// Each refresh returns a new refresh token and the used one stops working; using one
     /// twice ends the session. Default: on for clients without a secret.
     pub refresh_token_rotation: bool,
+    /// The flows of the Cognito JSON API's `InitiateAuth` the client may start (`auth_flows`).
+    /// Default: `USER_SRP_AUTH`, with `USER_PASSWORD_AUTH` when the client has the `password`
+    /// grant and `REFRESH_TOKEN_AUTH` when it has the `refresh_token` grant.
+    pub auth_flows: Vec<AuthFlow>,
+}
+
+/// A flow of `InitiateAuth` an app client may be allowed (Cognito's `ExplicitAuthFlows`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFlow {
+    /// `USER_SRP_AUTH`: Secure Remote Password sign-in (the password never travels).
+    UserSrp,
+    /// `USER_PASSWORD_AUTH`: the password is sent to the server.
+    UserPassword,
+    /// `REFRESH_TOKEN_AUTH`: new tokens for a refresh token.
+    RefreshToken,
+}
+
+impl AuthFlow {
+    /// Every flow, in the order they are documented.
+    pub const ALL: [AuthFlow; 3] = [
+        AuthFlow::UserSrp,
+        AuthFlow::UserPassword,
+        AuthFlow::RefreshToken,
+    ];
+
+    /// The flow's name in `auth_flows` and in `InitiateAuth`'s `AuthFlow`.
+    pub fn name(self) -> &'static str {
+        match self {
+            AuthFlow::UserSrp => "USER_SRP_AUTH",
+            AuthFlow::UserPassword => "USER_PASSWORD_AUTH",
+            AuthFlow::RefreshToken => "REFRESH_TOKEN_AUTH",
+        }
+    }
+
+    /// A flow by its name, also in Cognito's `ALLOW_` form (`ALLOW_USER_SRP_AUTH`).
+    pub fn parse(name: &str) -> Option<Self> {
+        let name = name.strip_prefix("ALLOW_").unwrap_or(name);
+        Self::ALL.into_iter().find(|flow| flow.name() == name)
+    }
 }
 
 /// `[cluster]`: several nodes sharing connections, users, topics and replay logs through

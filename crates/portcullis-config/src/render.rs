@@ -395,6 +395,7 @@ pub(crate) fn render(config: &Config) -> String {
     let mut pools = implicit();
     for (name, p) in &config.pools {
         let mut t = Table::new();
+        set(&mut t, "id", str(&p.id));
         set(&mut t, "self_sign_up", Value::from(p.self_sign_up));
         let pp = &p.password_policy;
         set(
@@ -463,6 +464,8 @@ pub(crate) fn render(config: &Config) -> String {
                     "refresh_token_rotation",
                     Value::from(c.refresh_token_rotation),
                 );
+                let flows: Vec<String> = c.auth_flows.iter().map(|f| f.name().to_owned()).collect();
+                set(&mut ct, "auth_flows", list(&flows));
                 clients.insert(id, Item::Table(ct));
             }
             t.insert("clients", Item::Table(clients));

@@ -203,9 +203,15 @@ pub(crate) fn compile(root: &Node, ctx: &mut Ctx<'_>) -> Option<Config> {
     };
 
     let mut pools_out = IndexMap::new();
-    let mut client_owners = HashMap::new();
+    let mut seen = pools::Seen {
+        region: management
+            .as_ref()
+            .map_or(defaults::REGION, |m| m.region.as_str()),
+        client_owners: HashMap::new(),
+        pool_ids: HashMap::new(),
+    };
     for (name, t) in named(ctx, &mut top, "pools") {
-        if let Some(pool) = pools::pool(ctx, &name, t, &mut client_owners) {
+        if let Some(pool) = pools::pool(ctx, &name, t, &mut seen) {
             pools_out.insert(name.v, pool);
         }
     }

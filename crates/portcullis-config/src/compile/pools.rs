@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use indexmap::IndexMap;
 
-use crate::model::{AppClient, CodeWebhook, CustomAttribute, PasswordPolicy, Pool, ResourceServer};
+use crate::model::{
+    AppClient, AuthFlow, CodeWebhook, CustomAttribute, PasswordPolicy, Pool, ResourceServer,
+};
 use crate::syntax;
 use crate::walk::{Ctx, Sp, Tbl, index};
 
@@ -35,12 +37,22 @@ const GRANTS: [&str; 4] = [
     "password",
 ];
 
-/// `client_owners` maps each client id seen so far to its pool (ids are unique across pools).
+/// Longest user pool id (Cognito: 55).
+const MAX_POOL_ID: usize = 55;
+
+/// What the pools are compiled against: the `[management]` region of their default ids, the
+/// owner of each client id seen so far (ids are unique across pools) and of each pool id.
+pub(super) struct Seen<'a> {
+    pub(super) region: &'a str,
+    pub(super) client_owners: HashMap<String, String>,
+    pub(super) pool_ids: HashMap<String, String>,
+}
+
 pub(super) fn pool(
     ctx: &mut Ctx<'_>,
     name: &Sp<String>,
     mut t: Tbl<'_>,
-    client_owners: &mut HashMap<String, String>,
+    seen: &mut Seen<'_>,
 ) -> Option<Pool> {
     if let Err(message) = syntax::url_name(&name.v) {
         ctx.error(
@@ -49,6 +61,26 @@ pub(super) fn pool(
             format!("{message} (the pool name is part of its issuer URL)"),
         );
     }
+    let id = match t.string(ctx, "id") {
+        None => format!("{}_{}", seen.region, name.v),
+        Some(id) => {
+            if let Err(message) = pool_id(&id.v) {
+                ctx.error(id.at, &t.path_of("id"), message);
+            }
+            id.v
+        }
+    };
+    match seen.pool_ids.get(&id) {
+        Some(other) => ctx.error(
+            t.at_of("id"),
+            &t.path_of("id"),
+            format!("user pool id {id:?} is already used by pool {other:?}"),
+        ),
+        None => {
+            seen.pool_ids.insert(id.clone(), name.v.clone());
+        }
+    }
+    let client_owners = &mut seen.client_owners;
     let self_sign_up = t.bool(ctx, "self_sign_up").is_some_and(|b| b.v);
     let password_policy = match t.table(ctx, "password_policy") {
         Some(p) => password_policy(ctx, p),
@@ -142,6 +174,7 @@ pub(super) fn pool(
     t.finish(ctx);
     Some(Pool {
         name: name.v.clone(),
+        id,
         self_sign_up,
         password_policy,
         access_token_ttl,
@@ -155,6 +188,30 @@ pub(super) fn pool(
         custom_attributes,
         extra: BTreeMap::new(),
     })
+}
+
+/// A user pool id as the Cognito clients accept it: `REGION_NAME` matching
+/// `^[\w-]+_[0-9a-zA-Z]+$`, at most [`MAX_POOL_ID`] characters (amazon-cognito-identity-js
+/// refuses any other; the SRP pool name is the part after the first `_`).
+fn pool_id(id: &str) -> Result<(), String> {
+    let valid = id.len() <= MAX_POOL_ID
+        && id.rsplit_once('_').is_some_and(|(region, name)| {
+            !region.is_empty()
+                && !name.is_empty()
+                && region
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                && name.chars().all(|c| c.is_ascii_alphanumeric())
+        });
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid user pool id {id:?}: expected REGION_NAME like \"us-east-1_main\" \
+             (letters, digits, '-' and '_' before the last '_', letters and digits after it; \
+             at most {MAX_POOL_ID} characters)"
+        ))
+    }
 }
 
 /// `code_webhook`, `code_webhook_secret`, `code_webhook_timeout`: the last two only with the
@@ -375,6 +432,7 @@ fn client(ctx: &mut Ctx<'_>, client_id: &str, mut t: Tbl<'_>) -> Option<AppClien
     let refresh_token_rotation = t
         .bool(ctx, "refresh_token_rotation")
         .map_or(secret.is_none(), |b| b.v);
+    let auth_flows = auth_flows(ctx, &mut t, &grants);
     let name = t.string(ctx, "name").and_then(|name| {
         let chars = name.v.chars().count();
         if chars == 0 || chars > MAX_CLIENT_NAME_CHARS || name.v.chars().any(char::is_control) {
@@ -398,5 +456,50 @@ fn client(ctx: &mut Ctx<'_>, client_id: &str, mut t: Tbl<'_>) -> Option<AppClien
         logout_urls,
         allowed_scopes,
         refresh_token_rotation,
+        auth_flows,
     })
+}
+
+/// `auth_flows`: the `InitiateAuth` flows the client may start (names as in `AuthFlow`, also in
+/// Cognito's `ALLOW_` form), without duplicates; `REFRESH_TOKEN_AUTH` needs the
+/// `refresh_token` grant. Absent: `USER_SRP_AUTH`, and the password and refresh flows of the
+/// client's grants.
+fn auth_flows(ctx: &mut Ctx<'_>, t: &mut Tbl<'_>, grants: &[String]) -> Vec<AuthFlow> {
+    let has = |grant: &str| grants.iter().any(|g| g == grant);
+    let path = t.path_of("auth_flows");
+    let Some(names) = t.strings(ctx, "auth_flows") else {
+        let mut flows = vec![AuthFlow::UserSrp];
+        if has("password") {
+            flows.push(AuthFlow::UserPassword);
+        }
+        if has("refresh_token") {
+            flows.push(AuthFlow::RefreshToken);
+        }
+        return flows;
+    };
+    let mut flows = Vec::new();
+    for (i, name) in names.into_iter().enumerate() {
+        let at = index(&path, i);
+        match AuthFlow::parse(&name.v) {
+            None => ctx.error(
+                name.at,
+                &at,
+                format!(
+                    "unknown auth flow {:?}; expected one of {}",
+                    name.v,
+                    AuthFlow::ALL.map(AuthFlow::name).join(", ")
+                ),
+            ),
+            Some(AuthFlow::RefreshToken) if !has("refresh_token") => ctx.error(
+                name.at,
+                &at,
+                "REFRESH_TOKEN_AUTH needs the refresh_token grant",
+            ),
+            Some(flow) if flows.contains(&flow) => {
+                ctx.error(name.at, &at, format!("{} is listed twice", flow.name()));
+            }
+            Some(flow) => flows.push(flow),
+        }
+    }
+    flows
 }
