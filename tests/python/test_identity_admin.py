@@ -85,7 +85,9 @@ def test_admin_api_with_botocore_sigv4(gateway):
 
     r = admin(gw, "GET", "/admin/pools")
     assert r.status_code == 200, r.text
-    assert r.json()["pools"] == [{"name": "main", "issuer": f"http://127.0.0.1:{gw.ws_port}/pools/main"}]
+    assert r.json()["pools"] == [
+        {"name": "main", "id": "us-east-1_main", "issuer": f"http://127.0.0.1:{gw.ws_port}/pools/main"}
+    ]
     assert admin(gw, "GET", "/admin/pools/nope/groups").status_code == 404
 
     r = admin(

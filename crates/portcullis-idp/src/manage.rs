@@ -125,6 +125,8 @@ impl<'a> Target<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PoolInfo {
     pub name: String,
+    /// The user pool id (`us-east-1_main`), as the Cognito clients are configured with it.
+    pub id: String,
     pub issuer: String,
 }
 
@@ -164,12 +166,13 @@ pub struct RotatedKey {
     pub activates_at: i64,
 }
 
-/// The configured pools with their issuers, by name.
+/// The configured pools with their ids and issuers, by name.
 pub fn pools(idp: &IdentityProvider) -> Vec<PoolInfo> {
     idp.pool_names()
         .into_iter()
         .map(|name| PoolInfo {
             issuer: idp.issuer(&name),
+            id: idp.pool_id(&name).unwrap_or_default().to_owned(),
             name,
         })
         .collect()
@@ -423,7 +426,7 @@ pub async fn rotate_keys(idp: &IdentityProvider, pool: &str) -> Result<RotatedKe
 // ---- JSON documents (CLI `--json` and the HTTP API) ----
 
 pub fn pool_json(p: &PoolInfo) -> Value {
-    json!({ "name": p.name, "issuer": p.issuer })
+    json!({ "name": p.name, "id": p.id, "issuer": p.issuer })
 }
 
 /// A user without its password hash; `groups` when known.

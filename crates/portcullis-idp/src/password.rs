@@ -3,7 +3,8 @@
 //!
 //! Hashing burns a core for tens of milliseconds and 19 MiB, so it runs on the blocking pool
 //! behind a semaphore with one permit per core: a login storm queues instead of starving the
-//! reactor or exhausting memory.
+//! reactor or exhausting memory. SRP's verifiers and challenges (3072-bit modular
+//! exponentiations, milliseconds each) run the same way ([`PasswordHasher::run`]).
 
 use std::sync::Arc;
 
@@ -185,6 +186,23 @@ impl PasswordHasher {
         tokio::task::spawn_blocking(move || hash_blocking(password.expose().as_bytes()))
             .await
             .map_err(|e| HashError(e.to_string()))?
+    }
+
+    /// Runs other CPU-bound work of a sign-in (SRP's modular exponentiations) the way hashes
+    /// run: on the blocking pool, under one of the same permits.
+    pub async fn run<T, F>(&self, work: F) -> Result<T, HashError>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| HashError("hasher closed".into()))?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| HashError(e.to_string()))
     }
 
     /// True when `password` matches the stored PHC string. A malformed hash never matches.

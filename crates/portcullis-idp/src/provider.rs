@@ -24,6 +24,9 @@ pub struct IdentityProvider {
     pub(crate) hasher: PasswordHasher,
     /// HMAC key for client secrets (per store, random, created on first start).
     pub(crate) secret_key: hmac::Key,
+    /// The keys of SRP sign-in (its sealed `SECRET_BLOCK`s, the challenges of users without a
+    /// verifier), derived from the same pepper: alike on every node sharing the store.
+    pub(crate) srp_keys: crate::srp::secret_block::SrpKeys,
     /// How signing keys and the pepper are kept in the store (sealed with the
     /// key-encryption key, or as they are).
     pub(crate) at_rest: AtRest,
@@ -85,6 +88,8 @@ impl IdentityProvider {
         let at_rest = AtRest::from_config(config.store.key_encryption_key.as_ref())?;
         let pepper = at_rest.open_store(store.as_ref()).await?;
         let secret_key = hmac::Key::new(hmac::HMAC_SHA256, &pepper);
+        let srp_keys = crate::srp::secret_block::SrpKeys::derive(&secret_key)
+            .ok_or_else(|| IdpError::Config("AES-256-GCM is not available".into()))?;
         let public_url = config.server.public_url.trim_end_matches('/').to_owned();
         let outbound = outbound_client(config.server.ca_file.as_deref())?;
         // Revocations written before this process started cover no connection of it.
@@ -115,6 +120,7 @@ impl IdentityProvider {
             pools,
             hasher: PasswordHasher::new(options.hash_concurrency),
             secret_key,
+            srp_keys,
             at_rest,
             revocations: tokio::sync::broadcast::channel(REVOCATION_BUFFER).0,
             writer_id: tokens::uuid_v4(),
@@ -245,6 +251,11 @@ impl IdentityProvider {
         let mut names: Vec<String> = self.pools.keys().cloned().collect();
         names.sort();
         names
+    }
+
+    /// The user pool id of a configured pool (`us-east-1_main`).
+    pub fn pool_id(&self, pool: &str) -> Option<&str> {
+        self.pools.get(pool).map(|p| p.config.id.as_str())
     }
 
     /// `{public_url}/pools/{pool}` (also for pools that are not configured).

@@ -29,6 +29,11 @@ use chrono::{DateTime, Datelike, NaiveDate, Timelike, Utc};
 use num_bigint::BigUint;
 use rand::{CryptoRng, Rng};
 
+pub mod secret_block;
+
+#[cfg(test)]
+pub(crate) mod client_tests;
+
 /// The group's modulus: the 3072-bit MODP prime of RFC 3526.
 const N_HEX: &str = concat!(
     "FFFFFFFFFFFFFFFFC90FDAA22168C234C4C6628B80DC1CD129024E088A67CC74",
@@ -58,7 +63,7 @@ pub const B_LEN: usize = 32;
 pub const KEY_LEN: usize = 16;
 /// The longest `SRP_A` accepted, in hex digits: A < N takes 768; the rest leaves room for leading
 /// zeros while bounding the work an oversized number could cost.
-const MAX_A_HEX: usize = 1024;
+pub const MAX_A_HEX: usize = 1024;
 
 const WEEKDAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
 const MONTHS: [&str; 12] = [
@@ -167,8 +172,9 @@ pub fn start<R: CryptoRng + ?Sized>(verifier: &[u8], rng: &mut R) -> ServerChall
 }
 
 /// The challenge for a given b; `None` when b is 0 or B ≡ 0 (mod N), for the caller to draw
-/// again (neither happens in practice).
-fn challenge_with_b(verifier: &[u8], b: [u8; B_LEN]) -> Option<ServerChallenge> {
+/// again (neither happens in practice). Also how the answer's check recomputes B from the b it
+/// kept.
+pub fn challenge_with_b(verifier: &[u8], b: [u8; B_LEN]) -> Option<ServerChallenge> {
     let group = group();
     let b_int = BigUint::from_bytes_be(&b);
     if is_zero(&b_int) {
@@ -196,15 +202,81 @@ pub fn session_key(
     b: &[u8],
     verifier: &[u8],
 ) -> Result<[u8; KEY_LEN], SrpError> {
-    let group = group();
     let big_a = parse_hex(a_hex).ok_or(SrpError::MalformedA)?;
-    let a_mod_n = &big_a % &group.n;
+    key_for_a(&big_a, big_b, b, verifier)
+}
+
+/// The client's `SRP_A` (hex) as minimal big-endian bytes, once it is known to be usable
+/// (at most [`MAX_A_HEX`] digits, A mod N ≠ 0): what a server keeps until the client answers.
+pub fn parse_a(a_hex: &str) -> Result<Vec<u8>, SrpError> {
+    let big_a = parse_hex(a_hex).ok_or(SrpError::MalformedA)?;
+    if is_zero(&(&big_a % &group().n)) {
+        return Err(SrpError::InvalidA);
+    }
+    Ok(big_a.to_bytes_be())
+}
+
+/// [`session_key`] for an A kept as bytes (from [`parse_a`]).
+pub fn session_key_for(
+    a: &[u8],
+    big_b: &[u8],
+    b: &[u8],
+    verifier: &[u8],
+) -> Result<[u8; KEY_LEN], SrpError> {
+    if a.len() > MAX_A_HEX / 2 {
+        return Err(SrpError::MalformedA);
+    }
+    key_for_a(&BigUint::from_bytes_be(a), big_b, b, verifier)
+}
+
+/// A verifier that belongs to nobody, for a user who has none (unknown, or not signed in since
+/// verifiers were introduced): a salt and v derived from `seed` (a server secret) and the
+/// names, so that the same name always gets the same challenge salt, and costing nothing more
+/// than HMACs (v is pseudo-random below N rather than g^x, which a client cannot tell apart in B).
+pub fn fake_verifier(seed: &hmac::Key, pool_name: &str, user_id: &str) -> Verifier {
+    let tag = |label: &[u8], counter: u8| {
+        let mut ctx = hmac::Context::with_key(seed);
+        for part in [
+            label,
+            &[counter],
+            pool_name.as_bytes(),
+            &[0],
+            user_id.as_bytes(),
+        ] {
+            ctx.update(part);
+        }
+        ctx.sign()
+    };
+    let mut salt = tag(b"salt", 0).as_ref()[..SALT_LEN].to_vec();
+    // as new_verifier: never a leading zero nibble
+    salt[0] = 0x10 + salt[0] % 0xF0;
+    let wide: Vec<u8> = (0..13u8)
+        .flat_map(|i| tag(b"verifier", i).as_ref().to_vec())
+        .collect();
+    let mut v = BigUint::from_bytes_be(&wide) % &group().n;
+    if is_zero(&v) {
+        v = BigUint::from(1u32);
+    }
+    Verifier {
+        salt,
+        verifier: v.to_bytes_be(),
+    }
+}
+
+fn key_for_a(
+    big_a: &BigUint,
+    big_b: &[u8],
+    b: &[u8],
+    verifier: &[u8],
+) -> Result<[u8; KEY_LEN], SrpError> {
+    let group = group();
+    let a_mod_n = big_a % &group.n;
     if is_zero(&a_mod_n) {
         return Err(SrpError::InvalidA);
     }
     let big_b = BigUint::from_bytes_be(big_b);
     // u is hashed over A as sent, as the client hashes the A it sent
-    let u = hash_int(&[&pad(&big_a), &pad(&big_b)]);
+    let u = hash_int(&[&pad(big_a), &pad(&big_b)]);
     if is_zero(&u) {
         return Err(SrpError::ZeroU);
     }

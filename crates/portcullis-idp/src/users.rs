@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use portcullis_config::Secret;
 
 use crate::store::{ClientRecord, RevokedSubject, UserRecord, UserStatus};
-use crate::{IdentityProvider, IdpError, password, tokens, unix_now};
+use crate::{IdentityProvider, IdpError, password, srp, tokens, unix_now};
 
 /// A user with the groups it belongs to (`show user`).
 #[derive(Debug, Clone)]
@@ -37,7 +37,7 @@ impl IdentityProvider {
             &attributes,
         )
         .map_err(|e| IdpError::InvalidParameter(e.to_string()))?;
-        let (password_hash, status) = match password {
+        let (password_hash, srp, status) = match password {
             Some((pw, permanent)) => {
                 password::check_policy(&state.config.password_policy, pw.expose())?;
                 let status = if permanent {
@@ -45,9 +45,10 @@ impl IdentityProvider {
                 } else {
                     UserStatus::ForceChangePassword
                 };
-                (Some(self.hasher.hash(pw).await?), status)
+                let verifier = self.srp_verifier(pool, username, pw).await?;
+                (Some(self.hasher.hash(pw).await?), Some(verifier), status)
             }
-            None => (None, UserStatus::Unconfirmed),
+            None => (None, None, UserStatus::Unconfirmed),
         };
         let now = unix_now();
         let user = UserRecord {
@@ -63,6 +64,7 @@ impl IdentityProvider {
             tokens_valid_after: 0,
             created_at: now,
             updated_at: now,
+            srp,
         };
         self.store.create_user(&user).await?;
         Ok(user)
@@ -162,8 +164,10 @@ impl IdentityProvider {
         let state = self.pool(pool)?;
         password::check_policy(&state.config.password_policy, password.expose())?;
         let hash = self.hasher.hash(password).await?;
+        let verifier = self.srp_verifier(pool, username, password).await?;
         let mut user = self.user(pool, username).await?;
         user.password_hash = Some(hash);
+        user.srp = Some(verifier);
         user.status = if permanent {
             UserStatus::Confirmed
         } else {
@@ -174,6 +178,30 @@ impl IdentityProvider {
         user.updated_at = self.now();
         self.store.update_user(&user).await?;
         Ok(())
+    }
+
+    /// A new SRP salt and verifier of `password` for `username` (the internal name, the one
+    /// `USER_ID_FOR_SRP` returns) in `pool`, under the pool name the clients derive from the
+    /// pool id. Computed on the hasher's blocking pool.
+    pub(crate) async fn srp_verifier(
+        &self,
+        pool: &str,
+        username: &str,
+        password: &Secret,
+    ) -> Result<srp::Verifier, IdpError> {
+        let pool_name = self.srp_pool_name(pool)?.to_owned();
+        let (username, password) = (username.to_owned(), password.clone());
+        Ok(self
+            .hasher
+            .run(move || {
+                srp::new_verifier(&pool_name, &username, password.expose(), &mut rand::rng())
+            })
+            .await?)
+    }
+
+    /// The pool name that enters SRP's hashes: the part of the pool id after its first `_`.
+    pub(crate) fn srp_pool_name(&self, pool: &str) -> Result<&str, IdpError> {
+        Ok(srp::pool_name(&self.pool(pool)?.config.id))
     }
 
     /// Verifies a user's password (admin checks and tests). Sign-in (later phase) must add

@@ -289,7 +289,7 @@ async fn login(
         }
     };
     let user = match check {
-        Ok(crate::PasswordCheck::Valid(user)) => user,
+        Ok(crate::PasswordCheck::Valid(user)) => *user,
         Ok(crate::PasswordCheck::Locked) => return fail(LOCKED_OUT),
         Ok(crate::PasswordCheck::Invalid) => return fail(GENERIC_FAILURE),
         Err(e) => return server_error(&e),

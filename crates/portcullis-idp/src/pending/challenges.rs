@@ -9,7 +9,8 @@
 //! cannot be replayed. At most `max` sessions are kept: when full the expired ones are
 //! dropped, and a new one is refused only when every kept session is still live.
 //! `ChallengeBook` is the in-memory model of these rules the tests drive; the store applies
-//! them in SQL.
+//! them in SQL. The same table records the SRP `SECRET_BLOCK`s that were answered
+//! ([`used_block_hash`]), under the same bound.
 
 #[cfg(test)]
 use std::collections::HashMap;
@@ -65,6 +66,17 @@ pub fn session_hash(session: &str) -> Vec<u8> {
     digest::digest(&digest::SHA256, session.as_bytes())
         .as_ref()
         .to_vec()
+}
+
+/// What is kept of an SRP `SECRET_BLOCK` that was answered (its random id), in the same table as
+/// the sessions so that a block is answered once across every node sharing the store: the
+/// SHA-256 of a byte string that starts with 0xFF, which no UTF-8 `Session` string does, so the
+/// record can never be taken for a session.
+pub fn used_block_hash(block_id: &[u8]) -> Vec<u8> {
+    let mut ctx = digest::Context::new(&digest::SHA256);
+    ctx.update(b"\xffsrp-block\0");
+    ctx.update(block_id);
+    ctx.finish().as_ref().to_vec()
 }
 
 /// When a session opened at `now` ends.

@@ -116,6 +116,10 @@ pub struct UserRecord {
     pub tokens_valid_after: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    /// SRP salt and verifier of the current password (`USER_SRP_AUTH`); `None` until a
+    /// password is set, or for a user whose password predates verifiers and who has not
+    /// signed in with it since.
+    pub srp: Option<crate::srp::Verifier>,
 }
 
 impl fmt::Debug for UserRecord {
@@ -134,6 +138,7 @@ impl fmt::Debug for UserRecord {
             .field("failed_attempts", &self.failed_attempts)
             .field("locked_until", &self.locked_until)
             .field("tokens_valid_after", &self.tokens_valid_after)
+            .field("srp", &self.srp)
             .finish_non_exhaustive()
     }
 }
@@ -247,6 +252,15 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Writes every mutable field of an existing user; [`StoreError::NotFound`] if there is none.
     async fn update_user(&self, user: &UserRecord) -> Result<(), StoreError>;
     async fn delete_user(&self, pool: &str, username: &str) -> Result<bool, StoreError>;
+    /// Sets the SRP verifier of a user who has none, if the password is still `password_hash`
+    /// (the one the verifier was computed from); false when either changed.
+    async fn set_srp_verifier(
+        &self,
+        pool: &str,
+        username: &str,
+        password_hash: &str,
+        verifier: &crate::srp::Verifier,
+    ) -> Result<bool, StoreError>;
     /// Compare-and-swap of a user's lockout fields (`failed_attempts`, `locked_until`,
     /// `updated_at`): writes `next` only if the row still holds `expected`. False when the user
     /// changed in between (or is gone); the caller reads it again.

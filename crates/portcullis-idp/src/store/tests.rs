@@ -25,6 +25,7 @@ fn user(pool: &str, username: &str, sub: &str) -> UserRecord {
         tokens_valid_after: 0,
         created_at: 100,
         updated_at: 100,
+        srp: None,
     }
 }
 
@@ -108,6 +109,7 @@ async fn suite(store: Arc<dyn Store>) {
     changed.password_hash = None;
     changed.updated_at = 300;
     store.update_user(&changed).await.unwrap();
+    srp_verifiers(store.as_ref(), &alice).await;
     assert_eq!(
         store.get_user("main", "alice").await.unwrap(),
         Some(changed.clone())
@@ -362,6 +364,77 @@ async fn suite(store: Arc<dyn Store>) {
 }
 
 /// The revocation log: increasing ids, paging by id, pruning by age, ids never reused.
+/// A user's SRP verifier: kept by create and update, set once for the password it was computed
+/// from (`set_srp_verifier`), cleared with the password.
+async fn srp_verifiers(store: &dyn Store, alice: &UserRecord) {
+    let verifier = |b: u8| crate::srp::Verifier {
+        salt: vec![0x10 + b; 16],
+        verifier: vec![b; 384],
+    };
+    let mut carol = user("main", "carol", "33333333-3333-4333-8333-333333333333");
+    carol.srp = Some(verifier(1));
+    store.create_user(&carol).await.unwrap();
+    assert_eq!(
+        store.get_user("main", "carol").await.unwrap(),
+        Some(carol.clone())
+    );
+    // a user created before verifiers: NULL columns read as none, set once for its password
+    let mut dave = user("main", "dave", "44444444-4444-4444-8444-444444444444");
+    store.create_user(&dave).await.unwrap();
+    assert_eq!(
+        store.get_user("main", "dave").await.unwrap().unwrap().srp,
+        None
+    );
+    let hash = dave.password_hash.clone().unwrap();
+    assert!(
+        !store
+            .set_srp_verifier("main", "dave", "$another", &verifier(2))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .set_srp_verifier("main", "dave", &hash, &verifier(2))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .set_srp_verifier("main", "dave", &hash, &verifier(3))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .set_srp_verifier("main", "nobody", &hash, &verifier(3))
+            .await
+            .unwrap()
+    );
+    dave.srp = Some(verifier(2));
+    assert_eq!(
+        store.get_user("main", "dave").await.unwrap(),
+        Some(dave.clone())
+    );
+    // update_user writes it like every other field
+    dave.srp = None;
+    store.update_user(&dave).await.unwrap();
+    assert_eq!(
+        store.get_user("main", "dave").await.unwrap().unwrap().srp,
+        None
+    );
+    carol.srp = Some(verifier(4));
+    store.update_user(&carol).await.unwrap();
+    assert_eq!(store.get_user("main", "carol").await.unwrap(), Some(carol));
+    // nobody else's row changed
+    assert_eq!(
+        store.get_user("main", "alice").await.unwrap().unwrap().srp,
+        alice.srp
+    );
+    for name in ["carol", "dave"] {
+        assert!(store.delete_user("main", name).await.unwrap());
+    }
+}
+
 async fn revocation_events(store: &dyn Store) {
     assert_eq!(store.last_revocation_event_id().await.unwrap(), 0);
     assert!(

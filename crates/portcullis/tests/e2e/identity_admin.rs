@@ -225,7 +225,8 @@ async fn admin_api_manages_users() {
     assert_eq!(status, 200);
     assert_eq!(
         pools,
-        json!({"pools": [{"name": "main", "issuer": format!("{}/pools/main", s.base)}]})
+        json!({"pools": [{"name": "main", "id": format!("{REGION}_main"),
+                          "issuer": format!("{}/pools/main", s.base)}]})
     );
     let (status, body) = admin(gw, "GET", "/admin/pools/nope/users", None).await;
     assert_eq!(status, 404);

@@ -210,7 +210,7 @@ pub(super) fn password_answer(
     check: Result<PasswordCheck, IdpError>,
 ) -> Result<UserRecord, CognitoError> {
     match check {
-        Ok(PasswordCheck::Valid(user)) => Ok(user),
+        Ok(PasswordCheck::Valid(user)) => Ok(*user),
         Ok(PasswordCheck::Locked) => Err(not_authorized("Password attempts exceeded")),
         Ok(PasswordCheck::Invalid) => Err(bad_credentials()),
         Err(e) => Err(internal(&e)),

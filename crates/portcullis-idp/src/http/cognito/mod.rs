@@ -2,8 +2,9 @@
 //! `X-Amz-Target: AWSCognitoIdentityProviderService.<Operation>`, body
 //! `application/x-amz-json-1.1`.
 //!
-//! Operations: `SignUp`, `ConfirmSignUp`, `ResendConfirmationCode`, `InitiateAuth` (`USER_PASSWORD_AUTH`,
-//! `REFRESH_TOKEN_AUTH`/`REFRESH_TOKEN`), `RespondToAuthChallenge` (`NEW_PASSWORD_REQUIRED`),
+//! Operations: `SignUp`, `ConfirmSignUp`, `ResendConfirmationCode`, `InitiateAuth` (`USER_SRP_AUTH`,
+//! `USER_PASSWORD_AUTH`, `REFRESH_TOKEN_AUTH`/`REFRESH_TOKEN`), `RespondToAuthChallenge`
+//! (`PASSWORD_VERIFIER`, `NEW_PASSWORD_REQUIRED`),
 //! `GetUser`, `UpdateUserAttributes`, `ChangePassword`, `GlobalSignOut`, `RevokeToken`,
 //! `ForgotPassword`, `ConfirmForgotPassword`. Which attributes users may write is
 //! [`crate::attributes`]'s rule.
@@ -13,10 +14,18 @@
 //!   up in the pools' configuration the provider keeps in memory. `SECRET_HASH` is verified with
 //!   the plaintext client secret from that configuration (the store keeps only a keyed hash of it,
 //!   which cannot serve as an HMAC key); the configuration already holds it as a `Secret`.
-//! * `USER_PASSWORD_AUTH` needs the client's `password` grant (the default of public clients).
+//! * Each client's `auth_flows` says which `InitiateAuth` flows it may start: by default
+//!   `USER_SRP_AUTH`, `USER_PASSWORD_AUTH` with the `password` grant (the default of public
+//!   clients) and `REFRESH_TOKEN_AUTH` with the `refresh_token` grant.
+//! * SRP ([`srp`]): users keep a salt and verifier, never needed in the clear again; the
+//!   `PASSWORD_VERIFIER` challenge is stateless (a sealed `SECRET_BLOCK` any node opens, valid
+//!   5 minutes, answered once: its id is recorded with the challenge sessions), the claim's
+//!   `TIMESTAMP` must be within 5 minutes of the clock, and unknown users get a fake challenge
+//!   of the same shape that fails like a wrong password. A wrong signature counts toward the
+//!   lockout as a wrong password does; a correct one gets what a correct password gets.
 //! * User existence is not revealed (PreventUserExistenceErrors = ENABLED): unknown users and
-//!   wrong passwords both get `NotAuthorizedException` (after a dummy Argon2 verification, so
-//!   timing does not tell either). `ForgotPassword` and `ResendConfirmationCode` issue a code
+//!   wrong passwords both get `NotAuthorizedException` (after a dummy Argon2 verification, or
+//!   the SRP check against a fake verifier, so timing does not tell either). `ForgotPassword` and `ResendConfirmationCode` issue a code
 //!   for every name (one nobody receives when the user is unknown, disabled or in the wrong
 //!   state), answer the same masked `CodeDeliveryDetails` for all, and the same limits count
 //!   every name; `ConfirmSignUp` and `ConfirmForgotPassword` answer `CodeMismatchException`
@@ -39,7 +48,7 @@
 //!   login) covers the operations that check passwords or codes or issue codes.
 //!
 //! Files: this one dispatches operations and holds what they share; [`sign_in`] (flows and
-//! challenges), [`sign_up`] (sign-up, confirmation, forgotten passwords and their codes),
+//! challenges), [`srp`] (`USER_SRP_AUTH` and `PASSWORD_VERIFIER`), [`sign_up`] (sign-up, confirmation, forgotten passwords and their codes),
 //! [`user`] (a signed-in user's own operations), [`errors`], [`options`].
 #![allow(clippy::result_large_err)]
 
@@ -70,6 +79,7 @@ mod errors;
 mod options;
 mod sign_in;
 mod sign_up;
+mod srp;
 #[cfg(test)]
 mod tests;
 mod user;

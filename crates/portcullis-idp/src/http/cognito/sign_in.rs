@@ -1,8 +1,8 @@
-//! Signing in: `InitiateAuth` (`USER_PASSWORD_AUTH`, `REFRESH_TOKEN_AUTH`), the
-//! `NEW_PASSWORD_REQUIRED` challenge (`RespondToAuthChallenge`) and its sessions, and the
-//! authentication result.
+//! Signing in: `InitiateAuth` (`USER_PASSWORD_AUTH`, `REFRESH_TOKEN_AUTH`; `USER_SRP_AUTH` is
+//! [`super::srp`]'s), the `NEW_PASSWORD_REQUIRED` challenge (`RespondToAuthChallenge`) and its
+//! sessions, what a user who proved the password gets, and the authentication result.
 
-use portcullis_config::{AppClient, Secret};
+use portcullis_config::{AppClient, AuthFlow, Secret};
 use serde_json::{Map, Value, json};
 
 use super::errors::{
@@ -13,7 +13,7 @@ use super::{ADMIN_SCOPE, Body, Cognito, opt_map, opt_str, req_str};
 use crate::attributes::token_claims;
 use crate::pending::challenges::{ChallengeError, Challenged, session_expiry, session_hash};
 use crate::store::ChallengeRow;
-use crate::store::UserStatus;
+use crate::store::{UserRecord, UserStatus};
 use crate::{OAuthError, tokens, unix_now};
 
 impl Cognito {
@@ -78,13 +78,10 @@ impl Cognito {
         match flow {
             "USER_PASSWORD_AUTH" => self.password_auth(pool, client, params).await,
             "REFRESH_TOKEN_AUTH" | "REFRESH_TOKEN" => self.refresh_auth(pool, client, params).await,
-            "USER_SRP_AUTH"
-            | "CUSTOM_AUTH"
-            | "USER_AUTH"
-            | "ADMIN_USER_PASSWORD_AUTH"
-            | "ADMIN_NO_SRP_AUTH" => Err(invalid_parameter(format!(
-                "{flow} flow not enabled for this client"
-            ))),
+            "USER_SRP_AUTH" => self.srp_auth(pool, client, params).await,
+            "CUSTOM_AUTH" | "USER_AUTH" | "ADMIN_USER_PASSWORD_AUTH" | "ADMIN_NO_SRP_AUTH" => Err(
+                invalid_parameter(format!("{flow} flow not enabled for this client")),
+            ),
             _ => Err(invalid_parameter(format!("Unknown AuthFlow {flow}"))),
         }
     }
@@ -95,11 +92,7 @@ impl Cognito {
         client: &AppClient,
         params: &Body,
     ) -> Result<Value, CognitoError> {
-        if !client.grants.iter().any(|g| g == "password") {
-            return Err(invalid_parameter(
-                "USER_PASSWORD_AUTH flow not enabled for this client",
-            ));
-        }
+        Self::check_flow(client, AuthFlow::UserPassword)?;
         let username = req_str(params, "USERNAME")?;
         let password = Secret::new(req_str(params, "PASSWORD")?);
         Self::check_secret_hash(client, username, opt_str(params, "SECRET_HASH")?)?;
@@ -111,13 +104,44 @@ impl Cognito {
                 .await;
             return Err(password_answer(check).err().unwrap_or_else(bad_credentials));
         };
+        Self::check_has_password(&user)?;
+        let user = self.verify_with_lockout(user, &password).await?;
+        self.signed_in(pool, client, user).await
+    }
+
+    /// Refuses a flow the app client is not allowed (`auth_flows`).
+    pub(super) fn check_flow(client: &AppClient, flow: AuthFlow) -> Result<(), CognitoError> {
+        if client.auth_flows.contains(&flow) {
+            Ok(())
+        } else {
+            Err(invalid_parameter(format!(
+                "{} flow not enabled for this client",
+                flow.name()
+            )))
+        }
+    }
+
+    /// A user without a password (created by an administrator without one, not a sign-up
+    /// awaiting confirmation) must reset it first.
+    pub(super) fn check_has_password(user: &UserRecord) -> Result<(), CognitoError> {
         if user.password_hash.is_none() && user.status != UserStatus::Unconfirmed {
             return Err(err(
                 E::PasswordResetRequired,
                 "Password reset required for the user",
             ));
         }
-        let user = self.verify_with_lockout(user, &password).await?;
+        Ok(())
+    }
+
+    /// The answer once a user proved the password (`USER_PASSWORD_AUTH`, `PASSWORD_VERIFIER`):
+    /// refused when disabled or unconfirmed, the `NEW_PASSWORD_REQUIRED` challenge for a
+    /// temporary password, else the tokens.
+    pub(super) async fn signed_in(
+        &self,
+        pool: &str,
+        client: &AppClient,
+        user: UserRecord,
+    ) -> Result<Value, CognitoError> {
         if !user.enabled {
             return Err(not_authorized("User is disabled."));
         }
@@ -157,6 +181,7 @@ impl Cognito {
         client: &AppClient,
         params: &Body,
     ) -> Result<Value, CognitoError> {
+        Self::check_flow(client, AuthFlow::RefreshToken)?;
         let token = Secret::new(req_str(params, "REFRESH_TOKEN")?);
         if client.secret.is_some() {
             // SECRET_HASH is over the internal username the token belongs to
@@ -203,6 +228,9 @@ impl Cognito {
         let client_id = req_str(body, "ClientId")?;
         let challenge = req_str(body, "ChallengeName")?;
         let (pool, client) = self.client(client_id)?;
+        if challenge == "PASSWORD_VERIFIER" {
+            return self.password_verifier(pool, client, body).await;
+        }
         if challenge != "NEW_PASSWORD_REQUIRED" {
             return Err(invalid_parameter(format!(
                 "Unsupported challenge {challenge}"

@@ -188,6 +188,7 @@ impl Cognito {
             .hash(password)
             .await
             .map_err(|e| internal(&e))?;
+        let verifier = self.idp.srp_verifier(pool, username, password).await?;
         if replace {
             tracing::info!(pool, username, "replacing an expired, unconfirmed sign-up");
             self.idp.store.delete_user(pool, username).await?;
@@ -206,6 +207,7 @@ impl Cognito {
             tokens_valid_after: 0,
             created_at: now,
             updated_at: now,
+            srp: Some(verifier),
         };
         self.idp.store.create_user(&user).await?;
         Ok(user)

@@ -1386,4 +1386,5 @@ async fn requests_about_a_free_name_do_not_keep_it_from_being_signed_up() {
     .unwrap();
 }
 
+mod srp;
 mod user_input;

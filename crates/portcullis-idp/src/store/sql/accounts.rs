@@ -37,6 +37,8 @@ macro_rules! sql_accounts {
             fn user_from_row(row: &$row) -> Result<UserRecord, StoreError> {
                 let status: String = row.try_get("status")?;
                 let attributes: String = row.try_get("attributes")?;
+                let srp_salt: Option<Vec<u8>> = row.try_get("srp_salt")?;
+                let srp_verifier: Option<Vec<u8>> = row.try_get("srp_verifier")?;
                 Ok(UserRecord {
                     pool: row.try_get("pool")?,
                     username: row.try_get("username")?,
@@ -51,6 +53,10 @@ macro_rules! sql_accounts {
                     tokens_valid_after: row.try_get("tokens_valid_after")?,
                     created_at: row.try_get("created_at")?,
                     updated_at: row.try_get("updated_at")?,
+                    srp: match (srp_salt, srp_verifier) {
+                        (Some(salt), Some(verifier)) => Some(Verifier { salt, verifier }),
+                        _ => None,
+                    },
                 })
             }
 
@@ -223,7 +229,8 @@ macro_rules! sql_accounts {
                 sqlx::query(
                     "INSERT INTO users (pool, username, sub, password_hash, status, enabled, \
                      attributes, failed_attempts, locked_until, tokens_valid_after, created_at, \
-                     updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                     updated_at, srp_salt, srp_verifier) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
                 )
                 .bind(&user.pool)
                 .bind(&user.username)
@@ -237,6 +244,8 @@ macro_rules! sql_accounts {
                 .bind(user.tokens_valid_after)
                 .bind(user.created_at)
                 .bind(user.updated_at)
+                .bind(user.srp.as_ref().map(|v| v.salt.as_slice()))
+                .bind(user.srp.as_ref().map(|v| v.verifier.as_slice()))
                 .execute(&self.pool)
                 .await
                 .map_err(|e| map_insert_error(e, "user"))?;
@@ -289,8 +298,8 @@ macro_rules! sql_accounts {
                 let done = sqlx::query(
                     "UPDATE users SET password_hash = $3, status = $4, enabled = $5, \
                      attributes = $6, failed_attempts = $7, locked_until = $8, \
-                     tokens_valid_after = $9, updated_at = $10 \
-                     WHERE pool = $1 AND username = $2",
+                     tokens_valid_after = $9, updated_at = $10, srp_salt = $11, \
+                     srp_verifier = $12 WHERE pool = $1 AND username = $2",
                 )
                 .bind(&user.pool)
                 .bind(&user.username)
@@ -302,12 +311,36 @@ macro_rules! sql_accounts {
                 .bind(user.locked_until)
                 .bind(user.tokens_valid_after)
                 .bind(user.updated_at)
+                .bind(user.srp.as_ref().map(|v| v.salt.as_slice()))
+                .bind(user.srp.as_ref().map(|v| v.verifier.as_slice()))
                 .execute(&self.pool)
                 .await?;
                 if done.rows_affected() == 0 {
                     return Err(StoreError::NotFound("user"));
                 }
                 Ok(())
+            }
+
+            async fn set_srp_verifier(
+                &self,
+                pool: &str,
+                username: &str,
+                password_hash: &str,
+                verifier: &Verifier,
+            ) -> Result<bool, StoreError> {
+                let done = sqlx::query(
+                    "UPDATE users SET srp_salt = $3, srp_verifier = $4 \
+                     WHERE pool = $1 AND username = $2 AND password_hash = $5 \
+                     AND srp_verifier IS NULL",
+                )
+                .bind(pool)
+                .bind(username)
+                .bind(verifier.salt.as_slice())
+                .bind(verifier.verifier.as_slice())
+                .bind(password_hash)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() > 0)
             }
 
 

@@ -28,6 +28,7 @@ use super::{
 };
 use crate::pending::challenges::Challenged;
 use crate::pending::confirmation::{PendingCode, Window};
+use crate::srp::Verifier;
 
 /// Embedded migrations, applied in order; a number is never reused.
 const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
@@ -39,6 +40,10 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     (
         3,
         include_str!("../../../migrations/sqlite/0003_sign_in_steps.sql"),
+    ),
+    (
+        4,
+        include_str!("../../../migrations/sqlite/0004_srp_verifiers.sql"),
     ),
 ];
 const PG_MIGRATIONS: &[(i64, &str)] = &[
@@ -53,6 +58,10 @@ const PG_MIGRATIONS: &[(i64, &str)] = &[
     (
         3,
         include_str!("../../../migrations/postgres/0003_sign_in_steps.sql"),
+    ),
+    (
+        4,
+        include_str!("../../../migrations/postgres/0004_srp_verifiers.sql"),
     ),
 ];
 
@@ -86,8 +95,8 @@ macro_rules! user_select {
     ($tail:literal) => {
         concat!(
             "SELECT pool, username, sub, password_hash, status, enabled, attributes, \
-             failed_attempts, locked_until, tokens_valid_after, created_at, updated_at \
-             FROM users ",
+             failed_attempts, locked_until, tokens_valid_after, created_at, updated_at, \
+             srp_salt, srp_verifier FROM users ",
             $tail
         )
     };
@@ -222,6 +231,15 @@ macro_rules! sql_store {
             }
             async fn update_user(&self, user: &UserRecord) -> Result<(), StoreError> {
                 $name::update_user(self, user).await
+            }
+            async fn set_srp_verifier(
+                &self,
+                pool: &str,
+                username: &str,
+                password_hash: &str,
+                verifier: &Verifier,
+            ) -> Result<bool, StoreError> {
+                $name::set_srp_verifier(self, pool, username, password_hash, verifier).await
             }
             async fn swap_lock_state(
                 &self,
