@@ -8,6 +8,7 @@ use crate::pending::confirmation::{CodeEntry, Limits};
 use crate::pending::{PendingError, PendingLimits};
 use crate::store::{
     AuthCodeRow, ChallengeRow, CodeRedemption, ConfirmationKey, PendingRequestRow, Store,
+    StoreError,
 };
 
 fn request(id: u8, pool: &str, holder: Option<&str>, expires_at: i64) -> PendingRequestRow {
@@ -267,6 +268,11 @@ async fn challenge_sessions(store: &dyn Store) {
             .await
             .unwrap()
     );
+    // the same hash again (an SRP block answered twice): refused, on every backend
+    assert!(matches!(
+        store.open_challenge_session(&row(3, 480), 3, 290).await,
+        Err(StoreError::Conflict(_))
+    ));
     assert!(store.end_challenge_session(&[2; 32]).await.unwrap());
     assert!(
         !store.end_challenge_session(&[2; 32]).await.unwrap(),
