@@ -353,6 +353,44 @@ async fn wrong_guesses_add_up_across_nodes(a: &Node, b: &Node) {
     assert_eq!(body["__type"], "LimitExceededException");
 }
 
+/// SRP: the challenge from A (its `SECRET_BLOCK` sealed under the store's key), answered on B;
+/// the same answer replayed on A is refused (the block was recorded in the store).
+async fn srp_across_nodes(a: &Node, b: &Node) {
+    use crate::srp::client_tests::SrpClient;
+    user(a, "sara", "password1", true).await;
+    let client = SrpClient::new();
+    let (status, r) = a
+        .call(
+            "InitiateAuth",
+            json!({"ClientId": "web", "AuthFlow": "USER_SRP_AUTH",
+                   "AuthParameters": {"USERNAME": "sara", "SRP_A": client.a_hex()}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{r}");
+    let p = &r["ChallengeParameters"];
+    let param = |name: &str| p[name].as_str().expect("challenge parameter").to_owned();
+    let timestamp = crate::srp::format_timestamp(chrono::Utc::now());
+    let signature = client.signature(
+        "main",
+        "sara",
+        "password1",
+        &param("SALT"),
+        &param("SRP_B"),
+        &param("SECRET_BLOCK"),
+        &timestamp,
+    );
+    let answer = json!({"ClientId": "web", "ChallengeName": "PASSWORD_VERIFIER",
+        "ChallengeResponses": {"USERNAME": "sara", "TIMESTAMP": timestamp,
+            "PASSWORD_CLAIM_SECRET_BLOCK": param("SECRET_BLOCK"),
+            "PASSWORD_CLAIM_SIGNATURE": signature}});
+    let (status, r) = b.call("RespondToAuthChallenge", answer.clone()).await;
+    assert_eq!(status, 200, "{r}");
+    assert!(r["AuthenticationResult"]["IdToken"].is_string());
+    let (status, r) = a.call("RespondToAuthChallenge", answer).await;
+    assert_eq!(status, 400);
+    assert_eq!(r["__type"], "NotAuthorizedException");
+}
+
 async fn every_flow(url: &str) {
     let a = node(url).await;
     let b = node(url).await;
@@ -360,6 +398,7 @@ async fn every_flow(url: &str) {
     challenge_across_nodes(&a, &b).await;
     codes_across_nodes(&a, &b).await;
     wrong_guesses_add_up_across_nodes(&a, &b).await;
+    srp_across_nodes(&a, &b).await;
 }
 
 #[tokio::test]
