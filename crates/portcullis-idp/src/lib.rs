@@ -23,8 +23,9 @@
 //! [`provider`] (opening, configuration, accessors), [`users`], [`sign_in`] (password checks
 //! with [`lockout`]), [`sessions`] and [`grants`] (the token and revocation endpoints),
 //! [`keys`] (rotation) and [`revocation`]. Errors are in [`error`], tunables in [`options`].
-//! The arithmetic of Cognito's SRP sign-in (verifiers, challenges, claim signatures) is in
-//! [`srp`], without I/O.
+//! The arithmetic of Cognito's SRP sign-in (verifiers, challenges, claim signatures) and its
+//! sealed `SECRET_BLOCK` are in [`srp`], without I/O; users' verifiers are set in [`users`],
+//! claims are checked with lockout in [`sign_in`], and the JSON API serves the exchange.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod attributes;

@@ -373,65 +373,83 @@ async fn srp_verifiers(store: &dyn Store, alice: &UserRecord) {
     };
     let mut carol = user("main", "carol", "33333333-3333-4333-8333-333333333333");
     carol.srp = Some(verifier(1));
-    store.create_user(&carol).await.unwrap();
+    store.create_user(&carol).await.expect("store");
     assert_eq!(
-        store.get_user("main", "carol").await.unwrap(),
+        store.get_user("main", "carol").await.expect("store"),
         Some(carol.clone())
     );
     // a user created before verifiers: NULL columns read as none, set once for its password
     let mut dave = user("main", "dave", "44444444-4444-4444-8444-444444444444");
-    store.create_user(&dave).await.unwrap();
+    store.create_user(&dave).await.expect("store");
     assert_eq!(
-        store.get_user("main", "dave").await.unwrap().unwrap().srp,
+        store
+            .get_user("main", "dave")
+            .await
+            .expect("store")
+            .expect("user")
+            .srp,
         None
     );
-    let hash = dave.password_hash.clone().unwrap();
+    let hash = dave.password_hash.clone().expect("store");
     assert!(
         !store
             .set_srp_verifier("main", "dave", "$another", &verifier(2))
             .await
-            .unwrap()
+            .expect("store")
     );
     assert!(
         store
             .set_srp_verifier("main", "dave", &hash, &verifier(2))
             .await
-            .unwrap()
+            .expect("store")
     );
     assert!(
         !store
             .set_srp_verifier("main", "dave", &hash, &verifier(3))
             .await
-            .unwrap()
+            .expect("store")
     );
     assert!(
         !store
             .set_srp_verifier("main", "nobody", &hash, &verifier(3))
             .await
-            .unwrap()
+            .expect("store")
     );
     dave.srp = Some(verifier(2));
     assert_eq!(
-        store.get_user("main", "dave").await.unwrap(),
+        store.get_user("main", "dave").await.expect("store"),
         Some(dave.clone())
     );
     // update_user writes it like every other field
     dave.srp = None;
-    store.update_user(&dave).await.unwrap();
+    store.update_user(&dave).await.expect("store");
     assert_eq!(
-        store.get_user("main", "dave").await.unwrap().unwrap().srp,
+        store
+            .get_user("main", "dave")
+            .await
+            .expect("store")
+            .expect("user")
+            .srp,
         None
     );
     carol.srp = Some(verifier(4));
-    store.update_user(&carol).await.unwrap();
-    assert_eq!(store.get_user("main", "carol").await.unwrap(), Some(carol));
+    store.update_user(&carol).await.expect("store");
+    assert_eq!(
+        store.get_user("main", "carol").await.expect("store"),
+        Some(carol)
+    );
     // nobody else's row changed
     assert_eq!(
-        store.get_user("main", "alice").await.unwrap().unwrap().srp,
+        store
+            .get_user("main", "alice")
+            .await
+            .expect("store")
+            .expect("user")
+            .srp,
         alice.srp
     );
     for name in ["carol", "dave"] {
-        assert!(store.delete_user("main", name).await.unwrap());
+        assert!(store.delete_user("main", name).await.expect("store"));
     }
 }
 
