@@ -1,6 +1,7 @@
 """SRP sign-in (USER_SRP_AUTH → PASSWORD_VERIFIER) with the real client libraries against the
 real binary: pycognito (`Cognito.authenticate`, and its `AWSSRP` helper step by step, over a
-boto3 client) and amazon-cognito-identity-js in Node (`tests/node-aws/srp.mjs`).
+boto3 client), amazon-cognito-identity-js in Node (`tests/node-aws/srp.mjs`) and AWS Amplify v6's
+`signIn` in Node (`tests/node-aws/amplify.mjs`).
 
 Users are created with the admin CLI (`portcullis users create --password`), so their SRP
 verifiers are computed by the binary. Tokens are verified against the pool's JWKS. pycognito
@@ -237,4 +238,32 @@ def test_amazon_cognito_identity_js_signs_in_with_srp(stack):
     result = json.loads(run.stdout.strip().splitlines()[-1])
     assert verify_id_token(stack, result["idToken"], "web")["cognito:username"] == "frank"
     assert result["username"] == "frank"
+    assert result["wrong"] == "NotAuthorizedException"
+
+
+def test_amplify_v6_signs_in_with_srp(stack):
+    """AWS Amplify v6 `signIn` (its default USER_SRP_AUTH) with `userPoolEndpoint` = the gateway,
+    then `fetchAuthSession`, `getCurrentUser` and `signOut`; a wrong password gets Cognito's
+    error name."""
+    node = shutil.which("node")
+    if node is None or not (NODE_DIR / "node_modules" / "aws-amplify").is_dir():
+        reason = "Node.js or tests/node-aws/node_modules is missing (cd tests/node-aws && npm ci)"
+        if os.environ.get("PORTCULLIS_REQUIRE_BROWSER"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    create_user(stack, "grace", "Password1-grace")
+    run = subprocess.run(
+        [node, str(NODE_DIR / "amplify.mjs")],
+        cwd=NODE_DIR,
+        env={**os.environ, "PORTCULLIS_URL": endpoint(stack), "USER_POOL_ID": POOL_ID,
+             "CLIENT_ID": "web", "USERNAME": "grace", "PASSWORD": "Password1-grace"},
+        capture_output=True, text=True, timeout=60,
+    )
+    assert run.returncode == 0, f"amplify.mjs failed:\n{run.stdout}\n{run.stderr}"
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    assert (result["signedIn"], result["nextStep"]) == (True, "DONE"), result
+    claims = verify_id_token(stack, result["idToken"], "web")
+    assert claims["cognito:username"] == "grace"
+    assert result["username"] == "grace"
+    assert result["userId"] == claims["sub"]
     assert result["wrong"] == "NotAuthorizedException"
