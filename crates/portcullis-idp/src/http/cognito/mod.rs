@@ -194,6 +194,7 @@ async fn handle_inner(c: &Cognito, request: Request) -> Result<Value, CognitoErr
         operation.as_str(),
         "InitiateAuth"
             | "RespondToAuthChallenge"
+            | "GetTokensFromRefreshToken"
             | "SignUp"
             | "ConfirmSignUp"
             | "ResendConfirmationCode"
@@ -213,6 +214,7 @@ async fn handle_inner(c: &Cognito, request: Request) -> Result<Value, CognitoErr
         "ResendConfirmationCode" => c.resend_confirmation_code(&body, ip).await,
         "InitiateAuth" => c.initiate_auth(&body).await,
         "RespondToAuthChallenge" => c.respond_to_auth_challenge(&body).await,
+        "GetTokensFromRefreshToken" => c.get_tokens_from_refresh_token(&body).await,
         "GetUser" => c.get_user(&body).await,
         "ChangePassword" => c.change_password(&body, ip).await,
         "GlobalSignOut" => c.global_sign_out(&body).await,

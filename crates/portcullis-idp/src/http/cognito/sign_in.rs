@@ -195,9 +195,43 @@ impl Cognito {
                 .ok_or_else(|| not_authorized("Invalid Refresh Token"))?;
             Self::check_secret_hash(client, &record.username, opt_str(params, "SECRET_HASH")?)?;
         }
+        let result = self.refreshed(pool, client, &token).await?;
+        Ok(json!({"ChallengeParameters": {}, "AuthenticationResult": result}))
+    }
+
+    /// `GetTokensFromRefreshToken` (what Amplify v6 refreshes with): `{ClientId, RefreshToken,
+    /// [ClientSecret]}` → `{AuthenticationResult}`, as `REFRESH_TOKEN_AUTH` answers. A client
+    /// with a secret sends the secret itself here (no `SECRET_HASH`).
+    pub(super) async fn get_tokens_from_refresh_token(
+        &self,
+        body: &Body,
+    ) -> Result<Value, CognitoError> {
+        let (pool, client) = self.client(req_str(body, "ClientId")?)?;
+        Self::check_flow(client, AuthFlow::RefreshToken)?;
+        let token = Secret::new(req_str(body, "RefreshToken")?);
+        if let Some(secret) = &client.secret {
+            let given = opt_str(body, "ClientSecret")?.unwrap_or_default();
+            if !crate::oauth_code::ct_eq(given, secret.expose()) {
+                return Err(not_authorized(format!(
+                    "Unable to verify secret hash for client {}",
+                    client.client_id
+                )));
+            }
+        }
+        let result = self.refreshed(pool, client, &token).await?;
+        Ok(json!({"AuthenticationResult": result}))
+    }
+
+    /// New tokens for a refresh token of `client` (`AuthenticationResult`).
+    async fn refreshed(
+        &self,
+        pool: &str,
+        client: &AppClient,
+        token: &Secret,
+    ) -> Result<Value, CognitoError> {
         let grant = self
             .idp
-            .refresh(pool, &Self::client_auth(client), &token)
+            .refresh(pool, &Self::client_auth(client), token)
             .await
             .map_err(|e| match e {
                 OAuthError::UnauthorizedClient => {
@@ -218,7 +252,7 @@ impl Cognito {
         if let Some(next) = &grant.refresh_token {
             result["RefreshToken"] = json!(next.expose());
         }
-        Ok(json!({"ChallengeParameters": {}, "AuthenticationResult": result}))
+        Ok(result)
     }
 
     pub(super) async fn respond_to_auth_challenge(
