@@ -54,6 +54,12 @@ const bob = {
   username: process.env.BOB_USERNAME || "bob",
   password: process.env.BOB_PASSWORD || "",
 };
+// Signs in with "Sign in with Amplify" (SRP on the page); the steps are skipped without a password.
+const carol = {
+  name: "carol",
+  username: process.env.CAROL_USERNAME || "carol",
+  password: process.env.CAROL_PASSWORD || "",
+};
 
 async function whoami(page, user, scopes) {
   await page.locator("#whoami").click();
@@ -270,6 +276,49 @@ async function main() {
       await waitForText(a.page, "#alert", "Not allowed: your sign-in did not grant the chat/announce scope.", "alice's alert");
       await waitForStatus(a.page, "connected", alice.username);
     });
+
+    if (carol.password) {
+      const c = await newPage(browser, "carol");
+      await step("carol signs in with Amplify (SRP on the page): a wrong password first", async () => {
+        await openSignedOut(c.page);
+        await c.page.locator("#mode-amplify").check();
+        check(!(await c.page.locator("#amplify-fields").isHidden()), "the Amplify fields stay hidden");
+        check(await c.page.locator("#scope-announce").isDisabled(), "chat/announce is offered to Amplify");
+        await c.page.locator("#amplify-username").fill(carol.username);
+        await c.page.locator("#amplify-password").fill(`${carol.password}-wrong`);
+        await c.page.locator("#sign-in").click();
+        await waitForText(c.page, "#alert", "wrong username or password", "carol's alert");
+        await waitForStatus(c.page, "signed-out", "Signed out");
+      }, { expectConsoleErrors: /status of 400/ });
+
+      await step("carol signs in with Amplify and chats; no token is kept in web storage", async () => {
+        const requests = [];
+        c.page.on("request", (r) => {
+          if (r.method() === "POST") requests.push(`${r.headers()["x-amz-target"] || ""} ${r.postData() || ""}`);
+        });
+        await c.page.locator("#amplify-password").fill(carol.password);
+        await c.page.locator("#sign-in").click();
+        await waitForStatus(c.page, "connected", carol.username);
+        check(requests.some((r) => r.includes("InitiateAuth") && r.includes("USER_SRP_AUTH")), `no USER_SRP_AUTH: ${requests}`);
+        check(requests.some((r) => r.includes("PASSWORD_VERIFIER")), `no PASSWORD_VERIFIER answer: ${requests}`);
+        check(!requests.some((r) => r.includes(carol.password)), "the password left the page");
+        check(c.page.url().endsWith("/demo/"), `Amplify navigated away: ${c.page.url()}`);
+        const stored = await c.page.evaluate(() => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }));
+        check(!/eyJ/.test(stored), `a token in web storage: ${stored}`);
+        const text = `carol via Amplify (${nonce})`;
+        await send(c.page, text);
+        await waitForText(a.page, "#messages li.message", text, "alice's page");
+        await whoami(c.page, carol, { "aws.cognito.signin.user.admin": true, "chat/announce": false });
+        await shot(c.page, "08-amplify-chatting.png");
+      });
+
+      await step("carol signs out: Amplify revokes the refresh token, the gateway closes with 1008", async () => {
+        await c.page.locator("#sign-out").click();
+        await waitForStatus(c.page, "signed-out", "1008");
+      });
+    } else {
+      log("CAROL_PASSWORD not set: the Amplify steps are skipped");
+    }
 
     const backendPid = Number(process.env.BACKEND_PID || 0);
     const gatewayPid = Number(process.env.GATEWAY_PID || 0);

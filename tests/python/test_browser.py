@@ -213,7 +213,7 @@ def _add_to_group(portcullis_bin: Path, env: dict[str, str], username: str, grou
 @pytest.mark.timeout(SCRIPT_TIMEOUT + 120)
 def test_chat_page_in_a_real_browser(browser_tools, demo_site, portcullis_bin):
     env = demo_site["env"]
-    users = {name: f"{name.capitalize()}-{secrets.token_hex(6)}-42" for name in ("alice", "bob")}
+    users = {name: f"{name.capitalize()}-{secrets.token_hex(6)}-42" for name in ("alice", "bob", "carol")}
     for name, password in users.items():
         _create_user(portcullis_bin, env, name, password)
     # As scripts/demo does: only alice may announce (the route needs the group admins).
@@ -236,6 +236,9 @@ def test_chat_page_in_a_real_browser(browser_tools, demo_site, portcullis_bin):
         "ALICE_PASSWORD": users["alice"],
         "BOB_USERNAME": "bob",
         "BOB_PASSWORD": users["bob"],
+        # carol signs in with "Sign in with Amplify" (AWS Amplify v6, SRP, on the page)
+        "CAROL_USERNAME": "carol",
+        "CAROL_PASSWORD": users["carol"],
         "CHROMIUM_PATH": browser_tools["chromium"],
         "BROWSER_ARTIFACTS": str(BROWSER_ARTIFACTS),
         # The last steps stop the backend, then the gateway, and check what the page says.

@@ -243,8 +243,8 @@ def test_amazon_cognito_identity_js_signs_in_with_srp(stack):
 
 def test_amplify_v6_signs_in_with_srp(stack):
     """AWS Amplify v6 `signIn` (its default USER_SRP_AUTH) with `userPoolEndpoint` = the gateway,
-    then `fetchAuthSession`, `getCurrentUser` and `signOut`; a wrong password gets Cognito's
-    error name."""
+    then `fetchAuthSession` (and a forced refresh), `getCurrentUser` and `signOut`; a wrong
+    password gets Cognito's error name."""
     node = shutil.which("node")
     if node is None or not (NODE_DIR / "node_modules" / "aws-amplify").is_dir():
         reason = "Node.js or tests/node-aws/node_modules is missing (cd tests/node-aws && npm ci)"
@@ -266,4 +266,8 @@ def test_amplify_v6_signs_in_with_srp(stack):
     assert claims["cognito:username"] == "grace"
     assert result["username"] == "grace"
     assert result["userId"] == claims["sub"]
+    # forceRefresh: new tokens from GetTokensFromRefreshToken
+    assert result["refreshedAccessToken"] not in (None, result["accessToken"])
+    refreshed = jwt.decode(result["refreshedAccessToken"], options={"verify_signature": False})
+    assert (refreshed["username"], refreshed["client_id"]) == ("grace", "web")
     assert result["wrong"] == "NotAuthorizedException"

@@ -8,17 +8,22 @@
 // notifications panel: direct messages and announcements, with what it missed while it was
 // reconnecting replayed by the gateway (Last-Event-ID).
 //
-// Two ways to hold the sign-in, chosen before signing in:
+// Three ways to sign in, chosen before signing in:
 //   token  - the tokens stay in this module's memory only; the access token travels in the
 //            Sec-WebSocket-Protocol list next to "chat.v1". A reload means signing in again.
 //   cookie - POST /pools/main/session exchanges the code and sets HttpOnly cookies; the page only
 //            ever sees the CSRF value, which it sends back (?csrf= on the WebSocket URL,
 //            X-CSRF-Token on refresh and logout).
+//   amplify - AWS Amplify v6 (vendor/amplify-auth.js, bundled from web/amplify) signs in on this
+//            page with SRP against the Cognito JSON API and keeps the tokens in memory (as token
+//            mode, refreshed and revoked through Amplify).
 // sessionStorage holds the PKCE verifier and state across the redirect to the sign-in page and
 // nothing else; they are deleted as soon as the page comes back.
 
 const POOL = "/pools/main";
 const CLIENT_ID = "web";
+// The pool's id as the Cognito clients know it: {region of [management]}_{pool} (examples/demo.toml).
+const USER_POOL_ID = "us-east-1_main";
 const BASE_SCOPES = ["openid", "email", "profile", "chat/write"];
 const ANNOUNCE_SCOPE = "chat/announce";
 const SUBPROTOCOL = "chat.v1";
@@ -47,6 +52,10 @@ const ui = {
   signIn: $("sign-in"),
   modeToken: $("mode-token"),
   modeCookie: $("mode-cookie"),
+  modeAmplify: $("mode-amplify"),
+  amplifyFields: $("amplify-fields"),
+  amplifyUsername: $("amplify-username"),
+  amplifyPassword: $("amplify-password"),
   scopeAnnounce: $("scope-announce"),
   chatPanel: $("chat-panel"),
   sessionInfo: $("session-info"),
@@ -288,9 +297,11 @@ function cookieSession(info) {
 
 function describeSession() {
   if (!session) return;
-  const how = session.mode === "token"
-    ? "token in memory (reloading the page signs you out)"
-    : "HttpOnly cookie session (the page never sees the token)";
+  const how = session.amplify
+    ? "Amplify (SRP), tokens in memory (reloading the page signs you out)"
+    : session.mode === "token"
+      ? "token in memory (reloading the page signs you out)"
+      : "HttpOnly cookie session (the page never sees the token)";
   ui.sessionInfo.textContent =
     `Signed in as ${session.username} with ${how}. Scopes: ${session.scopes.join(" ") || "(none)"}. ` +
     `Access token expires ${inMinutes(session.expiresAt)}; the page refreshes it before then.`;
@@ -306,7 +317,9 @@ function refreshSession() {
   refreshing = (async () => {
     if (!s) return false;
     let result;
-    if (s.mode === "token") {
+    if (s.amplify) {
+      result = await amplifyRefresh(s);
+    } else if (s.mode === "token") {
       if (!s.refresh) return false;
       result = await postForm(`${POOL}/oauth2/token`, {
         grant_type: "refresh_token",
@@ -945,12 +958,119 @@ async function checkGateway() {
   return true;
 }
 
+// ---- Sign in with Amplify -------------------------------------------------------------------------
+
+/** The username and password fields belong to the Amplify sign-in only. */
+function showModeFields() {
+  ui.amplifyFields.hidden = !ui.modeAmplify.checked;
+  ui.scopeAnnounce.disabled = ui.modeAmplify.checked;
+}
+
+/** Amplify's error in words: its name (Cognito's exception) and message. */
+function amplifyError(err) {
+  const name = err?.name || "Error";
+  if (name === "NotAuthorizedException") return "wrong username or password";
+  if (name === "TooManyRequestsException") return "too many attempts; wait a moment";
+  return `${name}: ${err?.message || "no details"}`;
+}
+
+let amplifyModule = null;
+
+async function loadAmplify() {
+  if (!amplifyModule) {
+    amplifyModule = await import("./vendor/amplify-auth.js");
+    amplifyModule.configure(location.origin, USER_POOL_ID, CLIENT_ID);
+  }
+  return amplifyModule;
+}
+
+/** A token-mode session from Amplify's tokens, refreshed and revoked through `amplify`. */
+function amplifySession(amplify, tokens, previous = null) {
+  const s = tokenSession({ access_token: tokens.accessToken.toString() }, previous);
+  s.amplify = amplify;
+  return s;
+}
+
+async function amplifySignIn() {
+  const username = ui.amplifyUsername.value.trim();
+  const password = ui.amplifyPassword.value;
+  if (!username || !password) {
+    showAlert("Enter your username and password to sign in with Amplify.");
+    return;
+  }
+  setStatus("connecting", "Signing in with Amplify…");
+  let amplify;
+  try {
+    amplify = await loadAmplify();
+  } catch {
+    showSignedOut();
+    showAlert("The Amplify library (vendor/amplify-auth.js) could not be loaded. Reload the page.");
+    return;
+  }
+  let tokens;
+  try {
+    // A sign-in the gateway ended (revoked, expired) may still sit in Amplify's memory.
+    await amplify.signOut().catch(() => {});
+    const result = await amplify.signIn({ username, password });
+    if (!result.isSignedIn) {
+      showSignedOut();
+      showAlert(
+        `Amplify needs another step (${result.nextStep?.signInStep}), which this page does not ` +
+          "handle: sign in with \"Token in memory\" once to complete it.",
+      );
+      return;
+    }
+    tokens = (await amplify.fetchAuthSession()).tokens;
+  } catch (err) {
+    showSignedOut();
+    showAlert(`Sign-in with Amplify failed: ${amplifyError(err)}.`);
+    return;
+  } finally {
+    ui.amplifyPassword.value = "";
+  }
+  if (!tokens?.accessToken) {
+    showSignedOut();
+    showAlert("Sign-in with Amplify returned no access token. Sign in again.");
+    return;
+  }
+  session = amplifySession(amplify, tokens);
+  startSession();
+}
+
+/** refreshSession's Amplify branch, answering as postForm does. */
+async function amplifyRefresh(s) {
+  try {
+    const tokens = (await s.amplify.fetchAuthSession({ forceRefresh: true })).tokens;
+    if (!tokens?.accessToken) return { ok: false, status: 400 };
+    if (session === s) Object.assign(s, amplifySession(s.amplify, tokens, s));
+    return { ok: true, status: 200 };
+  } catch (err) {
+    if (err?.name === "NetworkError" || err instanceof TypeError) throw new GatewayDown(String(err));
+    return { ok: false, status: 400 };
+  }
+}
+
+/** signOut's Amplify branch: RevokeToken ends the sign-in session (and its sockets). */
+async function amplifySignOut(s) {
+  try {
+    await s.amplify.signOut();
+    return { ok: true, status: 200 };
+  } catch (err) {
+    if (err?.name === "NetworkError" || err instanceof TypeError) throw err;
+    return { ok: false, status: 400, body: { error: err?.name || "error" } };
+  }
+}
+
 async function startSignIn(ev) {
   ev.preventDefault();
   clearAlert();
   ui.signIn.disabled = true;
   try {
     if (!(await checkGateway())) return;
+    if (ui.modeAmplify.checked) {
+      await amplifySignIn();
+      return;
+    }
     const mode = ui.modeCookie.checked ? "cookie" : "token";
     const scopes = [...BASE_SCOPES];
     if (ui.scopeAnnounce.checked) scopes.push(ANNOUNCE_SCOPE);
@@ -1112,7 +1232,9 @@ async function signOut() {
   setStatus(ui.status.dataset.state, "Signing out…");
   let problem = null;
   try {
-    const result = s.mode === "token"
+    const result = s.amplify
+      ? await amplifySignOut(s)
+      : s.mode === "token"
       // Revoking the refresh token ends the whole sign-in session; the gateway then closes every
       // WebSocket opened with its access tokens (1008 Token revoked).
       ? await postForm(`${POOL}/oauth2/revoke`, { token: s.refresh || "", client_id: CLIENT_ID })
@@ -1136,6 +1258,9 @@ async function signOut() {
 // ---- wiring --------------------------------------------------------------------------------------------------
 
 ui.signInForm.addEventListener("submit", startSignIn);
+for (const radio of [ui.modeToken, ui.modeCookie, ui.modeAmplify]) {
+  radio.addEventListener("change", showModeFields);
+}
 ui.composer.addEventListener("submit", (ev) => {
   ev.preventDefault();
   sendFromInput("sendmessage");
