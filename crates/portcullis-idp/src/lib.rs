@@ -32,6 +32,7 @@ pub mod attributes;
 pub mod delivery;
 pub mod error;
 pub mod grants;
+pub mod groups;
 pub mod http;
 pub mod identity_pools;
 pub mod keys;

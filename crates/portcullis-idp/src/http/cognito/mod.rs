@@ -74,6 +74,7 @@ use crate::http::json11::{Call, answer, read_call};
 use crate::store::UserRecord;
 use crate::{ClientAuth, IdentityProvider};
 
+mod admin;
 mod codes;
 mod errors;
 mod options;
@@ -172,6 +173,10 @@ pub fn cognito_router_with(idp: Arc<IdentityProvider>, options: CognitoOptions) 
 async fn handle(State(c): State<Arc<Cognito>>, request: Request) -> Response {
     if crate::http::identity::is_identity_target(request.headers()) {
         return c.identity.handle(request).await;
+    }
+    if let Some(operation) = admin::admin_operation(request.headers(), TARGET_PREFIX) {
+        let operation = operation.to_owned();
+        return c.admin_call(operation, request).await;
     }
     match handle_inner(&c, request).await {
         Ok(body) => answer(StatusCode::OK, &body),
