@@ -8,6 +8,8 @@
 //! `GetUser`, `UpdateUserAttributes`, `ChangePassword`, `GlobalSignOut`, `RevokeToken`,
 //! `ForgotPassword`, `ConfirmForgotPassword`. Which attributes users may write is
 //! [`crate::attributes`]'s rule.
+//! The signed Admin operations (`AdminCreateUser`, `ListUsers`, groups, `AdminInitiateAuth`,
+//! `DescribeUserPool`, …) are [`admin`]'s, dispatched before the public ones.
 //!
 //! Design choices:
 //! * The app client id selects the pool (client ids are unique across pools); clients are looked
