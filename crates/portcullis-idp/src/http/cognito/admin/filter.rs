@@ -210,6 +210,26 @@ mod tests {
         assert!(parse(&long).is_err());
     }
 
+    /// Random text over the grammar's characters (and some others) never panics, and what
+    /// parses names a searchable attribute.
+    #[test]
+    fn random_filters_parse_or_fail_cleanly() {
+        use rand::Rng;
+        let alphabet: Vec<char> = "email username sub =^\"\\ xé山\u{202e}\n:_"
+            .chars()
+            .collect();
+        let mut rng = rand::rng();
+        for _ in 0..20_000 {
+            let len = rng.random_range(0..40);
+            let text: String = (0..len)
+                .map(|_| alphabet[rng.random_range(0..alphabet.len())])
+                .collect();
+            if let Ok(Some(f)) = parse(&text) {
+                assert!(SEARCHABLE.contains(&f.attribute), "{text:?}");
+            }
+        }
+    }
+
     #[test]
     fn matches_users() {
         let ann = user("ann", "ann@example.com", true);
