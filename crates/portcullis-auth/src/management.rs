@@ -58,3 +58,107 @@ pub fn authenticate(
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use portcullis_config::{Credential, Secret};
+
+    use super::*;
+
+    fn management() -> Management {
+        let credential = |akid: &str, secret: &str, scopes: Vec<CredentialScope>| Credential {
+            access_key_id: akid.into(),
+            secret_access_key: Secret::new(secret),
+            scopes,
+        };
+        Management {
+            credentials: vec![
+                credential("AKIDADMIN", "admin-secret", vec![CredentialScope::Admin]),
+                credential(
+                    "AKIDPUSH",
+                    "push-secret",
+                    vec![CredentialScope::Connections],
+                ),
+            ],
+            region: "us-east-1".into(),
+            account_id: "000000000000".into(),
+        }
+    }
+
+    /// Checks a call signed by `akid`/`secret` for `service` at `signed_at`, verified at `now`.
+    fn check(
+        akid: &str,
+        secret: &str,
+        service: &str,
+        signed_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<String, Refusal> {
+        let headers = [("host", "idp.local"), ("x-amz-target", "Svc.ListUsers")];
+        let body = br#"{"UserPoolId":"us-east-1_main"}"#;
+        let request = SignableRequest {
+            method: "POST",
+            path: "/",
+            query: "",
+            headers: &headers,
+            body,
+        };
+        let added = sigv4::sign(&request, akid, secret, "us-east-1", service, signed_at);
+        let mut all: Vec<(&str, &str)> = headers.to_vec();
+        all.extend(added.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+        let signed = SignableRequest {
+            headers: &all,
+            ..request
+        };
+        authenticate(
+            &management(),
+            &signed,
+            "cognito-idp",
+            CredentialScope::Admin,
+            now,
+        )
+    }
+
+    #[test]
+    fn a_signature_by_a_credential_of_the_scope_passes_and_nothing_else() {
+        let now = Utc::now();
+        let at = |secs: i64| now - chrono::Duration::seconds(secs);
+        assert_eq!(
+            check("AKIDADMIN", "admin-secret", "cognito-idp", now, now),
+            Ok("AKIDADMIN".into())
+        );
+        assert_eq!(
+            check("AKIDPUSH", "push-secret", "cognito-idp", now, now),
+            Err(Refusal::OutOfScope {
+                access_key_id: "AKIDPUSH".into()
+            })
+        );
+        let unsigned = |r: Result<String, Refusal>| match r {
+            Err(Refusal::Unsigned(e)) => e,
+            other => panic!("expected a refusal, got {other:?}"),
+        };
+        assert_eq!(
+            unsigned(check("AKIDADMIN", "wrong", "cognito-idp", now, now)),
+            sigv4::SigV4Error::SignatureMismatch
+        );
+        assert_eq!(
+            unsigned(check("AKIDNOBODY", "admin-secret", "cognito-idp", now, now)),
+            sigv4::SigV4Error::UnknownAccessKey
+        );
+        assert_eq!(
+            unsigned(check("AKIDADMIN", "admin-secret", "execute-api", now, now)),
+            sigv4::SigV4Error::WrongScope
+        );
+        // within the window, and a replay after it
+        assert!(check("AKIDADMIN", "admin-secret", "cognito-idp", at(290), now).is_ok());
+        assert_eq!(
+            unsigned(check(
+                "AKIDADMIN",
+                "admin-secret",
+                "cognito-idp",
+                at(301),
+                now
+            )),
+            sigv4::SigV4Error::Expired
+        );
+    }
+}
