@@ -11,7 +11,10 @@ AccessDeniedException. An unsigned client (botocore's UNSIGNED) gets NotAuthoriz
 
 from __future__ import annotations
 
+import json
 import shutil
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import boto3
 import botocore
@@ -45,6 +48,7 @@ password_policy = {{ min_length = 8, require_digits = true }}
 groups = ["admins"]
 custom_attributes = {{ team = {{}} }}
 access_token_ttl = "1h"
+code_webhook = "http://127.0.0.1:{hook_port}/codes"
 
 [pools.main.clients.web]
 public = true
@@ -55,8 +59,54 @@ callback_urls = ["http://localhost/cb"]
 assert "scopes = [\"admin\"]" in CONFIG
 
 
+class Webhook:
+    """The pool's code_webhook: records every delivery (invitations of AdminCreateUser)."""
+
+    def __init__(self) -> None:
+        self.posts: list[dict] = []
+        self.cond = threading.Condition()
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:  # noqa: N802 - http.server API
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with hook.cond:
+                    hook.posts.append(json.loads(raw))
+                    hook.cond.notify_all()
+                self.send_response(204)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args) -> None:  # noqa: A002
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def wait_for(self, username: str) -> dict:
+        with self.cond:
+            ok = self.cond.wait_for(lambda: any(p["username"] == username for p in self.posts), TIMEOUT)
+            assert ok, f"no delivery for {username}: {self.posts}"
+            return [p for p in self.posts if p["username"] == username][-1]
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
 @pytest.fixture(scope="module")
-def stack(request, portcullis_bin, tmp_path_factory):
+def webhook():
+    hook = Webhook()
+    yield hook
+    hook.stop()
+
+
+@pytest.fixture(scope="module")
+def stack(request, portcullis_bin, tmp_path_factory, webhook):
     workdir = tmp_path_factory.mktemp("cognito-admin")
     backend = Backend().start()
     gateway = Gateway(
@@ -66,6 +116,7 @@ def stack(request, portcullis_bin, tmp_path_factory):
         template=CONFIG,
         push_key=PUSH_KEY,
         push_secret=PUSH_SECRET,
+        hook_port=webhook.port,
     )
     failed_before = request.session.testsfailed
     try:
@@ -304,3 +355,25 @@ def test_describe_pool_and_client(admin):
     assert "ClientSecret" not in c
     with pytest.raises(admin.exceptions.ResourceNotFoundException):
         admin.describe_user_pool_client(UserPoolId=POOL_ID, ClientId="nope")
+
+
+def test_invitations_carry_a_generated_temporary_password_to_the_webhook(stack, admin, public, webhook):
+    admin.admin_create_user(
+        UserPoolId=POOL_ID, Username="ivy", UserAttributes=[{"Name": "email", "Value": "ivy@example.com"}]
+    )
+    invitation = webhook.wait_for("ivy")
+    assert invitation["kind"] == "ADMIN_CREATE_USER"
+    assert invitation["destination"] == {"email": "ivy@example.com"}
+    password = invitation["code"]
+    assert len(password) >= 16
+    r = public.initiate_auth(
+        ClientId="web", AuthFlow="USER_PASSWORD_AUTH", AuthParameters={"USERNAME": "ivy", "PASSWORD": password}
+    )
+    assert r["ChallengeName"] == "NEW_PASSWORD_REQUIRED"
+    # a password never reaches the log
+    assert password not in stack.log_text()
+    # SUPPRESS sends nothing (an invitation made after it arrives, none for it)
+    create(admin, "quiet", "quiet@example.com")
+    admin.admin_create_user(UserPoolId=POOL_ID, Username="loud", TemporaryPassword="Temporary-9")
+    assert webhook.wait_for("loud")["code"] == "Temporary-9"
+    assert not [p for p in webhook.posts if p["username"] == "quiet"]
