@@ -581,6 +581,13 @@ async fn passwords_confirmation_and_disabling() {
         )
         .await;
     assert_eq!(kind, "InvalidPasswordException");
+    let (_, kind, _) = a
+        .fails(
+            "AdminSetUserPassword",
+            json!({"Username": "dan", "Password": format!("Long-1{}", "x".repeat(300)), "Permanent": true}),
+        )
+        .await;
+    assert_eq!(kind, "InvalidParameterException");
     a.ok(
         "AdminSetUserPassword",
         json!({"Username": "dan", "Password": "Permanent-1", "Permanent": true}),

@@ -22,6 +22,8 @@ use crate::delivery::{CodeDelivery, CodePurpose};
 use crate::store::{UserRecord, UserStatus};
 use crate::unix_now;
 
+/// Longest password accepted (Cognito's bound).
+const MAX_PASSWORD_CHARS: usize = 256;
 /// Length of a generated temporary password (longer when the policy asks for more).
 const GENERATED_LENGTH: usize = 16;
 /// Symbols a generated password draws from (all in Cognito's symbol set, none that needs
@@ -114,7 +116,8 @@ impl Cognito {
         let (pool, state) = self.admin_pool(body)?;
         let username = req_str(body, "Username")?;
         let attributes = admin_attributes(body)?;
-        let given = bounded_str(body, "TemporaryPassword", 256)?.filter(|p| !p.is_empty());
+        let given =
+            bounded_str(body, "TemporaryPassword", MAX_PASSWORD_CHARS)?.filter(|p| !p.is_empty());
         let action = opt_str(body, "MessageAction")?;
         let password = Secret::new(match given {
             Some(p) => p.to_owned(),
@@ -227,7 +230,12 @@ impl Cognito {
 
     pub(super) async fn admin_set_user_password(&self, body: &Body) -> Result<Value, CognitoError> {
         let (pool, username) = self.admin_target(body)?;
-        let password = Secret::new(req_str(body, "Password")?);
+        // Cognito's bound; the body bound keeps others short too
+        let password = Secret::new(
+            bounded_str(body, "Password", MAX_PASSWORD_CHARS)?
+                .filter(|p| !p.is_empty())
+                .ok_or_else(|| invalid_parameter("Missing required parameter Password"))?,
+        );
         let permanent = match body.get("Permanent") {
             None | Some(Value::Null) => false,
             Some(Value::Bool(b)) => *b,
