@@ -14,6 +14,7 @@ pub mod csrf;
 pub mod error;
 pub mod identity;
 pub mod jwt;
+pub mod management;
 pub mod outbound_tls;
 pub mod request;
 pub mod sigv4;

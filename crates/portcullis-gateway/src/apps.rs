@@ -80,9 +80,15 @@ pub fn build(
 ) -> Result<Apps, GatewayError> {
     let metrics = &base.metrics;
     // The identity provider's endpoints: OAuth2/OIDC under /pools/, and the Cognito JSON API
-    // at POST / (selected by X-Amz-Target).
+    // at POST / (selected by X-Amz-Target; its Admin operations signed by the `[management]`
+    // credentials of this configuration).
     let identity = idp.as_ref().map(|i| {
-        portcullis_idp::router(i.clone()).merge(portcullis_idp::cognito_router(i.clone()))
+        let options = portcullis_idp::CognitoOptions {
+            management: Some(config.management.clone()),
+            ..portcullis_idp::CognitoOptions::default()
+        };
+        portcullis_idp::router(i.clone())
+            .merge(portcullis_idp::cognito_router_with(i.clone(), options))
     });
     // Port 0 asks for an ephemeral port: events then name the port actually bound.
     let domain_name = match config.server.domain_name.strip_suffix(":0") {

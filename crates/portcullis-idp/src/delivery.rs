@@ -2,7 +2,7 @@
 //! `code_webhook`.
 //!
 //! Each code is one JSON `POST` to the configured URL:
-//! `{"pool", "username", "kind": "SIGN_UP" | "FORGOT_PASSWORD", "code", "client_id",
+//! `{"pool", "username", "kind": "SIGN_UP" | "FORGOT_PASSWORD" | "ADMIN_CREATE_USER", "code", "client_id",
 //! "destination": {"email", "phone_number"}}` (`destination` only with what the user's
 //! attributes hold), signed with `X-Portcullis-Signature: sha256=<hex HMAC-SHA256 of the body>`
 //! when `code_webhook_secret` is set.
@@ -29,6 +29,8 @@ use tokio::sync::Semaphore;
 pub enum CodePurpose {
     SignUp,
     ForgotPassword,
+    /// The temporary password of a user an administrator created (`AdminCreateUser`).
+    Invitation,
 }
 
 impl CodePurpose {
@@ -37,6 +39,7 @@ impl CodePurpose {
         match self {
             CodePurpose::SignUp => "sign_up",
             CodePurpose::ForgotPassword => "forgot_password",
+            CodePurpose::Invitation => "invitation",
         }
     }
 }
@@ -196,6 +199,7 @@ pub fn kind(purpose: CodePurpose) -> &'static str {
     match purpose {
         CodePurpose::SignUp => "SIGN_UP",
         CodePurpose::ForgotPassword => "FORGOT_PASSWORD",
+        CodePurpose::Invitation => "ADMIN_CREATE_USER",
     }
 }
 

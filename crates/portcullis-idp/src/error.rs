@@ -17,6 +17,11 @@ pub enum IdpError {
     UserExists,
     #[error("group not found")]
     GroupNotFound,
+    #[error("group already exists")]
+    GroupExists,
+    /// A quota of the pool is reached (e.g. its number of groups).
+    #[error("{0}")]
+    LimitExceeded(String),
     #[error("{0}")]
     InvalidPassword(#[from] PolicyViolation),
     #[error("invalid parameter: {0}")]
@@ -47,6 +52,8 @@ impl HasFault for IdpError {
             | IdpError::UserNotFound
             | IdpError::UserExists
             | IdpError::GroupNotFound
+            | IdpError::GroupExists
+            | IdpError::LimitExceeded(_)
             | IdpError::InvalidPassword(_)
             | IdpError::InvalidParameter(_) => Fault::Client,
             IdpError::Config(_) => Fault::Operator,

@@ -22,7 +22,7 @@
 //! The provider's operations are split by domain, one `impl IdentityProvider` per file:
 //! [`provider`] (opening, configuration, accessors), [`users`], [`sign_in`] (password checks
 //! with [`lockout`]), [`sessions`] and [`grants`] (the token and revocation endpoints),
-//! [`keys`] (rotation) and [`revocation`]. Errors are in [`error`], tunables in [`options`].
+//! [`keys`] (rotation), [`revocation`] and [`groups`] (declared and API-created groups). Errors are in [`error`], tunables in [`options`].
 //! The arithmetic of Cognito's SRP sign-in (verifiers, challenges, claim signatures) and its
 //! sealed `SECRET_BLOCK` are in [`srp`], without I/O; users' verifiers are set in [`users`],
 //! claims are checked with lockout in [`sign_in`], and the JSON API serves the exchange.
@@ -32,6 +32,7 @@ pub mod attributes;
 pub mod delivery;
 pub mod error;
 pub mod grants;
+pub mod groups;
 pub mod http;
 pub mod identity_pools;
 pub mod keys;

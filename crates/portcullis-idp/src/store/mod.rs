@@ -8,6 +8,7 @@
 //! key-encryption key is configured). A SQLite database is created readable by its owner only
 //! and refused when other users may read or write it (see [`sql::SqliteStore::connect`]).
 
+pub mod directory;
 mod file_mode;
 mod sql;
 pub mod steps;
@@ -26,6 +27,7 @@ use crate::pending::PendingError;
 use crate::pending::PendingLimits;
 use crate::pending::challenges::Challenged;
 use crate::pending::confirmation::{ClientPrefix, CodeEntry};
+pub use directory::{GroupRecord, PoolSummary};
 pub use sql::{PgStore, SqliteStore};
 pub use steps::{
     AuthCodeRow, ChallengeRow, CodeRedemption, ConfirmationKey, ConfirmationRow, PendingRequestRow,
@@ -547,6 +549,22 @@ pub trait Store: Send + Sync + fmt::Debug {
     ) -> Result<bool, StoreError>;
     /// Deletes at most [`steps::PRUNE_BATCH`] expired rows of each sign-in step table.
     async fn prune_sign_in_steps(&self, now: i64) -> Result<u64, StoreError>;
+
+    // ---- groups with their details, pool summaries (the Cognito Admin API) ----
+    /// Inserts a group; false when the pool has one of that name already.
+    async fn create_group(&self, group: &GroupRecord) -> Result<bool, StoreError>;
+    /// A pool's groups with their details, by name.
+    async fn group_records(&self, pool: &str) -> Result<Vec<GroupRecord>, StoreError>;
+    /// Members of a group ordered by username, at most `limit`, after `after` (paging).
+    async fn group_members(
+        &self,
+        pool: &str,
+        group: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<UserRecord>, StoreError>;
+    /// When a pool was first stored and how many users it holds; `None` for an unknown pool.
+    async fn pool_summary(&self, pool: &str) -> Result<Option<PoolSummary>, StoreError>;
 }
 
 /// Whether a `[store].url` names an in-memory SQLite database (nothing at rest).

@@ -954,3 +954,22 @@ async fn postgres_sign_in_steps() {
     steps::steps_suite(Arc::clone(&store)).await;
     drop(store);
 }
+
+// ---- groups with details, pool summaries ------------------------------------------------------
+
+mod directory;
+
+#[tokio::test]
+async fn sqlite_directory() {
+    directory::directory_suite(open("sqlite::memory:").await.expect("store")).await;
+}
+
+#[tokio::test]
+async fn postgres_directory() {
+    let Some(pg) = TempPostgres::start("postgres_directory").await else {
+        return;
+    };
+    let store = open(&pg.url).await.expect("store");
+    directory::directory_suite(Arc::clone(&store)).await;
+    drop(store);
+}

@@ -49,7 +49,8 @@ impl Cognito {
         let code = random_code()?;
         let mac = self.code_mac(pool, &(username.to_owned(), purpose), &code);
         let ttl = match purpose {
-            CodePurpose::SignUp => self.options.sign_up_code_ttl,
+            // an invitation carries a temporary password, never a code reserved here
+            CodePurpose::SignUp | CodePurpose::Invitation => self.options.sign_up_code_ttl,
             CodePurpose::ForgotPassword => self.options.reset_code_ttl,
         };
         // the per-address share applies where the pool limits per address at all (behind a

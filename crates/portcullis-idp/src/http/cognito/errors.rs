@@ -21,8 +21,10 @@ const MSG_CODE_MISMATCH: &str = "Invalid verification code provided, please try 
 /// The Cognito error types this API answers (`__type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorType {
+    AccessDenied,
     CodeMismatch,
     ExpiredCode,
+    GroupExists,
     InternalError,
     InvalidParameter,
     InvalidPassword,
@@ -35,6 +37,7 @@ pub enum ErrorType {
     Unauthorized,
     UnknownOperation,
     UnsupportedTokenType,
+    UnsupportedUserState,
     UserNotConfirmed,
     UserNotFound,
     UsernameExists,
@@ -42,9 +45,11 @@ pub enum ErrorType {
 
 impl ErrorType {
     /// Every error type (tests, documentation).
-    pub const ALL: [ErrorType; 17] = [
+    pub const ALL: [ErrorType; 20] = [
+        ErrorType::AccessDenied,
         ErrorType::CodeMismatch,
         ErrorType::ExpiredCode,
+        ErrorType::GroupExists,
         ErrorType::InternalError,
         ErrorType::InvalidParameter,
         ErrorType::InvalidPassword,
@@ -57,6 +62,7 @@ impl ErrorType {
         ErrorType::Unauthorized,
         ErrorType::UnknownOperation,
         ErrorType::UnsupportedTokenType,
+        ErrorType::UnsupportedUserState,
         ErrorType::UserNotConfirmed,
         ErrorType::UserNotFound,
         ErrorType::UsernameExists,
@@ -65,8 +71,10 @@ impl ErrorType {
     /// The `__type` on the wire.
     pub fn name(self) -> &'static str {
         match self {
+            ErrorType::AccessDenied => "AccessDeniedException",
             ErrorType::CodeMismatch => "CodeMismatchException",
             ErrorType::ExpiredCode => "ExpiredCodeException",
+            ErrorType::GroupExists => "GroupExistsException",
             ErrorType::InternalError => "InternalErrorException",
             ErrorType::InvalidParameter => "InvalidParameterException",
             ErrorType::InvalidPassword => "InvalidPasswordException",
@@ -79,6 +87,7 @@ impl ErrorType {
             ErrorType::Unauthorized => "UnauthorizedException",
             ErrorType::UnknownOperation => "UnknownOperationException",
             ErrorType::UnsupportedTokenType => "UnsupportedTokenTypeException",
+            ErrorType::UnsupportedUserState => "UnsupportedUserStateException",
             ErrorType::UserNotConfirmed => "UserNotConfirmedException",
             ErrorType::UserNotFound => "UserNotFoundException",
             ErrorType::UsernameExists => "UsernameExistsException",
@@ -93,10 +102,12 @@ impl ErrorType {
         }
     }
 
-    /// The HTTP status: 500 for `InternalErrorException`, 400 for the rest (as Cognito).
+    /// The HTTP status: 500 for `InternalErrorException`, 403 for `AccessDeniedException` (a
+    /// signed call by a credential without the `admin` scope), 400 for the rest (as Cognito).
     pub fn status(self) -> StatusCode {
         match self {
             ErrorType::InternalError => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorType::AccessDenied => StatusCode::FORBIDDEN,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -158,6 +169,12 @@ impl From<IdpError> for CognitoError {
             }
             IdpError::InvalidPassword(v) => err(ErrorType::InvalidPassword, v.to_string()),
             IdpError::InvalidParameter(m) => invalid_parameter(m),
+            IdpError::GroupNotFound => err(ErrorType::ResourceNotFound, "Group not found."),
+            IdpError::GroupExists => err(
+                ErrorType::GroupExists,
+                "A group with the name already exists.",
+            ),
+            IdpError::LimitExceeded(m) => err(ErrorType::LimitExceeded, m),
             other => internal(&other),
         }
     }

@@ -8,6 +8,8 @@
 //! `GetUser`, `UpdateUserAttributes`, `ChangePassword`, `GlobalSignOut`, `RevokeToken`,
 //! `ForgotPassword`, `ConfirmForgotPassword`. Which attributes users may write is
 //! [`crate::attributes`]'s rule.
+//! The signed Admin operations (`AdminCreateUser`, `ListUsers`, groups, `AdminInitiateAuth`,
+//! `DescribeUserPool`, …) are [`admin`]'s, dispatched before the public ones.
 //!
 //! Design choices:
 //! * The app client id selects the pool (client ids are unique across pools); clients are looked
@@ -74,6 +76,7 @@ use crate::http::json11::{Call, answer, read_call};
 use crate::store::UserRecord;
 use crate::{ClientAuth, IdentityProvider};
 
+mod admin;
 mod codes;
 mod errors;
 mod options;
@@ -172,6 +175,10 @@ pub fn cognito_router_with(idp: Arc<IdentityProvider>, options: CognitoOptions) 
 async fn handle(State(c): State<Arc<Cognito>>, request: Request) -> Response {
     if crate::http::identity::is_identity_target(request.headers()) {
         return c.identity.handle(request).await;
+    }
+    if let Some(operation) = admin::admin_operation(request.headers(), TARGET_PREFIX) {
+        let operation = operation.to_owned();
+        return c.admin_call(operation, request).await;
     }
     match handle_inner(&c, request).await {
         Ok(body) => answer(StatusCode::OK, &body),

@@ -74,6 +74,9 @@ pub struct CognitoOptions {
     pub max_pending: usize,
     /// The clock of codes and sessions.
     pub clock: Clock,
+    /// The `[management]` credentials and region the Admin operations must be signed with;
+    /// `None` refuses every Admin operation.
+    pub management: Option<portcullis_config::Management>,
 }
 
 impl Default for CognitoOptions {
@@ -90,6 +93,7 @@ impl Default for CognitoOptions {
             max_codes_per_ip: 100,
             max_pending: 10_000,
             clock: Clock::default(),
+            management: None,
         }
     }
 }

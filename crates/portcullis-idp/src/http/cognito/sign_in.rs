@@ -175,7 +175,7 @@ impl Cognito {
         }
     }
 
-    async fn refresh_auth(
+    pub(super) async fn refresh_auth(
         &self,
         pool: &str,
         client: &AppClient,

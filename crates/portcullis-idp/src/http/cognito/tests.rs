@@ -631,7 +631,10 @@ async fn protocol_errors() {
         (status, body["__type"].as_str()),
         (400, Some("InvalidParameterException"))
     );
+    // Admin operations need a signature (admin/tests.rs); others are unknown
     let r = h.call("AdminDeleteUser", json!({})).await;
+    assert_eq!(error_name(r), "NotAuthorizedException");
+    let r = h.call("NoSuchOperation", json!({})).await;
     assert_eq!(error_name(r), "UnknownOperationException");
 }
 

@@ -178,8 +178,9 @@ macro_rules! sql_accounts {
 
             async fn upsert_pool(&self, name: &str, now: i64) -> Result<(), StoreError> {
                 sqlx::query(
-                    "INSERT INTO pools (name, updated_at) VALUES ($1, $2) \
-                     ON CONFLICT (name) DO UPDATE SET updated_at = excluded.updated_at",
+                    "INSERT INTO pools (name, updated_at, created_at) VALUES ($1, $2, $2) \
+                     ON CONFLICT (name) DO UPDATE SET updated_at = excluded.updated_at, \
+                     created_at = COALESCE(pools.created_at, excluded.created_at)",
                 )
                 .bind(name)
                 .bind(now)

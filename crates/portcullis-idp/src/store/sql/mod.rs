@@ -7,6 +7,8 @@
 #[macro_use]
 mod accounts;
 #[macro_use]
+mod directory;
+#[macro_use]
 mod sessions;
 #[macro_use]
 mod steps;
@@ -22,9 +24,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 
 use super::{
     AuthCodeRow, ChallengeRow, ClientPrefix, ClientRecord, CodeEntry, CodeRedemption,
-    ConfirmationKey, ConfirmationRow, LockState, PendingError, PendingLimits, PendingRequestRow,
-    RefreshTokenRecord, ResourceServerRecord, RevocationEventRecord, RevokedSubject, SecretBytes,
-    SigningKeyRecord, Store, StoreError, UserRecord, UserStatus,
+    ConfirmationKey, ConfirmationRow, GroupRecord, LockState, PendingError, PendingLimits,
+    PendingRequestRow, PoolSummary, RefreshTokenRecord, ResourceServerRecord,
+    RevocationEventRecord, RevokedSubject, SecretBytes, SigningKeyRecord, Store, StoreError,
+    UserRecord, UserStatus,
 };
 use crate::pending::challenges::Challenged;
 use crate::pending::confirmation::{PendingCode, Window};
@@ -45,6 +48,10 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         4,
         include_str!("../../../migrations/sqlite/0004_srp_verifiers.sql"),
     ),
+    (
+        5,
+        include_str!("../../../migrations/sqlite/0005_admin_api.sql"),
+    ),
 ];
 const PG_MIGRATIONS: &[(i64, &str)] = &[
     (
@@ -62,6 +69,10 @@ const PG_MIGRATIONS: &[(i64, &str)] = &[
     (
         4,
         include_str!("../../../migrations/postgres/0004_srp_verifiers.sql"),
+    ),
+    (
+        5,
+        include_str!("../../../migrations/postgres/0005_admin_api.sql"),
     ),
 ];
 
@@ -163,6 +174,7 @@ macro_rules! sql_store {
         sql_accounts!($name, $row, $migrations, $lock);
         sql_sessions!($name, $row);
         sql_steps!($name, $row, $steps_lock);
+        sql_directory!($name, $row);
 
         // Each method calls the inherent method of the same name (inherent methods win over
         // trait methods in `Type::method` paths), written once per statement set in
@@ -576,6 +588,24 @@ macro_rules! sql_store {
             }
             async fn prune_sign_in_steps(&self, now: i64) -> Result<u64, StoreError> {
                 $name::prune_sign_in_steps(self, now).await
+            }
+            async fn create_group(&self, group: &GroupRecord) -> Result<bool, StoreError> {
+                $name::create_group(self, group).await
+            }
+            async fn group_records(&self, pool: &str) -> Result<Vec<GroupRecord>, StoreError> {
+                $name::group_records(self, pool).await
+            }
+            async fn group_members(
+                &self,
+                pool: &str,
+                group: &str,
+                after: Option<&str>,
+                limit: u32,
+            ) -> Result<Vec<UserRecord>, StoreError> {
+                $name::group_members(self, pool, group, after, limit).await
+            }
+            async fn pool_summary(&self, pool: &str) -> Result<Option<PoolSummary>, StoreError> {
+                $name::pool_summary(self, pool).await
             }
         }
     };
