@@ -37,13 +37,15 @@ fn trigger(
     refs: &mut Refs,
 ) -> Option<Trigger> {
     let mut t = parent.table(ctx, key)?;
-    let url = t.name(ctx, "url").and_then(|u| match syntax::http_url(&u.v) {
-        Ok(_) => Some(u.v),
-        Err(message) => {
-            ctx.error(u.at, &t.path_of("url"), message);
-            None
-        }
-    });
+    let url = t
+        .name(ctx, "url")
+        .and_then(|u| match syntax::http_url(&u.v) {
+            Ok(_) => Some(u.v),
+            Err(message) => {
+                ctx.error(u.at, &t.path_of("url"), message);
+                None
+            }
+        });
     let function = t.name(ctx, "function").inspect(|name| {
         refs.push(RefKind::Function, name, t.path_of("function"));
     });

@@ -12,6 +12,7 @@ use crate::attributes::{AttributeError, Writer};
 use crate::http::json11::{self, CallError};
 use crate::pending::challenges::ChallengeError;
 use crate::store::{StoreError, UserRecord};
+use crate::triggers::TriggerError;
 use crate::{IdpError, PasswordCheck};
 
 const MSG_BAD_CREDENTIALS: &str = "Incorrect username or password.";
@@ -24,6 +25,7 @@ pub enum ErrorType {
     CodeMismatch,
     ExpiredCode,
     InternalError,
+    InvalidLambdaResponse,
     InvalidParameter,
     InvalidPassword,
     LimitExceeded,
@@ -33,8 +35,10 @@ pub enum ErrorType {
     Serialization,
     TooManyRequests,
     Unauthorized,
+    UnexpectedLambda,
     UnknownOperation,
     UnsupportedTokenType,
+    UserLambdaValidation,
     UserNotConfirmed,
     UserNotFound,
     UsernameExists,
@@ -42,10 +46,11 @@ pub enum ErrorType {
 
 impl ErrorType {
     /// Every error type (tests, documentation).
-    pub const ALL: [ErrorType; 17] = [
+    pub const ALL: [ErrorType; 20] = [
         ErrorType::CodeMismatch,
         ErrorType::ExpiredCode,
         ErrorType::InternalError,
+        ErrorType::InvalidLambdaResponse,
         ErrorType::InvalidParameter,
         ErrorType::InvalidPassword,
         ErrorType::LimitExceeded,
@@ -55,8 +60,10 @@ impl ErrorType {
         ErrorType::Serialization,
         ErrorType::TooManyRequests,
         ErrorType::Unauthorized,
+        ErrorType::UnexpectedLambda,
         ErrorType::UnknownOperation,
         ErrorType::UnsupportedTokenType,
+        ErrorType::UserLambdaValidation,
         ErrorType::UserNotConfirmed,
         ErrorType::UserNotFound,
         ErrorType::UsernameExists,
@@ -68,6 +75,7 @@ impl ErrorType {
             ErrorType::CodeMismatch => "CodeMismatchException",
             ErrorType::ExpiredCode => "ExpiredCodeException",
             ErrorType::InternalError => "InternalErrorException",
+            ErrorType::InvalidLambdaResponse => "InvalidLambdaResponseException",
             ErrorType::InvalidParameter => "InvalidParameterException",
             ErrorType::InvalidPassword => "InvalidPasswordException",
             ErrorType::LimitExceeded => "LimitExceededException",
@@ -77,8 +85,10 @@ impl ErrorType {
             ErrorType::Serialization => "SerializationException",
             ErrorType::TooManyRequests => "TooManyRequestsException",
             ErrorType::Unauthorized => "UnauthorizedException",
+            ErrorType::UnexpectedLambda => "UnexpectedLambdaException",
             ErrorType::UnknownOperation => "UnknownOperationException",
             ErrorType::UnsupportedTokenType => "UnsupportedTokenTypeException",
+            ErrorType::UserLambdaValidation => "UserLambdaValidationException",
             ErrorType::UserNotConfirmed => "UserNotConfirmedException",
             ErrorType::UserNotFound => "UserNotFoundException",
             ErrorType::UsernameExists => "UsernameExistsException",
@@ -158,9 +168,20 @@ impl From<IdpError> for CognitoError {
             }
             IdpError::InvalidPassword(v) => err(ErrorType::InvalidPassword, v.to_string()),
             IdpError::InvalidParameter(m) => invalid_parameter(m),
+            IdpError::Trigger(e) => trigger_error(&e),
             other => internal(&other),
         }
     }
+}
+
+/// A trigger's refusal or failure, with Cognito's type and message.
+pub(super) fn trigger_error(e: &TriggerError) -> CognitoError {
+    let kind = match e {
+        TriggerError::Raised { .. } => ErrorType::UserLambdaValidation,
+        TriggerError::Failed { .. } => ErrorType::UnexpectedLambda,
+        TriggerError::BadAnswer(_) => ErrorType::InvalidLambdaResponse,
+    };
+    err(kind, e.to_string())
 }
 
 impl From<StoreError> for CognitoError {

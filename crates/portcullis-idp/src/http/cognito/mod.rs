@@ -82,6 +82,7 @@ mod sign_up;
 mod srp;
 #[cfg(test)]
 mod tests;
+mod triggers;
 mod user;
 
 pub use errors::{CognitoError, ErrorType};

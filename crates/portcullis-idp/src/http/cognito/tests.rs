@@ -1387,4 +1387,5 @@ async fn requests_about_a_free_name_do_not_keep_it_from_being_signed_up() {
 }
 
 mod srp;
+mod triggers;
 mod user_input;
