@@ -54,6 +54,7 @@ pub mod session_key;
 mod sse;
 mod state;
 mod static_site;
+mod trigger_functions;
 mod upstream;
 mod websocket;
 mod workers;

@@ -19,13 +19,15 @@
 pub mod call;
 pub mod event;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use portcullis_config::Trigger;
 use portcullis_core::fault::{Fault, HasFault};
 use serde_json::{Map, Value};
 
-pub use call::MAX_ANSWER_BYTES;
+pub use call::{MAX_ANSWER_BYTES, TIMED_OUT};
 pub use event::{SignUpDecision, TokenShaping, TriggerKind, TriggerSource};
 
 use crate::pool::PoolState;
@@ -41,12 +43,15 @@ pub enum FunctionFailure {
     Failed(String),
 }
 
+/// What [`TriggerFunctions::invoke`] returns.
+pub type Invocation<'a> =
+    Pin<Box<dyn Future<Output = Result<Vec<u8>, FunctionFailure>> + Send + 'a>>;
+
 /// Runs `[functions.NAME]` handlers for the triggers; implemented by the gateway over its
 /// running functions.
-#[async_trait::async_trait]
 pub trait TriggerFunctions: Send + Sync {
     /// Invokes `name` with `event` (JSON) and returns its result (JSON).
-    async fn invoke(&self, name: &str, event: Vec<u8>) -> Result<Vec<u8>, FunctionFailure>;
+    fn invoke<'a>(&'a self, name: &'a str, event: Vec<u8>) -> Invocation<'a>;
 }
 
 /// The functions a provider's triggers may call ([`crate::IdpOptions::trigger_functions`]).

@@ -14,7 +14,7 @@ pub const MAX_ANSWER_BYTES: usize = 256 * 1024;
 /// Longest error message of a handler kept in the error answered to the caller.
 const MAX_ERROR_MESSAGE_CHARS: usize = 1024;
 /// What a trigger that did not answer in time is reported as (Cognito's wording).
-const TIMED_OUT: &str = "Socket timeout while invoking Lambda function";
+pub const TIMED_OUT: &str = "Socket timeout while invoking Lambda function";
 
 /// Calls `trigger` with `event` and returns the answer (the event with its `response`).
 pub(crate) async fn call(

@@ -8,7 +8,9 @@ use axum::http::StatusCode;
 use axum::routing::post;
 
 use super::*;
-use crate::triggers::{FunctionFailure, FunctionInvoker, TriggerFunctions, TriggerSource};
+use crate::triggers::{
+    FunctionFailure, FunctionInvoker, Invocation, TriggerFunctions, TriggerSource,
+};
 
 type Events = Arc<Mutex<Vec<(String, Value)>>>;
 
@@ -422,19 +424,22 @@ async fn slow_oversized_or_unreadable_answers_fail_the_sign_in() {
 /// Functions as the gateway runs them: `claims` adds a claim, `deny` raises, `crash` fails.
 struct FakeFunctions;
 
-#[async_trait::async_trait]
 impl TriggerFunctions for FakeFunctions {
-    async fn invoke(&self, name: &str, event: Vec<u8>) -> Result<Vec<u8>, FunctionFailure> {
-        let mut event: Value = serde_json::from_slice(&event).expect("event");
-        match name {
-            "claims" => {
-                event["response"]["claimsOverrideDetails"] =
-                    json!({"claimsToAddOrOverride": {"custom_tier": "gold"}});
-                Ok(event.to_string().into_bytes())
-            }
-            "deny" => Err(FunctionFailure::Raised("no sign-ups today".into())),
-            _ => Err(FunctionFailure::Failed("Runtime.ExitError".into())),
+    fn invoke<'a>(&'a self, name: &'a str, event: Vec<u8>) -> Invocation<'a> {
+        Box::pin(async move { fake_function(name, &event) })
+    }
+}
+
+fn fake_function(name: &str, event: &[u8]) -> Result<Vec<u8>, FunctionFailure> {
+    let mut event: Value = serde_json::from_slice(event).expect("event");
+    match name {
+        "claims" => {
+            event["response"]["claimsOverrideDetails"] =
+                json!({"claimsToAddOrOverride": {"custom_tier": "gold"}});
+            Ok(event.to_string().into_bytes())
         }
+        "deny" => Err(FunctionFailure::Raised("no sign-ups today".into())),
+        _ => Err(FunctionFailure::Failed("Runtime.ExitError".into())),
     }
 }
 
