@@ -197,7 +197,7 @@ impl IdentityProvider {
         let groups = self.store.user_groups(pool, &user.username).await?;
         let context = TokenContext::new(TriggerSource::TokenRefreshTokens);
         let shaping = self
-            .pre_token_generation(state, &context, &client.client_id, &user, &groups)
+            .pre_token_generation(&state.config, &context, &client.client_id, &user, &groups)
             .await?;
         let next_refresh = if rotates {
             let token = tokens::random_token()

@@ -124,7 +124,7 @@ impl IdentityProvider {
         }
         let groups = self.store.user_groups(pool, username).await?;
         let shaping = self
-            .pre_token_generation(state, context, &client.client_id, &user, &groups)
+            .pre_token_generation(&state.config, context, &client.client_id, &user, &groups)
             .await?;
         let now = self.now();
         let origin_jti = tokens::uuid_v4();

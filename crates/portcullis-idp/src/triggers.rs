@@ -30,7 +30,6 @@ use serde_json::{Map, Value};
 pub use call::{MAX_ANSWER_BYTES, TIMED_OUT};
 pub use event::{SignUpDecision, TokenShaping, TriggerKind, TriggerSource};
 
-use crate::pool::PoolState;
 use crate::store::UserRecord;
 use crate::{IdentityProvider, IdpError};
 
@@ -244,21 +243,21 @@ impl IdentityProvider {
         }
     }
 
-    /// The pre token generation trigger (V1_0) of `state`'s pool before `user`'s tokens are
-    /// minted: what it changes in them (nothing without the trigger).
+    /// The pre token generation trigger (V1_0) of the pool `config` before `user`'s tokens
+    /// are minted: what it changes in them (nothing without the trigger).
     pub(crate) async fn pre_token_generation(
         &self,
-        state: &PoolState,
+        config: &portcullis_config::Pool,
         context: &TokenContext,
         client_id: &str,
         user: &UserRecord,
         groups: &[String],
     ) -> Result<TokenShaping, IdpError> {
-        let Some(trigger) = &state.config.triggers.pre_token_generation else {
+        let Some(trigger) = &config.triggers.pre_token_generation else {
             return Ok(TokenShaping::default());
         };
         let caller = event::Caller {
-            pool_id: &state.config.id,
+            pool_id: &config.id,
             username: &user.username,
             client_id,
         };
