@@ -61,6 +61,8 @@ public = true
 # The pre token generation handler, unchanged from what would run on AWS Lambda.
 HANDLER = '''
 def handler(event, context):
+    if event["userName"] == "autofrank":
+        raise Exception("no tokens for frank")
     event["response"]["claimsOverrideDetails"] = {
         "claimsToAddOrOverride": {"custom_tier": "gold"},
     }
@@ -239,3 +241,12 @@ def test_pre_authentication_refusal_is_a_user_lambda_validation_exception(world,
             AuthParameters={"USERNAME": "mallory", "PASSWORD": "wrong-password1"},
         )
     assert len(hook.received("/pre-authentication")) == calls
+
+
+def test_a_function_that_raises_refuses_the_sign_in(world, idp):
+    idp.sign_up(ClientId="web", Username="autofrank", Password=PASSWORD)
+    with pytest.raises(idp.exceptions.UserLambdaValidationException) as refused:
+        sign_in(idp, "autofrank")
+    assert refused.value.response["Error"]["Message"] == (
+        "PreTokenGeneration failed with error no tokens for frank."
+    )
