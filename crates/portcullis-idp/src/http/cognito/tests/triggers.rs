@@ -355,6 +355,40 @@ async fn pre_token_generation_shapes_every_session_it_mints() {
     assert_eq!(id["custom_tier"], "gold");
     let event = received(&events, "pre-token").pop().expect("event");
     assert_eq!(event["triggerSource"], "TokenGeneration_RefreshTokens");
+
+    // a temporary password answered with a new one
+    h.idp
+        .create_user(
+            "main",
+            "hue",
+            BTreeMap::new(),
+            Some((&Secret::new("password1".to_owned()), false)),
+        )
+        .await
+        .expect("user");
+    let challenge = h.login("web", "hue", "password1").await.expect("challenge");
+    assert_eq!(challenge["ChallengeName"], "NEW_PASSWORD_REQUIRED");
+    let r = h
+        .call(
+            "RespondToAuthChallenge",
+            json!({"ClientId": "web", "ChallengeName": "NEW_PASSWORD_REQUIRED",
+                   "Session": challenge["Session"],
+                   "ChallengeResponses": {"USERNAME": "hue", "NEW_PASSWORD": "password2"},
+                   "ClientMetadata": {"step": "new-password"}}),
+        )
+        .await
+        .expect("signed in");
+    let id = claims(r["AuthenticationResult"]["IdToken"].as_str().expect("id"));
+    assert_eq!(id["custom_tier"], "gold");
+    let event = received(&events, "pre-token").pop().expect("event");
+    assert_eq!(
+        event["triggerSource"],
+        "TokenGeneration_NewPasswordChallenge"
+    );
+    assert_eq!(
+        event["request"]["clientMetadata"],
+        json!({"step": "new-password"})
+    );
 }
 
 #[tokio::test]
