@@ -1,5 +1,6 @@
 //! The pool's triggers on the hosted page and the token endpoint: pre authentication refuses on
-//! the sign-in form, pre token generation shapes the tokens of the code and of refreshes.
+//! the sign-in form, pre token generation shapes the tokens of the code, and its refusal of a
+//! refresh at the token endpoint is the client's error.
 
 use std::sync::Mutex;
 
@@ -18,6 +19,10 @@ async fn hook(
     events.lock().expect("events").push(event.clone());
     if path == "pre-auth" && event["userName"] == "blocked" {
         let raised = serde_json::json!({"errorMessage": "Blocked <by policy>"});
+        return (http::StatusCode::BAD_REQUEST, raised.to_string());
+    }
+    if path == "pre-token" && event["triggerSource"] == "TokenGeneration_RefreshTokens" {
+        let raised = serde_json::json!({"errorMessage": "no refresh today"});
         return (http::StatusCode::BAD_REQUEST, raised.to_string());
     }
     if path == "pre-token" {
@@ -81,7 +86,7 @@ async fn pre_authentication_refuses_on_the_sign_in_form() {
 }
 
 #[tokio::test]
-async fn pre_token_generation_shapes_hosted_and_refreshed_tokens() {
+async fn pre_token_generation_shapes_hosted_tokens_and_may_refuse_refreshes() {
     let (e, events) = env_with_triggers().await;
     let code = sign_in(&e, "web", CALLBACK).await;
     let (status, tokens) = exchange_public(&e, &code, CALLBACK, VERIFIER).await;
@@ -104,8 +109,12 @@ async fn pre_token_generation_shapes_hosted_and_refreshed_tokens() {
         ],
     )
     .await;
-    assert_eq!(status, 200, "{tokens}");
-    let id = id_claims(tokens["id_token"].as_str().expect("id token"));
-    assert_eq!(id["custom_tier"], "gold");
+    // refused by the trigger: a client error naming it, and nothing issued
+    assert_eq!(status, 400, "{tokens}");
+    assert_eq!(
+        tokens,
+        serde_json::json!({"error": "invalid_request",
+                           "error_description": "PreTokenGeneration failed with error no refresh today."})
+    );
     assert_eq!(source(&events), "TokenGeneration_RefreshTokens");
 }
