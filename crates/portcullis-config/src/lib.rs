@@ -239,3 +239,6 @@ mod tls_tests;
 
 #[cfg(test)]
 mod pool_id_tests;
+
+#[cfg(test)]
+mod trigger_tests;

@@ -19,6 +19,8 @@ use crate::HttpUrl;
 
 mod iam;
 pub use iam::{IdentityPool, IdentityPoolRoles, Role};
+mod triggers;
+pub use triggers::{Trigger, TriggerTarget, Triggers};
 
 /// A secret value from the configuration. `Debug` and `Display` never show it.
 #[derive(Clone, PartialEq, Eq)]
@@ -716,6 +718,9 @@ pub struct Pool {
     /// Declared `custom:NAME` attributes, by NAME (without the prefix), in file order. Only
     /// these custom attributes may be stored for the pool's users.
     pub custom_attributes: IndexMap<String, CustomAttribute>,
+    /// `[pools.NAME.triggers]`: the Lambda triggers called by sign-up, confirmation, sign-in
+    /// and token minting.
+    pub triggers: Triggers,
     /// Extra, free-form keys kept for later phases.
     pub extra: BTreeMap<String, String>,
 }

@@ -425,6 +425,7 @@ pub(crate) fn render(config: &Config) -> String {
             }
             set(&mut t, "code_webhook_timeout", dur(w.timeout));
         }
+        render_triggers(&mut t, &p.triggers);
         if !p.custom_attributes.is_empty() {
             let mut attrs = implicit();
             for (name, a) in &p.custom_attributes {
@@ -533,6 +534,27 @@ fn render_iam(doc: &mut DocumentMut, config: &Config) {
         pools.insert(name, Item::Table(t));
     }
     doc.insert("identity_pools", Item::Table(pools));
+}
+
+/// `[pools.NAME.triggers]`, one inline table per trigger (URLs without their credentials).
+fn render_triggers(pool: &mut Table, triggers: &crate::model::Triggers) {
+    if triggers.is_empty() {
+        return;
+    }
+    let mut t = Table::new();
+    for (key, trigger) in triggers.all() {
+        let Some(trigger) = trigger else { continue };
+        let target = match &trigger.target {
+            crate::model::TriggerTarget::Url(url) => ("url", str(&redact_url(url))),
+            crate::model::TriggerTarget::Function(name) => ("function", str(name)),
+        };
+        set(
+            &mut t,
+            key,
+            inline(vec![target, ("timeout", dur(trigger.timeout))]),
+        );
+    }
+    pool.insert("triggers", Item::Table(t));
 }
 
 fn render_csrf(t: &mut Table, csrf: Option<&crate::model::Csrf>) {

@@ -19,8 +19,8 @@
 //! - shared below them: `state` (what every task shares), [`registry`] (live connections,
 //!   indexed by id, principal and identity-provider session), `outbound` (each connection's
 //!   bounded send queue), `replay` (the `@users` pushes SSE streams replay), `revocation`
-//!   (closing the connections a revocation covers),
-//!   `authorizers`, `integration` (calls to backends), [`metrics`](Metrics), `reply` (the
+//!   (closing the connections a revocation covers), `trigger_functions` (the functions a user
+//!   pool's Lambda triggers name, run for the identity provider), `authorizers`, `integration` (calls to backends), [`metrics`](Metrics), `reply` (the
 //!   gateway's own answers) and `error` (the gateway's failures and who caused them);
 //! - `server`: the long-lived parts, starting, shutting down; `apps`: what one configuration
 //!   builds; `reload`: replacing the apps live (SIGHUP, a watched file), through `live`.
@@ -54,6 +54,7 @@ pub mod session_key;
 mod sse;
 mod state;
 mod static_site;
+mod trigger_functions;
 mod upstream;
 mod websocket;
 mod workers;

@@ -34,6 +34,9 @@ pub enum IdpError {
     Key(#[from] KeyError),
     #[error(transparent)]
     Hash(#[from] HashError),
+    /// A pool's Lambda trigger refused or failed the operation.
+    #[error(transparent)]
+    Trigger(crate::triggers::TriggerError),
 }
 
 impl From<StoreError> for IdpError {
@@ -60,6 +63,7 @@ impl HasFault for IdpError {
             IdpError::Store(e) => e.fault(),
             IdpError::Key(e) => e.fault(),
             IdpError::Hash(_) => Fault::Internal,
+            IdpError::Trigger(e) => e.fault(),
         }
     }
 }

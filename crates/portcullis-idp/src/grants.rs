@@ -7,6 +7,7 @@ use crate::keys::KeyError;
 use crate::options::secs;
 use crate::pool::PoolState;
 use crate::store::{ClientRecord, RefreshTokenRecord, RevokedSubject, StoreError};
+use crate::triggers::{TokenContext, TriggerSource};
 use crate::{IdentityProvider, IdpError, OAuthError, store, tokens, unix_now};
 
 /// How a client authenticated at the token or revocation endpoint.
@@ -192,6 +193,12 @@ impl IdentityProvider {
             Some(u) if u.enabled && record.created_at >= u.tokens_valid_after => u,
             _ => return Err(OAuthError::InvalidGrant),
         };
+        // before the refresh token rotates: a refusal leaves the session as it was
+        let groups = self.store.user_groups(pool, &user.username).await?;
+        let context = TokenContext::new(TriggerSource::TokenRefreshTokens);
+        let shaping = self
+            .pre_token_generation(&state.config, &context, &client.client_id, &user, &groups)
+            .await?;
         let next_refresh = if rotates {
             let token = tokens::random_token()
                 .ok_or(IdpError::Key(KeyError("no randomness for refresh token")))?;
@@ -215,7 +222,6 @@ impl IdentityProvider {
         } else {
             None
         };
-        let groups = self.store.user_groups(pool, &user.username).await?;
         let (access, id, expires_in) = self.mint_user_tokens(
             state,
             &user,
@@ -226,6 +232,7 @@ impl IdentityProvider {
             record.auth_time,
             now,
             None,
+            &shaping,
         )?;
         Ok(TokenGrant {
             access_token: access,

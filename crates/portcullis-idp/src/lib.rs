@@ -26,6 +26,8 @@
 //! The arithmetic of Cognito's SRP sign-in (verifiers, challenges, claim signatures) and its
 //! sealed `SECRET_BLOCK` are in [`srp`], without I/O; users' verifiers are set in [`users`],
 //! claims are checked with lockout in [`sign_in`], and the JSON API serves the exchange.
+//! The pools' Cognito Lambda triggers (webhooks or functions the gateway runs) are in
+//! [`triggers`].
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod attributes;
@@ -52,6 +54,7 @@ pub mod sign_in;
 pub mod srp;
 pub mod store;
 pub mod tokens;
+pub mod triggers;
 pub mod username;
 pub mod users;
 

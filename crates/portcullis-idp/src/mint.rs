@@ -81,6 +81,7 @@ impl IdentityProvider {
             now,
             now,
             None,
+            &crate::triggers::TokenShaping::default(),
         )?;
         Ok(MintedTokens {
             access_token: access,

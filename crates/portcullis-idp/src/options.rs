@@ -39,6 +39,9 @@ pub struct IdpOptions {
     pub unknown_name_entries: usize,
     /// The clock of lockouts, sessions and sign-outs (the system's unless a test fixes it).
     pub clock: Clock,
+    /// What runs the `[functions.NAME]` a pool's triggers name (given by the gateway); `None`:
+    /// such a trigger fails with `UnexpectedLambdaException`.
+    pub trigger_functions: Option<crate::triggers::FunctionInvoker>,
 }
 
 /// Unix seconds as the provider sees them: the system clock, or a time a test sets.
@@ -85,6 +88,7 @@ impl Default for IdpOptions {
             revocation_poll_batch: 256,
             unknown_name_entries: lockout::DEFAULT_UNKNOWN_NAMES,
             clock: Clock::default(),
+            trigger_functions: None,
         }
     }
 }

@@ -7,6 +7,7 @@ use crate::options::secs;
 use crate::pool::PoolState;
 use crate::store::{RefreshTokenRecord, UserRecord};
 use crate::tokens::SessionInfo;
+use crate::triggers::{TokenContext, TokenShaping, TriggerSource};
 use crate::{IdentityProvider, IdpError, store, tokens};
 
 /// Tokens of one user session.
@@ -20,7 +21,8 @@ pub struct SessionTokens {
 }
 
 impl IdentityProvider {
-    /// Mints access + ID tokens for a user session (shared by sign-in and refresh).
+    /// Mints access + ID tokens for a user session (shared by sign-in and refresh), as the
+    /// pre token generation trigger's `shaping` says.
     #[allow(clippy::too_many_arguments)] // private; every argument is a distinct claim source
     pub(crate) fn mint_user_tokens(
         &self,
@@ -33,7 +35,9 @@ impl IdentityProvider {
         auth_time: i64,
         now: i64,
         nonce: Option<&str>,
+        shaping: &TokenShaping,
     ) -> Result<(Secret, Secret, i64), IdpError> {
+        let groups = shaping.groups.as_deref().unwrap_or(groups);
         let event_id = tokens::uuid_v4();
         let session = SessionInfo {
             issuer: &state.issuer,
@@ -63,6 +67,7 @@ impl IdentityProvider {
         if let (Some(nonce), Some(claims)) = (nonce, id.as_object_mut()) {
             claims.insert("nonce".into(), serde_json::json!(nonce));
         }
+        shaping.apply_to_id(&mut id);
         Ok((state.sign(&access, now)?, state.sign(&id, now)?, access_ttl))
     }
 
@@ -75,11 +80,13 @@ impl IdentityProvider {
         username: &str,
         scopes: &[String],
     ) -> Result<SessionTokens, IdpError> {
-        self.issue_session_with_nonce(pool, client_id, username, scopes, None)
+        let context = TokenContext::new(TriggerSource::TokenAuthentication);
+        self.issue_session_for(pool, client_id, username, scopes, None, &context)
             .await
     }
 
-    /// [`issue_session`](Self::issue_session) whose ID token carries `nonce` (OIDC, code flow).
+    /// [`issue_session`](Self::issue_session) of the hosted sign-in, whose ID token carries
+    /// `nonce` (OIDC, code flow).
     pub async fn issue_session_with_nonce(
         &self,
         pool: &str,
@@ -87,6 +94,22 @@ impl IdentityProvider {
         username: &str,
         scopes: &[String],
         nonce: Option<&str>,
+    ) -> Result<SessionTokens, IdpError> {
+        let context = TokenContext::new(TriggerSource::TokenHostedAuth);
+        self.issue_session_for(pool, client_id, username, scopes, nonce, &context)
+            .await
+    }
+
+    /// Starts a session whose tokens the pool's pre token generation trigger shapes for
+    /// `context` (run before anything is stored: its error leaves no session).
+    pub async fn issue_session_for(
+        &self,
+        pool: &str,
+        client_id: &str,
+        username: &str,
+        scopes: &[String],
+        nonce: Option<&str>,
+        context: &TokenContext,
     ) -> Result<SessionTokens, IdpError> {
         let state = self.pool(pool)?;
         let client = self
@@ -100,6 +123,9 @@ impl IdentityProvider {
             return Err(IdpError::InvalidParameter("user is disabled".into()));
         }
         let groups = self.store.user_groups(pool, username).await?;
+        let shaping = self
+            .pre_token_generation(&state.config, context, &client.client_id, &user, &groups)
+            .await?;
         let now = self.now();
         let origin_jti = tokens::uuid_v4();
         let refresh = tokens::random_token()
@@ -128,6 +154,7 @@ impl IdentityProvider {
             now,
             now,
             nonce,
+            &shaping,
         )?;
         Ok(SessionTokens {
             access_token: access,

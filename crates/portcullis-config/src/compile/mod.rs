@@ -18,6 +18,7 @@ mod functions;
 mod identity;
 mod limits;
 mod pools;
+mod triggers;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -211,7 +212,7 @@ pub(crate) fn compile(root: &Node, ctx: &mut Ctx<'_>) -> Option<Config> {
         pool_ids: HashMap::new(),
     };
     for (name, t) in named(ctx, &mut top, "pools") {
-        if let Some(pool) = pools::pool(ctx, &name, t, &mut seen) {
+        if let Some(pool) = pools::pool(ctx, &name, t, &mut seen, &mut refs) {
             pools_out.insert(name.v, pool);
         }
     }

@@ -53,6 +53,7 @@ pub(super) fn pool(
     name: &Sp<String>,
     mut t: Tbl<'_>,
     seen: &mut Seen<'_>,
+    refs: &mut super::Refs,
 ) -> Option<Pool> {
     if let Err(message) = syntax::url_name(&name.v) {
         ctx.error(
@@ -106,6 +107,7 @@ pub(super) fn pool(
         .unwrap_or(DEFAULT_RATE_LIMIT_PER_IP);
     let code_webhook = code_webhook(ctx, &mut t);
     let custom_attributes = custom_attributes(ctx, &mut t);
+    let triggers = super::triggers::triggers(ctx, &mut t, refs);
 
     let mut resource_servers = IndexMap::new();
     if let Some(mut table) = t.table(ctx, "resource_servers") {
@@ -186,6 +188,7 @@ pub(super) fn pool(
         rate_limit_per_ip,
         code_webhook,
         custom_attributes,
+        triggers,
         extra: BTreeMap::new(),
     })
 }

@@ -20,7 +20,8 @@ use std::sync::Arc;
 
 use portcullis_config::Config;
 use portcullis_core::close::Close;
-use portcullis_idp::IdentityProvider;
+use portcullis_idp::triggers::FunctionInvoker;
+use portcullis_idp::{IdentityProvider, IdpOptions};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
@@ -30,6 +31,7 @@ use crate::apps::{self, Apps, Base};
 use crate::error::GatewayError;
 use crate::live::Live;
 use crate::revocation;
+use crate::trigger_functions::TriggerInvoker;
 
 /// The running configuration and what replaces it.
 pub struct Reloader {
@@ -51,7 +53,7 @@ impl Reloader {
     pub async fn start(config: Config, base: Base) -> Result<Arc<Reloader>, GatewayError> {
         // The built-in identity provider, when the file defines user or identity pools.
         let idp = if has_identity(&config) {
-            Some(open_identity(&config, None).await?)
+            Some(open_identity(&config, None, &base).await?)
         } else {
             None
         };
@@ -127,7 +129,7 @@ impl Reloader {
             let idp = match (&previous.idp, has_identity(&config)) {
                 (_, false) => None,
                 (Some(idp), true) if !changes.identity => Some(idp.clone()),
-                (old, true) => Some(open_identity(&config, old.as_ref()).await?),
+                (old, true) => Some(open_identity(&config, old.as_ref(), &self.base).await?),
             };
             apps::build(&config, &self.base, idp, Some(&previous))
         }
@@ -210,16 +212,32 @@ fn has_identity(config: &Config) -> bool {
 }
 
 /// The identity provider of `config`: on `old`'s store when there is one (a changed
-/// `[store]` needs a restart), else on the store `[store]` names.
+/// `[store]` needs a restart), else on the store `[store]` names. Its triggers run the
+/// gateway's functions.
 async fn open_identity(
     config: &Config,
     old: Option<&Arc<IdentityProvider>>,
+    base: &Base,
 ) -> Result<Arc<IdentityProvider>, GatewayError> {
+    let trigger_functions = base
+        .functions
+        .as_ref()
+        .map(|functions| FunctionInvoker(Arc::new(TriggerInvoker(Arc::clone(functions)))));
     let opened = match old {
         Some(old) => {
-            IdentityProvider::with_store(config, old.store().clone(), old.options().clone()).await
+            let options = IdpOptions {
+                trigger_functions,
+                ..old.options().clone()
+            };
+            IdentityProvider::with_store(config, old.store().clone(), options).await
         }
-        None => IdentityProvider::open(config).await,
+        None => {
+            let options = IdpOptions {
+                trigger_functions,
+                ..IdpOptions::default()
+            };
+            IdentityProvider::open_with(config, options).await
+        }
     };
     opened.map_err(|e| GatewayError::Internal(format!("identity provider: {e}")))
 }

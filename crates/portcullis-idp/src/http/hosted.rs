@@ -297,6 +297,12 @@ async fn login(
     if !user.enabled {
         return fail(GENERIC_FAILURE);
     }
+    match idp.pre_authentication(&req.client_id, &user, None).await {
+        Ok(()) => {}
+        // the trigger's own words, as Cognito's hosted UI shows them
+        Err(IdpError::Trigger(e)) => return fail(&e.to_string()),
+        Err(e) => return server_error(&e),
+    }
     match user.status {
         UserStatus::Unconfirmed => fail("Your account is not confirmed yet."),
         UserStatus::ForceChangePassword => {

@@ -52,6 +52,11 @@ pub(crate) fn no_store(mut response: Response) -> Response {
 
 /// An RFC 6749 error answer (§5.2): its status, body and headers.
 pub(crate) fn oauth_error(e: &OAuthError) -> Response {
+    if let OAuthError::Server(crate::IdpError::Trigger(refused)) = e {
+        // the pool's trigger refused or failed: the client's answer, not the provider's failure
+        let body = json!({"error": "invalid_request", "error_description": refused.to_string()});
+        return no_store(json_response(StatusCode::BAD_REQUEST, &body));
+    }
     let status = match e {
         OAuthError::InvalidClient => StatusCode::UNAUTHORIZED,
         OAuthError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,

@@ -921,6 +921,7 @@ async fn discovery_lists_the_endpoints() {
 
 mod flood;
 mod hosted_page;
+mod triggers;
 mod web_session;
 
 #[tokio::test]

@@ -12,6 +12,7 @@ use crate::attributes::{AttributeError, Writer};
 use crate::http::json11::{self, CallError};
 use crate::pending::challenges::ChallengeError;
 use crate::store::{StoreError, UserRecord};
+use crate::triggers::TriggerError;
 use crate::{IdpError, PasswordCheck};
 
 const MSG_BAD_CREDENTIALS: &str = "Incorrect username or password.";
@@ -26,6 +27,7 @@ pub enum ErrorType {
     ExpiredCode,
     GroupExists,
     InternalError,
+    InvalidLambdaResponse,
     InvalidParameter,
     InvalidPassword,
     LimitExceeded,
@@ -35,9 +37,11 @@ pub enum ErrorType {
     Serialization,
     TooManyRequests,
     Unauthorized,
+    UnexpectedLambda,
     UnknownOperation,
     UnsupportedTokenType,
     UnsupportedUserState,
+    UserLambdaValidation,
     UserNotConfirmed,
     UserNotFound,
     UsernameExists,
@@ -45,12 +49,13 @@ pub enum ErrorType {
 
 impl ErrorType {
     /// Every error type (tests, documentation).
-    pub const ALL: [ErrorType; 20] = [
+    pub const ALL: [ErrorType; 23] = [
         ErrorType::AccessDenied,
         ErrorType::CodeMismatch,
         ErrorType::ExpiredCode,
         ErrorType::GroupExists,
         ErrorType::InternalError,
+        ErrorType::InvalidLambdaResponse,
         ErrorType::InvalidParameter,
         ErrorType::InvalidPassword,
         ErrorType::LimitExceeded,
@@ -60,9 +65,11 @@ impl ErrorType {
         ErrorType::Serialization,
         ErrorType::TooManyRequests,
         ErrorType::Unauthorized,
+        ErrorType::UnexpectedLambda,
         ErrorType::UnknownOperation,
         ErrorType::UnsupportedTokenType,
         ErrorType::UnsupportedUserState,
+        ErrorType::UserLambdaValidation,
         ErrorType::UserNotConfirmed,
         ErrorType::UserNotFound,
         ErrorType::UsernameExists,
@@ -76,6 +83,7 @@ impl ErrorType {
             ErrorType::ExpiredCode => "ExpiredCodeException",
             ErrorType::GroupExists => "GroupExistsException",
             ErrorType::InternalError => "InternalErrorException",
+            ErrorType::InvalidLambdaResponse => "InvalidLambdaResponseException",
             ErrorType::InvalidParameter => "InvalidParameterException",
             ErrorType::InvalidPassword => "InvalidPasswordException",
             ErrorType::LimitExceeded => "LimitExceededException",
@@ -85,9 +93,11 @@ impl ErrorType {
             ErrorType::Serialization => "SerializationException",
             ErrorType::TooManyRequests => "TooManyRequestsException",
             ErrorType::Unauthorized => "UnauthorizedException",
+            ErrorType::UnexpectedLambda => "UnexpectedLambdaException",
             ErrorType::UnknownOperation => "UnknownOperationException",
             ErrorType::UnsupportedTokenType => "UnsupportedTokenTypeException",
             ErrorType::UnsupportedUserState => "UnsupportedUserStateException",
+            ErrorType::UserLambdaValidation => "UserLambdaValidationException",
             ErrorType::UserNotConfirmed => "UserNotConfirmedException",
             ErrorType::UserNotFound => "UserNotFoundException",
             ErrorType::UsernameExists => "UsernameExistsException",
@@ -175,9 +185,20 @@ impl From<IdpError> for CognitoError {
                 "A group with the name already exists.",
             ),
             IdpError::LimitExceeded(m) => err(ErrorType::LimitExceeded, m),
+            IdpError::Trigger(e) => trigger_error(&e),
             other => internal(&other),
         }
     }
+}
+
+/// A trigger's refusal or failure, with Cognito's type and message.
+pub(super) fn trigger_error(e: &TriggerError) -> CognitoError {
+    let kind = match e {
+        TriggerError::Raised { .. } => ErrorType::UserLambdaValidation,
+        TriggerError::Failed { .. } => ErrorType::UnexpectedLambda,
+        TriggerError::BadAnswer(_) => ErrorType::InvalidLambdaResponse,
+    };
+    err(kind, e.to_string())
 }
 
 impl From<StoreError> for CognitoError {

@@ -85,6 +85,7 @@ mod sign_up;
 mod srp;
 #[cfg(test)]
 mod tests;
+mod triggers;
 mod user;
 
 pub use errors::{CognitoError, ErrorType};

@@ -14,6 +14,7 @@ use crate::attributes::token_claims;
 use crate::pending::challenges::{ChallengeError, Challenged, session_expiry, session_hash};
 use crate::store::ChallengeRow;
 use crate::store::{UserRecord, UserStatus};
+use crate::triggers::{TokenContext, TriggerSource};
 use crate::{OAuthError, tokens, unix_now};
 
 impl Cognito {
@@ -54,15 +55,19 @@ impl Cognito {
         json!({"ChallengeParameters": {}, "AuthenticationResult": result})
     }
 
-    async fn start_session(
+    /// A session of `username`, its tokens minted for `context` (the pre token generation
+    /// trigger's source and metadata).
+    async fn start_session_for(
         &self,
         pool: &str,
         client_id: &str,
         username: &str,
+        context: &TokenContext,
     ) -> Result<Value, CognitoError> {
+        let scopes = [ADMIN_SCOPE.to_owned()];
         let tokens = self
             .idp
-            .issue_session(pool, client_id, username, &[ADMIN_SCOPE.to_owned()])
+            .issue_session_for(pool, client_id, username, &scopes, None, context)
             .await?;
         Ok(Self::authentication_result(&tokens))
     }
@@ -76,7 +81,7 @@ impl Cognito {
         let params = opt_map(body, "AuthParameters")?.unwrap_or(&empty);
         let (pool, client) = self.client(client_id)?;
         match flow {
-            "USER_PASSWORD_AUTH" => self.password_auth(pool, client, params).await,
+            "USER_PASSWORD_AUTH" => self.password_auth(pool, client, params, body).await,
             "REFRESH_TOKEN_AUTH" | "REFRESH_TOKEN" => self.refresh_auth(pool, client, params).await,
             "USER_SRP_AUTH" => self.srp_auth(pool, client, params).await,
             "CUSTOM_AUTH" | "USER_AUTH" | "ADMIN_USER_PASSWORD_AUTH" | "ADMIN_NO_SRP_AUTH" => Err(
@@ -91,6 +96,7 @@ impl Cognito {
         pool: &str,
         client: &AppClient,
         params: &Body,
+        body: &Body,
     ) -> Result<Value, CognitoError> {
         Self::check_flow(client, AuthFlow::UserPassword)?;
         let username = req_str(params, "USERNAME")?;
@@ -106,7 +112,7 @@ impl Cognito {
         };
         Self::check_has_password(&user)?;
         let user = self.verify_with_lockout(user, &password).await?;
-        self.signed_in(pool, client, user).await
+        self.signed_in(pool, client, user, body).await
     }
 
     /// Refuses a flow the app client is not allowed (`auth_flows`).
@@ -133,18 +139,22 @@ impl Cognito {
         Ok(())
     }
 
-    /// The answer once a user proved the password (`USER_PASSWORD_AUTH`, `PASSWORD_VERIFIER`):
-    /// refused when disabled or unconfirmed, the `NEW_PASSWORD_REQUIRED` challenge for a
-    /// temporary password, else the tokens.
+    /// The answer once a user proved the password (`USER_PASSWORD_AUTH`, `PASSWORD_VERIFIER`
+    /// of the call `body`): refused when disabled, unconfirmed or by the pre authentication
+    /// trigger, the `NEW_PASSWORD_REQUIRED` challenge for a temporary password, else the
+    /// tokens.
     pub(super) async fn signed_in(
         &self,
         pool: &str,
         client: &AppClient,
         user: UserRecord,
+        body: &Body,
     ) -> Result<Value, CognitoError> {
         if !user.enabled {
             return Err(not_authorized("User is disabled."));
         }
+        self.pre_authentication_trigger(body, &client.client_id, &user)
+            .await?;
         match user.status {
             UserStatus::Unconfirmed => Err(err(E::UserNotConfirmed, "User is not confirmed.")),
             UserStatus::ForceChangePassword => {
@@ -169,7 +179,8 @@ impl Cognito {
                 }))
             }
             UserStatus::Confirmed => {
-                self.start_session(pool, &client.client_id, &user.username)
+                let context = Self::token_context(body, TriggerSource::TokenAuthentication)?;
+                self.start_session_for(pool, &client.client_id, &user.username, &context)
                     .await
             }
         }
@@ -297,6 +308,8 @@ impl Cognito {
         if !self.idp.store.end_challenge_session(&hash).await? {
             return Err(ChallengeError::Invalid.into());
         }
-        self.start_session(pool, &client.client_id, username).await
+        let context = Self::token_context(body, TriggerSource::TokenNewPasswordChallenge)?;
+        self.start_session_for(pool, &client.client_id, username, &context)
+            .await
     }
 }

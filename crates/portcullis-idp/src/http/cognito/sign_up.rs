@@ -16,6 +16,7 @@ use super::{Body, Cognito, attribute_list, opt_str, req_str};
 use crate::attributes::Writer;
 use crate::delivery::{CodeDelivery, CodePurpose};
 use crate::store::{UserRecord, UserStatus};
+use crate::triggers::TriggerSource;
 use crate::{IdpError, password, tokens, unix_now};
 
 /// Who may reset a password by code: enabled users past sign-up confirmation.
@@ -148,11 +149,28 @@ impl Cognito {
                 return Err(err(E::UsernameExists, "User already exists"));
             }
         }
+        let (auto_confirm, attributes) = self
+            .pre_sign_up_trigger(
+                body,
+                TriggerSource::PreSignUpSignUp,
+                pool,
+                client_id,
+                username,
+                attributes,
+            )
+            .await?;
+        if auto_confirm {
+            // confirmed by the trigger: no code is issued or sent
+            let user = self
+                .create_signed_up_user(pool, username, &password, attributes, &existing, true)
+                .await?;
+            return Ok(json!({"UserConfirmed": true, "UserSub": user.sub}));
+        }
         let code = self
             .reserve_code(pool, username, CodePurpose::SignUp, ip, true)
             .await?;
         let user = match self
-            .create_signed_up_user(pool, username, &password, attributes, existing.is_some())
+            .create_signed_up_user(pool, username, &password, attributes, &existing, false)
             .await
         {
             Ok(user) => user,
@@ -172,16 +190,18 @@ impl Cognito {
         }))
     }
 
-    /// The user of a sign-up whose code is reserved; `replace`: an expired sign-up of the same
-    /// name goes first.
+    /// The user of a sign-up whose code is reserved (or `confirmed` by the pre sign-up
+    /// trigger); an expired sign-up of the same name (`existing`) goes first.
     async fn create_signed_up_user(
         &self,
         pool: &str,
         username: &str,
         password: &Secret,
         attributes: BTreeMap<String, String>,
-        replace: bool,
+        existing: &Option<UserRecord>,
+        confirmed: bool,
     ) -> Result<UserRecord, CognitoError> {
+        let replace = existing.is_some();
         let hash = self
             .idp
             .hasher
@@ -199,7 +219,11 @@ impl Cognito {
             username: username.to_owned(),
             sub: tokens::uuid_v4(),
             password_hash: Some(hash),
-            status: UserStatus::Unconfirmed,
+            status: if confirmed {
+                UserStatus::Confirmed
+            } else {
+                UserStatus::Unconfirmed
+            },
             enabled: true,
             attributes,
             failed_attempts: 0,
@@ -255,6 +279,9 @@ impl Cognito {
             Some(u) if u.status == UserStatus::Unconfirmed => {
                 // the code went to the user's address: it is verified too
                 self.idp.confirm_sign_up_by_code(pool, username).await?;
+                let source = TriggerSource::PostConfirmationConfirmSignUp;
+                self.post_confirmation_trigger(body, source, client_id, pool, username)
+                    .await?;
             }
             // confirmed meanwhile (e.g. by an administrator): the code was right, nothing to do
             Some(_) => {}
@@ -306,6 +333,9 @@ impl Cognito {
         }
         self.idp
             .set_password(pool, username, &password, true)
+            .await?;
+        let source = TriggerSource::PostConfirmationConfirmForgotPassword;
+        self.post_confirmation_trigger(body, source, client_id, pool, username)
             .await?;
         Ok(json!({}))
     }

@@ -183,6 +183,6 @@ impl Cognito {
         };
         let check = self.idp.verify_with_lockout(user, Proof::Srp(&claim)).await;
         let user = password_answer(check)?;
-        self.signed_in(pool, client, user).await
+        self.signed_in(pool, client, user, body).await
     }
 }

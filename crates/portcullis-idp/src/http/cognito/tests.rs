@@ -1391,4 +1391,5 @@ async fn requests_about_a_free_name_do_not_keep_it_from_being_signed_up() {
 
 mod refresh;
 mod srp;
+mod triggers;
 mod user_input;

@@ -41,7 +41,7 @@ impl Cognito {
         let params = opt_map(body, "AuthParameters")?.unwrap_or(&empty);
         match flow {
             "ADMIN_USER_PASSWORD_AUTH" | "ADMIN_NO_SRP_AUTH" => {
-                self.admin_password_auth(pool, client, params).await
+                self.admin_password_auth(pool, client, params, body).await
             }
             "REFRESH_TOKEN_AUTH" | "REFRESH_TOKEN" => self.refresh_auth(pool, client, params).await,
             "USER_SRP_AUTH" => self.srp_auth(pool, client, params).await,
@@ -59,6 +59,7 @@ impl Cognito {
         pool: &str,
         client: &AppClient,
         params: &Body,
+        body: &Body,
     ) -> Result<Value, CognitoError> {
         let username = req_str(params, "USERNAME")?;
         let password = Secret::new(req_str(params, "PASSWORD")?);
@@ -72,7 +73,7 @@ impl Cognito {
         };
         Self::check_has_password(&user)?;
         let user = self.verify_with_lockout(user, &password).await?;
-        self.signed_in(pool, client, user).await
+        self.signed_in(pool, client, user, body).await
     }
 
     /// The public `RespondToAuthChallenge` for a client of the pool `UserPoolId` names.

@@ -62,7 +62,11 @@ struct Admin {
 }
 
 async fn admin() -> Admin {
-    let config = portcullis_config::load_str(CONFIG, "test.toml", &|_| None).expect("config");
+    admin_with(CONFIG).await
+}
+
+async fn admin_with(text: &str) -> Admin {
+    let config = portcullis_config::load_str(text, "test.toml", &|_| None).expect("config");
     let idp = IdentityProvider::open_with(
         &config,
         IdpOptions {
@@ -1096,4 +1100,106 @@ async fn describe_pool_and_client() {
         .fails("DescribeUserPoolClient", json!({"ClientId": "other-web"}))
         .await;
     assert_eq!(kind, "ResourceNotFoundException");
+}
+
+/// A pre sign-up webhook for `AdminCreateUser`: refuses names starting with `refused`, verifies
+/// the email of the others; what it received.
+async fn pre_sign_up_webhook() -> (String, Arc<Mutex<Vec<Value>>>) {
+    use axum::routing::post;
+    let seen: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let sink = seen.clone();
+    let app = axum::Router::new().route(
+        "/pre-sign-up",
+        post(move |axum::Json(mut event): axum::Json<Value>| {
+            let sink = sink.clone();
+            async move {
+                sink.lock().expect("seen").push(event.clone());
+                if event["userName"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .starts_with("refused")
+                {
+                    return (
+                        http::StatusCode::BAD_REQUEST,
+                        json!({"errorMessage": "not on the list"}).to_string(),
+                    );
+                }
+                event["response"]["autoVerifyEmail"] = json!(true);
+                event["response"]["autoConfirmUser"] = json!(true);
+                (http::StatusCode::OK, event.to_string())
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("address");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}/pre-sign-up"), seen)
+}
+
+#[tokio::test]
+async fn admin_created_users_go_through_the_pre_sign_up_trigger() {
+    let (url, seen) = pre_sign_up_webhook().await;
+    let config = CONFIG.replacen(
+        "groups = [\"admins\"]\n",
+        &format!("groups = [\"admins\"]\ntriggers = {{ pre_sign_up = {{ url = \"{url}\" }} }}\n"),
+        1,
+    );
+    let a = admin_with(&config).await;
+    let created = a
+        .call(
+            "AdminCreateUser",
+            json!({"UserPoolId": POOL_ID, "Username": "grace", "MessageAction": "SUPPRESS",
+                   "TemporaryPassword": "Temporary-1",
+                   "UserAttributes": [{"Name": "email", "Value": "grace@example.com"}],
+                   "ClientMetadata": {"source": "backoffice"}}),
+        )
+        .await
+        .expect("created");
+    let user = &created["User"];
+    // autoVerifyEmail applies; autoConfirmUser does not replace the temporary password
+    assert_eq!(user["UserStatus"], "FORCE_CHANGE_PASSWORD");
+    assert_eq!(
+        attribute(&user["Attributes"], "email_verified"),
+        Some("true")
+    );
+    let events = seen.lock().expect("seen").clone();
+    assert_eq!(events.len(), 1);
+    let event = &events[0];
+    assert_eq!(event["triggerSource"], "PreSignUp_AdminCreateUser");
+    assert_eq!(event["userPoolId"], POOL_ID);
+    assert_eq!(
+        event["callerContext"]["clientId"],
+        "CLIENT_ID_NOT_APPLICABLE"
+    );
+    assert_eq!(
+        event["request"]["userAttributes"]["email"],
+        "grace@example.com"
+    );
+    assert_eq!(event["request"]["clientMetadata"]["source"], "backoffice");
+    // a refusal creates nobody
+    let (status, name, message) = a
+        .call(
+            "AdminCreateUser",
+            json!({"UserPoolId": POOL_ID, "Username": "refused-ron", "MessageAction": "SUPPRESS"}),
+        )
+        .await
+        .expect_err("refused");
+    assert_eq!(
+        (status, name.as_str(), message.as_str()),
+        (
+            400,
+            "UserLambdaValidationException",
+            "PreSignUp failed with error not on the list."
+        )
+    );
+    let (_, name, _) = a
+        .call(
+            "AdminGetUser",
+            json!({"UserPoolId": POOL_ID, "Username": "refused-ron"}),
+        )
+        .await
+        .expect_err("no user");
+    assert_eq!(name, "UserNotFoundException");
 }

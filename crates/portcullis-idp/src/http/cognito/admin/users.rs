@@ -20,8 +20,11 @@ use super::{bounded_str, changed};
 use crate::attributes::{MAX_ATTRIBUTES_PER_REQUEST, Writer, apply_user_changes, token_claims};
 use crate::delivery::{CodeDelivery, CodePurpose};
 use crate::store::{UserRecord, UserStatus};
+use crate::triggers::TriggerSource;
 use crate::unix_now;
 
+/// `callerContext.clientId` of triggers an administrator's call fires, as Cognito sends it.
+const ADMIN_CLIENT_ID: &str = "CLIENT_ID_NOT_APPLICABLE";
 /// Longest password accepted (Cognito's bound).
 const MAX_PASSWORD_CHARS: usize = 256;
 /// Length of a generated temporary password (longer when the policy asks for more).
@@ -126,6 +129,18 @@ impl Cognito {
         let user = match action {
             None | Some("SUPPRESS") => {
                 check_attributes(&state.config, Writer::Admin, &attributes)?;
+                // The pre sign-up trigger may refuse or verify attributes; an administrator's
+                // user keeps its temporary password whatever `autoConfirmUser` says (as Cognito).
+                let (_, attributes) = self
+                    .pre_sign_up_trigger(
+                        body,
+                        TriggerSource::PreSignUpAdminCreateUser,
+                        pool,
+                        ADMIN_CLIENT_ID,
+                        username,
+                        attributes,
+                    )
+                    .await?;
                 self.idp
                     .create_user(pool, username, attributes, Some((&password, false)))
                     .await?
