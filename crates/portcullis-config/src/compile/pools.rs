@@ -6,7 +6,7 @@ use std::time::Duration;
 use indexmap::IndexMap;
 
 use crate::model::{
-    AppClient, AuthFlow, CodeWebhook, CustomAttribute, PasswordPolicy, Pool, ResourceServer,
+    AppClient, AuthFlow, CodeWebhook, CustomAttribute, Mfa, PasswordPolicy, Pool, ResourceServer,
 };
 use crate::syntax;
 use crate::walk::{Ctx, Sp, Tbl, index};
@@ -106,6 +106,7 @@ pub(super) fn pool(
         .unwrap_or(DEFAULT_RATE_LIMIT_PER_IP);
     let code_webhook = code_webhook(ctx, &mut t);
     let custom_attributes = custom_attributes(ctx, &mut t);
+    let mfa = mfa(ctx, &mut t);
 
     let mut resource_servers = IndexMap::new();
     if let Some(mut table) = t.table(ctx, "resource_servers") {
@@ -186,7 +187,27 @@ pub(super) fn pool(
         rate_limit_per_ip,
         code_webhook,
         custom_attributes,
+        mfa,
         extra: BTreeMap::new(),
+    })
+}
+
+/// `mfa`: `"off"` (default), `"optional"` or `"on"`.
+fn mfa(ctx: &mut Ctx<'_>, t: &mut Tbl<'_>) -> Mfa {
+    let Some(value) = t.string(ctx, "mfa") else {
+        return Mfa::Off;
+    };
+    Mfa::parse(&value.v).unwrap_or_else(|| {
+        ctx.error(
+            value.at,
+            &t.path_of("mfa"),
+            format!(
+                "expected one of {}, got {:?}",
+                Mfa::ALL.map(|m| format!("{:?}", m.name())).join(", "),
+                value.v
+            ),
+        );
+        Mfa::Off
     })
 }
 
