@@ -37,6 +37,7 @@ pub mod identity_pools;
 pub mod keys;
 pub mod lockout;
 pub mod manage;
+pub mod mfa;
 pub mod mint;
 pub mod oauth_code;
 pub mod options;

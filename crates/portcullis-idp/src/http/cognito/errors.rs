@@ -22,6 +22,7 @@ const MSG_CODE_MISMATCH: &str = "Invalid verification code provided, please try 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorType {
     CodeMismatch,
+    EnableSoftwareTokenMFA,
     ExpiredCode,
     InternalError,
     InvalidParameter,
@@ -31,6 +32,7 @@ pub enum ErrorType {
     PasswordResetRequired,
     ResourceNotFound,
     Serialization,
+    SoftwareTokenMFANotFound,
     TooManyRequests,
     Unauthorized,
     UnknownOperation,
@@ -42,8 +44,9 @@ pub enum ErrorType {
 
 impl ErrorType {
     /// Every error type (tests, documentation).
-    pub const ALL: [ErrorType; 17] = [
+    pub const ALL: [ErrorType; 19] = [
         ErrorType::CodeMismatch,
+        ErrorType::EnableSoftwareTokenMFA,
         ErrorType::ExpiredCode,
         ErrorType::InternalError,
         ErrorType::InvalidParameter,
@@ -53,6 +56,7 @@ impl ErrorType {
         ErrorType::PasswordResetRequired,
         ErrorType::ResourceNotFound,
         ErrorType::Serialization,
+        ErrorType::SoftwareTokenMFANotFound,
         ErrorType::TooManyRequests,
         ErrorType::Unauthorized,
         ErrorType::UnknownOperation,
@@ -66,6 +70,7 @@ impl ErrorType {
     pub fn name(self) -> &'static str {
         match self {
             ErrorType::CodeMismatch => "CodeMismatchException",
+            ErrorType::EnableSoftwareTokenMFA => "EnableSoftwareTokenMFAException",
             ErrorType::ExpiredCode => "ExpiredCodeException",
             ErrorType::InternalError => "InternalErrorException",
             ErrorType::InvalidParameter => "InvalidParameterException",
@@ -75,6 +80,7 @@ impl ErrorType {
             ErrorType::PasswordResetRequired => "PasswordResetRequiredException",
             ErrorType::ResourceNotFound => "ResourceNotFoundException",
             ErrorType::Serialization => "SerializationException",
+            ErrorType::SoftwareTokenMFANotFound => "SoftwareTokenMFANotFoundException",
             ErrorType::TooManyRequests => "TooManyRequestsException",
             ErrorType::Unauthorized => "UnauthorizedException",
             ErrorType::UnknownOperation => "UnknownOperationException",

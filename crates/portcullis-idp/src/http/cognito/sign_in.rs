@@ -54,7 +54,7 @@ impl Cognito {
         json!({"ChallengeParameters": {}, "AuthenticationResult": result})
     }
 
-    async fn start_session(
+    pub(super) async fn start_session(
         &self,
         pool: &str,
         client_id: &str,
@@ -168,10 +168,7 @@ impl Cognito {
                     },
                 }))
             }
-            UserStatus::Confirmed => {
-                self.start_session(pool, &client.client_id, &user.username)
-                    .await
-            }
+            UserStatus::Confirmed => self.after_password(pool, client, &user.username).await,
         }
     }
 
@@ -228,8 +225,11 @@ impl Cognito {
         let client_id = req_str(body, "ClientId")?;
         let challenge = req_str(body, "ChallengeName")?;
         let (pool, client) = self.client(client_id)?;
-        if challenge == "PASSWORD_VERIFIER" {
-            return self.password_verifier(pool, client, body).await;
+        match challenge {
+            "PASSWORD_VERIFIER" => return self.password_verifier(pool, client, body).await,
+            "SOFTWARE_TOKEN_MFA" => return self.software_token_mfa(pool, client, body).await,
+            "MFA_SETUP" => return self.mfa_setup(pool, client, body).await,
+            _ => {}
         }
         if challenge != "NEW_PASSWORD_REQUIRED" {
             return Err(invalid_parameter(format!(
@@ -263,6 +263,7 @@ impl Cognito {
         if !self.idp.store.end_challenge_session(&hash).await? {
             return Err(ChallengeError::Invalid.into());
         }
-        self.start_session(pool, &client.client_id, username).await
+        // the second factor, when the pool asks for one
+        self.after_password(pool, client, username).await
     }
 }

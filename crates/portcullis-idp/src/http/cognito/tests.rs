@@ -1386,5 +1386,6 @@ async fn requests_about_a_free_name_do_not_keep_it_from_being_signed_up() {
     .unwrap();
 }
 
+mod mfa;
 mod srp;
 mod user_input;

@@ -10,6 +10,8 @@ mod accounts;
 mod sessions;
 #[macro_use]
 mod steps;
+#[macro_use]
+mod mfa;
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
@@ -45,6 +47,10 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         4,
         include_str!("../../../migrations/sqlite/0004_srp_verifiers.sql"),
     ),
+    (
+        6,
+        include_str!("../../../migrations/sqlite/0006_totp_mfa.sql"),
+    ),
 ];
 const PG_MIGRATIONS: &[(i64, &str)] = &[
     (
@@ -62,6 +68,10 @@ const PG_MIGRATIONS: &[(i64, &str)] = &[
     (
         4,
         include_str!("../../../migrations/postgres/0004_srp_verifiers.sql"),
+    ),
+    (
+        6,
+        include_str!("../../../migrations/postgres/0006_totp_mfa.sql"),
     ),
 ];
 
@@ -163,6 +173,7 @@ macro_rules! sql_store {
         sql_accounts!($name, $row, $migrations, $lock);
         sql_sessions!($name, $row);
         sql_steps!($name, $row, $steps_lock);
+        sql_mfa!($name, $row);
 
         // Each method calls the inherent method of the same name (inherent methods win over
         // trait methods in `Type::method` paths), written once per statement set in

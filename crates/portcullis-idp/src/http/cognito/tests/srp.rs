@@ -81,7 +81,7 @@ impl Harness {
     }
 
     /// A whole SRP sign-in with the public client `web`.
-    async fn srp_login(&self, user: &str, password: &str) -> CallResult {
+    pub(super) async fn srp_login(&self, user: &str, password: &str) -> CallResult {
         let challenge = self.srp_start("web", user).await;
         self.srp_answer(challenge.answer("web", password, self.clock.now()))
             .await
@@ -97,7 +97,7 @@ impl Harness {
     }
 }
 
-async fn with_user(h: &Harness, username: &str, password: &str, permanent: bool) {
+pub(super) async fn with_user(h: &Harness, username: &str, password: &str, permanent: bool) {
     h.idp
         .create_user(
             "main",
