@@ -10,6 +10,7 @@ step ahead) sign in without waiting for the clock.
 
 from __future__ import annotations
 
+import base64
 import shutil
 import subprocess
 import time
@@ -215,3 +216,16 @@ def test_pycognito_srp_sign_in_meets_the_software_token_challenge(stack, idp):
     user.respond_to_software_token_mfa_challenge(next_code(totp), challenge.value.get_tokens())
     claims = jwt.decode(user.access_token, options={"verify_signature": False})
     assert claims["username"] == "carol"
+
+
+def test_totp_secrets_are_not_in_the_store_files_in_the_clear(stack, idp):
+    create_user(stack, "dora", "Password1-dora")
+    tokens = password_sign_in(idp, "dora", "Password1-dora")["AuthenticationResult"]
+    totp = enable_token(idp, tokens["AccessToken"])
+    raw = base64.b32decode(totp.secret)
+    files = sorted(stack.workdir.glob("portcullis.db*"))
+    assert files, list(stack.workdir.iterdir())
+    for path in files:
+        data = path.read_bytes()
+        assert raw not in data, path
+        assert totp.secret.encode() not in data, path

@@ -26,6 +26,8 @@
 //! The arithmetic of Cognito's SRP sign-in (verifiers, challenges, claim signatures) and its
 //! sealed `SECRET_BLOCK` are in [`srp`], without I/O; users' verifiers are set in [`users`],
 //! claims are checked with lockout in [`sign_in`], and the JSON API serves the exchange.
+//! Multi-factor sign-in with TOTP software tokens (codes, sealed secrets, what follows the
+//! password under a pool's `mfa`, codes checked with lockout and replay protection) is [`mfa`].
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod attributes;
