@@ -229,3 +229,27 @@ def test_totp_secrets_are_not_in_the_store_files_in_the_clear(stack, idp):
         data = path.read_bytes()
         assert raw not in data, path
         assert totp.secret.encode() not in data, path
+
+
+def test_an_administrator_removes_a_lost_token(stack, idp):
+    create_user(stack, "erin", "Password1-erin")
+    tokens = password_sign_in(idp, "erin", "Password1-erin")["AuthenticationResult"]
+    enable_token(idp, tokens["AccessToken"])
+    assert password_sign_in(idp, "erin", "Password1-erin")["ChallengeName"] == "SOFTWARE_TOKEN_MFA"
+    done = subprocess.run(
+        [str(stack.binary), "users", "remove-mfa", "erin", "--config", str(stack.config_path),
+         "--pool", "main"],
+        cwd=stack.workdir, capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "TOTP software token removed" in done.stdout
+    # the phone is gone: the next sign-in needs no code (the pool's mfa is optional)
+    result = password_sign_in(idp, "erin", "Password1-erin")
+    assert "ChallengeName" not in result
+    assert result["AuthenticationResult"]["AccessToken"]
+    again = subprocess.run(
+        [str(stack.binary), "users", "remove-mfa", "nobody", "--config", str(stack.config_path),
+         "--pool", "main"],
+        cwd=stack.workdir, capture_output=True, text=True, timeout=60,
+    )
+    assert again.returncode != 0

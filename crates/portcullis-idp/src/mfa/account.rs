@@ -140,6 +140,21 @@ impl IdentityProvider {
             .await?)
     }
 
+    /// Removes the user's token (a lost authenticator): the user signs in without a code again,
+    /// or sets a new token up where the pool's `mfa` is `on`. False when there was none;
+    /// [`IdpError::UserNotFound`] for an unknown user.
+    pub async fn remove_totp(&self, pool: &str, username: &str) -> Result<bool, IdpError> {
+        self.pool(pool)?;
+        if self.store.get_user(pool, username).await?.is_none() {
+            return Err(IdpError::UserNotFound);
+        }
+        let removed = self.store.delete_user_mfa(pool, username).await?;
+        if removed {
+            tracing::info!(pool, username, "TOTP software token removed");
+        }
+        Ok(removed)
+    }
+
     /// Checks a sign-in code of the user's verified token. Like a password, the check is
     /// counted before it runs (a compare-and-swap of the user's MFA row): after
     /// [`lockout::LOCK_AFTER`] wrong codes in a row the user's codes are locked for a growing

@@ -124,6 +124,9 @@ pub trait MfaStore: Send + Sync {
         preferred: bool,
         now: i64,
     ) -> Result<bool, StoreError>;
+    /// Forgets the user's token (verified and pending), settings and counts; false when it had
+    /// none.
+    async fn delete_user_mfa(&self, pool: &str, username: &str) -> Result<bool, StoreError>;
     /// Writes the wrong-code count `next` if the row's version is still `version`; false when
     /// another writer came first.
     async fn swap_totp_lock(

@@ -219,6 +219,20 @@ async fn users(
             let details = admin::sign_out(idp, &a.target.pool, &a.username).await?;
             Ok(changed(&details, "signed out; its tokens are revoked"))
         }
+        UsersCommand::RemoveMfa(a) => {
+            let username = portcullis_idp::username::lookup(&a.username);
+            let removed = idp
+                .remove_totp(&a.target.pool, &username)
+                .await
+                .map_err(|e| AdminError::from_idp(e, Target::user(&a.target.pool, &username)))?;
+            let details = admin::show_user(idp, &a.target.pool, &username).await?;
+            let what = if removed {
+                "TOTP software token removed"
+            } else {
+                "had no TOTP software token"
+            };
+            Ok(changed(&details, what))
+        }
         UsersCommand::AddToGroup(a) => {
             let u = &a.user;
             let details = admin::add_to_group(idp, &u.target.pool, &u.username, &a.group).await?;

@@ -117,6 +117,19 @@ macro_rules! sql_mfa {
                 Ok(done.rows_affected() == 1)
             }
 
+            async fn delete_user_mfa(
+                &self,
+                pool: &str,
+                username: &str,
+            ) -> Result<bool, StoreError> {
+                let done = sqlx::query("DELETE FROM user_mfa WHERE pool = $1 AND username = $2")
+                    .bind(pool)
+                    .bind(username)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
             async fn swap_totp_lock(
                 &self,
                 pool: &str,

@@ -240,7 +240,16 @@ pub(super) async fn mfa_suite(store: Arc<dyn Store>) {
             .expect("room after expiry")
     );
 
+    // an administrator forgets the token
+    assert!(store.delete_user_mfa("main", "ivy").await.expect("forget"));
+    assert!(!store.delete_user_mfa("main", "ivy").await.expect("forget"));
+    assert!(store.user_mfa("main", "ivy").await.expect("read").is_none());
+
     // the row goes with its user
+    store
+        .put_pending_totp("main", "ivy", b"sealed-3", 30)
+        .await
+        .expect("pending");
     assert!(store.delete_user("main", "ivy").await.expect("delete"));
     assert!(store.user_mfa("main", "ivy").await.expect("read").is_none());
 }
