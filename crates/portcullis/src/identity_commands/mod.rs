@@ -220,12 +220,7 @@ async fn users(
             Ok(changed(&details, "signed out; its tokens are revoked"))
         }
         UsersCommand::RemoveMfa(a) => {
-            let username = portcullis_idp::username::lookup(&a.username);
-            let removed = idp
-                .remove_totp(&a.target.pool, &username)
-                .await
-                .map_err(|e| AdminError::from_idp(e, Target::user(&a.target.pool, &username)))?;
-            let details = admin::show_user(idp, &a.target.pool, &username).await?;
+            let (removed, details) = admin::remove_mfa(idp, &a.target.pool, &a.username).await?;
             let what = if removed {
                 "TOTP software token removed"
             } else {
