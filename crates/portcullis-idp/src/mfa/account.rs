@@ -108,7 +108,8 @@ impl IdentityProvider {
         };
         let secret = self.totp_keys()?.open(pool, username, pending)?;
         let now = self.now();
-        match totp::check(&secret, code, now, last_used(&row)) {
+        // a new secret: no step of it was spent (the last spent step was the old secret's)
+        match totp::check(&secret, code, now, None) {
             Ok(step) => {
                 let confirmed = self
                     .store

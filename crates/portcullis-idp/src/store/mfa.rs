@@ -103,9 +103,10 @@ pub trait MfaStore: Send + Sync {
         sealed: &[u8],
         now: i64,
     ) -> Result<(), StoreError>;
-    /// Makes the pending secret the verified one, if it is still `pending` and `step` was not
-    /// spent: `last_step` becomes `step`; `enable` also sets `enabled` and `preferred`. False
-    /// (nothing written) otherwise.
+    /// Makes the pending secret the verified one (replacing an earlier one), if it is still
+    /// `pending`: `last_step` becomes `step` (the new secret's first spent step); `enable` also
+    /// sets `enabled` and `preferred`. False (nothing written) otherwise: of parallel
+    /// confirmations one wins.
     async fn confirm_totp(
         &self,
         pool: &str,

@@ -81,8 +81,7 @@ macro_rules! sql_mfa {
                     "UPDATE user_mfa SET secret = pending_secret, pending_secret = NULL, \
                      last_step = $4, enabled = (enabled OR $5), preferred = (preferred OR $5), \
                      failures = 0, locked_until = NULL, version = version + 1, updated_at = $6 \
-                     WHERE pool = $1 AND username = $2 AND pending_secret = $3 \
-                     AND last_step < $4",
+                     WHERE pool = $1 AND username = $2 AND pending_secret = $3",
                 )
                 .bind(pool)
                 .bind(username)

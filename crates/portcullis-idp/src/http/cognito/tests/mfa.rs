@@ -317,6 +317,59 @@ async fn wrong_reused_and_stale_codes_are_refused_and_the_window_is_one_step() {
 }
 
 #[tokio::test]
+async fn a_new_token_replaces_the_old_one_even_within_a_spent_step() {
+    let (h, clock) = mfa_harness("optional").await;
+    let old = h.user_with_token(&clock, "ida").await;
+    clock.set(clock.now() + totp::STEP_SECS);
+    let session = h.mfa_challenge("ida").await;
+    let r = h
+        .call(
+            "RespondToAuthChallenge",
+            mfa_answer("web", "ida", &session, &code(&old, &clock, 0)),
+        )
+        .await
+        .expect("tokens");
+    let token = access_token(&r);
+    // a new phone, in the step just spent by the old token
+    let r = h
+        .call("AssociateSoftwareToken", json!({"AccessToken": token}))
+        .await
+        .expect("associated");
+    let new = secret_of(&r);
+    // until it is verified the old token stays in use
+    let session = h.mfa_challenge("ida").await;
+    let r = h
+        .call(
+            "RespondToAuthChallenge",
+            mfa_answer("web", "ida", &session, &code(&new, &clock, 1)),
+        )
+        .await;
+    assert_eq!(refused(r).0, "CodeMismatchException");
+    let r = h
+        .call(
+            "VerifySoftwareToken",
+            json!({"AccessToken": token, "UserCode": code(&new, &clock, 0)}),
+        )
+        .await
+        .expect("verified");
+    assert_eq!(r["Status"], "SUCCESS");
+    // the new token answers from the next step on, the old one no more
+    let r = h
+        .call(
+            "RespondToAuthChallenge",
+            mfa_answer("web", "ida", &session, &code(&old, &clock, 1)),
+        )
+        .await;
+    assert_eq!(refused(r).0, "CodeMismatchException");
+    h.call(
+        "RespondToAuthChallenge",
+        mfa_answer("web", "ida", &session, &code(&new, &clock, 1)),
+    )
+    .await
+    .expect("tokens with the new token");
+}
+
+#[tokio::test]
 async fn five_wrong_codes_end_the_session_and_lock_the_codes() {
     let (h, clock) = mfa_harness("optional").await;
     let secret = h.user_with_token(&clock, "carol").await;
