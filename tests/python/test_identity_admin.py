@@ -103,6 +103,10 @@ def test_admin_api_with_botocore_sigv4(gateway):
     r = admin(gw, "PUT", "/admin/pools/main/users/alice/groups/admins")
     assert r.status_code == 200 and r.json()["groups"] == ["admins"]
     assert admin(gw, "GET", "/admin/pools/main/users/alice").json()["groups"] == ["admins"]
+    # forgetting a TOTP software token (none yet: nothing changes), and of an unknown user
+    r = admin(gw, "POST", "/admin/pools/main/users/alice/remove-mfa")
+    assert r.status_code == 200 and r.json()["username"] == "alice", r.text
+    assert admin(gw, "POST", "/admin/pools/main/users/nobody/remove-mfa").status_code == 404
 
     idp = boto3.client(
         "cognito-idp",

@@ -721,8 +721,44 @@ pub struct Pool {
     /// `[pools.NAME.triggers]`: the Lambda triggers called by sign-up, confirmation, sign-in
     /// and token minting.
     pub triggers: Triggers,
+    /// Multi-factor sign-in (`mfa`): TOTP software tokens only. Default off.
+    pub mfa: Mfa,
     /// Extra, free-form keys kept for later phases.
     pub extra: BTreeMap<String, String>,
+}
+
+/// A pool's multi-factor authentication (Cognito's `MfaConfiguration`), with TOTP software
+/// tokens as the only factor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mfa {
+    /// No second factor: users' software tokens are ignored at sign-in (`"off"`, default).
+    #[default]
+    Off,
+    /// Users who enabled a software token answer `SOFTWARE_TOKEN_MFA` after their password
+    /// (`"optional"`).
+    Optional,
+    /// Every user answers `SOFTWARE_TOKEN_MFA`; one without a token sets one up first
+    /// (`MFA_SETUP`) (`"on"`).
+    On,
+}
+
+impl Mfa {
+    /// Every value, in the order they are documented.
+    pub const ALL: [Mfa; 3] = [Mfa::Off, Mfa::Optional, Mfa::On];
+
+    /// The value's name in the configuration file.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mfa::Off => "off",
+            Mfa::Optional => "optional",
+            Mfa::On => "on",
+        }
+    }
+
+    /// A value by its name in the configuration file.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.name() == name)
+    }
 }
 
 /// `[pools.NAME.custom_attributes.ATTR]`: a declared `custom:ATTR` user attribute.

@@ -96,3 +96,34 @@ fn auth_flows_restrict_and_are_validated() {
         ]
     );
 }
+
+#[test]
+fn pool_mfa_defaults_to_off_and_takes_optional_or_on() {
+    use crate::model::Mfa;
+    let config = load(
+        "[pools.a]\n[pools.b]\nmfa = \"optional\"\n[pools.c]\nmfa = \"on\"\n[pools.d]\nmfa = \"off\"\n",
+    );
+    assert_eq!(config.pools["a"].mfa, Mfa::Off);
+    assert_eq!(config.pools["b"].mfa, Mfa::Optional);
+    assert_eq!(config.pools["c"].mfa, Mfa::On);
+    assert_eq!(config.pools["d"].mfa, Mfa::Off);
+    let rendered = render_redacted(&config);
+    for line in ["mfa = \"off\"", "mfa = \"optional\"", "mfa = \"on\""] {
+        assert!(rendered.contains(line), "{line} in {rendered}");
+    }
+    // what is rendered loads back the same
+    let again = load_str(&rendered, "r.toml", &|_| None).expect("rendered configuration loads");
+    assert_eq!(again.pools["b"].mfa, Mfa::Optional);
+    assert_eq!(again.pools["c"].mfa, Mfa::On);
+}
+
+#[test]
+fn pool_mfa_refuses_other_values() {
+    assert_eq!(
+        errors("[pools.a]\nmfa = \"required\"\n[pools.b]\nmfa = true\n"),
+        [
+            "t.toml:5:7: pools.a.mfa: expected one of \"off\", \"optional\", \"on\", got \"required\"",
+            "t.toml:7:7: pools.b.mfa: expected a string, found a boolean",
+        ]
+    );
+}

@@ -418,6 +418,7 @@ pub(crate) fn render(config: &Config) -> String {
             "rate_limit_per_ip",
             Value::from(i64::from(p.rate_limit_per_ip)),
         );
+        set(&mut t, "mfa", str(p.mfa.name()));
         if let Some(w) = &p.code_webhook {
             set(&mut t, "code_webhook", str(&redact_url(&w.url)));
             if let Some(s) = &w.secret {

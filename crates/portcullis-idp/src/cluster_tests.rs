@@ -585,3 +585,5 @@ async fn a_rotation_on_one_node_reaches_the_other() {
     b.idp.poll_revocation_events().await.unwrap();
     assert!(kids(&b).contains(&kid));
 }
+
+mod mfa;

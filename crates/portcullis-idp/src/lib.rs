@@ -28,6 +28,8 @@
 //! claims are checked with lockout in [`sign_in`], and the JSON API serves the exchange.
 //! The pools' Cognito Lambda triggers (webhooks or functions the gateway runs) are in
 //! [`triggers`].
+//! Multi-factor sign-in with TOTP software tokens (codes, sealed secrets, what follows the
+//! password under a pool's `mfa`, codes checked with lockout and replay protection) is [`mfa`].
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod attributes;
@@ -40,6 +42,7 @@ pub mod identity_pools;
 pub mod keys;
 pub mod lockout;
 pub mod manage;
+pub mod mfa;
 pub mod mint;
 pub mod oauth_code;
 pub mod options;

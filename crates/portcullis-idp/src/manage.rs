@@ -337,6 +337,20 @@ pub async fn sign_out(
     show_user(idp, pool, username).await
 }
 
+/// Forgets a user's TOTP software token (a lost authenticator app); true when there was one.
+pub async fn remove_mfa(
+    idp: &IdentityProvider,
+    pool: &str,
+    username: &str,
+) -> Result<(bool, UserDetails), AdminError> {
+    let username = &crate::username::lookup(username);
+    let removed = idp
+        .remove_totp(pool, username)
+        .await
+        .map_err(|e| AdminError::from_idp(e, Target::user(pool, username)))?;
+    Ok((removed, show_user(idp, pool, username).await?))
+}
+
 /// Adds a user to one of the pool's groups (adding twice is fine).
 pub async fn add_to_group(
     idp: &IdentityProvider,

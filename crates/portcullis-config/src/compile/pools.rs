@@ -6,7 +6,7 @@ use std::time::Duration;
 use indexmap::IndexMap;
 
 use crate::model::{
-    AppClient, AuthFlow, CodeWebhook, CustomAttribute, PasswordPolicy, Pool, ResourceServer,
+    AppClient, AuthFlow, CodeWebhook, CustomAttribute, Mfa, PasswordPolicy, Pool, ResourceServer,
 };
 use crate::syntax;
 use crate::walk::{Ctx, Sp, Tbl, index};
@@ -108,6 +108,7 @@ pub(super) fn pool(
     let code_webhook = code_webhook(ctx, &mut t);
     let custom_attributes = custom_attributes(ctx, &mut t);
     let triggers = super::triggers::triggers(ctx, &mut t, refs);
+    let mfa = mfa(ctx, &mut t);
 
     let mut resource_servers = IndexMap::new();
     if let Some(mut table) = t.table(ctx, "resource_servers") {
@@ -189,7 +190,27 @@ pub(super) fn pool(
         code_webhook,
         custom_attributes,
         triggers,
+        mfa,
         extra: BTreeMap::new(),
+    })
+}
+
+/// `mfa`: `"off"` (default), `"optional"` or `"on"`.
+fn mfa(ctx: &mut Ctx<'_>, t: &mut Tbl<'_>) -> Mfa {
+    let Some(value) = t.string(ctx, "mfa") else {
+        return Mfa::Off;
+    };
+    Mfa::parse(&value.v).unwrap_or_else(|| {
+        ctx.error(
+            value.at,
+            &t.path_of("mfa"),
+            format!(
+                "expected one of {}, got {:?}",
+                Mfa::ALL.map(|m| format!("{:?}", m.name())).join(", "),
+                value.v
+            ),
+        );
+        Mfa::Off
     })
 }
 

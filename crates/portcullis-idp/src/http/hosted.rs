@@ -11,7 +11,8 @@
 //! stays server-side ([`crate::oauth_code`]); the form only carries its random id.
 //!
 //! `GET /oauth2/authorize` takes from the pool's `rate_limit_per_ip` like the login form, and
-//! each client address holds a bounded number of pending requests (429 page beyond it).
+//! each client address holds a bounded number of pending requests (429 page beyond it). Users
+//! with a TOTP software token enter its code on a second form ([`mfa`]).
 
 use std::sync::Arc;
 
@@ -30,6 +31,8 @@ use super::reply::{
 };
 use crate::oauth_code::{AuthorizeError, PendingRequest, ct_eq, parse_query, random_id};
 use crate::{IdentityProvider, IdpError, UserStatus};
+
+mod mfa;
 
 /// Largest sign-in form body.
 const SIGN_IN_FORM: FormRules = FormRules {
@@ -261,6 +264,9 @@ async fn login(
     if form.has("new_password") {
         return new_password_step(&idp, &pool, id, &req, &form).await;
     }
+    if let Some(code) = form.raw(mfa::CODE_FIELD) {
+        return mfa::code_step(&idp, &pool, id, &req, code).await;
+    }
     let username = field("username").trim();
     let password = Secret::new(field("password"));
     let fail = |msg: &str| {
@@ -314,7 +320,7 @@ async fn login(
                 new_password_page(&idp, &pool, id, &req, None),
             )
         }
-        UserStatus::Confirmed => finish(&idp, &pool, id, &user.username).await,
+        UserStatus::Confirmed => mfa::after_password(&idp, &pool, id, &req, &user.username).await,
     }
 }
 
@@ -349,7 +355,7 @@ async fn new_password_step(
         .set_password(pool, username, &Secret::new(new), true)
         .await
     {
-        Ok(()) => finish(idp, pool, id, username).await,
+        Ok(()) => mfa::after_password(idp, pool, id, req, username).await,
         Err(IdpError::InvalidPassword(v)) => again(&v.to_string()),
         Err(IdpError::UserNotFound) => error_page(StatusCode::BAD_REQUEST, GENERIC_FAILURE),
         Err(e) => server_error(&e),

@@ -920,6 +920,7 @@ async fn discovery_lists_the_endpoints() {
 }
 
 mod flood;
+mod hosted_mfa;
 mod hosted_page;
 mod triggers;
 mod web_session;

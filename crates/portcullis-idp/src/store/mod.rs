@@ -10,6 +10,7 @@
 
 pub mod directory;
 mod file_mode;
+pub mod mfa;
 mod sql;
 pub mod steps;
 
@@ -28,6 +29,7 @@ use crate::pending::PendingLimits;
 use crate::pending::challenges::Challenged;
 use crate::pending::confirmation::{ClientPrefix, CodeEntry};
 pub use directory::{GroupRecord, PoolSummary};
+pub use mfa::{MfaChallenge, MfaRow, MfaSessionRow, MfaSessionState, MfaStore};
 pub use sql::{PgStore, SqliteStore};
 pub use steps::{
     AuthCodeRow, ChallengeRow, CodeRedemption, ConfirmationKey, ConfirmationRow, PendingRequestRow,
@@ -220,7 +222,7 @@ pub struct RevocationEventRecord {
 /// Everything the identity provider persists. Implementations must be safe to share between
 /// tasks; every method is one short statement or transaction.
 #[async_trait]
-pub trait Store: Send + Sync + fmt::Debug {
+pub trait Store: MfaStore + Send + Sync + fmt::Debug {
     /// Creates or upgrades the schema.
     async fn migrate(&self) -> Result<(), StoreError>;
 

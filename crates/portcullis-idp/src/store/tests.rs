@@ -936,6 +936,25 @@ async fn postgres_session_store() {
     drop(store);
 }
 
+// ---- TOTP MFA ----------------------------------------------------------------------------
+
+mod mfa;
+
+#[tokio::test]
+async fn sqlite_mfa_store() {
+    mfa::mfa_suite(open("sqlite::memory:").await.expect("store")).await;
+}
+
+#[tokio::test]
+async fn postgres_mfa_store() {
+    let Some(pg) = TempPostgres::start("postgres_mfa_store").await else {
+        return;
+    };
+    let store = open(&pg.url).await.expect("store");
+    mfa::mfa_suite(Arc::clone(&store)).await;
+    drop(store);
+}
+
 // ---- sign-in steps ------------------------------------------------------------------------
 
 mod steps;

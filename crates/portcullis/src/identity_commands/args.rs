@@ -51,6 +51,9 @@ pub enum UsersCommand {
     Enable(UserArgs),
     /// Revoke every token issued to the user so far (global sign-out).
     SignOut(UserArgs),
+    /// Remove a user's TOTP software token (a lost authenticator app): the user signs in
+    /// without a code again, or sets a new token up in a pool with `mfa = "on"`.
+    RemoveMfa(UserArgs),
     /// Add a user to a group.
     AddToGroup(GroupMemberArgs),
     /// Remove a user from a group.
@@ -181,6 +184,7 @@ impl IdentityCommand {
                 UsersCommand::Disable(_) => "users disable",
                 UsersCommand::Enable(_) => "users enable",
                 UsersCommand::SignOut(_) => "users sign-out",
+                UsersCommand::RemoveMfa(_) => "users remove-mfa",
                 UsersCommand::AddToGroup(_) => "users add-to-group",
                 UsersCommand::RemoveFromGroup(_) => "users remove-from-group",
             },
@@ -205,7 +209,8 @@ impl IdentityCommand {
                 | UsersCommand::Confirm(a)
                 | UsersCommand::Disable(a)
                 | UsersCommand::Enable(a)
-                | UsersCommand::SignOut(a) => &a.target.store,
+                | UsersCommand::SignOut(a)
+                | UsersCommand::RemoveMfa(a) => &a.target.store,
             },
             IdentityCommand::Groups(GroupsCommand::List(a)) => &a.store,
             IdentityCommand::Clients(ClientsCommand::List(a)) => &a.store,

@@ -219,6 +219,15 @@ async fn users(
             let details = admin::sign_out(idp, &a.target.pool, &a.username).await?;
             Ok(changed(&details, "signed out; its tokens are revoked"))
         }
+        UsersCommand::RemoveMfa(a) => {
+            let (removed, details) = admin::remove_mfa(idp, &a.target.pool, &a.username).await?;
+            let what = if removed {
+                "TOTP software token removed"
+            } else {
+                "had no TOTP software token"
+            };
+            Ok(changed(&details, what))
+        }
         UsersCommand::AddToGroup(a) => {
             let u = &a.user;
             let details = admin::add_to_group(idp, &u.target.pool, &u.username, &a.group).await?;

@@ -160,6 +160,9 @@ pub async fn execute(
         Operation::SignOut { pool, username } => ok(admin::user_details_json(
             &admin::sign_out(idp, pool, username).await?,
         )),
+        Operation::RemoveMfa { pool, username } => ok(admin::user_details_json(
+            &admin::remove_mfa(idp, pool, username).await?.1,
+        )),
         Operation::AddToGroup {
             pool,
             username,

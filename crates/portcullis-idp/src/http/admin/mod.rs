@@ -11,7 +11,7 @@
 //! | `POST /admin/pools/{pool}/users` | users create (201) |
 //! | `GET`/`DELETE /admin/pools/{pool}/users/{username}` | users show / delete |
 //! | `POST /admin/pools/{pool}/users/{username}/password` | users set-password |
-//! | `POST …/users/{username}/confirm`, `/disable`, `/enable`, `/sign-out` | the same commands |
+//! | `POST …/users/{username}/confirm`, `/disable`, `/enable`, `/sign-out`, `/remove-mfa` | the same commands |
 //! | `PUT`/`DELETE …/users/{username}/groups/{group}` | users add-to-group / remove-from-group |
 //! | `GET /admin/pools/{pool}/groups` | groups list |
 //! | `GET /admin/pools/{pool}/clients`, `GET /admin/clients` | clients list |

@@ -42,6 +42,10 @@ pub enum Operation {
         pool: String,
         username: String,
     },
+    RemoveMfa {
+        pool: String,
+        username: String,
+    },
     AddToGroup {
         pool: String,
         username: String,
@@ -77,6 +81,7 @@ impl Operation {
             Operation::Disable { .. } => "users.disable",
             Operation::Enable { .. } => "users.enable",
             Operation::SignOut { .. } => "users.sign-out",
+            Operation::RemoveMfa { .. } => "users.remove-mfa",
             Operation::AddToGroup { .. } => "users.add-to-group",
             Operation::RemoveFromGroup { .. } => "users.remove-from-group",
             Operation::ListGroups { .. } => "groups.list",
@@ -98,6 +103,7 @@ impl Operation {
             | Operation::Disable { pool, .. }
             | Operation::Enable { pool, .. }
             | Operation::SignOut { pool, .. }
+            | Operation::RemoveMfa { pool, .. }
             | Operation::AddToGroup { pool, .. }
             | Operation::RemoveFromGroup { pool, .. }
             | Operation::ListGroups { pool }
@@ -114,6 +120,7 @@ impl Operation {
             | Operation::Disable { username, .. }
             | Operation::Enable { username, .. }
             | Operation::SignOut { username, .. }
+            | Operation::RemoveMfa { username, .. }
             | Operation::AddToGroup { username, .. }
             | Operation::RemoveFromGroup { username, .. } => Some(username),
             _ => None,
@@ -193,6 +200,7 @@ pub fn resolve(method: &Method, raw_path: &str) -> Result<Operation, ApiError> {
                 "disable" => Operation::Disable { pool, username },
                 "enable" => Operation::Enable { pool, username },
                 "sign-out" => Operation::SignOut { pool, username },
+                "remove-mfa" => Operation::RemoveMfa { pool, username },
                 _ => return Err(not_found()),
             };
             allow(&[Method::POST], op)

@@ -36,7 +36,17 @@ fn routes() {
             Method::POST,
             "/admin/pools/main/users/alice@example.com/sign-out"
         ),
-        Ok(Operation::SignOut { pool, username })
+        Ok(Operation::SignOut {
+            pool: pool.clone(),
+            username: username.clone()
+        })
+    );
+    assert_eq!(
+        op(
+            Method::POST,
+            "/admin/pools/main/users/alice@example.com/remove-mfa"
+        ),
+        Ok(Operation::RemoveMfa { pool, username })
     );
     assert_eq!(
         op(Method::PUT, "/admin/pools/main/users/bob/groups/admins"),

@@ -24,6 +24,7 @@ const MSG_CODE_MISMATCH: &str = "Invalid verification code provided, please try 
 pub enum ErrorType {
     AccessDenied,
     CodeMismatch,
+    EnableSoftwareTokenMFA,
     ExpiredCode,
     GroupExists,
     InternalError,
@@ -35,6 +36,7 @@ pub enum ErrorType {
     PasswordResetRequired,
     ResourceNotFound,
     Serialization,
+    SoftwareTokenMFANotFound,
     TooManyRequests,
     Unauthorized,
     UnexpectedLambda,
@@ -49,9 +51,10 @@ pub enum ErrorType {
 
 impl ErrorType {
     /// Every error type (tests, documentation).
-    pub const ALL: [ErrorType; 23] = [
+    pub const ALL: [ErrorType; 25] = [
         ErrorType::AccessDenied,
         ErrorType::CodeMismatch,
+        ErrorType::EnableSoftwareTokenMFA,
         ErrorType::ExpiredCode,
         ErrorType::GroupExists,
         ErrorType::InternalError,
@@ -63,6 +66,7 @@ impl ErrorType {
         ErrorType::PasswordResetRequired,
         ErrorType::ResourceNotFound,
         ErrorType::Serialization,
+        ErrorType::SoftwareTokenMFANotFound,
         ErrorType::TooManyRequests,
         ErrorType::Unauthorized,
         ErrorType::UnexpectedLambda,
@@ -80,6 +84,7 @@ impl ErrorType {
         match self {
             ErrorType::AccessDenied => "AccessDeniedException",
             ErrorType::CodeMismatch => "CodeMismatchException",
+            ErrorType::EnableSoftwareTokenMFA => "EnableSoftwareTokenMFAException",
             ErrorType::ExpiredCode => "ExpiredCodeException",
             ErrorType::GroupExists => "GroupExistsException",
             ErrorType::InternalError => "InternalErrorException",
@@ -91,6 +96,7 @@ impl ErrorType {
             ErrorType::PasswordResetRequired => "PasswordResetRequiredException",
             ErrorType::ResourceNotFound => "ResourceNotFoundException",
             ErrorType::Serialization => "SerializationException",
+            ErrorType::SoftwareTokenMFANotFound => "SoftwareTokenMFANotFoundException",
             ErrorType::TooManyRequests => "TooManyRequestsException",
             ErrorType::Unauthorized => "UnauthorizedException",
             ErrorType::UnexpectedLambda => "UnexpectedLambdaException",

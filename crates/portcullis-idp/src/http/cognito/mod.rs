@@ -6,7 +6,9 @@
 //! `USER_PASSWORD_AUTH`, `REFRESH_TOKEN_AUTH`/`REFRESH_TOKEN`), `RespondToAuthChallenge`
 //! (`PASSWORD_VERIFIER`, `NEW_PASSWORD_REQUIRED`),
 //! `GetUser`, `UpdateUserAttributes`, `ChangePassword`, `GlobalSignOut`, `RevokeToken`,
-//! `ForgotPassword`, `ConfirmForgotPassword`. Which attributes users may write is
+//! `ForgotPassword`, `ConfirmForgotPassword`; TOTP MFA ([`mfa`]): `AssociateSoftwareToken`,
+//! `VerifySoftwareToken`, `SetUserMFAPreference`, the `SOFTWARE_TOKEN_MFA` and `MFA_SETUP`
+//! challenges. Which attributes users may write is
 //! [`crate::attributes`]'s rule.
 //! The signed Admin operations (`AdminCreateUser`, `ListUsers`, groups, `AdminInitiateAuth`,
 //! `DescribeUserPool`, …) are [`admin`]'s, dispatched before the public ones.
@@ -79,6 +81,7 @@ use crate::{ClientAuth, IdentityProvider};
 mod admin;
 mod codes;
 mod errors;
+mod mfa;
 mod options;
 mod sign_in;
 mod sign_up;
@@ -230,6 +233,9 @@ async fn handle_inner(c: &Cognito, request: Request) -> Result<Value, CognitoErr
         "ForgotPassword" => c.forgot_password(&body, ip).await,
         "ConfirmForgotPassword" => c.confirm_forgot_password(&body).await,
         "UpdateUserAttributes" => c.update_user_attributes(&body).await,
+        "AssociateSoftwareToken" => c.associate_software_token(&body).await,
+        "VerifySoftwareToken" => c.verify_software_token(&body).await,
+        "SetUserMFAPreference" => c.set_user_mfa_preference(&body).await,
         _ => Err(err(
             E::UnknownOperation,
             "The operation is not supported by this server",

@@ -57,7 +57,7 @@ impl Cognito {
 
     /// A session of `username`, its tokens minted for `context` (the pre token generation
     /// trigger's source and metadata).
-    async fn start_session_for(
+    pub(super) async fn start_session_for(
         &self,
         pool: &str,
         client_id: &str,
@@ -180,7 +180,8 @@ impl Cognito {
             }
             UserStatus::Confirmed => {
                 let context = Self::token_context(body, TriggerSource::TokenAuthentication)?;
-                self.start_session_for(pool, &client.client_id, &user.username, &context)
+                // the second factor, when the pool asks for one
+                self.after_password(pool, client, &user.username, &context)
                     .await
             }
         }
@@ -273,8 +274,11 @@ impl Cognito {
         let client_id = req_str(body, "ClientId")?;
         let challenge = req_str(body, "ChallengeName")?;
         let (pool, client) = self.client(client_id)?;
-        if challenge == "PASSWORD_VERIFIER" {
-            return self.password_verifier(pool, client, body).await;
+        match challenge {
+            "PASSWORD_VERIFIER" => return self.password_verifier(pool, client, body).await,
+            "SOFTWARE_TOKEN_MFA" => return self.software_token_mfa(pool, client, body).await,
+            "MFA_SETUP" => return self.mfa_setup(pool, client, body).await,
+            _ => {}
         }
         if challenge != "NEW_PASSWORD_REQUIRED" {
             return Err(invalid_parameter(format!(
@@ -309,7 +313,7 @@ impl Cognito {
             return Err(ChallengeError::Invalid.into());
         }
         let context = Self::token_context(body, TriggerSource::TokenNewPasswordChallenge)?;
-        self.start_session_for(pool, &client.client_id, username, &context)
-            .await
+        // the second factor, when the pool asks for one
+        self.after_password(pool, client, username, &context).await
     }
 }

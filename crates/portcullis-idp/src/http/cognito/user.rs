@@ -31,7 +31,7 @@ impl Cognito {
     }
 
     /// A verified access token of this API → the user.
-    async fn token_user(&self, body: &Body) -> Result<UserRecord, CognitoError> {
+    pub(super) async fn token_user(&self, body: &Body) -> Result<UserRecord, CognitoError> {
         Ok(self.token_session(body).await?.0)
     }
 
@@ -79,7 +79,9 @@ impl Cognito {
         let user = self.token_user(body).await?;
         let mut attrs = vec![json!({"Name": "sub", "Value": user.sub})];
         attrs.extend(token_claims(&user.attributes).map(|(k, v)| json!({"Name": k, "Value": v})));
-        Ok(json!({"Username": user.username, "UserAttributes": attrs}))
+        let mut answer = json!({"Username": user.username, "UserAttributes": attrs});
+        self.mfa_settings(&user, &mut answer).await?;
+        Ok(answer)
     }
 
     pub(super) async fn change_password(

@@ -12,6 +12,8 @@ mod directory;
 mod sessions;
 #[macro_use]
 mod steps;
+#[macro_use]
+mod mfa;
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
@@ -52,6 +54,10 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         5,
         include_str!("../../../migrations/sqlite/0005_admin_api.sql"),
     ),
+    (
+        6,
+        include_str!("../../../migrations/sqlite/0006_totp_mfa.sql"),
+    ),
 ];
 const PG_MIGRATIONS: &[(i64, &str)] = &[
     (
@@ -73,6 +79,10 @@ const PG_MIGRATIONS: &[(i64, &str)] = &[
     (
         5,
         include_str!("../../../migrations/postgres/0005_admin_api.sql"),
+    ),
+    (
+        6,
+        include_str!("../../../migrations/postgres/0006_totp_mfa.sql"),
     ),
 ];
 
@@ -175,6 +185,7 @@ macro_rules! sql_store {
         sql_sessions!($name, $row);
         sql_steps!($name, $row, $steps_lock);
         sql_directory!($name, $row);
+        sql_mfa!($name, $row);
 
         // Each method calls the inherent method of the same name (inherent methods win over
         // trait methods in `Type::method` paths), written once per statement set in

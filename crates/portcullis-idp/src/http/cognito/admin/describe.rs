@@ -93,7 +93,11 @@ pub(super) fn user_pool_type(
         },
         "DeletionProtection": "INACTIVE",
         "SchemaAttributes": schema_attributes(pool),
-        "MfaConfiguration": "OFF",
+        "MfaConfiguration": match pool.mfa {
+            portcullis_config::Mfa::Off => "OFF",
+            portcullis_config::Mfa::Optional => "OPTIONAL",
+            portcullis_config::Mfa::On => "ON",
+        },
         "EstimatedNumberOfUsers": summary.map_or(0, |s| s.users),
         "CreationDate": created.unwrap_or(0),
         "LastModifiedDate": summary.map_or(0, |s| s.updated_at),

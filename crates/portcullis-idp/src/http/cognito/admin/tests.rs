@@ -48,6 +48,7 @@ secret = "confidential-secret-0123456789"
 grants = ["password", "refresh_token"]
 
 [pools.other]
+mfa = "optional"
 
 [pools.other.clients.other-web]
 public = true
@@ -1066,6 +1067,11 @@ async fn describe_pool_and_client() {
     assert_eq!(pool["Policies"]["PasswordPolicy"]["RequireNumbers"], true);
     assert_eq!(pool["MfaConfiguration"], "OFF");
     assert_eq!(pool["EstimatedNumberOfUsers"], 1);
+    let other = a
+        .call("DescribeUserPool", json!({"UserPoolId": "us-east-1_other"}))
+        .await
+        .expect("the other pool");
+    assert_eq!(other["UserPool"]["MfaConfiguration"], "OPTIONAL");
     assert!(pool["CreationDate"].as_i64().is_some_and(|d| d > 0));
     let schema = pool["SchemaAttributes"].as_array().expect("schema");
     let tier = schema

@@ -97,7 +97,7 @@ impl Harness {
     }
 }
 
-async fn with_user(h: &Harness, username: &str, password: &str, permanent: bool) {
+pub(super) async fn with_user(h: &Harness, username: &str, password: &str, permanent: bool) {
     h.idp
         .create_user(
             "main",
