@@ -96,9 +96,6 @@ pub use options::{Clock, CognitoOptions};
 
 use errors::{ErrorType as E, err, invalid_parameter, not_authorized, password_answer};
 
-#[cfg(test)]
-use crate::delivery::CodeDelivery;
-
 const TARGET_PREFIX: &str = "AWSCognitoIdentityProviderService.";
 /// Scope Cognito puts in tokens from the JSON API; GetUser & co. require it.
 const ADMIN_SCOPE: &str = "aws.cognito.signin.user.admin";
