@@ -371,6 +371,45 @@ class Gateway:
         return "\n".join(self.log_text().splitlines()[-lines:])
 
 
+@contextlib.contextmanager
+def module_gateway(request, gateway: "Gateway", artifacts: str, *others):
+    """Starts `gateway` for the tests of one module and yields it; at the end stops it and
+    `others` (a backend, a webhook: anything with `stop()`), and when a test of the module
+    failed, copies its log and configuration to tests/artifacts/ARTIFACTS."""
+    failed_before = request.session.testsfailed
+    try:
+        gateway.start()
+        yield gateway
+    finally:
+        if gateway.proc is not None and gateway.proc.poll() is None:
+            try:
+                gateway.terminate()
+            except AssertionError as e:
+                print(e)
+        for other in others:
+            other.stop()
+        if request.session.testsfailed > failed_before:
+            dest = ARTIFACTS / artifacts
+            dest.mkdir(parents=True, exist_ok=True)
+            for name in ("portcullis.log", "portcullis.toml"):
+                if (gateway.workdir / name).exists():
+                    shutil.copy(gateway.workdir / name, dest / name)
+            print(f"\n---- portcullis log (copied to {dest}) ----\n{gateway.log_tail()}")
+
+
+def cognito_client(gateway: "Gateway", **kwargs):
+    """boto3's `cognito-idp` client against the gateway's public listener (unsigned calls)."""
+    return boto3.client(
+        "cognito-idp",
+        endpoint_url=f"http://127.0.0.1:{gateway.ws_port}",
+        region_name="us-east-1",
+        aws_access_key_id=kwargs.pop("aws_access_key_id", "x"),
+        aws_secret_access_key=kwargs.pop("aws_secret_access_key", "x"),
+        config=botocore.config.Config(retries={"max_attempts": 1, "mode": "standard"}, read_timeout=TIMEOUT),
+        **kwargs,
+    )
+
+
 class Stack:
     """A running gateway plus the recording backend, with client helpers."""
 

@@ -16,7 +16,6 @@ import hashlib
 import hmac
 import json
 import re
-import shutil
 import subprocess
 import threading
 import time
@@ -28,7 +27,7 @@ import botocore.exceptions
 import jwt
 import pytest
 
-from conftest import ARTIFACTS, CONFIG_TEMPLATE, TIMEOUT, Backend, Gateway, wait_until
+from conftest import CONFIG_TEMPLATE, TIMEOUT, Backend, Gateway, wait_until, cognito_client, module_gateway
 
 POOL = "main"
 SECRET = "confidential-secret-0123456789abcdef"
@@ -61,36 +60,13 @@ def stack(request, portcullis_bin, tmp_path_factory):
         template=CONFIG,
         client_secret=SECRET,
     )
-    failed_before = request.session.testsfailed
-    try:
-        gateway.start()
+    with module_gateway(request, gateway, "test_cognito", backend):
         yield gateway
-    finally:
-        if gateway.proc is not None and gateway.proc.poll() is None:
-            try:
-                gateway.terminate()
-            except AssertionError as e:
-                print(e)
-        backend.stop()
-        if request.session.testsfailed > failed_before:
-            dest = ARTIFACTS / "test_cognito"
-            dest.mkdir(parents=True, exist_ok=True)
-            for name in ("portcullis.log", "portcullis.toml"):
-                if (workdir / name).exists():
-                    shutil.copy(workdir / name, dest / name)
-            print(f"\n---- portcullis log (copied to {dest}) ----\n{gateway.log_tail()}")
 
 
 @pytest.fixture(scope="module")
 def idp(stack):
-    return boto3.client(
-        "cognito-idp",
-        endpoint_url=f"http://127.0.0.1:{stack.ws_port}",
-        region_name="us-east-1",
-        aws_access_key_id="x",
-        aws_secret_access_key="x",
-        config=botocore.config.Config(retries={"max_attempts": 1, "mode": "standard"}, read_timeout=TIMEOUT),
-    )
+    return cognito_client(stack)
 
 
 def cli(stack: Gateway, *args: str) -> subprocess.CompletedProcess:
@@ -399,25 +375,8 @@ def hook_stack(request, portcullis_bin, tmp_path_factory):
         hook_port=hook.port,
         hook_secret=HOOK_SECRET,
     )
-    failed_before = request.session.testsfailed
-    try:
-        gateway.start()
+    with module_gateway(request, gateway, "test_cognito_webhook", hook, backend):
         yield gateway, hook
-    finally:
-        if gateway.proc is not None and gateway.proc.poll() is None:
-            try:
-                gateway.terminate()
-            except AssertionError as e:
-                print(e)
-        hook.stop()
-        backend.stop()
-        if request.session.testsfailed > failed_before:
-            dest = ARTIFACTS / "test_cognito_webhook"
-            dest.mkdir(parents=True, exist_ok=True)
-            for name in ("portcullis.log", "portcullis.toml"):
-                if (workdir / name).exists():
-                    shutil.copy(workdir / name, dest / name)
-            print(f"\n---- portcullis log (copied to {dest}) ----\n{gateway.log_tail()}")
 
 
 @pytest.fixture(scope="module")

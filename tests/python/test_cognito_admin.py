@@ -12,7 +12,6 @@ AccessDeniedException. An unsigned client (botocore's UNSIGNED) gets NotAuthoriz
 from __future__ import annotations
 
 import json
-import shutil
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -21,7 +20,7 @@ import botocore
 import botocore.config
 import pytest
 
-from conftest import ACCESS_KEY_ID, ARTIFACTS, CONFIG_TEMPLATE, REGION, TIMEOUT, Backend, Gateway
+from conftest import ACCESS_KEY_ID, CONFIG_TEMPLATE, REGION, TIMEOUT, Backend, Gateway, module_gateway
 
 POOL = "main"
 POOL_ID = f"{REGION}_{POOL}"
@@ -118,24 +117,8 @@ def stack(request, portcullis_bin, tmp_path_factory, webhook):
         push_secret=PUSH_SECRET,
         hook_port=webhook.port,
     )
-    failed_before = request.session.testsfailed
-    try:
-        gateway.start()
+    with module_gateway(request, gateway, "test_cognito_admin", backend):
         yield gateway
-    finally:
-        if gateway.proc is not None and gateway.proc.poll() is None:
-            try:
-                gateway.terminate()
-            except AssertionError as e:
-                print(e)
-        backend.stop()
-        if request.session.testsfailed > failed_before:
-            dest = ARTIFACTS / "test_cognito_admin"
-            dest.mkdir(parents=True, exist_ok=True)
-            for name in ("portcullis.log", "portcullis.toml"):
-                if (workdir / name).exists():
-                    shutil.copy(workdir / name, dest / name)
-            print(f"\n---- portcullis log (copied to {dest}) ----\n{gateway.log_tail()}")
 
 
 def client(stack: Gateway, access_key_id: str | None = None, secret: str | None = None, unsigned: bool = False):

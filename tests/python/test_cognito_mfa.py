@@ -11,7 +11,6 @@ step ahead) sign in without waiting for the clock.
 from __future__ import annotations
 
 import base64
-import shutil
 import subprocess
 import time
 
@@ -23,7 +22,7 @@ import pytest
 from pycognito import Cognito
 from pycognito.exceptions import SoftwareTokenMFAChallengeException
 
-from conftest import ARTIFACTS, CONFIG_TEMPLATE, TIMEOUT, Backend, Gateway
+from conftest import CONFIG_TEMPLATE, TIMEOUT, Backend, Gateway, cognito_client, module_gateway
 
 CONFIG = CONFIG_TEMPLATE.replace(
     '[server]\n', '[server]\npublic_url = "http://127.0.0.1:{ws_port}"\n', 1
@@ -48,24 +47,8 @@ def stack(request, portcullis_bin, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("cognito_mfa")
     backend = Backend().start()
     gateway = Gateway(portcullis_bin, workdir, f"http://127.0.0.1:{backend.port}/events", template=CONFIG)
-    failed_before = request.session.testsfailed
-    try:
-        gateway.start()
+    with module_gateway(request, gateway, "test_cognito_mfa", backend):
         yield gateway
-    finally:
-        if gateway.proc is not None and gateway.proc.poll() is None:
-            try:
-                gateway.terminate()
-            except AssertionError as e:
-                print(e)
-        backend.stop()
-        if request.session.testsfailed > failed_before:
-            dest = ARTIFACTS / "test_cognito_mfa"
-            dest.mkdir(parents=True, exist_ok=True)
-            for name in ("portcullis.log", "portcullis.toml"):
-                if (workdir / name).exists():
-                    shutil.copy(workdir / name, dest / name)
-            print(f"\n---- portcullis log (copied to {dest}) ----\n{gateway.log_tail()}")
 
 
 def endpoint(stack: Gateway) -> str:
@@ -74,14 +57,7 @@ def endpoint(stack: Gateway) -> str:
 
 @pytest.fixture(scope="module")
 def idp(stack):
-    return boto3.client(
-        "cognito-idp",
-        endpoint_url=endpoint(stack),
-        region_name="us-east-1",
-        aws_access_key_id="x",
-        aws_secret_access_key="x",
-        config=botocore.config.Config(retries={"max_attempts": 1, "mode": "standard"}, read_timeout=TIMEOUT),
-    )
+    return cognito_client(stack)
 
 
 def create_user(stack: Gateway, username: str, password: str, pool: str = "main") -> None:

@@ -25,7 +25,7 @@ import pytest
 from pycognito import Cognito
 from pycognito.aws_srp import AWSSRP
 
-from conftest import ARTIFACTS, CONFIG_TEMPLATE, REPO, TIMEOUT, Backend, Gateway
+from conftest import CONFIG_TEMPLATE, REPO, TIMEOUT, Backend, Gateway, cognito_client, module_gateway
 
 POOL = "main"
 POOL_ID = "us-east-1_main"
@@ -62,24 +62,8 @@ def stack(request, portcullis_bin, tmp_path_factory):
         template=CONFIG,
         client_secret=SECRET,
     )
-    failed_before = request.session.testsfailed
-    try:
-        gateway.start()
+    with module_gateway(request, gateway, "test_cognito_srp", backend):
         yield gateway
-    finally:
-        if gateway.proc is not None and gateway.proc.poll() is None:
-            try:
-                gateway.terminate()
-            except AssertionError as e:
-                print(e)
-        backend.stop()
-        if request.session.testsfailed > failed_before:
-            dest = ARTIFACTS / "test_cognito_srp"
-            dest.mkdir(parents=True, exist_ok=True)
-            for name in ("portcullis.log", "portcullis.toml"):
-                if (workdir / name).exists():
-                    shutil.copy(workdir / name, dest / name)
-            print(f"\n---- portcullis log (copied to {dest}) ----\n{gateway.log_tail()}")
 
 
 def endpoint(stack: Gateway) -> str:
@@ -92,14 +76,7 @@ def issuer(stack: Gateway) -> str:
 
 @pytest.fixture(scope="module")
 def idp(stack):
-    return boto3.client(
-        "cognito-idp",
-        endpoint_url=endpoint(stack),
-        region_name="us-east-1",
-        aws_access_key_id="x",
-        aws_secret_access_key="x",
-        config=botocore.config.Config(retries={"max_attempts": 1, "mode": "standard"}, read_timeout=TIMEOUT),
-    )
+    return cognito_client(stack)
 
 
 def create_user(stack: Gateway, username: str, password: str) -> None:

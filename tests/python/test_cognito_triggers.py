@@ -10,7 +10,6 @@ adds the claim `custom_tier = "gold"` to the ID token, and an HTTP API route pro
 from __future__ import annotations
 
 import json
-import shutil
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -19,7 +18,7 @@ import botocore.config
 import pytest
 import requests
 
-from conftest import ARTIFACTS, CONFIG_TEMPLATE, TIMEOUT, Backend, Gateway
+from conftest import CONFIG_TEMPLATE, TIMEOUT, Backend, Gateway, module_gateway
 
 PASSWORD = "password123"
 
@@ -129,25 +128,8 @@ def world(request, portcullis_bin, tmp_path_factory):
         template=CONFIG,
         hook_url=hook.url,
     )
-    failed_before = request.session.testsfailed
-    try:
-        gateway.start()
+    with module_gateway(request, gateway, "test_cognito_triggers", backend, hook):
         yield gateway, backend, hook
-    finally:
-        if gateway.proc is not None and gateway.proc.poll() is None:
-            try:
-                gateway.terminate()
-            except AssertionError as e:
-                print(e)
-        backend.stop()
-        hook.stop()
-        if request.session.testsfailed > failed_before:
-            dest = ARTIFACTS / "test_cognito_triggers"
-            dest.mkdir(parents=True, exist_ok=True)
-            for name in ("portcullis.log", "portcullis.toml"):
-                if (workdir / name).exists():
-                    shutil.copy(workdir / name, dest / name)
-            print(f"\n---- portcullis log (copied to {dest}) ----\n{gateway.log_tail()}")
 
 
 @pytest.fixture(scope="module")
