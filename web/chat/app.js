@@ -1281,6 +1281,8 @@ window.addEventListener("online", () => {
 });
 
 async function main() {
+  // A reload may bring the form back with "Sign in with Amplify" still chosen.
+  showModeFields();
   const params = new URLSearchParams(location.search);
   if (params.has("code") || params.has("error")) {
     await finishSignIn(params);
